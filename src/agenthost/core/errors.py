@@ -1,0 +1,335 @@
+"""Every exception agenthost raises, in one place.
+
+The tree::
+
+    AgentHostError                       base of everything below; .code is a stable string
+    ├── ConfigError                      a developer mistake in config or code (fix and restart)
+    │   ├── UnknownProviderError         'provider:model' with an unknown provider
+    │   ├── UnknownBackendError          store URL with an unknown scheme
+    │   └── MissingExtraError            an optional dependency is not installed
+    ├── UserError                        bad input from whoever calls us (a 4xx over HTTP)
+    │   ├── InvalidArgument              a field has a bad value
+    │   ├── SessionNotFound              no such session
+    │   ├── RunNotFound                  no such run
+    │   └── SessionBusy                  a run is active and the busy policy is 'reject'
+    ├── RunError                         something went wrong while a run was going
+    │   ├── ModelError                   a chat model call failed
+    │   │   ├── ModelHTTPError           the endpoint answered with an error status
+    │   │   ├── ModelTimeout             no answer in time
+    │   │   ├── ModelUnavailable         connection refused / reset / DNS
+    │   │   └── ModelResponseError       the answer could not be understood
+    │   ├── ToolError                    a tool failed (the message goes back to the model)
+    │   │   └── ToolTimeout              a tool ran past its timeout
+    │   ├── MaxTurnsExceeded             the agent used up its tool rounds
+    │   ├── RunCancelled                 somebody cancelled the run
+    │   ├── RunDeadlineExceeded          the run's deadline passed
+    │   └── RunInterrupted               a newer message interrupted the run
+    ├── HostAPIError                     an agent's host API call was refused (.code below)
+    └── StoreError                       a session store failed
+        └── BackendUnavailable           the store cannot be reached
+
+Every message says what happened, which value, and how to fix it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from difflib import get_close_matches
+from typing import Any, Literal
+
+HostErrorCode = Literal[
+    "unauthorized",
+    "not_found",
+    "deadline_exceeded",
+    "payload_too_large",
+    "rate_limited",
+    "invalid_argument",
+    "runtime_error",
+]
+
+
+def did_you_mean(value: str, known: Iterable[str]) -> str:
+    """Return ' Did you mean 'x'?' when a known value is close to `value`, else ''."""
+    match = get_close_matches(value, list(known), n=1, cutoff=0.6)
+    return f" Did you mean {match[0]!r}?" if match else ""
+
+
+class AgentHostError(Exception):
+    """Base of every agenthost error."""
+
+    code: str = "error"
+    retryable: bool = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "retryable": self.retryable}
+
+
+# ---- developer mistakes -------------------------------------------------------------------
+
+
+class ConfigError(AgentHostError):
+    code = "config_error"
+
+
+class UnknownProviderError(ConfigError):
+    code = "unknown_provider"
+
+    def __init__(self, provider: str, known: Iterable[str]) -> None:
+        names = sorted(known)
+        super().__init__(
+            f"Unknown model provider {provider!r}.{did_you_mean(provider, names)} "
+            f"Known providers: {', '.join(names)}. Write the model as 'provider:model', "
+            f"e.g. 'openai:gpt-4o-mini', or declare a provider with a base_url in agenthost.yaml."
+        )
+        self.provider = provider
+        self.known = names
+
+
+class UnknownBackendError(ConfigError):
+    code = "unknown_backend"
+
+    def __init__(self, url: str, scheme: str, known: Iterable[str]) -> None:
+        names = sorted(known)
+        super().__init__(
+            f"Unknown store scheme {scheme!r} in {redact_url(url)!r}.{did_you_mean(scheme, names)} "
+            f"Registered schemes: {', '.join(names)}. Install the extra for it "
+            f"(pip install 'agenthost[{scheme}]') or register a factory."
+        )
+        self.scheme = scheme
+        self.known = names
+
+
+class MissingExtraError(ConfigError):
+    code = "missing_extra"
+
+    def __init__(self, feature: str, extra: str, module: str) -> None:
+        super().__init__(
+            f"{feature} needs the Python package {module!r}, which is not installed. "
+            f"Install it with: pip install 'agenthost[{extra}]'"
+        )
+
+
+# ---- bad input ----------------------------------------------------------------------------
+
+
+class UserError(AgentHostError):
+    code = "bad_request"
+
+
+class InvalidArgument(UserError):
+    code = "invalid_argument"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class SessionNotFound(UserError):
+    code = "session_not_found"
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(
+            f"Session {session_id!r} was not found. List sessions with "
+            f"'agenthost sessions list' or start a new one."
+        )
+        self.session_id = session_id
+
+
+class RunNotFound(UserError):
+    code = "run_not_found"
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"Run {run_id!r} is not active on this runner (finished or unknown).")
+        self.run_id = run_id
+
+
+class SessionBusy(UserError):
+    code = "session_busy"
+    retryable = True
+
+    def __init__(self, session_id: str, run_id: str | None) -> None:
+        super().__init__(
+            f"Session {session_id!r} already has an active run ({run_id}); the busy policy "
+            f"is 'reject'. Wait for it to finish, cancel it, or use busy_policy='queue'."
+        )
+        self.session_id = session_id
+        self.run_id = run_id
+
+
+# ---- failures during a run ----------------------------------------------------------------
+
+
+class RunError(AgentHostError):
+    code = "run_error"
+
+
+class ModelError(RunError):
+    code = "model_error"
+
+    def __init__(self, message: str, *, model: str, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.model = model
+        self.retryable = retryable
+
+
+class ModelHTTPError(ModelError):
+    code = "model_http_error"
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        status_code: int,
+        body: str,
+        retry_after: float | None = None,
+    ) -> None:
+        retryable = status_code in (408, 409, 429) or status_code >= 500
+        hint = {
+            401: " Check the API key (e.g. OPENAI_API_KEY) for this provider.",
+            403: " The key is not allowed to use this model.",
+            404: " Check the model name and the provider's base_url.",
+            429: " Rate limited: slow down or configure fallback models.",
+        }.get(status_code, "")
+        super().__init__(
+            f"Model {model!r} answered HTTP {status_code}: {body[:500]}{hint}",
+            model=model,
+            retryable=retryable,
+        )
+        self.status_code = status_code
+        self.body = body
+        self.retry_after = retry_after
+
+
+class ModelTimeout(ModelError):
+    code = "model_timeout"
+
+    def __init__(self, *, model: str, seconds: float | None) -> None:
+        super().__init__(
+            f"Model {model!r} did not answer within {seconds}s. Raise the model timeout "
+            f"or check the endpoint.",
+            model=model,
+            retryable=True,
+        )
+
+
+class ModelUnavailable(ModelError):
+    code = "model_unavailable"
+
+    def __init__(self, *, model: str, detail: str) -> None:
+        super().__init__(
+            f"Cannot reach model {model!r}: {detail}. Check the provider's base_url and "
+            f"that the server is running.",
+            model=model,
+            retryable=True,
+        )
+
+
+class ModelResponseError(ModelError):
+    code = "model_bad_response"
+
+    def __init__(self, *, model: str, detail: str) -> None:
+        super().__init__(
+            f"Model {model!r} sent a response that could not be understood: {detail}",
+            model=model,
+            retryable=True,
+        )
+
+
+class ToolError(RunError):
+    code = "tool_error"
+
+    def __init__(self, message: str, *, tool_name: str) -> None:
+        super().__init__(message)
+        self.tool_name = tool_name
+
+
+class ToolTimeout(ToolError):
+    code = "tool_timeout"
+
+    def __init__(self, *, tool_name: str, seconds: float) -> None:
+        super().__init__(
+            f"Tool {tool_name!r} did not finish within {seconds}s and was stopped.",
+            tool_name=tool_name,
+        )
+        self.seconds = seconds
+
+
+class MaxTurnsExceeded(RunError):
+    code = "max_turns_exceeded"
+
+    def __init__(self, max_turns: int) -> None:
+        super().__init__(
+            f"The agent used all {max_turns} tool rounds without a final answer. "
+            f"Raise max_tool_rounds or simplify the task."
+        )
+
+
+class RunCancelled(RunError):
+    code = "cancelled"
+
+    def __init__(self, run_id: str, reason: str = "cancelled by request") -> None:
+        super().__init__(f"Run {run_id} was cancelled: {reason}.")
+        self.run_id = run_id
+
+
+class RunDeadlineExceeded(RunError):
+    code = "deadline_exceeded"
+    retryable = True
+
+    def __init__(self, run_id: str, seconds: float | None) -> None:
+        super().__init__(f"Run {run_id} passed its deadline ({seconds}s) and was stopped.")
+        self.run_id = run_id
+
+
+class RunInterrupted(RunError):
+    code = "interrupted"
+
+    def __init__(self, run_id: str, reason: str) -> None:
+        super().__init__(f"Run {run_id} was interrupted: {reason}.")
+        self.run_id = run_id
+
+
+# ---- host API refusals --------------------------------------------------------------------
+
+
+class HostAPIError(AgentHostError):
+    """A refused or failed host API call; `code` is one of HostErrorCode."""
+
+    def __init__(
+        self,
+        code: HostErrorCode,
+        message: str,
+        *,
+        retryable: bool = False,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.retryable = retryable
+        self.details = dict(details or {})
+
+
+# ---- stores -------------------------------------------------------------------------------
+
+
+class StoreError(AgentHostError):
+    code = "store_error"
+
+
+class BackendUnavailable(StoreError):
+    code = "backend_unavailable"
+    retryable = True
+
+
+def redact_url(url: str) -> str:
+    """Hide the password in a URL such as postgresql://user:secret@host/db."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    creds, _, host = rest.rpartition("@")
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in creds else url

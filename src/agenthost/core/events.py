@@ -1,0 +1,97 @@
+"""Events: the one record of a session.
+
+A session is an append-only list of events. The runner turns each result an agent streams into
+an event, stores every non-partial one before yielding it, and ends each run with exactly one
+terminal event (`run.completed`, `run.failed`, or `run.interrupted` when a crashed process left
+the run open). State changes ride on events as `state_delta`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Final, Literal
+
+import msgspec
+
+from agenthost.core.messages import Message
+from agenthost.core.usage import Usage
+
+EventType = Literal[
+    "message.received",  # the user's message that started a run
+    "run.started",
+    "message.delta",  # partial text, never stored
+    "message.completed",
+    "tool.call.started",
+    "tool.call.completed",
+    "state.updated",
+    "run.completed",
+    "run.failed",
+    "run.interrupted",
+]
+
+TERMINAL_TYPES: Final = frozenset({"run.completed", "run.failed", "run.interrupted"})
+RunStatus = Literal["running", "completed", "failed", "cancelled", "interrupted"]
+
+
+class ErrorInfo(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    code: str
+    message: str
+    retryable: bool = False
+
+
+class Event(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One thing that happened in a session.
+
+    `seq` is the event's position in its session, assigned when it is stored (0 = not stored).
+    """
+
+    id: str
+    invocation_id: str
+    author: str
+    type: EventType
+    timestamp: float = msgspec.field(default_factory=time.time)
+    partial: bool = False
+    message: Message | None = None
+    usage: Usage | None = None
+    state_delta: dict[str, Any] | None = None
+    error: ErrorInfo | None = None
+    data: dict[str, Any] | None = None  # type-specific extras (tool name, status, cost, ...)
+    seq: int = 0
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.type in TERMINAL_TYPES
+
+
+class RunSummary(msgspec.Struct, kw_only=True):
+    """What a session's events say about one run."""
+
+    run_id: str
+    status: RunStatus
+    started_at: float
+    finished_at: float | None = None
+    usage: Usage | None = None
+
+
+def summarize_runs(events: list[Event]) -> list[RunSummary]:
+    """Status of every run (invocation) found in `events`, oldest first."""
+    runs: dict[str, RunSummary] = {}
+    for event in events:
+        run = runs.get(event.invocation_id)
+        if run is None:
+            if event.type not in ("message.received", "run.started"):
+                continue
+            run = runs[event.invocation_id] = RunSummary(
+                run_id=event.invocation_id, status="running", started_at=event.timestamp
+            )
+        if event.type in TERMINAL_TYPES:
+            run.finished_at = event.timestamp
+            run.usage = event.usage
+            status = (event.data or {}).get("status")
+            if event.type == "run.completed":
+                run.status = "completed"
+            elif event.type == "run.interrupted":
+                run.status = "interrupted"
+            else:
+                run.status = "cancelled" if status == "cancelled" else "failed"
+    return list(runs.values())

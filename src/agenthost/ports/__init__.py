@@ -1,0 +1,1 @@
+"""L1 ports: the small protocols backends implement and the engine calls."""
