@@ -1,1 +1,1 @@
-"""L0 core: errors, ids, messages, events, state scopes, usage. Depends on stdlib and msgspec only."""
+"""L0 core: errors, ids, messages, events, state scopes, usage (stdlib and msgspec only)."""

@@ -49,6 +49,9 @@ class Event(msgspec.Struct, kw_only=True, omit_defaults=True):
     invocation_id: str
     author: str
     type: EventType
+    app: str = ""
+    user_id: str = ""
+    session_id: str = ""
     timestamp: float = msgspec.field(default_factory=time.time)
     partial: bool = False
     message: Message | None = None

@@ -150,42 +150,42 @@ class _Result(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag
     pass
 
 
-class MessageDelta(_Result, tag="message.delta"):
+class MessageDelta(_Result, frozen=True, tag="message.delta"):
     text: str
 
 
-class MessageCompleted(_Result, tag="message.completed"):
+class MessageCompleted(_Result, frozen=True, tag="message.completed"):
     message: Message
     usage: Usage | None = None
     model: str | None = None
 
 
-class ToolCallStarted(_Result, tag="tool.call.started"):
+class ToolCallStarted(_Result, frozen=True, tag="tool.call.started"):
     tool_call_id: str
     tool_name: str
     parameters: str  # JSON text
 
 
-class ToolCallCompleted(_Result, tag="tool.call.completed"):
+class ToolCallCompleted(_Result, frozen=True, tag="tool.call.completed"):
     tool_call_id: str
     tool_name: str
     result: str
     error: str | None = None
 
 
-class StateUpdated(_Result, tag="state.updated"):
+class StateUpdated(_Result, frozen=True, tag="state.updated"):
     scope: Scope
     key: str
     value: Any = None  # None deletes
 
 
-class RunCompleted(_Result, tag="run.completed"):
+class RunCompleted(_Result, frozen=True, tag="run.completed"):
     finish_reason: str = "stop"
     message: Message | None = None
     usage: Usage | None = None
 
 
-class RunFailed(_Result, tag="run.failed"):
+class RunFailed(_Result, frozen=True, tag="run.failed"):
     error: str
     code: str = "runner.error"
     retryable: bool = False
@@ -311,14 +311,21 @@ class HostAPI(Protocol):
     async def storage_list(self) -> list[str]: ...
 
 
+ResultBatch = RunResult | list[RunResult]
+
+
 @runtime_checkable
 class Agent(Protocol):
-    """Anything that speaks agent protocol v1."""
+    """Anything that speaks agent protocol v1.
+
+    `run` yields results one at a time, or as a list: a batch whose events the runner stores
+    in one transaction before yielding them (an optimisation for agents that produce several
+    finished results at once, such as a model reply followed by its tool calls)."""
 
     @property
     def manifest(self) -> Manifest: ...
 
-    def run(self, ctx: RunContext, host: HostAPI) -> AsyncIterator[RunResult]: ...
+    def run(self, ctx: RunContext, host: HostAPI) -> AsyncIterator[ResultBatch]: ...
 
 
 __all__ = [
@@ -341,6 +348,7 @@ __all__ = [
     "ModelResource",
     "Permissions",
     "Resources",
+    "ResultBatch",
     "RunCompleted",
     "RunContext",
     "RunFailed",

@@ -1,0 +1,94 @@
+"""The book-keeping of one active run: grants, deadline, cancellation, pending state.
+
+Cancellation design (one place, as pydantic-ai does it):
+
+- The agent runs inside the caller's task, one `anext()` at a time, each wrapped in
+  `asyncio.timeout_at(deadline)`; the runner keeps that Timeout object in `ActiveRun.scope`.
+- `Runner.cancel(run_id)` (and the `interrupt` busy policy) records the reason and reschedules
+  that scope to fire now. The agent's pending await (model HTTP call, tool TaskGroup) is
+  cancelled at once; asyncio turns it into TimeoutError at the scope, so the caller's task is
+  never left with a stray cancellation. The runner sees the recorded reason and ends the run
+  with `run.failed` (code `cancelled` or `interrupted`); a deadline with no reason gives
+  `deadline_exceeded`.
+- If the cancel arrives while the caller is busy with an already yielded event (no scope is
+  active), the reason is only recorded; the runner checks it before asking the agent for more.
+- When the caller stops iterating (client disconnect: `aclose()` / task cancelled), the runner
+  stores `run.failed` with code `cancelled` and reason "caller went away", then re-raises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from agenthost.core.session import Session
+from agenthost.engine.catalog import Catalog
+from agenthost.engine.history import HistoryCache
+from agenthost.ports.protocol import Resources, RunResult, StorageResource
+from agenthost.ports.sessions import KeyValueStore
+
+
+@dataclass(slots=True)
+class Grants:
+    """A run's resources, as sets for quick checks."""
+
+    models: dict[str, frozenset[str]]
+    tools: dict[str, frozenset[str]]
+    knowledge: dict[str, frozenset[str]]
+    history: bool
+    state_read: frozenset[str]
+    state_write: frozenset[str]
+    state_keys: frozenset[str] | None
+    storage: StorageResource | None
+    max_state_bytes: int = 256_000
+
+    @classmethod
+    def from_resources(cls, resources: Resources, *, history: bool = True) -> Grants:
+        return cls(
+            models={m.model_id: frozenset(m.operations) for m in resources.models},
+            tools={t.tool_name: frozenset(t.operations) for t in resources.tools},
+            knowledge={k.kb_id: frozenset(k.operations) for k in resources.knowledge_bases},
+            history=history,
+            state_read=frozenset(resources.state.read),
+            state_write=frozenset(resources.state.write),
+            state_keys=None if resources.state.keys is None else frozenset(resources.state.keys),
+            storage=resources.storage,
+        )
+
+
+@dataclass(slots=True, eq=False)
+class ActiveRun:
+    run_id: str
+    session: Session
+    grants: Grants
+    catalog: Catalog
+    history: HistoryCache
+    kv: KeyValueStore | None
+    deadline_at: float | None  # unix time
+    started: float = field(default_factory=time.time)
+    finished: bool = False
+    cancel_reason: str | None = None
+    cancel_code: str = "cancelled"
+    scope: asyncio.Timeout | None = None
+    temp_state: dict[str, Any] = field(default_factory=dict)
+    pending_state: dict[str, Any] = field(default_factory=dict)
+    queued_results: list[RunResult] = field(default_factory=list)
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def cancel_requested(self) -> bool:
+        return self.cancel_reason is not None
+
+    def request_cancel(self, reason: str, code: str = "cancelled") -> None:
+        if self.cancel_reason is None:
+            self.cancel_reason = reason
+            self.cancel_code = code
+        scope = self.scope
+        if scope is not None and not scope.expired():
+            scope.reschedule(asyncio.get_running_loop().time())
+
+    def deadline_loop_time(self) -> float | None:
+        if self.deadline_at is None:
+            return None
+        return asyncio.get_running_loop().time() + (self.deadline_at - time.time())

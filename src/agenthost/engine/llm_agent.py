@@ -1,0 +1,238 @@
+"""LLMAgent: the built-in plan-act-observe tool loop over a ChatModel.
+
+One turn, by phase: prepare (system prompt + windowed history) -> call the model (with retries
+and fallbacks, streaming deltas) -> run the tool calls (parallel or serial, each with a timeout
+and a result size cap) -> feed the results back -> ... until the model answers without tool
+calls or `max_tool_rounds` is used up. Results are yielded in batches (lists) so the runner
+stores each step's events in one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from agenthost.core.errors import ConfigError, HostAPIError, MaxTurnsExceeded
+from agenthost.core.messages import Message, ToolCallPart, ToolResultPart
+from agenthost.engine import model_chain
+from agenthost.engine.catalog import Catalog, as_tool
+from agenthost.engine.history import window
+from agenthost.engine.resolve import resolve_model
+from agenthost.engine.tool_exec import cap, error_output
+from agenthost.ports.models import (
+    ChatModel,
+    ModelResponse,
+    ModelSettings,
+    ResponseDone,
+    TextDelta,
+    ToolSpec,
+)
+from agenthost.ports.protocol import (
+    Capabilities,
+    HostAPI,
+    Manifest,
+    MessageCompleted,
+    MessageDelta,
+    ModelResource,
+    Permissions,
+    Resources,
+    ResultBatch,
+    RunCompleted,
+    RunContext,
+    RunFailed,
+    RunResult,
+    ToolCallCompleted,
+    ToolCallStarted,
+    ToolResource,
+)
+from agenthost.ports.tools import Tool, ToolOutput
+
+
+class LLMAgent:
+    """The default agent. `model` and `fallbacks` are ChatModels or 'provider:model' ids."""
+
+    def __init__(
+        self,
+        *,
+        model: str | ChatModel,
+        name: str = "assistant",
+        instructions: str = "",
+        description: str = "",
+        tools: Sequence[Any] = (),
+        fallbacks: Sequence[str | ChatModel] = (),
+        max_tool_rounds: int = 10,
+        parallel_tools: bool = True,
+        tool_timeout: float | None = 60.0,
+        max_tool_result_chars: int | None = 20_000,
+        history_max_messages: int | None = None,
+        history_max_tokens: int | None = None,
+        stream: bool = True,
+        settings: ModelSettings | None = None,
+        retry: model_chain.RetryPolicy | None = None,
+    ) -> None:
+        if max_tool_rounds < 0:
+            raise ConfigError(f"max_tool_rounds must be >= 0, got {max_tool_rounds}")
+        self.name = name
+        self.instructions = instructions
+        self.models: list[ChatModel] = [resolve_model(m) for m in (model, *fallbacks)]
+        self.tools: list[Tool] = [as_tool(t) for t in tools]
+        self.max_tool_rounds = max_tool_rounds
+        self.parallel_tools = parallel_tools
+        self.tool_timeout = tool_timeout
+        self.max_tool_result_chars = max_tool_result_chars
+        self.history_max_messages = history_max_messages
+        self.history_max_tokens = history_max_tokens
+        self.stream = stream
+        self.settings = settings
+        self.retry = retry or model_chain.RetryPolicy()
+        self._model_ids = [m.name for m in self.models]
+        self._tool_specs = [t.spec for t in self.tools]
+        self._system = Message.system(instructions) if instructions else None
+        self._manifest = Manifest(
+            id=f"agenthost:llm/{name}",
+            name=name,
+            description=description or "Tool-calling agent over a chat model.",
+            capabilities=Capabilities(
+                streaming=True, tool_calling=bool(self.tools), interrupt=True
+            ),
+            permissions=Permissions(
+                models=True, tools=bool(self.tools), history=["page"], state=["session"]
+            ),
+        )
+
+    # ---- what the host needs to know ------------------------------------------------------
+
+    @property
+    def manifest(self) -> Manifest:
+        return self._manifest
+
+    def catalog(self) -> Catalog:
+        catalog = Catalog()
+        catalog.add_models(self.models)
+        catalog.add_tools(self.tools)
+        return catalog
+
+    def resources(self) -> Resources:
+        return Resources(
+            models=[ModelResource(model_id=m) for m in self._model_ids],
+            tools=[
+                ToolResource(tool_name=s.name, description=s.description, parameters=s.parameters)
+                for s in self._tool_specs
+            ],
+        )
+
+    # ---- the loop -------------------------------------------------------------------------
+
+    async def run(self, ctx: RunContext, host: HostAPI) -> AsyncIterator[ResultBatch]:
+        messages = self._prepare(await host.history_messages())
+        model_ids = self._model_ids
+        for round_no in range(self.max_tool_rounds + 1):
+            response: ModelResponse | None = None
+            if self.stream and ctx.delivery.supports_streaming:
+                async for item in model_chain.stream(
+                    host,
+                    model_ids,
+                    messages,
+                    tools=self._tool_specs,
+                    settings=self.settings,
+                    policy=self.retry,
+                ):
+                    if type(item) is TextDelta:
+                        yield MessageDelta(text=item.text)
+                    elif type(item) is ResponseDone:
+                        response = item.response
+            else:
+                response = await model_chain.invoke(
+                    host,
+                    model_ids,
+                    messages,
+                    tools=self._tool_specs,
+                    settings=self.settings,
+                    policy=self.retry,
+                )
+            assert response is not None, "a model stream ended without ResponseDone"
+            done = MessageCompleted(
+                message=response.message, usage=response.usage, model=response.model
+            )
+            calls = response.message.tool_calls
+            if not calls:
+                yield [done, RunCompleted(finish_reason=response.finish_reason or "stop")]
+                return
+            if round_no == self.max_tool_rounds:
+                error = MaxTurnsExceeded(self.max_tool_rounds)
+                yield [done, RunFailed(error=error.message, code=error.code)]
+                return
+            yield [done, *self._started(calls)]
+            outputs = await self._run_tools(host, calls)
+            completed = [self._completed(c, o) for c, o in zip(calls, outputs, strict=True)]
+            yield list[RunResult](completed)
+            messages.append(response.message)
+            messages.extend(
+                Message.tool(
+                    ToolResultPart(
+                        tool_call_id=c.tool_call_id,
+                        name=c.tool_name,
+                        content=c.result,
+                        is_error=c.error is not None,
+                    )
+                )
+                for c in completed
+            )
+
+    def _prepare(self, history: list[Message]) -> list[Message]:
+        if self.history_max_messages is not None or self.history_max_tokens is not None:
+            history = window(
+                history,
+                max_messages=self.history_max_messages,
+                max_tokens=self.history_max_tokens,
+            )
+        if self._system is not None:
+            history.insert(0, self._system)
+        return history
+
+    @staticmethod
+    def _started(calls: list[ToolCallPart]) -> list[RunResult]:
+        return [
+            ToolCallStarted(tool_call_id=c.id, tool_name=c.name, parameters=c.arguments)
+            for c in calls
+        ]
+
+    def _completed(self, call: ToolCallPart, output: ToolOutput) -> ToolCallCompleted:
+        content = cap(output.content, self.max_tool_result_chars)
+        return ToolCallCompleted(
+            tool_call_id=call.id,
+            tool_name=call.name,
+            result=content,
+            error=content if output.is_error else None,
+        )
+
+    async def _run_tools(self, host: HostAPI, calls: list[ToolCallPart]) -> list[ToolOutput]:
+        if len(calls) == 1 or not self.parallel_tools:
+            return [await self._run_tool(host, call) for call in calls]
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(self._run_tool(host, call)) for call in calls]
+        return [task.result() for task in tasks]
+
+    async def _run_tool(self, host: HostAPI, call: ToolCallPart) -> ToolOutput:
+        try:
+            arguments = call.parsed_arguments()
+        except ValueError as exc:
+            return ToolOutput(
+                content=f"error: the arguments are not a JSON object ({exc}); "
+                f"send the arguments as a JSON object matching the tool's schema",
+                is_error=True,
+            )
+        try:
+            return await host.call_tool(call.name, arguments, timeout=self.tool_timeout)
+        except HostAPIError as exc:
+            if exc.code in ("unauthorized", "not_found"):
+                names = ", ".join(s.name for s in self._tool_specs) or "none"
+                return ToolOutput(
+                    content=f"error: there is no tool {call.name!r}; available tools: {names}",
+                    is_error=True,
+                )
+            return error_output(exc)
+
+
+__all__ = ["LLMAgent", "ToolSpec"]

@@ -1,0 +1,517 @@
+"""The Runner keeps the books.
+
+`async for event in runner.run(user_id, session_id, message)`: lock the session (busy policy),
+get or create it, close a run a crashed process left open (`run.interrupted`), store the user's
+message, build the run context, run the agent, turn each result into an event, store every
+non-partial event BEFORE yielding it, and end with exactly one terminal event (`run.completed`
+or `run.failed`) carrying status, usage, cost and duration. See `active.py` for cancellation.
+
+Use it with `contextlib.aclosing` when you may stop iterating early.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import msgspec
+
+from agenthost.core.errors import (
+    AgentHostError,
+    InvalidArgument,
+    RunNotFound,
+    SessionNotFound,
+)
+from agenthost.core.events import ErrorInfo, Event
+from agenthost.core.ids import new_id, new_run_id, new_session_id
+from agenthost.core.messages import Message, as_message
+from agenthost.core.session import Session, SessionInfo, SessionKey
+from agenthost.core.usage import Usage
+from agenthost.engine import tracing
+from agenthost.engine.active import ActiveRun, Grants
+from agenthost.engine.catalog import Catalog, catalog_of
+from agenthost.engine.context import build_context
+from agenthost.engine.convert import result_event
+from agenthost.engine.history import HistoryCache
+from agenthost.engine.host import RunHost
+from agenthost.engine.locks import BUSY_POLICIES, BusyPolicy, SessionLocks
+from agenthost.ports.knowledge import KnowledgeBase
+from agenthost.ports.models import ChatModel
+from agenthost.ports.protocol import (
+    Agent,
+    DeliverySection,
+    EventSource,
+    MessageCompleted,
+    Resources,
+    RunCompleted,
+    RunFailed,
+    RunResult,
+    StorageResource,
+)
+from agenthost.ports.sessions import KeyValueStore, SessionStore
+
+log = logging.getLogger("agenthost.runner")
+
+
+class RunInfo(msgspec.Struct, kw_only=True):
+    """An active run, as `Runner.active_runs()` reports it."""
+
+    run_id: str
+    app: str
+    user_id: str
+    session_id: str
+    agent: str
+    started_at: float
+    last_event_at: float
+    event_count: int
+
+
+class _Outcome:
+    """How the run ended, collected while driving the agent."""
+
+    __slots__ = ("code", "finish_reason", "message", "retryable", "status", "usage")
+
+    def __init__(self) -> None:
+        self.status = "completed"
+        self.code: str | None = None
+        self.message = ""
+        self.retryable = False
+        self.finish_reason = "stop"
+        self.usage = Usage()
+
+    def fail(
+        self, code: str, message: str, *, retryable: bool = False, status: str = "failed"
+    ) -> None:
+        self.status, self.code, self.message, self.retryable = status, code, message, retryable
+
+
+def _check_id(field: str, value: str) -> None:
+    if not isinstance(value, str) or not value or len(value) > 256 or "\x00" in value:
+        raise InvalidArgument(
+            field, f"must be a non-empty string of at most 256 characters, got {value!r}"
+        )
+
+
+class Runner:
+    """Runs one agent for one app over a session store.
+
+    `models`, `tools` and `knowledge` add to what the agent itself provides (an agent with a
+    `catalog()` method, like LLMAgent, brings its own). `resources` overrides what each run is
+    granted; by default a run gets what the agent asks for (`agent.resources()`), or
+    everything in the catalogue that its manifest's permissions allow.
+    """
+
+    def __init__(
+        self,
+        agent: Agent,
+        *,
+        store: SessionStore,
+        app: str = "default",
+        models: Sequence[ChatModel] = (),
+        tools: Sequence[Any] = (),
+        knowledge: Sequence[KnowledgeBase] = (),
+        resources: Resources | None = None,
+        busy_policy: BusyPolicy = "queue",
+        timeout: float | None = None,
+        kv: KeyValueStore | None = None,
+    ) -> None:
+        if busy_policy not in BUSY_POLICIES:
+            raise InvalidArgument(
+                "busy_policy", f"must be one of {BUSY_POLICIES}, got {busy_policy!r}"
+            )
+        _check_id("app", app)
+        self.agent = agent
+        self.app = app
+        self.store = store
+        self.busy_policy: BusyPolicy = busy_policy
+        self.timeout = timeout
+        self.kv = kv if kv is not None else (store if isinstance(store, KeyValueStore) else None)
+        catalog = catalog_of(models=models, tools=tools, knowledge=knowledge)
+        agent_catalog = getattr(agent, "catalog", None)
+        if callable(agent_catalog):
+            catalog = agent_catalog().merged(catalog)
+        self.catalog: Catalog = catalog
+        self.resources = resources or self._default_resources()
+        self._grants = Grants.from_resources(self.resources)
+        self._locks = SessionLocks()
+        self._history = HistoryCache()
+        self._active: dict[str, ActiveRun] = {}
+        self._info: dict[str, RunInfo] = {}
+        self._author = agent.manifest.name
+
+    def _default_resources(self) -> Resources:
+        asked = getattr(self.agent, "resources", None)
+        base: Resources = asked() if callable(asked) else Resources()
+        perms = self.agent.manifest.permissions
+        if not asked:
+            from agenthost.ports.protocol import KnowledgeResource, ModelResource, ToolResource
+
+            if perms.models:
+                base.models = [ModelResource(model_id=m) for m in self.catalog.models]
+            if perms.tools:
+                base.tools = [
+                    ToolResource(tool_name=name, description=tool.spec.description)
+                    for name, tool in self.catalog.tools.items()
+                ]
+            if perms.knowledge_bases:
+                base.knowledge_bases = [KnowledgeResource(kb_id=k) for k in self.catalog.knowledge]
+        if base.storage is None and self.kv is not None:
+            base.storage = StorageResource(namespace=f"{self.app}/{self.agent.manifest.id}")
+        return base
+
+    # ---- running --------------------------------------------------------------------------
+
+    async def run(
+        self,
+        user_id: str,
+        session_id: str | None,
+        message: str | Message,
+        *,
+        run_id: str | None = None,
+        busy_policy: BusyPolicy | None = None,
+        timeout: float | None = None,
+        state_delta: dict[str, Any] | None = None,
+        config: dict[str, Any] | None = None,
+        adapter: dict[str, Any] | None = None,
+        source: EventSource | None = None,
+        delivery: DeliverySection | None = None,
+    ) -> AsyncIterator[Event]:
+        """Run the agent on `message` in the session; yields events as they happen.
+
+        `session_id=None` starts a new session (its id is on every event: `event.session_id`).
+        `timeout` (seconds) is the run's deadline. `busy_policy` overrides the runner's for
+        this message.
+        """
+        _check_id("user_id", user_id)
+        if session_id is None:
+            session_id = new_session_id()
+        _check_id("session_id", session_id)
+        msg = as_message(message)
+        if msg.role != "user" or not msg.parts:
+            raise InvalidArgument("message", "must be a non-empty user message")
+        policy = busy_policy or self.busy_policy
+        if policy not in BUSY_POLICIES:
+            raise InvalidArgument("busy_policy", f"must be one of {BUSY_POLICIES}, got {policy!r}")
+        run_id = run_id or new_run_id()
+        if run_id in self._active:
+            raise InvalidArgument("run_id", f"run {run_id!r} is already active")
+        key = SessionKey(self.app, user_id, session_id)
+        seconds = timeout if timeout is not None else self.timeout
+        async with self._locks.hold(key, policy=policy, run_id=run_id, interrupt=self._interrupt):
+            session = await self._load(key)
+            deadline = time.time() + seconds if seconds is not None else None
+            active = ActiveRun(
+                run_id=run_id,
+                session=session,
+                grants=self._grants,
+                catalog=self.catalog,
+                history=self._history,
+                kv=self.kv,
+                deadline_at=deadline,
+            )
+            self._active[run_id] = active
+            self._info[run_id] = RunInfo(
+                run_id=run_id,
+                app=self.app,
+                user_id=user_id,
+                session_id=session_id,
+                agent=self._author,
+                started_at=active.started,
+                last_event_at=active.started,
+                event_count=0,
+            )
+            try:
+                with tracing.run_span(run_id, self._author, session_id):
+                    async for event in self._drive(
+                        active, msg, state_delta, config, adapter, source, delivery, seconds
+                    ):
+                        yield event
+            finally:
+                active.finished = True
+                del self._active[run_id]
+                del self._info[run_id]
+                active.done.set()
+
+    async def _load(self, key: SessionKey) -> Session:
+        session = await self.store.get(key)
+        if session is None:
+            return await self.store.create(key)
+        await self._close_dangling(session)
+        return session
+
+    async def _close_dangling(self, session: Session) -> None:
+        """A run a killed process left open gets its terminal `run.interrupted` event."""
+        events = session.events
+        if not events or events[-1].is_terminal:
+            return
+        run_id = events[-1].invocation_id
+        if run_id in self._active:
+            return
+        log.warning(
+            "run %s in session %s was left open; marking it interrupted", run_id, session.id
+        )
+        await self.store.append(
+            session,
+            [
+                Event(
+                    id=new_id(),
+                    invocation_id=run_id,
+                    author="runner",
+                    type="run.interrupted",
+                    app=session.app,
+                    user_id=session.user_id,
+                    session_id=session.id,
+                    error=ErrorInfo(
+                        code="interrupted",
+                        message="the process running this run stopped before it finished",
+                        retryable=True,
+                    ),
+                    data={"status": "interrupted"},
+                )
+            ],
+        )
+
+    async def _drive(
+        self,
+        active: ActiveRun,
+        msg: Message,
+        state_delta: dict[str, Any] | None,
+        config: dict[str, Any] | None,
+        adapter: dict[str, Any] | None,
+        source: EventSource | None,
+        delivery: DeliverySection | None,
+        seconds: float | None,
+    ) -> AsyncIterator[Event]:
+        session = active.session
+        run_id = active.run_id
+        cursor = session.last_seq
+        received = Event(
+            id=new_id(),
+            invocation_id=run_id,
+            author="user",
+            type="message.received",
+            app=session.app,
+            user_id=session.user_id,
+            session_id=session.id,
+            message=msg,
+            state_delta=state_delta or None,
+            data={"agent": self._author},
+        )
+        await self.store.append(session, [received])
+        yield received
+        ctx = build_context(
+            run_id=run_id,
+            event_id=received.id,
+            session=session,
+            message=msg,
+            resources=self.resources,
+            deadline_at=active.deadline_at,
+            trace_id=tracing.current_trace_id(),
+            source=source,
+            delivery=delivery,
+            config=config or {},
+            adapter=adapter,
+            cursor=cursor,
+        )
+        agen = self.agent.run(ctx, RunHost(active))
+        outcome = _Outcome()
+        deadline_loop = active.deadline_loop_time()
+        info = self._info[run_id]
+        try:
+            while True:
+                if active.cancel_reason is not None:
+                    outcome.fail(
+                        active.cancel_code, active.cancel_reason, status=active.cancel_code
+                    )
+                    break
+                try:
+                    async with asyncio.timeout_at(deadline_loop) as scope:
+                        active.scope = scope
+                        item = await anext(agen)
+                except StopAsyncIteration:
+                    break
+                except TimeoutError:
+                    if active.cancel_requested():
+                        outcome.fail(
+                            active.cancel_code,
+                            active.cancel_reason or "cancelled",
+                            status=active.cancel_code,
+                        )
+                    else:
+                        outcome.fail(
+                            "deadline_exceeded",
+                            f"the run passed its deadline ({seconds}s)",
+                            retryable=True,
+                        )
+                    break
+                except AgentHostError as exc:
+                    outcome.fail(exc.code, exc.message, retryable=exc.retryable)
+                    break
+                except Exception as exc:
+                    log.exception("agent %s failed in run %s", self._author, run_id)
+                    outcome.fail("runner.error", f"{type(exc).__name__}: {exc}")
+                    break
+                finally:
+                    active.scope = None
+                batch: list[RunResult] = item if isinstance(item, list) else [item]
+                if active.queued_results:
+                    batch = [*active.queued_results, *batch]
+                    active.queued_results.clear()
+                events, ended = self._convert(batch, active, outcome)
+                if events:
+                    stored = [e for e in events if not e.partial]
+                    if stored:
+                        await self.store.append(session, stored)
+                    info.event_count += len(events)
+                    info.last_event_at = time.time()
+                    for event in events:
+                        yield event
+                if ended:
+                    break
+        except (GeneratorExit, asyncio.CancelledError):
+            # the caller stopped iterating (disconnect, task cancelled): record it, re-raise
+            outcome.fail("cancelled", "the caller stopped reading the run", status="cancelled")
+            await self._finish(active, outcome, agen)
+            raise
+        yield await self._finish(active, outcome, agen)
+
+    def _convert(
+        self, batch: list[RunResult], active: ActiveRun, outcome: _Outcome
+    ) -> tuple[list[Event], bool]:
+        events: list[Event] = []
+        author = self._author
+        run_id = active.run_id
+        key = active.session.key
+        for result in batch:
+            kind = type(result)
+            if kind is RunCompleted:
+                assert isinstance(result, RunCompleted)
+                outcome.finish_reason = result.finish_reason
+                if result.usage is not None and outcome.usage.requests == 0:
+                    outcome.usage = result.usage
+                if result.message is not None:
+                    done = result_event(
+                        MessageCompleted(message=result.message), run_id, author, key
+                    )
+                    assert done is not None
+                    events.append(done)
+                return events, True
+            if kind is RunFailed:
+                assert isinstance(result, RunFailed)
+                outcome.fail(result.code, result.error, retryable=result.retryable)
+                return events, True
+            event = result_event(result, run_id, author, key)
+            if event is None:
+                continue
+            if event.usage is not None:
+                outcome.usage = outcome.usage + event.usage
+            if event.type == "state.updated" and event.state_delta:
+                self._apply_temp(event, active)
+                if not event.state_delta:
+                    continue
+            events.append(event)
+        return events, False
+
+    @staticmethod
+    def _apply_temp(event: Event, active: ActiveRun) -> None:
+        assert event.state_delta is not None
+        for key in [k for k in event.state_delta if k.startswith("temp:")]:
+            active.temp_state[key[5:]] = event.state_delta.pop(key)
+        for key in event.state_delta:
+            active.pending_state.pop(key, None)
+
+    async def _finish(self, active: ActiveRun, outcome: _Outcome, agen: Any) -> Event:
+        try:
+            await agen.aclose()
+        except Exception:  # an agent failing while closing must not lose the terminal event
+            log.exception("agent %s failed while closing run %s", self._author, active.run_id)
+        usage = outcome.usage
+        data: dict[str, Any] = {
+            "status": outcome.status,
+            "duration_ms": round((time.time() - active.started) * 1000, 3),
+            "cost": usage.cost,
+        }
+        if outcome.code is None:
+            data["finish_reason"] = outcome.finish_reason
+        terminal = Event(
+            id=new_id(),
+            invocation_id=active.run_id,
+            author="runner",
+            type="run.completed" if outcome.code is None else "run.failed",
+            app=active.session.app,
+            user_id=active.session.user_id,
+            session_id=active.session.id,
+            usage=usage,
+            error=None
+            if outcome.code is None
+            else ErrorInfo(code=outcome.code, message=outcome.message, retryable=outcome.retryable),
+            data=data,
+        )
+        active.finished = True
+        await self.store.append(active.session, [terminal])
+        return terminal
+
+    # ---- control --------------------------------------------------------------------------
+
+    def _interrupt(self, run_id: str) -> None:
+        active = self._active.get(run_id)
+        if active is not None:
+            active.request_cancel("a newer message interrupted it", code="interrupted")
+
+    def cancel(self, run_id: str, reason: str = "cancelled by request") -> None:
+        """Stop an active run: its model call and tools are cancelled promptly and it ends
+        with `run.failed` (code `cancelled`). Raises RunNotFound when it is not active here."""
+        active = self._active.get(run_id)
+        if active is None:
+            raise RunNotFound(run_id)
+        active.request_cancel(reason)
+
+    async def wait(self, run_id: str) -> None:
+        """Wait until an active run has finished (returns at once if it is not active)."""
+        active = self._active.get(run_id)
+        if active is not None:
+            await active.done.wait()
+
+    def active_runs(self) -> list[RunInfo]:
+        return list(self._info.values())
+
+    def run_status(self, run_id: str) -> RunInfo | None:
+        return self._info.get(run_id)
+
+    # ---- sessions -------------------------------------------------------------------------
+
+    async def get_session(self, user_id: str, session_id: str) -> Session:
+        """A session with its events; a run left open by a killed process is closed first."""
+        key = SessionKey(self.app, user_id, session_id)
+        session = await self.store.get(key)
+        if session is None:
+            raise SessionNotFound(session_id)
+        if not self._locks.is_locked(key):
+            await self._close_dangling(session)
+        return session
+
+    async def list_sessions(self, user_id: str) -> list[SessionInfo]:
+        return await self.store.list(app=self.app, user_id=user_id)
+
+    async def delete_session(self, user_id: str, session_id: str) -> None:
+        key = SessionKey(self.app, user_id, session_id)
+        if await self.store.get(key) is None:
+            raise SessionNotFound(session_id)
+        self._history.forget(key)
+        await self.store.delete(key)
+
+
+async def collect(events: AsyncIterator[Event]) -> list[Event]:
+    """All events of a run, in a list (for tests and scripts)."""
+    return [event async for event in events]
+
+
+def final_text(events: Sequence[Event]) -> str:
+    """The text of the last completed assistant message."""
+    for event in reversed(events):
+        if event.type == "message.completed" and event.message is not None and event.message.text:
+            return event.message.text
+    return ""
