@@ -206,9 +206,9 @@ class RunHost:
         run = self._check()
         allowed = run.grants.state_write if write else run.grants.state_read
         if scope not in allowed:
-            verb = "write" if write else "read"
+            verb = "written" if write else "read"
             raise _refuse(
-                run, "unauthorized", f"State scope {scope!r} may not be {verb}n by this run."
+                run, "unauthorized", f"State scope {scope!r} may not be {verb} by this run."
             )
         if run.grants.state_keys is not None and key not in run.grants.state_keys:
             raise _refuse(run, "unauthorized", f"State key {key!r} is not granted to this run.")

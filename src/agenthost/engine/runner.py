@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import aclosing
 from typing import Any
 
 import msgspec
@@ -135,6 +136,8 @@ class Runner:
             catalog = agent_catalog().merged(catalog)
         self.catalog: Catalog = catalog
         self.resources = resources or self._default_resources()
+        if self.resources.storage is None and self.kv is not None:
+            self.resources.storage = StorageResource(namespace=f"{self.app}/{agent.manifest.id}")
         self._grants = Grants.from_resources(self.resources)
         self._locks = SessionLocks()
         self._history = HistoryCache()
@@ -158,8 +161,6 @@ class Runner:
                 ]
             if perms.knowledge_bases:
                 base.knowledge_bases = [KnowledgeResource(kb_id=k) for k in self.catalog.knowledge]
-        if base.storage is None and self.kv is not None:
-            base.storage = StorageResource(namespace=f"{self.app}/{self.agent.manifest.id}")
         return base
 
     # ---- running --------------------------------------------------------------------------
@@ -224,11 +225,13 @@ class Runner:
                 event_count=0,
             )
             try:
+                drive = self._drive(
+                    active, msg, state_delta, config, adapter, source, delivery, seconds
+                )
                 with tracing.run_span(run_id, self._author, session_id):
-                    async for event in self._drive(
-                        active, msg, state_delta, config, adapter, source, delivery, seconds
-                    ):
-                        yield event
+                    async with aclosing(drive):
+                        async for event in drive:
+                            yield event
             finally:
                 active.finished = True
                 del self._active[run_id]
@@ -284,7 +287,7 @@ class Runner:
         source: EventSource | None,
         delivery: DeliverySection | None,
         seconds: float | None,
-    ) -> AsyncIterator[Event]:
+    ) -> AsyncGenerator[Event, None]:
         session = active.session
         run_id = active.run_id
         cursor = session.last_seq
@@ -301,82 +304,90 @@ class Runner:
             data={"agent": self._author},
         )
         await self.store.append(session, [received])
-        yield received
-        ctx = build_context(
-            run_id=run_id,
-            event_id=received.id,
-            session=session,
-            message=msg,
-            resources=self.resources,
-            deadline_at=active.deadline_at,
-            trace_id=tracing.current_trace_id(),
-            source=source,
-            delivery=delivery,
-            config=config or {},
-            adapter=adapter,
-            cursor=cursor,
-        )
-        agen = self.agent.run(ctx, RunHost(active))
         outcome = _Outcome()
-        deadline_loop = active.deadline_loop_time()
-        info = self._info[run_id]
+        agen: Any = None
         try:
-            while True:
-                if active.cancel_reason is not None:
-                    outcome.fail(
-                        active.cancel_code, active.cancel_reason, status=active.cancel_code
-                    )
-                    break
-                try:
-                    async with asyncio.timeout_at(deadline_loop) as scope:
-                        active.scope = scope
-                        item = await anext(agen)
-                except StopAsyncIteration:
-                    break
-                except TimeoutError:
-                    if active.cancel_requested():
-                        outcome.fail(
-                            active.cancel_code,
-                            active.cancel_reason or "cancelled",
-                            status=active.cancel_code,
-                        )
-                    else:
-                        outcome.fail(
-                            "deadline_exceeded",
-                            f"the run passed its deadline ({seconds}s)",
-                            retryable=True,
-                        )
-                    break
-                except AgentHostError as exc:
-                    outcome.fail(exc.code, exc.message, retryable=exc.retryable)
-                    break
-                except Exception as exc:
-                    log.exception("agent %s failed in run %s", self._author, run_id)
-                    outcome.fail("runner.error", f"{type(exc).__name__}: {exc}")
-                    break
-                finally:
-                    active.scope = None
-                batch: list[RunResult] = item if isinstance(item, list) else [item]
-                if active.queued_results:
-                    batch = [*active.queued_results, *batch]
-                    active.queued_results.clear()
-                events, ended = self._convert(batch, active, outcome)
-                if events:
-                    stored = [e for e in events if not e.partial]
-                    if stored:
-                        await self.store.append(session, stored)
-                    info.event_count += len(events)
-                    info.last_event_at = time.time()
-                    for event in events:
-                        yield event
-                if ended:
-                    break
+            yield received
+            ctx = build_context(
+                run_id=run_id,
+                event_id=received.id,
+                session=session,
+                message=msg,
+                resources=self.resources,
+                deadline_at=active.deadline_at,
+                trace_id=tracing.current_trace_id(),
+                source=source,
+                delivery=delivery,
+                config=config or {},
+                adapter=adapter,
+                cursor=cursor,
+            )
+            agen = self.agent.run(ctx, RunHost(active))
+            async with aclosing(self._pump(active, agen, outcome, seconds)) as pump:
+                async for event in pump:
+                    yield event
         except (GeneratorExit, asyncio.CancelledError):
             # the caller stopped iterating (disconnect, task cancelled): record it, re-raise
             outcome.fail("cancelled", "the caller stopped reading the run", status="cancelled")
             await self._finish(active, outcome, agen)
             raise
         yield await self._finish(active, outcome, agen)
+
+    async def _pump(
+        self, active: ActiveRun, agen: Any, outcome: _Outcome, seconds: float | None
+    ) -> AsyncGenerator[Event, None]:
+        """Drive the agent: one `anext` at a time under the run's deadline/cancel scope."""
+        run_id = active.run_id
+        deadline_loop = active.deadline_loop_time()
+        info = self._info[run_id]
+        while True:
+            if active.cancel_reason is not None:
+                outcome.fail(active.cancel_code, active.cancel_reason, status=active.cancel_code)
+                break
+            try:
+                async with asyncio.timeout_at(deadline_loop) as scope:
+                    active.scope = scope
+                    item = await anext(agen)
+            except StopAsyncIteration:
+                break
+            except TimeoutError:
+                if active.cancel_requested():
+                    outcome.fail(
+                        active.cancel_code,
+                        active.cancel_reason or "cancelled",
+                        status=active.cancel_code,
+                    )
+                else:
+                    outcome.fail(
+                        "deadline_exceeded",
+                        f"the run passed its deadline ({seconds}s)",
+                        retryable=True,
+                    )
+                break
+            except AgentHostError as exc:
+                outcome.fail(exc.code, exc.message, retryable=exc.retryable)
+                break
+            except Exception as exc:
+                log.exception("agent %s failed in run %s", self._author, run_id)
+                outcome.fail("runner.error", f"{type(exc).__name__}: {exc}")
+                break
+            finally:
+                active.scope = None
+            batch: list[RunResult] = item if isinstance(item, list) else [item]
+            if active.queued_results:
+                batch = [*active.queued_results, *batch]
+                active.queued_results.clear()
+            events, ended = self._convert(batch, active, outcome)
+            if events:
+                stored = [e for e in events if not e.partial]
+                if stored:
+                    await self.store.append(active.session, stored)
+                info.event_count += len(events)
+                info.last_event_at = time.time()
+                for event in events:
+                    yield event
+            if ended:
+                break
 
     def _convert(
         self, batch: list[RunResult], active: ActiveRun, outcome: _Outcome
@@ -425,7 +436,8 @@ class Runner:
 
     async def _finish(self, active: ActiveRun, outcome: _Outcome, agen: Any) -> Event:
         try:
-            await agen.aclose()
+            if agen is not None:
+                await agen.aclose()
         except Exception:  # an agent failing while closing must not lose the terminal event
             log.exception("agent %s failed while closing run %s", self._author, active.run_id)
         usage = outcome.usage

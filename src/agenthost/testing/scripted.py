@@ -83,9 +83,12 @@ class _BaseTestModel:
     ) -> ModelResponse:
         self.calls.append(list(messages))
         self.tools_seen.append(list(tools))
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        return await self._next(messages, tools)
+        try:
+            response = await self._next(messages, tools)
+        finally:
+            if self.delay:  # the reply is taken when the request is sent, then it "travels"
+                await asyncio.sleep(self.delay)
+        return response
 
     async def stream(
         self,

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from agenthost.core.events import Event
+from agenthost.core.ids import new_id
+from agenthost.core.messages import Message, ToolCallPart
+from agenthost.core.session import Session
+from agenthost.engine.history import HistoryCache, window
+
+
+def ev(kind: str, message: Message, seq: int) -> Event:
+    return Event(id=new_id(), invocation_id="r", author="a", type=kind, message=message, seq=seq)  # type: ignore[arg-type]
+
+
+def test_incremental_and_closes_dangling_tool_calls() -> None:
+    session = Session(app="a", user_id="u", id="s")
+    cache = HistoryCache()
+    session.events.append(ev("message.received", Message.user("hi"), 1))
+    call = ToolCallPart(id="c1", name="t", arguments="{}")
+    session.events.append(ev("message.completed", Message.assistant("", (call,)), 2))
+    first = cache.messages(session)
+    assert [m.role for m in first] == ["user", "assistant", "tool"]  # closed only in the copy
+    session.events.append(ev("message.received", Message.user("again"), 3))
+    second = cache.messages(session)
+    assert [m.role for m in second] == ["user", "assistant", "tool", "user"]
+    assert "no result" in second[2].parts[0].content  # type: ignore[union-attr]
+
+
+def test_window_starts_at_a_user_message() -> None:
+    msgs = [
+        Message.user("1"),
+        Message.assistant("a"),
+        Message.user("2"),
+        Message.assistant("b"),
+        Message.user("3"),
+    ]
+    assert [m.text for m in window(msgs, max_messages=4, max_tokens=None)] == ["2", "b", "3"]
+    assert [m.text for m in window(msgs, max_messages=None, max_tokens=5)] == ["3"]
+    assert window(msgs, max_messages=None, max_tokens=None) == msgs
