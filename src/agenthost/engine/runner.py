@@ -73,7 +73,7 @@ class RunInfo(msgspec.Struct, kw_only=True):
 class _Outcome:
     """How the run ended, collected while driving the agent."""
 
-    __slots__ = ("code", "finish_reason", "message", "retryable", "status", "usage")
+    __slots__ = ("code", "finish_reason", "message", "retryable", "status", "tail", "usage")
 
     def __init__(self) -> None:
         self.status = "completed"
@@ -82,6 +82,7 @@ class _Outcome:
         self.retryable = False
         self.finish_reason = "stop"
         self.usage = Usage()
+        self.tail: list[Event] = []  # the last batch's events, stored with the terminal event
 
     def fail(
         self, code: str, message: str, *, retryable: bool = False, status: str = "failed"
@@ -331,7 +332,8 @@ class Runner:
             outcome.fail("cancelled", "the caller stopped reading the run", status="cancelled")
             await self._finish(active, outcome, agen)
             raise
-        yield await self._finish(active, outcome, agen)
+        for event in await self._finish(active, outcome, agen):
+            yield event
 
     async def _pump(
         self, active: ActiveRun, agen: Any, outcome: _Outcome, seconds: float | None
@@ -378,6 +380,9 @@ class Runner:
                 batch = [*active.queued_results, *batch]
                 active.queued_results.clear()
             events, ended = self._convert(batch, active, outcome)
+            if ended:
+                outcome.tail = events
+                break
             if events:
                 stored = [e for e in events if not e.partial]
                 if stored:
@@ -386,8 +391,6 @@ class Runner:
                 info.last_event_at = time.time()
                 for event in events:
                     yield event
-            if ended:
-                break
 
     def _convert(
         self, batch: list[RunResult], active: ActiveRun, outcome: _Outcome
@@ -434,7 +437,8 @@ class Runner:
         for key in event.state_delta:
             active.pending_state.pop(key, None)
 
-    async def _finish(self, active: ActiveRun, outcome: _Outcome, agen: Any) -> Event:
+    async def _finish(self, active: ActiveRun, outcome: _Outcome, agen: Any) -> list[Event]:
+        """Close the agent, then store the last batch and the terminal event together."""
         try:
             if agen is not None:
                 await agen.aclose()
@@ -463,8 +467,9 @@ class Runner:
             data=data,
         )
         active.finished = True
-        await self.store.append(active.session, [terminal])
-        return terminal
+        events = [*outcome.tail, terminal]
+        await self.store.append(active.session, [e for e in events if not e.partial])
+        return events
 
     # ---- control --------------------------------------------------------------------------
 
