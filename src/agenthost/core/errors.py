@@ -186,10 +186,12 @@ class ModelHTTPError(ModelError):
         status_code: int,
         body: str,
         retry_after: float | None = None,
+        key_env: str | None = None,
     ) -> None:
         retryable = status_code in (408, 409, 429) or status_code >= 500
+        key = f" ({key_env})" if key_env else ""
         hint = {
-            401: " Check the API key (e.g. OPENAI_API_KEY) for this provider.",
+            401: f" Check the API key{key} for this provider.",
             403: " The key is not allowed to use this model.",
             404: " Check the model name and the provider's base_url.",
             429: " Rate limited: slow down or configure fallback models.",

@@ -6,7 +6,7 @@ connects and with which key is the provider's business (see backends.models).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
 
@@ -82,7 +82,7 @@ class ChatModel(Protocol):
         *,
         tools: Sequence[ToolSpec] = (),
         settings: ModelSettings | None = None,
-    ) -> AsyncIterator[StreamEvent]: ...
+    ) -> AsyncGenerator[StreamEvent, None]: ...
 
     async def __aenter__(self) -> ChatModel: ...
 

@@ -8,7 +8,7 @@ Both implement the ChatModel port with no network, so agents can be tested offli
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -96,7 +96,7 @@ class _BaseTestModel:
         *,
         tools: Sequence[ToolSpec] = (),
         settings: ModelSettings | None = None,
-    ) -> AsyncIterator[StreamEvent]:
+    ) -> AsyncGenerator[StreamEvent, None]:
         response = await self.request(messages, tools=tools, settings=settings)
         text = response.message.text
         for i in range(0, len(text), self.chunk_size):

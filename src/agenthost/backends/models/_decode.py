@@ -1,0 +1,150 @@
+"""Chat-completions responses (whole or streamed) to our ModelResponse and stream events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from agenthost.core.errors import ModelResponseError
+from agenthost.core.messages import Message, ToolCallPart
+from agenthost.core.usage import Price, Usage
+from agenthost.ports.models import ModelResponse, TextDelta, ToolCallDelta
+
+
+def make_usage(raw: dict[str, Any] | None, price: Price | None) -> Usage:
+    raw = raw or {}
+    usage = Usage(
+        input_tokens=int(raw.get("prompt_tokens") or 0),
+        output_tokens=int(raw.get("completion_tokens") or 0),
+        requests=1,
+    )
+    if price is not None:
+        usage.cost = price.cost(usage)
+    return usage
+
+
+def _arguments(value: Any) -> str:
+    if value is None:
+        return "{}"
+    return value if isinstance(value, str) else orjson.dumps(value).decode()
+
+
+def decode_completion(payload: bytes, *, name: str, price: Price | None) -> ModelResponse:
+    """A whole (non-streamed) chat.completion body."""
+    try:
+        data = orjson.loads(payload)
+        choice = data["choices"][0]
+        message = choice["message"]
+        calls = tuple(
+            ToolCallPart(
+                id=call.get("id") or f"call_{i}",
+                name=call["function"]["name"],
+                arguments=_arguments(call["function"].get("arguments")),
+            )
+            for i, call in enumerate(message.get("tool_calls") or ())
+        )
+        text = message.get("content") or ""
+        if not isinstance(text, str):
+            raise TypeError(f"content is {type(text).__name__}, not a string")
+        usage = make_usage(data.get("usage"), price)
+    except orjson.JSONDecodeError as exc:
+        detail = f"invalid JSON ({exc}): {payload[:200]!r}"
+        raise ModelResponseError(model=name, detail=detail) from exc
+    except (KeyError, IndexError, TypeError, AttributeError) as exc:
+        detail = f"unexpected shape ({exc!r}): {payload[:200]!r}"
+        raise ModelResponseError(model=name, detail=detail) from exc
+    return ModelResponse(
+        message=Message.assistant(text, calls),
+        usage=usage,
+        model=name,
+        finish_reason=choice.get("finish_reason"),
+    )
+
+
+class StreamAssembler:
+    """Turns the `data:` payloads of a chat.completion.chunk stream into deltas and, at the end,
+    the assembled ModelResponse (text, tool calls ordered by index, usage, finish reason)."""
+
+    __slots__ = ("_calls", "_text", "done", "finish_reason", "name", "price", "usage")
+
+    def __init__(self, *, name: str, price: Price | None) -> None:
+        self.name = name
+        self.price = price
+        self._text: list[str] = []
+        self._calls: dict[int, list[Any]] = {}  # index -> [id, name, [argument pieces]]
+        self.finish_reason: str | None = None
+        self.usage: dict[str, Any] | None = None
+        self.done = False
+
+    def feed(self, data: str) -> list[TextDelta | ToolCallDelta]:
+        """One SSE data payload; `[DONE]` marks the end."""
+        if data == "[DONE]":
+            self.done = True
+            return []
+        try:
+            chunk = orjson.loads(data)
+            return self._chunk(chunk)
+        except orjson.JSONDecodeError as exc:
+            detail = f"invalid JSON in stream ({exc}): {data[:200]!r}"
+            raise ModelResponseError(model=self.name, detail=detail) from exc
+        except (KeyError, IndexError, TypeError, AttributeError) as exc:
+            detail = f"unexpected chunk shape ({exc!r}): {data[:200]!r}"
+            raise ModelResponseError(model=self.name, detail=detail) from exc
+
+    def _chunk(self, chunk: dict[str, Any]) -> list[TextDelta | ToolCallDelta]:
+        if chunk.get("error"):
+            raise ModelResponseError(model=self.name, detail=f"error in stream: {chunk['error']}")
+        if chunk.get("usage"):
+            self.usage = chunk["usage"]
+        out: list[TextDelta | ToolCallDelta] = []
+        for choice in chunk.get("choices") or ():
+            if choice.get("index", 0) != 0:
+                continue
+            delta = choice.get("delta") or {}
+            content = delta.get("content")
+            if content:
+                self._text.append(content)
+                out.append(TextDelta(content))
+            for position, call in enumerate(delta.get("tool_calls") or ()):
+                out.append(self._tool_call(position, call))
+            if choice.get("finish_reason"):
+                self.finish_reason = choice["finish_reason"]
+        return out
+
+    def _tool_call(self, position: int, call: dict[str, Any]) -> ToolCallDelta:
+        index = call.get("index", position)
+        function = call.get("function") or {}
+        call_id, name = call.get("id"), function.get("name")
+        arguments = _arguments(function.get("arguments")) if "arguments" in function else ""
+        entry = self._calls.get(index)
+        if entry is None:
+            entry = self._calls[index] = [None, None, []]
+        if call_id:
+            entry[0] = call_id
+        if name:
+            entry[1] = name
+        if arguments:
+            entry[2].append(arguments)
+        return ToolCallDelta(index=index, id=call_id, name=name, arguments=arguments)
+
+    def finish(self) -> ModelResponse:
+        """The assembled response; raises when the stream ended before it was complete."""
+        if not self.done and self.finish_reason is None:
+            detail = "the stream ended before its finish_reason or [DONE] (connection cut?)"
+            raise ModelResponseError(model=self.name, detail=detail)
+        calls = []
+        for index in sorted(self._calls):
+            call_id, name, pieces = self._calls[index]
+            if not name:
+                detail = f"tool call {index} in the stream never got a name"
+                raise ModelResponseError(model=self.name, detail=detail)
+            arguments = "".join(pieces) or "{}"
+            call_id = call_id or f"call_{index}"
+            calls.append(ToolCallPart(id=call_id, name=name, arguments=arguments))
+        return ModelResponse(
+            message=Message.assistant("".join(self._text), tuple(calls)),
+            usage=make_usage(self.usage, self.price),
+            model=self.name,
+            finish_reason=self.finish_reason,
+        )

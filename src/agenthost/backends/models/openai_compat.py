@@ -1,0 +1,206 @@
+"""`OpenAICompatibleModel`: the chat-completions wire API over one provider's pooled client.
+
+Serves OpenAI, DeepSeek, DashScope (compatible mode), OpenRouter, Groq, Together, vLLM,
+Ollama and llama.cpp servers alike: where it connects is the `Provider`'s business.
+
+Errors are translated here, each raised `from` the original:
+
+    HTTP status >= 400                      ModelHTTPError (Retry-After parsed)
+    the deadline passed                     ModelTimeout (ModelSettings.timeout: whole call)
+    cannot connect / connection dropped     ModelUnavailable (before the response started)
+    invalid JSON, broken or cut stream      ModelResponseError (once the response started)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, Sequence
+from types import TracebackType
+from typing import Any, NoReturn
+
+import aiohttp
+import orjson
+
+from agenthost.backends.models._decode import StreamAssembler, decode_completion
+from agenthost.backends.models._wire import wire_messages, wire_tools
+from agenthost.backends.models.http import parse_retry_after
+from agenthost.backends.models.providers import Provider
+from agenthost.backends.models.sse import SSEDecoder
+from agenthost.core.errors import (
+    ModelHTTPError,
+    ModelResponseError,
+    ModelTimeout,
+    ModelUnavailable,
+)
+from agenthost.core.messages import Message
+from agenthost.core.usage import Price
+from agenthost.ports.models import ModelResponse, ModelSettings, ResponseDone, StreamEvent, ToolSpec
+
+
+class OpenAICompatibleModel:
+    """One model at one provider, e.g. `OpenAICompatibleModel("gpt-4o-mini", provider=p)`.
+
+    Use it as an async context manager: it holds the provider's client while entered, and the
+    last user closes it. `price` overrides the price table for cost.
+    """
+
+    def __init__(self, model_name: str, *, provider: Provider, price: Price | None = None) -> None:
+        self.model_name = model_name
+        self.provider = provider
+        self.price = price if price is not None else provider.price_for(model_name)
+        self._name = f"{provider.name}:{model_name}"
+        self._url = provider.base_url + "/chat/completions"
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def __repr__(self) -> str:
+        return f"OpenAICompatibleModel({self.model_name!r}, provider={self.provider!r})"
+
+    async def __aenter__(self) -> OpenAICompatibleModel:
+        self.provider.acquire()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.provider.release()
+
+    # ---- the two calls -------------------------------------------------------------------
+
+    async def request(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[ToolSpec] = (),
+        settings: ModelSettings | None = None,
+    ) -> ModelResponse:
+        body = self._body(messages, tools, settings, stream=False)
+        seconds = self._timeout(settings)
+        try:
+            async with asyncio.timeout(seconds):
+                response = await self._post(body)
+                try:
+                    payload = await response.read()
+                except aiohttp.ClientError as exc:
+                    self._broken(exc)
+                finally:
+                    response.release()
+        except TimeoutError as exc:
+            raise ModelTimeout(model=self._name, seconds=seconds) from exc
+        return decode_completion(payload, name=self._name, price=self.price)
+
+    async def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[ToolSpec] = (),
+        settings: ModelSettings | None = None,
+    ) -> AsyncGenerator[StreamEvent, None]:
+        body = self._body(messages, tools, settings, stream=True)
+        seconds = self._timeout(settings)
+        deadline = asyncio.get_running_loop().time() + seconds
+        try:
+            async with asyncio.timeout_at(deadline):
+                response = await self._post(body)
+        except TimeoutError as exc:
+            raise ModelTimeout(model=self._name, seconds=seconds) from exc
+        state = StreamAssembler(name=self._name, price=self.price)
+        decoder = SSEDecoder()
+        try:
+            while chunk := await self._read(response, deadline, seconds):
+                for event in decoder.feed(chunk):
+                    for delta in state.feed(event.data):
+                        yield delta
+            yield ResponseDone(state.finish())
+        finally:
+            if state.done:
+                response.release()
+            else:  # unread bytes left: the connection cannot go back to the pool
+                response.close()
+
+    # ---- helpers -------------------------------------------------------------------------
+
+    def _timeout(self, settings: ModelSettings | None) -> float:
+        if settings is not None and settings.timeout is not None:
+            return settings.timeout
+        return self.provider.timeout
+
+    def _body(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec],
+        settings: ModelSettings | None,
+        *,
+        stream: bool,
+    ) -> bytes:
+        body: dict[str, Any] = {"model": self.model_name, "messages": wire_messages(messages)}
+        if tools:
+            body["tools"] = wire_tools(tools)
+        if stream:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
+        if settings is not None:
+            _apply_settings(body, settings)
+        return orjson.dumps(body)
+
+    async def _post(self, body: bytes) -> aiohttp.ClientResponse:
+        """Send; raise ModelUnavailable or ModelHTTPError; return a 2xx response to read."""
+        provider = self.provider
+        try:
+            response = await provider.client.post(self._url, data=body, headers=provider.headers)
+        except aiohttp.ClientError as exc:
+            raise ModelUnavailable(model=self._name, detail=_describe(exc)) from exc
+        if response.status < 400:
+            return response
+        try:
+            text = (await response.read()).decode(errors="replace")
+        except aiohttp.ClientError as exc:
+            self._broken(exc)
+        finally:
+            response.release()
+        retry_after = parse_retry_after(response.headers)
+        raise ModelHTTPError(
+            model=self._name,
+            status_code=response.status,
+            body=text,
+            retry_after=retry_after,
+            key_env=f"{self.provider.name.upper()}_API_KEY",
+        )
+
+    async def _read(
+        self, response: aiohttp.ClientResponse, deadline: float, seconds: float
+    ) -> bytes:
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await response.content.readany()
+        except TimeoutError as exc:
+            raise ModelTimeout(model=self._name, seconds=seconds) from exc
+        except aiohttp.ClientError as exc:
+            self._broken(exc)
+
+    def _broken(self, exc: aiohttp.ClientError) -> NoReturn:
+        detail = f"the response broke off: {_describe(exc)}"
+        raise ModelResponseError(model=self._name, detail=detail) from exc
+
+
+def _apply_settings(body: dict[str, Any], settings: ModelSettings) -> None:
+    if settings.temperature is not None:
+        body["temperature"] = settings.temperature
+    if settings.max_tokens is not None:
+        body["max_tokens"] = settings.max_tokens
+    if settings.tool_choice is not None:
+        body["tool_choice"] = settings.tool_choice
+    for key, value in settings.extra.items():  # vendor fields; None removes a field
+        if value is None:
+            body.pop(key, None)
+        else:
+            body[key] = value
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

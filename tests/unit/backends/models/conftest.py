@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from agenthost.backends.models import _wire
+from agenthost.backends.models.openai_compat import OpenAICompatibleModel
+from agenthost.backends.models.providers import Provider
+from agenthost.testing.fake_openai import FakeOpenAIServer
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FakeOpenAIServer]:
+    async with FakeOpenAIServer() as srv:
+        yield srv
+
+
+@pytest.fixture
+def provider(server: FakeOpenAIServer) -> Provider:
+    return Provider("fake", base_url=server.base_url, api_key="sk-test")
+
+
+@pytest.fixture
+async def model(provider: Provider) -> AsyncIterator[OpenAICompatibleModel]:
+    async with OpenAICompatibleModel("fake-model", provider=provider) as m:
+        yield m
+
+
+@pytest.fixture(autouse=True)
+def fresh_wire_cache() -> None:
+    _wire.clear_cache()
