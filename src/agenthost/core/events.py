@@ -65,6 +65,16 @@ class Event(msgspec.Struct, kw_only=True, omit_defaults=True):
     def is_terminal(self) -> bool:
         return self.type in TERMINAL_TYPES
 
+    @property
+    def text(self) -> str:
+        """The message's text; for a tool result, its content ('' when there is none)."""
+        message = self.message
+        if message is None:
+            return ""
+        if message.role == "tool":
+            return "".join(getattr(p, "content", "") for p in message.parts)
+        return message.text
+
 
 class RunSummary(msgspec.Struct, kw_only=True):
     """What a session's events say about one run."""

@@ -75,7 +75,12 @@ class LLMAgent:
             raise ConfigError(f"max_tool_rounds must be >= 0, got {max_tool_rounds}")
         self.name = name
         self.instructions = instructions
-        self.models: list[ChatModel] = [resolve_model(m) for m in (model, *fallbacks)]
+        specs = (model, *fallbacks)
+        self.models: list[ChatModel] = [resolve_model(m) for m in specs]
+        # models made here from 'provider:model' strings are ours to open and close
+        self._owned = [
+            m for spec, m in zip(specs, self.models, strict=True) if isinstance(spec, str)
+        ]
         self.tools: list[Tool] = [as_tool(t) for t in tools]
         self.max_tool_rounds = max_tool_rounds
         self.parallel_tools = parallel_tools
@@ -100,6 +105,21 @@ class LLMAgent:
                 models=True, tools=bool(self.tools), history=["page"], state=["session"]
             ),
         )
+
+    # ---- resources ------------------------------------------------------------------------
+
+    async def __aenter__(self) -> LLMAgent:
+        for model in self._owned:
+            await model.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the models this agent made from 'provider:model' strings."""
+        for model in self._owned:
+            await model.__aexit__(None, None, None)
 
     # ---- what the host needs to know ------------------------------------------------------
 

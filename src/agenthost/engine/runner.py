@@ -164,6 +164,23 @@ class Runner:
                 base.knowledge_bases = [KnowledgeResource(kb_id=k) for k in self.catalog.knowledge]
         return base
 
+    # ---- lifecycle ------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Runner:
+        enter = getattr(self.agent, "__aenter__", None)
+        if enter is not None:
+            await enter()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the agent (and through it the models it opened). The store is the caller's."""
+        close = getattr(self.agent, "aclose", None)
+        if close is not None:
+            await close()
+
     # ---- running --------------------------------------------------------------------------
 
     async def run(

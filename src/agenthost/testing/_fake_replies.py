@@ -80,20 +80,35 @@ def tool_call(name: str, arguments: str | dict[str, Any] = "{}", id: str | None 
 def echo_tool_responder(request: dict[str, Any]) -> Reply:
     """Default behaviour, made for benchmarks and smoke tests.
 
-    With tools and a user message last: call the first tool with `{"query": "fake"}`. With a
-    tool result last: answer text. Otherwise echo the last message's text.
+    With tools and a user message last: call the first tool, with `{"query": "fake"}` or, when
+    its schema requires other fields, a placeholder of the right type for each. With a tool
+    result last: answer text. Otherwise echo the last message's text.
     """
     messages = request.get("messages") or [{}]
     last = messages[-1]
     role = last.get("role")
     tools = request.get("tools")
     if tools and role == "user":
-        name = tools[0].get("function", {}).get("name", "tool")
-        return ToolCallsReply(calls=(ToolCall(name, '{"query": "fake"}'),))
+        function = tools[0].get("function", {})
+        name = function.get("name", "tool")
+        return ToolCallsReply(calls=(ToolCall(name, _placeholder_args(function)),))
     if role == "tool":
         return TextReply(f"Done: {str(last.get('content'))[:200]}")
     content = last.get("content")
     return TextReply(f"Echo: {content if isinstance(content, str) else '...'}")
+
+
+_PLACEHOLDERS = {"string": "fake", "integer": 1, "number": 1.0, "boolean": True}
+
+
+def _placeholder_args(function: dict[str, Any]) -> str:
+    schema = function.get("parameters") or {}
+    required = [r for r in schema.get("required") or () if r != "query"]
+    if not required:
+        return '{"query": "fake"}'
+    props = schema.get("properties") or {}
+    args = {r: _PLACEHOLDERS.get(props.get(r, {}).get("type", "string"), "fake") for r in required}
+    return orjson.dumps(args).decode()
 
 
 # ---- rendering ---------------------------------------------------------------------------

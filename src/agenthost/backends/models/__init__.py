@@ -70,3 +70,12 @@ def _local_model(model_name: str, settings: ProviderSettings | None) -> ChatMode
     factory: Callable[..., ChatModel] = local.make_local_model
     options = dict(settings.options) if settings is not None else {}
     return factory(model_name, **options)
+
+
+def _register() -> None:
+    from agenthost.engine.resolve import set_model_resolver
+
+    set_model_resolver(infer_model)
+
+
+_register()

@@ -1,0 +1,76 @@
+"""Docs are code: every example runs, and every snippet in README.md and docs/ is an example.
+
+A fenced block in the docs must be preceded by `<!-- example: path -->` naming a file under
+examples/ (or the repository root) whose text contains the block verbatim.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agenthost.testing.fake_openai import FakeOpenAIServer
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+BLOCK = re.compile(r"(?:<!-- example: (?P<path>\S+) -->\s*\n)?```(?P<lang>\w*)\n(?P<body>.*?)```", re.S)
+SNIPPET_LANGS = {"python", "yaml", "bash", "sh", "console", "json"}
+
+
+def snippets() -> Iterator[tuple[str, str | None, str, str]]:
+    for doc in DOCS:
+        for match in BLOCK.finditer(doc.read_text()):
+            if match.group("lang") in SNIPPET_LANGS:
+                yield doc.name, match.group("path"), match.group("lang"), match.group("body")
+
+
+@pytest.mark.parametrize(("doc", "path", "lang", "body"), list(snippets()))
+def test_every_snippet_is_an_example_file(doc: str, path: str | None, lang: str, body: str) -> None:
+    assert path is not None, f"{doc}: a {lang} block has no '<!-- example: path -->' line above it"
+    text = (ROOT / path).read_text()
+    if lang in ("bash", "sh", "console"):
+        # shell snippets: every command line must appear in the example script
+        for line in body.splitlines():
+            command = line.removeprefix("$ ").strip()
+            if command and not line.startswith("#"):
+                assert command in text, f"{doc}: {command!r} is not in {path}"
+    else:
+        assert body.strip() in text, f"{doc}: the {lang} block differs from {path}"
+
+
+@pytest.fixture
+def fake_env(tmp_path: Path) -> Iterator[dict[str, str]]:
+    with FakeOpenAIServer.start_in_thread() as server:
+        yield {
+            **os.environ,
+            "AGENTHOST_MODEL": "openai:gpt-4o-mini",
+            "OPENAI_BASE_URL": server.base_url,
+            "OPENAI_API_KEY": "sk-test",
+            "AGENTHOST_HOME": str(tmp_path / "home"),
+        }
+
+
+def run_example(name: str, env: dict[str, str], cwd: Path, *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / name), *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_quickstart_runs_a_tool_turn(fake_env: dict[str, str], tmp_path: Path) -> None:
+    out = run_example("quickstart.py", fake_env, tmp_path)
+    assert "[tool result: It is 21°C and sunny in" in out
+    assert "[done:" in out
+    assert (tmp_path / "quickstart.db").exists()
