@@ -19,7 +19,9 @@ from agenthost.testing.fake_openai import FakeOpenAIServer
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-BLOCK = re.compile(r"(?:<!-- example: (?P<path>\S+) -->\s*\n)?```(?P<lang>\w*)\n(?P<body>.*?)```", re.S)
+BLOCK = re.compile(
+    r"(?:<!-- example: (?P<path>\S+) -->\s*\n)?```(?P<lang>\w*)\n(?P<body>.*?)```", re.S
+)
 SNIPPET_LANGS = {"python", "yaml", "bash", "sh", "console", "json"}
 
 
