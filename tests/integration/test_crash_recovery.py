@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 
 async def test_kill_mid_run_then_restart(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/crash.db"
-    child = subprocess.Popen(
+    child = subprocess.Popen(  # noqa: ASYNC220 - we read its output line by line
         [sys.executable, str(Path(__file__).with_name("crash_child.py")), url],
         stdout=subprocess.PIPE,
         text=True,

@@ -314,8 +314,13 @@ async def test_a_run_left_open_is_marked_interrupted(store: SessionStore) -> Non
     await store.append(
         session,
         [
-            Event(id=new_id(), invocation_id="run_dead", author="user",
-                  type="message.received", message=Message.user("hi")),
+            Event(
+                id=new_id(),
+                invocation_id="run_dead",
+                author="user",
+                type="message.received",
+                message=Message.user("hi"),
+            ),
         ],
     )
     runner = make_runner(store, ScriptedModel(["hello again"]))

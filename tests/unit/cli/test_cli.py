@@ -1,0 +1,205 @@
+"""The CLI end to end against the fake OpenAI-compatible server (Typer's CliRunner)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+import pytest
+from typer.testing import CliRunner, Result
+
+from agenthost.cli.app import app
+from agenthost.core.events import Event
+from agenthost.testing.fake_openai import ErrorReply, TextReply, ThreadedFakeServer
+
+cli = CliRunner()
+
+
+def invoke(*args: str, input: str | None = None) -> Result:
+    return cli.invoke(app, list(args), input=input)
+
+
+def json_events(output: str) -> list[Event]:
+    return [msgspec.json.decode(line, type=Event) for line in output.splitlines() if line]
+
+
+def test_run_json_prints_every_event(config: Path) -> None:
+    result = invoke("run", "--json", "find it", "--session", "s1")
+    assert result.exit_code == 0, result.output
+    events = json_events(result.stdout)
+    stored = [e.type for e in events if not e.partial]
+    assert stored == [
+        "message.received",
+        "message.completed",
+        "tool.call.started",
+        "tool.call.completed",
+        "message.completed",
+        "run.completed",
+    ]
+    assert any(e.type == "message.delta" and e.partial for e in events)
+    tool = next(e for e in events if e.type == "tool.call.completed")
+    assert tool.message is not None and tool.message.parts[0].content == "found fake"  # type: ignore[union-attr]
+    assert {e.session_id for e in events} == {"s1"} and {e.user_id for e in events} == {"tester"}
+    assert events[-1].message is None and events[-1].data is not None
+    assert events[-1].data["status"] == "completed"
+
+
+def test_run_streams_the_reply_to_stdout_and_tools_to_stderr(config: Path) -> None:
+    result = invoke("run", "find it")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "Done: found fake\n"
+    assert "tool · lookup" in result.stderr and "found fake" in result.stderr
+    assert '"query": "fake"' in result.stderr
+    assert "continue with --session s_" in result.stderr
+
+
+def test_run_reads_the_message_from_stdin(config: Path, fake: ThreadedFakeServer) -> None:
+    result = invoke("run", "-a", "plain", "-", input="from stdin\n")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "Echo: from stdin\n"
+
+
+def test_a_failed_run_exits_1(config: Path, fake: ThreadedFakeServer) -> None:
+    fake.server.add(ErrorReply(401))
+    result = invoke("run", "hi")
+    assert result.exit_code == 1
+    assert "run failed (model_http_error)" in result.stderr
+    assert "Check the API key" in result.stderr
+    fake.server.add(ErrorReply(401))
+    result = invoke("run", "--json", "hi")
+    assert result.exit_code == 1
+    assert json_events(result.stdout)[-1].type == "run.failed"
+
+
+def test_model_override(config: Path, fake: ThreadedFakeServer) -> None:
+    result = invoke("run", "-a", "plain", "-m", "fake:other-model", "hi")
+    assert result.exit_code == 0, result.output
+    assert fake.server.bodies[-1]["model"] == "other-model"
+
+
+def test_sessions_list_show_rm(config: Path, fake: ThreadedFakeServer) -> None:
+    assert invoke("run", "find it", "-s", "s1").exit_code == 0
+    fake.server.add(ErrorReply(401))
+    assert invoke("run", "again", "-s", "s1").exit_code == 1
+    assert invoke("run", "-a", "plain", "other", "-s", "s2").exit_code == 0
+
+    listed = invoke("sessions", "list")
+    assert listed.exit_code == 0, listed.output
+    assert "s1" in listed.stdout and "s2" in listed.stdout
+    assert "1 completed, 1 failed" in listed.stdout and "find it" in listed.stdout
+
+    shown = invoke("sessions", "show", "s1")
+    assert shown.exit_code == 0, shown.output
+    out = shown.stdout
+    assert "session s1" in out and "you › find it" in out and "helper › Done: found fake" in out
+    assert "tool · lookup" in out and "found fake" in out
+    assert "completed" in out and "failed" in out and "run failed (model_http_error)" in out
+
+    assert invoke("sessions", "rm", "s1").stdout == "deleted session s1\n"
+    gone = invoke("sessions", "show", "s1")
+    assert gone.exit_code == 2 and "Session 's1' was not found" in gone.stderr
+    assert invoke("sessions", "rm", "s1").exit_code == 2
+    assert "no sessions for user nobody" in invoke("sessions", "list", "-u", "nobody").stdout
+
+
+def test_sessions_show_marks_a_run_a_dead_process_left_open(config: Path) -> None:
+    import asyncio
+
+    from agenthost.config import load_config, open_store
+    from agenthost.core.messages import Message
+    from agenthost.core.session import SessionKey
+
+    async def leave_open() -> None:
+        async with open_store(load_config(config)) as store:
+            session = await store.create(SessionKey("clitest", "tester", "dead"))
+            await store.append(
+                session,
+                [
+                    Event(
+                        id="e1",
+                        invocation_id="run_dead",
+                        author="user",
+                        type="message.received",
+                        message=Message.user("are you there?"),
+                    )
+                ],
+            )
+
+    asyncio.run(leave_open())
+    shown = invoke("sessions", "show", "dead")
+    assert shown.exit_code == 0, shown.output
+    assert "interrupted" in shown.stdout and "run_dead" in shown.stdout
+
+
+def test_chat_through_stdin(config: Path, fake: ThreadedFakeServer) -> None:
+    fake.server.add(TextReply("plain answer"))
+    script = "hi there\nfind it\n/history\n/new\n/history\n/bogus\n/exit\nnever sent\n"
+    result = invoke("chat", "--session", "c1", input=script)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "agent helper · model fake:fake-model · session c1" in out
+    assert "plain answer" in out
+    assert "tool · lookup" in out and '"query": "fake"' in out and "Done: found fake" in out
+    history = out.split("── session c1 ──")[1]
+    assert "you › hi there" in history and "helper › plain answer" in history
+    assert "you › find it" in history
+    assert "new session s_" in out and "(no messages yet)" in out
+    assert "unknown command /bogus" in out
+    assert len(fake.server.bodies) == 3  # 'never sent' was not
+
+
+def test_chat_continues_a_session_and_ends_at_eof(config: Path) -> None:
+    assert invoke("run", "-a", "plain", "first", "-s", "c2").exit_code == 0
+    result = invoke("chat", "-a", "plain", "-s", "c2", input="/history\n")
+    assert result.exit_code == 0, result.output
+    assert "continuing a session with 1 messages" in result.stdout
+    assert "you › first" in result.stdout and "plain › Echo: first" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["run", "-a", "helpr", "hi"], "Unknown agent 'helpr'; did you mean 'helper'?"),
+        (["run", "-m", "gpt", "hi"], "--model (model_override): 'gpt' is neither"),
+        (["run", "-c", "missing.yaml", "hi"], "Config file 'missing.yaml' was not found"),
+        (["chat", "-a", "nobody"], "Unknown agent 'nobody'"),
+    ],
+)
+def test_usage_and_config_errors_exit_2_without_a_traceback(
+    config: Path, args: list[str], expected: str
+) -> None:
+    result = invoke(*args)
+    assert result.exit_code == 2
+    assert expected in result.stderr.replace("\n", " ")
+    assert "Traceback" not in result.output
+
+
+def test_a_config_typo_is_shown_with_its_field(env: Path, tmp_path: Path) -> None:
+    (tmp_path / "agenthost.yaml").write_text("agents:\n  helper:\n    modle: fake:x\n")
+    result = invoke("run", "hi")
+    assert result.exit_code == 2
+    assert "agenthost.yaml:3: agents.helper.modle: unknown field; did you mean 'model'?" in (
+        result.stderr.replace("\n", " ")
+    )
+
+
+def test_empty_message_is_a_usage_error(config: Path) -> None:
+    result = invoke("run", "  ")
+    assert result.exit_code == 2
+
+
+def test_log_file_has_the_run_id(config: Path, env: Path) -> None:
+    result = invoke("run", "--json", "hi")
+    run_id = json_events(result.stdout)[0].invocation_id
+    log = (env / "logs" / "agenthost.log").read_text()
+    assert f"run={run_id} run ended: completed" in log
+
+
+def test_help_and_version() -> None:
+    result = invoke("--help")
+    assert result.exit_code == 0
+    for command in ("chat", "run", "sessions", "version"):
+        assert command in result.stdout
+    assert "--agent" in invoke("chat", "--help").stdout
+    assert invoke("version").stdout.startswith("agenthost ")
+    assert invoke("sessions", "--help").exit_code == 0
