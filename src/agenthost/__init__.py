@@ -46,7 +46,37 @@ _EXPORTS: dict[str, str] = {
     "InMemoryKnowledgeBase": "agenthost.backends.knowledge",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "Agent",
+    "AgentHostError",
+    "ChatModel",
+    "Event",
+    "FilePart",
+    "FunctionTool",
+    "HostAPI",
+    "ImagePart",
+    "InMemoryKnowledgeBase",
+    "LLMAgent",
+    "Manifest",
+    "Message",
+    "ModelSettings",
+    "RetryPolicy",
+    "RunContext",
+    "Runner",
+    "Session",
+    "SessionKey",
+    "SessionStore",
+    "TextPart",
+    "ToolCallPart",
+    "ToolResultPart",
+    "ToolSpec",
+    "Usage",
+    "collect",
+    "final_text",
+    "function_tool",
+    "infer_model",
+    "open_session_store",
+]
 
 if TYPE_CHECKING:
     from agenthost.backends.knowledge import InMemoryKnowledgeBase

@@ -10,6 +10,7 @@ The tree::
     ├── UserError                        bad input from whoever calls us (a 4xx over HTTP)
     │   ├── InvalidArgument              a field has a bad value
     │   ├── SessionNotFound              no such session
+    │   ├── SessionExists                a session with that id exists already
     │   ├── RunNotFound                  no such run
     │   └── SessionBusy                  a run is active and the busy policy is 'reject'
     ├── RunError                         something went wrong while a run was going
@@ -92,12 +93,16 @@ class UnknownProviderError(ConfigError):
 class UnknownBackendError(ConfigError):
     code = "unknown_backend"
 
+    # the extra that will provide a scheme, where its name differs from the scheme
+    EXTRAS: Mapping[str, str] = {"postgresql": "postgres", "postgres": "postgres", "mysql": "mysql"}
+
     def __init__(self, url: str, scheme: str, known: Iterable[str]) -> None:
         names = sorted(known)
+        extra = self.EXTRAS.get(scheme, scheme)
         super().__init__(
             f"Unknown store scheme {scheme!r} in {redact_url(url)!r}.{did_you_mean(scheme, names)} "
             f"Registered schemes: {', '.join(names)}. Install the extra for it "
-            f"(pip install 'agenthost[{scheme}]') or register a factory."
+            f"(pip install 'agenthost[{extra}]') or register a factory."
         )
         self.scheme = scheme
         self.known = names
@@ -135,6 +140,18 @@ class SessionNotFound(UserError):
         super().__init__(
             f"Session {session_id!r} was not found. List sessions with "
             f"'agenthost sessions list' or start a new one."
+        )
+        self.session_id = session_id
+
+
+class SessionExists(InvalidArgument):
+    code = "session_exists"
+
+    def __init__(self, app: str, user_id: str, session_id: str) -> None:
+        super().__init__(
+            "session_id",
+            f"session {session_id!r} of user {user_id!r} in app {app!r} already exists. "
+            f"Get it instead, delete it first, or pick a new id.",
         )
         self.session_id = session_id
 

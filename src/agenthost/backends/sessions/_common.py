@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 
 from agenthost.core import serde
-from agenthost.core.errors import ConfigError, InvalidArgument
+from agenthost.core.errors import ConfigError, InvalidArgument, SessionExists
 from agenthost.core.events import Event
 from agenthost.core.session import Session, SessionKey
 from agenthost.core.state import APP_PREFIX, TEMP_PREFIX, USER_PREFIX, apply_delta, split_delta
@@ -227,12 +227,8 @@ def check_kv(namespace: str, key: str | None = None) -> None:
         raise InvalidArgument("key", f"must be a string, got {key!r}")
 
 
-def session_exists_error(key: SessionKey) -> InvalidArgument:
-    return InvalidArgument(
-        "session_id",
-        f"session {key.session_id!r} of user {key.user_id!r} in app {key.app!r} already exists. "
-        f"Get it instead, delete it first, or pick a new id.",
-    )
+def session_exists_error(key: SessionKey) -> SessionExists:
+    return SessionExists(key.app, key.user_id, key.session_id)
 
 
 def store_not_open_error(name: str) -> ConfigError:
