@@ -39,7 +39,7 @@ def test_every_snippet_is_an_example_file(doc: str, path: str | None, lang: str,
     if lang in ("bash", "sh", "console"):
         # shell snippets: every command line must appear in the example script
         for line in body.splitlines():
-            command = line.removeprefix("$ ").strip()
+            command = line.removeprefix("$ ").split("  #")[0].strip()
             if command and not line.startswith("#"):
                 assert command in text, f"{doc}: {command!r} is not in {path}"
     else:
@@ -76,3 +76,20 @@ def test_quickstart_runs_a_tool_turn(fake_env: dict[str, str], tmp_path: Path) -
     assert "[tool result: It is 21°C and sunny in" in out
     assert "[done:" in out
     assert (tmp_path / "quickstart.db").exists()
+
+
+def test_cli_tour(fake_env: dict[str, str], tmp_path: Path) -> None:
+    env = {**fake_env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{fake_env['PATH']}"}
+    result = subprocess.run(
+        ["bash", str(ROOT / "examples" / "shell" / "cli.sh")],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "Done:" in out  # the fake model answered after the tool call
+    assert '"type":"run.completed"' in out  # --json printed events
+    assert "trip" in out
