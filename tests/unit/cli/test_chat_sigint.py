@@ -1,4 +1,4 @@
-"""Ctrl-C in `agenthost chat` (a real process): it cancels the run, not the program."""
+"""Ctrl-C in `agenthost chat` and `run` (real processes): it cancels the run, not the chat."""
 
 from __future__ import annotations
 
@@ -58,11 +58,11 @@ def wait_until(check: Callable[[], bool], what: str, timeout: float = 30) -> Non
 
 
 @contextmanager
-def chat_process(
+def cli_process(
     tmp_path: Path, *args: str
 ) -> Iterator[tuple[subprocess.Popen[bytes], Output, Output]]:
-    """`agenthost chat ARGS` in a child process; killed if the test leaves it running."""
-    command = [sys.executable, "-m", "agenthost.cli", "chat", *args]
+    """`agenthost ARGS` in a child process; killed if the test leaves it running."""
+    command = [sys.executable, "-m", "agenthost.cli", *args]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     with subprocess.Popen(
         command,
@@ -92,7 +92,7 @@ def send(proc: subprocess.Popen[bytes], line: str) -> None:
 def test_ctrl_c_cancels_the_run_and_returns_to_the_prompt(env: Path, tmp_path: Path) -> None:
     with FakeOpenAIServer.start_in_thread(latency=60) as fake:
         config = write_config(tmp_path, fake.base_url)
-        with chat_process(tmp_path, "-c", str(config), "-s", "sig1") as (proc, out, errors):
+        with cli_process(tmp_path, "chat", "-c", str(config), "-s", "sig1") as (proc, out, errors):
             out.wait_for(lambda t: PROMPT in t, "the first prompt")
             send(proc, "hello")
             # the run is waiting for the (slow) model once the server has the request
@@ -121,8 +121,20 @@ def test_ctrl_c_cancels_the_run_and_returns_to_the_prompt(env: Path, tmp_path: P
 def test_ctrl_c_at_the_prompt_quits(env: Path, tmp_path: Path) -> None:
     with FakeOpenAIServer.start_in_thread() as fake:
         config = write_config(tmp_path, fake.base_url)
-        with chat_process(tmp_path, "-c", str(config)) as (proc, out, errors):
+        with cli_process(tmp_path, "chat", "-c", str(config)) as (proc, out, errors):
             out.wait_for(lambda t: PROMPT in t, "the first prompt")
             proc.send_signal(signal.SIGINT)
             assert proc.wait(timeout=30) == 0, errors.text
+    assert "Traceback" not in errors.text
+
+
+def test_ctrl_c_cancels_a_one_shot_run(env: Path, tmp_path: Path) -> None:
+    with FakeOpenAIServer.start_in_thread(latency=60) as fake:
+        config = write_config(tmp_path, fake.base_url)
+        args = ("run", "-c", str(config), "-s", "once", "hello")
+        with cli_process(tmp_path, *args) as (proc, _out, errors):
+            wait_until(lambda: fake.server.request_count >= 1, "the model request")
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(timeout=30) == 1
+    assert "run cancelled: cancelled with Ctrl-C" in errors.text
     assert "Traceback" not in errors.text

@@ -20,7 +20,7 @@ from agenthost.config import (
 )
 from agenthost.core.errors import ConfigError
 from agenthost.engine.runner import collect, final_text
-from agenthost.testing.fake_openai import ErrorReply, FakeOpenAIServer, TextReply
+from agenthost.testing.fake_openai import ErrorReply, FakeOpenAIServer, Reply, TextReply
 
 TOOLS = '''
 def lookup(query: str) -> str:
@@ -82,7 +82,7 @@ async def test_a_turn_with_a_tool_through_the_built_runner() -> None:
 
 
 async def test_fallback_model_from_the_alias() -> None:
-    replies = [ErrorReply(429, retry_after=120), TextReply("from b")]
+    replies: list[Reply] = [ErrorReply(429, retry_after=120), TextReply("from b")]
     async with FakeOpenAIServer(replies) as srv, build_runtime(config_for(srv)) as rt:
         events = await collect(rt.runner.run("u", None, "hi"))
     assert final_text(events) == "from b"

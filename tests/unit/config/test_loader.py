@@ -297,7 +297,7 @@ def test_several_problems_are_reported_together(tmp_path: Path) -> None:
             "models.fast.settings.temperature: expected float, got str",
         ),
         ("providers:\n  lab:\n    headers: {a: 1}\n", "providers.lab.headers.a: expected str"),
-        ("app: [1]\n", "app: expected str, got array"),
+        ("app: [1]\n", "app: expected str, got a list"),
         ("- a\n- b\n", "the config must be a mapping"),
         ("agents:\n  a: {}\n  a: {}\n", "agents.a: duplicate key on line 3 (first on line 2)"),
     ],

@@ -1,0 +1,3 @@
+from agenthost.cli.app import main
+
+main()

@@ -1,0 +1,180 @@
+"""`agenthost chat`: a conversation in the terminal.
+
+The reply streams as it comes; each tool call is shown as a panel with its arguments and
+result. Commands: `/history` (this session's messages), `/new` (a new session), `/exit`
+(also end of input). Ctrl-C during a reply cancels that run (`runner.cancel(run_id)`: the
+model call and tools stop, the run is stored as cancelled) and returns to the prompt; a
+second Ctrl-C during the same run abandons it at once. Ctrl-C at the prompt quits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from contextlib import AsyncExitStack
+
+from rich.console import Console
+from rich.markup import escape
+
+from agenthost.cli._common import EXIT_OK, closing, load, print_error
+from agenthost.cli._input import INTERRUPTED, LineReader
+from agenthost.cli._logging import current_run
+from agenthost.cli._options import Options
+from agenthost.cli._render import EventRenderer, render_transcript
+from agenthost.config.build import Runtime, build_runtime
+from agenthost.core.errors import AgentHostError, RunNotFound, SessionNotFound
+from agenthost.core.ids import new_run_id, new_session_id
+from agenthost.ports.protocol import DeliverySection, EventSource
+
+log = logging.getLogger("agenthost.cli")
+
+HELP = "/history shows this session · /new starts a new one · /exit quits"
+PROMPT = "[bold cyan]you ›[/] "
+
+
+class ChatSession:
+    def __init__(self, rt: Runtime, console: Console, *, user: str, session_id: str) -> None:
+        self.rt = rt
+        self.console = console
+        self.user = user
+        self.session_id = session_id
+        self.reader = LineReader()
+        self.run_id: str | None = None
+        self.turn: asyncio.Task[None] | None = None
+        self.cancel_sent = False
+        self.interactive = sys.stdin.isatty()
+
+    # ---- Ctrl-C --------------------------------------------------------------------------
+
+    def on_sigint(self) -> None:
+        run_id = self.run_id
+        if run_id is None:
+            self.reader.interrupt()
+            return
+        if self.cancel_sent:  # a second Ctrl-C: stop waiting for the run to wind down
+            if self.turn is not None:
+                self.turn.cancel()
+            return
+        self.cancel_sent = True
+        log.info("Ctrl-C: cancelling run %s", run_id)
+        with contextlib.suppress(RunNotFound):
+            self.rt.runner.cancel(run_id, "cancelled with Ctrl-C")
+
+    # ---- the loop ------------------------------------------------------------------------
+
+    async def loop(self) -> int:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGINT, self.on_sigint)
+        try:
+            while True:
+                self.console.print(PROMPT, end="")
+                line = await self.reader.readline()
+                if line is None or line == INTERRUPTED:
+                    self.console.print()
+                    return EXIT_OK
+                if not self.interactive:  # piped input: show it, so the transcript reads well
+                    self.console.print(line, markup=False, highlight=False)
+                text = line.strip()
+                if not text:
+                    continue
+                if text.startswith("/"):
+                    if not await self.command(text):
+                        return EXIT_OK
+                    continue
+                await self.run_turn(text)
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
+            self.reader.close()
+
+    async def command(self, text: str) -> bool:
+        """Handle a /command; False means quit."""
+        name = text.split()[0].lower()
+        if name in ("/exit", "/quit", "/q"):
+            return False
+        if name == "/new":
+            self.session_id = new_session_id()
+            self.console.print(f"[dim]new session {self.session_id}[/]")
+        elif name == "/history":
+            await self.history()
+        elif name == "/help":
+            self.console.print(f"[dim]{HELP}[/]")
+        else:
+            self.console.print(f"[yellow]unknown command {escape(name)}[/] [dim]({HELP})[/]")
+        return True
+
+    async def history(self) -> None:
+        try:
+            session = await self.rt.runner.get_session(self.user, self.session_id)
+        except SessionNotFound:
+            self.console.print("[dim](no messages yet)[/]")
+            return
+        self.console.rule(f"session {self.session_id}", style="dim")
+        if not render_transcript(self.console, session.events):
+            self.console.print("[dim](no messages yet)[/]")
+        self.console.rule(style="dim")
+
+    async def run_turn(self, text: str) -> None:
+        self.run_id = new_run_id()
+        self.cancel_sent = False
+        self.turn = asyncio.create_task(self._drive(text, self.run_id))
+        try:
+            await asyncio.wait([self.turn])
+            if self.turn.cancelled():
+                self.console.print("[yellow]run abandoned[/]")
+            elif (exc := self.turn.exception()) is not None:
+                if not isinstance(exc, AgentHostError):
+                    log.error("run %s failed", self.run_id, exc_info=exc)
+                print_error(self.console, exc)
+        finally:
+            self.run_id = None
+            self.turn = None
+
+    async def _drive(self, text: str, run_id: str) -> None:
+        token = current_run.set(run_id)
+        renderer = EventRenderer(self.console)
+        try:
+            log.info("run started in session %s", self.session_id)
+            events = self.rt.runner.run(
+                self.user,
+                self.session_id,
+                text,
+                run_id=run_id,
+                source=EventSource(
+                    platform="cli", conversation_id=self.session_id, sender_id=self.user
+                ),
+                delivery=DeliverySection(surface="cli"),
+            )
+            async with closing(events) as stream:
+                async for event in stream:
+                    renderer.handle(event)
+            last = renderer.last
+            status = (last.data or {}).get("status") if last is not None else None
+            log.info("run ended: %s", status)
+        finally:
+            current_run.reset(token)
+
+
+async def chat(options: Options) -> int:
+    console = Console(highlight=False)
+    config = load(options)
+    async with AsyncExitStack() as stack:
+        with console.status("starting…"):
+            rt = await stack.enter_async_context(
+                build_runtime(config, agent=options.agent, model_override=options.model)
+            )
+        session_id = options.session or new_session_id()
+        console.print(
+            f"[bold]agenthost chat[/] · agent [bold]{escape(rt.agent_name)}[/] · model "
+            f"{escape(rt.model_id)} · session {escape(session_id)}"
+        )
+        if options.session is not None:
+            with contextlib.suppress(SessionNotFound):
+                known = await rt.runner.get_session(options.user, session_id)
+                turns = sum(e.type == "message.received" for e in known.events)
+                console.print(f"[dim]continuing a session with {turns} messages (/history)[/]")
+        console.print(f"[dim]{HELP} · Ctrl-C cancels a reply[/]")
+        return await ChatSession(rt, console, user=options.user, session_id=session_id).loop()
+    raise AssertionError("unreachable")  # pragma: no cover

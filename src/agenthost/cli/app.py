@@ -1,0 +1,173 @@
+"""The `agenthost` command (Typer + Rich).
+
+This module imports Typer only; each command imports what it needs when it runs, so
+`agenthost --help` stays fast (no models, stores, YAML or HTTP clients are loaded).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from agenthost.cli._options import Options, default_user
+
+app = typer.Typer(
+    name="agenthost",
+    help="Host AI agents: chat with them, run them once, and look at their sessions.\n\n"
+    "Data (the SQLite store, logs) lives under $AGENTHOST_HOME (default ~/.agenthost). "
+    "Without --config, ./agenthost.yaml is used if present, else a demo agent.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+sessions_app = typer.Typer(
+    help="List, show and delete sessions.", no_args_is_help=True, add_completion=False
+)
+app.add_typer(sessions_app, name="sessions")
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="Config file (default: ./agenthost.yaml if present).",
+        envvar="AGENTHOST_CONFIG",
+        show_default=False,
+    ),
+]
+AgentOption = Annotated[
+    str | None,
+    typer.Option("--agent", "-a", help="Agent to run (default: the config's default agent)."),
+]
+ModelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        "-m",
+        help="Model for this run, 'provider:model' or an alias (overrides the agent's model).",
+    ),
+]
+UserOption = Annotated[
+    str | None,
+    typer.Option(
+        "--user",
+        "-u",
+        help="User id the sessions belong to (default: $USER, else 'local').",
+        envvar="AGENTHOST_USER",
+        show_default=False,
+    ),
+]
+SessionOption = Annotated[
+    str | None,
+    typer.Option("--session", "-s", help="Session to continue (default: a new session)."),
+]
+
+
+def _execute(main: Callable[[], Coroutine[Any, Any, int]]) -> None:
+    from agenthost.cli._common import execute
+
+    raise typer.Exit(execute(main))
+
+
+@app.command()
+def chat(
+    config: ConfigOption = None,
+    agent: AgentOption = None,
+    model: ModelOption = None,
+    user: UserOption = None,
+    session: SessionOption = None,
+) -> None:
+    """Chat with an agent: streamed replies, tool calls shown, /history, /new, /exit.
+
+    Ctrl-C cancels the reply being written; at the prompt it quits.
+    """
+    from agenthost.cli._chat import chat as chat_main
+
+    options = Options(
+        config=config, agent=agent, model=model, user=user or default_user(), session=session
+    )
+    _execute(lambda: chat_main(options))
+
+
+@app.command()
+def run(
+    message: Annotated[str, typer.Argument(help="The message to send ('-' reads stdin).")],
+    config: ConfigOption = None,
+    agent: AgentOption = None,
+    model: ModelOption = None,
+    user: UserOption = None,
+    session: SessionOption = None,
+    json_lines: Annotated[
+        bool, typer.Option("--json", help="Print every event as one JSON object per line.")
+    ] = False,
+) -> None:
+    """Send one message, print the reply (streamed), exit 1 if the run failed."""
+    from agenthost.cli._run import run_once
+
+    if message == "-":
+        import sys
+
+        message = sys.stdin.read().strip()
+    if not message.strip():
+        raise typer.BadParameter("the message is empty", param_hint="MESSAGE")
+    options = Options(
+        config=config, agent=agent, model=model, user=user or default_user(), session=session
+    )
+    _execute(lambda: run_once(options, message, json_lines=json_lines))
+
+
+@sessions_app.command("list")
+def sessions_list(
+    config: ConfigOption = None,
+    user: UserOption = None,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", min=0, help="Show the N newest (0: all).")
+    ] = 20,
+) -> None:
+    """List your sessions, newest first, with their runs."""
+    from agenthost.cli._sessions import list_sessions
+
+    options = Options(config=config, user=user or default_user())
+    _execute(lambda: list_sessions(options, limit=limit or None))
+
+
+@sessions_app.command("show")
+def sessions_show(
+    session_id: Annotated[str, typer.Argument(metavar="ID", help="The session id.")],
+    config: ConfigOption = None,
+    user: UserOption = None,
+) -> None:
+    """Show a session: its runs (with status) and its messages and tool calls."""
+    from agenthost.cli._sessions import show_session
+
+    options = Options(config=config, user=user or default_user())
+    _execute(lambda: show_session(options, session_id))
+
+
+@sessions_app.command("rm")
+def sessions_rm(
+    session_id: Annotated[str, typer.Argument(metavar="ID", help="The session id.")],
+    config: ConfigOption = None,
+    user: UserOption = None,
+) -> None:
+    """Delete a session and its events."""
+    from agenthost.cli._sessions import remove_session
+
+    options = Options(config=config, user=user or default_user())
+    _execute(lambda: remove_session(options, session_id))
+
+
+@app.command()
+def version() -> None:
+    """Print the agenthost version."""
+    from agenthost import __version__
+
+    typer.echo(f"agenthost {__version__}")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,259 @@
+"""From config to a running Runner: `async with build_runtime(config) as rt: rt.runner.run(...)`.
+
+`build_runtime` picks the agent (the default one unless named), resolves its model chain
+(alias -> model + fallbacks + settings, or a 'provider:model' id; `model_override` replaces
+it), loads its tools, opens the session store and the models, and closes them all on exit.
+Everything that can be wrong in the config is checked before anything is opened.
+
+An agent without a model gets one from the environment: `AGENTHOST_MODEL` if set, else
+`openai:gpt-4o-mini` when `OPENAI_API_KEY` is set (`OPENAI_BASE_URL` is honoured by the
+provider), else the embedded `local:smollm2` (no key, no network).
+
+The same can be done by hand: `Runner(LLMAgent(model="openai:gpt-4o-mini", tools=[f]),
+store=store)` -- the config is a convenience over those two constructors, not a layer of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agenthost.config._validate import ConfigSource, check_references, model_ref_problem
+from agenthost.config.paths import default_store_url, home_dir
+from agenthost.config.schema import AgentConfig, AgentHostConfig, ModelSettingsConfig
+from agenthost.config.tools import load_tools
+from agenthost.core.errors import ConfigError, InvalidArgument
+from agenthost.core.usage import Price
+from agenthost.engine.llm_agent import LLMAgent
+from agenthost.engine.runner import Runner
+from agenthost.ports.models import ChatModel, ModelSettings
+from agenthost.ports.protocol import HostAPI, Manifest, ResultBatch, RunContext, RunFailed
+
+if TYPE_CHECKING:
+    from agenthost.backends.models.providers import ProviderSettings
+    from agenthost.backends.sessions import SessionBackend
+
+log = logging.getLogger("agenthost.config")
+
+OPENAI_DEFAULT = "openai:gpt-4o-mini"
+LOCAL_DEFAULT = "local:smollm2"
+
+
+@dataclass(slots=True, kw_only=True)
+class Runtime:
+    """What `build_runtime` gives: the runner with the chosen agent, and what it opened."""
+
+    config: AgentHostConfig
+    agent_name: str
+    agent: LLMAgent
+    runner: Runner
+    store: SessionBackend
+    models: list[ChatModel]
+    home: Path
+
+    @property
+    def model_id(self) -> str:
+        """The agent's first model ('provider:model')."""
+        return self.models[0].name
+
+
+def auto_model(env: Mapping[str, str] | None = None) -> str:
+    """The model of an agent that names none (see the module docstring)."""
+    env = os.environ if env is None else env
+    if model := env.get("AGENTHOST_MODEL"):
+        return model
+    if env.get("OPENAI_API_KEY"):
+        return OPENAI_DEFAULT
+    return LOCAL_DEFAULT
+
+
+@asynccontextmanager
+async def build_runtime(
+    config: AgentHostConfig | None = None,
+    *,
+    agent: str | None = None,
+    model_override: str | None = None,
+) -> AsyncIterator[Runtime]:
+    """Open the store and models of `agent` (default: the config's default agent) and give
+    a Runtime whose `runner` runs it; everything is closed on exit."""
+    config = config if config is not None else AgentHostConfig()
+    problems = check_references(config)  # a config built in code gets the file's checks
+    if problems:
+        raise ConfigSource().error(problems)
+    name, agent_config = config.select_agent(agent)
+    if agent_config.kind != "llm":  # pragma: no cover - the schema only allows 'llm' so far
+        raise ConfigError(f"agents.{name}.kind: {agent_config.kind!r} is not supported yet")
+    model_ids, settings, where = _model_chain(config, name, agent_config, model_override)
+    models = _infer_models(config, model_ids, where)
+    tools = load_tools(agent_config.tools, where=f"agents.{name}.tools")
+    home = home_dir()
+    async with AsyncExitStack() as stack:
+        store = await stack.enter_async_context(open_store(config, home=home))
+        for model in models:
+            await stack.enter_async_context(model)
+        llm = _llm_agent(name, agent_config, models, tools, settings)
+        runner = Runner(
+            llm,
+            store=store,
+            app=config.app,
+            busy_policy=config.runner.busy_policy,
+            timeout=config.runner.timeout,
+        )
+        await stack.enter_async_context(runner)  # opens and closes what the agent owns
+        log.info("runtime ready: agent %s, model %s, app %s", name, models[0].name, config.app)
+        yield Runtime(
+            config=config,
+            agent_name=name,
+            agent=llm,
+            runner=runner,
+            store=store,
+            models=models,
+            home=home,
+        )
+
+
+@asynccontextmanager
+async def open_store(
+    config: AgentHostConfig | None = None, *, home: Path | None = None
+) -> AsyncIterator[SessionBackend]:
+    """The config's session store, opened (the default SQLite file under the home dir)."""
+    from agenthost.backends.sessions import open_session_store, redact_store_url
+
+    config = config if config is not None else AgentHostConfig()
+    url = config.store.url or default_store_url(home or home_dir())
+    options: dict[str, Any] = {}
+    if config.store.max_events is not None:
+        options["max_events"] = config.store.max_events
+    if config.store.ttl_seconds is not None:
+        options["ttl_seconds"] = config.store.ttl_seconds
+    try:
+        store = open_session_store(url, **options)
+    except (ConfigError, InvalidArgument) as exc:
+        raise ConfigError(f"store.url: {exc.message}") from exc
+    log.debug("opening store %s", redact_store_url(url))
+    async with store as opened:
+        yield opened
+
+
+class _SessionsOnly:
+    """The agent of a runner that only lists, shows and deletes sessions."""
+
+    manifest = Manifest(id="agenthost:sessions", name="sessions")
+
+    async def run(self, ctx: RunContext, host: HostAPI) -> AsyncIterator[ResultBatch]:
+        yield RunFailed(
+            error="this runner only manages sessions; use build_runtime to run agents",
+            code="config_error",
+        )
+
+
+@asynccontextmanager
+async def open_sessions(config: AgentHostConfig | None = None) -> AsyncIterator[Runner]:
+    """A Runner over the config's store with no agent and no models, for `list_sessions`,
+    `get_session` (which marks runs a dead process left open as interrupted) and
+    `delete_session`."""
+    config = config if config is not None else AgentHostConfig()
+    async with open_store(config) as store:
+        yield Runner(_SessionsOnly(), store=store, app=config.app)
+
+
+# ---- pieces ------------------------------------------------------------------------------
+
+
+def _model_chain(
+    config: AgentHostConfig, name: str, agent: AgentConfig, override: str | None
+) -> tuple[list[str], ModelSettings | None, str]:
+    """The model ids to try in order, the settings, and where they came from (for errors)."""
+    if override is not None:
+        where, ref = "--model (model_override)", override
+    elif agent.model is not None:
+        where, ref = f"agents.{name}.model", agent.model
+    else:
+        where, ref = f"agents.{name}.model (chosen from the environment)", auto_model()
+    why = model_ref_problem(ref, config)
+    if why is not None:
+        raise ConfigError(f"{where}: {why}")
+    alias = config.models.get(ref)
+    if alias is None:
+        return [ref], None, where
+    ids = [alias.model]
+    for fallback in alias.fallbacks:
+        target = config.models.get(fallback)
+        ids.append(target.model if target is not None else fallback)
+    return list(dict.fromkeys(ids)), _settings(alias.settings), f"models.{ref}"
+
+
+def _settings(settings: ModelSettingsConfig | None) -> ModelSettings | None:
+    if settings is None:
+        return None
+    return ModelSettings(
+        temperature=settings.temperature,
+        max_tokens=settings.max_tokens,
+        timeout=settings.timeout,
+        tool_choice=settings.tool_choice,
+        extra=dict(settings.extra),
+    )
+
+
+def provider_settings(config: AgentHostConfig) -> dict[str, ProviderSettings]:
+    """The config's providers, as the model backends take them."""
+    from agenthost.backends.models.providers import ProviderSettings
+
+    return {
+        name: ProviderSettings(
+            base_url=p.base_url,
+            api_key=p.api_key,
+            api_key_env=p.api_key_env,
+            prices={
+                m: Price(input_per_mtok=v.input_per_mtok, output_per_mtok=v.output_per_mtok)
+                for m, v in p.prices.items()
+            },
+            timeout=p.timeout,
+            headers=dict(p.headers),
+            options=dict(p.options),
+        )
+        for name, p in config.providers.items()
+    }
+
+
+def _infer_models(config: AgentHostConfig, ids: list[str], where: str) -> list[ChatModel]:
+    from agenthost.backends.models import infer_model
+
+    providers = provider_settings(config)
+    models: list[ChatModel] = []
+    for model_id in ids:
+        try:
+            models.append(infer_model(model_id, providers=providers))
+        except (ConfigError, InvalidArgument) as exc:
+            raise ConfigError(f"{where}: model {model_id!r}: {exc.message}") from exc
+    return models
+
+
+def _llm_agent(
+    name: str,
+    agent: AgentConfig,
+    models: list[ChatModel],
+    tools: list[Any],
+    settings: ModelSettings | None,
+) -> LLMAgent:
+    return LLMAgent(
+        model=models[0],
+        fallbacks=models[1:],
+        name=name,
+        instructions=agent.instructions,
+        description=agent.description,
+        tools=tools,
+        max_tool_rounds=agent.max_tool_rounds,
+        parallel_tools=agent.parallel_tools,
+        tool_timeout=agent.tool_timeout,
+        max_tool_result_chars=agent.max_tool_result_chars,
+        history_max_messages=agent.history_max_messages,
+        history_max_tokens=agent.history_max_tokens,
+        stream=agent.stream,
+        settings=settings,
+    )
