@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import aclosing
@@ -55,6 +57,33 @@ from agenthost.ports.protocol import (
 from agenthost.ports.sessions import KeyValueStore, SessionStore
 
 log = logging.getLogger("agenthost.runner")
+
+# who runs a run: stored on its message.received event so that another process on this machine
+# (the CLI's `sessions show`, a second server) does not mark a live run interrupted
+RUNNER_ID = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _owner_alive(events: list[Event], run_id: str) -> bool:
+    """True when the run's owner is another process on this machine that is still alive.
+
+    Across machines this cannot be known here; the shared lease lock of the multi-replica
+    backends decides it there."""
+    for event in reversed(events):
+        if event.invocation_id != run_id:
+            return False
+        if event.type == "message.received":
+            owner = str((event.data or {}).get("runner", ""))
+            host, _, pid = owner.rpartition(":")
+            if owner == RUNNER_ID or host != socket.gethostname() or not pid.isdigit():
+                return False
+            try:
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                return False
+            except PermissionError:
+                return True
+            return True
+    return False
 
 
 class RunInfo(msgspec.Struct, kw_only=True):
@@ -197,7 +226,7 @@ class Runner:
         adapter: dict[str, Any] | None = None,
         source: EventSource | None = None,
         delivery: DeliverySection | None = None,
-    ) -> AsyncIterator[Event]:
+    ) -> AsyncGenerator[Event, None]:
         """Run the agent on `message` in the session; yields events as they happen.
 
         `session_id=None` starts a new session (its id is on every event: `event.session_id`).
@@ -269,7 +298,7 @@ class Runner:
         if not events or events[-1].is_terminal:
             return
         run_id = events[-1].invocation_id
-        if run_id in self._active:
+        if run_id in self._active or _owner_alive(session.events, run_id):
             return
         log.warning(
             "run %s in session %s was left open; marking it interrupted", run_id, session.id
@@ -319,7 +348,7 @@ class Runner:
             session_id=session.id,
             message=msg,
             state_delta=state_delta or None,
-            data={"agent": self._author},
+            data={"agent": self._author, "runner": RUNNER_ID},
         )
         await self.store.append(session, [received])
         outcome = _Outcome()

@@ -350,3 +350,36 @@ async def test_delete_session(store: SessionStore) -> None:
     await runner.delete_session("u", "s")
     with pytest.raises(SessionNotFound):
         await runner.delete_session("u", "s")
+
+
+async def test_a_live_run_of_another_process_is_not_marked(store: SessionStore) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])  # noqa: ASYNC220
+    try:
+        key = SessionKey("t", "u", "s")
+        session = await store.create(key)
+        owner = f"{socket.gethostname()}:{other.pid}"
+        await store.append(
+            session,
+            [
+                Event(
+                    id=new_id(),
+                    invocation_id="run_live",
+                    author="user",
+                    type="message.received",
+                    message=Message.user("hi"),
+                    data={"runner": owner},
+                ),
+            ],
+        )
+        runner = make_runner(store, ScriptedModel([]))
+        loaded = await runner.get_session("u", "s")
+        assert loaded.events[-1].type == "message.received"
+    finally:
+        other.kill()
+        other.wait()
+    loaded = await runner.get_session("u", "s")
+    assert loaded.events[-1].type == "run.interrupted"
