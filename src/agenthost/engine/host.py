@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -19,10 +19,10 @@ from agenthost.core.events import Event
 from agenthost.core.messages import Message
 from agenthost.core.state import Scope, scoped_key
 from agenthost.engine import tracing
-from agenthost.ports.knowledge import Chunk
+from agenthost.ports.knowledge import Chunk, KnowledgeBase
 from agenthost.ports.models import ChatModel, ModelResponse, ModelSettings, StreamEvent, ToolSpec
 from agenthost.ports.protocol import HistoryPage, StateUpdated
-from agenthost.ports.tools import ToolOutput
+from agenthost.ports.tools import Tool, ToolOutput
 
 if TYPE_CHECKING:
     from agenthost.engine.active import ActiveRun
@@ -59,20 +59,32 @@ class RunHost:
             raise _refuse(run, "deadline_exceeded", f"Run {run.run_id} passed its deadline.")
         return run
 
-    def _model(self, model_id: str, op: str) -> ChatModel:
+    def _granted(self, kind: str, name: str, op: str) -> Any:
+        """The catalogue entry `name` of `kind` (model, tool, knowledge base) if this run was
+        granted `op` on it; refuses otherwise."""
         run = self._check()
-        ops = run.grants.models.get(model_id)
+        tables: dict[str, tuple[dict[str, frozenset[str]], Mapping[str, Any]]] = {
+            "Model": (run.grants.models, run.catalog.models),
+            "Tool": (run.grants.tools, run.catalog.tools),
+            "Knowledge base": (run.grants.knowledge, run.catalog.knowledge),
+        }
+        grants, catalog = tables[kind]
+        ops = grants.get(name)
         if ops is None or op not in ops:
             raise _refuse(
                 run,
                 "unauthorized",
-                f"Model {model_id!r} ({op}) is not granted to run {run.run_id}; granted: "
-                f"{sorted(run.grants.models)}.",
-                model_id=model_id,
+                f"{kind} {name!r} ({op}) is not granted to run {run.run_id}; granted: "
+                f"{sorted(grants)}.",
+                name=name,
             )
-        model = run.catalog.models.get(model_id)
-        if model is None:
-            raise _refuse(run, "not_found", f"Model {model_id!r} is not loaded on this host.")
+        entry = catalog.get(name)
+        if entry is None:
+            raise _refuse(run, "not_found", f"{kind} {name!r} is not loaded on this host.")
+        return entry
+
+    def _model(self, model_id: str, op: str) -> ChatModel:
+        model: ChatModel = self._granted("Model", model_id, op)
         return model
 
     # ---- models ---------------------------------------------------------------------------
@@ -104,20 +116,8 @@ class RunHost:
 
     # ---- tools ----------------------------------------------------------------------------
 
-    def _tool(self, tool_name: str, op: str) -> Any:
-        run = self._check()
-        ops = run.grants.tools.get(tool_name)
-        if ops is None or op not in ops:
-            raise _refuse(
-                run,
-                "unauthorized",
-                f"Tool {tool_name!r} ({op}) is not granted to run {run.run_id}; granted: "
-                f"{sorted(run.grants.tools)}.",
-                tool_name=tool_name,
-            )
-        tool = run.catalog.tools.get(tool_name)
-        if tool is None:
-            raise _refuse(run, "not_found", f"Tool {tool_name!r} is not loaded on this host.")
+    def _tool(self, tool_name: str, op: str) -> Tool:
+        tool: Tool = self._granted("Tool", tool_name, op)
         return tool
 
     async def tool_detail(self, tool_name: str) -> ToolSpec:
@@ -140,15 +140,9 @@ class RunHost:
     async def retrieve(
         self, kb_id: str, query: str, *, top_k: int = 5, filters: dict[str, Any] | None = None
     ) -> list[Chunk]:
-        run = self._check()
-        ops = run.grants.knowledge.get(kb_id)
-        if ops is None or "retrieve" not in ops:
-            raise _refuse(run, "unauthorized", f"Knowledge base {kb_id!r} is not granted.")
-        kb = run.catalog.knowledge.get(kb_id)
-        if kb is None:
-            raise _refuse(run, "not_found", f"Knowledge base {kb_id!r} is not loaded.")
+        kb: KnowledgeBase = self._granted("Knowledge base", kb_id, "retrieve")
         if not 0 < top_k <= 100:
-            raise _refuse(run, "invalid_argument", "top_k must be between 1 and 100.")
+            raise _refuse(self._run, "invalid_argument", "top_k must be between 1 and 100.")
         return await kb.retrieve(query, top_k=top_k, filters=filters)
 
     # ---- history and events ---------------------------------------------------------------

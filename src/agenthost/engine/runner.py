@@ -29,7 +29,7 @@ from agenthost.core.errors import (
     SessionNotFound,
 )
 from agenthost.core.events import ErrorInfo, Event
-from agenthost.core.ids import new_id, new_run_id, new_session_id
+from agenthost.core.ids import new_run_id, new_session_id
 from agenthost.core.messages import Message, as_message
 from agenthost.core.session import Session, SessionInfo, SessionKey
 from agenthost.core.usage import Usage
@@ -37,7 +37,7 @@ from agenthost.engine import tracing
 from agenthost.engine.active import ActiveRun, Grants
 from agenthost.engine.catalog import Catalog, catalog_of
 from agenthost.engine.context import build_context
-from agenthost.engine.convert import result_event
+from agenthost.engine.convert import new_event, result_event
 from agenthost.engine.history import HistoryCache
 from agenthost.engine.host import RunHost
 from agenthost.engine.locks import BUSY_POLICIES, BusyPolicy, SessionLocks
@@ -306,14 +306,11 @@ class Runner:
         await self.store.append(
             session,
             [
-                Event(
-                    id=new_id(),
-                    invocation_id=run_id,
-                    author="runner",
-                    type="run.interrupted",
-                    app=session.app,
-                    user_id=session.user_id,
-                    session_id=session.id,
+                new_event(
+                    "run.interrupted",
+                    run_id,
+                    "runner",
+                    session.key,
                     error=ErrorInfo(
                         code="interrupted",
                         message="the process running this run stopped before it finished",
@@ -338,14 +335,11 @@ class Runner:
         session = active.session
         run_id = active.run_id
         cursor = session.last_seq
-        received = Event(
-            id=new_id(),
-            invocation_id=run_id,
-            author="user",
-            type="message.received",
-            app=session.app,
-            user_id=session.user_id,
-            session_id=session.id,
+        received = new_event(
+            "message.received",
+            run_id,
+            "user",
+            session.key,
             message=msg,
             state_delta=state_delta or None,
             data={"agent": self._author, "runner": RUNNER_ID},
@@ -498,14 +492,11 @@ class Runner:
         }
         if outcome.code is None:
             data["finish_reason"] = outcome.finish_reason
-        terminal = Event(
-            id=new_id(),
-            invocation_id=active.run_id,
-            author="runner",
-            type="run.completed" if outcome.code is None else "run.failed",
-            app=active.session.app,
-            user_id=active.session.user_id,
-            session_id=active.session.id,
+        terminal = new_event(
+            "run.completed" if outcome.code is None else "run.failed",
+            active.run_id,
+            "runner",
+            active.session.key,
             usage=usage,
             error=None
             if outcome.code is None
