@@ -21,11 +21,11 @@ from typing import Any, NoReturn
 import aiohttp
 import orjson
 
+from agenthost.backends.common.http import parse_retry_after
+from agenthost.backends.common.sse import SSEDecoder
 from agenthost.backends.models._decode import StreamAssembler, decode_completion
 from agenthost.backends.models._wire import wire_messages, wire_tools
-from agenthost.backends.models.http import parse_retry_after
 from agenthost.backends.models.providers import Provider
-from agenthost.backends.models.sse import SSEDecoder
 from agenthost.core.errors import (
     ModelHTTPError,
     ModelResponseError,

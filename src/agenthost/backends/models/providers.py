@@ -122,7 +122,7 @@ class Provider:
         loop = asyncio.get_running_loop()
         client = self._client
         if client is None or (self._owns_client and self._client_loop is not loop):
-            from agenthost.backends.models.http import make_http_client
+            from agenthost.backends.common.http import make_http_client
 
             client = self._client = make_http_client(max_connections=self.max_connections)
             self._client_loop = loop

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from agenthost.backends.models.http import make_http_client
+from agenthost.backends.common.http import make_http_client
 from agenthost.testing.fake_openai import (
     FakeOpenAIServer,
     Reply,

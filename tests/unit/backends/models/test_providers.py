@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from agenthost.backends.common.http import parse_retry_after
 from agenthost.backends.models import infer_model
-from agenthost.backends.models.http import parse_retry_after
 from agenthost.backends.models.openai_compat import OpenAICompatibleModel
 from agenthost.backends.models.prices import FREE, find_price
 from agenthost.backends.models.providers import (
@@ -132,7 +132,7 @@ async def test_same_provider_shares_one_pool(monkeypatch: pytest.MonkeyPatch) ->
 
 
 async def test_a_given_client_is_not_closed(monkeypatch: pytest.MonkeyPatch) -> None:
-    from agenthost.backends.models.http import make_http_client
+    from agenthost.backends.common.http import make_http_client
 
     async with FakeOpenAIServer() as server, make_http_client() as client:
         provider = Provider("fake", base_url=server.base_url, client=client)

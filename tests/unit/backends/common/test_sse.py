@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from agenthost.backends.models.sse import ServerSentEvent, SSEDecoder
+from agenthost.backends.common.sse import ServerSentEvent, SSEDecoder
 
 STREAM = (
     b": comment\n"

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from agenthost.backends.sessions import open_session_store
+from agenthost.ports.sessions import SessionStore
+
+from .fake_platform import FakePlatform
+
+PLATFORM_ENV = (
+    "DIFY_API_KEY",
+    "DIFY_BASE_URL",
+    "COZE_API_KEY",
+    "COZE_BASE_URL",
+    "COZE_BOT_ID",
+    "DASHSCOPE_API_KEY",
+    "BAILIAN_APP_ID",
+    "BAILIAN_BASE_URL",
+)
+
+
+@pytest.fixture(autouse=True)
+def no_platform_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never see a real key or URL from the environment."""
+    for name in PLATFORM_ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+async def store() -> AsyncIterator[SessionStore]:
+    async with open_session_store("memory://") as opened:
+        yield opened
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakePlatform]:
+    async with FakePlatform() as server:
+        yield server

@@ -1,0 +1,221 @@
+"""BailianAgent against a fake DashScope speaking the real wire format, through the Runner."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+
+from agenthost.backends.agents import BailianAgent
+from agenthost.core.errors import ConfigError
+from agenthost.core.events import Event
+from agenthost.core.usage import Usage
+from agenthost.engine.runner import Runner, collect, final_text
+from agenthost.ports.sessions import SessionStore
+
+from .fake_platform import BREAK, HANG, FakePlatform, Reply, dashscope_frame
+
+APP = "/api/v1/apps/app1/completion"
+
+
+def chunk(seq: int, text: str, finish: str = "null", session: str = "s1", out: int = 1) -> bytes:
+    return dashscope_frame(
+        seq,
+        {
+            "output": {"session_id": session, "finish_reason": finish, "text": text},
+            "usage": {
+                "models": [{"input_tokens": 8, "output_tokens": out, "model_id": "qwen-max"}]
+            },
+            "request_id": "r1",
+        },
+    )
+
+
+HELLO = Reply(frames=[chunk(1, "Hel"), chunk(2, "lo", finish="stop", out=2)])
+
+
+def agent(fake: FakePlatform, **kw: Any) -> BailianAgent:
+    options: dict[str, Any] = {
+        "base_url": fake.base_url + "/api/v1",
+        "api_key": "sk-test",
+        "app_id": "app1",
+    }
+    return BailianAgent(**{**options, **kw})
+
+
+def terminal(events: list[Event]) -> Event:
+    assert events[-1].is_terminal
+    return events[-1]
+
+
+def types(events: list[Event]) -> list[str]:
+    return [e.type for e in events if not e.partial]
+
+
+async def test_a_streamed_reply_with_usage(fake: FakePlatform, store: SessionStore) -> None:
+    fake.add(APP, HELLO)
+    bailian = agent(fake, biz_params={"user_prompt_params": {"city": "Hangzhou"}})
+    async with Runner(bailian, store=store, app="t") as runner:
+        events = await collect(runner.run("u1", "s1", "hi"))
+        session = await runner.get_session("u1", "s1")
+    assert types(events) == [
+        "message.received",
+        "state.updated",
+        "message.completed",
+        "run.completed",
+    ]
+    assert [e.message.text for e in events if e.partial and e.message] == ["Hel", "lo"]
+    assert final_text(events) == "Hello"
+    usage = Usage(input_tokens=8, output_tokens=2, requests=1)  # the last chunk's totals
+    assert events[-2].usage == usage and terminal(events).usage == usage
+    assert session.state["bailian.session_id"] == "s1"
+    (call,) = fake.calls(APP)
+    assert call.headers["Authorization"] == "Bearer sk-test"
+    assert call.headers["X-DashScope-SSE"] == "enable"
+    assert call.body == {
+        "input": {"prompt": "hi", "biz_params": {"user_prompt_params": {"city": "Hangzhou"}}},
+        "parameters": {"incremental_output": True},
+    }
+
+
+async def test_usage_sums_the_models(fake: FakePlatform, store: SessionStore) -> None:
+    last = dashscope_frame(
+        1,
+        {
+            "output": {"session_id": "s1", "finish_reason": "stop", "text": "ok"},
+            "usage": {
+                "models": [
+                    {"input_tokens": 8, "output_tokens": 2, "model_id": "qwen-max"},
+                    {"input_tokens": 5, "output_tokens": 1, "model_id": "qwen-plus"},
+                ]
+            },
+            "request_id": "r1",
+        },
+    )
+    fake.add(APP, Reply(frames=[last]))
+    async with Runner(agent(fake), store=store, app="t") as runner:
+        events = await collect(runner.run("u1", "s1", "hi"))
+    assert terminal(events).usage == Usage(input_tokens=13, output_tokens=3, requests=2)
+
+
+async def test_the_next_turn_sends_the_session_id(fake: FakePlatform, store: SessionStore) -> None:
+    fake.add(APP, HELLO)
+    async with Runner(agent(fake), store=store, app="t") as runner:
+        await collect(runner.run("u1", "s1", "hi"))
+        second = await collect(runner.run("u1", "s1", "again"))
+    assert [c.body["input"].get("session_id") for c in fake.calls(APP)] == [None, "s1"]
+    assert "state.updated" not in types(second)
+
+
+def test_region_selects_the_base_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    cn = BailianAgent(api_key="k", app_id="a")
+    assert cn.base_url == "https://dashscope.aliyuncs.com/api/v1"
+    intl = BailianAgent(api_key="k", app_id="a", region="intl")
+    assert intl.base_url == "https://dashscope-intl.aliyuncs.com/api/v1"
+    assert intl._url == "https://dashscope-intl.aliyuncs.com/api/v1/apps/a/completion"
+    assert BailianAgent(api_key="k", app_id="a", region="cn").base_url == cn.base_url
+    custom = BailianAgent(api_key="k", app_id="a", region="intl", base_url="http://x.test/api/v1")
+    assert custom.base_url == "http://x.test/api/v1"
+    monkeypatch.setenv("BAILIAN_BASE_URL", "http://env.test/api/v1")
+    assert BailianAgent(api_key="k", app_id="a").base_url == "http://env.test/api/v1"
+    assert BailianAgent(api_key="k", app_id="a", region="intl").base_url == intl.base_url
+    with pytest.raises(ConfigError, match="region"):
+        BailianAgent(api_key="k", app_id="a", region="eu")  # type: ignore[arg-type]
+
+
+def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigError, match="DASHSCOPE_API_KEY"):
+        BailianAgent(app_id="a")
+    with pytest.raises(ConfigError, match="BAILIAN_APP_ID"):
+        BailianAgent(api_key="k")
+    monkeypatch.setenv("DASHSCOPE_API_KEY", "sk-env")
+    monkeypatch.setenv("BAILIAN_APP_ID", "app-env")
+    bailian = BailianAgent()
+    assert (bailian.api_key, bailian.app_id) == ("sk-env", "app-env")
+    assert bailian.manifest.capabilities.stateful_session
+    assert "sk-env" not in repr(bailian)
+
+
+@pytest.mark.parametrize(
+    ("code", "retryable"), [("DataInspectionFailed", False), ("Throttling.RateQuota", True)]
+)
+async def test_an_error_event_mid_stream(
+    fake: FakePlatform, store: SessionStore, code: str, retryable: bool
+) -> None:
+    error = {"code": code, "message": "it went wrong", "request_id": "r9"}
+    fake.add(
+        APP, Reply(frames=[chunk(1, "Hel"), dashscope_frame(2, error, event="error", status=400)])
+    )
+    async with Runner(agent(fake), store=store, app="t") as runner:
+        events = await collect(runner.run("u1", "s1", "hi"))
+    failed = terminal(events)
+    assert failed.error is not None and failed.error.code == "platform.error"
+    assert failed.error.retryable is retryable
+    assert code in failed.error.message and "it went wrong" in failed.error.message
+    assert "r9" in failed.error.message
+
+
+async def test_a_wrong_key_fails_with_the_message_and_a_hint(
+    fake: FakePlatform, store: SessionStore
+) -> None:
+    denied = {"code": "InvalidApiKey", "message": "Invalid API-key provided.", "request_id": "r2"}
+    fake.add(APP, Reply(status=401, body=denied))
+    async with Runner(agent(fake), store=store, app="t") as runner:
+        events = await collect(runner.run("u1", "s1", "hi"))
+    failed = terminal(events)
+    assert failed.error is not None and failed.error.code == "platform.http_error"
+    assert failed.error.retryable is False
+    assert "Invalid API-key provided" in failed.error.message
+    assert "DASHSCOPE_API_KEY" in failed.error.message and "region" in failed.error.message
+
+
+async def test_a_server_error_is_retryable(fake: FakePlatform, store: SessionStore) -> None:
+    body = {"code": "InternalError", "message": "An internal error has occured", "request_id": "r3"}
+    fake.add(APP, Reply(status=500, body=body))
+    async with Runner(agent(fake), store=store, app="t") as runner:
+        events = await collect(runner.run("u1", "s1", "hi"))
+    failed = terminal(events)
+    assert failed.error is not None and failed.error.retryable is True
+    assert "HTTP 500" in failed.error.message and "InternalError" in failed.error.message
+
+
+async def test_a_broken_stream_is_retryable(fake: FakePlatform, store: SessionStore) -> None:
+    fake.add(APP, Reply(frames=[chunk(1, "Hel"), BREAK]))
+    async with Runner(agent(fake), store=store, app="t") as runner:
+        events = await collect(runner.run("u1", "s1", "hi"))
+    failed = terminal(events)
+    assert failed.error is not None and failed.error.code == "platform.bad_response"
+    assert failed.error.retryable is True
+
+
+async def test_a_platform_that_never_answers_times_out(
+    fake: FakePlatform, store: SessionStore
+) -> None:
+    fake.add(APP, Reply(before=HANG, frames=[]))
+    async with Runner(agent(fake, idle_timeout=0.3), store=store, app="t") as runner:
+        events = await collect(runner.run("u1", "s1", "hi"))
+    failed = terminal(events)
+    assert failed.error is not None and failed.error.code == "platform.timeout"
+    assert failed.error.retryable is True
+
+
+async def test_cancel_closes_the_stream(fake: FakePlatform, store: SessionStore) -> None:
+    fake.add(APP, Reply(frames=[chunk(1, "Hel"), 5.0, chunk(2, "lo", finish="stop")]))
+    events: list[Event] = []
+    async with Runner(agent(fake), store=store, app="t") as runner:
+        started = time.monotonic()
+        async for event in runner.run("u1", "s1", "hi", run_id="r1"):
+            events.append(event)
+            if event.type == "message.delta":
+                asyncio.get_running_loop().call_later(0.1, runner.cancel, "r1")
+        failed = terminal(events)
+        assert failed.error is not None and failed.error.code == "cancelled"
+        assert time.monotonic() - started < 3
+        for _ in range(100):  # the fake notices the dropped connection within ~10 ms
+            if fake.calls(APP)[0].disconnected:
+                break
+            await asyncio.sleep(0.01)
+    (call,) = fake.calls(APP)
+    assert call.disconnected
