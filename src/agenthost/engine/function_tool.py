@@ -48,7 +48,27 @@ def _parse_docstring(doc: str | None) -> tuple[str, dict[str, str]]:
             elif current:
                 params[current] += " " + stripped
     description = head.strip() if not head.lower().startswith("args:") else ""
-    return " ".join(description.split()), params
+    description = " ".join(description.split())
+    examples = _examples_section(doc)
+    if examples:  # request -> arguments lines help models, small local ones above all
+        description += "\n\nExamples:\n" + "\n".join(examples)
+    return description, params
+
+
+def _examples_section(doc: str) -> list[str]:
+    lines: list[str] = []
+    inside = False
+    for line in doc.splitlines():
+        stripped = line.strip()
+        if stripped.lower() in ("examples:", "example:"):
+            inside = True
+            continue
+        if inside:
+            if stripped.endswith(":") and not line.startswith((" ", "\t")):
+                break
+            if stripped:
+                lines.append(stripped)
+    return lines
 
 
 def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:

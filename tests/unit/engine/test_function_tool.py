@@ -60,3 +60,24 @@ def test_unusable_hint_is_a_config_error() -> None:
 
     with pytest.raises(ConfigError, match="cannot be described"):
         function_tool(bad)
+
+
+def test_examples_section_is_kept_in_the_description() -> None:
+    async def get_weather(city: str) -> str:
+        """Get the weather.
+
+        Args:
+            city: the city
+
+        Examples:
+            Will it snow in Oslo? -> {"city": "Oslo"}
+            Is it sunny in Rome? -> {"city": "Rome"}
+        """
+        return city
+
+    spec = function_tool(get_weather).spec
+    assert spec.description == (
+        'Get the weather.\n\nExamples:\nWill it snow in Oslo? -> {"city": "Oslo"}\n'
+        'Is it sunny in Rome? -> {"city": "Rome"}'
+    )
+    assert spec.parameters["properties"]["city"]["description"] == "the city"

@@ -152,7 +152,16 @@ class OpenAICompatibleModel:
         """Send; raise ModelUnavailable or ModelHTTPError; return a 2xx response to read."""
         provider = self.provider
         try:
-            response = await provider.client.post(self._url, data=body, headers=provider.headers)
+            try:
+                response = await provider.client.post(
+                    self._url, data=body, headers=provider.headers
+                )
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
+                # a pooled keep-alive connection the server had already closed (llama.cpp,
+                # vLLM and Ollama close idle ones): nothing was answered, so send once more
+                response = await provider.client.post(
+                    self._url, data=body, headers=provider.headers
+                )
         except aiohttp.ClientError as exc:
             raise ModelUnavailable(model=self._name, detail=_describe(exc)) from exc
         if response.status < 400:

@@ -119,7 +119,7 @@ class ServerOptions:
 
     threads: int = 0  # 0: default_threads()
     context: int = 8192
-    parallel: int = 4
+    parallel: int = 8  # slots keep the prompts of the example orderings cached
     max_tokens: int = 512  # default cap on generated tokens per request
     seed: int | None = None
 

@@ -1,0 +1,123 @@
+"""The embedded model for real: llama.cpp (xllamacpp) on SmolLM2-135M, about 5 s in all.
+
+Skipped when xllamacpp or the model package is not installed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from agenthost.core.errors import AgentHostError
+from agenthost.core.messages import Message, ToolResultPart
+from agenthost.ports.models import (
+    ChatModel,
+    ModelSettings,
+    ResponseDone,
+    TextDelta,
+    ToolCallDelta,
+)
+
+pytestmark = pytest.mark.integration
+
+try:
+    from agenthost.backends.models.local import LocalModel, make_local_model, running_servers
+    from agenthost.backends.tools.demo import demo_tool_specs, get_weather
+
+    make_local_model("smollm2")
+except (ImportError, AgentHostError) as exc:  # pragma: no cover - depends on the machine
+    pytest.skip(f"the local model is not installed: {exc}", allow_module_level=True)
+
+WEATHER_QUESTION = "What's the weather like in Paris today?"
+SHORT = ModelSettings(max_tokens=40)
+
+
+@pytest.fixture
+async def model() -> AsyncIterator[LocalModel]:
+    async with make_local_model("smollm2", seed=1) as opened:
+        yield opened
+
+
+async def test_it_is_a_chat_model(model: LocalModel) -> None:
+    assert isinstance(model, ChatModel)
+    assert model.name == "local:smollm2"
+
+
+async def test_a_text_answer_streams(model: LocalModel) -> None:
+    events = [e async for e in model.stream([Message.user("Say hello.")], settings=SHORT)]
+    deltas = [e for e in events if isinstance(e, TextDelta)]
+    assert len(deltas) > 1
+    done = events[-1]
+    assert isinstance(done, ResponseDone)
+    assert done.response.message.text == "".join(d.text for d in deltas)
+    assert done.response.message.text.strip()
+    assert done.response.usage.input_tokens > 0 and done.response.usage.output_tokens > 0
+    assert done.response.model == "local:smollm2"
+
+
+async def test_a_tool_question_gets_a_tool_call_then_a_text_answer(model: LocalModel) -> None:
+    tools = demo_tool_specs()
+    messages = [Message.user(WEATHER_QUESTION)]
+    response = await model.request(messages, tools=tools)
+    assert response.finish_reason == "tool_calls"
+    (call,) = response.message.tool_calls
+    assert call.name == "get_weather"
+    assert call.id.startswith("call_")
+    arguments = call.parsed_arguments()
+    assert set(arguments) == {"city"} and isinstance(arguments["city"], str)
+    assert "paris" in arguments["city"].lower()
+    assert response.usage.requests >= 2  # at least one vote and the arguments
+
+    result = await get_weather(**arguments)
+    messages += [
+        response.message,
+        Message.tool(ToolResultPart(tool_call_id=call.id, name=call.name, content=result)),
+    ]
+    answer = await model.request(messages, tools=tools, settings=SHORT)
+    assert answer.finish_reason in ("stop", "length")
+    assert not answer.message.tool_calls
+    assert answer.message.text.strip()
+
+
+async def test_a_streamed_tool_call_is_one_delta_then_done(model: LocalModel) -> None:
+    events = [
+        e async for e in model.stream([Message.user(WEATHER_QUESTION)], tools=demo_tool_specs())
+    ]
+    assert len(events) == 2
+    delta, done = events
+    assert isinstance(delta, ToolCallDelta) and isinstance(done, ResponseDone)
+    (call,) = done.response.message.tool_calls
+    assert (delta.id, delta.name, delta.arguments) == (call.id, call.name, call.arguments)
+
+
+async def test_tool_choice_none_and_a_forced_tool(model: LocalModel) -> None:
+    tools = demo_tool_specs()
+    plain = await model.request(
+        [Message.user(WEATHER_QUESTION)],
+        tools=tools,
+        settings=ModelSettings(tool_choice="none", max_tokens=20),
+    )
+    assert not plain.message.tool_calls
+    forced = await model.request(
+        [Message.user("17 times 23?")],
+        tools=tools,
+        settings=ModelSettings(tool_choice="calculator"),
+    )
+    (call,) = forced.message.tool_calls
+    assert call.name == "calculator"
+    assert forced.usage.requests == 1  # no vote, only the arguments
+
+
+async def test_models_of_one_file_share_a_server_that_stops_on_close() -> None:
+    first, second = make_local_model("smollm2"), make_local_model("smollm2")
+    assert running_servers() == 0
+    async with first, second:
+        await first.start()
+        await second.start()
+        assert running_servers() == 1
+        assert first.base_url == second.base_url
+        assert first.base_url is not None and first.base_url.startswith("http://127.0.0.1:")
+        await first.aclose()
+        assert running_servers() == 1  # the second still uses it
+    assert running_servers() == 0
