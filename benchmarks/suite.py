@@ -1,0 +1,97 @@
+"""Run the benchmark workloads, print the table, write the JSON file.
+
+    .venv/bin/python -m benchmarks                      # everything (a few minutes)
+    .venv/bin/python -m benchmarks --quick              # small counts: a smoke test
+    .venv/bin/python -m benchmarks --only turn,history  # some workloads
+    .venv/bin/python -m benchmarks --skip-local         # without the embedded model
+
+Workloads: turn, concurrency, history, startup, local. The exit status is 0 even when a
+target is missed (the table says so); it is 1 only when a workload could not run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from benchmarks import concurrency, history, local, startup, turn
+from benchmarks._common import Outcome, Settings
+from benchmarks.report import document, print_table, write_json
+
+WORKLOADS: dict[str, Callable[[Settings], Outcome]] = {
+    "turn": turn.run,
+    "concurrency": concurrency.run,
+    "history": history.run,
+    "startup": startup.run,
+    "local": local.run,
+}
+DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "latest.json"
+
+
+def _names(values: Sequence[str]) -> list[str]:
+    names = [n.strip() for v in values for n in v.split(",") if n.strip()]
+    unknown = [n for n in names if n not in WORKLOADS]
+    if unknown:
+        raise SystemExit(f"unknown workload {unknown[0]!r}; known: {', '.join(WORKLOADS)}")
+    return names
+
+
+def parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description="agenthost benchmark suite"
+    )
+    parser.add_argument("--quick", action="store_true", help="small counts (a smoke test)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help=f"run only these workloads (repeatable or comma-separated): {', '.join(WORKLOADS)}",
+    )
+    parser.add_argument("--skip-local", action="store_true", help="skip the local model")
+    parser.add_argument("--turns", type=int, help="timed turns per repetition (turn workload)")
+    parser.add_argument("--repeat", type=int, help="repetitions of every workload")
+    parser.add_argument("--sessions", type=int, help="concurrent sessions (default 500)")
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="the JSON file")
+    return parser.parse_args(argv)
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    settings = Settings.quick_settings() if args.quick else Settings()
+    if args.turns is not None:
+        settings.turns = args.turns
+        settings.warmup = min(settings.warmup, max(args.turns // 5, 1))
+    if args.repeat is not None:
+        settings.repeat = settings.concurrent_repeat = args.repeat
+        settings.history_repeat = settings.startup_repeat = args.repeat
+    if args.sessions is not None:
+        settings.sessions = args.sessions
+    return settings
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse(argv)
+    settings = settings_from(args)
+    names = _names(args.only) or list(WORKLOADS)
+    if args.skip_local and "local" in names:
+        names.remove("local")
+    outcomes: dict[str, Outcome] = {}
+    failed = False
+    for name in names:
+        print(f"running {name} ...", file=sys.stderr, flush=True)
+        start = time.perf_counter()
+        try:
+            outcomes[name] = WORKLOADS[name](settings)
+        except Exception as exc:  # report it, go on with the other workloads
+            failed = True
+            outcomes[name] = Outcome(notes=[f"{name}: FAILED: {type(exc).__name__}: {exc}"])
+        print(f"  {name} took {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
+    doc = document(settings, outcomes)
+    print_table([row for o in outcomes.values() for row in o.rows], doc["notes"])
+    write_json(doc, args.output)
+    print(f"wrote {args.output}")
+    if failed:
+        raise SystemExit(1)

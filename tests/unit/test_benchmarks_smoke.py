@@ -1,0 +1,57 @@
+"""The benchmark suite runs end to end (`--quick`, per-turn workload, tiny counts) and writes
+the JSON it promises. No timing is asserted: numbers depend on the machine."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+ROW_KEYS = {
+    "workload",
+    "variant",
+    "store",
+    "value",
+    "unit",
+    "reference",
+    "reference_name",
+    "ratio",
+    "target",
+    "met",
+    "note",
+}
+
+
+def test_quick_turn_workload_writes_json(tmp_path: Path) -> None:
+    output = tmp_path / "bench.json"
+    cmd = [sys.executable, "-m", "benchmarks", "--quick", "--only", "turn"]
+    cmd += ["--turns", "3", "--repeat", "1", "--output", str(output)]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "agenthost benchmarks" in done.stdout
+
+    doc = json.loads(output.read_text())
+    assert set(doc) == {"meta", "rows", "details", "notes"}
+    assert doc["meta"]["quick"] is True
+    assert doc["meta"]["workloads"] == ["turn"]
+    assert doc["notes"] == []
+    rows = doc["rows"]
+    assert rows and all(set(row) == ROW_KEYS for row in rows)
+    agent = {(r["variant"], r["store"]) for r in rows if r["variant"].startswith("agenthost")}
+    assert agent == {
+        ("agenthost", "memory"),
+        ("agenthost", "sqlite"),
+        ("agenthost stream", "memory"),
+        ("agenthost stream", "sqlite"),
+    }
+    for row in rows:
+        assert row["value"] > 0 and row["reference"] > 0 and row["ratio"] > 0
+        if row["variant"].startswith("agenthost"):
+            assert row["target"] == "<= 1.3x" and isinstance(row["met"], bool)
+    details = doc["details"]["turn"]
+    assert details["turns_per_repetition"] == 3
+    assert set(details["wall_ms_per_turn_median"]) == {
+        f"{r['variant']} [{r['store']}]" if r["store"] != "-" else r["variant"] for r in rows
+    }
