@@ -162,6 +162,62 @@ def sessions_rm(
 
 
 @app.command()
+def serve(
+    config: ConfigOption = None,
+    host: Annotated[
+        str | None,
+        typer.Option(
+            "--host",
+            help="Address to listen on (default: server.host, else 127.0.0.1).",
+            show_default=False,
+        ),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            "--port",
+            "-p",
+            min=0,
+            max=65535,
+            help="Port (default: server.port, else 8000; 0: any).",
+            show_default=False,
+        ),
+    ] = None,
+    insecure: Annotated[
+        bool,
+        typer.Option("--insecure", help="Allow listening beyond 127.0.0.1 without API keys."),
+    ] = False,
+    log_format: Annotated[
+        str, typer.Option("--log-format", help="Logs on stderr as 'json' lines or 'text'.")
+    ] = "json",
+    log_level: Annotated[
+        str, typer.Option("--log-level", envvar="AGENTHOST_LOG_LEVEL", help="Log level.")
+    ] = "INFO",
+) -> None:
+    """Serve the config's agents over HTTP: native API, OpenAI-compatible API, metrics.
+
+    Keys: AGENTHOST_API_KEYS="KEY:alice,KEY2:ops@admin" (see docs/server.md).
+
+    Without keys only 127.0.0.1 is allowed (local development mode).
+    """
+    if log_format not in ("json", "text"):
+        raise typer.BadParameter("use 'json' or 'text'", param_hint="--log-format")
+    from agenthost.cli._serve import serve as serve_main
+
+    options = Options(config=config)
+    raise typer.Exit(
+        serve_main(
+            options,
+            host=host,
+            port=port,
+            insecure=insecure,
+            log_format="json" if log_format == "json" else "text",
+            log_level=log_level,
+        )
+    )
+
+
+@app.command()
 def version() -> None:
     """Print the agenthost version."""
     from agenthost import __version__

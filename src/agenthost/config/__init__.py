@@ -16,7 +16,15 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from agenthost.config.build import Runtime, auto_model, build_runtime, open_sessions, open_store
+    from agenthost.config.build import (
+        Runtime,
+        agent_app,
+        auto_model,
+        build_runtime,
+        build_runtimes,
+        open_sessions,
+        open_store,
+    )
     from agenthost.config.loader import load_config, parse_config
     from agenthost.config.paths import home_dir
     from agenthost.config.schema import (
@@ -27,6 +35,7 @@ if TYPE_CHECKING:
         PriceConfig,
         ProviderConfig,
         RunnerConfig,
+        ServerConfig,
         StoreConfig,
     )
 
@@ -38,13 +47,16 @@ _LAZY = {
     "PriceConfig": "schema",
     "ProviderConfig": "schema",
     "RunnerConfig": "schema",
+    "ServerConfig": "schema",
     "StoreConfig": "schema",
     "load_config": "loader",
     "parse_config": "loader",
     "home_dir": "paths",
     "Runtime": "build",
+    "agent_app": "build",
     "auto_model": "build",
     "build_runtime": "build",
+    "build_runtimes": "build",
     "open_sessions": "build",
     "open_store": "build",
 }
@@ -58,9 +70,12 @@ __all__ = [
     "ProviderConfig",
     "RunnerConfig",
     "Runtime",
+    "ServerConfig",
     "StoreConfig",
+    "agent_app",
     "auto_model",
     "build_runtime",
+    "build_runtimes",
     "home_dir",
     "load_config",
     "open_sessions",

@@ -78,9 +78,14 @@ async def build_runtime(
     *,
     agent: str | None = None,
     model_override: str | None = None,
+    store: SessionBackend | None = None,
+    app: str | None = None,
 ) -> AsyncIterator[Runtime]:
     """Open the store and models of `agent` (default: the config's default agent) and give
-    a Runtime whose `runner` runs it; everything is closed on exit."""
+    a Runtime whose `runner` runs it; everything is closed on exit.
+
+    `store`: use this opened store (the caller's) instead of opening the config's. `app`: the
+    runner's app name (default `config.app`)."""
     config = config if config is not None else AgentHostConfig()
     problems = check_references(config)  # a config built in code gets the file's checks
     if problems:
@@ -93,14 +98,15 @@ async def build_runtime(
     tools = load_tools(agent_config.tools, where=f"agents.{name}.tools")
     home = home_dir()
     async with AsyncExitStack() as stack:
-        store = await stack.enter_async_context(open_store(config, home=home))
+        if store is None:
+            store = await stack.enter_async_context(open_store(config, home=home))
         for model in models:
             await stack.enter_async_context(model)
         llm = _llm_agent(name, agent_config, models, tools, settings)
         runner = Runner(
             llm,
             store=store,
-            app=config.app,
+            app=app if app is not None else config.app,
             busy_policy=config.runner.busy_policy,
             timeout=config.runner.timeout,
         )
@@ -115,6 +121,35 @@ async def build_runtime(
             models=models,
             home=home,
         )
+
+
+def agent_app(config: AgentHostConfig, agent: str) -> str:
+    """The app name `build_runtimes` gives an agent's runner: `<config.app>/<agent>`."""
+    return f"{config.app}/{agent}"
+
+
+@asynccontextmanager
+async def build_runtimes(
+    config: AgentHostConfig | None = None, *, agents: list[str] | None = None
+) -> AsyncIterator[dict[str, Runtime]]:
+    """A Runtime for each agent (default: every agent of the config), by name, over ONE
+    opened store; everything is closed on exit.
+
+    Each agent is its own app (`agent_app`: `<config.app>/<agent>`), so its sessions, session
+    locks and `app:` state are its own: one server hosting several agents never lets two
+    runners write the same session."""
+    config = config if config is not None else AgentHostConfig()
+    names = list(config.effective_agents()) if agents is None else agents
+    for name in names:
+        config.select_agent(name)  # an unknown name fails before anything is opened
+    async with AsyncExitStack() as stack:
+        store = await stack.enter_async_context(open_store(config))
+        runtimes: dict[str, Runtime] = {}
+        for name in names:
+            runtimes[name] = await stack.enter_async_context(
+                build_runtime(config, agent=name, store=store, app=agent_app(config, name))
+            )
+        yield runtimes
 
 
 @asynccontextmanager

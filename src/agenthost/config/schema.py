@@ -14,6 +14,7 @@ API: build an `AgentHostConfig` in code and pass it to `build_runtime`.
       helper: {model: fast, instructions: "Be brief.", tools: ["demo:*"]}
     default_agent: helper
     runner: {busy_policy: queue, timeout: 300}
+    server: {host: 127.0.0.1, port: 8000, api_keys: ["${MY_KEY}:alice"]}   # `agenthost serve`
 
 String values may use `${VAR}` and `${VAR:-default}` (see `loader.py`).
 """
@@ -35,6 +36,8 @@ NonNegativeFloat = Annotated[float, msgspec.Meta(ge=0)]
 AgentKind = Literal["llm"]  # later: dify, coze, bailian, a2a, plugin
 BusyPolicy = Literal["queue", "reject", "interrupt"]
 ToolChoice = Literal["auto", "none", "required"]
+OnDisconnect = Literal["continue", "cancel"]
+Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 
 DEFAULT_AGENT = "assistant"
 DEMO_TOOLS = "demo:*"
@@ -133,6 +136,32 @@ class RunnerConfig(_Struct):
     timeout: PositiveFloat | None = None  # seconds per run
 
 
+class ServerConfig(_Struct):
+    """`agenthost serve` and `create_app()` (see docs/server.md).
+
+    `api_keys` entries are `KEY:USER`, `KEY:USER@admin` or `sha256:HEX:USER[@admin]`; the
+    environment variable AGENTHOST_API_KEYS adds more (comma-separated). No key at all is local
+    development mode: the server binds 127.0.0.1 only. `on_disconnect` is what happens to a
+    run whose streaming client went away: it `continue`s in the background (all its events
+    are stored), or it is `cancel`led.
+    """
+
+    host: str = "127.0.0.1"
+    port: Port = 8000
+    api_keys: list[str] = []
+    cors_origins: list[str] = []
+    max_body_bytes: PositiveInt = 1_048_576
+    on_disconnect: OnDisconnect = "continue"
+    shutdown_grace: NonNegativeFloat = 30.0
+    replay_buffer: PositiveInt = 1024  # events of an active run kept for Last-Event-ID
+
+    def __repr__(self) -> str:  # never show the keys
+        return (
+            f"ServerConfig(host={self.host!r}, port={self.port}, "
+            f"api_keys=[{len(self.api_keys)} hidden])"
+        )
+
+
 def default_agent_config() -> AgentConfig:
     """The built-in demo agent: the demo tools, its model chosen from the environment."""
     return AgentConfig(instructions=DEMO_INSTRUCTIONS, tools=[DEMO_TOOLS])
@@ -148,6 +177,7 @@ class AgentHostConfig(_Struct):
     agents: dict[str, AgentConfig] = {}
     default_agent: str | None = None
     runner: RunnerConfig = msgspec.field(default_factory=RunnerConfig)
+    server: ServerConfig = msgspec.field(default_factory=ServerConfig)
 
     def effective_agents(self) -> dict[str, AgentConfig]:
         return self.agents or {DEFAULT_AGENT: default_agent_config()}
@@ -191,6 +221,7 @@ __all__ = [
     "PriceConfig",
     "ProviderConfig",
     "RunnerConfig",
+    "ServerConfig",
     "StoreConfig",
     "default_agent_config",
     "suggestion",

@@ -79,6 +79,10 @@ class MemorySessionStore:
     async def aclose(self) -> None:
         return None
 
+    async def ping(self) -> None:
+        """Readiness check: always fine (nothing to reach)."""
+        return None
+
     async def __aenter__(self) -> Self:
         return self
 

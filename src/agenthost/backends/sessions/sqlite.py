@@ -247,6 +247,17 @@ class SQLiteSessionStore:
             if conn is not None:
                 conn.close()  # the last connection to close checkpoints and removes the WAL
 
+    async def ping(self) -> None:
+        """Readiness check: one trivial query (a few µs); StoreError when the store is closed
+        or the file cannot be read."""
+        try:
+            self._ping()
+        except sqlite3.Error as exc:
+            await self._retry(exc, self._ping)
+
+    def _ping(self) -> None:
+        self._connection().execute("SELECT 1 FROM schema_version LIMIT 1").fetchall()
+
     def _wrote(self, nbytes: int = 0) -> None:
         if self._checkpointer is not None:
             self._checkpointer.note_write(nbytes)

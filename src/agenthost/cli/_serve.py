@@ -1,0 +1,125 @@
+"""`agenthost serve`: the HTTP server (uvicorn) for the agents of a config.
+
+Settings come from the options, then the config's `server:` section, then the defaults; API
+keys from `server.api_keys` and AGENTHOST_API_KEYS. Without keys it refuses to listen beyond
+127.0.0.1 unless `--insecure`. Logs go to stderr (JSON lines by default); the banner with the
+URL and examples goes to stdout once the server listens.
+
+SIGTERM / Ctrl-C: stop accepting, let running runs finish for `server.shutdown_grace` seconds,
+cancel the rest (they end `run.failed`, code `cancelled`), close everything. A second Ctrl-C
+stops at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import socket
+import sys
+from types import FrameType
+from typing import TYPE_CHECKING, Literal
+
+from agenthost.cli._common import (
+    EXIT_OK,
+    EXIT_RUN_FAILED,
+    EXIT_USAGE,
+    load,
+    print_error,
+    stderr_console,
+)
+from agenthost.cli._options import Options
+
+if TYPE_CHECKING:
+    import uvicorn
+    from fastapi import FastAPI
+
+    from agenthost.server.state import ServerState
+
+log = logging.getLogger("agenthost.cli")
+
+
+def _server(app: FastAPI, *, host: str, port: int, grace: float) -> uvicorn.Server:
+    """uvicorn, printing the banner once it listens and refusing new runs on SIGTERM."""
+    import uvicorn
+
+    from agenthost.server.banner import startup_banner
+
+    state: ServerState = app.state.agenthost
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.should_exit or not self.servers:
+                return
+            bound = self.servers[0].sockets[0].getsockname()
+            banner = startup_banner(
+                host=host,
+                port=bound[1],
+                agents=state.agent_names(),
+                auth=bool(state.settings.api_keys),
+                page_path=state.page_path,
+            )
+            sys.stdout.write(banner)
+            sys.stdout.flush()
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            if state.ready:
+                state.runs.begin_shutdown()  # new runs get 503 from now on
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        lifespan="on",
+        timeout_graceful_shutdown=max(1, math.ceil(grace)),
+        server_header=False,
+    )
+    return Server(config)
+
+
+def serve(
+    options: Options,
+    *,
+    host: str | None,
+    port: int | None,
+    insecure: bool,
+    log_format: Literal["json", "text"],
+    log_level: str,
+) -> int:
+    from agenthost.core.errors import AgentHostError, ConfigError, MissingExtraError, UserError
+
+    err = stderr_console()
+    try:
+        try:
+            import uvicorn  # noqa: F401 - only to name the extra when it is missing
+
+            from agenthost.server.app import create_app
+            from agenthost.server.auth import ApiKeys, check_bind
+            from agenthost.server.logs import setup_logging
+        except ModuleNotFoundError as exc:
+            raise MissingExtraError("agenthost serve", "server", exc.name or "fastapi") from exc
+        config = load(options)
+        host = host if host is not None else config.server.host
+        port = port if port is not None else config.server.port
+        keys = ApiKeys.from_sources(config.server.api_keys, os.environ)
+        check_bind(host, keys, insecure=insecure)
+    except AgentHostError as exc:
+        print_error(err, exc)
+        return EXIT_USAGE if isinstance(exc, ConfigError | UserError) else EXIT_RUN_FAILED
+
+    setup_logging(log_level, log_format)
+    if not keys:
+        log.warning(
+            "no API keys: local development mode, every caller is the admin user 'local' "
+            "(set AGENTHOST_API_KEYS to require keys)"
+        )
+    app = create_app(config, api_keys=keys)
+    server = _server(app, host=host, port=port, grace=config.server.shutdown_grace)
+    try:
+        server.run()
+    except SystemExit as exc:  # uvicorn exits with 3 when the app failed to start
+        return int(exc.code or 0) and EXIT_RUN_FAILED
+    return EXIT_OK if server.started else EXIT_RUN_FAILED

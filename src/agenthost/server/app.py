@@ -1,0 +1,354 @@
+"""`create_app()`: the FastAPI app that hosts the agents of a config (or runners you built).
+
+    from agenthost.config import load_config
+    from agenthost.server import create_app
+
+    app = create_app(load_config("agenthost.yaml"))        # uvicorn module:app
+
+What it serves comes from routers, by name, through a registry: `ops` (health, readiness,
+metrics), `native` (/v1/apps/...), `openai` (/v1/models, /v1/chat/completions, /v1/responses).
+Other parts register theirs (`register_router("a2a", "agenthost.server.a2a:router")`) and
+embedders add their own with `extra_routers=[...]` (an APIRouter, or a factory that gets the
+`ServerState`).
+
+The lifespan opens what the app owns (the runtimes of a config; runners you pass in are
+yours to open and close), starts the TaskGroup that owns every run, calls the `on_startup`
+hooks, and on shutdown stops taking runs, lets running ones finish for `shutdown_grace`
+seconds, cancels the rest, calls `on_shutdown` and closes everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
+
+from agenthost import __version__
+from agenthost.config.build import Runtime
+from agenthost.config.schema import AgentHostConfig
+from agenthost.core.errors import AgentHostError, ConfigError
+from agenthost.engine.runner import Runner
+from agenthost.server._body_limit import BodyLimitMiddleware
+from agenthost.server._validation import validation_error
+from agenthost.server.auth import ApiKeys
+from agenthost.server.errors import RouteNotFound, encode_error, error_body
+from agenthost.server.runs import AfterRun, BeforeRun, OnDisconnect, RunManager
+from agenthost.server.state import RouterFactory, ServerSettings, ServerState
+
+log = logging.getLogger("agenthost.server")
+
+LifecycleHook = Callable[[ServerState], Awaitable[None] | None]
+RouterSpec = str | APIRouter | RouterFactory
+
+_ROUTERS: dict[str, str | RouterFactory] = {
+    "ops": "agenthost.server.ops:router",
+    "native": "agenthost.server.native:router",
+    "openai": "agenthost.server.openai:router",
+}
+
+
+def register_router(name: str, factory: str | RouterFactory) -> None:
+    """Serve router `name` in every app made from now on (unless `routers=` leaves it out).
+    `factory` is a `(ServerState) -> APIRouter` callable or a 'module:attribute' string,
+    imported when an app is made."""
+    _ROUTERS[name] = factory
+
+
+def registered_routers() -> list[str]:
+    return list(_ROUTERS)
+
+
+def _load_router(spec: RouterSpec, state: ServerState) -> APIRouter:
+    if isinstance(spec, APIRouter):
+        return spec
+    if isinstance(spec, str):
+        target = _ROUTERS.get(spec)
+        if target is None:
+            raise ConfigError(
+                f"Unknown router {spec!r}; registered: {', '.join(_ROUTERS)}. Register it with "
+                f"agenthost.server.register_router(name, factory)."
+            )
+        if isinstance(target, str):
+            module, _, attr = target.partition(":")
+            target = getattr(importlib.import_module(module), attr)
+        spec = target
+    router = spec(state)
+    if not isinstance(router, APIRouter):
+        raise ConfigError(f"Router factory {spec!r} returned {router!r}, not an APIRouter.")
+    return router
+
+
+def _settings(
+    config: AgentHostConfig | None,
+    env: Mapping[str, str],
+    *,
+    api_keys: ApiKeys | Sequence[str] | None,
+    overrides: dict[str, Any],
+) -> ServerSettings:
+    server = (config or AgentHostConfig()).server
+    if isinstance(api_keys, ApiKeys):
+        keys = api_keys
+    elif api_keys is not None:
+        keys = ApiKeys.parse(list(api_keys))
+    else:
+        keys = ApiKeys.from_sources(server.api_keys, env)
+    values: dict[str, Any] = {
+        "cors_origins": list(server.cors_origins),
+        "max_body_bytes": server.max_body_bytes,
+        "on_disconnect": server.on_disconnect,
+        "shutdown_grace": server.shutdown_grace,
+        "replay_buffer": server.replay_buffer,
+    }
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return ServerSettings(api_keys=keys, **values)
+
+
+AppSource = AgentHostConfig | Runtime | Runner | Mapping[str, Runner] | Mapping[str, Runtime]
+
+
+def _given_runners(source: AppSource | None) -> dict[str, Runner] | None:
+    """The runners handed in (None when a config must be opened by the lifespan)."""
+    if source is None or isinstance(source, AgentHostConfig):
+        return None
+    if isinstance(source, Runtime):
+        return {source.agent_name: source.runner}
+    if isinstance(source, Runner):
+        return {source.agent.manifest.name: source}
+    runners: dict[str, Runner] = {}
+    for name, item in source.items():
+        runners[name] = item.runner if isinstance(item, Runtime) else item
+    return runners
+
+
+def create_app(
+    source: AppSource | None = None,
+    *,
+    api_keys: ApiKeys | Sequence[str] | None = None,
+    cors_origins: Sequence[str] | None = None,
+    max_body_bytes: int | None = None,
+    on_disconnect: OnDisconnect | None = None,
+    shutdown_grace: float | None = None,
+    replay_buffer: int | None = None,
+    ping_interval: float | None = None,
+    metrics_public: bool | None = None,
+    routers: Sequence[str] | None = None,
+    extra_routers: Sequence[APIRouter | RouterFactory] = (),
+    on_startup: Sequence[LifecycleHook] = (),
+    on_shutdown: Sequence[LifecycleHook] = (),
+    before_run: Sequence[BeforeRun] = (),
+    after_run: Sequence[AfterRun] = (),
+    env: Mapping[str, str] | None = None,
+) -> FastAPI:
+    """The HTTP server app.
+
+    `source`: an `AgentHostConfig` (its agents are built and opened by the app's lifespan,
+    each its own app `<config.app>/<agent>`; None = the built-in demo config), or runners you
+    opened yourself: a `Runner`, a `Runtime`, or a mapping of agent name to either.
+
+    `api_keys`: entries such as `"KEY:alice"` (see `agenthost.server.auth`); None reads the
+    config's `server.api_keys` plus `AGENTHOST_API_KEYS` from `env` (default `os.environ`).
+    No key means local development mode (everyone is the admin user `local`).
+    The other settings default to the config's `server:` section (see ServerConfig).
+
+    `routers`: the registered routers to serve (default: all); `extra_routers`: yours.
+    `on_startup(state)` / `on_shutdown(state)`: called after the runners are up / before they
+    are closed. `before_run(request)`: may raise an AgentHostError (e.g. `Forbidden`) to
+    refuse a run with a 4xx; `after_run(request, terminal_event)`: after every run.
+    """
+    config = source if isinstance(source, AgentHostConfig) else None
+    if source is None:
+        config = AgentHostConfig()
+    given = _given_runners(source)
+    settings = _settings(
+        config,
+        os.environ if env is None else env,
+        api_keys=api_keys,
+        overrides={
+            "cors_origins": list(cors_origins) if cors_origins is not None else None,
+            "max_body_bytes": max_body_bytes,
+            "on_disconnect": on_disconnect,
+            "shutdown_grace": shutdown_grace,
+            "replay_buffer": replay_buffer,
+            "ping_interval": ping_interval,
+            "metrics_public": metrics_public,
+        },
+    )
+    state = ServerState(settings, config=config)
+    hooks = _Hooks(list(on_startup), list(on_shutdown), list(before_run), list(after_run))
+    app = FastAPI(
+        title="agenthost",
+        version=__version__,
+        description="Agents over HTTP: the native API, an OpenAI-compatible API, operations.",
+        lifespan=_lifespan(state, given, config, hooks),
+    )
+    app.state.agenthost = state
+    agents = (
+        list(given) if given is not None else list((config or AgentHostConfig()).effective_agents())
+    )
+    app.openapi = _openapi(app, agents)  # type: ignore[method-assign]
+    _install_errors(app)
+    for spec in [*(routers if routers is not None else _ROUTERS), *extra_routers]:
+        app.include_router(_load_router(spec, state))
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.cors_origins:  # outermost, so that errors (a 413 too) carry CORS headers
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["X-Run-Id", "X-Session-Id"],
+        )
+    return app
+
+
+@dataclass(slots=True)
+class _Hooks:
+    on_startup: list[LifecycleHook]
+    on_shutdown: list[LifecycleHook]
+    before_run: list[BeforeRun]
+    after_run: list[AfterRun]
+
+
+def _lifespan(
+    state: ServerState,
+    given: dict[str, Runner] | None,
+    config: AgentHostConfig | None,
+    hooks: _Hooks,
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Open what the app owns, own every run in a TaskGroup, shut down gracefully."""
+    settings = state.settings
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            if given is not None:
+                state.runners = dict(given)
+            else:
+                from agenthost.config.build import build_runtimes
+
+                runtimes = await stack.enter_async_context(build_runtimes(config))
+                state.runners = {name: rt.runner for name, rt in runtimes.items()}
+            async with asyncio.TaskGroup() as group:
+                manager = RunManager(
+                    group,
+                    capacity=settings.replay_buffer,
+                    before_run=hooks.before_run,
+                    after_run=hooks.after_run,
+                    observers=[state.metrics.observe],
+                )
+                state.runs = manager
+                try:
+                    for hook in hooks.on_startup:
+                        await _call(hook, state)
+                    log.info(
+                        "server ready: agents %s, %s",
+                        ", ".join(state.runners),
+                        f"{len(settings.api_keys)} API keys"
+                        if settings.api_keys
+                        else "no API keys (local development mode)",
+                    )
+                    yield
+                finally:
+                    await manager.shutdown(settings.shutdown_grace)
+                    for hook in hooks.on_shutdown:
+                        try:
+                            await _call(hook, state)
+                        except Exception:
+                            log.exception("on_shutdown hook %r failed", hook)
+                    state.runs = None
+
+    return lifespan
+
+
+async def _call(hook: Callable[..., Awaitable[None] | None], *args: Any) -> None:
+    result = hook(*args)
+    if result is not None:
+        await result
+
+
+def _openapi(app: FastAPI, agents: list[str]) -> Callable[[], dict[str, Any]]:
+    """The OpenAPI schema, with the agent names as the values of `{agent}` and `model`."""
+
+    def build() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        for item in schema.get("paths", {}).values():
+            for operation in item.values():
+                for param in operation.get("parameters", []):
+                    if param.get("in") == "path" and param.get("name") == "agent":
+                        param["schema"]["enum"] = agents
+        for name in ("ChatCompletionBody", "ResponsesBody"):
+            model = schema.get("components", {}).get("schemas", {}).get(name, {})
+            if "model" in model.get("properties", {}):
+                model["properties"]["model"]["examples"] = agents
+        app.openapi_schema = schema
+        return schema
+
+    return build
+
+
+def server_state(app: FastAPI) -> ServerState:
+    state: ServerState = app.state.agenthost
+    return state
+
+
+# ---- errors ------------------------------------------------------------------------------
+
+
+def _json(status: int, body: bytes, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+def _install_errors(app: FastAPI) -> None:
+    async def agenthost_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, AgentHostError)
+        status, body = encode_error(exc)
+        if status >= 500:
+            log.error("%s %s failed: %s %s", request.method, request.url.path, exc.code, exc)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return _json(status, body, headers)
+
+    async def invalid_request(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        status, body = validation_error(exc, request.headers.get("content-type"))
+        return _json(status, body)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 404:
+            error: AgentHostError = RouteNotFound(
+                f"No route {request.method} {request.url.path}; see /docs for the API."
+            )
+            status, body = encode_error(error)
+            return _json(status, body)
+        code = "method_not_allowed" if exc.status_code == 405 else "http_error"
+        payload = error_body(code, str(exc.detail), status=exc.status_code)
+        return _json(exc.status_code, orjson.dumps(payload), exc.headers)
+
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("%s %s failed", request.method, request.url.path, exc_info=exc)
+        payload = error_body(
+            "internal_error", "The server failed; the details are in its log.", status=500
+        )
+        return _json(500, orjson.dumps(payload))
+
+    app.add_exception_handler(AgentHostError, agenthost_error)
+    app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected)

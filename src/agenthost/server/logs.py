@@ -1,0 +1,86 @@
+"""Structured logs: one JSON object per line, with the run id (and trace id) of the run.
+
+The run id comes from a context variable the server sets in each run's task, so engine and
+backend records made during that run carry it too; the trace id is OpenTelemetry's current
+one when a tracer provider is configured. `agenthost serve` calls `setup_logging()`;
+an embedding application keeps its own logging (add `RunContextFilter` and `JsonFormatter`
+to its handlers to get the same fields).
+
+    {"ts": "2026-01-02T10:11:12.345Z", "level": "INFO", "logger": "agenthost.server",
+     "message": "run finished", "run_id": "run_0196...", "trace_id": null, "status": "completed"}
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import sys
+import time
+from typing import Any, Literal
+
+import orjson
+
+from agenthost.engine import tracing
+
+current_run: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "agenthost_server_run", default=None
+)
+
+# attributes every LogRecord has: what is not among them came in through `extra=`
+_STANDARD = frozenset(
+    set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__)
+    | {"message", "asctime", "run_id", "trace_id", "taskName", "color_message"}
+)
+
+
+class RunContextFilter(logging.Filter):
+    """Sets `record.run_id` and `record.trace_id` (None outside a run / without tracing)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "run_id"):
+            record.run_id = current_run.get()
+        if not hasattr(record, "trace_id"):
+            record.trace_id = tracing.current_trace_id()
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record; `extra=` fields are kept as top-level keys."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        created = time.gmtime(record.created)
+        out: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", created) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "run_id": getattr(record, "run_id", None),
+            "trace_id": getattr(record, "trace_id", None),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD and not key.startswith("_"):
+                out[key] = value
+        if record.exc_info:
+            out["exc_info"] = self.formatException(record.exc_info)
+        return orjson.dumps(out, default=str).decode()
+
+
+TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s run=%(run_id)s %(message)s"
+
+
+def setup_logging(level: str = "INFO", fmt: Literal["json", "text"] = "json") -> None:
+    """Log everything (agenthost, uvicorn, libraries) to stderr at `level`, as JSON lines or
+    text; replaces the root logger's handlers."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RunContextFilter())
+    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    level = level.upper()
+    root.setLevel(level if level in logging.getLevelNamesMapping() else "INFO")
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        uv = logging.getLogger(name)
+        uv.handlers.clear()
+        uv.propagate = True

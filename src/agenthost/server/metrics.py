@@ -1,0 +1,114 @@
+"""Prometheus metrics, computed from the events every run already produces.
+
+Each app gets its own registry (two apps in one process never clash). `GET /metrics`:
+
+    agenthost_runs_total{agent,status}                  runs ended, by status
+    agenthost_active_runs{agent}                        runs going now
+    agenthost_run_duration_seconds{agent}               run latency (histogram)
+    agenthost_model_call_duration_seconds{agent,model}  model latency (histogram): the time from
+                                                        the event before a model's reply (the
+                                                        user message or the last tool result) to
+                                                        its `message.completed`, so it includes
+                                                        the little the loop does in between
+    agenthost_tokens_total{agent,direction}             input / output tokens
+    agenthost_cost_usd_total{agent}                     cost, where prices are known
+    agenthost_events_total{agent,type}                  events streamed, by type
+plus the process collector (CPU, memory, open files).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
+
+from agenthost.core.events import Event
+from agenthost.server.runs import RunRequest
+
+_LATENCY = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+
+
+class Metrics:
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self) -> None:
+        self.registry = registry = CollectorRegistry(auto_describe=True)
+        ProcessCollector(registry=registry)
+        self.runs = Counter(
+            "agenthost_runs", "Runs ended, by status.", ["agent", "status"], registry=registry
+        )
+        self.active = Gauge(
+            "agenthost_active_runs", "Runs going now.", ["agent"], registry=registry
+        )
+        self.run_seconds = Histogram(
+            "agenthost_run_duration_seconds",
+            "Run latency, from the user's message to the run's end.",
+            ["agent"],
+            buckets=_LATENCY,
+            registry=registry,
+        )
+        self.model_seconds = Histogram(
+            "agenthost_model_call_duration_seconds",
+            "Model call latency, from the event before a reply to the reply.",
+            ["agent", "model"],
+            buckets=_LATENCY,
+            registry=registry,
+        )
+        self.tokens = Counter(
+            "agenthost_tokens", "Tokens, by direction.", ["agent", "direction"], registry=registry
+        )
+        self.cost = Counter(
+            "agenthost_cost_usd",
+            "Cost in USD, where prices are known.",
+            ["agent"],
+            registry=registry,
+        )
+        self.events = Counter(
+            "agenthost_events", "Events streamed, by type.", ["agent", "type"], registry=registry
+        )
+        self._last_at: dict[str, float] = {}  # run id -> time of its last non-partial event
+
+    def observe(self, request: RunRequest, event: Event) -> None:
+        """A run observer (see RunManager): called for every event of every run."""
+        agent = request.agent
+        run_id = request.run_id
+        kind = event.type
+        self.events.labels(agent, kind).inc()
+        if event.partial:
+            return
+        if kind == "message.received":
+            self.active.labels(agent).inc()
+        elif kind == "message.completed" and event.message is not None:
+            model = (event.data or {}).get("model")
+            since = self._last_at.get(run_id)
+            if model and since is not None and event.message.role == "assistant":
+                self.model_seconds.labels(agent, str(model)).observe(event.timestamp - since)
+        elif event.is_terminal:
+            self._ended(agent, event)
+            self._last_at.pop(run_id, None)
+            return
+        self._last_at[run_id] = event.timestamp
+
+    def _ended(self, agent: str, event: Event) -> None:
+        data = event.data or {}
+        status = str(data.get("status") or event.type.removeprefix("run."))
+        self.runs.labels(agent, status).inc()
+        self.active.labels(agent).dec()
+        duration = data.get("duration_ms")
+        if isinstance(duration, int | float):
+            self.run_seconds.labels(agent).observe(duration / 1000)
+        usage = event.usage
+        if usage is not None:
+            self.tokens.labels(agent, "input").inc(usage.input_tokens)
+            self.tokens.labels(agent, "output").inc(usage.output_tokens)
+            if usage.cost:
+                self.cost.labels(agent).inc(usage.cost)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,533 @@
+"""Runs the server drives: a background task per run, a bounded replay buffer, and readers.
+
+Cancellation and disconnects, in one place:
+
+- A run does not belong to the HTTP request that started it. `RunManager.start` spawns a task
+  in the server's TaskGroup (owned by the app's lifespan) that drains `Runner.run` into a
+  `RunChannel`; requests only READ the channel. So a client that goes away does not stop the
+  run: it goes on to completion and every event is stored (the runner stores each one before
+  yielding it). With `on_disconnect="cancel"` the reader's cleanup calls `Runner.cancel`.
+- `RunManager.cancel` (the cancel route) goes through `Runner.cancel`: the model call and tools
+  are cancelled at once and the run ends with `run.failed` (code `cancelled`).
+- Shutdown: `begin_shutdown()` refuses new runs (503); `shutdown(grace)` waits up to `grace`
+  seconds for running runs, cancels the rest through the runner (they end `run.failed`,
+  `cancelled`, "the server is shutting down"), then cancels any task still left (one waiting
+  for a session lock), and the TaskGroup reaps them. Nothing is fire-and-forget.
+
+Frame positions (`Last-Event-ID`): a stored event is at `(seq, 0)` (its `seq` in the session)
+and its id is `"seq"`; a partial event (a `message.delta`, never stored) is at `(s, k)`, id
+`"s.k"`: the k-th partial after the stored event `s`. Positions only grow within a run. A
+reader resumes after any position: from the channel's buffer while the run is active here
+(the newest `replay_buffer` to 2x that many events), and from the store for what the buffer
+no longer holds or once the run has finished (stored events only: the deltas of a finished
+run are gone, its `message.completed` events carry the whole text).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import logging
+import re
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from agenthost.core.errors import AgentHostError, InvalidArgument, RunCancelled, RunNotFound
+from agenthost.core.events import ErrorInfo, Event, summarize_runs
+from agenthost.core.ids import new_id, new_run_id
+from agenthost.core.messages import Message
+from agenthost.engine import tracing
+from agenthost.engine.runner import Runner
+from agenthost.ports.protocol import EventSource
+from agenthost.server.errors import RunFinished, ServiceUnavailable
+from agenthost.server.logs import current_run
+
+log = logging.getLogger("agenthost.server.runs")
+
+OnDisconnect = Literal["continue", "cancel"]
+Position = tuple[int, int]
+START: Position = (-1, 0)
+_BUILTIN_APIS = frozenset({"native", "openai.chat", "openai.responses"})
+_LAST_EVENT_ID = re.compile(r"(\d{1,18})(?:\.(\d{1,9}))?")
+
+
+def parse_event_id(value: str, *, field: str = "Last-Event-ID") -> Position:
+    """`"17"` -> (17, 0), `"17.3"` -> (17, 3); InvalidArgument otherwise."""
+    match = _LAST_EVENT_ID.fullmatch(value.strip())
+    if match is None:
+        raise InvalidArgument(
+            field,
+            f"{value[:80]!r} is not an event id of this server: expected 'N' or 'N.K' (the "
+            f"id: of an SSE frame, e.g. '17' or '17.3')",
+        )
+    return int(match.group(1)), int(match.group(2) or 0)
+
+
+def format_position(pos: Position) -> str:
+    return str(pos[0]) if pos[1] == 0 else f"{pos[0]}.{pos[1]}"
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One event as a stream sends it, with its position."""
+
+    pos: Position
+    event: Event
+
+    @property
+    def id(self) -> str:
+        return format_position(self.pos)
+
+
+@dataclass(slots=True, kw_only=True)
+class RunRequest:
+    """What a route asks for; also what before/after-run hooks see."""
+
+    agent: str
+    user_id: str
+    session_id: str
+    message: Message
+    api: str = "native"  # native | openai.chat | openai.responses | a router's own name
+    timeout: float | None = None
+    state_delta: dict[str, Any] | None = None
+    config: dict[str, Any] | None = None
+    busy_policy: Literal["queue", "reject", "interrupt"] | None = None
+    run_id: str = field(default_factory=new_run_id)
+
+
+def _retrieve(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+class RunChannel:
+    """The events of one active run, as the drain task pushes them, for any number of readers.
+
+    The buffer keeps the newest `capacity` events (up to twice that before it is trimmed)."""
+
+    def __init__(self, request: RunRequest, runner: Runner, *, capacity: int) -> None:
+        self.request = request
+        self.runner = runner
+        self.run_id = request.run_id
+        self.started_at = time.time()
+        self.done = False
+        self.terminal: Event | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # the request that waits for it gets its error; if that request is gone, nobody
+        # does, and asyncio must not log "exception was never retrieved"
+        self.started.add_done_callback(_retrieve)
+        self._capacity = capacity
+        self._frames: list[Frame] = []
+        self._base = 0  # absolute index of _frames[0]
+        self._last: Position = START
+        self._wake = asyncio.Event()
+
+    # ---- writer ---------------------------------------------------------------------------
+
+    def push(self, event: Event) -> Frame:
+        if event.seq > 0 and not event.partial:
+            pos: Position = (event.seq, 0)
+        else:
+            pos = (max(self._last[0], 0), self._last[1] + 1)
+        self._last = pos
+        frame = Frame(pos, event)
+        self._frames.append(frame)
+        if len(self._frames) > 2 * self._capacity:
+            drop = len(self._frames) - self._capacity
+            del self._frames[:drop]
+            self._base += drop
+        if event.is_terminal:
+            self.terminal = event
+        self._notify()
+        return frame
+
+    def close(self) -> None:
+        self.done = True
+        self._notify()
+
+    def _notify(self) -> None:
+        self._wake.set()
+        self._wake = asyncio.Event()
+
+    # ---- readers --------------------------------------------------------------------------
+
+    @property
+    def base(self) -> int:
+        return self._base
+
+    @property
+    def end(self) -> int:
+        return self._base + len(self._frames)
+
+    @property
+    def last_position(self) -> Position:
+        return self._last
+
+    def first_position(self) -> Position | None:
+        return self._frames[0].pos if self._frames else None
+
+    def index_after(self, pos: Position) -> int:
+        """The absolute index of the first buffered frame after `pos`."""
+        return self._base + bisect.bisect_right(self._frames, pos, key=lambda f: f.pos)
+
+    def frames_from(self, index: int) -> list[Frame]:
+        return self._frames[max(index - self._base, 0) :]
+
+    async def wait(self, index: int, timeout: float | None) -> bool:
+        """Wait until there is a frame at `index` or the run is done; False on timeout."""
+        if self.end > index or self.done:
+            return True
+        wake = self._wake
+        try:
+            async with asyncio.timeout(timeout):
+                await wake.wait()
+        except TimeoutError:
+            return False
+        return True
+
+
+BeforeRun = Callable[[RunRequest], Awaitable[None] | None]
+AfterRun = Callable[[RunRequest, Event | None], Awaitable[None] | None]
+RunObserver = Callable[[RunRequest, Event], None]
+
+
+async def _call(hook: Callable[..., Awaitable[None] | None], *args: Any) -> None:
+    result = hook(*args)
+    if result is not None:
+        await result
+
+
+class RunManager:
+    """Starts runs as tasks of the server's TaskGroup and keeps their channels while active."""
+
+    def __init__(
+        self,
+        group: asyncio.TaskGroup,
+        *,
+        capacity: int = 1024,
+        before_run: Sequence[BeforeRun] = (),
+        after_run: Sequence[AfterRun] = (),
+        observers: Sequence[RunObserver] = (),
+    ) -> None:
+        self._group = group
+        self._capacity = capacity
+        self._before = list(before_run)
+        self._after = list(after_run)
+        self._observers = list(observers)
+        self._active: dict[str, RunChannel] = {}
+        self.closing = False
+        self._closing_since: float | None = None
+
+    def active(self) -> list[RunChannel]:
+        return list(self._active.values())
+
+    def get(self, run_id: str) -> RunChannel | None:
+        return self._active.get(run_id)
+
+    async def start(self, request: RunRequest, runner: Runner) -> RunChannel:
+        """Start a run in the background; returns once its first event (the stored user
+        message) is out, or raises what stopped it before that (a 4xx error: bad input, a
+        busy session with the 'reject' policy, a before-run hook's refusal)."""
+        if self.closing:
+            raise ServiceUnavailable("The server is shutting down; retry on another instance.")
+        for hook in self._before:
+            await _call(hook, request)
+        channel = RunChannel(request, runner, capacity=self._capacity)
+        self._active[request.run_id] = channel
+        channel.task = self._group.create_task(
+            self._drain(channel), name=f"agenthost run {request.run_id}"
+        )
+        await asyncio.shield(channel.started)
+        return channel
+
+    async def _drain(self, channel: RunChannel) -> None:
+        """The run's task: drive the runner into the channel, in a span, logged."""
+        request = channel.request
+        current_run.set(request.run_id)
+        attributes = {
+            "agenthost.run_id": request.run_id,
+            "agenthost.api": request.api,
+            "gen_ai.agent.name": request.agent,
+            "gen_ai.conversation.id": request.session_id,
+        }
+        with tracing.span(f"agenthost run {request.agent}", **attributes):
+            log.info(
+                "run started",
+                extra={
+                    "agent": request.agent,
+                    "user_id": request.user_id,
+                    "session_id": request.session_id,
+                    "api": request.api,
+                },
+            )
+            try:
+                await self._pump(channel)
+            finally:
+                self._not_started(channel, self._cancelled_before_start(request.run_id))
+                self._active.pop(request.run_id, None)
+                channel.close()
+                terminal = channel.terminal
+                data = (terminal.data or {}) if terminal is not None else {}
+                log.info(
+                    "run finished",
+                    extra={
+                        "agent": request.agent,
+                        "status": data.get("status", "not started"),
+                        "duration_ms": data.get("duration_ms"),
+                        "error_code": terminal.error.code if terminal and terminal.error else None,
+                    },
+                )
+                await self._after_run(channel)
+
+    async def _pump(self, channel: RunChannel) -> None:
+        request = channel.request
+        platform = "api" if request.api in _BUILTIN_APIS else request.api
+        events = channel.runner.run(
+            request.user_id,
+            request.session_id,
+            request.message,
+            run_id=request.run_id,
+            busy_policy=request.busy_policy,
+            timeout=request.timeout,
+            state_delta=request.state_delta,
+            config=request.config,
+            source=EventSource(
+                platform=platform, conversation_id=request.session_id, sender_id=request.user_id
+            ),
+        )
+        try:
+            async with aclosing(events) as stream:
+                async for event in stream:
+                    if not channel.started.done():
+                        channel.started.set_result(None)
+                    channel.push(event)
+                    self._observe(request, event)
+        except asyncio.CancelledError:
+            self._not_started(channel, self._cancelled_before_start(request.run_id))
+            raise
+        except AgentHostError as exc:
+            if not self._not_started(channel, exc):
+                self._fail(channel, exc.code, exc.message, exc.retryable)
+        except Exception as exc:  # a store or runner failure: never let it reach the TaskGroup
+            log.exception("run %s failed outside the agent", request.run_id)
+            if not self._not_started(channel, exc):
+                self._fail(channel, "server_error", f"{type(exc).__name__}: {exc}", False)
+
+    def _cancelled_before_start(self, run_id: str) -> AgentHostError:
+        if self.closing:
+            return ServiceUnavailable("The server is shutting down; retry on another instance.")
+        return RunCancelled(run_id, "cancelled before it started")
+
+    def _observe(self, request: RunRequest, event: Event) -> None:
+        for observe in self._observers:
+            try:
+                observe(request, event)
+            except Exception:  # metrics must never break a run
+                log.exception("run observer %r failed", observe)
+
+    @staticmethod
+    def _not_started(channel: RunChannel, exc: BaseException) -> bool:
+        """Hand a failure before the first event to the waiting request; True if it was."""
+        if channel.started.done():
+            return False
+        channel.started.set_exception(exc)
+        return True
+
+    def _fail(self, channel: RunChannel, code: str, message: str, retryable: bool) -> None:
+        """The runner itself broke mid-run (e.g. the store went away): end the stream with a
+        `run.failed` event that could not be stored, so readers still end cleanly."""
+        if channel.terminal is not None:
+            return
+        request = channel.request
+        event = Event(
+            id=new_id(),
+            invocation_id=request.run_id,
+            author="runner",
+            type="run.failed",
+            app=channel.runner.app,
+            user_id=request.user_id,
+            session_id=request.session_id,
+            error=ErrorInfo(code=code, message=message, retryable=retryable),
+            data={"status": "failed", "stored": False},
+        )
+        channel.push(event)
+        self._observe(request, event)
+
+    async def _after_run(self, channel: RunChannel) -> None:
+        for hook in self._after:
+            try:
+                await _call(hook, channel.request, channel.terminal)
+            except Exception:
+                log.exception("after_run hook %r failed for run %s", hook, channel.run_id)
+
+    def cancel(self, channel: RunChannel, reason: str) -> None:
+        """Cancel an active run (RunFinished once its terminal event is out)."""
+        if channel.done or channel.terminal is not None:
+            status = (channel.terminal.data or {}).get("status") if channel.terminal else None
+            raise RunFinished(channel.run_id, str(status or "finished"))
+        try:
+            channel.runner.cancel(channel.run_id, reason)
+        except RunNotFound:
+            if not channel.started.done() and channel.task is not None:
+                channel.task.cancel()  # still waiting for the session lock: nothing stored yet
+
+    async def guard(
+        self,
+        channel: RunChannel | None,
+        policy: OnDisconnect,
+        frames: AsyncGenerator[bytes, None],
+    ) -> AsyncGenerator[bytes, None]:
+        """Pass `frames` through; if the client leaves before the run's terminal event was
+        sent, apply the `on_disconnect` policy (`continue`: nothing; `cancel`: cancel it)."""
+        finished = False
+        try:
+            async with aclosing(frames):
+                async for chunk in frames:
+                    yield chunk
+            finished = True
+        finally:
+            if not finished and channel is not None and channel.terminal is None:
+                if policy == "cancel":
+                    log.info("client left run %s: cancelling it", channel.run_id)
+                    with contextlib.suppress(RunFinished):
+                        self.cancel(channel, "the client disconnected")
+                else:
+                    log.info("client left run %s: it goes on in the background", channel.run_id)
+
+    # ---- shutdown -------------------------------------------------------------------------
+
+    def begin_shutdown(self) -> None:
+        """Refuse new runs from now on (idempotent); `shutdown` counts its grace from here."""
+        if not self.closing:
+            self.closing = True
+            self._closing_since = time.monotonic()
+
+    async def shutdown(self, grace: float) -> None:
+        self.begin_shutdown()
+        assert self._closing_since is not None
+        left = max(0.0, grace - (time.monotonic() - self._closing_since))
+        running = self.active()
+        if running:
+            log.info("waiting up to %.1fs for %d running runs", left, len(running))
+            if not await self._wait_all(running, left):
+                still = self.active()
+                log.warning("cancelling %d runs still going after %.1fs", len(still), grace)
+                for channel in still:
+                    with contextlib.suppress(RunFinished):
+                        self.cancel(channel, "the server is shutting down")
+                if not await self._wait_all(still, 5.0):
+                    for channel in self.active():
+                        if channel.task is not None:
+                            channel.task.cancel()
+
+    @staticmethod
+    async def _wait_all(channels: list[RunChannel], timeout: float) -> bool:
+        tasks = [c.task for c in channels if c.task is not None and not c.task.done()]
+        if not tasks:
+            return True
+        _, pending = await asyncio.wait(tasks, timeout=timeout)
+        return not pending
+
+
+# ---- reading a run -----------------------------------------------------------------------
+
+
+async def stored_frames(
+    runner: Runner,
+    user_id: str,
+    session_id: str,
+    run_id: str,
+    *,
+    after: Position = START,
+    before: Position | None = None,
+) -> list[Frame]:
+    """The stored events of a run between two positions (exclusive), from the session."""
+    session = await runner.get_session(user_id, session_id)
+    events = session.events
+    start = bisect.bisect_right(events, after[0], key=lambda e: e.seq)
+    frames: list[Frame] = []
+    for event in events[start:]:
+        pos = (event.seq, 0)
+        if before is not None and pos >= before:
+            break
+        if event.invocation_id == run_id and pos > after:
+            frames.append(Frame(pos, event))
+    return frames
+
+
+async def follow(
+    channel: RunChannel | None,
+    *,
+    runner: Runner,
+    user_id: str,
+    session_id: str,
+    run_id: str,
+    after: Position | None = None,
+    ping: float | None = None,
+) -> AsyncIterator[Frame | None]:
+    """The frames of a run after `after` (all of them when None), live while it is active;
+    `None` is yielded when nothing happened for `ping` seconds (a keep-alive)."""
+    pos = after if after is not None else START
+    if channel is None:
+        for frame in await stored_frames(runner, user_id, session_id, run_id, after=pos):
+            yield frame
+        return
+    index = 0 if after is None else channel.index_after(pos)
+    if after is not None and index == channel.base and index > 0:
+        index -= 1  # frames before the buffer were dropped: fetch what is missing from the store
+    while True:
+        if index < channel.base:
+            first = channel.first_position()
+            for frame in await stored_frames(
+                runner, user_id, session_id, run_id, after=pos, before=first
+            ):
+                pos = frame.pos
+                yield frame
+            index = channel.base
+        frames = channel.frames_from(index)
+        if frames:
+            index += len(frames)
+            for frame in frames:
+                if frame.pos > pos:
+                    pos = frame.pos
+                    yield frame
+            continue
+        if channel.done:
+            return
+        if not await channel.wait(index, ping):
+            yield None
+
+
+async def run_status(
+    channel: RunChannel | None, runner: Runner, user_id: str, session_id: str, run_id: str
+) -> dict[str, Any]:
+    """A run's status: live from the channel, else from the session's stored events."""
+    if channel is not None:
+        info = runner.run_status(run_id)
+        return {
+            "run_id": run_id,
+            "session_id": session_id,
+            "status": "running" if info is not None else "queued",
+            "started_at": channel.started_at,
+            "event_count": info.event_count if info is not None else 0,
+            "last_event_id": format_position(channel.last_position)
+            if channel.last_position != START
+            else None,
+        }
+    session = await runner.get_session(user_id, session_id)
+    for summary in summarize_runs(session.events):
+        if summary.run_id == run_id:
+            return {
+                "run_id": run_id,
+                "session_id": session_id,
+                "status": summary.status,
+                "started_at": summary.started_at,
+                "finished_at": summary.finished_at,
+                "usage": summary.usage,
+            }
+    raise RunNotFound(run_id)

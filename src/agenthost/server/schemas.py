@@ -1,0 +1,124 @@
+"""Request bodies (pydantic, at the HTTP edge only; responses are encoded with msgspec/orjson).
+
+Native bodies are strict and forbid unknown fields, so a typo or a wrong type is a 422 naming
+the field. OpenAI bodies accept (and ignore) the many fields of that API we do not use.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agenthost.core.errors import InvalidArgument
+from agenthost.core.messages import FilePart, ImagePart, Message, Part, TextPart
+
+SESSION_ID_PATTERN = r"^[A-Za-z0-9._:@+=-]{1,256}$"
+SessionId = Annotated[str, Field(pattern=SESSION_ID_PATTERN)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class CreateSession(_Strict):
+    session_id: Annotated[
+        SessionId | None, Field(description="Your id for the session (default: a new one).")
+    ] = None
+    state: Annotated[
+        dict[str, Any] | None,
+        Field(description="Initial state; 'user:' keys are the user's, 'app:' keys admin only."),
+    ] = None
+
+
+class PartIn(_Strict):
+    kind: Literal["text", "image", "file"]
+    text: str | None = None
+    url: Annotated[str | None, Field(max_length=8192)] = None
+    mime_type: Annotated[str | None, Field(max_length=200)] = None
+    name: Annotated[str | None, Field(max_length=500)] = None
+
+
+class RunBody(_Strict):
+    message: Annotated[
+        Annotated[str, Field(min_length=1)]
+        | Annotated[list[PartIn], Field(min_length=1, max_length=100)],
+        Field(description="The user's message: text, or a list of text/image/file parts."),
+    ]
+    stream: Annotated[bool, Field(description="SSE events (true) or one JSON answer (false).")] = (
+        True
+    )
+    on_disconnect: Annotated[
+        Literal["continue", "cancel"] | None,
+        Field(description="When the streaming client goes away (default: the server's)."),
+    ] = None
+    timeout: Annotated[
+        float | None, Field(gt=0, le=86_400, description="Run deadline, seconds.")
+    ] = None
+    state_delta: dict[str, Any] | None = None
+    busy_policy: Literal["queue", "reject", "interrupt"] | None = None
+    config: Annotated[dict[str, Any] | None, Field(description="Per-run agent config.")] = None
+
+
+def run_message(body: RunBody) -> Message:
+    """The user message of a run body."""
+    if isinstance(body.message, str):
+        return Message.user(body.message)
+    parts: list[Part] = []
+    for index, part in enumerate(body.message):
+        where = f"message.{index}"
+        if part.kind == "text":
+            if not part.text:
+                raise InvalidArgument(f"{where}.text", "a text part needs non-empty 'text'")
+            parts.append(TextPart(text=part.text))
+        elif not part.url:
+            raise InvalidArgument(f"{where}.url", f"an {part.kind} part needs a 'url'")
+        elif part.kind == "image":
+            parts.append(ImagePart(url=part.url, mime_type=part.mime_type or "image/png"))
+        else:
+            parts.append(
+                FilePart(
+                    url=part.url,
+                    mime_type=part.mime_type or "application/octet-stream",
+                    name=part.name,
+                )
+            )
+    return Message(role="user", parts=tuple(parts))
+
+
+# ---- OpenAI-compatible -------------------------------------------------------------------
+
+
+class _Loose(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class ChatMessageIn(_Loose):
+    role: str
+    content: str | list[dict[str, Any]] | None = None
+
+
+class StreamOptions(_Loose):
+    include_usage: bool = False
+
+
+class ChatCompletionBody(_Loose):
+    model: Annotated[str, Field(min_length=1, description="The agent's name (GET /v1/models).")]
+    messages: Annotated[list[ChatMessageIn], Field(min_length=1)]
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    user: Annotated[str | None, Field(description="Session id when X-Session-Id is not sent.")] = (
+        None
+    )
+    n: int | None = None
+    on_disconnect: Literal["continue", "cancel"] | None = None
+
+
+class ResponsesBody(_Loose):
+    model: Annotated[str, Field(min_length=1, description="The agent's name (GET /v1/models).")]
+    input: str | list[dict[str, Any]]
+    stream: bool = False
+    previous_response_id: str | None = None
+    user: str | None = None
+    instructions: str | None = None
+    on_disconnect: Literal["continue", "cancel"] | None = None

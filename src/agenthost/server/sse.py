@@ -1,0 +1,82 @@
+"""Server-sent events: the response class and the frame encoders (msgspec / orjson).
+
+The response is FastAPI's own `fastapi.sse.EventSourceResponse` (FastAPI >= 0.135) used as a
+plain response class around our byte iterator, else a Starlette StreamingResponse with the
+same media type. Frames are encoded here, not by FastAPI's per-item pydantic path: an event is
+one msgspec `encode` (about 2 µs). JSON never contains a raw newline, so `data:` is one line.
+
+`SSEResponse` makes sure the body iterator is closed when the response ends for any reason
+(client gone, server shutting down), so the iterator's cleanup (the `on_disconnect` policy)
+always runs, whichever ASGI spec version the server speaks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Mapping
+from typing import Any
+
+import orjson
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from agenthost.core import serde
+from agenthost.core.events import Event
+
+try:
+    from fastapi.sse import EventSourceResponse as _Base
+except ImportError:  # pragma: no cover - FastAPI < 0.135
+
+    class _Base(StreamingResponse):  # type: ignore[no-redef]
+        media_type = "text/event-stream"
+
+
+PING = b": ping\n\n"
+DONE = b"data: [DONE]\n\n"
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+class SSEResponse(_Base):
+    """`text/event-stream` over an async generator of frames, which is always closed."""
+
+    def __init__(
+        self, frames: AsyncGenerator[bytes, None], *, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(frames, headers={**SSE_HEADERS, **(headers or {})})
+        self._frames = frames
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self._frames.aclose()
+
+
+def event_frame(frame_id: str, event: Event) -> bytes:
+    """A native frame: `id:`, `event:` (the event type) and the event as JSON."""
+    return b"id: %s\nevent: %s\ndata: %s\n\n" % (
+        frame_id.encode(),
+        event.type.encode(),
+        serde.encode(event),
+    )
+
+
+def error_frame(frame_id: str, event: Event) -> bytes:
+    """The `error` frame sent right before a `run.failed` one. It carries the id of the frame
+    before it, so a client that reconnects after it gets it again, then `run.failed`."""
+    body: dict[str, Any] = {
+        "type": "error",
+        "run_id": event.invocation_id,
+        "session_id": event.session_id,
+        "error": serde.to_builtins(event.error) if event.error is not None else None,
+    }
+    return b"id: %s\nevent: error\ndata: %s\n\n" % (frame_id.encode(), orjson.dumps(body))
+
+
+def data_frame(payload: Any) -> bytes:
+    """`data: {json}` alone (OpenAI chat completion chunks)."""
+    return b"data: %s\n\n" % orjson.dumps(payload)
+
+
+def named_frame(name: str, payload: Any) -> bytes:
+    """`event: name` + `data: {json}` (OpenAI Responses stream events)."""
+    return b"event: %s\ndata: %s\n\n" % (name.encode(), orjson.dumps(payload))

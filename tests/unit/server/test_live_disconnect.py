@@ -1,0 +1,68 @@
+"""A client that hangs up mid-stream on a real uvicorn server (the fake model answers after
+0.5 s): the run goes on and is stored whole, or is cancelled with `on_disconnect: cancel`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from agenthost.testing.fake_openai import FakeOpenAIServer
+
+from .live import KEY, live_agents
+
+AUTH = {"Authorization": f"Bearer {KEY}"}
+
+
+@pytest.fixture(scope="module")
+def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    folder = tmp_path_factory.mktemp("live")
+    with (
+        FakeOpenAIServer.start_in_thread(latency=0.5) as fake,
+        live_agents(fake.base_url, folder) as base,
+    ):
+        yield base
+
+
+def _hang_up_after_first_frame(url: str, body: dict[str, Any]) -> tuple[str, str]:
+    with (
+        httpx.Client(base_url=url, headers=AUTH, timeout=10) as client,
+        client.stream("POST", "/v1/apps/plain/runs", json=body) as response,
+    ):
+        assert response.status_code == 200
+        first = next(response.iter_lines())
+        assert first == "id: 1"
+        return response.headers["x-session-id"], response.headers["x-run-id"]
+
+
+def _wait_for_end(url: str, session_id: str, run_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        status = httpx.get(
+            f"{url}/v1/apps/plain/sessions/{session_id}/runs/{run_id}", headers=AUTH
+        ).json()
+        if status["status"] != "running":
+            return dict(status)
+        time.sleep(0.05)
+    raise AssertionError("the run did not end")
+
+
+def _stored(url: str, session_id: str) -> list[str]:
+    page = httpx.get(f"{url}/v1/apps/plain/sessions/{session_id}/events", headers=AUTH).json()
+    return [e["type"] for e in page["events"]]
+
+
+def test_the_run_goes_on_after_the_client_left(url: str) -> None:
+    session_id, run_id = _hang_up_after_first_frame(url, {"message": "keep going"})
+    assert _wait_for_end(url, session_id, run_id)["status"] == "completed"
+    assert _stored(url, session_id) == ["message.received", "message.completed", "run.completed"]
+
+
+def test_on_disconnect_cancel(url: str) -> None:
+    body = {"message": "stop when I go", "on_disconnect": "cancel"}
+    session_id, run_id = _hang_up_after_first_frame(url, body)
+    assert _wait_for_end(url, session_id, run_id)["status"] == "cancelled"
+    assert _stored(url, session_id) == ["message.received", "run.failed"]
