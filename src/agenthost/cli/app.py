@@ -226,4 +226,7 @@ def version() -> None:
 
 
 def main() -> None:
+    import gc
+
+    gc.freeze()  # what start-up loaded lives as long as the process: keep the GC off it
     app()

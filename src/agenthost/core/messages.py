@@ -1,7 +1,9 @@
 """Messages made of parts: text, image, file, tool call, tool result.
 
 Structs are msgspec (frozen, tagged by `kind`) so that stored sessions decode fast; an image or
-file is either a reference (`url`) or inline bytes with a mime type.
+file is either a reference (`url`) or inline bytes with a mime type. They hold only strings,
+bytes and other parts, so they can never be part of a reference cycle: `gc=False` keeps them out
+of the cyclic garbage collector, which otherwise rescans long histories on every collection.
 """
 
 from __future__ import annotations
@@ -14,24 +16,26 @@ import orjson
 Role = Literal["system", "user", "assistant", "tool"]
 
 
-class TextPart(msgspec.Struct, frozen=True, kw_only=True, tag="text", tag_field="kind"):
+class TextPart(msgspec.Struct, frozen=True, kw_only=True, gc=False, tag="text", tag_field="kind"):
     text: str
 
 
-class ImagePart(msgspec.Struct, frozen=True, kw_only=True, tag="image", tag_field="kind"):
+class ImagePart(msgspec.Struct, frozen=True, kw_only=True, gc=False, tag="image", tag_field="kind"):
     url: str | None = None
     data: bytes | None = None
     mime_type: str = "image/png"
 
 
-class FilePart(msgspec.Struct, frozen=True, kw_only=True, tag="file", tag_field="kind"):
+class FilePart(msgspec.Struct, frozen=True, kw_only=True, gc=False, tag="file", tag_field="kind"):
     url: str | None = None
     data: bytes | None = None
     mime_type: str = "application/octet-stream"
     name: str | None = None
 
 
-class ToolCallPart(msgspec.Struct, frozen=True, kw_only=True, tag="tool_call", tag_field="kind"):
+class ToolCallPart(
+    msgspec.Struct, frozen=True, kw_only=True, gc=False, tag="tool_call", tag_field="kind"
+):
     id: str
     name: str
     arguments: str  # JSON text, as the model produced it
@@ -45,7 +49,7 @@ class ToolCallPart(msgspec.Struct, frozen=True, kw_only=True, tag="tool_call", t
 
 
 class ToolResultPart(
-    msgspec.Struct, frozen=True, kw_only=True, tag="tool_result", tag_field="kind"
+    msgspec.Struct, frozen=True, kw_only=True, gc=False, tag="tool_result", tag_field="kind"
 ):
     tool_call_id: str
     name: str
@@ -56,7 +60,7 @@ class ToolResultPart(
 Part = TextPart | ImagePart | FilePart | ToolCallPart | ToolResultPart
 
 
-class Message(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Message(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     role: Role
     parts: tuple[Part, ...] = ()
 

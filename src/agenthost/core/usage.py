@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 
 
-class Usage(msgspec.Struct, kw_only=True, omit_defaults=True):
+class Usage(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
     """Token counts of one or more model calls. Add two with `+`."""
 
     input_tokens: int = 0

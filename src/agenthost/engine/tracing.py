@@ -10,11 +10,12 @@ names follow the GenAI semantic conventions where they exist.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 _tracer: Any = None
 _enabled: bool | None = None
+_NOOP: AbstractContextManager[None] = nullcontext()
 
 
 def _get_tracer() -> Any:
@@ -54,6 +55,8 @@ def span(name: str, **attributes: Any) -> Iterator[Any]:
 
 
 def run_span(run_id: str, agent: str, session_id: str) -> Any:
+    if _enabled is False:
+        return _NOOP
     return span(
         f"invoke_agent {agent}",
         **{
@@ -66,6 +69,8 @@ def run_span(run_id: str, agent: str, session_id: str) -> Any:
 
 
 def model_span(model_id: str) -> Any:
+    if _enabled is False:
+        return _NOOP
     return span(
         f"chat {model_id}",
         **{"gen_ai.operation.name": "chat", "gen_ai.request.model": model_id},
@@ -73,6 +78,8 @@ def model_span(model_id: str) -> Any:
 
 
 def tool_span(tool_name: str) -> Any:
+    if _enabled is False:
+        return _NOOP
     return span(
         f"execute_tool {tool_name}",
         **{"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": tool_name},

@@ -20,6 +20,7 @@ seconds, cancels the rest, calls `on_shutdown` and closes everything.
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib
 import logging
 import os
@@ -253,6 +254,9 @@ def _lifespan(
                 try:
                     for hook in hooks.on_startup:
                         await _call(hook, state)
+                    # everything loaded so far lives as long as the process: keep it out of the
+                    # cyclic GC's generations (measured: ~100 µs less per turn)
+                    gc.freeze()
                     log.info(
                         "server ready: agents %s, %s",
                         ", ".join(state.runners),
