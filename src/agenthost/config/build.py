@@ -25,14 +25,14 @@ from typing import TYPE_CHECKING, Any
 
 from agenthost.config._validate import ConfigSource, check_references, model_ref_problem
 from agenthost.config.paths import default_store_url, home_dir
-from agenthost.config.schema import AgentConfig, AgentHostConfig, ModelSettingsConfig
+from agenthost.config.schema import KIND_FIELDS, AgentConfig, AgentHostConfig, ModelSettingsConfig
 from agenthost.config.tools import load_tools
-from agenthost.core.errors import ConfigError, InvalidArgument
+from agenthost.core.errors import AgentHostError, ConfigError, InvalidArgument
 from agenthost.core.usage import Price
 from agenthost.engine.llm_agent import LLMAgent
 from agenthost.engine.runner import Runner
 from agenthost.ports.models import ChatModel, ModelSettings
-from agenthost.ports.protocol import HostAPI, Manifest, ResultBatch, RunContext, RunFailed
+from agenthost.ports.protocol import Agent, HostAPI, Manifest, ResultBatch, RunContext, RunFailed
 
 if TYPE_CHECKING:
     from agenthost.backends.models.providers import ProviderSettings
@@ -50,7 +50,7 @@ class Runtime:
 
     config: AgentHostConfig
     agent_name: str
-    agent: LLMAgent
+    agent: Agent
     runner: Runner
     store: SessionBackend
     models: list[ChatModel]
@@ -58,8 +58,12 @@ class Runtime:
 
     @property
     def model_id(self) -> str:
-        """The agent's first model ('provider:model')."""
-        return self.models[0].name
+        """The agent's first model ('provider:model'), or its kind for a remote platform."""
+        return self.models[0].name if self.models else f"{self.agent_kind} (remote)"
+
+    @property
+    def agent_kind(self) -> str:
+        return self.config.select_agent(self.agent_name)[1].kind
 
 
 def auto_model(env: Mapping[str, str] | None = None) -> str:
@@ -91,10 +95,11 @@ async def build_runtime(
     if problems:
         raise ConfigSource().error(problems)
     name, agent_config = config.select_agent(agent)
-    if agent_config.kind != "llm":  # pragma: no cover - the schema only allows 'llm' so far
-        raise ConfigError(f"agents.{name}.kind: {agent_config.kind!r} is not supported yet")
-    model_ids, settings, where = _model_chain(config, name, agent_config, model_override)
-    models = _infer_models(config, model_ids, where)
+    if agent_config.kind == "llm":
+        model_ids, settings, where = _model_chain(config, name, agent_config, model_override)
+        models = _infer_models(config, model_ids, where)
+    else:
+        models, settings = [], None
     tools = load_tools(agent_config.tools, where=f"agents.{name}.tools")
     home = home_dir()
     async with AsyncExitStack() as stack:
@@ -102,20 +107,30 @@ async def build_runtime(
             store = await stack.enter_async_context(open_store(config, home=home))
         for model in models:
             await stack.enter_async_context(model)
-        llm = _llm_agent(name, agent_config, models, tools, settings)
+        built: Agent = (
+            _llm_agent(name, agent_config, models, tools, settings)
+            if agent_config.kind == "llm"
+            else platform_agent(name, agent_config, tools)
+        )
         runner = Runner(
-            llm,
+            built,
             store=store,
             app=app if app is not None else config.app,
             busy_policy=config.runner.busy_policy,
             timeout=config.runner.timeout,
         )
         await stack.enter_async_context(runner)  # opens and closes what the agent owns
-        log.info("runtime ready: agent %s, model %s, app %s", name, models[0].name, config.app)
+        log.info(
+            "runtime ready: agent %s (%s), model %s, app %s",
+            name,
+            agent_config.kind,
+            models[0].name if models else "-",
+            config.app,
+        )
         yield Runtime(
             config=config,
             agent_name=name,
-            agent=llm,
+            agent=built,
             runner=runner,
             store=store,
             models=models,
@@ -198,6 +213,48 @@ async def open_sessions(config: AgentHostConfig | None = None) -> AsyncIterator[
 
 
 # ---- pieces ------------------------------------------------------------------------------
+
+PLATFORM_CLASSES = {
+    "dify": "DifyAgent",
+    "coze": "CozeAgent",
+    "bailian": "BailianAgent",
+}
+
+
+def platform_agent(name: str, agent: AgentConfig, tools: list[Any]) -> Agent:
+    """A Dify, Coze or Bailian agent from its config entry (settings checked per kind)."""
+    kind = agent.kind
+    settings = agent.platform_settings()
+    allowed = KIND_FIELDS[kind]
+    for field in settings:
+        if field != "api_key_env" and field not in allowed:
+            raise ConfigError(
+                f"agents.{name}.{field}: not a setting of kind {kind!r}; its settings are "
+                f"{', '.join(sorted(allowed))} (see docs/agents.md)."
+            )
+    env_name = settings.pop("api_key_env", None)
+    if env_name is not None and "api_key" not in settings:
+        value = os.environ.get(env_name)
+        if not value:
+            raise ConfigError(
+                f"agents.{name}.api_key_env: the environment variable {env_name} is not set."
+            )
+        settings["api_key"] = value
+    if tools:
+        if kind != "coze":
+            raise ConfigError(
+                f"agents.{name}.tools: kind {kind!r} runs its tools on the platform; only "
+                f"'coze' answers tool calls from local tools."
+            )
+        settings["tools"] = tools
+    import agenthost.backends.agents as agents
+
+    cls = getattr(agents, PLATFORM_CLASSES[kind])
+    try:
+        made: Agent = cls(name=name, description=agent.description, **settings)
+    except AgentHostError as exc:
+        raise ConfigError(f"agents.{name}: {exc.message}") from exc
+    return made
 
 
 def _model_chain(

@@ -33,7 +33,7 @@ PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
 PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
 NonNegativeFloat = Annotated[float, msgspec.Meta(ge=0)]
 
-AgentKind = Literal["llm"]  # later: dify, coze, bailian, a2a, plugin
+AgentKind = Literal["llm", "dify", "coze", "bailian"]  # later: a2a, plugin
 BusyPolicy = Literal["queue", "reject", "interrupt"]
 ToolChoice = Literal["auto", "none", "required"]
 OnDisconnect = Literal["continue", "cancel"]
@@ -120,6 +120,76 @@ class AgentConfig(_Struct):
     history_max_messages: PositiveInt | None = None
     history_max_tokens: PositiveInt | None = None
     stream: bool = True
+    # ---- remote platforms (kind dify, coze, bailian; see docs/agents.md) ----
+    base_url: str | None = None
+    api_key: str | None = None
+    api_key_env: str | None = None
+    user_from: Literal["user_id", "session_id"] | None = None
+    timeout: PositiveFloat | None = None
+    connect_timeout: PositiveFloat | None = None
+    idle_timeout: PositiveFloat | None = None
+    stop_timeout: PositiveFloat | None = None
+    state_key: str | None = None
+    inputs: dict[str, Any] | None = None  # dify
+    auto_generate_name: bool | None = None  # dify
+    bot_id: str | None = None  # coze
+    custom_variables: dict[str, str] | None = None  # coze
+    auto_save_history: bool | None = None  # coze
+    app_id: str | None = None  # bailian
+    region: Literal["cn", "intl"] | None = None  # bailian
+    biz_params: dict[str, Any] | None = None  # bailian
+    parameters: dict[str, Any] | None = None  # bailian
+
+    def platform_settings(self) -> dict[str, Any]:
+        """The remote-platform fields that are set, by name."""
+        return {f: getattr(self, f) for f in PLATFORM_FIELDS if getattr(self, f) is not None}
+
+
+_COMMON_PLATFORM = ("base_url", "api_key", "timeout", "connect_timeout", "idle_timeout")
+PLATFORM_FIELDS: tuple[str, ...] = (
+    *_COMMON_PLATFORM,
+    "api_key_env",
+    "user_from",
+    "stop_timeout",
+    "state_key",
+    "inputs",
+    "auto_generate_name",
+    "bot_id",
+    "custom_variables",
+    "auto_save_history",
+    "app_id",
+    "region",
+    "biz_params",
+    "parameters",
+)
+# which platform fields each kind takes (besides api_key_env, read into api_key)
+KIND_FIELDS: dict[str, frozenset[str]] = {
+    "llm": frozenset(),
+    "dify": frozenset(
+        {
+            *_COMMON_PLATFORM,
+            "user_from",
+            "stop_timeout",
+            "state_key",
+            "inputs",
+            "auto_generate_name",
+        }
+    ),
+    "coze": frozenset(
+        {
+            *_COMMON_PLATFORM,
+            "user_from",
+            "stop_timeout",
+            "state_key",
+            "bot_id",
+            "custom_variables",
+            "auto_save_history",
+        }
+    ),
+    "bailian": frozenset(
+        {*_COMMON_PLATFORM, "state_key", "app_id", "region", "biz_params", "parameters"}
+    ),
+}
 
 
 class StoreConfig(_Struct):

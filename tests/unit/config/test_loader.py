@@ -266,7 +266,7 @@ def test_several_problems_are_reported_together(tmp_path: Path) -> None:
             modle: x
             max_tool_rounds: -1
             tools: [5]
-            kind: dify
+            kind: dfy
         runner:
           busy_policy: yolo
         """,
@@ -276,7 +276,8 @@ def test_several_problems_are_reported_together(tmp_path: Path) -> None:
         "agenthost.yaml:4: agents.a.modle: unknown field; did you mean 'model'?",
         "agenthost.yaml:5: agents.a.max_tool_rounds: expected int >= 0",
         "agenthost.yaml:6: agents.a.tools[0]: expected str, got int",
-        "agenthost.yaml:7: agents.a.kind: invalid value 'dify'; expected one of: llm",
+        "agenthost.yaml:7: agents.a.kind: invalid value 'dfy'; expected one of: llm, dify, "
+        "coze, bailian",
         "agenthost.yaml:9: runner.busy_policy: invalid value 'yolo'; expected one of: "
         "queue, reject, interrupt",
     ]:

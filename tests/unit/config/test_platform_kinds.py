@@ -1,0 +1,66 @@
+"""Switching an agent from LLMAgent to Dify (or Coze, Bailian) is a config change only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agenthost.backends.agents import BailianAgent, CozeAgent, DifyAgent
+from agenthost.config import build_runtime, load_config
+from agenthost.core.errors import ConfigError
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "agents"
+
+
+@pytest.mark.parametrize(
+    ("example", "env", "cls"),
+    [
+        ("dify.yaml", {"DIFY_API_KEY": "app-x"}, DifyAgent),
+        ("coze.yaml", {"COZE_API_KEY": "pat-x", "COZE_BOT_ID": "b1"}, CozeAgent),
+        ("bailian.yaml", {"DASHSCOPE_API_KEY": "sk-x", "BAILIAN_APP_ID": "app1"}, BailianAgent),
+    ],
+)
+async def test_example_configs_build_their_kind(
+    example: str,
+    env: dict[str, str],
+    cls: type,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setenv("AGENTHOST_HOME", str(tmp_path))
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    config = load_config(EXAMPLES / example)
+    async with build_runtime(config) as rt:
+        assert isinstance(rt.agent, cls)
+        assert rt.runner.agent is rt.agent
+        assert "remote" in rt.model_id
+
+
+def _config(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "agenthost.yaml"
+    path.write_text(body)
+    return path
+
+
+async def test_a_setting_of_another_kind_is_named(tmp_path: Path) -> None:
+    config = load_config(_config(tmp_path, "agents:\n  a: {kind: dify, api_key: k, bot_id: x}\n"))
+    with pytest.raises(ConfigError, match=r"agents\.a\.bot_id: not a setting of kind 'dify'"):
+        async with build_runtime(config):
+            pass
+
+
+async def test_api_key_env_must_be_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NO_SUCH_KEY", raising=False)
+    config = load_config(
+        _config(tmp_path, "agents:\n  a: {kind: dify, api_key_env: NO_SUCH_KEY}\n")
+    )
+    with pytest.raises(ConfigError, match="NO_SUCH_KEY is not set"):
+        async with build_runtime(config):
+            pass
+
+
+async def test_unknown_kind_lists_the_kinds(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="kind"):
+        load_config(_config(tmp_path, "agents:\n  a: {kind: dfy}\n"))
