@@ -17,12 +17,13 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-# Debian packages the tests and the embedded model need (libgomp1 for llama.cpp).
+# Debian packages: libgomp1 (llama.cpp, the embedded model), chromium (the web page test,
+# driven by Playwright; never `playwright install`, which downloads a browser).
 $(SYSTEM_STAMP): | $(VENV)/bin/python
-	@if ! dpkg -s libgomp1 >/dev/null 2>&1; then \
-		echo "installing Debian package libgomp1"; \
-		(command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && SUDO=sudo; \
-		 $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq libgomp1); \
+	@missing=""; for p in libgomp1 chromium; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing Debian packages:$$missing"; \
+		SUDO=""; if [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null; then SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$missing; \
 	fi
 	@touch $@
 

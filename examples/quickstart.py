@@ -25,15 +25,17 @@ async def main() -> None:
         instructions="You are a helpful assistant. Use the tools when they help.",
         tools=[get_weather],
     )
-    async with open_session_store("sqlite:///quickstart.db") as store:
-        async with Runner(agent, store=store) as runner:
-            async for event in runner.run("alice", "chat-1", "What is the weather in Paris?"):
-                if event.type == "message.delta":
-                    print(event.text, end="", flush=True)
-                elif event.type == "tool.call.completed":
-                    print(f"[tool result: {event.text}]")
-                elif event.type == "run.completed":
-                    print(f"\n[done: {event.usage.total_tokens} tokens]")
+    async with (
+        open_session_store("sqlite:///quickstart.db") as store,
+        Runner(agent, store=store) as runner,
+    ):
+        async for event in runner.run("alice", "chat-1", "What is the weather in Paris?"):
+            if event.type == "message.delta":
+                print(event.text, end="", flush=True)
+            elif event.type == "tool.call.completed":
+                print(f"[tool result: {event.text}]")
+            elif event.type == "run.completed":
+                print(f"\n[done: {event.usage.total_tokens} tokens]")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -203,7 +204,18 @@ def resolve_provider(
     )
 
 
-_shared: dict[tuple[Any, ...], Provider] = {}
+# one Provider per configuration and event loop: a pooled client belongs to one loop, and two
+# servers in two threads (two loops) must not swap each other's client
+_shared: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop | _NoLoop, dict[Any, Provider]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+class _NoLoop:
+    """Stands for 'no running loop' (models built before the loop starts)."""
+
+
+_NO_LOOP = _NoLoop()
 
 
 def shared_provider(
@@ -222,4 +234,8 @@ def shared_provider(
         tuple(sorted(provider.headers.items())),
         tuple(sorted(provider.prices.items())),
     )
-    return _shared.setdefault(key, provider)
+    try:
+        owner: asyncio.AbstractEventLoop | _NoLoop = asyncio.get_running_loop()
+    except RuntimeError:
+        owner = _NO_LOOP
+    return _shared.setdefault(owner, {}).setdefault(key, provider)

@@ -184,3 +184,18 @@ def test_retry_after_parsing() -> None:
     assert parse_retry_after({"retry-after": date}, now=1445412480.0) == 10.0
     assert parse_retry_after({"retry-after": "soon"}) is None
     assert parse_retry_after({}) is None
+
+
+def test_shared_provider_is_per_event_loop() -> None:
+    import asyncio
+
+    from agenthost.backends.models.providers import ProviderSettings, shared_provider
+
+    settings = ProviderSettings(base_url="http://127.0.0.1:9/v1", api_key="k")
+
+    async def get() -> object:
+        first = shared_provider("perloop", settings)
+        assert shared_provider("perloop", settings) is first  # one pool within a loop
+        return first
+
+    assert asyncio.run(get()) is not asyncio.run(get())

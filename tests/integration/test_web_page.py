@@ -1,0 +1,333 @@
+"""The web chat page in a real headless Chromium (Debian's, driven by Playwright), used as a
+person would: pick an agent, type, send, watch the reply stream in and the tool call appear,
+reopen a session after a reload, cancel a slow run, give an API key.
+
+The servers are real: uvicorn on 127.0.0.1 (a free port) serving a config whose `helper` agent
+has the demo `get_weather` tool, over the fake OpenAI-compatible model server, which streams its
+replies slowly enough for partial text to show. Without /usr/bin/chromium the tests skip, loudly;
+under CI=true they fail instead. Every wait is bounded (Playwright's timeout, server start-up,
+shutdown grace).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+import re
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+if importlib.util.find_spec("playwright") is None and not os.environ.get("CI"):
+    pytest.skip(
+        "NO PLAYWRIGHT: the web chat page test did not run (pip install -e '.[dev]')",
+        allow_module_level=True,
+    )
+
+import uvicorn
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from agenthost.backends.tools.demo import get_weather
+from agenthost.config import parse_config
+from agenthost.server import create_app
+from agenthost.testing.fake_openai import (
+    FakeOpenAIServer,
+    Reply,
+    TextReply,
+    echo_tool_responder,
+    tool_call,
+)
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = Path(os.environ.get("AGENTHOST_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TIMEOUT_MS = 10_000
+KEY = "web-test-key-0123456789"
+SLOW_TEXT = "and so on, " * 150  # 413 chunks of 4 characters: about 20 s at STREAM_DELAY
+STREAM_DELAY = 0.05
+WEATHER = asyncio.run(get_weather("Oslo"))
+
+# Every text any assistant bubble shows, as it changes (to see the reply grow).
+RECORD_TEXTS = """
+window.__texts = [];
+new MutationObserver(() => {
+  for (const el of document.querySelectorAll(".msg.assistant .body")) {
+    if (window.__texts.at(-1) !== el.textContent) window.__texts.push(el.textContent);
+  }
+}).observe(document, { subtree: true, childList: true, characterData: true });
+"""
+
+
+def responder(request: dict[str, Any]) -> Reply:
+    """'weather ...' calls get_weather for Oslo, 'broken ...' calls it with an empty city (the
+    tool fails), 'slow ...' streams a long text; a tool result is answered 'Done: <result>'."""
+    last = request["messages"][-1]
+    text = last.get("content") if isinstance(last.get("content"), str) else ""
+    if last.get("role") == "user":
+        if text.startswith("weather"):
+            return tool_call("get_weather", {"city": "Oslo"})
+        if text.startswith("broken"):
+            return tool_call("get_weather", {"city": " "})
+        if text.startswith("slow"):
+            return TextReply(SLOW_TEXT)
+    return echo_tool_responder({**request, "tools": None})
+
+
+def config(base_url: str, provider: str) -> Any:
+    """`helper` with the get_weather tool, `plain` without tools. Each server gets its own
+    provider name: providers are shared process-wide by configuration, and a provider's
+    pooled client belongs to one event loop (each server here runs its own)."""
+    model = f"{provider}:fake-model"
+    return parse_config(
+        {
+            "app": "web",
+            "store": "memory://",
+            "providers": {provider: {"base_url": base_url}},
+            "agents": {
+                "helper": {"model": model, "tools": ["demo:get_weather"]},
+                "plain": {"model": model},
+            },
+        },
+        env={},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Servers:
+    open: str  # no API keys (local development mode)
+    keyed: str  # one key: KEY, user "web"
+
+
+@pytest.fixture(scope="module")
+def servers() -> Iterator[Servers]:
+    with FakeOpenAIServer.start_in_thread(responder=responder, stream_delay=STREAM_DELAY) as fake:
+        open_app = create_app(config(fake.base_url, "fake"), api_keys=[], shutdown_grace=1)
+        keyed = config(fake.base_url, "keyed")
+        keyed_app = create_app(keyed, api_keys=[f"{KEY}:web"], shutdown_grace=1)
+        with serve(open_app) as open_url, serve(keyed_app) as keyed_url:
+            yield Servers(open=open_url, keyed=keyed_url)
+
+
+@contextmanager
+def serve(app: Any) -> Iterator[str]:
+    """uvicorn on 127.0.0.1 (a free port) in a thread, for the length of the block."""
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}/"
+    finally:
+        server.should_exit = True
+        thread.join(20)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        reason = f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}; the web page test must run in CI")
+        pytest.skip(f"NO CHROMIUM: the web chat page test did not run. {reason}")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=30_000
+        )
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@contextmanager
+def new_page(browser: Browser, **options: Any) -> Iterator[Page]:
+    """A page in a fresh context (its own localStorage); fails on any uncaught script error."""
+    context = browser.new_context(**options)
+    context.set_default_timeout(TIMEOUT_MS)
+    context.add_init_script(RECORD_TEXTS)
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        yield opened
+    finally:
+        context.close()
+    assert not errors, f"the page's script failed: {errors}"
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    with new_page(browser) as opened:
+        yield opened
+
+
+def send(page: Page, text: str) -> None:
+    page.get_by_label("Message").fill(text)
+    page.get_by_role("button", name="Send").click()
+
+
+def test_a_chat_streams_the_reply_and_shows_tool_calls(page: Page, servers: Servers) -> None:
+    page.goto(servers.open)
+    expect(page.get_by_role("heading", name="agenthost")).to_be_visible()
+    agent = page.get_by_label("Agent")
+    expect(agent.locator("option")).to_have_text(["helper", "plain"])
+    agent.select_option("helper")
+
+    send(page, "weather in Oslo?")
+    expect(page.locator(".msg.user .body")).to_have_text(["weather in Oslo?"])
+    card = page.get_by_role("group", name="Tool call get_weather")
+    expect(card).to_have_attribute("data-status", "done")
+    expect(card.locator(".tool-args")).to_contain_text('"city": "Oslo"')
+    expect(card.locator(".tool-result")).to_have_text(WEATHER)
+    reply = page.locator(".msg.assistant")
+    expect(reply.locator(".body")).to_have_text(f"Done: {WEATHER}")
+    expect(reply).to_have_attribute("aria-busy", "false")
+    expect(page.get_by_role("button", name="Send")).to_be_enabled()
+    expect(page.get_by_role("button", name="Cancel")).to_be_hidden()
+
+    # it streamed: the bubble showed part of the reply before the whole of it
+    final = f"Done: {WEATHER}"
+    seen: list[str] = page.evaluate("window.__texts")
+    partial = [text for text in seen if text and text != final and final.startswith(text)]
+    assert partial, f"no partial text before the final reply; the bubble showed {seen}"
+    assert seen[-1] == final
+
+    # the same session goes on; a tool that fails shows as failed
+    label = page.locator("#session-label")
+    expect(label).to_have_text(re.compile(r"Session s_\w+"))
+    session_id = label.inner_text().removeprefix("Session ")
+    send(page, "broken weather")
+    cards = page.locator(".tool")
+    expect(cards).to_have_count(2)
+    expect(cards.nth(1)).to_have_attribute("data-status", "error")
+    expect(cards.nth(1).locator(".tool-status")).to_have_text("failed")
+    expect(cards.nth(1).locator(".tool-result")).to_contain_text("city must not be empty")
+    expect(page.locator(".msg.assistant .body")).to_have_count(2)
+
+    # after a reload the session is in the list; reopening it shows its whole history
+    page.reload()
+    expect(page.locator("#transcript > *")).to_have_count(0)
+    expect(page.get_by_label("Agent")).to_have_value("helper")
+    page.get_by_role("button", name=re.compile(session_id)).click()
+    expect(page.locator(".msg.user .body")).to_have_text(["weather in Oslo?", "broken weather"])
+    expect(cards).to_have_count(2)
+    expect(cards.nth(0)).to_have_attribute("data-status", "done")
+    expect(cards.nth(0).locator(".tool-args")).to_contain_text('"city": "Oslo"')
+    expect(cards.nth(0).locator(".tool-result")).to_have_text(WEATHER)
+    expect(cards.nth(1)).to_have_attribute("data-status", "error")
+    expect(page.locator(".msg.assistant .body").first).to_have_text(final)
+    expect(page.get_by_role("button", name=re.compile(session_id))).to_have_attribute(
+        "aria-current", "true"
+    )
+
+
+def test_cancel_stops_a_slow_run(page: Page, servers: Servers) -> None:
+    page.goto(servers.open)
+    page.get_by_label("Agent").select_option("plain")
+    send(page, "slow story, please")
+    reply = page.locator(".msg.assistant .body")
+    expect(reply).to_contain_text("and so on")
+    cancel = page.get_by_role("button", name="Cancel")
+    expect(cancel).to_be_visible()
+    expect(page.get_by_role("button", name="Send")).to_be_disabled()
+    cancel.click()
+
+    notice = page.locator(".notice.cancelled")
+    expect(notice).to_contain_text("Cancelled")
+    expect(cancel).to_be_hidden()
+    expect(page.get_by_role("button", name="Send")).to_be_enabled()
+    assert 0 < len(reply.inner_text()) < len(SLOW_TEXT.strip())
+
+    # the server has it as cancelled too
+    session_id = page.locator("#session-label").inner_text().removeprefix("Session ")
+    page.reload()
+    page.get_by_role("button", name=re.compile(session_id)).click()
+    expect(page.locator(".msg.user .body")).to_have_text(["slow story, please"])
+    expect(page.locator(".notice.cancelled")).to_contain_text("Cancelled")
+
+
+def test_a_session_reopened_while_its_run_goes_on_follows_it(page: Page, servers: Servers) -> None:
+    page.goto(servers.open)
+    page.get_by_label("Agent").select_option("plain")
+    send(page, "slow, then reload")
+    expect(page.locator(".msg.assistant .body")).to_contain_text("and so on")
+    session_id = page.locator("#session-label").inner_text().removeprefix("Session ")
+
+    page.reload()  # the run goes on at the server
+    page.get_by_role("button", name=re.compile(session_id)).click()
+    expect(page.locator(".msg.user .body")).to_have_text(["slow, then reload"])
+    reply = page.locator(".msg.assistant")
+    expect(reply).to_have_attribute("aria-busy", "true")
+    expect(reply.locator(".body")).to_contain_text("and so on, and so on, and so on")
+    page.get_by_role("button", name="Cancel").click()
+    expect(page.locator(".notice.cancelled")).to_contain_text("Cancelled")
+    expect(reply).to_have_attribute("aria-busy", "false")
+
+
+def test_a_server_with_keys_asks_for_one(page: Page, servers: Servers) -> None:
+    page.goto(servers.keyed)
+    error = page.get_by_role("alert")
+    expect(error).to_contain_text("HTTP 401")
+    expect(page.locator("#key-panel")).to_have_attribute("open", "")
+    expect(page.locator("#key-hint")).to_contain_text("needs an API key")
+    key = page.get_by_label("Key", exact=True)
+    expect(key).to_be_focused()
+
+    key.fill("wrong-key-0123456789")
+    page.get_by_role("button", name="Save key").click()
+    expect(error).to_have_text("The API key is not valid for this server. (unauthorized, HTTP 401)")
+
+    key.fill(KEY)
+    page.get_by_role("button", name="Save key").click()
+    expect(error).to_be_hidden()
+    page.get_by_label("Agent").select_option("plain")
+    send(page, "hello with a key")
+    expect(page.locator(".msg.assistant .body")).to_have_text("Echo: hello with a key")
+
+    # the key is kept in this browser: a reload needs no new one
+    page.reload()
+    expect(page.get_by_label("Agent")).to_have_value("plain")
+    expect(page.get_by_role("button", name=re.compile(r"s_\w+"))).to_have_count(1)
+    expect(error).to_be_hidden()
+
+
+def test_it_works_on_a_phone(browser: Browser, servers: Servers) -> None:
+    with new_page(browser, viewport={"width": 375, "height": 700}, is_mobile=True) as page:
+        page.goto(servers.open)
+        sidebar = page.locator("#sidebar")
+        expect(sidebar).to_be_hidden()
+        page.get_by_label("Agent").select_option("plain")
+        send(page, "hello from a phone")
+        expect(page.locator(".msg.assistant .body")).to_have_text("Echo: hello from a phone")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+
+        toggle = page.get_by_role("button", name="Sessions", exact=True)
+        toggle.click()
+        expect(toggle).to_have_attribute("aria-expanded", "true")
+        expect(sidebar).to_be_visible()
+        page.get_by_role("button", name="New session").click()
+        expect(sidebar).to_be_hidden()
+        expect(page.locator("#transcript > *")).to_have_count(0)
+        expect(page.get_by_label("Message")).to_be_focused()
