@@ -6,7 +6,8 @@
     app = create_app(load_config("agenthost.yaml"))        # uvicorn module:app
 
 What it serves comes from routers, by name, through a registry: `ops` (health, readiness,
-metrics), `native` (/v1/apps/...), `openai` (/v1/models, /v1/chat/completions, /v1/responses).
+metrics), `native` (/v1/apps/...), `openai` (/v1/models, /v1/chat/completions, /v1/responses),
+`web` (the chat page at /).
 Other parts register theirs (`register_router("a2a", "agenthost.server.a2a:router")`) and
 embedders add their own with `extra_routers=[...]` (an APIRouter, or a factory that gets the
 `ServerState`).
@@ -58,6 +59,8 @@ _ROUTERS: dict[str, str | RouterFactory] = {
     "ops": "agenthost.server.ops:router",
     "native": "agenthost.server.native:router",
     "openai": "agenthost.server.openai:router",
+    "web": "agenthost.server.web:router",
+    "a2a": "agenthost.server.a2a:router",  # empty without the a2a extra
 }
 
 

@@ -143,8 +143,8 @@ async def test_router_registry(runners: dict[str, Runner]) -> None:
             assert (await client.get("/healthz")).status_code == 200
     finally:
         _ROUTERS.pop("extra-test")
-    with pytest.raises(ConfigError, match="Unknown router 'a2a'"):
-        create_app(runners, routers=["a2a"])
+    with pytest.raises(ConfigError, match="Unknown router 'grpc'"):
+        create_app(runners, routers=["grpc"])
 
 
 async def test_shutdown_lets_runs_finish_then_cancels_the_rest(
