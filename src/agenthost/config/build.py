@@ -218,11 +218,13 @@ PLATFORM_CLASSES = {
     "dify": "DifyAgent",
     "coze": "CozeAgent",
     "bailian": "BailianAgent",
+    "a2a": "A2AAgent",
 }
 
 
 def platform_agent(name: str, agent: AgentConfig, tools: list[Any]) -> Agent:
-    """A Dify, Coze or Bailian agent from its config entry (settings checked per kind)."""
+    """A Dify, Coze, Bailian or remote A2A agent from its config entry (settings checked per
+    kind)."""
     kind = agent.kind
     settings = agent.platform_settings()
     allowed = KIND_FIELDS[kind]

@@ -33,7 +33,7 @@ PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
 PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
 NonNegativeFloat = Annotated[float, msgspec.Meta(ge=0)]
 
-AgentKind = Literal["llm", "dify", "coze", "bailian"]  # later: a2a, plugin
+AgentKind = Literal["llm", "dify", "coze", "bailian", "a2a"]
 BusyPolicy = Literal["queue", "reject", "interrupt"]
 ToolChoice = Literal["auto", "none", "required"]
 OnDisconnect = Literal["continue", "cancel"]
@@ -139,6 +139,9 @@ class AgentConfig(_Struct):
     region: Literal["cn", "intl"] | None = None  # bailian
     biz_params: dict[str, Any] | None = None  # bailian
     parameters: dict[str, Any] | None = None  # bailian
+    card_url: str | None = None  # a2a: the remote agent's card (or base) URL
+    headers: dict[str, str] | None = None  # a2a
+    cancel_timeout: PositiveFloat | None = None  # a2a
 
     def platform_settings(self) -> dict[str, Any]:
         """The remote-platform fields that are set, by name."""
@@ -161,6 +164,9 @@ PLATFORM_FIELDS: tuple[str, ...] = (
     "region",
     "biz_params",
     "parameters",
+    "card_url",
+    "headers",
+    "cancel_timeout",
 )
 # which platform fields each kind takes (besides api_key_env, read into api_key)
 KIND_FIELDS: dict[str, frozenset[str]] = {
@@ -188,6 +194,18 @@ KIND_FIELDS: dict[str, frozenset[str]] = {
     ),
     "bailian": frozenset(
         {*_COMMON_PLATFORM, "state_key", "app_id", "region", "biz_params", "parameters"}
+    ),
+    "a2a": frozenset(
+        {
+            "card_url",
+            "api_key",
+            "headers",
+            "timeout",
+            "connect_timeout",
+            "idle_timeout",
+            "cancel_timeout",
+            "state_key",
+        }
     ),
 }
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from agenthost.backends.agents import BailianAgent, CozeAgent, DifyAgent
+from agenthost.backends.agents import A2AAgent, BailianAgent, CozeAgent, DifyAgent
 from agenthost.config import build_runtime, load_config
 from agenthost.core.errors import ConfigError
 
@@ -19,6 +19,11 @@ EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "agents"
         ("dify.yaml", {"DIFY_API_KEY": "app-x"}, DifyAgent),
         ("coze.yaml", {"COZE_API_KEY": "pat-x", "COZE_BOT_ID": "b1"}, CozeAgent),
         ("bailian.yaml", {"DASHSCOPE_API_KEY": "sk-x", "BAILIAN_APP_ID": "app1"}, BailianAgent),
+        (
+            "a2a.yaml",
+            {"REMOTE_AGENT_URL": "http://127.0.0.1:9/a2a/x/", "REMOTE_AGENT_KEY": "k"},
+            A2AAgent,
+        ),
     ],
 )
 async def test_example_configs_build_their_kind(
