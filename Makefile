@@ -9,7 +9,7 @@ SYSTEM_STAMP := $(VENV)/.system-packages
 NODE_STAMP := tests/js/node_modules/.installed
 export AGENTHOST_HOME ?= $(HOME)/.agenthost
 
-.PHONY: install demo test lint typecheck unit bench clean
+.PHONY: install demo chat test lint typecheck unit bench clean
 
 install: $(STAMP) $(NODE_STAMP)
 
@@ -38,7 +38,13 @@ $(NODE_STAMP): tests/js/package.json tests/js/package-lock.json
 		npm ci --prefix tests/js --no-audit --no-fund --loglevel=error && touch $@; \
 	else echo "npm not found: the JavaScript SDK test will be skipped (it fails under CI=true)"; fi
 
+# The main job on embedded defaults: the server with the demo agent on the embedded model (no
+# key, no network); it prints the chat page URL and ready-to-paste curl and OpenAI SDK examples.
 demo: install
+	@$(BIN)/agenthost serve
+
+# The same agent in the terminal.
+chat: install
 	@$(BIN)/agenthost chat
 
 lint: install
