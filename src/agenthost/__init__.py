@@ -40,15 +40,22 @@ _EXPORTS: dict[str, str] = {
     "function_tool": "agenthost.engine.function_tool",
     "FunctionTool": "agenthost.engine.function_tool",
     "RetryPolicy": "agenthost.engine.model_chain",
+    "ChainAgent": "agenthost.engine.composition",
+    "ParallelAgent": "agenthost.engine.composition",
+    "LoopAgent": "agenthost.engine.composition",
+    "TransferAgent": "agenthost.engine.composition",
+    "agent_tool": "agenthost.engine.composition",
     # backends
     "open_session_store": "agenthost.backends.sessions",
     "infer_model": "agenthost.backends.models",
     "InMemoryKnowledgeBase": "agenthost.backends.knowledge",
+    "PluginAgent": "agenthost.backends.plugins",
 }
 
 __all__ = [
     "Agent",
     "AgentHostError",
+    "ChainAgent",
     "ChatModel",
     "Event",
     "FilePart",
@@ -57,9 +64,12 @@ __all__ = [
     "ImagePart",
     "InMemoryKnowledgeBase",
     "LLMAgent",
+    "LoopAgent",
     "Manifest",
     "Message",
     "ModelSettings",
+    "ParallelAgent",
+    "PluginAgent",
     "RetryPolicy",
     "RunContext",
     "Runner",
@@ -70,7 +80,9 @@ __all__ = [
     "ToolCallPart",
     "ToolResultPart",
     "ToolSpec",
+    "TransferAgent",
     "Usage",
+    "agent_tool",
     "collect",
     "final_text",
     "function_tool",
@@ -81,6 +93,7 @@ __all__ = [
 if TYPE_CHECKING:
     from agenthost.backends.knowledge import InMemoryKnowledgeBase
     from agenthost.backends.models import infer_model
+    from agenthost.backends.plugins import PluginAgent
     from agenthost.backends.sessions import open_session_store
     from agenthost.core.errors import AgentHostError
     from agenthost.core.events import Event
@@ -94,6 +107,13 @@ if TYPE_CHECKING:
     )
     from agenthost.core.session import Session, SessionKey
     from agenthost.core.usage import Usage
+    from agenthost.engine.composition import (
+        ChainAgent,
+        LoopAgent,
+        ParallelAgent,
+        TransferAgent,
+        agent_tool,
+    )
     from agenthost.engine.function_tool import FunctionTool, function_tool
     from agenthost.engine.llm_agent import LLMAgent
     from agenthost.engine.model_chain import RetryPolicy

@@ -24,7 +24,8 @@ The tree::
     │   ├── MaxTurnsExceeded             the agent used up its tool rounds
     │   ├── RunCancelled                 somebody cancelled the run
     │   ├── RunDeadlineExceeded          the run's deadline passed
-    │   └── RunInterrupted               a newer message interrupted the run
+    │   ├── RunInterrupted               a newer message interrupted the run
+    │   └── PluginError                  a plugin agent crashed, hung or broke the protocol
     ├── HostAPIError                     an agent's host API call was refused (.code below)
     └── StoreError                       a session store failed
         └── BackendUnavailable           the store cannot be reached
@@ -310,6 +311,27 @@ class RunInterrupted(RunError):
     def __init__(self, run_id: str, reason: str) -> None:
         super().__init__(f"Run {run_id} was interrupted: {reason}.")
         self.run_id = run_id
+
+
+PluginErrorCode = Literal[
+    "plugin.crashed", "plugin.timeout", "plugin.protocol_error", "plugin.unavailable"
+]
+
+
+class PluginError(RunError):
+    """A plugin agent (another process) failed; `code` says how:
+
+    - `plugin.crashed`: the process exited (or the HTTP stream ended) before the run finished;
+    - `plugin.timeout`: no answer within the plugin agent's timeout;
+    - `plugin.protocol_error`: it sent a frame that breaks agent protocol v1;
+    - `plugin.unavailable`: it could not be started or reached.
+    """
+
+    def __init__(self, code: PluginErrorCode, message: str, *, plugin: str) -> None:
+        super().__init__(f"Plugin {plugin!r}: {message}")
+        self.code = code
+        self.plugin = plugin
+        self.retryable = code != "plugin.protocol_error"
 
 
 # ---- host API refusals --------------------------------------------------------------------

@@ -43,6 +43,8 @@ class Event(msgspec.Struct, kw_only=True, omit_defaults=True):
     """One thing that happened in a session.
 
     `seq` is the event's position in its session, assigned when it is stored (0 = not stored).
+    `branch` is set on events of composed agents' sub-agents: their path in the agent tree,
+    dot-separated ("pipeline.writer"); `author` is then the sub-agent's name.
     """
 
     id: str
@@ -59,6 +61,7 @@ class Event(msgspec.Struct, kw_only=True, omit_defaults=True):
     state_delta: dict[str, Any] | None = None
     error: ErrorInfo | None = None
     data: dict[str, Any] | None = None  # type-specific extras (tool name, status, cost, ...)
+    branch: str | None = None
     seq: int = 0
 
     @property

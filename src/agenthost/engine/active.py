@@ -14,6 +14,10 @@ Cancellation design (one place, as pydantic-ai does it):
   active), the reason is only recorded; the runner checks it before asking the agent for more.
 - When the caller stops iterating (client disconnect: `aclose()` / task cancelled), the runner
   stores `run.failed` with code `cancelled` and reason "caller went away", then re-raises.
+- Composed agents (engine/composition) run their sub-agents inside their own `anext()`, and
+  fan-out (ParallelAgent's branches, PluginAgent's host calls) runs in tasks of a `FanOut`
+  the agent's generator owns (engine/fanout.py): the scope firing, or `aclose()`, cancels them
+  all. A plugin agent answers cancellation by sending `agent.cancel` to its process.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from typing import Any
 from agenthost.core.session import Session
 from agenthost.engine.catalog import Catalog
 from agenthost.engine.history import HistoryCache
-from agenthost.ports.protocol import Resources, RunResult, StorageResource
+from agenthost.ports.protocol import Resources, RunContext, RunResult, StorageResource
 from agenthost.ports.sessions import KeyValueStore
 
 
@@ -76,6 +80,7 @@ class ActiveRun:
     pending_state: dict[str, Any] = field(default_factory=dict)
     queued_results: list[RunResult] = field(default_factory=list)
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    context: RunContext | None = None  # the run's context, for tools that run agents
 
     def cancel_requested(self) -> bool:
         return self.cancel_reason is not None

@@ -68,8 +68,12 @@ def _fields(result: RunResult) -> tuple[EventType, dict[str, Any]] | None:
 
 
 def result_event(result: RunResult, run_id: str, author: str, key: SessionKey) -> Event | None:
-    """The event for a non-terminal result (None for results that make no event)."""
+    """The event for a non-terminal result (None for results that make no event). A result
+    from a composed agent's sub-agent carries its own author and branch."""
     fields = _fields(result)
     if fields is None:
         return None
-    return new_event(fields[0], run_id, author, key, **fields[1])
+    extra = fields[1]
+    if result.branch is not None:
+        extra["branch"] = result.branch
+    return new_event(fields[0], run_id, result.author or author, key, **extra)

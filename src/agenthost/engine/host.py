@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -21,7 +22,7 @@ from agenthost.core.state import Scope, scoped_key
 from agenthost.engine import tracing
 from agenthost.ports.knowledge import Chunk, KnowledgeBase
 from agenthost.ports.models import ChatModel, ModelResponse, ModelSettings, StreamEvent, ToolSpec
-from agenthost.ports.protocol import HistoryPage, StateUpdated
+from agenthost.ports.protocol import HistoryPage, HostAPI, RunContext, StateUpdated
 from agenthost.ports.tools import Tool, ToolOutput
 
 if TYPE_CHECKING:
@@ -30,6 +31,18 @@ if TYPE_CHECKING:
 log = logging.getLogger("agenthost.host")
 
 _json = msgspec.json.Encoder()
+
+# the run whose tool is executing (set by `RunHost.call_tool`), for tools that run agents
+_tool_run: ContextVar[RunHost | None] = ContextVar("agenthost_tool_run", default=None)
+
+
+def current_run() -> tuple[HostAPI, RunContext] | None:
+    """The host and context of the run whose tool is executing in this task, or None outside
+    a tool call. `agent_tool` uses it to run its agent as a sub-run of that run."""
+    host = _tool_run.get()
+    if host is None or host._run.context is None:
+        return None
+    return host, host._run.context
 
 
 def _refuse(run: ActiveRun, code: Any, message: str, **details: Any) -> HostAPIError:
@@ -132,8 +145,12 @@ class RunHost:
         tool = self._tool(tool_name, "call")
         from agenthost.engine.tool_exec import execute_tool
 
-        with tracing.tool_span(tool_name):
-            return await execute_tool(tool, arguments, timeout=timeout)
+        token = _tool_run.set(self)
+        try:
+            with tracing.tool_span(tool_name):
+                return await execute_tool(tool, arguments, timeout=timeout)
+        finally:
+            _tool_run.reset(token)
 
     # ---- knowledge ------------------------------------------------------------------------
 

@@ -111,13 +111,22 @@ class LLMAgent:
     async def __aenter__(self) -> LLMAgent:
         for model in self._owned:
             await model.__aenter__()
+        for tool in self.tools:  # tools that hold resources (agent_tool's agent)
+            enter = getattr(tool, "__aenter__", None)
+            if enter is not None and hasattr(tool, "aclose"):
+                await enter()
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the models this agent made from 'provider:model' strings."""
+        """Close the models this agent made from 'provider:model' strings, and the tools that
+        hold resources."""
+        for tool in self.tools:
+            close = getattr(tool, "aclose", None)
+            if close is not None and hasattr(tool, "__aenter__"):
+                await close()
         for model in self._owned:
             await model.__aexit__(None, None, None)
 

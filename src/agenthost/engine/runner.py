@@ -35,7 +35,7 @@ from agenthost.core.session import Session, SessionInfo, SessionKey
 from agenthost.core.usage import Usage
 from agenthost.engine import tracing
 from agenthost.engine.active import ActiveRun, Grants
-from agenthost.engine.catalog import Catalog, catalog_of
+from agenthost.engine.catalog import Catalog, catalog_of, resources_for
 from agenthost.engine.context import build_context
 from agenthost.engine.convert import new_event, result_event
 from agenthost.engine.history import HistoryCache
@@ -165,7 +165,7 @@ class Runner:
         if callable(agent_catalog):
             catalog = agent_catalog().merged(catalog)
         self.catalog: Catalog = catalog
-        self.resources = resources or self._default_resources()
+        self.resources = resources or resources_for(agent, self.catalog)
         if self.resources.storage is None and self.kv is not None:
             self.resources.storage = StorageResource(namespace=f"{self.app}/{agent.manifest.id}")
         self._grants = Grants.from_resources(self.resources)
@@ -174,24 +174,6 @@ class Runner:
         self._active: dict[str, ActiveRun] = {}
         self._info: dict[str, RunInfo] = {}
         self._author = agent.manifest.name
-
-    def _default_resources(self) -> Resources:
-        asked = getattr(self.agent, "resources", None)
-        base: Resources = asked() if callable(asked) else Resources()
-        perms = self.agent.manifest.permissions
-        if not asked:
-            from agenthost.ports.protocol import KnowledgeResource, ModelResource, ToolResource
-
-            if perms.models:
-                base.models = [ModelResource(model_id=m) for m in self.catalog.models]
-            if perms.tools:
-                base.tools = [
-                    ToolResource(tool_name=name, description=tool.spec.description)
-                    for name, tool in self.catalog.tools.items()
-                ]
-            if perms.knowledge_bases:
-                base.knowledge_bases = [KnowledgeResource(kb_id=k) for k in self.catalog.knowledge]
-        return base
 
     # ---- lifecycle ------------------------------------------------------------------------
 
@@ -363,6 +345,7 @@ class Runner:
                 adapter=adapter,
                 cursor=cursor,
             )
+            active.context = ctx
             agen = self.agent.run(ctx, RunHost(active))
             async with aclosing(self._pump(active, agen, outcome, seconds)) as pump:
                 async for event in pump:
@@ -448,7 +431,12 @@ class Runner:
                     outcome.usage = result.usage
                 if result.message is not None:
                     done = result_event(
-                        MessageCompleted(message=result.message), run_id, author, key
+                        MessageCompleted(
+                            message=result.message, author=result.author, branch=result.branch
+                        ),
+                        run_id,
+                        author,
+                        key,
                     )
                     assert done is not None
                     events.append(done)

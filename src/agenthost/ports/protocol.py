@@ -147,7 +147,13 @@ class RunContext(Struct):
 
 
 class _Result(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag_field="type"):
-    pass
+    """Base of every result. `author` and `branch` are set by composed agents (see
+    engine/composition): the sub-agent that produced the result and its path in the agent
+    tree ("pipeline.writer"). The runner copies them onto the event; when unset the author is
+    the top agent's manifest name."""
+
+    author: str | None = None
+    branch: str | None = None
 
 
 class MessageDelta(_Result, frozen=True, tag="message.delta"):
