@@ -18,6 +18,34 @@ from agenthost.ports.protocol import (
     ToolCallStarted,
 )
 
+_TOOL_MESSAGES: dict[int, tuple[ToolCallCompleted, Message]] = {}
+_TOOL_MESSAGES_MAX = 4096
+
+
+def tool_message(result: ToolCallCompleted) -> Message:
+    """The tool-role message for a tool result: the SAME object for the same result.
+
+    The runner stores it on the `tool.call.completed` event and LLMAgent sends it to the model;
+    sharing the object lets the model client's wire cache (keyed by identity) hit on the next
+    turn instead of re-encoding the whole history. Bounded; an entry holds its result, so the
+    id cannot be reused while it lives."""
+    key = id(result)
+    entry = _TOOL_MESSAGES.get(key)
+    if entry is not None and entry[0] is result:
+        return entry[1]
+    part = ToolResultPart(
+        tool_call_id=result.tool_call_id,
+        name=result.tool_name,
+        content=result.result,
+        is_error=result.error is not None,
+    )
+    message = Message.tool(part)
+    if len(_TOOL_MESSAGES) >= _TOOL_MESSAGES_MAX:
+        for old in list(_TOOL_MESSAGES)[: _TOOL_MESSAGES_MAX // 2]:
+            del _TOOL_MESSAGES[old]
+    _TOOL_MESSAGES[key] = (result, message)
+    return message
+
 
 def new_event(type: EventType, run_id: str, author: str, key: SessionKey, **fields: Any) -> Event:
     """An event of this run and session, with a fresh id."""
@@ -49,14 +77,8 @@ def _fields(result: RunResult) -> tuple[EventType, dict[str, Any]] | None:
         return "tool.call.started", {"data": data}
     if isinstance(result, ToolCallCompleted):
         error = result.error
-        part = ToolResultPart(
-            tool_call_id=result.tool_call_id,
-            name=result.tool_name,
-            content=result.result,
-            is_error=error is not None,
-        )
         return "tool.call.completed", {
-            "message": Message.tool(part),
+            "message": tool_message(result),
             "data": {"tool_call_id": result.tool_call_id, "tool_name": result.tool_name},
             "error": ErrorInfo(code="tool_error", message=error) if error is not None else None,
         }

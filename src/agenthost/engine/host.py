@@ -76,12 +76,14 @@ class RunHost:
         """The catalogue entry `name` of `kind` (model, tool, knowledge base) if this run was
         granted `op` on it; refuses otherwise."""
         run = self._check()
-        tables: dict[str, tuple[dict[str, frozenset[str]], Mapping[str, Any]]] = {
-            "Model": (run.grants.models, run.catalog.models),
-            "Tool": (run.grants.tools, run.catalog.tools),
-            "Knowledge base": (run.grants.knowledge, run.catalog.knowledge),
-        }
-        grants, catalog = tables[kind]
+        grants: dict[str, frozenset[str]]
+        catalog: Mapping[str, Any]
+        if kind == "Model":
+            grants, catalog = run.grants.models, run.catalog.models
+        elif kind == "Tool":
+            grants, catalog = run.grants.tools, run.catalog.tools
+        else:
+            grants, catalog = run.grants.knowledge, run.catalog.knowledge
         ops = grants.get(name)
         if ops is None or op not in ops:
             raise _refuse(

@@ -14,9 +14,10 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from agenthost.core.errors import ConfigError, HostAPIError, MaxTurnsExceeded
-from agenthost.core.messages import Message, ToolCallPart, ToolResultPart
+from agenthost.core.messages import Message, ToolCallPart
 from agenthost.engine import model_chain
 from agenthost.engine.catalog import Catalog, as_tool
+from agenthost.engine.convert import tool_message
 from agenthost.engine.history import window
 from agenthost.engine.resolve import resolve_model
 from agenthost.engine.tool_exec import cap, error_output
@@ -197,17 +198,7 @@ class LLMAgent:
             completed = [self._completed(c, o) for c, o in zip(calls, outputs, strict=True)]
             yield list[RunResult](completed)
             messages.append(response.message)
-            messages.extend(
-                Message.tool(
-                    ToolResultPart(
-                        tool_call_id=c.tool_call_id,
-                        name=c.tool_name,
-                        content=c.result,
-                        is_error=c.error is not None,
-                    )
-                )
-                for c in completed
-            )
+            messages.extend(tool_message(c) for c in completed)
 
     def _prepare(self, history: list[Message]) -> list[Message]:
         if self.history_max_messages is not None or self.history_max_tokens is not None:

@@ -59,6 +59,8 @@ async def test_one_turn_with_a_tool_round_trip(store: SessionStore) -> None:
     # the model saw the system prompt, the user message, then the tool result
     assert model.calls[0][0].text == "be brief"
     assert model.calls[1][-1].role == "tool"
+    # the model got the very message object that was stored (the wire cache is by identity)
+    assert model.calls[1][-1] is tool_done.message
     model.assert_consumed()
     # every non-partial event is stored, in order, with the session key on it
     session = await runner.get_session("u1", "s1")
