@@ -214,6 +214,27 @@ async def open_sessions(config: AgentHostConfig | None = None) -> AsyncIterator[
 
 # ---- pieces ------------------------------------------------------------------------------
 
+
+def _plugin_agent(name: str, settings: dict[str, Any]) -> Agent:
+    import msgspec
+
+    from agenthost.backends.plugins import PluginAgent
+    from agenthost.ports.protocol import Permissions
+
+    allowed = settings.pop("allowed_permissions", None)
+    if allowed is not None:
+        try:
+            settings["allowed_permissions"] = msgspec.convert(allowed, Permissions)
+        except msgspec.ValidationError as exc:
+            raise ConfigError(f"agents.{name}.allowed_permissions: {exc}") from exc
+    command = settings.pop("command", None)
+    try:
+        made: Agent = PluginAgent(command, name=name, **settings)
+    except AgentHostError as exc:
+        raise ConfigError(f"agents.{name}: {exc.message}") from exc
+    return made
+
+
 PLATFORM_CLASSES = {
     "dify": "DifyAgent",
     "coze": "CozeAgent",
@@ -249,6 +270,8 @@ def platform_agent(name: str, agent: AgentConfig, tools: list[Any]) -> Agent:
                 f"'coze' answers tool calls from local tools."
             )
         settings["tools"] = tools
+    if kind == "plugin":
+        return _plugin_agent(name, settings)
     import agenthost.backends.agents as agents
 
     cls = getattr(agents, PLATFORM_CLASSES[kind])

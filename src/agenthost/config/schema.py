@@ -33,7 +33,7 @@ PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
 PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
 NonNegativeFloat = Annotated[float, msgspec.Meta(ge=0)]
 
-AgentKind = Literal["llm", "dify", "coze", "bailian", "a2a"]
+AgentKind = Literal["llm", "dify", "coze", "bailian", "a2a", "plugin"]
 BusyPolicy = Literal["queue", "reject", "interrupt"]
 ToolChoice = Literal["auto", "none", "required"]
 OnDisconnect = Literal["continue", "cancel"]
@@ -142,6 +142,13 @@ class AgentConfig(_Struct):
     card_url: str | None = None  # a2a: the remote agent's card (or base) URL
     headers: dict[str, str] | None = None  # a2a
     cancel_timeout: PositiveFloat | None = None  # a2a
+    command: list[str] | None = None  # plugin: the process to start (stdio JSON-RPC)
+    url: str | None = None  # plugin: or a plugin served over HTTP
+    cwd: str | None = None  # plugin
+    env: dict[str, str] | None = None  # plugin: extra environment for its process
+    inherit_env: bool | None = None  # plugin: pass the host's whole environment
+    allowed_permissions: dict[str, Any] | None = None  # plugin: what it may ask for
+    start_timeout: PositiveFloat | None = None  # plugin
 
     def platform_settings(self) -> dict[str, Any]:
         """The remote-platform fields that are set, by name."""
@@ -167,6 +174,13 @@ PLATFORM_FIELDS: tuple[str, ...] = (
     "card_url",
     "headers",
     "cancel_timeout",
+    "command",
+    "url",
+    "cwd",
+    "env",
+    "inherit_env",
+    "allowed_permissions",
+    "start_timeout",
 )
 # which platform fields each kind takes (besides api_key_env, read into api_key)
 KIND_FIELDS: dict[str, frozenset[str]] = {
@@ -194,6 +208,19 @@ KIND_FIELDS: dict[str, frozenset[str]] = {
     ),
     "bailian": frozenset(
         {*_COMMON_PLATFORM, "state_key", "app_id", "region", "biz_params", "parameters"}
+    ),
+    "plugin": frozenset(
+        {
+            "command",
+            "url",
+            "cwd",
+            "env",
+            "inherit_env",
+            "headers",
+            "allowed_permissions",
+            "timeout",
+            "start_timeout",
+        }
     ),
     "a2a": frozenset(
         {

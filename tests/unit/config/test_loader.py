@@ -277,7 +277,7 @@ def test_several_problems_are_reported_together(tmp_path: Path) -> None:
         "agenthost.yaml:5: agents.a.max_tool_rounds: expected int >= 0",
         "agenthost.yaml:6: agents.a.tools[0]: expected str, got int",
         "agenthost.yaml:7: agents.a.kind: invalid value 'dfy'; expected one of: llm, dify, "
-        "coze, bailian, a2a",
+        "coze, bailian, a2a, plugin",
         "agenthost.yaml:9: runner.busy_policy: invalid value 'yolo'; expected one of: "
         "queue, reject, interrupt",
     ]:
