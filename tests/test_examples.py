@@ -93,3 +93,10 @@ def test_cli_tour(fake_env: dict[str, str], tmp_path: Path) -> None:
     assert "Done:" in out  # the fake model answered after the tool call
     assert '"type":"run.completed"' in out  # --json printed events
     assert "trip" in out
+
+
+@pytest.mark.parametrize("name", ["adapters/pydantic_ai_agent.py", "adapters/langgraph_agent.py"])
+def test_framework_adapter_examples(name: str, fake_env: dict[str, str], tmp_path: Path) -> None:
+    out = run_example(name, {**fake_env, "MODEL": "fake-model"}, tmp_path)
+    assert "[calling get_weather]" in out
+    assert "Done: sunny in" in out

@@ -1,0 +1,31 @@
+"""Agents written with other frameworks, hosted as agenthost agents.
+
+Each adapter wraps a framework's agent (a pydantic-ai `Agent`, a LangGraph compiled graph),
+feeds it the session's history, runs it with streaming and maps what it streams to
+agent-protocol results. Each framework sits behind its own extra and is imported
+only with its adapter class; a missing one is a MissingExtraError naming the extra. See
+docs/agents.md, "Agents from other frameworks".
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agenthost.backends.adapters.langgraph import LangGraphAgent
+    from agenthost.backends.adapters.pydantic_ai import PydanticAIAgent
+
+__all__ = ["LangGraphAgent", "PydanticAIAgent"]
+
+_LAZY = {
+    "LangGraphAgent": "agenthost.backends.adapters.langgraph",
+    "PydanticAIAgent": "agenthost.backends.adapters.pydantic_ai",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

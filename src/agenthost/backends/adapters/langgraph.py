@@ -1,0 +1,185 @@
+"""LangGraphAgent: a LangGraph compiled graph hosted as an agenthost agent (extra `langgraph`).
+
+History: the session's messages are converted to LangChain messages (HumanMessage, AIMessage
+with its tool calls, ToolMessage, SystemMessage) and passed as the graph's input under
+`input_key` (default "messages", the key of `MessagesState`). The graph needs no checkpointer;
+nothing is kept in session state. `config` is passed to every run (recursion limit, ...).
+
+The graph runs with `astream(stream_mode=["messages", "updates"])`:
+
+    messages: AIMessageChunk text      MessageDelta
+    updates: an AIMessage              MessageCompleted (text, tool calls, usage_metadata),
+                                       then ToolCallStarted for each of its tool calls
+    updates: a ToolMessage             ToolCallCompleted (error when its status is "error")
+    end of the stream                  RunCompleted
+
+Cancelling the run closes the `astream` generator, which cancels the running node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Sequence
+from contextlib import aclosing
+from typing import Any, ClassVar
+
+from agenthost.backends.adapters._common import (
+    AdapterAgent,
+    assistant,
+    json_text,
+    missing,
+    plain_text,
+    usage,
+)
+from agenthost.core.messages import Message, ToolCallPart, ToolResultPart
+from agenthost.ports.protocol import (
+    HostAPI,
+    MessageCompleted,
+    MessageDelta,
+    ResultBatch,
+    RunCompleted,
+    RunContext,
+    RunResult,
+    ToolCallCompleted,
+    ToolCallStarted,
+)
+
+try:
+    from langchain_core import messages as lc
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise missing("The LangGraph adapter", "langgraph", exc) from exc
+
+
+class LangGraphAgent(AdapterAgent):
+    """`graph` (a compiled LangGraph graph whose state holds a message list under
+    `input_key`) as an agent."""
+
+    kind: ClassVar[str] = "langgraph"
+    framework: ClassVar[str] = "LangGraph"
+
+    def __init__(
+        self,
+        graph: Any,
+        *,
+        input_key: str = "messages",
+        name: str | None = None,
+        description: str = "",
+        config: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(
+            name=name or getattr(graph, "name", None) or "langgraph", description=description
+        )
+        self.graph = graph
+        self.input_key = input_key
+        self.config = dict(config or {})
+
+    async def _turn(self, ctx: RunContext, host: HostAPI) -> AsyncGenerator[ResultBatch, None]:
+        history = await host.history_messages()
+        graph_input = {self.input_key: to_langchain(history)}
+        stream = self.graph.astream(
+            graph_input, config=self.config or None, stream_mode=["messages", "updates"]
+        )
+        async with aclosing(stream):
+            async for mode, chunk in stream:
+                if mode == "messages":
+                    message = chunk[0]
+                    if isinstance(message, lc.AIMessageChunk):
+                        text = _text(message.content)
+                        if text:
+                            yield MessageDelta(text=text)
+                elif mode == "updates" and isinstance(chunk, dict):
+                    results: list[RunResult] = []
+                    for update in chunk.values():
+                        for message in self._messages(update):
+                            results.extend(_results(message))
+                    if results:
+                        yield results
+        yield RunCompleted()
+
+    def _messages(self, update: Any) -> list[Any]:
+        if not isinstance(update, dict):
+            return []
+        value = update.get(self.input_key)
+        if value is None:
+            return []
+        return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # content blocks
+        return "".join(
+            b if isinstance(b, str) else str(b.get("text", ""))
+            for b in content
+            if isinstance(b, str) or (isinstance(b, dict) and b.get("type") == "text")
+        )
+    return ""
+
+
+def _results(message: Any) -> list[RunResult]:
+    if isinstance(message, lc.AIMessage):
+        calls = [
+            ToolCallPart(id=c.get("id") or "", name=c["name"], arguments=json_text(c.get("args")))
+            for c in message.tool_calls
+        ]
+        meta: dict[str, Any] = dict(message.usage_metadata or {})
+        model = (message.response_metadata or {}).get("model_name")
+        out: list[RunResult] = [
+            MessageCompleted(
+                message=assistant(_text(message.content), calls),
+                usage=usage(meta.get("input_tokens"), meta.get("output_tokens")),
+                model=model if isinstance(model, str) else None,
+            )
+        ]
+        out.extend(
+            ToolCallStarted(tool_call_id=c.id, tool_name=c.name, parameters=c.arguments)
+            for c in calls
+        )
+        return out
+    if isinstance(message, lc.ToolMessage):
+        content = plain_text(_text(message.content) or message.content)
+        return [
+            ToolCallCompleted(
+                tool_call_id=message.tool_call_id,
+                tool_name=message.name or "",
+                result=content,
+                error=content if message.status == "error" else None,
+            )
+        ]
+    return []
+
+
+def to_langchain(history: Sequence[Message]) -> list[lc.BaseMessage]:
+    """Our messages as LangChain messages (text, tool calls and tool results; images and files
+    are left out)."""
+    out: list[lc.BaseMessage] = []
+    for message in history:
+        if message.role == "user":
+            out.append(lc.HumanMessage(content=message.text))
+        elif message.role == "system":
+            out.append(lc.SystemMessage(content=message.text))
+        elif message.role == "assistant":
+            calls = [
+                lc.ToolCall(name=c.name, args=_args(c), id=c.id, type="tool_call")
+                for c in message.tool_calls
+            ]
+            out.append(lc.AIMessage(content=message.text, tool_calls=calls))
+        else:
+            for part in message.parts:
+                if isinstance(part, ToolResultPart):
+                    out.append(
+                        lc.ToolMessage(
+                            content=part.content,
+                            tool_call_id=part.tool_call_id,
+                            name=part.name,
+                            status="error" if part.is_error else "success",
+                        )
+                    )
+    return out
+
+
+def _args(call: ToolCallPart) -> dict[str, Any]:
+    try:
+        return call.parsed_arguments()
+    except ValueError:
+        return {"input": call.arguments}
