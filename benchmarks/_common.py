@@ -28,6 +28,9 @@ class Settings:
     history_repeat: int = 3
     startup_repeat: int = 5
     clients: tuple[str, ...] = ("httpx2", "aiohttp", "httpx")
+    server_runs: int = 1000  # concurrent streaming runs against one server (server workload)
+    server_timeout: float = 120.0  # seconds before the rest of those runs are cancelled
+    compare: bool = False  # also run Google ADK and AgentScope Runtime (server workload)
 
     @classmethod
     def quick_settings(cls) -> Settings:
@@ -42,6 +45,8 @@ class Settings:
             history_samples=3,
             history_repeat=1,
             startup_repeat=2,
+            server_runs=50,
+            server_timeout=60.0,
         )
 
 

@@ -4,8 +4,10 @@
     .venv/bin/python -m benchmarks --quick              # small counts: a smoke test
     .venv/bin/python -m benchmarks --only turn,history  # some workloads
     .venv/bin/python -m benchmarks --skip-local         # without the embedded model
+    .venv/bin/python -m benchmarks --only server --compare  # + Google ADK, AgentScope Runtime
 
-Workloads: turn, concurrency, history, startup, local. The exit status is 0 even when a
+Workloads: turn, concurrency, history, startup, server, local. `--compare` needs
+benchmarks/.venv-compare (benchmarks/compare_setup.sh). The exit status is 0 even when a
 target is missed (the table says so); it is 1 only when a workload could not run.
 """
 
@@ -17,7 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from benchmarks import concurrency, history, local, startup, turn
+from benchmarks import concurrency, history, local, server, startup, turn
 from benchmarks._common import Outcome, Settings
 from benchmarks.report import document, print_table, write_json
 
@@ -26,6 +28,7 @@ WORKLOADS: dict[str, Callable[[Settings], Outcome]] = {
     "concurrency": concurrency.run,
     "history": history.run,
     "startup": startup.run,
+    "server": server.run,
     "local": local.run,
 }
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "latest.json"
@@ -55,6 +58,12 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--turns", type=int, help="timed turns per repetition (turn workload)")
     parser.add_argument("--repeat", type=int, help="repetitions of every workload")
     parser.add_argument("--sessions", type=int, help="concurrent sessions (default 500)")
+    parser.add_argument("--server-runs", type=int, help="concurrent server runs (default 1000)")
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="server workload: also Google ADK and AgentScope Runtime (benchmarks/.venv-compare)",
+    )
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="the JSON file")
     return parser.parse_args(argv)
 
@@ -69,6 +78,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
         settings.history_repeat = settings.startup_repeat = args.repeat
     if args.sessions is not None:
         settings.sessions = args.sessions
+    if args.server_runs is not None:
+        settings.server_runs = args.server_runs
+    settings.compare = args.compare
     return settings
 
 

@@ -55,3 +55,27 @@ def test_quick_turn_workload_writes_json(tmp_path: Path) -> None:
     assert set(details["wall_ms_per_turn_median"]) == {
         f"{r['variant']} [{r['store']}]" if r["store"] != "-" else r["variant"] for r in rows
     }
+
+
+def test_quick_server_workload_writes_json(tmp_path: Path) -> None:
+    """`--quick --only server` with tiny counts: a real `agenthost serve` child process, the
+    SSE-overhead rows and the concurrent-runs rows, every run completed (no timing asserted)."""
+    output = tmp_path / "bench.json"
+    cmd = [sys.executable, "-m", "benchmarks", "--quick", "--only", "server"]
+    cmd += ["--turns", "3", "--repeat", "1", "--server-runs", "5", "--output", str(output)]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+
+    doc = json.loads(output.read_text())
+    assert doc["meta"]["workloads"] == ["server"]
+    assert doc["notes"] == []
+    rows = doc["rows"]
+    assert rows and all(set(row) == ROW_KEYS for row in rows)
+    sse = [r for r in rows if r["workload"].startswith("server SSE")]
+    assert {r["variant"] for r in sse} == {"agenthost per event", "agenthost stream per event"}
+    assert all(r["unit"] == "µs" and isinstance(r["met"], bool) for r in sse)
+    details = doc["details"]["server"]
+    assert details["sse"]["bench"]["events_http"] == details["sse"]["bench"]["events_direct"] == 6
+    runs = details["concurrent"]["agenthost"]
+    assert runs["runs"] == runs["completed"] == 5
+    assert runs["errors"] == 0 and not runs["timed_out"]

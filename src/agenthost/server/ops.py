@@ -16,8 +16,8 @@ from agenthost.server.state import (
     ServerState,
     State,
     current_principal,
-    get_state,
     require_admin,
+    server_state,
 )
 
 log = logging.getLogger("agenthost.server.ops")
@@ -36,7 +36,7 @@ async def ping_store(store: Any) -> None:
 
 async def metrics_access(request: Request) -> None:
     """With keys configured, /metrics needs an admin key (unless `metrics_public`)."""
-    settings = get_state(request).settings
+    settings = server_state(request).settings
     if settings.metrics_public or not settings.api_keys:
         return
     await require_admin(await current_principal(request))

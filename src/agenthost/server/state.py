@@ -98,9 +98,14 @@ class ServerState:
 _bearer = HTTPBearer(auto_error=False, description="An API key of this server.")
 
 
-def get_state(request: Request) -> ServerState:
+def server_state(request: Request) -> ServerState:
     state: ServerState = request.app.state.agenthost
     return state
+
+
+async def get_state(request: Request) -> ServerState:
+    """The dependency (async: FastAPI runs a plain `def` dependency in a worker thread)."""
+    return server_state(request)
 
 
 State = Annotated[ServerState, Depends(get_state)]
@@ -114,7 +119,7 @@ async def current_principal(
     asking to act as someone else). Use as `who: Who` in a route."""
     headers = request.headers
     found = resolve_principal(
-        get_state(request).settings.api_keys,
+        server_state(request).settings.api_keys,
         authorization=headers.get("authorization"),
         api_key=headers.get("x-api-key"),
         act_as=headers.get(USER_HEADER),

@@ -1,0 +1,531 @@
+"""The HTTP server: SSE overhead per event, and many concurrent streaming runs.
+
+Every server is a real `agenthost serve` in a child process (a temp `agenthost.yaml` whose
+provider's `base_url` is the fake OpenAI server, itself another process, store `memory://`,
+`--log-level warning`), read by an aiohttp client in this process.
+
+- SSE overhead: the turn of `turn` (LLMAgent + one tool, fake model at 0 ms) run (a) with
+  `Runner.run` directly in this process and (b) as `POST /v1/apps/{agent}/runs` read as SSE,
+  one turn after another on a keep-alive connection; `repeat` round-robin repetitions of
+  `warmup` + `turns` turns, median of the per-turn means. The value is (b - a) / the number of
+  SSE events of a turn, in µs (target < 1 ms), for stream=False and stream=True agents.
+- concurrent runs: `server_runs` streaming runs started at once against one server process,
+  fake model at 100 ms (2 model calls per run: ideal 0.2 s). Every stream must end with
+  `run.completed`; errors are counted. Wall time, runs/s, p50/p99 per-run latency. Bounded:
+  the whole phase is cancelled after `server_timeout` seconds and the server killed.
+- `--compare`: the same concurrent workload through Google ADK's `adk api_server` (`/run_sse`,
+  LiteLlm `openai/` model) and AgentScope Runtime's `AgentApp` (`/process`, OpenAIChatModel),
+  both from `benchmarks/.venv-compare` (made by `benchmarks/compare_setup.sh`), pointed at the
+  same fake server. A framework that cannot be run gets a "not measured: <reason>" row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmarks._common import Outcome, Row, Settings, limited, median
+
+WORKLOAD_SSE = "server SSE overhead (0 ms)"
+WORKLOAD_CONC = "server concurrent runs (100 ms)"
+MAX_US_PER_EVENT = 1000.0
+ROOT = Path(__file__).resolve().parents[1]
+COMPARE_VENV = ROOT / "benchmarks" / ".venv-compare"
+AGENTS = {"bench": False, "bench_stream": True}  # agent name -> LLMAgent stream
+START_TIMEOUT = 60.0
+
+
+# ----------------------------------------------------------------------------- processes
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def write_config(directory: Path, base_url: str) -> Path:
+    agents = "".join(
+        f"  {name}:\n"
+        f"    model: fake:fake-model\n"
+        f'    tools: ["benchmarks._agent:search"]\n'
+        f"    stream: {'true' if stream else 'false'}\n"
+        for name, stream in AGENTS.items()
+    )
+    path = directory / "agenthost.yaml"
+    path.write_text(
+        "app: bench\n"
+        "store: memory://\n"
+        "providers:\n"
+        "  fake:\n"
+        f"    base_url: {base_url}\n"
+        "    api_key: sk-bench\n"
+        f"agents:\n{agents}"
+        "server:\n"
+        "  host: 127.0.0.1\n"
+        "  shutdown_grace: 1\n"
+    )
+    return path
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {**os.environ, **extra}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    return env
+
+
+@dataclass
+class Child:
+    """A server in a child process (its own process group), its log in a temp file."""
+
+    name: str
+    proc: subprocess.Popen[bytes]
+    url: str
+    log: Path
+
+    def tail(self, chars: int = 1500) -> str:
+        try:
+            return self.log.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the server process so far (Linux; 0 elsewhere)."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+
+
+@contextlib.contextmanager
+def child_server(
+    name: str, cmd: list[str], *, port: int, ready_path: str, cwd: Path, env: dict[str, str]
+) -> Iterator[Child]:
+    log = cwd / f"{name}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    child = Child(name, proc, f"http://127.0.0.1:{port}", log)
+    try:
+        _wait_ready(child, child.url + ready_path)
+        yield child
+    finally:
+        child.stop()
+
+
+def _wait_ready(child: Child, url: str) -> None:
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if child.proc.poll() is not None:
+            raise RuntimeError(f"{child.name} exited with {child.proc.returncode}: {child.tail()}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as answer:
+                if answer.status < 500:
+                    return
+        except urllib.error.HTTPError as exc:
+            if exc.code < 500:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{child.name} did not answer {url} in {START_TIMEOUT:g} s: {child.tail()}")
+
+
+@contextlib.contextmanager
+def agenthost_server(directory: Path, base_url: str) -> Iterator[Child]:
+    directory.mkdir(parents=True, exist_ok=True)
+    config = write_config(directory, base_url)
+    port = free_port()
+    exe = Path(sys.executable).with_name("agenthost")
+    cmd = [str(exe), "serve", "--config", str(config), "--port", str(port)]
+    cmd += ["--log-level", "warning"]
+    env = _env(AGENTHOST_HOME=str(directory / "home"))
+    with child_server(
+        "agenthost", cmd, port=port, ready_path="/readyz", cwd=directory, env=env
+    ) as c:
+        yield c
+
+
+# ----------------------------------------------------------------------------- clients
+
+
+@dataclass
+class Stream:
+    """What one streamed run gave: SSE frames (event types), the last data, an error."""
+
+    types: list[str] = field(default_factory=list)
+    last_data: str = ""
+    error: str = ""
+
+
+async def read_sse(response: Any) -> Stream:
+    """Frames of an SSE body (aiohttp response). A frame without `event:` is `message`."""
+    out = Stream()
+    event = ""
+    data: list[str] = []
+    async for raw in response.content:
+        line = raw.rstrip(b"\r\n")
+        if not line:
+            if data or event:
+                out.types.append(event or "message")
+                out.last_data = "\n".join(data)
+            event, data = "", []
+        elif line.startswith(b"event:"):
+            event = line[6:].strip().decode()
+        elif line.startswith(b"data:"):
+            data.append(line[5:].lstrip().decode())
+    if data or event:
+        out.types.append(event or "message")
+        out.last_data = "\n".join(data)
+    return out
+
+
+def client_session(limit: int = 0) -> Any:
+    import aiohttp
+
+    connector = aiohttp.TCPConnector(limit=limit, limit_per_host=limit, force_close=False)
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=60, sock_read=120)
+    return aiohttp.ClientSession(connector=connector, timeout=timeout)
+
+
+# A target: opens what it needs per client and returns `run_one(session, i) -> error or ""`.
+RunOne = Callable[[Any, int], Awaitable[str]]
+Target = Callable[[], contextlib.AbstractContextManager[tuple[RunOne, "Child"]]]
+
+
+def agenthost_run_one(url: str, agent: str) -> RunOne:
+    from benchmarks.bare_loops import USER_TEXT
+
+    async def one(session: Any, _: int) -> str:
+        body = {"message": USER_TEXT}
+        async with session.post(f"{url}/v1/apps/{agent}/runs", json=body) as response:
+            if response.status != 200:
+                return f"HTTP {response.status}: {(await response.text())[:200]}"
+            stream = await read_sse(response)
+        if not stream.types or stream.types[-1] != "run.completed":
+            return f"stream ended with {stream.types[-1:]}: {stream.last_data[:200]}"
+        return ""
+
+    return one
+
+
+# ----------------------------------------------------------------------------- SSE overhead
+
+
+async def _direct_rep(base_url: str, stream: bool, warmup: int, turns: int) -> tuple[float, int]:
+    from benchmarks._agent import open_runner
+    from benchmarks.bare_loops import USER_TEXT
+
+    async with open_runner(base_url, "memory://", stream=stream) as runner:
+
+        async def one() -> int:
+            n = 0
+            async for _ in runner.run("bench", None, USER_TEXT):
+                n += 1
+            return n
+
+        for _ in range(warmup):
+            await one()
+        start = time.perf_counter()
+        events = 0
+        for _ in range(turns):
+            events = await one()
+        return (time.perf_counter() - start) / turns, events
+
+
+async def _http_rep(url: str, agent: str, warmup: int, turns: int) -> tuple[float, int]:
+    from benchmarks.bare_loops import USER_TEXT
+
+    async with client_session(limit=1) as session:
+
+        async def one() -> int:
+            async with session.post(
+                f"{url}/v1/apps/{agent}/runs", json={"message": USER_TEXT}
+            ) as response:
+                if response.status != 200:
+                    raise RuntimeError(f"HTTP {response.status}: {await response.text()}")
+                stream = await read_sse(response)
+            if stream.types[-1:] != ["run.completed"]:
+                raise RuntimeError(f"stream ended with {stream.types[-1:]}: {stream.last_data}")
+            return len(stream.types)
+
+        for _ in range(warmup):
+            await one()
+        start = time.perf_counter()
+        events = 0
+        for _ in range(turns):
+            events = await one()
+        return (time.perf_counter() - start) / turns, events
+
+
+def sse_overhead(settings: Settings, out: Outcome, tmp: Path) -> None:
+    from agenthost.testing.fake_openai import FakeOpenAIServer
+
+    direct: dict[str, list[float]] = {a: [] for a in AGENTS}
+    http: dict[str, list[float]] = {a: [] for a in AGENTS}
+    events: dict[str, tuple[int, int]] = {}
+    with (
+        FakeOpenAIServer.start_in_process(latency=0.0) as fake,
+        agenthost_server(tmp, fake.base_url) as server,
+    ):
+        for _ in range(settings.repeat):
+            for agent, stream in AGENTS.items():
+                wall, n_direct = asyncio.run(
+                    _direct_rep(fake.base_url, stream, settings.warmup, settings.turns)
+                )
+                direct[agent].append(wall)
+                wall, n_http = asyncio.run(
+                    _http_rep(server.url, agent, settings.warmup, settings.turns)
+                )
+                http[agent].append(wall)
+                events[agent] = (n_direct, n_http)
+    for agent, stream in AGENTS.items():
+        a, b = median(direct[agent]) * 1e6, median(http[agent]) * 1e6
+        n_direct, n_http = events[agent]
+        per_event = (b - a) / n_http
+        note = (
+            f"direct {a / 1e3:.2f} ms, HTTP+SSE {b / 1e3:.2f} ms per turn, "
+            f"{n_http} SSE events ({n_direct} from Runner.run)"
+        )
+        out.rows.append(
+            limited(
+                workload=WORKLOAD_SSE,
+                variant=f"agenthost{' stream' if stream else ''} per event",
+                store="memory",
+                value=per_event,
+                unit="µs",
+                limit=MAX_US_PER_EVENT,
+                strict=True,
+                note=note,
+            )
+        )
+        out.details.setdefault("sse", {})[agent] = {
+            "stream": stream,
+            "direct_s_per_turn": direct[agent],
+            "http_s_per_turn": http[agent],
+            "events_http": n_http,
+            "events_direct": n_direct,
+            "us_per_event": per_event,
+        }
+
+
+# ----------------------------------------------------------------------------- concurrency
+
+
+@dataclass
+class Burst:
+    runs: int
+    wall_s: float
+    latencies: list[float]
+    errors: list[str]
+    timed_out: bool = False
+    server_cpu_s: float = 0.0
+
+    @property
+    def ok(self) -> int:
+        return len(self.latencies)
+
+    def summary(self) -> dict[str, Any]:
+        lat = sorted(self.latencies)
+        return {
+            "runs": self.runs,
+            "completed": self.ok,
+            "errors": len(self.errors),
+            "timed_out": self.timed_out,
+            "wall_s": self.wall_s,
+            "runs_per_s": self.ok / self.wall_s if self.wall_s > 0 else None,
+            "p50_s": percentile(lat, 0.50),
+            "p99_s": percentile(lat, 0.99),
+            "max_s": lat[-1] if lat else None,
+            "server_cpu_ms_per_run": 1e3 * self.server_cpu_s / self.runs if self.runs else None,
+            "first_errors": sorted(set(self.errors))[:5],
+        }
+
+
+def percentile(ordered: list[float], q: float) -> float | None:
+    if not ordered:
+        return None
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered) + 0.5) - 1))]
+
+
+async def burst(
+    run_one: RunOne, runs: int, *, warmup: int, timeout: float, server: Child | None = None
+) -> Burst:
+    """`warmup` runs one after another, then `runs` at once; cancelled after `timeout` s."""
+    async with client_session(limit=0) as session:
+        for i in range(warmup):
+            error = await run_one(session, -1 - i)
+            if error:
+                return Burst(runs, 0.0, [], [f"warm-up: {error}"])
+        latencies: list[float] = []
+        errors: list[str] = []
+
+        async def one(i: int) -> None:
+            start = time.perf_counter()
+            try:
+                error = await run_one(session, i)
+            except Exception as exc:  # counted, the others go on
+                error = f"{type(exc).__name__}: {exc}"
+            if error:
+                errors.append(error)
+            else:
+                latencies.append(time.perf_counter() - start)
+
+        cpu = server.cpu_seconds() if server else 0.0
+        start = time.perf_counter()
+        tasks = [asyncio.create_task(one(i)) for i in range(runs)]
+        _, pending = await asyncio.wait(tasks, timeout=timeout)
+        wall = time.perf_counter() - start
+        cpu = (server.cpu_seconds() - cpu) if server else 0.0
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        if pending:
+            errors.extend(["not finished in time"] * len(pending))
+        return Burst(runs, wall, latencies, errors, timed_out=bool(pending), server_cpu_s=cpu)
+
+
+def burst_row(name: str, result: Burst, ideal: float) -> list[Row]:
+    s = result.summary()
+    note = (
+        f"{s['completed']}/{s['runs']} ok, {s['errors']} errors, "
+        f"{(s['runs_per_s'] or 0):.0f} runs/s, "
+        f"p50 {fmt_s(s['p50_s'])}, p99 {fmt_s(s['p99_s'])}, ideal {ideal:.2f} s, "
+        f"server CPU {s['server_cpu_ms_per_run'] or 0:.1f} ms/run"
+    )
+    if s["first_errors"]:
+        note += f"; first error: {s['first_errors'][0][:160]}"
+    return [
+        Row(
+            workload=WORKLOAD_CONC,
+            variant=f"{name}, {result.runs} runs: wall",
+            value=s["wall_s"],
+            unit="s",
+            target="0 errors",
+            met=s["errors"] == 0,
+            note=note,
+        ),
+        Row(
+            workload=WORKLOAD_CONC,
+            variant=f"{name}, {result.runs} runs: p99 latency",
+            value=s["p99_s"],
+            unit="s",
+            note=f"p50 {fmt_s(s['p50_s'])}",
+        ),
+    ]
+
+
+def fmt_s(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f} s"
+
+
+def not_measured(name: str, runs: int, reason: str) -> Row:
+    return Row(
+        workload=WORKLOAD_CONC,
+        variant=f"{name}, {runs} runs",
+        value=None,
+        unit="s",
+        note=f"not measured: {reason}"[:400],
+    )
+
+
+def concurrent(settings: Settings, out: Outcome, tmp: Path) -> None:
+    from agenthost.testing.fake_openai import FakeOpenAIServer
+
+    ideal = 2 * settings.concurrent_latency
+    with FakeOpenAIServer.start_in_process(latency=settings.concurrent_latency) as fake:
+        targets: list[tuple[str, Target]] = [
+            ("agenthost", lambda: _agenthost_target(tmp / "conc", fake.base_url))
+        ]
+        if settings.compare:
+            from benchmarks import compare
+
+            targets += [
+                ("Google ADK api_server", lambda: compare.adk_target(tmp / "adk", fake.base_url)),
+                (
+                    "AgentScope Runtime",
+                    lambda: compare.agentscope_target(tmp / "as", fake.base_url),
+                ),
+            ]
+        for name, target in targets:
+            print(f"  server: {name} x {settings.server_runs} ...", file=sys.stderr, flush=True)
+            try:
+                with target() as (run_one, child):
+                    result = asyncio.run(
+                        burst(
+                            run_one,
+                            settings.server_runs,
+                            warmup=3,
+                            timeout=settings.server_timeout,
+                            server=child,
+                        )
+                    )
+            except Exception as exc:  # a compared framework that cannot run: say why
+                if name == "agenthost":
+                    raise
+                out.rows.append(not_measured(name, settings.server_runs, f"{exc}"))
+                out.details.setdefault("concurrent", {})[name] = {"error": str(exc)}
+                continue
+            if result.wall_s == 0.0 and result.errors and name != "agenthost":
+                reason = result.errors[0]
+                out.rows.append(not_measured(name, settings.server_runs, reason))
+                out.details.setdefault("concurrent", {})[name] = {"error": reason}
+                continue
+            out.rows.extend(burst_row(name, result, ideal))
+            out.details.setdefault("concurrent", {})[name] = result.summary()
+
+
+@contextlib.contextmanager
+def _agenthost_target(directory: Path, base_url: str) -> Iterator[tuple[RunOne, Child]]:
+    with agenthost_server(directory, base_url) as server:
+        yield agenthost_run_one(server.url, "bench"), server
+
+
+def run(settings: Settings) -> Outcome:
+    out = Outcome()
+    with tempfile.TemporaryDirectory(prefix="agenthost-bench-server-") as name:
+        tmp = Path(name)
+        sse_overhead(settings, out, tmp / "sse")
+        concurrent(settings, out, tmp)
+    out.details["settings"] = {
+        "turns": settings.turns,
+        "warmup": settings.warmup,
+        "repeat": settings.repeat,
+        "runs": settings.server_runs,
+        "latency_s": settings.concurrent_latency,
+        "timeout_s": settings.server_timeout,
+        "compare": settings.compare,
+    }
+    return out
+
+
+if __name__ == "__main__":  # quick manual check: python -m benchmarks.server
+    print(json.dumps(run(Settings.quick_settings()).details, indent=1, default=str))
