@@ -108,6 +108,8 @@ def summarize_runs(events: list[Event]) -> list[RunSummary]:
                 run.status = "completed"
             elif event.type == "run.interrupted":
                 run.status = "interrupted"
+            elif status in ("cancelled", "interrupted"):
+                run.status = status
             else:
-                run.status = "cancelled" if status == "cancelled" else "failed"
+                run.status = "failed"
     return list(runs.values())

@@ -503,13 +503,16 @@ class Runner:
         if active is not None:
             active.request_cancel("a newer message interrupted it", code="interrupted")
 
-    def cancel(self, run_id: str, reason: str = "cancelled by request") -> None:
+    def cancel(
+        self, run_id: str, reason: str = "cancelled by request", *, code: str = "cancelled"
+    ) -> None:
         """Stop an active run: its model call and tools are cancelled promptly and it ends
-        with `run.failed` (code `cancelled`). Raises RunNotFound when it is not active here."""
+        with `run.failed` with this `code` (`cancelled`; a server shutting down uses
+        `interrupted`). Raises RunNotFound when it is not active here."""
         active = self._active.get(run_id)
         if active is None:
             raise RunNotFound(run_id)
-        active.request_cancel(reason)
+        active.request_cancel(reason, code=code)
 
     async def wait(self, run_id: str) -> None:
         """Wait until an active run has finished (returns at once if it is not active)."""

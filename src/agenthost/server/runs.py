@@ -365,13 +365,13 @@ class RunManager:
             except Exception:
                 log.exception("after_run hook %r failed for run %s", hook, channel.run_id)
 
-    def cancel(self, channel: RunChannel, reason: str) -> None:
+    def cancel(self, channel: RunChannel, reason: str, *, code: str = "cancelled") -> None:
         """Cancel an active run (RunFinished once its terminal event is out)."""
         if channel.done or channel.terminal is not None:
             status = (channel.terminal.data or {}).get("status") if channel.terminal else None
             raise RunFinished(channel.run_id, str(status or "finished"))
         try:
-            channel.runner.cancel(channel.run_id, reason)
+            channel.runner.cancel(channel.run_id, reason, code=code)
         except RunNotFound:
             if not channel.started.done() and channel.task is not None:
                 channel.task.cancel()  # still waiting for the session lock: nothing stored yet
@@ -419,7 +419,7 @@ class RunManager:
                 log.warning("cancelling %d runs still going after %.1fs", len(still), grace)
                 for channel in still:
                     with contextlib.suppress(RunFinished):
-                        self.cancel(channel, "the server is shutting down")
+                        self.cancel(channel, "the server is shutting down", code="interrupted")
                 if not await self._wait_all(still, 5.0):
                     for channel in self.active():
                         if channel.task is not None:

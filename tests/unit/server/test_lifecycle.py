@@ -147,7 +147,7 @@ async def test_router_registry(runners: dict[str, Runner]) -> None:
         create_app(runners, routers=["grpc"])
 
 
-async def test_shutdown_lets_runs_finish_then_cancels_the_rest(
+async def test_shutdown_lets_runs_finish_then_interrupts_the_rest(
     runners: dict[str, Runner], gate: Gate
 ) -> None:
     app = create_app(runners, api_keys=KEYS, shutdown_grace=0.3)
@@ -161,8 +161,8 @@ async def test_shutdown_lets_runs_finish_then_cancels_the_rest(
             channel = state.runs.active()[0]
         # the lifespan has ended: the run was cancelled after the grace period, and stored
         body = (await slow).json()
-        assert body["status"] == "cancelled"
-        assert body["error"]["code"] == "cancelled"
+        assert body["status"] == "interrupted"
+        assert body["error"]["code"] == "interrupted"
         assert "shutting down" in body["error"]["message"]
         session = await runners["helper"].get_session("ops", channel.request.session_id)
         assert [e.type for e in session.events] == ["message.received", "run.failed"]
