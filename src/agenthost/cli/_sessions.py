@@ -16,12 +16,12 @@ from agenthost.core.events import summarize_runs
 async def list_sessions(options: Options, *, limit: int | None) -> int:
     console = Console(highlight=False)
     config = load(options)
-    async with open_sessions(config) as runner:
+    async with open_sessions(config, agent=options.agent) as runner:
         infos = await runner.list_sessions(options.user)
         shown = infos if limit is None else infos[:limit]
         if not infos:
             console.print(
-                f"[dim]no sessions for user {escape(options.user)} in app {escape(config.app)}[/]"
+                f"[dim]no sessions for user {escape(options.user)} in app {escape(runner.app)}[/]"
             )
             return EXIT_OK
         table = Table(show_edge=False)
@@ -59,7 +59,7 @@ async def list_sessions(options: Options, *, limit: int | None) -> int:
 async def show_session(options: Options, session_id: str) -> int:
     console = Console(highlight=False)
     config = load(options)
-    async with open_sessions(config) as runner:
+    async with open_sessions(config, agent=options.agent) as runner:
         session = await runner.get_session(options.user, session_id)
         render_session(console, session)
     return EXIT_OK
@@ -68,7 +68,7 @@ async def show_session(options: Options, session_id: str) -> int:
 async def remove_session(options: Options, session_id: str) -> int:
     console = Console(highlight=False)
     config = load(options)
-    async with open_sessions(config) as runner:
+    async with open_sessions(config, agent=options.agent) as runner:
         await runner.delete_session(options.user, session_id)
     console.print(f"deleted session {escape(session_id)}")
     return EXIT_OK

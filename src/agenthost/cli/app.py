@@ -123,6 +123,7 @@ def run(
 @sessions_app.command("list")
 def sessions_list(
     config: ConfigOption = None,
+    agent: AgentOption = None,
     user: UserOption = None,
     limit: Annotated[
         int, typer.Option("--limit", "-n", min=0, help="Show the N newest (0: all).")
@@ -131,7 +132,7 @@ def sessions_list(
     """List your sessions, newest first, with their runs."""
     from agenthost.cli._sessions import list_sessions
 
-    options = Options(config=config, user=user or default_user())
+    options = Options(config=config, agent=agent, user=user or default_user())
     _execute(lambda: list_sessions(options, limit=limit or None))
 
 
@@ -139,12 +140,13 @@ def sessions_list(
 def sessions_show(
     session_id: Annotated[str, typer.Argument(metavar="ID", help="The session id.")],
     config: ConfigOption = None,
+    agent: AgentOption = None,
     user: UserOption = None,
 ) -> None:
     """Show a session: its runs (with status) and its messages and tool calls."""
     from agenthost.cli._sessions import show_session
 
-    options = Options(config=config, user=user or default_user())
+    options = Options(config=config, agent=agent, user=user or default_user())
     _execute(lambda: show_session(options, session_id))
 
 
@@ -152,12 +154,13 @@ def sessions_show(
 def sessions_rm(
     session_id: Annotated[str, typer.Argument(metavar="ID", help="The session id.")],
     config: ConfigOption = None,
+    agent: AgentOption = None,
     user: UserOption = None,
 ) -> None:
     """Delete a session and its events."""
     from agenthost.cli._sessions import remove_session
 
-    options = Options(config=config, user=user or default_user())
+    options = Options(config=config, agent=agent, user=user or default_user())
     _execute(lambda: remove_session(options, session_id))
 
 

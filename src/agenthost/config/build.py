@@ -89,7 +89,8 @@ async def build_runtime(
     a Runtime whose `runner` runs it; everything is closed on exit.
 
     `store`: use this opened store (the caller's) instead of opening the config's. `app`: the
-    runner's app name (default `config.app`)."""
+    runner's app name (default `agent_app(config, agent)`, as the server names it, so the CLI
+    and the server see the same sessions)."""
     config = config if config is not None else AgentHostConfig()
     problems = check_references(config)  # a config built in code gets the file's checks
     if problems:
@@ -115,7 +116,7 @@ async def build_runtime(
         runner = Runner(
             built,
             store=store,
-            app=app if app is not None else config.app,
+            app=app if app is not None else agent_app(config, name),
             busy_policy=config.runner.busy_policy,
             timeout=config.runner.timeout,
         )
@@ -203,13 +204,16 @@ class _SessionsOnly:
 
 
 @asynccontextmanager
-async def open_sessions(config: AgentHostConfig | None = None) -> AsyncIterator[Runner]:
+async def open_sessions(
+    config: AgentHostConfig | None = None, *, agent: str | None = None
+) -> AsyncIterator[Runner]:
     """A Runner over the config's store with no agent and no models, for `list_sessions`,
     `get_session` (which marks runs a dead process left open as interrupted) and
-    `delete_session`."""
+    `delete_session` of one agent's sessions (default: the default agent's)."""
     config = config if config is not None else AgentHostConfig()
+    name, _ = config.select_agent(agent)
     async with open_store(config) as store:
-        yield Runner(_SessionsOnly(), store=store, app=config.app)
+        yield Runner(_SessionsOnly(), store=store, app=agent_app(config, name))
 
 
 # ---- pieces ------------------------------------------------------------------------------

@@ -85,8 +85,10 @@ def test_sessions_list_show_rm(config: Path, fake: ThreadedFakeServer) -> None:
 
     listed = invoke("sessions", "list")
     assert listed.exit_code == 0, listed.output
-    assert "s1" in listed.stdout and "s2" in listed.stdout
+    assert "s1" in listed.stdout and "s2" not in listed.stdout  # s2 is the other agent's
     assert "1 completed, 1 failed" in listed.stdout and "find it" in listed.stdout
+    other = invoke("sessions", "list", "-a", "plain")
+    assert "s2" in other.stdout and "s1" not in other.stdout
 
     shown = invoke("sessions", "show", "s1")
     assert shown.exit_code == 0, shown.output
@@ -111,7 +113,7 @@ def test_sessions_show_marks_a_run_a_dead_process_left_open(config: Path) -> Non
 
     async def leave_open() -> None:
         async with open_store(load_config(config)) as store:
-            session = await store.create(SessionKey("clitest", "tester", "dead"))
+            session = await store.create(SessionKey("clitest/helper", "tester", "dead"))
             await store.append(
                 session,
                 [

@@ -69,3 +69,23 @@ async def test_api_key_env_must_be_set(tmp_path: Path, monkeypatch: pytest.Monke
 async def test_unknown_kind_lists_the_kinds(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="kind"):
         load_config(_config(tmp_path, "agents:\n  a: {kind: dfy}\n"))
+
+
+async def test_cli_and_server_use_the_same_app_per_agent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agenthost.config import build_runtimes
+    from agenthost.config.build import agent_app, open_sessions
+
+    monkeypatch.setenv("AGENTHOST_HOME", str(tmp_path))
+    config = load_config(
+        _config(
+            tmp_path,
+            "app: shop\nstore: memory://\n"
+            "agents:\n  a: {kind: dify, api_key: k}\n  b: {kind: dify, api_key: k}\n",
+        )
+    )
+    async with build_runtime(config, agent="b") as one, build_runtimes(config) as every:
+        assert one.runner.app == every["b"].runner.app == agent_app(config, "b") == "shop/b"
+    async with open_sessions(config, agent="b") as sessions:
+        assert sessions.app == "shop/b"
