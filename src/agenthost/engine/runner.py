@@ -254,9 +254,7 @@ class Runner:
                 event_count=0,
             )
             try:
-                drive = self._drive(
-                    active, msg, state_delta, config, adapter, source, delivery, seconds
-                )
+                drive = self._drive(active, msg, state_delta, config, adapter, source, delivery)
                 with tracing.run_span(run_id, self._author, session_id):
                     async with aclosing(drive):
                         async for event in drive:
@@ -312,7 +310,6 @@ class Runner:
         adapter: dict[str, Any] | None,
         source: EventSource | None,
         delivery: DeliverySection | None,
-        seconds: float | None,
     ) -> AsyncGenerator[Event, None]:
         session = active.session
         run_id = active.run_id
@@ -347,8 +344,9 @@ class Runner:
             )
             active.context = ctx
             agen = self.agent.run(ctx, RunHost(active))
-            async with aclosing(self._pump(active, agen, outcome, seconds)) as pump:
-                async for event in pump:
+            deadline_loop = active.deadline_loop_time()
+            while (events := await self._step(active, agen, outcome, deadline_loop)) is not None:
+                for event in events:
                     yield event
         except (GeneratorExit, asyncio.CancelledError):
             # the caller stopped iterating (disconnect, task cancelled): record it, re-raise
@@ -358,62 +356,66 @@ class Runner:
         for event in await self._finish(active, outcome, agen):
             yield event
 
-    async def _pump(
-        self, active: ActiveRun, agen: Any, outcome: _Outcome, seconds: float | None
-    ) -> AsyncGenerator[Event, None]:
-        """Drive the agent: one `anext` at a time under the run's deadline/cancel scope."""
-        run_id = active.run_id
-        deadline_loop = active.deadline_loop_time()
-        info = self._info[run_id]
-        while True:
-            if active.cancel_reason is not None:
-                outcome.fail(active.cancel_code, active.cancel_reason, status=active.cancel_code)
-                break
-            try:
-                async with asyncio.timeout_at(deadline_loop) as scope:
-                    active.scope = scope
-                    item = await anext(agen)
-            except StopAsyncIteration:
-                break
-            except TimeoutError:
-                if active.cancel_requested():
-                    outcome.fail(
-                        active.cancel_code,
-                        active.cancel_reason or "cancelled",
-                        status=active.cancel_code,
-                    )
-                else:
-                    outcome.fail(
-                        "deadline_exceeded",
-                        f"the run passed its deadline ({seconds}s)",
-                        retryable=True,
-                    )
-                break
-            except AgentHostError as exc:
-                outcome.fail(exc.code, exc.message, retryable=exc.retryable)
-                break
-            except Exception as exc:
-                log.exception("agent %s failed in run %s", self._author, run_id)
-                outcome.fail("runner.error", f"{type(exc).__name__}: {exc}")
-                break
-            finally:
-                active.scope = None
-            batch: list[RunResult] = item if isinstance(item, list) else [item]
-            if active.queued_results:
-                batch = [*active.queued_results, *batch]
-                active.queued_results.clear()
-            events, ended = self._convert(batch, active, outcome)
-            if ended:
-                outcome.tail = events
-                break
-            if events:
-                stored = [e for e in events if not e.partial]
-                if stored:
-                    await self.store.append(active.session, stored)
-                info.event_count += len(events)
-                info.last_event_at = time.time()
-                for event in events:
-                    yield event
+    async def _step(
+        self, active: ActiveRun, agen: Any, outcome: _Outcome, deadline_loop: float | None
+    ) -> list[Event] | None:
+        """Ask the agent for its next result (or batch) under the run's deadline/cancel scope;
+        store the finished events and return what to yield, or None when the run has ended
+        (the last batch is then in `outcome.tail`)."""
+        if active.cancel_reason is not None:
+            outcome.fail(active.cancel_code, active.cancel_reason, status=active.cancel_code)
+            return None
+        try:
+            async with asyncio.timeout_at(deadline_loop) as scope:
+                active.scope = scope
+                item = await anext(agen)
+        except StopAsyncIteration:
+            return None
+        except TimeoutError:
+            self._timed_out(active, outcome)
+            return None
+        except AgentHostError as exc:
+            outcome.fail(exc.code, exc.message, retryable=exc.retryable)
+            return None
+        except Exception as exc:
+            log.exception("agent %s failed in run %s", self._author, active.run_id)
+            outcome.fail("runner.error", f"{type(exc).__name__}: {exc}")
+            return None
+        finally:
+            active.scope = None
+        batch: list[RunResult] = item if isinstance(item, list) else [item]
+        if active.queued_results:
+            batch = [*active.queued_results, *batch]
+            active.queued_results.clear()
+        events, ended = self._convert(batch, active, outcome)
+        if ended:
+            outcome.tail = events
+            return None
+        if events:
+            stored = [e for e in events if not e.partial]
+            if stored:
+                await self.store.append(active.session, stored)
+            info = self._info[active.run_id]
+            info.event_count += len(events)
+            info.last_event_at = time.time()
+        return events
+
+    @staticmethod
+    def _timed_out(active: ActiveRun, outcome: _Outcome) -> None:
+        """The step's scope fired: a cancel (or interrupt) asked for, else the deadline."""
+        if active.cancel_requested():
+            outcome.fail(
+                active.cancel_code, active.cancel_reason or "cancelled", status=active.cancel_code
+            )
+        else:
+            seconds = None if active.deadline_at is None else active.deadline_at - active.started
+            outcome.fail(
+                "deadline_exceeded",
+                f"the run passed its deadline ({seconds:.3g}s)"
+                if seconds is not None
+                else "the run passed its deadline",
+                retryable=True,
+            )
 
     def _convert(
         self, batch: list[RunResult], active: ActiveRun, outcome: _Outcome
