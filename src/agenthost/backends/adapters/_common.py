@@ -52,10 +52,15 @@ def failure(exc: Exception) -> RunFailed:
     while seen is not None:
         status = getattr(seen, "status_code", None)
         if isinstance(status, int):
-            retryable = status in (408, 409, 429) or status >= 500
-            return RunFailed(error=describe(exc), code=MODEL_ERROR, retryable=retryable)
+            return model_failure(describe(exc), status)
         seen = seen.__cause__ or seen.__context__
     return RunFailed(error=describe(exc), code=ADAPTER_ERROR)
+
+
+def model_failure(error: str, status: int) -> RunFailed:
+    """RunFailed for an HTTP error of the model: retryable on 408/409/429/5xx."""
+    retryable = status in (408, 409, 429) or status >= 500
+    return RunFailed(error=error, code=MODEL_ERROR, retryable=retryable)
 
 
 def json_text(value: Any) -> str:
