@@ -3,7 +3,7 @@ resources a run of an agent gets by default (`resources_for`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,10 +84,6 @@ def catalog_of(
     catalog.add_tools(tools)
     catalog.add_knowledge(knowledge)
     return catalog
-
-
-def named(mapping: Mapping[str, Any]) -> list[str]:
-    return sorted(mapping)
 
 
 def _same_tool(a: Tool, b: Tool) -> bool:
