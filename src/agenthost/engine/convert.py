@@ -66,7 +66,9 @@ def _fields(result: RunResult) -> tuple[EventType, dict[str, Any]] | None:
         text = Message(role="assistant", parts=(TextPart(text=result.text),))
         return "message.delta", {"partial": True, "message": text}
     if isinstance(result, MessageCompleted):
-        data = {"model": result.model} if result.model else None
+        data: dict[str, Any] | None = {"model": result.model} if result.model else None
+        if result.incomplete:
+            data = {**(data or {}), "incomplete": True}
         return "message.completed", {"message": result.message, "usage": result.usage, "data": data}
     if isinstance(result, ToolCallStarted):
         data = {

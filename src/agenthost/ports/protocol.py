@@ -164,6 +164,7 @@ class MessageCompleted(_Result, frozen=True, tag="message.completed"):
     message: Message
     usage: Usage | None = None
     model: str | None = None
+    incomplete: bool = False  # the reply was cut off: what had been streamed before the cut
 
 
 class ToolCallStarted(_Result, frozen=True, tag="tool.call.started"):

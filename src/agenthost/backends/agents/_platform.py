@@ -4,13 +4,23 @@ A platform agent sends the user's message to a platform whose own loop thinks an
 the platform's event stream, and maps it to agent-protocol results. The parts that are the same
 for every platform live here, in `PlatformAgent`:
 
-- settings from the constructor or the environment (`setting`), a missing key is a ConfigError
-  naming the variable;
+- one settings struct, `PlatformSettings` (timeouts, retries), built from the constructor's
+  keyword arguments (`PlatformOptions`); provider-style settings (key, base URL, app/bot id)
+  follow one precedence rule: argument (config passes its values as arguments), then the
+  environment, then the default (`setting`); a missing key is a ConfigError naming the
+  variable;
 - one pooled aiohttp client (`backends.common.http`), created lazily inside the running loop
   and closed by `aclose()` only when the agent created it;
 - timeouts: `connect_timeout` (TCP connect), `idle_timeout` (waiting for the response head and
   between two chunks of the stream) and `timeout` (the whole turn); each wraps one await, never
   a `yield`, so a timeout never fires in the consumer's code;
+- retries (`run_with_retries`): a turn that fails with a "busy" error (HTTP 429 or 5xx, a
+  platform's busy/rate-limit code, cannot connect) before anything was shown is tried again
+  after a backoff that honours `Retry-After` (`backends.common.retry.Backoff`; `retries`
+  more tries, 2 by default);
+- a reply cut off mid-stream: the text already streamed is kept as a
+  `MessageCompleted(incomplete=True)` before the run fails (the stored message carries
+  `data.incomplete = true`);
 - errors: every failure is a `PlatformError` (code, message with the platform's own code and a
   hint, retryable), yielded as `RunFailed` by `run()`:
 
@@ -27,7 +37,9 @@ for every platform live here, in `PlatformAgent`:
 - cancellation: when a turn ends before the platform finished (the runner cancelled the pending
   await, the caller went away, a timeout), the turn's `finally` calls the platform's stop
   endpoint (`_stop_request`) in a task of its own, shielded and bounded by `stop_timeout`, so a
-  second cancellation cannot cut it short; `aclose()` waits for stops still running.
+  second cancellation cannot cut it short; `aclose()` waits for stops still running. A stop
+  that the platform refuses (an HTTP error, or a failure inside a 200 answer as Coze sends
+  them: `_stop_refusal`) is logged as refused, a successful one as done.
 """
 
 from __future__ import annotations
@@ -39,12 +51,13 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequen
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, ClassVar, NoReturn, Self
+from typing import Any, ClassVar, NoReturn, Self, TypedDict
 
 import aiohttp
 import orjson
 
-from agenthost.backends.common.http import make_http_client
+from agenthost.backends.common.http import make_http_client, parse_retry_after
+from agenthost.backends.common.retry import Backoff
 from agenthost.backends.common.sse import ServerSentEvent, SSEDecoder
 from agenthost.core.errors import ConfigError, RunError
 from agenthost.core.messages import Message, Part, TextPart
@@ -53,6 +66,8 @@ from agenthost.ports.protocol import (
     Capabilities,
     HostAPI,
     Manifest,
+    MessageCompleted,
+    MessageDelta,
     Permissions,
     ResultBatch,
     RunContext,
@@ -73,8 +88,72 @@ DRAIN_SECONDS = 1.0  # how long to read the rest of a finished stream so its con
 _ERROR_BODY_LIMIT = 64 * 1024
 
 
+class PlatformOptions(TypedDict, total=False):
+    """The keyword arguments every platform agent takes (see `PlatformSettings`)."""
+
+    timeout: float | None
+    connect_timeout: float | None
+    idle_timeout: float | None
+    stop_timeout: float
+    retries: int
+    max_retry_after: float
+    client: aiohttp.ClientSession | None
+    state_key: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlatformSettings:
+    """Timeouts (seconds; None = no limit) and retries of one platform agent.
+
+    `connect_timeout`: TCP connect; `idle_timeout`: waiting for the response head and between
+    two chunks of the stream; `timeout`: one whole try of a turn; `stop_timeout`: the stop
+    (cancel) request; `retries`: more tries after a busy answer (0: none); `max_retry_after`:
+    the longest `Retry-After` honoured (a longer one fails at once). Defaults: docs/defaults.md.
+    """
+
+    timeout: float | None = 300.0
+    connect_timeout: float | None = 10.0
+    idle_timeout: float | None = 60.0
+    stop_timeout: float = 5.0
+    retries: int = 2
+    max_retry_after: float = 30.0
+
+    def check(self, who: str) -> None:
+        for label in ("timeout", "connect_timeout", "idle_timeout", "stop_timeout"):
+            value = getattr(self, label)
+            if value is not None and value <= 0:
+                raise ConfigError(f"{who}: {label} must be > 0, got {value!r}")
+        if self.retries < 0:
+            raise ConfigError(f"{who}: retries must be >= 0, got {self.retries!r}")
+        if self.max_retry_after < 0:
+            raise ConfigError(f"{who}: max_retry_after must be >= 0, got {self.max_retry_after!r}")
+
+    @property
+    def backoff(self) -> Backoff:
+        return Backoff(retries=self.retries, max_retry_after=self.max_retry_after)
+
+
+def platform_settings(
+    who: str, options: PlatformOptions, defaults: PlatformSettings | None = None
+) -> PlatformSettings:
+    """The settings from keyword arguments; an absent one takes the default (None given
+    explicitly means no limit)."""
+    base = defaults or PlatformSettings()
+    chosen = PlatformSettings(
+        timeout=options.get("timeout", base.timeout),
+        connect_timeout=options.get("connect_timeout", base.connect_timeout),
+        idle_timeout=options.get("idle_timeout", base.idle_timeout),
+        stop_timeout=options.get("stop_timeout", base.stop_timeout),
+        retries=options.get("retries", base.retries),
+        max_retry_after=options.get("max_retry_after", base.max_retry_after),
+    )
+    chosen.check(who)
+    return chosen
+
+
 def setting(value: str | None, env: str, default: str | None = None) -> str | None:
-    """`value` when given, else the environment variable `env`, else `default`."""
+    """The precedence rule of provider-style settings: `value` (an argument, or the config
+    that passes it) when given, else the environment variable `env`, else `default`."""
     if value:
         return value
     return os.environ.get(env) or default
@@ -93,6 +172,11 @@ def require(value: str | None, *, env: str, param: str, platform: str) -> str:
 
 def retryable_status(status: int) -> bool:
     return status in (408, 409, 429) or status >= 500
+
+
+def busy_status(status: int | None) -> bool:
+    """HTTP answers worth trying again after a pause: 429 and 5xx."""
+    return status is not None and (status == 429 or status >= 500)
 
 
 def describe(exc: BaseException) -> str:
@@ -151,15 +235,91 @@ class PlatformError(RunError):
         retryable: bool,
         status: int | None = None,
         platform_code: str | None = None,
+        busy: bool | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
         self.retryable = retryable
         self.status = status
         self.platform_code = platform_code
+        # worth another try after a pause (429, 5xx, a busy code, cannot connect)
+        self.busy = busy if busy is not None else (code == UNAVAILABLE or busy_status(status))
+        self.retry_after = retry_after
 
     def result(self) -> RunFailed:
         return RunFailed(error=self.message, code=self.code, retryable=self.retryable)
+
+
+@dataclass(slots=True)
+class _Shown:
+    """What the consumer of a run has seen: anything besides state updates, and the text
+    streamed since the last completed message."""
+
+    anything: bool = False
+    text: list[str] = field(default_factory=list)
+
+    def note(self, batch: ResultBatch) -> None:
+        for result in batch if isinstance(batch, list) else [batch]:
+            if isinstance(result, StateUpdated):
+                continue
+            self.anything = True
+            if isinstance(result, MessageDelta):
+                self.text.append(result.text)
+            elif isinstance(result, MessageCompleted):
+                self.text.clear()
+
+    def cut_off(self) -> MessageCompleted | None:
+        """The reply streamed so far, marked incomplete (None when nothing was streamed)."""
+        text = "".join(self.text)
+        if not text:
+            return None
+        return MessageCompleted(message=assistant_message(text), incomplete=True)
+
+
+async def run_with_retries(
+    turn: Callable[[], AsyncGenerator[ResultBatch, None]],
+    *,
+    backoff: Backoff,
+    who: str,
+    run_id: str,
+    on_failure: Callable[[PlatformError], None] | None = None,
+) -> AsyncGenerator[ResultBatch, None]:
+    """Run `turn()`; a busy failure before anything was shown is tried again after
+    `backoff`'s pause. A final failure yields the text streamed so far as an incomplete
+    message, then RunFailed."""
+    attempt = 0
+    while True:
+        shown = _Shown()
+        try:
+            async with aclosing(turn()) as results:
+                async for batch in results:
+                    shown.note(batch)
+                    yield batch
+            return
+        except PlatformError as exc:
+            wait = (
+                None if shown.anything or not exc.busy else backoff.delay(attempt, exc.retry_after)
+            )
+            if wait is not None:
+                log.info(
+                    "%s failed in run %s (try %d of %d), trying again in %.2fs: %s",
+                    who,
+                    run_id,
+                    attempt + 1,
+                    backoff.retries + 1,
+                    wait,
+                    exc,
+                )
+                await asyncio.sleep(wait)
+                attempt += 1
+                continue
+            log.warning("%s failed in run %s: %s", who, run_id, exc)
+            if on_failure is not None:
+                on_failure(exc)
+            partial = shown.cut_off()
+            yield [partial, exc.result()] if partial is not None else exc.result()
+            return
 
 
 @dataclass(slots=True)
@@ -202,6 +362,8 @@ class PlatformAgent:
     )
     permissions: ClassVar[Permissions] = Permissions(state=["session"])
 
+    defaults: ClassVar[PlatformSettings] = PlatformSettings()
+
     def __init__(
         self,
         *,
@@ -209,22 +371,15 @@ class PlatformAgent:
         api_key: str,
         base_url: str,
         description: str,
-        timeout: float | None,
-        connect_timeout: float | None,
-        idle_timeout: float | None,
-        stop_timeout: float,
-        client: aiohttp.ClientSession | None,
-        state_key: str | None,
+        options: PlatformOptions,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        for label, value in (
-            ("timeout", timeout),
-            ("connect_timeout", connect_timeout),
-            ("idle_timeout", idle_timeout),
-            ("stop_timeout", stop_timeout),
-        ):
-            if value is not None and value <= 0:
-                raise ConfigError(f"{self.platform} agent: {label} must be > 0, got {value!r}")
+        self.settings = settings = platform_settings(
+            f"{self.platform} agent {name!r}", options, self.defaults
+        )
+        timeout, connect_timeout = settings.timeout, settings.connect_timeout
+        idle_timeout, stop_timeout = settings.idle_timeout, settings.stop_timeout
+        client, state_key = options.get("client"), options.get("state_key")
         self.name = name
         self.api_key = api_key
         self.base_url = base_url.rstrip("/")
@@ -298,16 +453,13 @@ class PlatformAgent:
 
     # ---- the run --------------------------------------------------------------------------
 
-    async def run(self, ctx: RunContext, host: HostAPI) -> AsyncGenerator[ResultBatch, None]:
-        try:
-            async with aclosing(self._turn(ctx, host)) as turn:
-                async for batch in turn:
-                    yield batch
-        except PlatformError as exc:
-            log.warning(
-                "%s agent %r failed in run %s: %s", self.platform, self.name, ctx.run_id, exc
-            )
-            yield exc.result()
+    def run(self, ctx: RunContext, host: HostAPI) -> AsyncGenerator[ResultBatch, None]:
+        return run_with_retries(
+            lambda: self._turn(ctx, host),
+            backoff=self.settings.backoff,
+            who=f"{self.platform} agent {self.name!r}",
+            run_id=ctx.run_id,
+        )
 
     def _turn(self, ctx: RunContext, host: HostAPI) -> AsyncGenerator[ResultBatch, None]:
         raise NotImplementedError
@@ -428,7 +580,9 @@ class PlatformAgent:
             payload = b""
         finally:
             response.release()
-        raise self._http_error(response.status, payload)
+        error = self._http_error(response.status, payload)
+        error.retry_after = parse_retry_after(response.headers)
+        raise error
 
     async def _consume(
         self, response: aiohttp.ClientResponse, turn: Turn, deadline: float
@@ -522,18 +676,22 @@ class PlatformAgent:
                     timeout=self._request_timeout,
                 ) as response:
                     answer = await response.read()
-            if response.status >= 400:
-                log.warning(
-                    "%s stop call %s answered HTTP %s: %s",
-                    self.platform,
-                    request.url,
-                    response.status,
-                    answer[:300].decode(errors="replace"),
-                )
-            else:
-                log.info("%s stop call %s: HTTP %s", self.platform, request.url, response.status)
         except Exception as exc:  # a failed stop is logged; the run ends as it would anyway
-            log.warning("%s stop call %s failed: %s", self.platform, request.url, describe(exc))
+            log.warning("%s stop request %s failed: %s", self.platform, request.url, describe(exc))
+            return
+        refusal = self._stop_refusal(response.status, answer)
+        if refusal is not None:
+            log.warning("%s refused the stop request %s: %s", self.platform, request.url, refusal)
+        else:
+            log.info(
+                "%s stopped the work (%s: HTTP %s)", self.platform, request.url, response.status
+            )
+
+    def _stop_refusal(self, status: int, body: bytes) -> str | None:
+        """Why the platform refused a stop request, from its answer (None: it stopped)."""
+        if status >= 400:
+            return f"HTTP {status}: {body_text(body)}"
+        return None
 
 
 def close(response: aiohttp.ClientResponse, turn: Turn) -> None:

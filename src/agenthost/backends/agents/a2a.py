@@ -46,7 +46,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncGenerator, Mapping
-from contextlib import aclosing
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, ClassVar, Self, cast
@@ -87,11 +86,14 @@ from agenthost.backends.agents._platform import (
     TIMEOUT,
     UNAVAILABLE,
     PlatformError,
+    PlatformSettings,
     Turn,
     assistant_message,
     describe,
     retryable_status,
+    run_with_retries,
 )
+from agenthost.backends.common.http import parse_retry_after
 from agenthost.core import messages as ours
 from agenthost.core.errors import ConfigError
 from agenthost.core.ids import new_id
@@ -227,6 +229,8 @@ class A2AAgent:
         connect_timeout: float | None = 10.0,
         idle_timeout: float | None = 120.0,
         cancel_timeout: float = 5.0,
+        retries: int = 2,
+        max_retry_after: float = 30.0,
         state_key: str | None = None,
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
@@ -235,14 +239,15 @@ class A2AAgent:
                 f"A2A agent {name!r}: card_url must be an http(s) URL of the agent card or of "
                 f"the agent, got {card_url!r}"
             )
-        for label, value in (
-            ("timeout", timeout),
-            ("connect_timeout", connect_timeout),
-            ("idle_timeout", idle_timeout),
-            ("cancel_timeout", cancel_timeout),
-        ):
-            if value is not None and value <= 0:
-                raise ConfigError(f"A2A agent {name!r}: {label} must be > 0, got {value!r}")
+        self.settings = PlatformSettings(
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            idle_timeout=idle_timeout,
+            stop_timeout=cancel_timeout,
+            retries=retries,
+            max_retry_after=max_retry_after,
+        )
+        self.settings.check(f"A2A agent {name!r}")
         self.name = name
         self.card_url = card_url
         self.timeout = timeout
@@ -421,16 +426,18 @@ class A2AAgent:
 
     # ---- the run ----------------------------------------------------------------------------
 
-    async def run(self, ctx: RunContext, host: HostAPI) -> AsyncGenerator[ResultBatch, None]:
-        try:
-            async with aclosing(self._turn(ctx, host)) as turn:
-                async for batch in turn:
-                    yield batch
-        except PlatformError as exc:
-            log.warning("A2A agent %r failed in run %s: %s", self.name, ctx.run_id, exc)
-            if exc.code == UNAVAILABLE or exc.status == 404:
-                self._remote = None  # it may have moved: read the card again next time
-            yield exc.result()
+    def run(self, ctx: RunContext, host: HostAPI) -> AsyncGenerator[ResultBatch, None]:
+        return run_with_retries(
+            lambda: self._turn(ctx, host),
+            backoff=self.settings.backoff,
+            who=f"A2A agent {self.name!r}",
+            run_id=ctx.run_id,
+            on_failure=self._forget_remote,
+        )
+
+    def _forget_remote(self, exc: PlatformError) -> None:
+        if exc.code == UNAVAILABLE or exc.status == 404:
+            self._remote = None  # it may have moved: read the card again next time
 
     async def _turn(self, ctx: RunContext, host: HostAPI) -> AsyncGenerator[ResultBatch, None]:
         deadline = self._deadline()
@@ -651,6 +658,7 @@ class A2AAgent:
                 code=HTTP_ERROR,
                 retryable=retryable_status(status),
                 status=status,
+                retry_after=parse_retry_after(cause.response.headers),
             )
         if isinstance(cause, httpx.ConnectError | httpx.ConnectTimeout):
             return PlatformError(

@@ -23,9 +23,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
-from typing import Any, ClassVar, Literal
-
-import aiohttp
+from typing import Any, ClassVar, Literal, Unpack
 
 from agenthost.backends.agents._platform import (
     BAD_RESPONSE,
@@ -33,10 +31,12 @@ from agenthost.backends.agents._platform import (
     PLATFORM_ERROR,
     PlatformAgent,
     PlatformError,
+    PlatformOptions,
     Turn,
     assistant_message,
     attachment_urls,
     body_text,
+    busy_status,
     close,
     error_fields,
     merged,
@@ -72,19 +72,16 @@ _RETRYABLE_PREFIXES = (
 
 
 def base_url_for(region: str | None, base_url: str | None = None) -> str:
-    """The API base: `base_url`, else the region's (cn: dashscope.aliyuncs.com, intl:
-    dashscope-intl.aliyuncs.com), else $BAILIAN_BASE_URL, else cn."""
-    if base_url:
-        return base_url
-    if region is not None:
-        url = REGION_BASE_URLS.get(region)
-        if url is None:
-            raise ConfigError(
-                f"Bailian agent: region must be one of {sorted(REGION_BASE_URLS)}, got "
-                f"{region!r} (or pass base_url)."
-            )
-        return url
-    return setting(None, "BAILIAN_BASE_URL", REGION_BASE_URLS["cn"]) or REGION_BASE_URLS["cn"]
+    """The API base, by the one precedence rule: `base_url` (argument or config), else
+    $BAILIAN_BASE_URL, else the region's (cn: dashscope.aliyuncs.com, intl:
+    dashscope-intl.aliyuncs.com), else cn. `region` picks the default; an explicit URL wins."""
+    if region is not None and region not in REGION_BASE_URLS:
+        raise ConfigError(
+            f"Bailian agent: region must be one of {sorted(REGION_BASE_URLS)}, got "
+            f"{region!r} (or pass base_url)."
+        )
+    default = REGION_BASE_URLS[region or "cn"]
+    return setting(base_url, "BAILIAN_BASE_URL", default) or default
 
 
 class BailianAgent(PlatformAgent):
@@ -112,23 +109,14 @@ class BailianAgent(PlatformAgent):
         description: str = "",
         biz_params: Mapping[str, Any] | None = None,
         parameters: Mapping[str, Any] | None = None,
-        timeout: float | None = 300.0,
-        connect_timeout: float | None = 10.0,
-        idle_timeout: float | None = 60.0,
-        client: aiohttp.ClientSession | None = None,
-        state_key: str | None = None,
+        **options: Unpack[PlatformOptions],
     ) -> None:
         super().__init__(
             name=name,
             api_key=require(api_key, env=self.key_env, param="api_key", platform="Bailian"),
             base_url=base_url_for(region, base_url),
             description=description,
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-            idle_timeout=idle_timeout,
-            stop_timeout=1.0,  # unused: closing the stream is the cancel
-            client=client,
-            state_key=state_key,
+            options=options,
             headers={"X-DashScope-SSE": "enable"},
         )
         self.app_id = require(app_id, env="BAILIAN_APP_ID", param="app_id", platform="Bailian")
@@ -205,15 +193,15 @@ class BailianAgent(PlatformAgent):
         message = str(fields.get("message") or "no message").rstrip(".")
         request = f" (request_id {fields['request_id']})" if fields.get("request_id") else ""
         label = ", ".join(x for x in (f"HTTP {status}" if status else "", code) if x)
-        retryable = (status is not None and retryable_status(status)) or code.startswith(
-            _RETRYABLE_PREFIXES
-        )
+        busy = busy_status(status) or code.startswith(_RETRYABLE_PREFIXES)
+        retryable = busy or (status is not None and retryable_status(status))
         return PlatformError(
             f"Bailian {what} ({label}): {message}{request}.{self._hint(status or 0, code)}",
             code=HTTP_ERROR if status else PLATFORM_ERROR,
             retryable=retryable,
             status=status,
             platform_code=code or None,
+            busy=busy,
         )
 
     def _hint(self, status: int, code: str) -> str:

@@ -22,7 +22,11 @@ classic SSE (`event:` + `data:`). Events map to results as follows:
 
 The conversation id is kept in session state (`<name>.conversation_id`) and sent on the next
 turn; when Coze answers code 4002 (invalid conversation) the agent starts a new one (once).
-Cancelling a run calls `POST /v3/chat/cancel?conversation_id=...&chat_id=...`. The tools the
+Cancelling a run calls `POST /v3/chat/cancel` with the JSON body `{"conversation_id", "chat_id"}`
+as Coze's API reference documents it (the same two values also go in the query, as the
+official Python SDK sends them, so either reading works). Coze answers HTTP 200 with
+`{code, msg, data}` also when it refuses: a non-zero `code` is logged as a refused stop.
+Cancelling only changes the chat's status on Coze; the stream is closed by us. The tools the
 bot may ask for are the run's granted tools: those given here (`tools=`) and the runner's.
 """
 
@@ -33,7 +37,7 @@ from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Unpack
 
 import aiohttp
 import orjson
@@ -44,11 +48,13 @@ from agenthost.backends.agents._platform import (
     PLATFORM_ERROR,
     PlatformAgent,
     PlatformError,
+    PlatformOptions,
     StopRequest,
     Turn,
     assistant_message,
     attachment_urls,
     body_text,
+    busy_status,
     close,
     error_fields,
     merged,
@@ -84,6 +90,7 @@ UserFrom = Literal["user_id", "session_id"]
 # 4009 system busy, 4013 model error, 4016 a chat is running in this conversation,
 # 4020 RPM exceeded, 5000 internal error
 _RETRYABLE_CODES = frozenset({4009, 4013, 4016, 4020})
+_BUSY_CODES = frozenset({4009, 4016, 4020})  # worth another try after a pause
 _STALE_CONVERSATION = 4002
 
 
@@ -129,12 +136,7 @@ class CozeAgent(PlatformAgent):
         tools: Sequence[Any] = (),
         tool_timeout: float | None = 60.0,
         auto_save_history: bool = True,
-        timeout: float | None = 300.0,
-        connect_timeout: float | None = 10.0,
-        idle_timeout: float | None = 60.0,
-        stop_timeout: float = 5.0,
-        client: aiohttp.ClientSession | None = None,
-        state_key: str | None = None,
+        **options: Unpack[PlatformOptions],
     ) -> None:
         if user_from not in ("user_id", "session_id"):
             raise ConfigError(
@@ -145,12 +147,7 @@ class CozeAgent(PlatformAgent):
             api_key=require(api_key, env=self.key_env, param="api_key", platform="Coze"),
             base_url=setting(base_url, "COZE_BASE_URL", DEFAULT_BASE_URL) or DEFAULT_BASE_URL,
             description=description,
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-            idle_timeout=idle_timeout,
-            stop_timeout=stop_timeout,
-            client=client,
-            state_key=state_key,
+            options=options,
         )
         self.bot_id = require(bot_id, env="COZE_BOT_ID", param="bot_id", platform="Coze")
         self.custom_variables = dict(custom_variables or {})
@@ -235,8 +232,20 @@ class CozeAgent(PlatformAgent):
     def _stop_request(self, turn: _CozeTurn) -> StopRequest | None:
         if not turn.task_id or not turn.handle:
             return None
-        params = {"conversation_id": turn.handle, "chat_id": turn.task_id}
-        return StopRequest(url=self._chat_url + "/cancel", params=params)
+        ids = {"conversation_id": turn.handle, "chat_id": turn.task_id}
+        return StopRequest(url=self._chat_url + "/cancel", params=ids, body=ids)
+
+    def _stop_refusal(self, status: int, body: bytes) -> str | None:
+        """Coze reports a refused cancel as HTTP 200 with a non-zero `code`."""
+        refusal = super()._stop_refusal(status, body)
+        fields = error_fields(body)
+        code = _int(fields.get("code")) if "code" in fields else None
+        if refusal is None and code != 0:
+            message = fields.get("msg") or body_text(body)
+            refusal = (
+                f"code {code}: {message}" if code is not None else f"not a Coze answer: {message}"
+            )
+        return refusal
 
     def _stale_handle(self, error: PlatformError) -> bool:
         return error.platform_code == str(_STALE_CONVERSATION)
@@ -395,6 +404,7 @@ class CozeAgent(PlatformAgent):
             code=PLATFORM_ERROR,
             retryable=_retryable(0, code),
             platform_code=str(code),
+            busy=_busy(0, code),
         )
 
     def _http_error(self, status: int, body: bytes) -> PlatformError:
@@ -415,11 +425,16 @@ class CozeAgent(PlatformAgent):
             retryable=_retryable(status, code),
             status=status,
             platform_code=str(code) if code else None,
+            busy=_busy(status, code),
         )
 
 
 def _retryable(status: int, code: int) -> bool:
     return retryable_status(status) or code in _RETRYABLE_CODES or code >= 5000
+
+
+def _busy(status: int, code: int) -> bool:
+    return busy_status(status) or code in _BUSY_CODES or code >= 5000
 
 
 def _hint(status: int, code: int) -> str:

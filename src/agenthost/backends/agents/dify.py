@@ -23,7 +23,8 @@ are merged into Dify's `inputs`; `user` is our user id (or session id: `user_fro
 file attachments with a URL are sent as `files` (remote_url).
 
 Cancelling a run (runner.cancel, the caller going away, a timeout) calls
-`POST /chat-messages/{task_id}/stop` with `{user}` before the run ends.
+`POST /chat-messages/{task_id}/stop` with `{"user": ...}` before the run ends; Dify answers
+`{"result": "success"}`, anything else is logged as a refused stop.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import mimetypes
 from collections.abc import AsyncGenerator, Awaitable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Unpack
 from urllib.parse import urljoin, urlparse
 
 import aiohttp
@@ -44,6 +45,7 @@ from agenthost.backends.agents._platform import (
     PLATFORM_ERROR,
     PlatformAgent,
     PlatformError,
+    PlatformOptions,
     StopRequest,
     Turn,
     assistant_message,
@@ -114,12 +116,7 @@ class DifyAgent(PlatformAgent):
         inputs: Mapping[str, Any] | None = None,
         user_from: UserFrom = "user_id",
         auto_generate_name: bool = True,
-        timeout: float | None = 300.0,
-        connect_timeout: float | None = 10.0,
-        idle_timeout: float | None = 60.0,
-        stop_timeout: float = 5.0,
-        client: aiohttp.ClientSession | None = None,
-        state_key: str | None = None,
+        **options: Unpack[PlatformOptions],
     ) -> None:
         if user_from not in ("user_id", "session_id"):
             raise ConfigError(
@@ -130,12 +127,7 @@ class DifyAgent(PlatformAgent):
             api_key=require(api_key, env=self.key_env, param="api_key", platform="Dify"),
             base_url=setting(base_url, "DIFY_BASE_URL", DEFAULT_BASE_URL) or DEFAULT_BASE_URL,
             description=description,
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-            idle_timeout=idle_timeout,
-            stop_timeout=stop_timeout,
-            client=client,
-            state_key=state_key,
+            options=options,
         )
         self.inputs = dict(inputs or {})
         self.user_from: UserFrom = user_from
@@ -193,6 +185,13 @@ class DifyAgent(PlatformAgent):
 
     def _stale_handle(self, error: PlatformError) -> bool:
         return error.status == 404 and "conversation" in error.message.lower()
+
+    def _stop_refusal(self, status: int, body: bytes) -> str | None:
+        """Dify answers a stop with {"result": "success"}; anything else is a refusal."""
+        refusal = super()._stop_refusal(status, body)
+        if refusal is None and error_fields(body).get("result") != "success":
+            refusal = f"HTTP {status} without result 'success': {body_text(body)}"
+        return refusal
 
     # ---- the stream -----------------------------------------------------------------------
 

@@ -48,10 +48,9 @@ def failure(events: list[Event]) -> Any:
     return last.error
 
 
-async def wait_for(predicate: Any, timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():  # noqa: ASYNC110 - the other side is another thread
-            await asyncio.sleep(0.01)
+async def until(flag: threading.Event) -> None:
+    """Wait for a flag the server thread sets (generous bound: a busy machine is slow)."""
+    assert await asyncio.to_thread(flag.wait, 60.0), "the server never got there"
 
 
 # ---- (b) an agent on the official a2a-sdk server ----------------------------------------------
@@ -64,6 +63,7 @@ class Streamer(AgentExecutor):
     def __init__(self) -> None:
         self.started = threading.Event()
         self.cancelled: list[str] = []
+        self.cancel_seen = threading.Event()
         self.contexts: list[str] = []
 
     async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
@@ -78,7 +78,7 @@ class Streamer(AgentExecutor):
         text = context.get_user_input()
         if text.startswith("slow"):
             self.started.set()
-            await asyncio.sleep(30)
+            await asyncio.Event().wait()  # until cancelled
         if text.startswith("broken"):
             await updater.failed(updater.new_agent_message([Part(text="no can do")]))
             return
@@ -98,6 +98,7 @@ class Streamer(AgentExecutor):
     async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
         assert context.task_id is not None
         self.cancelled.append(context.task_id)
+        self.cancel_seen.set()
         updater = TaskUpdater(event_queue, context.task_id, context.context_id or "")
         await updater.cancel()
 
@@ -177,17 +178,22 @@ async def test_sdk_agent_streams_a_reply(sdk_runner: Runner, streamer: Streamer)
 
 async def test_sdk_agent_cancel_is_forwarded(sdk_runner: Runner, streamer: Streamer) -> None:
     events: list[Event] = []
+    task_known = asyncio.Event()  # the remote named its task (and context): it can be cancelled
 
     async def run() -> None:
         async for event in sdk_runner.run("u", "s1", "slow please", run_id="run-slow"):
             events.append(event)
+            if event.type == "state.updated":
+                task_known.set()
 
     async with asyncio.TaskGroup() as group:
         group.create_task(run())
-        await wait_for(streamer.started.is_set)
+        await until(streamer.started)
+        await task_known.wait()
         sdk_runner.cancel("run-slow")
     assert failure(events).code == "cancelled"
-    await wait_for(lambda: len(streamer.cancelled) == 1)  # the remote got tasks/cancel
+    await until(streamer.cancel_seen)  # the remote got tasks/cancel
+    assert len(streamer.cancelled) == 1
 
 
 async def test_sdk_agent_idle_timeout_cancels_the_remote_task(
@@ -199,7 +205,8 @@ async def test_sdk_agent_idle_timeout_cancels_the_remote_task(
     error = failure(events)
     assert (error.code, error.retryable) == ("platform.timeout", True)
     assert "idle_timeout" in error.message
-    await wait_for(lambda: len(streamer.cancelled) == 1)
+    await until(streamer.cancel_seen)
+    assert len(streamer.cancelled) == 1
 
 
 async def test_sdk_agent_failed_task(sdk_runner: Runner) -> None:
@@ -314,14 +321,17 @@ async def test_agenthost_agent_cancel_is_forwarded(
     fake_model.server.add(HangReply())  # the remote model never answers
     events: list[Event] = []
     async with Runner(remote(agenthost_url, "plain"), store=store) as runner:
+        task_known = asyncio.Event()
 
         async def run() -> None:
             async for event in runner.run("u", "s1", "hang on", run_id="run-hang"):
                 events.append(event)
+                if event.type == "state.updated":
+                    task_known.set()
 
         async with asyncio.TaskGroup() as group:
             group.create_task(run())
-            await wait_for(lambda: any(e.type == "state.updated" for e in events))
+            await task_known.wait()
             runner.cancel("run-hang")
         context_id = (await state_of(runner, "s1"))["plain.context_id"]
     assert failure(events).code == "cancelled"

@@ -120,7 +120,8 @@ def test_region_selects_the_base_url(monkeypatch: pytest.MonkeyPatch) -> None:
     assert custom.base_url == "http://x.test/api/v1"
     monkeypatch.setenv("BAILIAN_BASE_URL", "http://env.test/api/v1")
     assert BailianAgent(api_key="k", app_id="a").base_url == "http://env.test/api/v1"
-    assert BailianAgent(api_key="k", app_id="a", region="intl").base_url == intl.base_url
+    # the one precedence rule: argument, then environment, then the region's default
+    assert BailianAgent(api_key="k", app_id="a", region="intl").base_url == "http://env.test/api/v1"
     with pytest.raises(ConfigError, match="region"):
         BailianAgent(api_key="k", app_id="a", region="eu")  # type: ignore[arg-type]
 
