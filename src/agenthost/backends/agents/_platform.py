@@ -84,6 +84,8 @@ TIMEOUT = "platform.timeout"
 UNAVAILABLE = "platform.unavailable"
 BAD_RESPONSE = "platform.bad_response"
 
+# the wait between two tries (a module attribute so that tests can record the waits)
+pause: Callable[[float], Awaitable[None]] = asyncio.sleep
 DRAIN_SECONDS = 1.0  # how long to read the rest of a finished stream so its connection is reused
 _ERROR_BODY_LIMIT = 64 * 1024
 
@@ -311,7 +313,7 @@ async def run_with_retries(
                     wait,
                     exc,
                 )
-                await asyncio.sleep(wait)
+                await pause(wait)
                 attempt += 1
                 continue
             log.warning("%s failed in run %s: %s", who, run_id, exc)

@@ -34,16 +34,41 @@ def __getattr__(name: str) -> Any:
 
 
 def infer_model(
-    model: str | ChatModel, *, providers: Mapping[str, ProviderSettings] | None = None
+    model: str | ChatModel,
+    *,
+    providers: Mapping[str, ProviderSettings] | None = None,
+    base_url: str | None = None,
+    api_key: str | None = None,
 ) -> ChatModel:
     """A ChatModel from a `provider:model` id (a ChatModel is returned as is).
 
-    `providers` are the providers declared in config: they add new names (any
+    `base_url` / `api_key` point the id's provider somewhere else, in one line:
+    `infer_model("vllm:qwen2.5", base_url="http://gpu-box:8000/v1")` (any provider name
+    works then). `providers` are the providers declared in config: they add new names (any
     OpenAI-compatible base URL) or override a known provider's URL, key and prices.
-    Models of the same provider configuration share one pooled client.
+    Precedence for each provider setting: argument, then config, then the environment
+    (`<NAME>_BASE_URL`, `<NAME>_API_KEY`), then the built-in default. Models of the same
+    provider configuration share one pooled client.
     """
     if not isinstance(model, str):
         return model
+    if base_url is not None or api_key is not None:
+        model_provider = model.partition(":")[0]
+        from agenthost.backends.models.providers import ProviderSettings as _Settings
+
+        declared_settings = (providers or {}).get(model_provider) or _Settings()
+        overridden = _Settings(
+            base_url=base_url or declared_settings.base_url,
+            api_key=api_key or declared_settings.api_key,
+            api_key_env=declared_settings.api_key_env,
+            prices=declared_settings.prices,
+            timeout=declared_settings.timeout,
+            headers=declared_settings.headers,
+            options=declared_settings.options,
+            connect_timeout=declared_settings.connect_timeout,
+            idle_timeout=declared_settings.idle_timeout,
+        )
+        providers = {**(providers or {}), model_provider: overridden}
     provider_name, sep, model_name = model.partition(":")
     if not sep or not provider_name or not model_name:
         raise InvalidArgument(

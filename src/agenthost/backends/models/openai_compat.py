@@ -6,7 +6,10 @@ Ollama and llama.cpp servers alike: where it connects is the `Provider`'s busine
 Errors are translated here, each raised `from` the original:
 
     HTTP status >= 400                      ModelHTTPError (Retry-After parsed)
-    the deadline passed                     ModelTimeout (ModelSettings.timeout: whole call)
+    the deadline passed                     ModelTimeout (ModelSettings.timeout or the
+                                            provider's timeout: the whole call; the
+                                            provider's idle_timeout: a streamed answer silent
+                                            that long, before its head or between chunks)
     cannot connect / connection dropped     ModelUnavailable (before the response started)
     invalid JSON, broken or cut stream      ModelResponseError (once the response started)
 """
@@ -27,6 +30,7 @@ from agenthost.backends.models._decode import StreamAssembler, decode_completion
 from agenthost.backends.models._wire import wire_messages, wire_tools
 from agenthost.backends.models.providers import Provider
 from agenthost.core.errors import (
+    ConfigError,
     ModelHTTPError,
     ModelResponseError,
     ModelTimeout,
@@ -38,13 +42,38 @@ from agenthost.ports.models import ModelResponse, ModelSettings, ResponseDone, S
 
 
 class OpenAICompatibleModel:
-    """One model at one provider, e.g. `OpenAICompatibleModel("gpt-4o-mini", provider=p)`.
+    """One model at one OpenAI-compatible endpoint. The one line for a self-hosted server:
 
-    Use it as an async context manager: it holds the provider's client while entered, and the
-    last user closes it. `price` overrides the price table for cost.
+        model = OpenAICompatibleModel("qwen2.5", base_url="http://127.0.0.1:8000/v1")
+        agent = LLMAgent(model=model)
+
+    `api_key` is sent as a bearer token when given; `provider=` instead shares one configured
+    `Provider` (its pooled client, timeouts, prices) between models. Use it as an async
+    context manager (LLMAgent and Runner do): it holds the provider's client while entered,
+    and the last user closes it. `price` overrides the price table for cost.
     """
 
-    def __init__(self, model_name: str, *, provider: Provider, price: Price | None = None) -> None:
+    def __init__(
+        self,
+        model_name: str,
+        *,
+        provider: Provider | None = None,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        price: Price | None = None,
+    ) -> None:
+        if provider is None:
+            if not base_url:
+                raise ConfigError(
+                    f"OpenAICompatibleModel({model_name!r}) needs base_url=... (e.g. "
+                    f"http://127.0.0.1:8000/v1) or provider=Provider(...)."
+                )
+            provider = Provider("openai-compatible", base_url=base_url, api_key=api_key)
+        elif base_url is not None or api_key is not None:
+            raise ConfigError(
+                f"OpenAICompatibleModel({model_name!r}): give either provider= or "
+                f"base_url=/api_key=, not both."
+            )
         self.model_name = model_name
         self.provider = provider
         self.price = price if price is not None else provider.price_for(model_name)
@@ -104,11 +133,12 @@ class OpenAICompatibleModel:
         body = self._body(messages, tools, settings, stream=True)
         seconds = self._timeout(settings)
         deadline = asyncio.get_running_loop().time() + seconds
+        limit, waited = self._limit(deadline, seconds)
         try:
-            async with asyncio.timeout_at(deadline):
+            async with asyncio.timeout_at(limit):
                 response = await self._post(body)
         except TimeoutError as exc:
-            raise ModelTimeout(model=self._name, seconds=seconds) from exc
+            raise ModelTimeout(model=self._name, seconds=waited) from exc
         state = StreamAssembler(name=self._name, price=self.price)
         decoder = SSEDecoder()
         try:
@@ -181,14 +211,24 @@ class OpenAICompatibleModel:
             key_env=f"{self.provider.name.upper()}_API_KEY",
         )
 
+    def _limit(self, deadline: float, seconds: float) -> tuple[float, float]:
+        """When the next read must be done (the idle timeout, capped by the call's deadline)
+        and the setting that sets it (for the error)."""
+        idle = self.provider.idle_timeout
+        if idle is None:
+            return deadline, seconds
+        idle_end = asyncio.get_running_loop().time() + idle
+        return (idle_end, idle) if idle_end < deadline else (deadline, seconds)
+
     async def _read(
         self, response: aiohttp.ClientResponse, deadline: float, seconds: float
     ) -> bytes:
+        limit, waited = self._limit(deadline, seconds)
         try:
-            async with asyncio.timeout_at(deadline):
+            async with asyncio.timeout_at(limit):
                 return await response.content.readany()
         except TimeoutError as exc:
-            raise ModelTimeout(model=self._name, seconds=seconds) from exc
+            raise ModelTimeout(model=self._name, seconds=waited) from exc
         except aiohttp.ClientError as exc:
             self._broken(exc)
 

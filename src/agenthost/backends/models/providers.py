@@ -34,7 +34,11 @@ from agenthost.core.usage import Price
 if TYPE_CHECKING:
     import aiohttp
 
-DEFAULT_TIMEOUT = 600.0  # seconds for a whole call when ModelSettings.timeout is not set
+# seconds; see docs/defaults.md. A whole call (when ModelSettings.timeout is not set), the TCP
+# connect, and the longest silence of a streamed answer (before its head and between chunks)
+DEFAULT_TIMEOUT = 300.0
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_IDLE_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +81,8 @@ class ProviderSettings:
     timeout: float | None = None
     headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     options: Mapping[str, Any] = field(default_factory=dict)
+    connect_timeout: float | None = None
+    idle_timeout: float | None = None
 
 
 def env_prefix(provider: str) -> str:
@@ -98,12 +104,23 @@ class Provider:
         timeout: float = DEFAULT_TIMEOUT,
         headers: Mapping[str, str] | None = None,
         max_connections: int = 1000,
+        connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
+        idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
     ) -> None:
+        for label, value in (
+            ("timeout", timeout),
+            ("connect_timeout", connect_timeout),
+            ("idle_timeout", idle_timeout),
+        ):
+            if value is not None and value <= 0:
+                raise ConfigError(f"Provider {name!r}: {label} must be > 0, got {value!r}")
         self.name = name
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
         self.prices = dict(prices or {})
         self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self.idle_timeout = idle_timeout
         self.max_connections = max_connections
         self.headers = {"Content-Type": "application/json", **(headers or {})}
         if api_key:
@@ -125,7 +142,9 @@ class Provider:
         if client is None or (self._owns_client and self._client_loop is not loop):
             from agenthost.backends.common.http import make_http_client
 
-            client = self._client = make_http_client(max_connections=self.max_connections)
+            client = self._client = make_http_client(
+                max_connections=self.max_connections, connect_timeout=self.connect_timeout
+            )
             self._client_loop = loop
         return client
 
@@ -201,6 +220,8 @@ def resolve_provider(
         prices=settings.prices,
         timeout=settings.timeout or DEFAULT_TIMEOUT,
         headers=settings.headers,
+        connect_timeout=settings.connect_timeout or DEFAULT_CONNECT_TIMEOUT,
+        idle_timeout=settings.idle_timeout or DEFAULT_IDLE_TIMEOUT,
     )
 
 
@@ -231,6 +252,8 @@ def shared_provider(
         provider.base_url,
         provider.api_key,
         provider.timeout,
+        provider.connect_timeout,
+        provider.idle_timeout,
         tuple(sorted(provider.headers.items())),
         tuple(sorted(provider.prices.items())),
     )

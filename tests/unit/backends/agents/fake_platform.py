@@ -42,6 +42,7 @@ class Reply:
     content_type: str = "text/event-stream"
     body: Any = None  # a non-stream answer: dict/list -> JSON, str -> text
     before: float | _Marker | None = None  # pause (or HANG) before the response head
+    headers: dict[str, str] = field(default_factory=dict)  # e.g. Retry-After
 
 
 @dataclass
@@ -52,6 +53,11 @@ class Recorded:
     headers: dict[str, str]
     body: Any
     disconnected: bool = False  # the client went away while the stream was open
+    gone: asyncio.Event = field(default_factory=asyncio.Event)  # set when that is seen
+
+    def went_away(self) -> None:
+        self.disconnected = True
+        self.gone.set()
 
 
 @dataclass
@@ -111,16 +117,19 @@ class FakePlatform:
         if reply.body is not None:
             if isinstance(reply.body, str):
                 return web.Response(
-                    status=reply.status, text=reply.body, content_type=reply.content_type
+                    status=reply.status,
+                    text=reply.body,
+                    content_type=reply.content_type,
+                    headers=reply.headers,
                 )
-            return web.json_response(reply.body, status=reply.status)
+            return web.json_response(reply.body, status=reply.status, headers=reply.headers)
         return await self._stream(request, reply, record)
 
     async def _stream(
         self, request: web.Request, reply: Reply, record: Recorded
     ) -> web.StreamResponse:
         response = web.StreamResponse(
-            status=reply.status, headers={"Content-Type": reply.content_type}
+            status=reply.status, headers={"Content-Type": reply.content_type, **reply.headers}
         )
         await response.prepare(request)
         for frame in reply.frames:
@@ -128,7 +137,7 @@ class FakePlatform:
                 try:
                     await response.write(frame)
                 except ConnectionError:
-                    record.disconnected = True
+                    record.went_away()
                     return response
             elif frame is BREAK:
                 assert request.transport is not None
@@ -137,7 +146,7 @@ class FakePlatform:
             else:
                 seconds = None if frame is HANG else frame
                 if await self._wait(request, seconds):
-                    record.disconnected = True
+                    record.went_away()
                     return response
         await response.write_eof()
         return response

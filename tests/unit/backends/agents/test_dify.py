@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 
 import pytest
@@ -16,7 +14,7 @@ from agenthost.core.usage import Usage
 from agenthost.engine.runner import Runner, collect, final_text
 from agenthost.ports.sessions import SessionStore
 
-from .fake_platform import BREAK, HANG, FakePlatform, Frame, Reply, data_frame
+from .fake_platform import HANG, FakePlatform, Frame, Reply, data_frame
 
 CHAT = "/v1/chat-messages"
 
@@ -109,20 +107,6 @@ async def test_a_streamed_reply_with_usage(fake: FakePlatform, store: SessionSto
     # the conversation id is in session state
     session = await runner.get_session("u1", "s1")
     assert session.state["dify.conversation_id"] == "c1"
-
-
-async def test_the_next_turn_continues_the_conversation(
-    fake: FakePlatform, store: SessionStore
-) -> None:
-    fake.add(CHAT, HELLO)
-    async with Runner(agent(fake, user_from="session_id"), store=store, app="t") as runner:
-        await collect(runner.run("u1", "s1", "hi"))
-        second = await collect(runner.run("u1", "s1", "again"))
-    first_call, second_call = fake.calls(CHAT)
-    assert first_call.body["conversation_id"] == ""
-    assert second_call.body["conversation_id"] == "c1"
-    assert second_call.body["user"] == "s1"  # user_from="session_id"
-    assert "state.updated" not in types(second)  # the id did not change: nothing to store
 
 
 async def test_a_forgotten_conversation_starts_a_new_one(
@@ -256,27 +240,6 @@ async def test_a_wrong_key_fails_with_dify_message_and_a_hint(
     assert "DIFY_API_KEY" in failed.error.message
 
 
-async def test_a_server_error_is_retryable(fake: FakePlatform, store: SessionStore) -> None:
-    fake.add(CHAT, Reply(status=502, body="<html>Bad Gateway</html>", content_type="text/html"))
-    async with Runner(agent(fake), store=store, app="t") as runner:
-        events = await collect(runner.run("u1", "s1", "hi"))
-    failed = terminal(events)
-    assert failed.error is not None and failed.error.code == "platform.http_error"
-    assert failed.error.retryable is True
-    assert "HTTP 502" in failed.error.message and "Bad Gateway" in failed.error.message
-
-
-async def test_a_broken_stream_is_retryable(fake: FakePlatform, store: SessionStore) -> None:
-    fake.add(CHAT, Reply(frames=[message("Hel"), 0.05, BREAK]))
-    fake.add("/v1/chat-messages/t1/stop", Reply(body={"result": "success"}))
-    async with Runner(agent(fake), store=store, app="t") as runner:
-        events = await collect(runner.run("u1", "s1", "hi"))
-    failed = terminal(events)
-    assert failed.error is not None and failed.error.code == "platform.bad_response"
-    assert failed.error.retryable is True
-    assert "broke off" in failed.error.message
-
-
 async def test_a_stream_ending_early_is_retryable(fake: FakePlatform, store: SessionStore) -> None:
     fake.add(CHAT, Reply(frames=[message("Hel")]))  # no message_end
     async with Runner(agent(fake), store=store, app="t") as runner:
@@ -286,33 +249,6 @@ async def test_a_stream_ending_early_is_retryable(fake: FakePlatform, store: Ses
     assert failed.error.retryable is True
 
 
-async def test_a_platform_that_never_answers_times_out(
-    fake: FakePlatform, store: SessionStore
-) -> None:
-    fake.add(CHAT, Reply(before=HANG, frames=[]))
-    started = time.monotonic()
-    async with Runner(agent(fake, idle_timeout=0.3), store=store, app="t") as runner:
-        events = await collect(runner.run("u1", "s1", "hi"))
-    failed = terminal(events)
-    assert failed.error is not None and failed.error.code == "platform.timeout"
-    assert failed.error.retryable is True
-    assert "idle_timeout" in failed.error.message
-    assert time.monotonic() - started < 3
-
-
-async def test_a_silent_stream_times_out_and_is_stopped(
-    fake: FakePlatform, store: SessionStore
-) -> None:
-    fake.add(CHAT, Reply(frames=[message("Hel"), HANG]))
-    fake.add("/v1/chat-messages/t1/stop", Reply(body={"result": "success"}))
-    async with Runner(agent(fake, idle_timeout=0.3), store=store, app="t") as runner:
-        events = await collect(runner.run("u1", "s1", "hi"))
-    failed = terminal(events)
-    assert failed.error is not None and failed.error.code == "platform.timeout"
-    (stop,) = fake.calls("/v1/chat-messages/t1/stop")
-    assert stop.body == {"user": "u1"}
-
-
 async def test_the_total_timeout_bounds_a_chatty_stream(
     fake: FakePlatform, store: SessionStore
 ) -> None:
@@ -320,43 +256,17 @@ async def test_the_total_timeout_bounds_a_chatty_stream(
     pings: list[Frame] = [ping, 0.05] * 100
     fake.add(CHAT, Reply(frames=[message("Hel"), *pings]))
     fake.add("/v1/chat-messages/t1/stop", Reply(body={"result": "success"}))
-    async with Runner(agent(fake, timeout=0.4, idle_timeout=0.3), store=store, app="t") as runner:
+    async with Runner(agent(fake, timeout=0.4, idle_timeout=30.0), store=store, app="t") as runner:
         events = await collect(runner.run("u1", "s1", "hi"))
     failed = terminal(events)
     assert failed.error is not None and failed.error.code == "platform.timeout"
     assert "within 0.4s" in failed.error.message
 
 
-@pytest.mark.parametrize("when", ["between events", "while waiting"])
-async def test_cancel_stops_the_task_on_dify(
-    fake: FakePlatform, store: SessionStore, when: str
-) -> None:
-    fake.add(CHAT, Reply(frames=[message("Hel"), 5.0, message("lo"), message_end()]))
-    fake.add("/v1/chat-messages/t1/stop", Reply(body={"result": "success"}))
-    events: list[Event] = []
-    async with Runner(agent(fake), store=store, app="t") as runner:
-        started = time.monotonic()
-        async for event in runner.run("u1", "s1", "hi", run_id="r1"):
-            events.append(event)
-            if event.type == "message.delta":
-                if when == "between events":
-                    runner.cancel("r1")
-                else:
-                    asyncio.get_running_loop().call_later(0.1, runner.cancel, "r1")
-    failed = terminal(events)
-    assert failed.type == "run.failed" and failed.error is not None
-    assert failed.error.code == "cancelled"
-    assert failed.data is not None and failed.data["status"] == "cancelled"
-    assert time.monotonic() - started < 3
-    (stop,) = fake.calls("/v1/chat-messages/t1/stop")
-    assert stop.method == "POST" and stop.body == {"user": "u1"}
-    assert stop.headers["Authorization"] == "Bearer app-test"
-
-
 async def test_a_failed_stop_call_does_not_hold_up_the_run(
     fake: FakePlatform, store: SessionStore
 ) -> None:
-    fake.add(CHAT, Reply(frames=[message("Hel"), 5.0, message_end()]))
+    fake.add(CHAT, Reply(frames=[message("Hel"), HANG]))
     fake.add("/v1/chat-messages/t1/stop", Reply(before=HANG, body={"result": "success"}))
     events: list[Event] = []
     async with Runner(agent(fake, stop_timeout=0.2), store=store, app="t") as runner:
@@ -409,20 +319,10 @@ def test_the_manifest() -> None:
     assert not caps.tool_calling
 
 
-async def test_the_run_deadline_stops_the_task(fake: FakePlatform, store: SessionStore) -> None:
-    fake.add(CHAT, Reply(frames=[message("Hel"), 5.0, message_end()]))
-    fake.add("/v1/chat-messages/t1/stop", Reply(body={"result": "success"}))
-    async with Runner(agent(fake), store=store, app="t", timeout=0.3) as runner:
-        events = await collect(runner.run("u1", "s1", "hi"))
-    failed = terminal(events)
-    assert failed.error is not None and failed.error.code == "deadline_exceeded"
-    assert len(fake.calls("/v1/chat-messages/t1/stop")) == 1
-
-
 async def test_a_caller_going_away_stops_the_task(fake: FakePlatform, store: SessionStore) -> None:
     from contextlib import aclosing
 
-    fake.add(CHAT, Reply(frames=[message("Hel"), 5.0, message_end()]))
+    fake.add(CHAT, Reply(frames=[message("Hel"), HANG]))
     fake.add("/v1/chat-messages/t1/stop", Reply(body={"result": "success"}))
     async with Runner(agent(fake), store=store, app="t") as runner:
         async with aclosing(runner.run("u1", "s1", "hi")) as stream:
@@ -437,7 +337,8 @@ async def test_a_caller_going_away_stops_the_task(fake: FakePlatform, store: Ses
 
 
 async def test_an_unreachable_platform_is_retryable(store: SessionStore) -> None:
-    dify = DifyAgent(base_url="http://127.0.0.1:9/v1", api_key="app-test")  # nothing listens
+    # nothing listens; retries=0: the retry itself is the contract suite's
+    dify = DifyAgent(base_url="http://127.0.0.1:9/v1", api_key="app-test", retries=0)
     async with Runner(dify, store=store, app="t") as runner:
         events = await collect(runner.run("u1", "s1", "hi"))
     failed = terminal(events)

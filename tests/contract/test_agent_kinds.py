@@ -1,0 +1,270 @@
+"""One contract for every agent kind that talks to an upstream over HTTP: each scenario runs
+against each kind's fake upstream (tests/contract/agent_kinds.py), through the real Runner.
+
+A scenario that does not apply to a kind is marked "not applicable" in the parametrization,
+with the reason. What is specific to one platform (Dify's message_replace, Coze's own tools,
+DashScope usage sums, ...) stays in tests/unit/backends/agents/test_<platform>.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from agenthost.backends.agents import _platform
+from agenthost.backends.sessions import open_session_store
+from agenthost.core.events import Event
+from agenthost.engine.runner import Runner, collect, final_text
+from agenthost.ports.sessions import SessionStore
+from tests.unit.backends.agents.fake_platform import BREAK, HANG, FakePlatform, Reply
+
+from .agent_kinds import KINDS, Kind
+
+PLATFORM_ENV = ("DIFY_BASE_URL", "COZE_BASE_URL", "BAILIAN_BASE_URL", "FAKE_BASE_URL")
+
+
+def kinds(scenario: str) -> list[Any]:
+    """Every kind, those the scenario does not apply to marked so (with the reason)."""
+    out = []
+    for kind in KINDS:
+        why = kind.not_applicable.get(scenario)
+        marks = [pytest.mark.skip(reason=f"not applicable to {kind.name}: {why}")] if why else []
+        out.append(pytest.param(kind, id=kind.name, marks=marks))
+    return out
+
+
+@pytest.fixture(autouse=True)
+def no_platform_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in PLATFORM_ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+async def store() -> AsyncIterator[SessionStore]:
+    async with open_session_store("memory://") as opened:
+        yield opened
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakePlatform]:
+    async with FakePlatform() as server:
+        yield server
+    for kind in KINDS:
+        await kind.aclose()
+
+
+@pytest.fixture
+def pauses(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The waits between two tries of a platform agent (recorded, not slept)."""
+    waits: list[float] = []
+
+    async def record(seconds: float) -> None:
+        waits.append(seconds)
+
+    monkeypatch.setattr(_platform, "pause", record)
+    return waits
+
+
+def last(events: list[Event]) -> Event:
+    assert events[-1].is_terminal, [e.type for e in events]
+    return events[-1]
+
+
+def failed(events: list[Event]) -> Any:
+    end = last(events)
+    assert end.type == "run.failed" and end.error is not None, [e.type for e in events]
+    return end.error
+
+
+async def run(
+    kind: Kind, fake: FakePlatform, store: SessionStore, text: str = "hi", **options: Any
+) -> list[Event]:
+    async with Runner(kind.agent(fake, **options), store=store, app="t") as runner:
+        return await collect(runner.run("u1", "s1", text))
+
+
+# ---- scenarios -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", kinds("streamed_reply"))
+async def test_a_streamed_reply(kind: Kind, fake: FakePlatform, store: SessionStore) -> None:
+    fake.add(kind.path, kind.reply(["Hel", "lo"]))
+    events = await run(kind, fake, store)
+    assert last(events).type == "run.completed"
+    assert [e.text for e in events if e.type == "message.delta"] == ["Hel", "lo"]
+    assert final_text(events) == "Hello"
+    assert len(fake.calls(kind.path)) == 1
+
+
+@pytest.mark.parametrize("kind", kinds("history"))
+async def test_turn_two_continues_the_conversation(
+    kind: Kind, fake: FakePlatform, store: SessionStore
+) -> None:
+    fake.add(kind.path, kind.reply(["Hel", "lo"]))
+    async with Runner(kind.agent(fake), store=store, app="t") as runner:
+        await collect(runner.run("u1", "s1", "hi"))
+        events = await collect(runner.run("u1", "s1", "again"))
+    assert last(events).type == "run.completed"
+    first, second = fake.calls(kind.path)
+    kind.assert_turn_two(first, second)
+
+
+@pytest.mark.parametrize("kind", kinds("tool_round_trip"))
+async def test_a_tool_round_trip(kind: Kind, fake: FakePlatform, store: SessionStore) -> None:
+    kind.script_tool_round_trip(fake)
+    events = await run(kind, fake, store, "weather in P?")
+    names = [e.type for e in events if not e.partial]
+    assert names.index("tool.call.started") < names.index("tool.call.completed")
+    started = next(e for e in events if e.type == "tool.call.started")
+    assert started.data is not None and started.data["tool_name"] == "get_weather"
+    completed = next(e for e in events if e.type == "tool.call.completed")
+    assert "sunny" in completed.text
+    assert final_text(events) == "It is sunny."
+    assert last(events).type == "run.completed"
+
+
+@pytest.mark.parametrize("kind", kinds("auth_error"))
+async def test_an_auth_error_fails_at_once(
+    kind: Kind, fake: FakePlatform, store: SessionStore, pauses: list[float]
+) -> None:
+    fake.add(kind.path, kind.error(401))
+    error = failed(await run(kind, fake, store))
+    assert error.retryable is False
+    assert "401" in error.message
+    assert len(fake.calls(kind.path)) == 1 and pauses == []  # never retried
+
+
+@pytest.mark.parametrize("retry_after", [None, "0"], ids=["no-retry-after", "retry-after"])
+@pytest.mark.parametrize("status", [429, 503])
+@pytest.mark.parametrize("kind", kinds("busy_retried"))
+async def test_a_busy_upstream_is_tried_again(
+    kind: Kind,
+    fake: FakePlatform,
+    store: SessionStore,
+    pauses: list[float],
+    status: int,
+    retry_after: str | None,
+) -> None:
+    fake.add(kind.path, kind.error(status, retry_after=retry_after), kind.reply(["Hel", "lo"]))
+    events = await run(kind, fake, store)
+    assert last(events).type == "run.completed" and final_text(events) == "Hello"
+    assert len(fake.calls(kind.path)) == 2
+    if kind.name != "llm":  # the model chain's waits are the engine's (engine/model_chain.py)
+        assert pauses == [0.0 if retry_after == "0" else 0.5]
+
+
+@pytest.mark.parametrize("kind", kinds("busy_retried"))
+async def test_retry_after_is_honoured_and_retries_end(
+    kind: Kind, fake: FakePlatform, store: SessionStore, pauses: list[float]
+) -> None:
+    fake.add(kind.path, kind.error(429, retry_after="7"), kind.error(503))
+    error = failed(await run(kind, fake, store, retries=2))
+    assert error.retryable is True
+    assert len(fake.calls(kind.path)) == 3  # the first try and 2 retries
+    if kind.name != "llm":
+        assert pauses == [7.0, 1.0]  # Retry-After, then the backoff's second step
+
+
+@pytest.mark.parametrize("kind", kinds("busy_retried"))
+async def test_a_too_long_retry_after_is_not_waited_for(
+    kind: Kind, fake: FakePlatform, store: SessionStore, pauses: list[float]
+) -> None:
+    fake.add(kind.path, kind.error(429, retry_after="3600"))
+    error = failed(await run(kind, fake, store))
+    assert error.retryable is True
+    assert len(fake.calls(kind.path)) == 1 and pauses == []
+
+
+@pytest.mark.parametrize("kind", kinds("cut_off"))
+async def test_a_stream_that_breaks_off_keeps_the_partial_reply(
+    kind: Kind, fake: FakePlatform, store: SessionStore, pauses: list[float]
+) -> None:
+    kind.script_stop(fake)
+    fake.add(kind.path, kind.reply(["Hel"], tail=[BREAK]))
+    async with Runner(kind.agent(fake), store=store, app="t") as runner:
+        events = await collect(runner.run("u1", "s1", "hi"))
+        session = await runner.get_session("u1", "s1")
+    error = failed(events)
+    assert error.retryable is True
+    assert len(fake.calls(kind.path)) == 1 and pauses == []  # output was shown: no retry
+    if kind.name == "llm":
+        return  # LLMAgent's cut-off replies are the engine's (see the report)
+    cut = next(e for e in events if e.type == "message.completed")
+    assert cut.text == "Hel" and cut.data == {"incomplete": True}
+    stored = [e for e in session.events if e.type == "message.completed"]
+    assert [(e.text, e.data) for e in stored] == [("Hel", {"incomplete": True})]
+
+
+@pytest.mark.parametrize("kind", kinds("silent"))
+async def test_a_silent_upstream_times_out(
+    kind: Kind, fake: FakePlatform, store: SessionStore, pauses: list[float]
+) -> None:
+    fake.add(kind.path, Reply(before=HANG))
+    error = failed(await run(kind, fake, store, idle_timeout=0.2))
+    codes = {"llm": "model_timeout"}
+    assert error.code == codes.get(kind.name, "platform.timeout")
+    assert error.retryable is True
+    assert pauses == []
+
+
+@pytest.mark.parametrize("kind", kinds("cancel"))
+async def test_cancel_reaches_the_upstream(
+    kind: Kind, fake: FakePlatform, store: SessionStore
+) -> None:
+    kind.script_stop(fake)
+    fake.add(kind.path, kind.reply(["Hel"], tail=[HANG]))
+    events: list[Event] = []
+    async with Runner(kind.agent(fake), store=store, app="t") as runner:
+        async for event in runner.run("u1", "s1", "hi", run_id="r1"):
+            events.append(event)
+            if event.type == "message.delta":
+                runner.cancel("r1")
+    assert failed(events).code == "cancelled"
+    await _stopped(kind, fake)
+
+
+@pytest.mark.parametrize("kind", kinds("deadline"))
+async def test_the_run_deadline_stops_the_upstream(
+    kind: Kind, fake: FakePlatform, store: SessionStore
+) -> None:
+    kind.script_stop(fake)
+    fake.add(kind.path, kind.reply(["Hel"], tail=[HANG]))
+    async with Runner(kind.agent(fake), store=store, app="t", timeout=2.0) as runner:
+        events = await collect(runner.run("u1", "s1", "hi"))
+    assert failed(events).code == "deadline_exceeded"
+    await _stopped(kind, fake)
+
+
+@pytest.mark.parametrize("kind", kinds("stop_refused"))
+async def test_a_refused_stop_is_logged_as_refused(
+    kind: Kind, fake: FakePlatform, store: SessionStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    kind.script_stop(fake, refuse=True)
+    fake.add(kind.path, kind.reply(["Hel"], tail=[HANG]))
+    events: list[Event] = []
+    with caplog.at_level(logging.INFO, logger="agenthost.agents"):
+        async with Runner(kind.agent(fake), store=store, app="t") as runner:
+            async for event in runner.run("u1", "s1", "hi", run_id="r1"):
+                events.append(event)
+                if event.type == "message.delta":
+                    runner.cancel("r1")
+    assert failed(events).code == "cancelled"
+    assert len(kind.stop_requests(fake)) == 1
+    refused = [r for r in caplog.records if "refused the stop request" in r.getMessage()]
+    assert len(refused) == 1 and refused[0].levelno == logging.WARNING
+    assert not [r for r in caplog.records if "stopped the work" in r.getMessage()]
+
+
+async def _stopped(kind: Kind, fake: FakePlatform) -> None:
+    """The upstream learned that the work is over: its stop request (exactly as documented),
+    or, where it has none, the stream's connection closed."""
+    if kind.stops_by_request:
+        assert len(kind.stop_requests(fake)) == 1
+    else:
+        (call,) = fake.calls(kind.path)
+        async with asyncio.timeout(30):
+            await call.gone.wait()
