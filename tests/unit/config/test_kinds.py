@@ -207,8 +207,9 @@ def test_a_flat_file_of_before_still_loads_with_a_note(tmp_path: Path) -> None:
 async def test_a_plugin_gets_the_model_tools_and_knowledge_of_its_entry(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from agenthost.plugin import start_http
     from research_plugin import ResearchAgent  # examples/config
+
+    from agenthost.plugin import start_http
 
     config = load_config(EXAMPLES / "plugin.yaml", env={})
     plugin_server, url = await start_http(ResearchAgent(), "127.0.0.1", 0)
