@@ -16,6 +16,9 @@ API: build an `AgentHostConfig` in code and pass it to `build_runtime`.
     runner: {busy_policy: queue, timeout: 300}
     server: {host: 127.0.0.1, port: 8000, api_keys: ["${MY_KEY}:alice"]}   # `agenthost serve`
 
+Each agent entry is decoded with the config struct of its `kind` (default `llm`), taken from
+the registry of agent kinds (`config/kinds/`): a setting that kind does not take is an error.
+
 String values may use `${VAR}` and `${VAR:-default}` (see `loader.py`).
 """
 

@@ -4,6 +4,7 @@ API, as far as `allowed_permissions` lets its manifest ask."""
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
@@ -84,6 +85,7 @@ def build(name: str, config: PluginAgentConfig, builder: AgentBuilder) -> Agent:
     return made
 
 
+@functools.cache
 def _granted_plugin_class() -> Any:
     """PluginAgent with a catalogue of its own: the runner grants a run of it (alone or inside
     a composition) exactly what the config gives it, as far as its manifest asks."""
