@@ -7,6 +7,10 @@
         async for event in rt.runner.run("alice", None, "hello"):
             ...
 
+Each agent entry is the config struct of its kind (`LLMAgentConfig`, `DifyAgentConfig`,
+`ChainAgentConfig`, ...; `AgentConfig` is `LLMAgentConfig`), from the registry of agent kinds
+(`agent_kinds()`, `register_agent_kind()`, see `agenthost.config.kinds`).
+
 Names are exported lazily so `import agenthost.config` stays cheap.
 """
 
@@ -20,11 +24,40 @@ if TYPE_CHECKING:
         Runtime,
         agent_app,
         auto_model,
+        build_agent,
         build_runtime,
         build_runtimes,
         open_sessions,
         open_store,
     )
+    from agenthost.config.kinds import (
+        AgentBuilder,
+        AgentKindConfig,
+        AgentKindSpec,
+        agent_kinds,
+        register_agent_kind,
+    )
+    from agenthost.config.kinds.adapters import (
+        ADKAgentConfig,
+        AgentScopeAgentConfig,
+        LangGraphAgentConfig,
+        OpenAIAgentsAgentConfig,
+        PydanticAIAgentConfig,
+    )
+    from agenthost.config.kinds.composition import (
+        ChainAgentConfig,
+        LoopAgentConfig,
+        ParallelAgentConfig,
+        TransferAgentConfig,
+    )
+    from agenthost.config.kinds.llm import LLMAgentConfig
+    from agenthost.config.kinds.platforms import (
+        A2AAgentConfig,
+        BailianAgentConfig,
+        CozeAgentConfig,
+        DifyAgentConfig,
+    )
+    from agenthost.config.kinds.plugin import PluginAgentConfig
     from agenthost.config.loader import load_config, parse_config
     from agenthost.config.paths import home_dir
     from agenthost.config.schema import (
@@ -40,6 +73,27 @@ if TYPE_CHECKING:
     )
 
 _LAZY = {
+    "AgentBuilder": "kinds",
+    "AgentKindConfig": "kinds",
+    "AgentKindSpec": "kinds",
+    "agent_kinds": "kinds",
+    "register_agent_kind": "kinds",
+    "LLMAgentConfig": "kinds.llm",
+    "DifyAgentConfig": "kinds.platforms",
+    "CozeAgentConfig": "kinds.platforms",
+    "BailianAgentConfig": "kinds.platforms",
+    "A2AAgentConfig": "kinds.platforms",
+    "PluginAgentConfig": "kinds.plugin",
+    "ChainAgentConfig": "kinds.composition",
+    "ParallelAgentConfig": "kinds.composition",
+    "LoopAgentConfig": "kinds.composition",
+    "TransferAgentConfig": "kinds.composition",
+    "PydanticAIAgentConfig": "kinds.adapters",
+    "LangGraphAgentConfig": "kinds.adapters",
+    "OpenAIAgentsAgentConfig": "kinds.adapters",
+    "ADKAgentConfig": "kinds.adapters",
+    "AgentScopeAgentConfig": "kinds.adapters",
+    "build_agent": "build",
     "AgentConfig": "schema",
     "AgentHostConfig": "schema",
     "ModelConfig": "schema",
@@ -62,18 +116,38 @@ _LAZY = {
 }
 
 __all__ = [
+    "A2AAgentConfig",
+    "ADKAgentConfig",
+    "AgentBuilder",
     "AgentConfig",
     "AgentHostConfig",
+    "AgentKindConfig",
+    "AgentKindSpec",
+    "AgentScopeAgentConfig",
+    "BailianAgentConfig",
+    "ChainAgentConfig",
+    "CozeAgentConfig",
+    "DifyAgentConfig",
+    "LLMAgentConfig",
+    "LangGraphAgentConfig",
+    "LoopAgentConfig",
     "ModelConfig",
     "ModelSettingsConfig",
+    "OpenAIAgentsAgentConfig",
+    "ParallelAgentConfig",
+    "PluginAgentConfig",
     "PriceConfig",
     "ProviderConfig",
+    "PydanticAIAgentConfig",
     "RunnerConfig",
     "Runtime",
     "ServerConfig",
     "StoreConfig",
+    "TransferAgentConfig",
     "agent_app",
+    "agent_kinds",
     "auto_model",
+    "build_agent",
     "build_runtime",
     "build_runtimes",
     "home_dir",
@@ -81,6 +155,7 @@ __all__ = [
     "open_sessions",
     "open_store",
     "parse_config",
+    "register_agent_kind",
 ]
 
 

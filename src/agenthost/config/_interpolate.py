@@ -11,7 +11,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from agenthost.config._validate import Path, Problem
+from agenthost.config._types import FieldPath as Path
+from agenthost.config._types import Problem
 
 _REF = re.compile(r"\$(\$)?\{([^}]*)\}")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

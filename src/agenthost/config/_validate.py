@@ -2,29 +2,35 @@
 
 msgspec alone reports dict entries as `$.agents[...]`, without the agent's name, so the shape
 is walked here first: unknown fields (with "did you mean"), missing fields, enum values and
-each leaf value's type, each reported as `agents.helper.modle: unknown field; ...`. Then the
-cross-references are checked (model aliases, providers, the default agent, tool refs).
+each leaf value's type, each reported as `agents.helper.modle: unknown field; ...`. An agent
+entry is checked against the config struct of its `kind` (default `llm`, see config/kinds/).
+Then the cross-references are checked (model aliases, providers, the default agent, tool refs,
+the agents a composition names, each kind's own checks).
 """
 
 from __future__ import annotations
 
 import re
 import types
-from collections.abc import Mapping, Sequence
-from typing import Any, Literal, Union, get_args, get_origin
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin
 
 import msgspec
 
-from agenthost.config.schema import AgentHostConfig, suggestion
+from agenthost.config._types import FieldPath, Problem, suggestion
+from agenthost.config.kinds._base import AgentKindConfig
 from agenthost.core.errors import ConfigError
 
-PathKey = str | int
-Path = tuple[PathKey, ...]
-Problem = tuple[Path, str]
+if TYPE_CHECKING:
+    from agenthost.config.schema import AgentHostConfig
+
+Path = FieldPath
+DEFAULT_KIND = "llm"
 
 _MSGSPEC_AT = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<sub>[^`]*)`)?$", re.S)
 _SUB_KEY = re.compile(r"\.(\w+)|\[(\d+)\]")
 _TOOL_REF = re.compile(r"^[A-Za-z_][\w.]*:(\*|[A-Za-z_][\w.]*)$")
+_OBJECT_REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
 
 def format_path(path: Path) -> str:
@@ -58,6 +64,12 @@ class ConfigSource:
                 return f"{self.name}:{line}: "
         return f"{self.name}: "
 
+    def warn(self, path: Path, note: str) -> None:
+        """A FutureWarning for something that still loads but will not (shown by the CLI)."""
+        import warnings
+
+        warnings.warn(f"{self.locate(path)}{format_path(path)}: {note}", FutureWarning, 2)
+
     def error(self, problems: Sequence[Problem]) -> ConfigError:
         lines = [f"{self.locate(path)}{format_path(path)}: {msg}" for path, msg in problems]
         if len(lines) == 1:
@@ -90,6 +102,9 @@ def check_shape(value: Any, tp: Any, path: Path, problems: list[Problem]) -> Non
         if len(rest) == 1:
             check_shape(value, rest[0], path, problems)
             return
+    if tp is AgentKindConfig:
+        _check_agent(value, path, problems)
+        return
     if _is_struct(tp):
         _check_struct(value, tp, path, problems)
         return
@@ -135,8 +150,19 @@ def _sub_path(sub: str) -> Path:
     )
 
 
+UnknownField = Callable[[str, list[str]], str]
+
+
+def _unknown_field(key: str, fields: list[str]) -> str:
+    return "unknown field" + (suggestion(key, fields) or f"; fields: {', '.join(fields)}")
+
+
 def _check_struct(
-    value: Any, tp: type[msgspec.Struct], path: Path, problems: list[Problem]
+    value: Any,
+    tp: type[msgspec.Struct],
+    path: Path,
+    problems: list[Problem],
+    unknown: UnknownField = _unknown_field,
 ) -> None:
     fields = {f.encode_name: f for f in msgspec.structs.fields(tp)}
     if not isinstance(value, dict):
@@ -146,15 +172,56 @@ def _check_struct(
     for key, item in value.items():
         info = fields.get(key) if isinstance(key, str) else None
         if info is None:
-            hint = suggestion(str(key), list(fields))
-            problems.append(
-                ((*path, str(key)), "unknown field" + (hint or f"; fields: {', '.join(fields)}"))
-            )
+            problems.append(((*path, str(key)), unknown(str(key), list(fields))))
             continue
         check_shape(item, info.type, (*path, key), problems)
     for name, info in fields.items():
         if info.required and name not in value:
             problems.append(((*path, name), "required field is missing"))
+
+
+def _check_agent(value: Any, path: Path, problems: list[Problem]) -> None:
+    """An agent entry, against the config struct of its kind."""
+    from agenthost.config.kinds import agent_kinds
+
+    kinds = agent_kinds()
+    kind = value.get("kind", DEFAULT_KIND) if isinstance(value, dict) else DEFAULT_KIND
+    spec = kinds.get(kind) if isinstance(kind, str) else None
+    if spec is None:
+        hint = suggestion(kind, list(kinds)) if isinstance(kind, str) else ""
+        problems.append(
+            ((*path, "kind"), f"invalid value {kind!r}; expected one of: {', '.join(kinds)}{hint}")
+        )
+        return
+
+    def unknown(key: str, fields: list[str]) -> str:
+        hint = suggestion(key, fields)
+        if hint or not any(key in other.fields() for other in kinds.values()):
+            return _unknown_field(key, fields)
+        return (
+            f"not a setting of kind {spec.name!r}; its settings are "
+            f"{', '.join(f for f in fields if f != 'kind')} (see docs/config.md)"
+        )
+
+    _check_struct(value, spec.config, path, problems, unknown)
+
+
+def decode_config(raw: dict[str, Any]) -> AgentHostConfig:
+    """`raw` (already checked with `check_shape`) as an AgentHostConfig: each agent entry
+    decoded with its kind's struct."""
+    from agenthost.config.kinds import agent_kind
+    from agenthost.config.schema import AgentHostConfig
+
+    rest = {k: v for k, v in raw.items() if k != "agents"}
+    config = msgspec.convert(rest, AgentHostConfig, strict=False)
+    entries: dict[str, Any] = raw.get("agents") or {}
+    agents = {
+        name: msgspec.convert(
+            entry, agent_kind(entry.get("kind", DEFAULT_KIND)).config, strict=False
+        )
+        for name, entry in entries.items()
+    }
+    return msgspec.structs.replace(config, agents=agents)
 
 
 # ---- cross-references ----------------------------------------------------------------------
@@ -217,18 +284,7 @@ def check_references(config: AgentHostConfig) -> list[Problem]:
         for i, ref in enumerate(model.fallbacks):
             if (why := model_ref_problem(ref, config)) is not None:
                 problems.append((("models", alias, "fallbacks", i), why))
-    for name, agent in config.agents.items():
-        if agent.model is not None and (why := model_ref_problem(agent.model, config)):
-            problems.append((("agents", name, "model"), why))
-        for i, ref in enumerate(agent.tools):
-            if not _TOOL_REF.match(ref):
-                problems.append(
-                    (
-                        ("agents", name, "tools", i),
-                        f"{ref!r} is not a tool ref; write 'package.module:function', "
-                        f"'package.module:*' or 'demo:*'",
-                    )
-                )
+    problems.extend(_agent_problems(config))
     agents = list(config.effective_agents())
     if config.default_agent is not None and config.default_agent not in agents:
         wanted = config.default_agent
@@ -240,3 +296,85 @@ def check_references(config: AgentHostConfig) -> list[Problem]:
             )
         )
     return problems
+
+
+def _agent_problems(config: AgentHostConfig) -> list[Problem]:
+    """Each agent's own checks, and the agents compositions name (known, no cycle)."""
+    from agenthost.config.kinds import agent_kinds
+
+    kinds = agent_kinds()
+    problems: list[Problem] = []
+    names = list(config.agents)
+    for name, agent in config.agents.items():
+        where: Path = ("agents", name)
+        if not isinstance(agent, AgentKindConfig) or agent.kind not in kinds:
+            problems.append((where, f"not an agent config of a registered kind: {agent!r}"))
+            continue
+        problems.extend(((*where, *sub), why) for sub, why in agent.problems(config))
+        for sub, ref in agent.references():
+            if ref == name:
+                problems.append(((*where, *sub), f"an agent cannot contain itself ({ref!r})"))
+            elif ref not in config.agents:
+                problems.append(
+                    (
+                        (*where, *sub),
+                        f"unknown agent {ref!r}{suggestion(ref, names) or '.'} Agents: "
+                        f"{', '.join(names)}.",
+                    )
+                )
+    if not problems:
+        problems.extend(_cycles(config))
+    return problems
+
+
+def _cycles(config: AgentHostConfig) -> list[Problem]:
+    """One problem per composition that contains itself through other agents."""
+    parts = {name: [ref for _, ref in agent.references()] for name, agent in config.agents.items()}
+    problems: list[Problem] = []
+    for start in parts:
+        path = _path_back(start, start, parts, [start], set())
+        if path is not None:
+            problems.append(
+                (("agents", start), f"the agents contain each other: {' -> '.join(path)}")
+            )
+    return problems
+
+
+def _path_back(
+    start: str, at: str, parts: dict[str, list[str]], path: list[str], seen: set[str]
+) -> list[str] | None:
+    for ref in parts.get(at, []):
+        if ref == start:
+            return [*path, ref]
+        if ref not in seen:
+            seen.add(ref)
+            found = _path_back(start, ref, parts, [*path, ref], seen)
+            if found is not None:
+                return found
+    return None
+
+
+def model_problems(ref: str | None, config: AgentHostConfig) -> list[Problem]:
+    """A kind's `model` field (paths relative to the agent entry)."""
+    why = None if ref is None else model_ref_problem(ref, config)
+    return [] if why is None else [(("model",), why)]
+
+
+def tool_ref_problems(refs: Sequence[str], field: str = "tools") -> list[Problem]:
+    """A kind's tool refs (paths relative to the agent entry)."""
+    return [
+        (
+            (field, i),
+            f"{ref!r} is not a tool ref; write 'package.module:function', "
+            f"'package.module:*' or 'demo:*'",
+        )
+        for i, ref in enumerate(refs)
+        if not _TOOL_REF.match(ref)
+    ]
+
+
+def object_ref_problem(ref: str) -> str | None:
+    """Why `ref` is not a 'package.module:attribute' ref (None when it is)."""
+    if _OBJECT_REF.match(ref):
+        return None
+    return f"{ref!r} is not an object ref; write 'package.module:attribute' (e.g. 'myapp:agent')"

@@ -1,47 +1,63 @@
 """From config to a running Runner: `async with build_runtime(config) as rt: rt.runner.run(...)`.
 
-`build_runtime` picks the agent (the default one unless named), resolves its model chain
-(alias -> model + fallbacks + settings, or a 'provider:model' id; `model_override` replaces
-it), loads its tools, opens the session store and the models, and closes them all on exit.
-Everything that can be wrong in the config is checked before anything is opened.
+`build_runtime` picks the agent (the default one unless named) and builds it with its kind's
+registry entry (config/kinds/): an LLM agent's model chain (alias -> model + fallbacks +
+settings, or a 'provider:model' id; `model_override` replaces it) and tools, a platform or
+plugin agent's client, a composition's parts, a framework adapter's object. Then it opens the
+session store and the models, and closes them all on exit. Everything that can be wrong in the
+config is checked before anything is opened.
 
 An agent without a model gets one from the environment: `AGENTHOST_MODEL` if set, else
 `openai:gpt-4o-mini` when `OPENAI_API_KEY` is set (`OPENAI_BASE_URL` is honoured by the
 provider), else the embedded `local:smollm2` (no key, no network).
 
 The same can be done by hand: `Runner(LLMAgent(model="openai:gpt-4o-mini", tools=[f]),
-store=store)` -- the config is a convenience over those two constructors, not a layer of its own.
+store=store)` -- the config is a convenience over the agents' constructors and the Runner, not a
+layer of its own.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agenthost.config._validate import ConfigSource, check_references, model_ref_problem
+from agenthost.config._validate import ConfigSource, check_references
+from agenthost.config.kinds._builder import (
+    LOCAL_DEFAULT,
+    OPENAI_DEFAULT,
+    AgentBuilder,
+    auto_model,
+    provider_settings,
+)
 from agenthost.config.paths import default_store_url, home_dir
-from agenthost.config.schema import KIND_FIELDS, AgentConfig, AgentHostConfig, ModelSettingsConfig
-from agenthost.config.tools import load_tools
-from agenthost.core.errors import AgentHostError, ConfigError, InvalidArgument
-from agenthost.core.usage import Price
-from agenthost.engine.llm_agent import LLMAgent
+from agenthost.config.schema import AgentHostConfig
+from agenthost.core.errors import ConfigError, InvalidArgument
 from agenthost.engine.runner import Runner
-from agenthost.ports.models import ChatModel, ModelSettings
+from agenthost.ports.models import ChatModel
 from agenthost.ports.protocol import Agent, HostAPI, Manifest, ResultBatch, RunContext, RunFailed
 
 if TYPE_CHECKING:
-    from agenthost.backends.models.providers import ProviderSettings
     from agenthost.backends.sessions import SessionBackend
 
 log = logging.getLogger("agenthost.config")
 
-OPENAI_DEFAULT = "openai:gpt-4o-mini"
-LOCAL_DEFAULT = "local:smollm2"
+__all__ = [
+    "LOCAL_DEFAULT",
+    "OPENAI_DEFAULT",
+    "Runtime",
+    "agent_app",
+    "auto_model",
+    "build_agent",
+    "build_runtime",
+    "build_runtimes",
+    "open_sessions",
+    "open_store",
+    "provider_settings",
+]
 
 
 @dataclass(slots=True, kw_only=True)
@@ -66,16 +82,6 @@ class Runtime:
         return self.config.select_agent(self.agent_name)[1].kind
 
 
-def auto_model(env: Mapping[str, str] | None = None) -> str:
-    """The model of an agent that names none (see the module docstring)."""
-    env = os.environ if env is None else env
-    if model := env.get("AGENTHOST_MODEL"):
-        return model
-    if env.get("OPENAI_API_KEY"):
-        return OPENAI_DEFAULT
-    return LOCAL_DEFAULT
-
-
 @asynccontextmanager
 async def build_runtime(
     config: AgentHostConfig | None = None,
@@ -92,27 +98,14 @@ async def build_runtime(
     runner's app name (default `agent_app(config, agent)`, as the server names it, so the CLI
     and the server see the same sessions)."""
     config = config if config is not None else AgentHostConfig()
-    problems = check_references(config)  # a config built in code gets the file's checks
-    if problems:
-        raise ConfigSource().error(problems)
-    name, agent_config = config.select_agent(agent)
-    if agent_config.kind == "llm":
-        model_ids, settings, where = _model_chain(config, name, agent_config, model_override)
-        models = _infer_models(config, model_ids, where)
-    else:
-        models, settings = [], None
-    tools = load_tools(agent_config.tools, where=f"agents.{name}.tools")
+    name, _ = config.select_agent(agent)
+    built, models = build_agent(config, name, model_override=model_override)
     home = home_dir()
     async with AsyncExitStack() as stack:
         if store is None:
             store = await stack.enter_async_context(open_store(config, home=home))
         for model in models:
             await stack.enter_async_context(model)
-        built: Agent = (
-            _llm_agent(name, agent_config, models, tools, settings)
-            if agent_config.kind == "llm"
-            else platform_agent(name, agent_config, tools)
-        )
         runner = Runner(
             built,
             store=store,
@@ -124,7 +117,7 @@ async def build_runtime(
         log.info(
             "runtime ready: agent %s (%s), model %s, app %s",
             name,
-            agent_config.kind,
+            config.select_agent(name)[1].kind,
             models[0].name if models else "-",
             config.app,
         )
@@ -137,6 +130,25 @@ async def build_runtime(
             models=models,
             home=home,
         )
+
+
+def build_agent(
+    config: AgentHostConfig, name: str, *, model_override: str | None = None
+) -> tuple[Agent, list[ChatModel]]:
+    """The agent `name` of the config, built by its kind (nothing opened yet), and the models
+    it uses (the caller opens and closes them). The config is checked first, as a file is."""
+    problems = check_references(config)  # a config built in code gets the file's checks
+    if problems:
+        raise ConfigSource().error(problems)
+    builder = AgentBuilder(config, top=name, model_override=model_override)
+    built = builder.agent(name)
+    if model_override is not None and not builder.override_used:
+        kind = config.select_agent(name)[1].kind
+        raise ConfigError(
+            f"--model (model_override): the agent {name!r} is of kind {kind!r}, which takes no "
+            f"model; leave out --model (or set the models of the agents it is made of)."
+        )
+    return built, builder.models_made
 
 
 def agent_app(config: AgentHostConfig, agent: str) -> str:
@@ -214,167 +226,3 @@ async def open_sessions(
     name, _ = config.select_agent(agent)
     async with open_store(config) as store:
         yield Runner(_SessionsOnly(), store=store, app=agent_app(config, name))
-
-
-# ---- pieces ------------------------------------------------------------------------------
-
-
-def _plugin_agent(name: str, settings: dict[str, Any]) -> Agent:
-    import msgspec
-
-    from agenthost.backends.plugins import PluginAgent
-    from agenthost.ports.protocol import Permissions
-
-    allowed = settings.pop("allowed_permissions", None)
-    if allowed is not None:
-        try:
-            settings["allowed_permissions"] = msgspec.convert(allowed, Permissions)
-        except msgspec.ValidationError as exc:
-            raise ConfigError(f"agents.{name}.allowed_permissions: {exc}") from exc
-    command = settings.pop("command", None)
-    try:
-        made: Agent = PluginAgent(command, name=name, **settings)
-    except AgentHostError as exc:
-        raise ConfigError(f"agents.{name}: {exc.message}") from exc
-    return made
-
-
-PLATFORM_CLASSES = {
-    "dify": "DifyAgent",
-    "coze": "CozeAgent",
-    "bailian": "BailianAgent",
-    "a2a": "A2AAgent",
-}
-
-
-def platform_agent(name: str, agent: AgentConfig, tools: list[Any]) -> Agent:
-    """A Dify, Coze, Bailian or remote A2A agent from its config entry (settings checked per
-    kind)."""
-    kind = agent.kind
-    settings = agent.platform_settings()
-    allowed = KIND_FIELDS[kind]
-    for field in settings:
-        if field != "api_key_env" and field not in allowed:
-            raise ConfigError(
-                f"agents.{name}.{field}: not a setting of kind {kind!r}; its settings are "
-                f"{', '.join(sorted(allowed))} (see docs/agents.md)."
-            )
-    env_name = settings.pop("api_key_env", None)
-    if env_name is not None and "api_key" not in settings:
-        value = os.environ.get(env_name)
-        if not value:
-            raise ConfigError(
-                f"agents.{name}.api_key_env: the environment variable {env_name} is not set."
-            )
-        settings["api_key"] = value
-    if tools:
-        if kind != "coze":
-            raise ConfigError(
-                f"agents.{name}.tools: kind {kind!r} runs its tools on the platform; only "
-                f"'coze' answers tool calls from local tools."
-            )
-        settings["tools"] = tools
-    if kind == "plugin":
-        return _plugin_agent(name, settings)
-    import agenthost.backends.agents as agents
-
-    cls = getattr(agents, PLATFORM_CLASSES[kind])
-    try:
-        made: Agent = cls(name=name, description=agent.description, **settings)
-    except AgentHostError as exc:
-        raise ConfigError(f"agents.{name}: {exc.message}") from exc
-    return made
-
-
-def _model_chain(
-    config: AgentHostConfig, name: str, agent: AgentConfig, override: str | None
-) -> tuple[list[str], ModelSettings | None, str]:
-    """The model ids to try in order, the settings, and where they came from (for errors)."""
-    if override is not None:
-        where, ref = "--model (model_override)", override
-    elif agent.model is not None:
-        where, ref = f"agents.{name}.model", agent.model
-    else:
-        where, ref = f"agents.{name}.model (chosen from the environment)", auto_model()
-    why = model_ref_problem(ref, config)
-    if why is not None:
-        raise ConfigError(f"{where}: {why}")
-    alias = config.models.get(ref)
-    if alias is None:
-        return [ref], None, where
-    ids = [alias.model]
-    for fallback in alias.fallbacks:
-        target = config.models.get(fallback)
-        ids.append(target.model if target is not None else fallback)
-    return list(dict.fromkeys(ids)), _settings(alias.settings), f"models.{ref}"
-
-
-def _settings(settings: ModelSettingsConfig | None) -> ModelSettings | None:
-    if settings is None:
-        return None
-    return ModelSettings(
-        temperature=settings.temperature,
-        max_tokens=settings.max_tokens,
-        timeout=settings.timeout,
-        tool_choice=settings.tool_choice,
-        extra=dict(settings.extra),
-    )
-
-
-def provider_settings(config: AgentHostConfig) -> dict[str, ProviderSettings]:
-    """The config's providers, as the model backends take them."""
-    from agenthost.backends.models.providers import ProviderSettings
-
-    return {
-        name: ProviderSettings(
-            base_url=p.base_url,
-            api_key=p.api_key,
-            api_key_env=p.api_key_env,
-            prices={
-                m: Price(input_per_mtok=v.input_per_mtok, output_per_mtok=v.output_per_mtok)
-                for m, v in p.prices.items()
-            },
-            timeout=p.timeout,
-            headers=dict(p.headers),
-            options=dict(p.options),
-        )
-        for name, p in config.providers.items()
-    }
-
-
-def _infer_models(config: AgentHostConfig, ids: list[str], where: str) -> list[ChatModel]:
-    from agenthost.backends.models import infer_model
-
-    providers = provider_settings(config)
-    models: list[ChatModel] = []
-    for model_id in ids:
-        try:
-            models.append(infer_model(model_id, providers=providers))
-        except (ConfigError, InvalidArgument) as exc:
-            raise ConfigError(f"{where}: model {model_id!r}: {exc.message}") from exc
-    return models
-
-
-def _llm_agent(
-    name: str,
-    agent: AgentConfig,
-    models: list[ChatModel],
-    tools: list[Any],
-    settings: ModelSettings | None,
-) -> LLMAgent:
-    return LLMAgent(
-        model=models[0],
-        fallbacks=models[1:],
-        name=name,
-        instructions=agent.instructions,
-        description=agent.description,
-        tools=tools,
-        max_tool_rounds=agent.max_tool_rounds,
-        parallel_tools=agent.parallel_tools,
-        tool_timeout=agent.tool_timeout,
-        max_tool_result_chars=agent.max_tool_result_chars,
-        history_max_messages=agent.history_max_messages,
-        history_max_tokens=agent.history_max_tokens,
-        stream=agent.stream,
-        settings=settings,
-    )

@@ -10,7 +10,9 @@ Environment overrides, applied last:
 
     AGENTHOST_STORE          the store URL (store.url)
     AGENTHOST_DEFAULT_AGENT  which agent runs when none is named (default_agent)
-    AGENTHOST_MODEL          the default agent's model (an alias or a 'provider:model' id)
+    AGENTHOST_MODEL          the default agent's model (an alias or a 'provider:model' id);
+                             with several agents and no default agent, the model of every
+                             agent that names none
     AGENTHOST_HOME           where data lives (default store, logs); `${AGENTHOST_HOME}` works
                              in the file even when unset
 """
@@ -25,16 +27,17 @@ from typing import Any
 import msgspec
 
 from agenthost.config._interpolate import interpolate
+from agenthost.config._legacy import drop_ignored_fields
+from agenthost.config._types import FieldPath, Problem, suggestion
 from agenthost.config._validate import (
     ConfigSource,
-    Problem,
     check_references,
     check_shape,
+    decode_config,
     model_ref_problem,
 )
-from agenthost.config._validate import Path as FieldPath
 from agenthost.config.paths import HOME_ENV, home_dir
-from agenthost.config.schema import AgentHostConfig, suggestion
+from agenthost.config.schema import AgentHostConfig
 from agenthost.core.errors import ConfigError
 
 DEFAULT_FILE = "agenthost.yaml"
@@ -89,10 +92,13 @@ def parse_config(
         raise source.error(problems)
     if isinstance(raw.get("store"), str):  # `store: sqlite:///x.db` is short for {url: ...}
         raw["store"] = {"url": raw["store"]}
+    notes = drop_ignored_fields(raw)
     check_shape(raw, AgentHostConfig, (), problems)
     if problems:
         raise source.error(problems)
-    config = msgspec.convert(raw, AgentHostConfig, strict=False)
+    for path, note in notes:
+        source.warn(path, note)
+    config = decode_config(raw)
     problems = check_references(config)
     if problems:
         raise source.error(problems)
@@ -121,14 +127,26 @@ def apply_env_overrides(config: AgentHostConfig, env: Mapping[str, str]) -> Agen
         why = model_ref_problem(model, config)
         if why is not None:
             raise ConfigError(f"{ENV_MODEL}: {why}")
-        agents = config.effective_agents()
-        try:
-            name = config.default_agent_name()
-        except ConfigError as exc:
-            raise ConfigError(f"{ENV_MODEL} is set, but {exc.message}") from None
-        agents = {**agents, name: replace(agents[name], model=model)}
-        config = replace(config, agents=agents)
+        config = _with_default_model(config, model)
     return config
+
+
+def _with_default_model(config: AgentHostConfig, model: str) -> AgentHostConfig:
+    """AGENTHOST_MODEL as the default agent's model (when its kind takes one). With several
+    agents and no default agent there is none to change: AGENTHOST_MODEL is then the model of
+    the agents that name none (`auto_model`), and the agent to run is picked with --agent."""
+    from agenthost.config.kinds import agent_kind
+
+    agents = config.effective_agents()
+    try:
+        name = config.default_agent_name()
+    except ConfigError:
+        return config
+    agent = agents[name]
+    if "model" not in agent_kind(agent.kind).fields():
+        return config  # a remote platform or a composition: its models are not ours to pick
+    agents = {**agents, name: msgspec.structs.replace(agent, model=model)}
+    return msgspec.structs.replace(config, agents=agents)
 
 
 # ---- YAML --------------------------------------------------------------------------------

@@ -16,24 +16,30 @@ API: build an `AgentHostConfig` in code and pass it to `build_runtime`.
     runner: {busy_policy: queue, timeout: 300}
     server: {host: 127.0.0.1, port: 8000, api_keys: ["${MY_KEY}:alice"]}   # `agenthost serve`
 
+Each agent entry is decoded with the config struct of its `kind` (default `llm`), taken from
+the registry of agent kinds (`config/kinds/`): a setting that kind does not take is an error.
+
 String values may use `${VAR}` and `${VAR:-default}` (see `loader.py`).
 """
 
 from __future__ import annotations
 
-from difflib import get_close_matches
 from typing import Annotated, Any, Literal
 
 import msgspec
 
+from agenthost.config._types import (
+    NonNegativeFloat,
+    PositiveFloat,
+    PositiveInt,
+    suggestion,
+)
+from agenthost.config.kinds._base import AgentKindConfig
+from agenthost.config.kinds.llm import LLMAgentConfig
 from agenthost.core.errors import ConfigError
 
-NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
-PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
-PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
-NonNegativeFloat = Annotated[float, msgspec.Meta(ge=0)]
-
-AgentKind = Literal["llm", "dify", "coze", "bailian", "a2a", "plugin"]
+AgentKind = str  # a registered kind's name (agenthost.config.kinds.agent_kinds())
+AgentConfig = LLMAgentConfig  # the default kind's config, by its former name
 BusyPolicy = Literal["queue", "reject", "interrupt"]
 ToolChoice = Literal["auto", "none", "required"]
 OnDisconnect = Literal["continue", "cancel"]
@@ -48,14 +54,8 @@ DEMO_INSTRUCTIONS = (
 )
 
 
-def suggestion(value: str, known: list[str] | tuple[str, ...]) -> str:
-    """'; did you mean 'x'?' when a known value is close to `value`, else ''."""
-    match = get_close_matches(value, list(known), n=1, cutoff=0.6)
-    return f"; did you mean {match[0]!r}?" if match else ""
-
-
 class _Struct(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_defaults=True):
-    pass
+    """As ConfigStruct (config/_types.py), declared here so linters see a msgspec Struct."""
 
 
 class PriceConfig(_Struct):
@@ -102,141 +102,6 @@ class ModelConfig(_Struct):
     settings: ModelSettingsConfig | None = None
 
 
-class AgentConfig(_Struct):
-    """One agent. `model` is an alias from `models:` or a `provider:model` id; unset, it is
-    chosen from the environment (AGENTHOST_MODEL, then OPENAI_API_KEY, then the embedded
-    model). `tools` are 'package.module:function' refs, 'package.module:*' for every tool
-    of a module, or 'demo:...' for the demo tools."""
-
-    kind: AgentKind = "llm"
-    model: str | None = None
-    description: str = ""
-    instructions: str = ""
-    tools: list[str] = []
-    max_tool_rounds: NonNegativeInt = 10
-    parallel_tools: bool = True
-    tool_timeout: PositiveFloat | None = 60.0
-    max_tool_result_chars: PositiveInt | None = 20_000
-    history_max_messages: PositiveInt | None = None
-    history_max_tokens: PositiveInt | None = None
-    stream: bool = True
-    # ---- remote platforms (kind dify, coze, bailian; see docs/agents.md) ----
-    base_url: str | None = None
-    api_key: str | None = None
-    api_key_env: str | None = None
-    user_from: Literal["user_id", "session_id"] | None = None
-    timeout: PositiveFloat | None = None
-    connect_timeout: PositiveFloat | None = None
-    idle_timeout: PositiveFloat | None = None
-    stop_timeout: PositiveFloat | None = None
-    state_key: str | None = None
-    inputs: dict[str, Any] | None = None  # dify
-    auto_generate_name: bool | None = None  # dify
-    bot_id: str | None = None  # coze
-    custom_variables: dict[str, str] | None = None  # coze
-    auto_save_history: bool | None = None  # coze
-    app_id: str | None = None  # bailian
-    region: Literal["cn", "intl"] | None = None  # bailian
-    biz_params: dict[str, Any] | None = None  # bailian
-    parameters: dict[str, Any] | None = None  # bailian
-    card_url: str | None = None  # a2a: the remote agent's card (or base) URL
-    headers: dict[str, str] | None = None  # a2a
-    cancel_timeout: PositiveFloat | None = None  # a2a
-    command: list[str] | None = None  # plugin: the process to start (stdio JSON-RPC)
-    url: str | None = None  # plugin: or a plugin served over HTTP
-    cwd: str | None = None  # plugin
-    env: dict[str, str] | None = None  # plugin: extra environment for its process
-    inherit_env: bool | None = None  # plugin: pass the host's whole environment
-    allowed_permissions: dict[str, Any] | None = None  # plugin: what it may ask for
-    start_timeout: PositiveFloat | None = None  # plugin
-
-    def platform_settings(self) -> dict[str, Any]:
-        """The remote-platform fields that are set, by name."""
-        return {f: getattr(self, f) for f in PLATFORM_FIELDS if getattr(self, f) is not None}
-
-
-_COMMON_PLATFORM = ("base_url", "api_key", "timeout", "connect_timeout", "idle_timeout")
-PLATFORM_FIELDS: tuple[str, ...] = (
-    *_COMMON_PLATFORM,
-    "api_key_env",
-    "user_from",
-    "stop_timeout",
-    "state_key",
-    "inputs",
-    "auto_generate_name",
-    "bot_id",
-    "custom_variables",
-    "auto_save_history",
-    "app_id",
-    "region",
-    "biz_params",
-    "parameters",
-    "card_url",
-    "headers",
-    "cancel_timeout",
-    "command",
-    "url",
-    "cwd",
-    "env",
-    "inherit_env",
-    "allowed_permissions",
-    "start_timeout",
-)
-# which platform fields each kind takes (besides api_key_env, read into api_key)
-KIND_FIELDS: dict[str, frozenset[str]] = {
-    "llm": frozenset(),
-    "dify": frozenset(
-        {
-            *_COMMON_PLATFORM,
-            "user_from",
-            "stop_timeout",
-            "state_key",
-            "inputs",
-            "auto_generate_name",
-        }
-    ),
-    "coze": frozenset(
-        {
-            *_COMMON_PLATFORM,
-            "user_from",
-            "stop_timeout",
-            "state_key",
-            "bot_id",
-            "custom_variables",
-            "auto_save_history",
-        }
-    ),
-    "bailian": frozenset(
-        {*_COMMON_PLATFORM, "state_key", "app_id", "region", "biz_params", "parameters"}
-    ),
-    "plugin": frozenset(
-        {
-            "command",
-            "url",
-            "cwd",
-            "env",
-            "inherit_env",
-            "headers",
-            "allowed_permissions",
-            "timeout",
-            "start_timeout",
-        }
-    ),
-    "a2a": frozenset(
-        {
-            "card_url",
-            "api_key",
-            "headers",
-            "timeout",
-            "connect_timeout",
-            "idle_timeout",
-            "cancel_timeout",
-            "state_key",
-        }
-    ),
-}
-
-
 class StoreConfig(_Struct):
     """The session store by URL (`memory://`, `sqlite:///path.db`, ...); no URL means
     `sqlite:///$AGENTHOST_HOME/agenthost.db`."""
@@ -277,9 +142,9 @@ class ServerConfig(_Struct):
         )
 
 
-def default_agent_config() -> AgentConfig:
+def default_agent_config() -> LLMAgentConfig:
     """The built-in demo agent: the demo tools, its model chosen from the environment."""
-    return AgentConfig(instructions=DEMO_INSTRUCTIONS, tools=[DEMO_TOOLS])
+    return LLMAgentConfig(instructions=DEMO_INSTRUCTIONS, tools=[DEMO_TOOLS])
 
 
 class AgentHostConfig(_Struct):
@@ -289,12 +154,12 @@ class AgentHostConfig(_Struct):
     store: StoreConfig = msgspec.field(default_factory=StoreConfig)
     providers: dict[str, ProviderConfig] = {}
     models: dict[str, ModelConfig] = {}
-    agents: dict[str, AgentConfig] = {}
+    agents: dict[str, AgentKindConfig] = {}
     default_agent: str | None = None
     runner: RunnerConfig = msgspec.field(default_factory=RunnerConfig)
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
 
-    def effective_agents(self) -> dict[str, AgentConfig]:
+    def effective_agents(self) -> dict[str, AgentKindConfig]:
         return self.agents or {DEFAULT_AGENT: default_agent_config()}
 
     def default_agent_name(self) -> str:
@@ -311,7 +176,7 @@ class AgentHostConfig(_Struct):
             f"Set default_agent in agenthost.yaml or pick one with --agent."
         )
 
-    def select_agent(self, name: str | None = None) -> tuple[str, AgentConfig]:
+    def select_agent(self, name: str | None = None) -> tuple[str, AgentKindConfig]:
         """The agent called `name` (the default agent when None), with its config."""
         agents = self.effective_agents()
         chosen = name if name is not None else self.default_agent_name()
@@ -330,7 +195,9 @@ __all__ = [
     "AgentConfig",
     "AgentHostConfig",
     "AgentKind",
+    "AgentKindConfig",
     "BusyPolicy",
+    "LLMAgentConfig",
     "ModelConfig",
     "ModelSettingsConfig",
     "PriceConfig",

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
-from agenthost.config.schema import suggestion
+from agenthost.config._types import suggestion
 from agenthost.core.errors import ConfigError
 from agenthost.engine.catalog import as_tool
 from agenthost.ports.tools import Tool
@@ -53,9 +53,11 @@ def load_tool_ref(ref: str, *, where: str = "tool") -> list[Tool]:
             f"'package.module:*' or 'demo:*'."
         )
     module = _import(module_name, ref, where)
-    values = (
-        _everything(module, ref, where) if attr == "*" else _attribute(module, attr, ref, where)
-    )
+    if attr == "*":
+        values = _everything(module, ref, where)
+    else:
+        value = _attribute(module, attr, ref, where)
+        values = list(value) if isinstance(value, list | tuple) else [value]
     tools: list[Tool] = []
     for value in values:
         try:
@@ -63,6 +65,18 @@ def load_tool_ref(ref: str, *, where: str = "tool") -> list[Tool]:
         except ConfigError as exc:
             raise ConfigError(f"{where}: {ref!r}: {exc.message}") from exc
     return tools
+
+
+def load_object(ref: str, *, where: str) -> Any:
+    """The object a 'package.module:attribute' ref names (a framework agent, a knowledge base,
+    ...), imported now; a ConfigError naming `where` when it is not there."""
+    module_name, sep, attr = ref.partition(":")
+    if not sep or not module_name or not attr or attr == "*":
+        raise ConfigError(
+            f"{where}: {ref!r} is not an object ref; write 'package.module:attribute' "
+            f"(e.g. 'myapp.agents:graph')."
+        )
+    return _attribute(_import(module_name, ref, where), attr, ref, where)
 
 
 def _import(module_name: str, ref: str, where: str) -> ModuleType:
@@ -87,7 +101,7 @@ def _import(module_name: str, ref: str, where: str) -> ModuleType:
         ) from exc
 
 
-def _attribute(module: ModuleType, attr: str, ref: str, where: str) -> list[Any]:
+def _attribute(module: ModuleType, attr: str, ref: str, where: str) -> Any:
     value: Any = module
     for part in attr.split("."):
         try:
@@ -98,9 +112,7 @@ def _attribute(module: ModuleType, attr: str, ref: str, where: str) -> list[Any]
                 f"{where}: {module.__name__!r} has no attribute {part!r} (from {ref!r})"
                 f"{suggestion(part, public)}"
             ) from None
-    if isinstance(value, list | tuple):
-        return list(value)
-    return [value]
+    return value
 
 
 def _everything(module: ModuleType, ref: str, where: str) -> list[Any]:

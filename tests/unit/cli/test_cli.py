@@ -205,3 +205,18 @@ def test_help_and_version() -> None:
     assert "--agent" in invoke("chat", "--help").stdout
     assert invoke("version").stdout.startswith("agenthost ")
     assert invoke("sessions", "--help").exit_code == 0
+
+
+def test_agent_option_with_agenthost_model_and_no_default_agent(
+    config: Path, fake: ThreadedFakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # several agents, no default_agent: AGENTHOST_MODEL must not stop --agent from working
+    config.write_text(config.read_text().replace("default_agent: helper\n", ""))
+    monkeypatch.setenv("AGENTHOST_MODEL", "fake:from-env")
+    ran = invoke("run", "-a", "plain", "hi", "-s", "s1")
+    assert ran.exit_code == 0, ran.output
+    shown = invoke("sessions", "show", "s1", "--agent", "plain")
+    assert shown.exit_code == 0, shown.output
+    assert "you › hi" in shown.stdout
+    unnamed = invoke("sessions", "show", "s1")
+    assert unnamed.exit_code == 2 and "pick one with --agent" in unnamed.stderr

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from agenthost.config import AgentConfig, AgentHostConfig, load_config, parse_config
+from agenthost.config import (
+    AgentConfig,
+    AgentHostConfig,
+    DifyAgentConfig,
+    load_config,
+    parse_config,
+)
 from agenthost.config.schema import DEMO_INSTRUCTIONS
 from agenthost.core.errors import ConfigError
 
@@ -221,8 +227,23 @@ def test_bad_env_overrides_name_the_variable(
 
 
 def test_agenthost_model_with_several_agents_and_no_default(tmp_path: Path) -> None:
-    message = error(tmp_path, "agents:\n  a: {}\n  b: {}\n", AGENTHOST_MODEL="openai:gpt-4o")
-    assert "AGENTHOST_MODEL is set, but Several agents are declared (a, b)" in message
+    # no default agent to give the model to: the file loads, each agent is picked by name
+    config = load(
+        tmp_path,
+        "agents:\n  a: {}\n  b: {model: 'openai:gpt-4o-mini'}\n",
+        AGENTHOST_MODEL="openai:gpt-4o",
+    )
+    assert config.select_agent("a")[1] == AgentConfig()  # its model: AGENTHOST_MODEL, at build
+    assert config.select_agent("b")[1] == AgentConfig(model="openai:gpt-4o-mini")
+    with pytest.raises(ConfigError, match=r"Several agents are declared \(a, b\)"):
+        config.select_agent()
+
+
+def test_agenthost_model_leaves_a_default_agent_without_a_model_alone(tmp_path: Path) -> None:
+    config = load(
+        tmp_path, "agents:\n  d: {kind: dify, api_key: k}\n", AGENTHOST_MODEL="openai:gpt-4o"
+    )
+    assert config.select_agent() == ("d", DifyAgentConfig(api_key="k"))
 
 
 # ---- errors ------------------------------------------------------------------------------
@@ -266,7 +287,7 @@ def test_several_problems_are_reported_together(tmp_path: Path) -> None:
             modle: x
             max_tool_rounds: -1
             tools: [5]
-            kind: dfy
+          b: {kind: dfy, api_key: k}
         runner:
           busy_policy: yolo
         """,
@@ -276,8 +297,9 @@ def test_several_problems_are_reported_together(tmp_path: Path) -> None:
         "agenthost.yaml:4: agents.a.modle: unknown field; did you mean 'model'?",
         "agenthost.yaml:5: agents.a.max_tool_rounds: expected int >= 0",
         "agenthost.yaml:6: agents.a.tools[0]: expected str, got int",
-        "agenthost.yaml:7: agents.a.kind: invalid value 'dfy'; expected one of: llm, dify, "
-        "coze, bailian, a2a, plugin",
+        "agenthost.yaml:7: agents.b.kind: invalid value 'dfy'; expected one of: llm, dify, "
+        "coze, bailian, a2a, plugin, chain, parallel, loop, transfer, pydantic_ai, langgraph, "
+        "openai_agents, adk, agentscope; did you mean 'dify'?",
         "agenthost.yaml:9: runner.busy_policy: invalid value 'yolo'; expected one of: "
         "queue, reject, interrupt",
     ]:
@@ -288,7 +310,7 @@ def test_several_problems_are_reported_together(tmp_path: Path) -> None:
     ("text", "expected"),
     [
         ("agents: [a, b]\n", "agents: expected a mapping of names to entries, got a list"),
-        ("agents:\n  a: 5\n", "agents.a: expected a mapping (fields: kind, model"),
+        ("agents:\n  a: 5\n", "agents.a: expected a mapping (fields: kind, description, model"),
         ("runner: fast\n", "runner: expected a mapping (fields: busy_policy, timeout), got a"),
         ("agents:\n  a:\n    stream: maybe\n", "agents.a.stream: expected bool, got str"),
         ("agents:\n  a:\n    tool_timeout: 0\n", "agents.a.tool_timeout: expected float > 0"),

@@ -50,10 +50,14 @@ def _config(tmp_path: Path, body: str) -> Path:
 
 
 async def test_a_setting_of_another_kind_is_named(tmp_path: Path) -> None:
-    config = load_config(_config(tmp_path, "agents:\n  a: {kind: dify, api_key: k, bot_id: x}\n"))
-    with pytest.raises(ConfigError, match=r"agents\.a\.bot_id: not a setting of kind 'dify'"):
-        async with build_runtime(config):
-            pass
+    # refused when the file loads (it was when the agent was built), with the file and line
+    path = _config(tmp_path, "agents:\n  a: {kind: dify, api_key: k, bot_id: x}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.message.startswith(
+        f"{path}:2: agents.a.bot_id: not a setting of kind 'dify'; its settings are "
+        f"description, api_key, api_key_env,"
+    )
 
 
 async def test_api_key_env_must_be_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,75 @@
+"""`kind: llm` (the default): LLMAgent, our plan-act-observe tool loop over a chat model."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+import msgspec
+
+from agenthost.config._types import NonNegativeInt, PositiveFloat, PositiveInt, Problem
+from agenthost.config._validate import model_problems, tool_ref_problems
+from agenthost.config.kinds._base import AgentKindConfig, AgentKindSpec
+
+if TYPE_CHECKING:
+    from agenthost.config.kinds._builder import AgentBuilder
+    from agenthost.config.schema import AgentHostConfig
+    from agenthost.ports.protocol import Agent
+
+ORDER = 0
+
+
+class LLMAgentConfig(AgentKindConfig):
+    """An LLMAgent. `model` is an alias from `models:` or a `provider:model` id; unset, it is
+    chosen from the environment (AGENTHOST_MODEL, then OPENAI_API_KEY, then the embedded
+    model). `tools` are 'package.module:function' refs, 'package.module:*' for every tool
+    of a module, or 'demo:...' for the demo tools."""
+
+    kind: Literal["llm"] = "llm"
+    model: str | None = None
+    instructions: str = ""
+    tools: list[str] = msgspec.field(default_factory=list)
+    max_tool_rounds: NonNegativeInt = 10
+    parallel_tools: bool = True
+    tool_timeout: PositiveFloat | None = 60.0
+    max_tool_result_chars: PositiveInt | None = 20_000
+    history_max_messages: PositiveInt | None = None
+    history_max_tokens: PositiveInt | None = None
+    stream: bool = True
+
+    def problems(self, config: AgentHostConfig) -> list[Problem]:
+        return [*model_problems(self.model, config), *tool_ref_problems(self.tools)]
+
+
+def build(name: str, config: LLMAgentConfig, builder: AgentBuilder) -> Agent:
+    from agenthost.engine.llm_agent import LLMAgent
+
+    models, settings = builder.models(name, config.model)
+    tools = builder.tools(name, config.tools)
+    return builder.construct(
+        name,
+        LLMAgent,
+        model=models[0],
+        fallbacks=models[1:],
+        name=name,
+        instructions=config.instructions,
+        description=config.description,
+        tools=tools,
+        max_tool_rounds=config.max_tool_rounds,
+        parallel_tools=config.parallel_tools,
+        tool_timeout=config.tool_timeout,
+        max_tool_result_chars=config.max_tool_result_chars,
+        history_max_messages=config.history_max_messages,
+        history_max_tokens=config.history_max_tokens,
+        stream=config.stream,
+        settings=settings,
+    )
+
+
+KINDS = [
+    AgentKindSpec(
+        name="llm",
+        config=LLMAgentConfig,
+        build=build,
+        summary="our tool loop over a chat model (the default kind)",
+    )
+]

@@ -1,0 +1,124 @@
+"""`kind: plugin`: an agent in another process speaking agent protocol v1 (PluginAgent), with
+the models, tools and knowledge bases it is granted. The plugin reaches them through the host
+API, as far as `allowed_permissions` lets its manifest ask."""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Any, Literal
+
+import msgspec
+
+from agenthost.config._types import PositiveFloat, Problem
+from agenthost.config._validate import model_problems, tool_ref_problems
+from agenthost.config.kinds._base import AgentKindConfig, AgentKindSpec
+from agenthost.ports.protocol import Permissions
+
+if TYPE_CHECKING:
+    from agenthost.config.kinds._builder import AgentBuilder
+    from agenthost.config.schema import AgentHostConfig
+    from agenthost.engine.catalog import Catalog
+    from agenthost.ports.protocol import Agent, Resources
+
+ORDER = 20
+
+
+class PluginAgentConfig(AgentKindConfig):
+    """`command` (a process on stdio) or `url` (a plugin served over HTTP). `model`/`models`
+    (aliases or 'provider:model' ids), `tools` (tool refs) and `knowledge`
+    ('package.module:attribute' refs to knowledge bases) are what its runs may use."""
+
+    kind: Literal["plugin"] = "plugin"
+    command: list[str] | None = None
+    url: str | None = None
+    cwd: str | None = None
+    env: dict[str, str] | None = None
+    inherit_env: bool | None = None
+    headers: dict[str, str] | None = None
+    allowed_permissions: Permissions | None = None
+    timeout: PositiveFloat | None = None
+    start_timeout: PositiveFloat | None = None
+    model: str | None = None
+    models: list[str] = msgspec.field(default_factory=list)
+    tools: list[str] = msgspec.field(default_factory=list)
+    knowledge: list[str] = msgspec.field(default_factory=list)
+
+    def problems(self, config: AgentHostConfig) -> list[Problem]:
+        problems: list[Problem] = []
+        if (self.command is None) == (self.url is None):
+            problems.append(
+                (
+                    ("command",),
+                    "a plugin needs either command: [...] (a process on stdio) or url: "
+                    "'http://...' (a plugin served over HTTP), and not both",
+                )
+            )
+        problems.extend(model_problems(self.model, config))
+        for index, ref in enumerate(self.models):
+            problems.extend(((("models", index), why) for _, why in model_problems(ref, config)))
+        problems.extend(tool_ref_problems(self.tools))
+        return problems
+
+
+def build(name: str, config: PluginAgentConfig, builder: AgentBuilder) -> Agent:
+    from agenthost.engine.catalog import catalog_of
+
+    models = builder.models(name, config.model)[0] if config.model is not None else []
+    for index, ref in enumerate(config.models):
+        models.extend(builder.models(name, ref, field=f"models[{index}]")[0])
+    granted = catalog_of(
+        models=models,
+        tools=builder.tools(name, config.tools),
+        knowledge=builder.knowledge(name, config.knowledge),
+    )
+    settings: dict[str, Any] = {
+        f: getattr(config, f)
+        for f in ("url", "cwd", "env", "inherit_env", "headers", "allowed_permissions")
+        if getattr(config, f) is not None
+    }
+    for f in ("timeout", "start_timeout"):
+        if getattr(config, f) is not None:
+            settings[f] = getattr(config, f)
+    made: Agent = builder.construct(
+        name, _granted_plugin_class(), config.command, name=name, granted=granted, **settings
+    )
+    return made
+
+
+@functools.cache
+def _granted_plugin_class() -> Any:
+    """PluginAgent with a catalogue of its own: the runner grants a run of it (alone or inside
+    a composition) exactly what the config gives it, as far as its manifest asks."""
+    from agenthost.backends.plugins import PluginAgent
+    from agenthost.engine.catalog import resources_for
+
+    class GrantedPlugin(PluginAgent):
+        def __init__(self, *args: Any, granted: Catalog, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._granted = granted
+
+        def catalog(self) -> Catalog:
+            return self._granted
+
+        def resources(self) -> Resources:
+            return resources_for(_ManifestOnly(self), self._granted)
+
+    return GrantedPlugin
+
+
+class _ManifestOnly:
+    """An agent seen through its manifest only: `resources_for` then grants what the manifest's
+    permissions allow of a catalogue."""
+
+    def __init__(self, agent: Any) -> None:
+        self.manifest = agent.manifest
+
+
+KINDS = [
+    AgentKindSpec(
+        name="plugin",
+        config=PluginAgentConfig,
+        build=build,
+        summary="an agent in another process, speaking agent protocol v1 (JSON-RPC)",
+    )
+]
