@@ -316,3 +316,31 @@ def test_a_kind_whose_struct_does_not_name_it_is_refused() -> None:
         register_agent_kind(
             AgentKindSpec(name="yell", config=ShoutConfig, build=build_shout, summary="")
         )
+
+
+async def test_platform_retries_and_timeouts_from_the_file_reach_the_client() -> None:
+    config = parse_config(
+        {
+            "agents": {
+                "d": {
+                    "kind": "dify",
+                    "api_key": "k",
+                    "base_url": "http://127.0.0.1:9/v1",
+                    "retries": 0,
+                    "max_retry_after": 5,
+                    "stop_timeout": 2,
+                },
+                "r": {"kind": "a2a", "card_url": "http://127.0.0.1:9/", "retries": 4},
+            }
+        },
+        env={},
+    )
+    async with build_runtimes(config) as runtimes:
+        dify: Any = runtimes["d"].agent
+        remote: Any = runtimes["r"].agent
+        assert (dify.settings.retries, dify.settings.max_retry_after) == (0, 5)
+        assert dify.settings.stop_timeout == 2
+        assert remote.settings.retries == 4
+    assert config_error({"agents": {"d": {"kind": "dify", "retries": -1}}}).startswith(
+        "agents.d.retries"
+    )

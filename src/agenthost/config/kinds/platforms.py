@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
-from agenthost.config._types import PositiveFloat, Problem
+from agenthost.config._types import NonNegativeFloat, NonNegativeInt, PositiveFloat, Problem
 from agenthost.config._validate import tool_ref_problems
 from agenthost.config.kinds._base import AgentKindConfig, AgentKindSpec
 
@@ -28,6 +28,8 @@ class _RemoteConfig(AgentKindConfig):
     timeout: PositiveFloat | None = None
     connect_timeout: PositiveFloat | None = None
     idle_timeout: PositiveFloat | None = None
+    retries: NonNegativeInt | None = None
+    max_retry_after: NonNegativeFloat | None = None
     state_key: str | None = None
 
     def problems(self, config: AgentHostConfig) -> list[Problem]:
@@ -38,6 +40,7 @@ class _RemoteConfig(AgentKindConfig):
 
 class _PlatformConfig(_RemoteConfig):
     base_url: str | None = None
+    stop_timeout: PositiveFloat | None = None
 
 
 class DifyAgentConfig(_PlatformConfig):
@@ -45,7 +48,6 @@ class DifyAgentConfig(_PlatformConfig):
 
     kind: Literal["dify"] = "dify"
     user_from: UserFrom | None = None
-    stop_timeout: PositiveFloat | None = None
     inputs: dict[str, Any] | None = None
     auto_generate_name: bool | None = None
 
@@ -56,7 +58,6 @@ class CozeAgentConfig(_PlatformConfig):
     kind: Literal["coze"] = "coze"
     bot_id: str | None = None
     user_from: UserFrom | None = None
-    stop_timeout: PositiveFloat | None = None
     custom_variables: dict[str, str] | None = None
     auto_save_history: bool | None = None
     tools: list[str] = msgspec.field(default_factory=list)
