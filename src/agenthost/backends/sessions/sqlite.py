@@ -44,7 +44,8 @@ state tables on every get instead would cost 8-12 µs per get, twice the cached 
 read-only: change state through events. Events passed to `append` are kept, not copied (an
 event carrying `temp:` keys is stored as a copy without them).
 
-Use a store from one event loop (thread); it is not thread-safe.
+Faults (the file deleted, replaced or damaged under the store) are detected as described in
+`_sqlite_health.py`. Use a store from one event loop (thread); it is not thread-safe.
 """
 
 from __future__ import annotations
