@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from agenthost.backends.sessions import SessionBackend, open_session_store
-from agenthost.core.errors import InvalidArgument, SessionNotFound
+from agenthost.core.errors import InvalidArgument, SessionNotFound, StoreError
 from agenthost.core.events import ErrorInfo, Event
 from agenthost.core.ids import new_id
 from agenthost.core.messages import (
@@ -709,3 +709,16 @@ async def test_event_of_another_session_is_refused(store: SessionBackend) -> Non
     got = await store.get(KEY)
     assert got is not None
     assert [e.message.text for e in got.events if e.message] == ["mine"]
+
+
+async def test_check_passes_on_a_usable_store_and_fails_once_it_is_closed(
+    backend: Backend,
+) -> None:
+    store = open_session_store(backend.url)
+    async with store:
+        session = await store.create(KEY)
+        await store.append(session, [event("fine")])
+        await store.check()
+    if backend.name != "memory":  # nothing to close in memory
+        with pytest.raises(StoreError, match="not open"):
+            await store.check()

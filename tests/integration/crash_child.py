@@ -21,10 +21,11 @@ async def hang() -> str:
 async def main(url: str) -> None:
     model = ScriptedModel([tool_call("hang"), "never"])
     async with open_session_store(url) as store:
-        runner = Runner(LLMAgent(model=model, tools=[hang]), store=store, app="crash")
-        async for event in runner.run("u", "s", "start"):
-            if not event.partial:
-                print(event.id, event.type, flush=True)
+        agent = LLMAgent(model=model, tools=[hang])
+        async with Runner(agent, store=store, app="crash") as runner:  # as the server does
+            async for event in runner.run("u", "s", "start"):
+                if not event.partial:
+                    print(event.id, event.type, flush=True)
 
 
 if __name__ == "__main__":

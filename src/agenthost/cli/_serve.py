@@ -12,6 +12,7 @@ stops at once.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import os
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     import uvicorn
     from fastapi import FastAPI
 
+    from agenthost.config.schema import AgentHostConfig
     from agenthost.server.state import ServerState
 
 log = logging.getLogger("agenthost.cli")
@@ -80,6 +82,17 @@ def _server(app: FastAPI, *, host: str, port: int, grace: float) -> uvicorn.Serv
     return Server(config)
 
 
+async def _check_store(config: AgentHostConfig) -> None:
+    """Open the store once before listening: a damaged or unreadable database is then one
+    clear error line and exit code 2, not a traceback from the app's start-up."""
+    from agenthost.config.build import open_store
+
+    async with open_store(config) as store:
+        check = getattr(store, "check", None)
+        if check is not None:
+            await check()
+
+
 def serve(
     options: Options,
     *,
@@ -89,7 +102,13 @@ def serve(
     log_format: Literal["json", "text"],
     log_level: str,
 ) -> int:
-    from agenthost.core.errors import AgentHostError, ConfigError, MissingExtraError, UserError
+    from agenthost.core.errors import (
+        AgentHostError,
+        ConfigError,
+        MissingExtraError,
+        StoreError,
+        UserError,
+    )
 
     err = stderr_console()
     try:
@@ -106,9 +125,11 @@ def serve(
         port = port if port is not None else config.server.port
         keys = ApiKeys.from_sources(config.server.api_keys, os.environ)
         check_bind(host, keys, insecure=insecure)
+        asyncio.run(_check_store(config))
     except AgentHostError as exc:
         print_error(err, exc)
-        return EXIT_USAGE if isinstance(exc, ConfigError | UserError) else EXIT_RUN_FAILED
+        usage = isinstance(exc, ConfigError | UserError | StoreError)  # fix it, then start
+        return EXIT_USAGE if usage else EXIT_RUN_FAILED
 
     setup_logging(log_level, log_format)
     if not keys:

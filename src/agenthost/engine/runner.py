@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import aclosing
@@ -41,6 +39,7 @@ from agenthost.engine.convert import new_event, result_event
 from agenthost.engine.history import HistoryCache
 from agenthost.engine.host import RunHost
 from agenthost.engine.locks import BUSY_POLICIES, BusyPolicy, SessionLocks
+from agenthost.engine.recovery import Recovery
 from agenthost.ports.knowledge import KnowledgeBase
 from agenthost.ports.models import ChatModel
 from agenthost.ports.protocol import (
@@ -57,33 +56,6 @@ from agenthost.ports.protocol import (
 from agenthost.ports.sessions import KeyValueStore, SessionStore
 
 log = logging.getLogger("agenthost.runner")
-
-# who runs a run: stored on its message.received event so that another process on this machine
-# (the CLI's `sessions show`, a second server) does not mark a live run interrupted
-RUNNER_ID = f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _owner_alive(events: list[Event], run_id: str) -> bool:
-    """True when the run's owner is another process on this machine that is still alive.
-
-    Across machines this cannot be known here; the shared lease lock of the multi-replica
-    backends decides it there."""
-    for event in reversed(events):
-        if event.invocation_id != run_id:
-            return False
-        if event.type == "message.received":
-            owner = str((event.data or {}).get("runner", ""))
-            host, _, pid = owner.rpartition(":")
-            if owner == RUNNER_ID or host != socket.gethostname() or not pid.isdigit():
-                return False
-            try:
-                os.kill(int(pid), 0)
-            except ProcessLookupError:
-                return False
-            except PermissionError:
-                return True
-            return True
-    return False
 
 
 class RunInfo(msgspec.Struct, kw_only=True):
@@ -174,13 +146,19 @@ class Runner:
         self._active: dict[str, ActiveRun] = {}
         self._info: dict[str, RunInfo] = {}
         self._author = agent.manifest.name
+        self.recovery = Recovery(self.kv)  # owner records, lease, dead runs: recovery.py
 
     # ---- lifecycle ------------------------------------------------------------------------
 
     async def __aenter__(self) -> Runner:
+        await self.recovery.start()
         enter = getattr(self.agent, "__aenter__", None)
         if enter is not None:
-            await enter()
+            try:
+                await enter()
+            except BaseException:
+                await self.recovery.stop()
+                raise
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -188,9 +166,12 @@ class Runner:
 
     async def aclose(self) -> None:
         """Close the agent (and through it the models it opened). The store is the caller's."""
-        close = getattr(self.agent, "aclose", None)
-        if close is not None:
-            await close()
+        try:
+            close = getattr(self.agent, "aclose", None)
+            if close is not None:
+                await close()
+        finally:
+            await self.recovery.stop()
 
     # ---- running --------------------------------------------------------------------------
 
@@ -269,37 +250,8 @@ class Runner:
         session = await self.store.get(key)
         if session is None:
             return await self.store.create(key)
-        await self._close_dangling(session)
+        await self.recovery.close_dangling(self.store, session, self._active)
         return session
-
-    async def _close_dangling(self, session: Session) -> None:
-        """A run a killed process left open gets its terminal `run.interrupted` event."""
-        events = session.events
-        if not events or events[-1].is_terminal:
-            return
-        run_id = events[-1].invocation_id
-        if run_id in self._active or _owner_alive(session.events, run_id):
-            return
-        log.warning(
-            "run %s in session %s was left open; marking it interrupted", run_id, session.id
-        )
-        await self.store.append(
-            session,
-            [
-                new_event(
-                    "run.interrupted",
-                    run_id,
-                    "runner",
-                    session.key,
-                    error=ErrorInfo(
-                        code="interrupted",
-                        message="the process running this run stopped before it finished",
-                        retryable=True,
-                    ),
-                    data={"status": "interrupted"},
-                )
-            ],
-        )
 
     async def _drive(
         self,
@@ -321,7 +273,7 @@ class Runner:
             session.key,
             message=msg,
             state_delta=state_delta or None,
-            data={"agent": self._author, "runner": RUNNER_ID},
+            data={"agent": self._author, "owner": self.recovery.owner},
         )
         await self.store.append(session, [received])
         outcome = _Outcome()
@@ -537,7 +489,7 @@ class Runner:
         if session is None:
             raise SessionNotFound(session_id)
         if not self._locks.is_locked(key):
-            await self._close_dangling(session)
+            await self.recovery.close_dangling(self.store, session, self._active)
         return session
 
     async def list_sessions(self, user_id: str) -> list[SessionInfo]:

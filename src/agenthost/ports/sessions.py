@@ -27,6 +27,12 @@ class SessionStore(Protocol):
       place (events appended, state merged). Partial events must not be passed.
     - `list` gives the sessions of one user of one app, newest first.
     - `delete` removes a session and its events (no error if missing).
+
+    Optional (looked up with `getattr`, so a store without it still fits): `async def check()
+    -> None`, the readiness check, which raises `agenthost.core.errors.StoreError` saying why
+    the store is unusable (closed, unreachable, its file deleted or replaced, damaged).
+    A store that cannot write raises StoreError from `append`: it never reports events stored
+    that are not.
     """
 
     async def get(self, key: SessionKey) -> Session | None: ...

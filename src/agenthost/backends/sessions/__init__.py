@@ -9,8 +9,9 @@ Postgres (`postgresql://`), MySQL (`mysql://`) and Redis (`redis://`) register h
 added, each behind its extra. Backends are imported only when a URL needs them. An unknown
 scheme raises UnknownBackendError listing the registered ones; nothing falls back to memory.
 
-Every store also implements the KeyValueStore port and `purge_expired()`; the options all
-backends accept are `max_events`, `ttl_seconds` and `clock` (see `_common.StoreOptions`).
+Every store also implements the KeyValueStore port, `purge_expired()` and `check()` (readiness);
+the options all backends accept are `max_events`, `ttl_seconds` and `clock` (see
+`_common.StoreOptions`).
 """
 
 from __future__ import annotations
@@ -55,6 +56,11 @@ class SessionBackend(SessionStore, KeyValueStore, Protocol):
 
     async def purge_expired(self) -> int:
         """Delete every session expired by TTL; returns how many were deleted."""
+        ...
+
+    async def check(self) -> None:
+        """Readiness: return when the store is usable, else raise StoreError saying why (closed,
+        unreachable, its file deleted or replaced, damaged). Cheap enough for every probe."""
         ...
 
     async def open(self) -> SessionBackend:

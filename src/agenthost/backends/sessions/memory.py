@@ -79,8 +79,12 @@ class MemorySessionStore:
     async def aclose(self) -> None:
         return None
 
+    async def check(self) -> None:
+        """Readiness: always fine (nothing to reach, nothing to damage)."""
+        return None
+
     async def ping(self) -> None:
-        """Readiness check: always fine (nothing to reach)."""
+        """The older name of `check()`."""
         return None
 
     async def __aenter__(self) -> Self:

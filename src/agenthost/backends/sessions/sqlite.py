@@ -44,7 +44,8 @@ state tables on every get instead would cost 8-12 µs per get, twice the cached 
 read-only: change state through events. Events passed to `append` are kept, not copied (an
 event carrying `temp:` keys is stored as a copy without them).
 
-Use a store from one event loop (thread); it is not thread-safe.
+Faults (the file deleted, replaced or damaged under the store) are detected as described in
+`_sqlite_health.py`. Use a store from one event loop (thread); it is not thread-safe.
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ from agenthost.backends.sessions._common import (
     store_not_open_error,
 )
 from agenthost.backends.sessions._sqlite_checkpoint import Checkpointer
+from agenthost.backends.sessions._sqlite_health import FileWatch, IntegrityCheck, translate
 from agenthost.backends.sessions._sqlite_sql import SCHEMA_VERSION
 from agenthost.core import serde
 from agenthost.core.errors import (
@@ -145,7 +147,9 @@ class SQLiteSessionStore:
     """Sessions, events, state scopes and KV values in one SQLite file (see the module doc).
 
     `cache_size` is how many sessions `get` keeps decoded (0 turns the cache off);
-    `busy_timeout` is how long (seconds) an operation waits for another process's write lock.
+    `busy_timeout` is how long (seconds) an operation waits for another process's write lock;
+    `integrity_interval` is how often (seconds) `check()` runs `PRAGMA quick_check` (None:
+    never; see `_sqlite_health.py`).
     """
 
     def __init__(
@@ -158,6 +162,7 @@ class SQLiteSessionStore:
         cache_size: int = 128,
         busy_timeout: float = 5.0,
         background_checkpoint: bool = True,
+        integrity_interval: float | None = 60.0,
     ) -> None:
         self._options = StoreOptions(max_events=max_events, ttl_seconds=ttl_seconds, clock=clock)
         if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 0:
@@ -168,6 +173,16 @@ class SQLiteSessionStore:
         self._cache_size = cache_size
         self._busy_timeout = max(0.0, float(busy_timeout))
         self._background_checkpoint = bool(background_checkpoint)
+        if integrity_interval is not None and (
+            isinstance(integrity_interval, bool)
+            or not isinstance(integrity_interval, int | float)
+            or integrity_interval < 0
+        ):
+            raise InvalidArgument(
+                "integrity_interval", f"must be seconds >= 0 or None, got {integrity_interval!r}"
+            )
+        self._integrity = IntegrityCheck(self.path, integrity_interval)
+        self._watch = FileWatch(":memory:")  # the file's identity, taken when it is opened
         self._conn: sqlite3.Connection | None = None
         self._checkpointer: Checkpointer | None = None
         self._cache: OrderedDict[SessionKey, _Entry] = OrderedDict()
@@ -204,6 +219,7 @@ class SQLiteSessionStore:
                 logger.warning("SQLite database %s is in %s mode, not WAL", self.path, mode)
             conn.execute("PRAGMA synchronous = NORMAL")
             self._create_schema(conn)
+            watch = FileWatch(self.path)
             self._data_version = conn.execute("PRAGMA data_version").fetchone()[0]
             checkpointer = None
             if self._background_checkpoint and mode == "wal":
@@ -214,6 +230,7 @@ class SQLiteSessionStore:
             raise
         self._conn = conn
         self._checkpointer = checkpointer
+        self._watch = watch
         logger.debug("opened SQLite session store %s", self.path)
 
     def _create_schema(self, conn: sqlite3.Connection) -> None:
@@ -247,18 +264,29 @@ class SQLiteSessionStore:
             if conn is not None:
                 conn.close()  # the last connection to close checkpoints and removes the WAL
 
-    async def ping(self) -> None:
-        """Readiness check: one trivial query (a few µs); StoreError when the store is closed
-        or the file cannot be read."""
+    async def check(self) -> None:
+        """Readiness: StoreError when the store is closed, its file was deleted or replaced,
+        the database cannot be read, or `PRAGMA quick_check` (run at most every
+        `integrity_interval` seconds, on a thread) finds it damaged."""
+        if self._conn is None:
+            raise StoreError(f"The SQLite session store at {self.path!r} is not open.")
+        self._watch.verify()
         try:
             self._ping()
         except sqlite3.Error as exc:
             await self._retry(exc, self._ping)
+        await self._integrity.run(self._connection())
+
+    async def ping(self) -> None:
+        """The older name of `check()`."""
+        await self.check()
 
     def _ping(self) -> None:
         self._connection().execute("SELECT 1 FROM schema_version LIMIT 1").fetchall()
 
     def _wrote(self, nbytes: int = 0) -> None:
+        """After each write committed: is it in the file at our path? then checkpointing."""
+        self._watch.verify()
         if self._checkpointer is not None:
             self._checkpointer.note_write(nbytes)
 
@@ -277,6 +305,7 @@ class SQLiteSessionStore:
         conn = self._conn
         if conn is None:
             raise store_not_open_error(f"SQLite session store at {self.path!r}")
+        self._watch.usable()
         return conn
 
     # ---- errors and lock waits ------------------------------------------------------------
@@ -302,7 +331,7 @@ class SQLiteSessionStore:
                 return fn(*args, **kwargs)
             except sqlite3.Error as again:
                 exc = again
-        raise StoreError(f"SQLite session store {self.path!r} failed: {exc}") from exc
+        raise translate(self.path, exc) from exc
 
     # ---- cache ----------------------------------------------------------------------------
 

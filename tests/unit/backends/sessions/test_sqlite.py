@@ -11,9 +11,7 @@ import signal
 import sqlite3
 import sys
 import textwrap
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -21,47 +19,9 @@ import agenthost
 from agenthost.backends.sessions import _sqlite_checkpoint, open_session_store
 from agenthost.backends.sessions.sqlite import SQLiteSessionStore, parse_sqlite_url
 from agenthost.core.errors import BackendUnavailable, ConfigError, SessionNotFound
-from agenthost.core.events import Event
-from agenthost.core.ids import new_id
-from agenthost.core.messages import Message
 from agenthost.core.session import SessionKey
 
-KEY = SessionKey("app", "alice", "s1")
-
-Open = Callable[..., Awaitable[SQLiteSessionStore]]
-
-
-def event(text: str = "hi", state_delta: dict[str, Any] | None = None) -> Event:
-    return Event(
-        id=new_id(),
-        invocation_id="run_1",
-        author="agent",
-        type="message.completed",
-        message=Message.assistant(text),
-        state_delta=state_delta,
-    )
-
-
-def texts(events: list[Event]) -> list[str]:
-    return [e.message.text for e in events if e.message]
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "sessions.db"
-
-
-@pytest.fixture
-async def open_store(db_path: Path) -> AsyncIterator[Open]:
-    """Open SQLite stores on `db_path` (each its own connection); all closed at the end."""
-    async with contextlib.AsyncExitStack() as stack:
-
-        async def make(**options: Any) -> SQLiteSessionStore:
-            store = SQLiteSessionStore(db_path, **options)
-            return await stack.enter_async_context(store)
-
-        yield make
-
+from .sqlite_helpers import KEY, Open, event, texts
 
 # ---- URLs and files -----------------------------------------------------------------------
 

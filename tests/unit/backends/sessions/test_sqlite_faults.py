@@ -1,0 +1,98 @@
+"""SQLite store faults: the file deleted or replaced under an open store, a damaged or foreign
+file, and the readiness check (`check()`)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from agenthost.backends.sessions import _sqlite_health
+from agenthost.backends.sessions.sqlite import SQLiteSessionStore
+from agenthost.core.errors import StoreError
+
+from .sqlite_helpers import KEY, Open, damage, event, fill, not_a_database
+
+
+def take_away(db_path: Path, how: str) -> None:
+    """`rm sessions.db`, or `mv other.db sessions.db`."""
+    if how == "deleted":
+        db_path.unlink()
+        return
+    other_path = db_path.with_name("other.db")
+    with sqlite3.connect(other_path) as other:
+        other.execute("CREATE TABLE t (x)")
+    os.replace(other_path, db_path)
+
+
+async def assert_unusable(store: SQLiteSessionStore, match: str) -> None:
+    for call in (store.check(), store.get(KEY), store.kv_set("ns", "k", 1), store.kv_keys("ns")):
+        with pytest.raises(StoreError, match=match):
+            await call
+
+
+@pytest.mark.parametrize("how", ["deleted", "replaced"])
+async def test_a_file_deleted_or_replaced_under_the_store_fails_writes_and_readiness(
+    open_store: Open, db_path: Path, how: str
+) -> None:
+    store = await open_store()
+    session = await store.create(KEY)
+    await store.append(session, [event("kept")])
+    await store.check()
+    take_away(db_path, how)
+    with pytest.raises(StoreError, match=f"{db_path}.*was {how}.*Restart agenthost"):
+        await store.append(session, [event("lost")])
+    assert [e.message.text for e in session.events if e.message] == ["kept"]
+    await assert_unusable(store, f"was {how}")
+
+
+async def test_a_file_that_is_not_a_database_fails_to_open_with_what_to_do(
+    open_store: Open, db_path: Path
+) -> None:
+    not_a_database(db_path)
+    with pytest.raises(StoreError, match=f"{db_path}.*damaged.*restore the file from a backup"):
+        await open_store()
+
+
+async def test_a_damaged_database_fails_the_check(open_store: Open, db_path: Path) -> None:
+    await fill(db_path)
+    damage(db_path)
+    store = await open_store(integrity_interval=0)  # the schema page is intact: it opens
+    with pytest.raises(StoreError, match=f"{db_path}.*damaged.*\\.recover") as info:
+        await store.check()
+    assert "\n" not in info.value.message
+
+
+async def test_the_integrity_check_runs_at_most_every_interval(
+    open_store: Open, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[object] = []
+
+    def counted(source: object) -> str | None:
+        calls.append(source)
+        return None
+
+    monkeypatch.setattr(_sqlite_health, "quick_check", counted)
+    seldom = await open_store(integrity_interval=3600)
+    await seldom.check()
+    await seldom.check()
+    assert len(calls) == 1
+    never = await open_store(integrity_interval=None)
+    await never.check()
+    always = await open_store(integrity_interval=0)
+    await always.check()
+    await always.check()
+    assert len(calls) == 3
+
+
+async def test_check_of_a_closed_store_says_so(db_path: Path) -> None:
+    store = SQLiteSessionStore(db_path)
+    with pytest.raises(StoreError, match="not open"):
+        await store.check()
+
+
+def test_integrity_interval_is_validated() -> None:
+    with pytest.raises(Exception, match="integrity_interval"):
+        SQLiteSessionStore(":memory:", integrity_interval=-1)
