@@ -66,3 +66,11 @@ bench: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# The soak test (3 minutes, 127.0.0.1 only; not part of the fast suite): mixed streaming load,
+# a model failing 1 call in 10, one SIGTERM and restart; exits 1 on a violated invariant.
+# `make soak SOAK_ARGS="--duration 60"` for a shorter one. See docs/soak.md.
+SOAK_ARGS ?=
+.PHONY: soak
+soak: install
+	$(BIN)/python -m benchmarks.soak $(SOAK_ARGS)

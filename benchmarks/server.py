@@ -56,7 +56,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def write_config(directory: Path, base_url: str) -> Path:
+def write_config(directory: Path, base_url: str, *, store: str = "memory://") -> Path:
     agents = "".join(
         f"  {name}:\n"
         f"    model: fake:fake-model\n"
@@ -67,7 +67,7 @@ def write_config(directory: Path, base_url: str) -> Path:
     path = directory / "agenthost.yaml"
     path.write_text(
         "app: bench\n"
-        "store: memory://\n"
+        f"store: {store}\n"
         "providers:\n"
         "  fake:\n"
         f"    base_url: {base_url}\n"
@@ -160,16 +160,18 @@ def _wait_ready(child: Child, url: str) -> None:
 
 
 @contextlib.contextmanager
-def agenthost_server(directory: Path, base_url: str) -> Iterator[Child]:
+def agenthost_server(
+    directory: Path, base_url: str, *, store: str = "memory://", env: dict[str, str] | None = None
+) -> Iterator[Child]:
     directory.mkdir(parents=True, exist_ok=True)
-    config = write_config(directory, base_url)
+    config = write_config(directory, base_url, store=store)
     port = free_port()
     exe = Path(sys.executable).with_name("agenthost")
     cmd = [str(exe), "serve", "--config", str(config), "--port", str(port)]
     cmd += ["--log-level", "warning"]
-    env = _env(AGENTHOST_HOME=str(directory / "home"))
+    environ = _env(AGENTHOST_HOME=str(directory / "home"), **(env or {}))
     with child_server(
-        "agenthost", cmd, port=port, ready_path="/readyz", cwd=directory, env=env
+        "agenthost", cmd, port=port, ready_path="/readyz", cwd=directory, env=environ
     ) as c:
         yield c
 

@@ -6,8 +6,10 @@ keys from `server.api_keys` and AGENTHOST_API_KEYS. Without keys it refuses to l
 URL and examples goes to stdout once the server listens.
 
 SIGTERM / Ctrl-C: stop accepting, let running runs finish for `server.shutdown_grace` seconds,
-cancel the rest (they end `run.failed`, code `cancelled`), close everything. A second Ctrl-C
-stops at once.
+cancel the rest (they end `run.failed`, code `interrupted`) while their streams are still open,
+so that every stream ends with its terminal event; uvicorn waits `_STREAM_MARGIN` seconds more
+for those streams before it cuts what is left. Close everything. A second Ctrl-C stops at
+once.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ if TYPE_CHECKING:
     from agenthost.config.schema import AgentHostConfig
     from agenthost.server.state import ServerState
 
+_STREAM_MARGIN = 5  # seconds after the grace for the cancelled runs' last frames
+
 log = logging.getLogger("agenthost.cli")
 
 
@@ -67,7 +71,9 @@ def _server(app: FastAPI, *, host: str, port: int, grace: float) -> uvicorn.Serv
 
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
             if state.ready:
-                state.runs.begin_shutdown()  # new runs get 503 from now on
+                # new runs get 503 from now on; runs still going after the grace are cancelled
+                # while their streams are open, so every stream ends with a terminal event
+                state.runs.request_shutdown(grace)
             super().handle_exit(sig, frame)
 
     config = uvicorn.Config(
@@ -76,7 +82,8 @@ def _server(app: FastAPI, *, host: str, port: int, grace: float) -> uvicorn.Serv
         port=port,
         log_config=None,
         lifespan="on",
-        timeout_graceful_shutdown=max(1, math.ceil(grace)),
+        # the grace, then time for the cancelled runs' terminal events to reach their streams
+        timeout_graceful_shutdown=math.ceil(grace) + _STREAM_MARGIN,
         server_header=False,
     )
     return Server(config)

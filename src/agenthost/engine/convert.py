@@ -20,6 +20,12 @@ from agenthost.ports.protocol import (
 
 _TOOL_MESSAGES: dict[int, tuple[ToolCallCompleted, Message]] = {}
 _TOOL_MESSAGES_MAX = 4096
+_TOOL_MESSAGES_MAX_BYTES = 8 * 1024 * 1024  # the results' text, plus ~1 KB of objects each
+_tool_messages_bytes = 0
+
+
+def _tool_message_cost(result: ToolCallCompleted) -> int:
+    return 2 * len(result.result) + 1024
 
 
 def tool_message(result: ToolCallCompleted) -> Message:
@@ -27,8 +33,10 @@ def tool_message(result: ToolCallCompleted) -> Message:
 
     The runner stores it on the `tool.call.completed` event and LLMAgent sends it to the model;
     sharing the object lets the model client's wire cache (keyed by identity) hit on the next
-    turn instead of re-encoding the whole history. Bounded; an entry holds its result, so the
+    turn instead of re-encoding the whole history. Bounded by count and by the memory it holds
+    (the result text is in the result and in the message); an entry holds its result, so the
     id cannot be reused while it lives."""
+    global _tool_messages_bytes
     key = id(result)
     entry = _TOOL_MESSAGES.get(key)
     if entry is not None and entry[0] is result:
@@ -40,10 +48,15 @@ def tool_message(result: ToolCallCompleted) -> Message:
         is_error=result.error is not None,
     )
     message = Message.tool(part)
-    if len(_TOOL_MESSAGES) >= _TOOL_MESSAGES_MAX:
-        for old in list(_TOOL_MESSAGES)[: _TOOL_MESSAGES_MAX // 2]:
-            del _TOOL_MESSAGES[old]
+    cost = _tool_message_cost(result)
+    if (
+        len(_TOOL_MESSAGES) >= _TOOL_MESSAGES_MAX
+        or _tool_messages_bytes + cost > _TOOL_MESSAGES_MAX_BYTES
+    ):
+        for old in list(_TOOL_MESSAGES)[: len(_TOOL_MESSAGES) // 2 + 1]:
+            _tool_messages_bytes -= _tool_message_cost(_TOOL_MESSAGES.pop(old)[0])
     _TOOL_MESSAGES[key] = (result, message)
+    _tool_messages_bytes += cost
     return message
 
 

@@ -22,12 +22,16 @@ from agenthost.core.session import Session, SessionKey
 _MISSING_RESULT = "error: no result (the run stopped before this tool finished)"
 
 
+_MESSAGE_OVERHEAD = 300  # bytes of objects per cached message (struct, parts, list slot)
+
+
 class _Entry:
-    __slots__ = ("first_id", "messages", "pending", "seen")
+    __slots__ = ("first_id", "messages", "pending", "seen", "size")
 
     def __init__(self, first_id: str | None) -> None:
         self.first_id = first_id
         self.seen = 0
+        self.size = 0  # approximate bytes of the messages this entry keeps alive
         self.messages: list[Message] = []
         self.pending: dict[str, str] = {}  # open tool call id -> tool name
 
@@ -64,12 +68,21 @@ def _feed(entry: _Entry, events: Sequence[Event]) -> None:
                     entry.pending[call.id] = call.name
 
 
-class HistoryCache:
-    """Per-session cache of derived messages (bounded, least recently used dropped)."""
+def message_size(message: Message) -> int:
+    """Approximate bytes a message holds (its text, about 4 characters a token, + objects)."""
+    return 4 * estimate_tokens(message) + _MESSAGE_OVERHEAD
 
-    def __init__(self, max_sessions: int = 1024) -> None:
+
+class HistoryCache:
+    """Per-session cache of derived messages, least recently used dropped: at most
+    `max_sessions` sessions and about `max_bytes` of messages kept alive (a session whose
+    history alone is larger is not kept after its call)."""
+
+    def __init__(self, max_sessions: int = 1024, max_bytes: int = 32 * 1024 * 1024) -> None:
         self._entries: OrderedDict[SessionKey, _Entry] = OrderedDict()
         self._max = max_sessions
+        self._max_bytes = max_bytes
+        self.size = 0  # approximate bytes held by all entries
 
     def messages(self, session: Session) -> list[Message]:
         """All model-facing messages of `session`, oldest first (a fresh list)."""
@@ -78,15 +91,19 @@ class HistoryCache:
         first_id = events[0].id if events else None
         entry = self._entries.get(key)
         if entry is None or entry.first_id != first_id or entry.seen > len(events):
+            self.forget(key)
             entry = _Entry(first_id)
             self._entries[key] = entry
-            if len(self._entries) > self._max:
-                self._entries.popitem(last=False)
         else:
             self._entries.move_to_end(key)
         if entry.seen < len(events):
+            count = len(entry.messages)
             _feed(entry, events[entry.seen :])
             entry.seen = len(events)
+            added = sum(map(message_size, entry.messages[count:]))
+            entry.size += added
+            self.size += added
+            self._evict()
         out = list(entry.messages)
         if entry.pending:
             # a run in progress has open calls; close them only in the copy we return
@@ -97,7 +114,19 @@ class HistoryCache:
         return out
 
     def forget(self, key: SessionKey) -> None:
-        self._entries.pop(key, None)
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self.size -= entry.size
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _evict(self) -> None:
+        """Drop the least recently used sessions while over a bound (the newest may go too:
+        its messages are still returned, just not kept)."""
+        while self._entries and (len(self._entries) > self._max or self.size > self._max_bytes):
+            _, entry = self._entries.popitem(last=False)
+            self.size -= entry.size
 
 
 def estimate_tokens(message: Message) -> int:

@@ -222,6 +222,8 @@ class RunManager:
         self._active: dict[str, RunChannel] = {}
         self.closing = False
         self._closing_since: float | None = None
+        self._loop = asyncio.get_running_loop()
+        self._stopping: asyncio.Task[None] | None = None
 
     def active(self) -> list[RunChannel]:
         return list(self._active.values())
@@ -406,6 +408,20 @@ class RunManager:
         if not self.closing:
             self.closing = True
             self._closing_since = time.monotonic()
+
+    def request_shutdown(self, grace: float) -> None:
+        """Refuse new runs and start `shutdown(grace)` in the background; safe from a signal
+        handler or another thread. A server stopping on SIGTERM calls it at once, so that the
+        runs still going after `grace` end with their terminal event while the HTTP server is
+        still waiting for their streams (it cuts the streams left after its own timeout)."""
+        self.begin_shutdown()
+        self._loop.call_soon_threadsafe(self._start_shutdown, grace)
+
+    def _start_shutdown(self, grace: float) -> None:
+        if self._stopping is None:
+            self._stopping = self._group.create_task(
+                self.shutdown(grace), name="agenthost runs shutdown"
+            )
 
     async def shutdown(self, grace: float) -> None:
         self.begin_shutdown()

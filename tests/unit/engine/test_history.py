@@ -36,3 +36,32 @@ def test_window_starts_at_a_user_message() -> None:
     assert [m.text for m in window(msgs, max_messages=4, max_tokens=None)] == ["2", "b", "3"]
     assert [m.text for m in window(msgs, max_messages=None, max_tokens=5)] == ["3"]
     assert window(msgs, max_messages=None, max_tokens=None) == msgs
+
+
+def _session(i: int, text: str = "hi") -> Session:
+    session = Session(app="a", user_id="u", id=f"s{i}")
+    session.events.append(ev("message.received", Message.user(text), 1))
+    return session
+
+
+def test_cache_is_bounded_by_sessions() -> None:
+    cache = HistoryCache(max_sessions=10)
+    sessions = [_session(i) for i in range(25)]
+    for session in sessions:
+        assert [m.text for m in cache.messages(session)] == ["hi"]
+    assert len(cache) == 10
+    cache.forget(sessions[-1].key)
+    assert len(cache) == 9
+
+
+def test_cache_is_bounded_by_bytes() -> None:
+    """Few sessions with big histories: the byte bound evicts before the count bound."""
+    cache = HistoryCache(max_sessions=1000, max_bytes=1_000_000)
+    sessions = [_session(i, "x" * 100_000) for i in range(30)]
+    for session in sessions:
+        assert cache.messages(session)[0].text == "x" * 100_000
+    assert 0 < len(cache) < 30
+    assert cache.size <= 1_000_000
+    big = _session(99, "y" * 2_000_000)  # larger than the bound alone: served, not kept
+    assert cache.messages(big)[0].text == "y" * 2_000_000
+    assert cache.size <= 1_000_000

@@ -184,6 +184,27 @@ async def test_shutdown_waits_for_a_run_within_the_grace(
         assert (await slow).json()["status"] == "completed"
 
 
+async def test_requested_shutdown_interrupts_runs_while_the_lifespan_is_still_up(
+    runners: dict[str, Runner], gate: Gate
+) -> None:
+    """SIGTERM (`agenthost serve`) calls request_shutdown at once: runs past the grace end
+    with their terminal event before the HTTP server would cut their streams."""
+    app = create_app(runners, api_keys=KEYS, shutdown_grace=0)
+    state: ServerState = app.state.agenthost
+    async with client_for(app, ADMIN) as admin, app.router.lifespan_context(app):
+        slow = asyncio.create_task(
+            admin.post("/v1/apps/helper/runs", json={"message": "slow", "stream": False})
+        )
+        await gate.entered.wait()
+        state.runs.request_shutdown(0)
+        state.runs.request_shutdown(0)  # a second signal starts nothing more
+        body = (await slow).json()  # ended while the lifespan is still open
+        assert body["status"] == "interrupted"
+        assert "shutting down" in body["error"]["message"]
+        r = await admin.post("/v1/apps/helper/runs", json={"message": "late"})
+        assert r.status_code == 503
+
+
 async def test_new_runs_are_refused_while_shutting_down(users: Users) -> None:
     users.state.runs.begin_shutdown()
     r = await users.alice.post("/v1/apps/helper/runs", json={"message": "x"})

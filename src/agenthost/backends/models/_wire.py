@@ -13,8 +13,16 @@ new messages are looked up, after checking that the prefix is still equal (a lis
 identity first, a few µs). Any mismatch just falls back to the per-message cache.
 
 Both caches are shared by every OpenAI-compatible model (the wire format is the same); each
-evicts its oldest half when full (`MAX_ENTRIES` messages or `MAX_BYTES` of JSON; `MAX_PREFIXES`
-recent calls).
+evicts its oldest half when full. The message cache is bounded by `MAX_ENTRIES` messages and by
+`MAX_BYTES` of the memory it really holds: an entry keeps its message alive (with the server on
+SQLite, the session may be long gone), so its cost is estimated as the JSON (twice: the message
+holds the same strings) plus `ENTRY_OVERHEAD` bytes of objects (tuple, dict slot, fragment,
+message and part structs). The prefix cache is bounded by `MAX_PREFIXES` calls and by
+`MAX_PREFIX_ITEMS` list items over all of them (two lists per call, 8 bytes an item).
+
+The JSON is copied once into an exactly-sized bytes object: orjson 3.x returns bytes that
+keep a 4 KB allocation however short the JSON, so caching them as they come held about 4 KB
+per message (measured: a server RSS that grew 13 KB per run and never came back).
 """
 
 from __future__ import annotations
@@ -37,8 +45,9 @@ from agenthost.core.messages import (
 )
 from agenthost.ports.models import ToolSpec
 
-MAX_ENTRIES = 100_000
-MAX_BYTES = 256 * 1024 * 1024
+MAX_ENTRIES = 50_000
+MAX_BYTES = 8 * 1024 * 1024
+ENTRY_OVERHEAD = 500  # measured: ~700 bytes per short message with its JSON; see the docstring
 
 _Entry = tuple[object, orjson.Fragment, int]  # (message or tool, its JSON, size)
 _cache: dict[int, _Entry] = {}
@@ -47,6 +56,8 @@ _FRAGMENT = operator.itemgetter(1)
 # id(last message) -> (the messages of a recent call, their fragments); the list holds the key
 _prefixes: dict[int, tuple[list[Message], list[orjson.Fragment]]] = {}
 MAX_PREFIXES = 2048
+MAX_PREFIX_ITEMS = 200_000
+_prefix_items = 0
 _LOOK_BACK = 8
 
 
@@ -127,15 +138,22 @@ def _evict() -> None:
         _cache_bytes -= _cache.pop(key)[2]
 
 
+def entry_cost(raw: bytes) -> int:
+    """The memory a cache entry is counted for: its JSON, the message's strings, objects."""
+    return 2 * len(raw) + ENTRY_OVERHEAD
+
+
 def _miss(value: Message | ToolSpec) -> _Entry:
     """Encode and cache one message (or tool): one fragment holding its wire messages."""
     global _cache_bytes
     dicts = encode_message(value) if isinstance(value, Message) else encode_tool(value)
-    raw = b",".join(orjson.dumps(d) for d in dicts)
-    if len(_cache) >= MAX_ENTRIES or _cache_bytes + len(raw) > MAX_BYTES:
+    raw = b",".join(map(orjson.dumps, dicts))
+    raw = b"".join((raw, b""))  # an exactly-sized copy (see the docstring)
+    cost = entry_cost(raw)
+    if len(_cache) >= MAX_ENTRIES or _cache_bytes + cost > MAX_BYTES:
         _evict()
-    entry = _cache[id(value)] = (value, orjson.Fragment(raw), len(raw))
-    _cache_bytes += len(raw)
+    entry = _cache[id(value)] = (value, orjson.Fragment(raw), cost)
+    _cache_bytes += cost
     return entry
 
 
@@ -159,25 +177,41 @@ def wire_messages(messages: Sequence[Message]) -> list[orjson.Fragment]:
             if back == 0 and snapshot[0] == msgs:
                 return list(snapshot[1])
             if msgs[: count - back] == snapshot[0]:
-                del _prefixes[key]  # the conversation moved on
+                _forget_prefix(key)  # the conversation moved on
                 fragments = snapshot[1] + _fragments(msgs[count - back :])
                 break
     else:
         fragments = _fragments(msgs)
-    if len(_prefixes) >= MAX_PREFIXES:
-        for old in list(_prefixes)[: len(_prefixes) // 2 + 1]:
-            del _prefixes[old]
     if msgs:
-        _prefixes[id(msgs[-1])] = (list(msgs), fragments)
+        _remember(msgs, fragments)
     return list(fragments)
+
+
+def _remember(msgs: list[Message], fragments: list[orjson.Fragment]) -> None:
+    global _prefix_items
+    if len(_prefixes) >= MAX_PREFIXES or _prefix_items + len(msgs) > MAX_PREFIX_ITEMS:
+        for old in list(_prefixes)[: len(_prefixes) // 2 + 1]:
+            _prefix_items -= len(_prefixes.pop(old)[0])
+    key = id(msgs[-1])
+    replaced = _prefixes.pop(key, None)
+    if replaced is not None:
+        _prefix_items -= len(replaced[0])
+    _prefixes[key] = (list(msgs), fragments)
+    _prefix_items += len(msgs)
 
 
 def wire_tools(tools: Sequence[ToolSpec]) -> list[orjson.Fragment]:
     return _fragments(tools)
 
 
+def _forget_prefix(key: int) -> None:
+    global _prefix_items
+    _prefix_items -= len(_prefixes.pop(key)[0])
+
+
 def clear_cache() -> None:
-    global _cache_bytes
+    global _cache_bytes, _prefix_items
     _cache.clear()
     _prefixes.clear()
     _cache_bytes = 0
+    _prefix_items = 0

@@ -175,3 +175,66 @@ def test_prefix_reuse_follows_changes_to_the_history() -> None:
     assert [m["content"] for m in decoded(history[:2])] == ["s", "edited"]
     assert decoded(tuple(history)) == decoded(history)  # type: ignore[arg-type]
     assert decoded([]) == []
+
+
+def _turn_message(i: int) -> Message:
+    if i % 3 == 0:
+        return Message.user(f"What is new? {i}")
+    if i % 3 == 1:
+        call = ToolCallPart(id=f"call_{i:08d}", name="search", arguments='{"query": "fake"}')
+        return Message.assistant("", (call,))
+    result = ToolResultPart(tool_call_id=f"call_{i:08d}", name="search", content=f"a, b, c {i}")
+    return Message.tool(result)
+
+
+def test_cache_is_bounded_by_the_memory_it_really_holds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Messages only the cache keeps alive (a finished session on SQLite) count too."""
+    import gc
+    import tracemalloc
+
+    budget = 1024 * 1024
+    monkeypatch.setattr(_wire, "MAX_BYTES", budget)
+    _wire.wire_messages([_turn_message(0)])  # imports and first-call allocations
+    _wire.clear_cache()
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(20_000):
+            _wire.wire_messages([_turn_message(i)])
+        _wire._prefixes.clear()  # measure the message cache alone
+        _wire._prefix_items = 0
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert 0 < len(_wire._cache) < 20_000  # it evicted
+    assert _wire._cache_bytes <= budget
+    assert held <= budget  # the estimate is not below what the entries really hold
+
+
+def test_cached_json_is_exactly_sized() -> None:
+    """orjson returns bytes holding a 4 KB block; the cache keeps a right-sized copy."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(1000):
+            _wire.wire_messages([Message.user(f"hi {i}")])
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(_wire._cache) == 1000
+    assert held < 1000 * 1024  # 4 KB per message before the copy
+
+
+def test_prefix_cache_is_bounded_by_items(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_wire, "MAX_PREFIX_ITEMS", 100)
+    histories = [[Message.user(f"{i}"), Message.assistant(f"{i}")] for i in range(80)]
+    for history in histories:
+        _wire.wire_messages(history)
+    assert 0 < len(_wire._prefixes) < 80
+    assert _wire._prefix_items == sum(len(v[0]) for v in _wire._prefixes.values()) <= 100
+    _wire.wire_messages(histories[-1] + [Message.user("next")])  # the newest prefix is reused
+    assert _wire._prefix_items == sum(len(v[0]) for v in _wire._prefixes.values())
