@@ -6,7 +6,8 @@ keys from `server.api_keys` and AGENTHOST_API_KEYS. Without keys it refuses to l
 URL and examples goes to stdout once the server listens.
 
 SIGTERM / Ctrl-C: stop accepting, let running runs finish for `server.shutdown_grace` seconds,
-cancel the rest (they end `run.failed`, code `cancelled`), close everything. A second Ctrl-C
+interrupt the rest (they end `run.failed`, code `interrupted`, and so do their open streams),
+close everything. A second Ctrl-C
 stops at once.
 """
 
@@ -43,9 +44,11 @@ def _server(app: FastAPI, *, host: str, port: int, grace: float) -> uvicorn.Serv
     """uvicorn, printing the banner once it listens and refusing new runs on SIGTERM."""
     import uvicorn
 
+    from agenthost.server._http_limits import limited_protocol
     from agenthost.server.banner import startup_banner
 
     state: ServerState = app.state.agenthost
+    settings = state.settings
 
     class Server(uvicorn.Server):
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
@@ -74,8 +77,13 @@ def _server(app: FastAPI, *, host: str, port: int, grace: float) -> uvicorn.Serv
         port=port,
         log_config=None,
         lifespan="on",
-        timeout_graceful_shutdown=max(1, math.ceil(grace)),
+        # the runs are interrupted at `grace` (RunManager.begin_shutdown); their streams then
+        # need a moment to send the terminal event and close
+        timeout_graceful_shutdown=max(1, math.ceil(grace)) + 5,
         server_header=False,
+        http=limited_protocol(
+            max_headers=settings.max_headers, max_header_bytes=settings.max_header_bytes
+        ),
     )
     return Server(config)
 
@@ -111,12 +119,7 @@ def serve(
         return EXIT_USAGE if isinstance(exc, ConfigError | UserError) else EXIT_RUN_FAILED
 
     setup_logging(log_level, log_format)
-    if not keys:
-        log.warning(
-            "no API keys: local development mode, every caller is the admin user 'local' "
-            "(set AGENTHOST_API_KEYS to require keys)"
-        )
-    app = create_app(config, api_keys=keys)
+    app = create_app(config, api_keys=keys, insecure=insecure)  # warns when there is no key
     server = _server(app, host=host, port=port, grace=config.server.shutdown_grace)
     try:
         server.run()

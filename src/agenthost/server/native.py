@@ -41,6 +41,7 @@ from agenthost.server.runs import (
     Position,
     RunChannel,
     RunRequest,
+    error_position,
     follow,
     format_position,
     parse_event_id,
@@ -88,9 +89,8 @@ async def event_frames(
     run_id: str,
     after: Position | None,
 ) -> AsyncGenerator[bytes, None]:
-    """The SSE frames of a run: its events after `after`, an `error` frame before
-    `run.failed`, and keep-alive comments while nothing happens."""
-    last_id = "0" if after is None else format_position(after)
+    """The SSE frames of a run: its events after `after`, an `error` frame (its own id, see
+    `error_position`) before `run.failed`, and keep-alive comments while nothing happens."""
     frames = follow(
         channel,
         runner=runner,
@@ -105,9 +105,10 @@ async def event_frames(
             yield PING
             continue
         if frame.event.type == "run.failed":
-            yield error_frame(last_id, frame.event)
+            slot = error_position(frame.pos)
+            if after is None or slot > after:
+                yield error_frame(format_position(slot), frame.event)
         yield event_frame(frame.id, frame.event)
-        last_id = frame.id
 
 
 api = APIRouter(prefix="/v1/apps", tags=["native"])

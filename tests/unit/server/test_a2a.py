@@ -200,7 +200,9 @@ async def test_agent_cards(base_url: str, http: httpx.AsyncClient) -> None:
     legacy = (await http.get(f"{base_url}/.well-known/agent.json")).json()
     assert legacy["name"] == "helper"
 
-    index = (await http.get(f"{base_url}/a2a")).json()
+    assert (await http.get(f"{base_url}/a2a")).status_code == 401  # the index needs a key
+    auth = {"Authorization": f"Bearer {ALICE}"}
+    index = (await http.get(f"{base_url}/a2a", headers=auth)).json()
     assert index["default"] == "helper"
     assert [a["name"] for a in index["agents"]] == ["helper", "other"]
     assert index["agents"][1]["card_url"] == (f"{base_url}/a2a/other/.well-known/agent-card.json")

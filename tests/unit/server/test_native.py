@@ -121,9 +121,19 @@ async def test_a_failing_run_sends_an_error_frame_then_run_failed(users: Users) 
     assert event_types(frames)[-2:] == ["error", "run.failed"]
     error, failed = frames[-2], frames[-1]
     assert error["data"]["error"]["code"] == "model_http_error"
-    assert error["id"] == frames[-3]["id"]  # a reconnect after it gets it again
     assert failed["data"]["error"]["code"] == "model_http_error"
     assert failed["data"]["data"]["status"] == "failed"
+    ids = [f["id"] for f in frames]
+    assert len(set(ids)) == len(ids)  # every frame has its own id, the error frame too
+    assert frames[-3]["id"] < error["id"] < failed["id"]  # in stream order (same digits here)
+    base = f"/v1/apps/helper/sessions/{r.headers['x-session-id']}/runs/{r.headers['x-run-id']}"
+    # a client that saw the frame before the error gets the error and run.failed again
+    again = await users.alice.get(base + "/events", headers={"Last-Event-ID": frames[-3]["id"]})
+    assert event_types(parse_sse(again.text)) == ["error", "run.failed"]
+    assert [f["id"] for f in parse_sse(again.text)] == [error["id"], failed["id"]]
+    # one that saw the error frame gets only run.failed (today's main: the error again too)
+    after = await users.alice.get(base + "/events", headers={"Last-Event-ID": error["id"]})
+    assert event_types(parse_sse(after.text)) == ["run.failed"]
 
 
 async def test_status_and_cancel_of_a_running_run(users: Users, gate: Gate) -> None:
