@@ -262,6 +262,10 @@ async def run_answer(channel: RunChannel, runner: Runner) -> dict[str, Any]:
         "output": final_text(events),
         "usage": terminal.usage if terminal else None,
         "error": terminal.error if terminal else None,
+        # a reply cut mid-stream is stored marked `data.incomplete` on its message.completed
+        "incomplete": any(
+            e.type == "message.completed" and (e.data or {}).get("incomplete") for e in events
+        ),
         "events": events,
     }
 

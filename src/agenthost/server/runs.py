@@ -112,6 +112,7 @@ class RunRequest:
     state_delta: dict[str, Any] | None = None
     config: dict[str, Any] | None = None
     busy_policy: Literal["queue", "reject", "interrupt"] | None = None
+    end_user: str | None = None  # the OpenAI `user` field: the client app's end user (logs)
     run_id: str = field(default_factory=new_run_id)
 
 
@@ -277,6 +278,8 @@ class RunManager:
             "gen_ai.agent.name": request.agent,
             "gen_ai.conversation.id": request.session_id,
         }
+        if request.end_user is not None:
+            attributes["enduser.id"] = request.end_user
         with tracing.span(f"agenthost run {request.agent}", **attributes):
             log.info(
                 "run started",
@@ -285,6 +288,7 @@ class RunManager:
                     "user_id": request.user_id,
                     "session_id": request.session_id,
                     "api": request.api,
+                    "end_user": request.end_user,
                 },
             )
             try:
