@@ -287,3 +287,26 @@ async def test_without_keys_everyone_is_the_local_admin(local: httpx.AsyncClient
     assert r.json()["events"][0]["user_id"] == "local"
     as_bob = await local.get("/v1/apps/helper/sessions", headers={"X-Agenthost-User": "bob"})
     assert as_bob.json()["sessions"] == []
+
+
+async def test_sessions_are_listed_with_their_first_message(users: Users) -> None:
+    await users.alice.post("/v1/apps/helper/sessions", json={"session_id": "empty"})
+    long = "word " * 40
+    first = await users.alice.post("/v1/apps/helper/runs", json={"message": long, "stream": False})
+    sid = first.json()["session_id"]
+    await users.alice.post(
+        f"/v1/apps/helper/sessions/{sid}/runs", json={"message": "second", "stream": False}
+    )
+    listed = (await users.alice.get("/v1/apps/helper/sessions")).json()["sessions"]
+    titles = {s["id"]: s["title"] for s in listed}
+    assert titles["empty"] is None  # no message yet
+    assert titles[sid].startswith("word word") and titles[sid].endswith("…")
+    assert len(titles[sid]) == 80
+    # deleted and made again under the same id: the new first message
+    await users.alice.delete(f"/v1/apps/helper/sessions/{sid}")
+    await users.alice.post("/v1/apps/helper/sessions", json={"session_id": sid})
+    await users.alice.post(
+        f"/v1/apps/helper/sessions/{sid}/runs", json={"message": "anew", "stream": False}
+    )
+    listed = (await users.alice.get("/v1/apps/helper/sessions")).json()["sessions"]
+    assert {s["id"]: s["title"] for s in listed}[sid] == "anew"
