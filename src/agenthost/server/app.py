@@ -40,7 +40,7 @@ from starlette.responses import Response
 
 from agenthost import __version__
 from agenthost.config.build import Runtime
-from agenthost.config.schema import AgentHostConfig
+from agenthost.config.schema import AgentHostConfig, ServerConfig
 from agenthost.core.errors import AgentHostError, ConfigError
 from agenthost.engine.runner import Runner
 from agenthost.server._body_limit import BodyLimitMiddleware
@@ -117,24 +117,22 @@ def _settings(
         "shutdown_grace": server.shutdown_grace,
         "replay_buffer": server.replay_buffer,
     }
-    values.update(_newer_settings(server))
+    values.update(_host_settings(server))
     values.update({k: v for k, v in overrides.items() if v is not None})
     return ServerSettings(api_keys=keys, **values)
 
 
-def _newer_settings(server: Any) -> dict[str, Any]:
-    """Settings a config's `server:` section may have (`max_headers`, `max_header_bytes`,
-    `allowed_hosts`); a bind host that is one name or address is an allowed Host too."""
-    values: dict[str, Any] = {}
-    for name in ("max_headers", "max_header_bytes"):
-        if getattr(server, name, None) is not None:
-            values[name] = getattr(server, name)
-    hosts = list(getattr(server, "allowed_hosts", None) or ())
-    bind = getattr(server, "host", None)
-    if isinstance(bind, str) and bind not in ("0.0.0.0", "::", ""):
-        hosts.append(bind)
-    values["allowed_hosts"] = hosts
-    return values
+def _host_settings(server: ServerConfig) -> dict[str, Any]:
+    """Request-head limits, and the Host names served without keys: `allowed_hosts` and the
+    bind host when it is one name or address."""
+    hosts = list(server.allowed_hosts)
+    if server.host not in ("0.0.0.0", "::", ""):
+        hosts.append(server.host)
+    return {
+        "max_headers": server.max_headers,
+        "max_header_bytes": server.max_header_bytes,
+        "allowed_hosts": hosts,
+    }
 
 
 AppSource = AgentHostConfig | Runtime | Runner | Mapping[str, Runner] | Mapping[str, Runtime]
