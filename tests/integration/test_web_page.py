@@ -15,8 +15,8 @@ import asyncio
 import importlib.util
 import os
 import re
+import socket
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -127,16 +127,23 @@ def servers() -> Iterator[Servers]:
 @contextmanager
 def serve(app: Any) -> Iterator[str]:
     """uvicorn on 127.0.0.1 (a free port) in a thread, for the length of the block."""
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on")
-    )
+
+    class Server(uvicorn.Server):
+        up: threading.Event  # set when its start-up has ended, well or not
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            try:
+                await super().startup(sockets=sockets)
+            finally:
+                self.up.set()
+
+    server = Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on"))
+    server.up = threading.Event()
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the server did not start")
-        time.sleep(0.02)
+    if not server.up.wait(30) or not server.started:
+        server.should_exit = True
+        raise RuntimeError("the server did not start")
     try:
         yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}/"
     finally:

@@ -143,6 +143,7 @@ class RunChannel:
         self._base = 0  # absolute index of _frames[0]
         self._last: Position = START
         self._wake = asyncio.Event()
+        self.readers = 0  # requests following the run live (streams open on it)
 
     # ---- writer ---------------------------------------------------------------------------
 
@@ -526,27 +527,31 @@ async def follow(
     index = 0 if after is None else channel.index_after(pos)
     if after is not None and index == channel.base and index > 0:
         index -= 1  # frames before the buffer were dropped: fetch what is missing from the store
-    while True:
-        if index < channel.base:
-            first = channel.first_position()
-            for frame in await stored_frames(
-                runner, user_id, session_id, run_id, after=pos, before=first
-            ):
-                pos = frame.pos
-                yield frame
-            index = channel.base
-        frames = channel.frames_from(index)
-        if frames:
-            index += len(frames)
-            for frame in frames:
-                if frame.pos > pos:
+    channel.readers += 1
+    try:
+        while True:
+            if index < channel.base:
+                first = channel.first_position()
+                for frame in await stored_frames(
+                    runner, user_id, session_id, run_id, after=pos, before=first
+                ):
                     pos = frame.pos
                     yield frame
-            continue
-        if channel.done:
-            return
-        if not await channel.wait(index, ping):
-            yield None
+                index = channel.base
+            frames = channel.frames_from(index)
+            if frames:
+                index += len(frames)
+                for frame in frames:
+                    if frame.pos > pos:
+                        pos = frame.pos
+                        yield frame
+                continue
+            if channel.done:
+                return
+            if not await channel.wait(index, ping):
+                yield None
+    finally:
+        channel.readers -= 1
 
 
 async def run_status(

@@ -175,7 +175,7 @@ async def test_resume_with_last_event_id_while_running_and_after(users: Users, g
     sid, rid = channel.request.session_id, channel.run_id
     url = f"/v1/apps/helper/sessions/{sid}/runs/{rid}/events"
     resumed = asyncio.create_task(users.alice.get(url, headers={"Last-Event-ID": "1"}))
-    await asyncio.sleep(0.05)
+    await wait_until(lambda: channel.readers == 2)  # the run's own stream, and this one
     gate.set()
     full = parse_sse((await start).text)
     live = parse_sse((await resumed).text)
