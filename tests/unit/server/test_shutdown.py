@@ -4,13 +4,14 @@ has no traceback."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import orjson
 import pytest
 import yaml
 
+from agenthost.server.sse import SSEResponse
 from agenthost.testing.fake_openai import FakeOpenAIServer, TextReply
 
 KEY = "shutdown-key-0123456789"
@@ -117,3 +119,34 @@ def test_streams_end_with_run_failed_interrupted(config: Path) -> None:
 
     assert proc.returncode in (0, -signal.SIGTERM), err
     assert "Traceback" not in err and "Exception in ASGI application" not in err, err
+
+
+async def test_a_stream_cut_by_the_server_ends_its_body_without_a_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """When the server's own graceful timeout cancels a response that is still streaming,
+    the response ends its body and returns: no "Exception in ASGI application"."""
+
+    async def frames() -> AsyncGenerator[bytes, None]:
+        yield b"data: 1\n\n"
+        await asyncio.Event().wait()  # a run that never ends
+
+    sent: list[dict[str, Any]] = []
+    streaming = asyncio.Event()
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+        if message.get("body"):
+            streaming.set()
+
+    async def receive() -> dict[str, Any]:
+        await asyncio.Event().wait()
+        return {}
+
+    scope = {"type": "http", "asgi": {"spec_version": "2.4"}, "method": "GET", "headers": []}
+    task = asyncio.create_task(SSEResponse(frames())(scope, receive, send))
+    await streaming.wait()
+    task.cancel()
+    await task  # returns: the cancellation was the server's way to stop it
+    assert sent[-1] == {"type": "http.response.body", "body": b"", "more_body": False}
+    assert any("cut short" in r.getMessage() for r in caplog.records)
