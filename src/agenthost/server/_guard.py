@@ -51,6 +51,7 @@ TEST_HOST = "testserver"  # the Host of Starlette's TestClient and of httpx's AS
 def is_local_host(name: str) -> bool:
     """A loopback name or address: `localhost`, `*.localhost` (RFC 6761), 127/8, ::1, and
     `testserver` (test clients; a name without a dot no public DNS answers)."""
+    name = name.rstrip(".")  # `localhost.` is the same name, fully qualified
     return is_loopback(name) or name.endswith(".localhost") or name == TEST_HOST
 
 
@@ -58,9 +59,11 @@ def is_remote_client(address: str) -> bool:
     """A client address that is an IP address of another machine (a test client's made-up
     name such as Starlette's `testclient` is not a network peer)."""
     try:
-        return not ipaddress.ip_address(address).is_loopback
+        ip = ipaddress.ip_address(address)
     except ValueError:
         return False
+    mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+    return not (mapped or ip).is_loopback
 
 
 def _is_json(content_type: str) -> bool:

@@ -109,6 +109,13 @@ async def test_create_app_without_keys_warns_loudly(
     assert any("local development mode" in r.getMessage() for r in caplog.records)
 
 
+async def test_a_mapped_ipv4_loopback_client_is_local(open_app: Any) -> None:
+    async with _client(open_app, client=("::ffff:127.0.0.1", 40000)) as http:
+        assert (await http.get("/v1/apps", headers={"Host": "localhost."})).status_code == 200
+    async with _client(open_app, client=("::ffff:203.0.113.7", 40000)) as http:
+        assert (await http.get("/v1/apps")).status_code == 403
+
+
 async def test_insecure_serves_other_machines(runners: dict[str, Runner]) -> None:
     app = create_app(runners, api_keys=[], insecure=True)
     async with (
