@@ -9,9 +9,9 @@ URL="${AGENTHOST_URL:-http://127.0.0.1:8000}"
 AUTH=(-H "Authorization: Bearer ${AGENTHOST_API_KEY:-local}")
 JSON=(-H "Content-Type: application/json")
 
-# the card of the default agent, and the list of agents with their cards (no key needed)
+# the card of the default agent (no key needed), and the list of agents with their cards
 curl -sf "$URL/.well-known/agent-card.json"; echo
-curl -sf "$URL/a2a"; echo
+curl -sf "$URL/a2a" "${AUTH[@]}"; echo
 
 # one message, answered when the task has ended; contextId "a2a-demo" is the session
 curl -sf -X POST "$URL/a2a/assistant/" "${AUTH[@]}" "${JSON[@]}" -d '{"jsonrpc": "2.0", "id": 1, "method": "message/send", "params": {"message": {"kind": "message", "role": "user", "messageId": "m1", "contextId": "a2a-demo", "parts": [{"kind": "text", "text": "What is the weather in Oslo?"}]}}}'; echo

@@ -15,8 +15,8 @@ import asyncio
 import importlib.util
 import os
 import re
+import socket
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,7 +32,7 @@ if importlib.util.find_spec("playwright") is None and not os.environ.get("CI"):
     )
 
 import uvicorn
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, Route, expect, sync_playwright
 
 from agenthost.backends.tools.demo import get_weather
 from agenthost.config import parse_config
@@ -127,16 +127,23 @@ def servers() -> Iterator[Servers]:
 @contextmanager
 def serve(app: Any) -> Iterator[str]:
     """uvicorn on 127.0.0.1 (a free port) in a thread, for the length of the block."""
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on")
-    )
+
+    class Server(uvicorn.Server):
+        up: threading.Event  # set when its start-up has ended, well or not
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            try:
+                await super().startup(sockets=sockets)
+            finally:
+                self.up.set()
+
+    server = Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on"))
+    server.up = threading.Event()
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the server did not start")
-        time.sleep(0.02)
+    if not server.up.wait(30) or not server.started:
+        server.should_exit = True
+        raise RuntimeError("the server did not start")
     try:
         yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}/"
     finally:
@@ -188,6 +195,11 @@ def send(page: Page, text: str) -> None:
     page.get_by_role("button", name="Send").click()
 
 
+def session_button(page: Page, session_id: str) -> Locator:
+    """The button of a session in the list (it shows the session's first message)."""
+    return page.locator(f'button.session[data-session="{session_id}"]')
+
+
 def test_a_chat_streams_the_reply_and_shows_tool_calls(page: Page, servers: Servers) -> None:
     page.goto(servers.open)
     expect(page.get_by_role("heading", name="agenthost")).to_be_visible()
@@ -230,7 +242,9 @@ def test_a_chat_streams_the_reply_and_shows_tool_calls(page: Page, servers: Serv
     page.reload()
     expect(page.locator("#transcript > *")).to_have_count(0)
     expect(page.get_by_label("Agent")).to_have_value("helper")
-    page.get_by_role("button", name=re.compile(session_id)).click()
+    listed = session_button(page, session_id)
+    expect(listed.locator(".session-title")).to_have_text("weather in Oslo?")  # its 1st message
+    listed.click()
     expect(page.locator(".msg.user .body")).to_have_text(["weather in Oslo?", "broken weather"])
     expect(cards).to_have_count(2)
     expect(cards.nth(0)).to_have_attribute("data-status", "done")
@@ -238,9 +252,7 @@ def test_a_chat_streams_the_reply_and_shows_tool_calls(page: Page, servers: Serv
     expect(cards.nth(0).locator(".tool-result")).to_have_text(WEATHER)
     expect(cards.nth(1)).to_have_attribute("data-status", "error")
     expect(page.locator(".msg.assistant .body").first).to_have_text(final)
-    expect(page.get_by_role("button", name=re.compile(session_id))).to_have_attribute(
-        "aria-current", "true"
-    )
+    expect(session_button(page, session_id)).to_have_attribute("aria-current", "true")
 
 
 def test_cancel_stops_a_slow_run(page: Page, servers: Servers) -> None:
@@ -263,7 +275,7 @@ def test_cancel_stops_a_slow_run(page: Page, servers: Servers) -> None:
     # the server has it as cancelled too
     session_id = page.locator("#session-label").inner_text().removeprefix("Session ")
     page.reload()
-    page.get_by_role("button", name=re.compile(session_id)).click()
+    session_button(page, session_id).click()
     expect(page.locator(".msg.user .body")).to_have_text(["slow story, please"])
     expect(page.locator(".notice.cancelled")).to_contain_text("Cancelled")
 
@@ -276,7 +288,7 @@ def test_a_session_reopened_while_its_run_goes_on_follows_it(page: Page, servers
     session_id = page.locator("#session-label").inner_text().removeprefix("Session ")
 
     page.reload()  # the run goes on at the server
-    page.get_by_role("button", name=re.compile(session_id)).click()
+    session_button(page, session_id).click()
     expect(page.locator(".msg.user .body")).to_have_text(["slow, then reload"])
     reply = page.locator(".msg.assistant")
     expect(reply).to_have_attribute("aria-busy", "true")
@@ -309,8 +321,49 @@ def test_a_server_with_keys_asks_for_one(page: Page, servers: Servers) -> None:
     # the key is kept in this browser: a reload needs no new one
     page.reload()
     expect(page.get_by_label("Agent")).to_have_value("plain")
-    expect(page.get_by_role("button", name=re.compile(r"s_\w+"))).to_have_count(1)
+    expect(page.locator("button.session")).to_have_count(1)
+    expect(page.locator("button.session .session-title")).to_have_text("hello with a key")
     expect(error).to_be_hidden()
+
+
+def _stored(seq: int, kind: str, role: str, text: str, **extra: Any) -> dict[str, Any]:
+    message = {"role": role, "parts": [{"kind": "text", "text": text}]}
+    return {"id": f"e{seq}", "invocation_id": "run_cut", "author": role, "type": kind,
+            "session_id": "cut", "seq": seq, "message": message, **extra}  # fmt: skip
+
+
+def test_a_reply_cut_mid_stream_is_marked_incomplete(page: Page, servers: Servers) -> None:
+    """The server's answers (as docs/server.md shows them) for a session whose reply was cut:
+    its message.completed says `data.incomplete`."""
+    events = [
+        _stored(1, "message.received", "user", "tell me a long story"),
+        _stored(2, "message.completed", "assistant", "Once upon a", data={"incomplete": True}),
+        _stored(3, "message.received", "user", "again"),
+        _stored(4, "message.completed", "assistant", "The end."),
+    ]
+    session = {"id": "cut", "title": "tell me a long story", "updated_at": 1.0, "event_count": 4}
+
+    def answer(route: Route) -> None:
+        path = route.request.url.split("/v1/apps/plain/", 1)[1]
+        if path == "sessions":
+            body: dict[str, Any] = {"sessions": [session]}
+        elif path.startswith("sessions/cut/events"):
+            body = {"events": events, "has_more": False, "next_after": 4}
+        else:
+            body = {"id": "cut", "runs": []}
+        route.fulfill(json=body)
+
+    page.route(re.compile(r".*/v1/apps/plain/sessions.*"), answer)
+    page.goto(servers.open)
+    page.get_by_label("Agent").select_option("plain")
+    listed = session_button(page, "cut")
+    expect(listed.locator(".session-title")).to_have_text("tell me a long story")
+    listed.click()
+    replies = page.locator(".msg.assistant")
+    expect(replies.locator(".body")).to_have_text(["Once upon a", "The end."])
+    expect(replies.nth(0)).to_have_attribute("data-incomplete", "true")
+    expect(replies.nth(0).locator(".incomplete-note")).to_have_text("(incomplete)")
+    expect(replies.nth(1).locator(".incomplete-note")).to_have_count(0)
 
 
 def test_it_works_on_a_phone(browser: Browser, servers: Servers) -> None:

@@ -49,9 +49,11 @@ def _server(app: FastAPI, *, host: str, port: int, grace: float) -> uvicorn.Serv
     """uvicorn, printing the banner once it listens and refusing new runs on SIGTERM."""
     import uvicorn
 
+    from agenthost.server._http_limits import limited_protocol
     from agenthost.server.banner import startup_banner
 
     state: ServerState = app.state.agenthost
+    settings = state.settings
 
     class Server(uvicorn.Server):
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
@@ -85,6 +87,9 @@ def _server(app: FastAPI, *, host: str, port: int, grace: float) -> uvicorn.Serv
         # the grace, then time for the cancelled runs' terminal events to reach their streams
         timeout_graceful_shutdown=math.ceil(grace) + _STREAM_MARGIN,
         server_header=False,
+        http=limited_protocol(
+            max_headers=settings.max_headers, max_header_bytes=settings.max_header_bytes
+        ),
     )
     return Server(config)
 
@@ -139,12 +144,7 @@ def serve(
         return EXIT_USAGE if usage else EXIT_RUN_FAILED
 
     setup_logging(log_level, log_format)
-    if not keys:
-        log.warning(
-            "no API keys: local development mode, every caller is the admin user 'local' "
-            "(set AGENTHOST_API_KEYS to require keys)"
-        )
-    app = create_app(config, api_keys=keys)
+    app = create_app(config, api_keys=keys, insecure=insecure)  # warns when there is no key
     server = _server(app, host=host, port=port, grace=config.server.shutdown_grace)
     try:
         server.run()

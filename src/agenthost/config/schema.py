@@ -131,6 +131,9 @@ class ServerConfig(_Struct):
     api_keys: list[str] = []
     cors_origins: list[str] = []
     max_body_bytes: PositiveInt = 1_048_576
+    max_headers: PositiveInt = 100  # header lines of a request; more is a 431
+    max_header_bytes: PositiveInt = 32768  # request line + headers; more is a 431
+    allowed_hosts: list[str] = []  # Host names served without keys, beyond loopback names
     on_disconnect: OnDisconnect = "continue"
     shutdown_grace: NonNegativeFloat = 30.0
     replay_buffer: PositiveInt = 1024  # events of an active run kept for Last-Event-ID

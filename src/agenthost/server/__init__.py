@@ -10,6 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from agenthost.server._http_limits import limited_protocol
     from agenthost.server.app import create_app, register_router, registered_routers
     from agenthost.server.auth import ApiKeys, Principal, check_bind, hash_key
     from agenthost.server.banner import startup_banner
@@ -24,6 +25,7 @@ _LAZY = {
     "Principal": "auth",
     "check_bind": "auth",
     "hash_key": "auth",
+    "limited_protocol": "_http_limits",
     "startup_banner": "banner",
     "RunRequest": "runs",
     "ServerSettings": "state",
@@ -39,6 +41,7 @@ __all__ = [
     "check_bind",
     "create_app",
     "hash_key",
+    "limited_protocol",
     "register_router",
     "registered_routers",
     "startup_banner",

@@ -26,6 +26,9 @@ _SESSION_ID = re.compile(r"[A-Za-z0-9._:@+=-]{1,256}")
 class TextSteps:
     def __init__(self) -> None:
         self.texts: list[str] = []  # the text of every closed step
+        # per closed step: its stored message.completed says `data.incomplete` (the reply was
+        # cut mid-stream: what was received is kept, marked)
+        self.incomplete: list[bool] = []
         self._open = False
         self._buffer: list[str] = []
 
@@ -50,20 +53,22 @@ class TextSteps:
             if message is None or message.role != "assistant":
                 return []
             text = message.text
+            cut = bool((event.data or {}).get("incomplete"))
             if self._open:
-                return self._close(text or "".join(self._buffer))
+                return self._close(text or "".join(self._buffer), cut)
             if not text:
                 return []
             self._open = True
-            return [("open", ""), ("delta", text), *self._close(text)]
+            return [("open", ""), ("delta", text), *self._close(text, cut)]
         if event.is_terminal and self._open:
             return self._close("".join(self._buffer))
         return []
 
-    def _close(self, text: str) -> list[Action]:
+    def _close(self, text: str, incomplete: bool = False) -> list[Action]:
         self._open = False
         self._buffer.clear()
         self.texts.append(text)
+        self.incomplete.append(incomplete)
         return [("close", text)]
 
 

@@ -40,10 +40,11 @@ from starlette.responses import Response
 
 from agenthost import __version__
 from agenthost.config.build import Runtime
-from agenthost.config.schema import AgentHostConfig
+from agenthost.config.schema import AgentHostConfig, ServerConfig
 from agenthost.core.errors import AgentHostError, ConfigError
 from agenthost.engine.runner import Runner
 from agenthost.server._body_limit import BodyLimitMiddleware
+from agenthost.server._guard import RequestGuardMiddleware
 from agenthost.server._validation import validation_error
 from agenthost.server.auth import ApiKeys
 from agenthost.server.errors import RouteNotFound, encode_error, error_body
@@ -116,8 +117,22 @@ def _settings(
         "shutdown_grace": server.shutdown_grace,
         "replay_buffer": server.replay_buffer,
     }
+    values.update(_host_settings(server))
     values.update({k: v for k, v in overrides.items() if v is not None})
     return ServerSettings(api_keys=keys, **values)
+
+
+def _host_settings(server: ServerConfig) -> dict[str, Any]:
+    """Request-head limits, and the Host names served without keys: `allowed_hosts` and the
+    bind host when it is one name or address."""
+    hosts = list(server.allowed_hosts)
+    if server.host not in ("0.0.0.0", "::", ""):
+        hosts.append(server.host)
+    return {
+        "max_headers": server.max_headers,
+        "max_header_bytes": server.max_header_bytes,
+        "allowed_hosts": hosts,
+    }
 
 
 AppSource = AgentHostConfig | Runtime | Runner | Mapping[str, Runner] | Mapping[str, Runtime]
@@ -148,6 +163,10 @@ def create_app(
     replay_buffer: int | None = None,
     ping_interval: float | None = None,
     metrics_public: bool | None = None,
+    max_headers: int | None = None,
+    max_header_bytes: int | None = None,
+    allowed_hosts: Sequence[str] | None = None,
+    insecure: bool | None = None,
     routers: Sequence[str] | None = None,
     extra_routers: Sequence[APIRouter | RouterFactory] = (),
     on_startup: Sequence[LifecycleHook] = (),
@@ -164,7 +183,10 @@ def create_app(
 
     `api_keys`: entries such as `"KEY:alice"` (see `agenthost.server.auth`); None reads the
     config's `server.api_keys` plus `AGENTHOST_API_KEYS` from `env` (default `os.environ`).
-    No key means local development mode (everyone is the admin user `local`).
+    No key means local development mode (everyone is the admin user `local`): the app then
+    serves only this machine (a loopback client and `Host`, see `_guard`) unless `insecure`;
+    `allowed_hosts` adds `Host` names to accept. `max_headers` / `max_header_bytes`: more is
+    a 431.
     The other settings default to the config's `server:` section (see ServerConfig).
 
     `routers`: the registered routers to serve (default: all); `extra_routers`: yours.
@@ -188,6 +210,10 @@ def create_app(
             "replay_buffer": replay_buffer,
             "ping_interval": ping_interval,
             "metrics_public": metrics_public,
+            "max_headers": max_headers,
+            "max_header_bytes": max_header_bytes,
+            "allowed_hosts": list(allowed_hosts) if allowed_hosts is not None else None,
+            "insecure": insecure,
         },
     )
     state = ServerState(settings, config=config)
@@ -207,6 +233,21 @@ def create_app(
     for spec in [*(routers if routers is not None else _ROUTERS), *extra_routers]:
         app.include_router(_load_router(spec, state))
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestGuardMiddleware,
+        local_mode=not settings.api_keys and not settings.insecure,
+        max_headers=settings.max_headers,
+        max_header_bytes=settings.max_header_bytes,
+        allowed_hosts=settings.allowed_hosts,
+        cors_origins=settings.cors_origins,
+    )
+    if not settings.api_keys:
+        log.warning(
+            "no API keys: local development mode, every caller is the admin user 'local'; %s",
+            "serving other machines too (insecure)"
+            if settings.insecure
+            else "only this machine is served (set AGENTHOST_API_KEYS to serve others)",
+        )
     if settings.cors_origins:  # outermost, so that errors (a 413 too) carry CORS headers
         app.add_middleware(
             CORSMiddleware,
@@ -252,6 +293,7 @@ def _lifespan(
                     before_run=hooks.before_run,
                     after_run=hooks.after_run,
                     observers=[state.metrics.observe],
+                    grace=settings.shutdown_grace,
                 )
                 state.runs = manager
                 try:

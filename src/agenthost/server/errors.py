@@ -13,6 +13,10 @@ The errors only the HTTP edge raises live here, under the tree of `agenthost.cor
     │   └── PayloadTooLarge       413  the request body is over the server's limit
     └── ServiceUnavailable        503  the server is shutting down
 
+The request guard (`_guard`) answers before any route: 403 `host_not_allowed`, `local_only`,
+`cross_site`; 415 `unsupported_media_type`; 431 `headers_too_large`. docs/server.md lists every
+code and status (a test checks it).
+
 The body is `{"error": {"code", "message", "type", "field"?, "param"?}}`: `field` (and `param`,
 its OpenAI name) names the bad input; `type` is the OpenAI-style error category, so the OpenAI
 SDKs raise the right exception class.
@@ -126,21 +130,28 @@ _TYPES = {
     409: "conflict_error",
     413: "invalid_request_error",
     415: "invalid_request_error",
+    431: "invalid_request_error",
     422: "invalid_request_error",
     503: "service_unavailable_error",
 }
 
 # a run that ended badly, answered without a stream (OpenAI routes): its error code -> status
+# (docs/server.md, "Errors", lists them; any other code is a 500)
 _RUN_STATUS = {
     "cancelled": 409,
     "interrupted": 409,
+    "session_busy": 409,
     "deadline_exceeded": 504,
     "model_timeout": 504,
+    "tool_timeout": 504,
+    "plugin.timeout": 504,
     "model_http_error": 502,
     "model_unavailable": 502,
     "model_bad_response": 502,
     "model_error": 502,
-    "session_busy": 409,
+    "plugin.crashed": 502,
+    "plugin.unavailable": 502,
+    "plugin.protocol_error": 502,
 }
 
 

@@ -1,7 +1,8 @@
 """The native API: agents, sessions, runs and their events, per user.
 
     GET    /v1/apps                                          the agents
-    GET    /v1/apps/{agent}/sessions                         your sessions, newest first
+    GET    /v1/apps/{agent}/sessions                         your sessions, newest first, each
+                                                              titled by its first message
     POST   /v1/apps/{agent}/sessions                         create one {session_id?, state?}
     GET    /v1/apps/{agent}/sessions/{sid}                   one, with its state and runs
     DELETE /v1/apps/{agent}/sessions/{sid}                   delete it (409 while a run is going)
@@ -33,7 +34,7 @@ from agenthost.core import serde
 from agenthost.core.errors import InvalidArgument, RunNotFound, SessionBusy
 from agenthost.core.events import summarize_runs
 from agenthost.core.ids import new_session_id
-from agenthost.core.session import SessionKey
+from agenthost.core.session import SessionInfo, SessionKey
 from agenthost.engine.runner import Runner, final_text
 from agenthost.server.auth import Principal
 from agenthost.server.errors import RunFinished
@@ -41,6 +42,7 @@ from agenthost.server.runs import (
     Position,
     RunChannel,
     RunRequest,
+    error_position,
     follow,
     format_position,
     parse_event_id,
@@ -88,9 +90,8 @@ async def event_frames(
     run_id: str,
     after: Position | None,
 ) -> AsyncGenerator[bytes, None]:
-    """The SSE frames of a run: its events after `after`, an `error` frame before
-    `run.failed`, and keep-alive comments while nothing happens."""
-    last_id = "0" if after is None else format_position(after)
+    """The SSE frames of a run: its events after `after`, an `error` frame (its own id, see
+    `error_position`) before `run.failed`, and keep-alive comments while nothing happens."""
     frames = follow(
         channel,
         runner=runner,
@@ -105,9 +106,10 @@ async def event_frames(
             yield PING
             continue
         if frame.event.type == "run.failed":
-            yield error_frame(last_id, frame.event)
+            slot = error_position(frame.pos)
+            if after is None or slot > after:
+                yield error_frame(format_position(slot), frame.event)
         yield event_frame(frame.id, frame.event)
-        last_id = frame.id
 
 
 api = APIRouter(prefix="/v1/apps", tags=["native"])
@@ -125,15 +127,59 @@ async def list_apps(who: Who, state: State) -> Response:
     return json_response({"apps": apps})
 
 
+TITLE_LENGTH = 80  # characters of the first message a session's title shows
+TITLED_SESSIONS = 100  # the newest sessions of a listing get a title; older ones null
+_TITLE_CACHE = 10_000
+
+
+async def session_titles(
+    state: ServerState, runner: Runner, infos: list[SessionInfo]
+) -> dict[str, str | None]:
+    """A title per session: the start of its first message (null before there is one). The
+    first message never changes, so titles are cached, by session and its `created_at` (a
+    session deleted and made again under the same id is another session)."""
+    cache = _title_cache(state)
+    titles: dict[str, str | None] = {}
+    for info in infos[:TITLED_SESSIONS]:
+        key = (info.app, info.user_id, info.id)
+        created, title = cache.get(key, (None, None))
+        if created != info.created_at or title is None:
+            session = await runner.store.get(SessionKey(*key))
+            title = _first_message(session.events) if session is not None else None
+            if title is not None:
+                if len(cache) >= _TITLE_CACHE:
+                    cache.clear()
+                cache[key] = (info.created_at, title)
+        titles[info.id] = title
+    return titles
+
+
+def _title_cache(state: ServerState) -> dict[tuple[str, str, str], tuple[float, str]]:
+    cache: dict[tuple[str, str, str], tuple[float, str]]
+    cache = state.extras.setdefault("session_titles", {})
+    return cache
+
+
+def _first_message(events: Any) -> str | None:
+    for event in events:
+        if event.type == "message.received" and event.message is not None:
+            text = " ".join(event.message.text.split())
+            if text:
+                return text if len(text) <= TITLE_LENGTH else text[: TITLE_LENGTH - 1] + "…"
+    return None
+
+
 @api.get("/{agent}/sessions", summary="Your sessions, newest first")
 async def list_sessions(who: Who, state: State, agent: AgentName) -> Response:
     runner = state.runner(agent)
     infos = await runner.list_sessions(who.user_id)
+    titles = await session_titles(state, runner, infos)
     sessions = [
         {
             "id": info.id,
             "agent": agent,
             "user_id": info.user_id,
+            "title": titles.get(info.id),
             "created_at": info.created_at,
             "updated_at": info.updated_at,
             "event_count": info.event_count,
@@ -179,6 +225,7 @@ async def delete_session(
         ):
             raise SessionBusy(session_id, channel.run_id)
     await runner.delete_session(who.user_id, session_id)
+    _title_cache(state).pop((runner.app, who.user_id, session_id), None)
     return Response(status_code=204)
 
 
@@ -261,6 +308,10 @@ async def run_answer(channel: RunChannel, runner: Runner) -> dict[str, Any]:
         "output": final_text(events),
         "usage": terminal.usage if terminal else None,
         "error": terminal.error if terminal else None,
+        # a reply cut mid-stream is stored marked `data.incomplete` on its message.completed
+        "incomplete": any(
+            e.type == "message.completed" and (e.data or {}).get("incomplete") for e in events
+        ),
         "events": events,
     }
 

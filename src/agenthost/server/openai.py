@@ -10,9 +10,17 @@ earlier messages are not replayed, because the session keeps the history. Which 
 
 1. the `X-Session-Id` header (created if new; the answer's `X-Session-Id` header says it),
 2. for /v1/responses, the session of `previous_response_id`,
-3. the `user` field, used as the session id,
-4. otherwise a NEW session for every call (a stateless client sending the whole history gets
-   only its last message answered: send `X-Session-Id` or `user` to keep a conversation).
+3. otherwise a NEW session for every call (a stateless client sending the whole history gets
+   only its last message answered: send `X-Session-Id` to keep a conversation).
+
+`user` is what OpenAI says it is: an id of your application's end user. It is neither a
+session id nor an agenthost user (the API key says whose sessions these are); it goes into the
+run's log records and trace (`end_user`, `enduser.id`).
+
+A reply cut mid-stream is stored with `data.incomplete: true` on its `message.completed`; a
+chat completion then has `"incomplete": true` on its message (an agenthost extension: its
+`finish_reason` stays what the model said), and a Responses output item has
+`"status": "incomplete"` (OpenAI's own field).
 
 Tool calls run inside the agent and are not streamed as `tool_calls`; the assistant's text of
 every step is (steps joined by a blank line). Sampling fields (temperature, ...) and
@@ -102,13 +110,14 @@ class _Call:
         self.created = int(time.time())
         self.channel: RunChannel | None = None
 
-    async def start(self, message: Message, api: str) -> RunChannel:
+    async def start(self, message: Message, api: str, end_user: str | None = None) -> RunChannel:
         request = RunRequest(
             agent=self.agent,
             user_id=self.who.user_id,
             session_id=self.session_id,
             message=message,
             api=api,
+            end_user=end_user,
         )
         self.channel = await self.state.runs.start(request, self.runner)
         return self.channel
@@ -223,13 +232,20 @@ def chat_completion(call: _Call, steps: TextSteps, terminal: Event) -> dict[str,
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": steps.text, "refusal": None},
+                "message": _chat_message(steps),
                 "logprobs": None,
                 "finish_reason": finish_reason(terminal),
             }
         ],
         "usage": chat_usage(terminal.usage),
     }
+
+
+def _chat_message(steps: TextSteps) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": steps.text, "refusal": None}
+    if any(steps.incomplete):
+        message["incomplete"] = True
+    return message
 
 
 # ---- responses -----------------------------------------------------------------------------
@@ -276,7 +292,7 @@ class _ResponseBuilder:
         self.sequence += 1
         return named_frame(kind, payload)
 
-    def item_events(self, action: str, text: str) -> list[bytes]:
+    def item_events(self, action: str, text: str, incomplete: bool = False) -> list[bytes]:
         index = len(self.items)
         if action == "open":
             item_id = f"msg_{self.call.run_id.removeprefix('run_')}_{index}"
@@ -304,7 +320,8 @@ class _ResponseBuilder:
         if action == "delta":
             return [self.event("response.output_text.delta", **where, delta=text, logprobs=[])]
         part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
-        item = {**self._item, "status": "completed", "content": [part]}
+        status = "incomplete" if incomplete else "completed"
+        item = {**self._item, "status": status, "content": [part]}
         self.items.append(item)
         self._item = None
         return [
@@ -313,10 +330,10 @@ class _ResponseBuilder:
             self.event("response.output_item.done", output_index=index, item=item),
         ]
 
-    def feed_all(self, steps_text: list[str]) -> None:
-        for text in steps_text:
+    def feed_all(self, steps: TextSteps) -> None:
+        for text, incomplete in zip(steps.texts, steps.incomplete, strict=True):
             self.item_events("open", "")
-            self.item_events("close", text)
+            self.item_events("close", text, incomplete)
 
 
 async def response_events(call: _Call, builder: _ResponseBuilder) -> AsyncGenerator[bytes, None]:
@@ -377,9 +394,9 @@ async def chat_completions(
     if body.n not in (None, 1):
         raise InvalidArgument("n", "only n=1 is supported")
     message = chat_user_message(body.messages)
-    session_id = _session(x_session_id, body.user)
+    session_id = _session(x_session_id)
     call = _Call(state, who, body.model, session_id)
-    await call.start(message, "openai.chat")
+    await call.start(message, "openai.chat", body.user)
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         frames = chat_chunks(call, include_usage)
@@ -406,9 +423,9 @@ async def responses(
         except SessionNotFound:
             raise ResponseNotFound(body.previous_response_id) from None
     else:
-        session_id = _session(x_session_id, body.user)
+        session_id = _session(x_session_id)
     call = _Call(state, who, body.model, session_id)
-    await call.start(message, "openai.responses")
+    await call.start(message, "openai.responses", body.user)
     builder = _ResponseBuilder(call, body.previous_response_id)
     if body.stream:
         frames = response_events(call, builder)
@@ -418,7 +435,7 @@ async def responses(
     failed = call.failure(terminal)
     if failed is not None:
         return failed
-    builder.feed_all(steps.texts)
+    builder.feed_all(steps)
     payload = builder.response("completed", terminal)
     payload["output_text"] = steps.text
     return _json(payload, headers=call.headers)
@@ -429,9 +446,7 @@ def router(state: ServerState) -> APIRouter:
     return api
 
 
-def _session(header: str | None, user: str | None) -> str:
+def _session(header: str | None) -> str:
     if header is not None:
         return check_session_id(header, "X-Session-Id")
-    if user is not None:
-        return check_session_id(user, "user")
     return new_session_id()

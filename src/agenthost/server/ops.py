@@ -26,7 +26,13 @@ READY_TIMEOUT = 2.0
 
 
 async def ping_store(store: Any) -> None:
-    """A store's cheap readiness check: its `ping()`, else a listing of a user nobody is."""
+    """A store's readiness check: its `check()` (raises StoreError when the store is unusable:
+    its file deleted or replaced, corrupt), else its `ping()`, else a listing of a user nobody
+    is."""
+    check = getattr(store, "check", None)
+    if callable(check):
+        await check()
+        return
     ping = getattr(store, "ping", None)
     if callable(ping):
         await ping()

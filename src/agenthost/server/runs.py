@@ -9,14 +9,17 @@ Cancellation and disconnects, in one place:
   yielding it). With `on_disconnect="cancel"` the reader's cleanup calls `Runner.cancel`.
 - `RunManager.cancel` (the cancel route) goes through `Runner.cancel`: the model call and tools
   are cancelled at once and the run ends with `run.failed` (code `cancelled`).
-- Shutdown: `begin_shutdown()` refuses new runs (503); `shutdown(grace)` waits up to `grace`
-  seconds for running runs, cancels the rest through the runner (they end `run.failed`,
-  `cancelled`, "the server is shutting down"), then cancels any task still left (one waiting
-  for a session lock), and the TaskGroup reaps them. Nothing is fire-and-forget.
+- Shutdown: `begin_shutdown()` refuses new runs (503) and, `grace` seconds later, interrupts
+  the runs still going (they end `run.failed`, code `interrupted`, "the server is shutting
+  down", which their open streams send before they end); `shutdown(grace)` (the lifespan's
+  end) waits for what is left of the grace, interrupts the rest, then cancels any task still
+  left (one waiting for a session lock), and the TaskGroup reaps them. Nothing is
+  fire-and-forget.
 
 Frame positions (`Last-Event-ID`): a stored event is at `(seq, 0)` (its `seq` in the session)
 and its id is `"seq"`; a partial event (a `message.delta`, never stored) is at `(s, k)`, id
-`"s.k"`: the k-th partial after the stored event `s`. Positions only grow within a run. A
+`"s.k"`: the k-th partial after the stored event `s`; the `error` frame before a `run.failed`
+has the position just before it (`error_position`). Positions only grow within a run. A
 reader resumes after any position: from the channel's buffer while the run is active here
 (the newest `replay_buffer` to 2x that many events), and from the store for what the buffer
 no longer holds or once the run has finished (stored events only: the deltas of a finished
@@ -71,6 +74,19 @@ def format_position(pos: Position) -> str:
     return str(pos[0]) if pos[1] == 0 else f"{pos[0]}.{pos[1]}"
 
 
+ERROR_SLOT = 999_999_999  # the `k` of the `error` frame of a stored run.failed (see below)
+
+
+def error_position(failed: Position) -> Position:
+    """The position of the `error` frame sent right before a `run.failed` at `failed`: the
+    last slot before it, so every frame has its own id and a client that resumes from the
+    frame before the error gets it again. A stored `run.failed` is at `(S, 0)`: its error is
+    at `(S-1, 999999999)` (no run has that many deltas); an unstored one (`(s, k)`, the runner
+    could not store it) is pushed with a free slot before it (`(s, k-1)`)."""
+    seq, k = failed
+    return (seq - 1, ERROR_SLOT) if k == 0 else (seq, k - 1)
+
+
 @dataclass(frozen=True, slots=True)
 class Frame:
     """One event as a stream sends it, with its position."""
@@ -96,6 +112,7 @@ class RunRequest:
     state_delta: dict[str, Any] | None = None
     config: dict[str, Any] | None = None
     busy_policy: Literal["queue", "reject", "interrupt"] | None = None
+    end_user: str | None = None  # the OpenAI `user` field: the client app's end user (logs)
     run_id: str = field(default_factory=new_run_id)
 
 
@@ -126,6 +143,7 @@ class RunChannel:
         self._base = 0  # absolute index of _frames[0]
         self._last: Position = START
         self._wake = asyncio.Event()
+        self.readers = 0  # requests following the run live (streams open on it)
 
     # ---- writer ---------------------------------------------------------------------------
 
@@ -133,7 +151,9 @@ class RunChannel:
         if event.seq > 0 and not event.partial:
             pos: Position = (event.seq, 0)
         else:
-            pos = (max(self._last[0], 0), self._last[1] + 1)
+            # an unstored run.failed leaves the slot before it to its `error` frame
+            step = 2 if event.type == "run.failed" else 1
+            pos = (max(self._last[0], 0), self._last[1] + step)
         self._last = pos
         frame = Frame(pos, event)
         self._frames.append(frame)
@@ -213,8 +233,12 @@ class RunManager:
         before_run: Sequence[BeforeRun] = (),
         after_run: Sequence[AfterRun] = (),
         observers: Sequence[RunObserver] = (),
+        grace: float | None = None,
     ) -> None:
         self._group = group
+        self._grace = grace
+        self._loop = asyncio.get_running_loop()
+        self._deadline: asyncio.TimerHandle | None = None
         self._capacity = capacity
         self._before = list(before_run)
         self._after = list(after_run)
@@ -257,6 +281,8 @@ class RunManager:
             "gen_ai.agent.name": request.agent,
             "gen_ai.conversation.id": request.session_id,
         }
+        if request.end_user is not None:
+            attributes["enduser.id"] = request.end_user
         with tracing.span(f"agenthost run {request.agent}", **attributes):
             log.info(
                 "run started",
@@ -265,6 +291,7 @@ class RunManager:
                     "user_id": request.user_id,
                     "session_id": request.session_id,
                     "api": request.api,
+                    "end_user": request.end_user,
                 },
             )
             try:
@@ -404,10 +431,28 @@ class RunManager:
     # ---- shutdown -------------------------------------------------------------------------
 
     def begin_shutdown(self) -> None:
-        """Refuse new runs from now on (idempotent); `shutdown` counts its grace from here."""
+        """Refuse new runs from now on (idempotent); `shutdown` counts its grace from here.
+        With a `grace` given to the manager, the runs still going when it runs out are
+        interrupted then, even while the server still waits for its connections to close: so
+        every open stream gets its run's terminal `run.failed` (code `interrupted`) and ends
+        cleanly. Safe to call from a signal handler of the loop's thread."""
         if not self.closing:
             self.closing = True
             self._closing_since = time.monotonic()
+            if self._grace is not None:
+                self._loop.call_soon_threadsafe(self._arm_deadline, self._grace)
+
+    def _arm_deadline(self, grace: float) -> None:
+        if self._deadline is None:
+            self._deadline = self._loop.call_later(grace, self._interrupt_all)
+
+    def _interrupt_all(self) -> None:
+        still = self.active()
+        if still:
+            log.warning("interrupting %d runs still going at the end of the grace", len(still))
+        for channel in still:
+            with contextlib.suppress(RunFinished):
+                self.cancel(channel, "the server is shutting down", code="interrupted")
 
     def request_shutdown(self, grace: float) -> None:
         """Refuse new runs and start `shutdown(grace)` in the background; safe from a signal
@@ -440,6 +485,8 @@ class RunManager:
                     for channel in self.active():
                         if channel.task is not None:
                             channel.task.cancel()
+        if self._deadline is not None:
+            self._deadline.cancel()
 
     @staticmethod
     async def _wait_all(channels: list[RunChannel], timeout: float) -> bool:
@@ -496,27 +543,31 @@ async def follow(
     index = 0 if after is None else channel.index_after(pos)
     if after is not None and index == channel.base and index > 0:
         index -= 1  # frames before the buffer were dropped: fetch what is missing from the store
-    while True:
-        if index < channel.base:
-            first = channel.first_position()
-            for frame in await stored_frames(
-                runner, user_id, session_id, run_id, after=pos, before=first
-            ):
-                pos = frame.pos
-                yield frame
-            index = channel.base
-        frames = channel.frames_from(index)
-        if frames:
-            index += len(frames)
-            for frame in frames:
-                if frame.pos > pos:
+    channel.readers += 1
+    try:
+        while True:
+            if index < channel.base:
+                first = channel.first_position()
+                for frame in await stored_frames(
+                    runner, user_id, session_id, run_id, after=pos, before=first
+                ):
                     pos = frame.pos
                     yield frame
-            continue
-        if channel.done:
-            return
-        if not await channel.wait(index, ping):
-            yield None
+                index = channel.base
+            frames = channel.frames_from(index)
+            if frames:
+                index += len(frames)
+                for frame in frames:
+                    if frame.pos > pos:
+                        pos = frame.pos
+                        yield frame
+                continue
+            if channel.done:
+                return
+            if not await channel.wait(index, ping):
+                yield None
+    finally:
+        channel.readers -= 1
 
 
 async def run_status(

@@ -102,14 +102,22 @@ class StreamOptions(_Loose):
     include_usage: bool = False
 
 
+EndUser = Annotated[
+    str | None,
+    Field(
+        max_length=256,
+        description="Your application's end-user id (as OpenAI uses it): logged and traced "
+        "with the run; not a session id (send the X-Session-Id header to keep a conversation).",
+    ),
+]
+
+
 class ChatCompletionBody(_Loose):
     model: Annotated[str, Field(min_length=1, description="The agent's name (GET /v1/models).")]
     messages: Annotated[list[ChatMessageIn], Field(min_length=1)]
     stream: bool = False
     stream_options: StreamOptions | None = None
-    user: Annotated[str | None, Field(description="Session id when X-Session-Id is not sent.")] = (
-        None
-    )
+    user: EndUser = None
     n: int | None = None
     on_disconnect: Literal["continue", "cancel"] | None = None
 
@@ -119,6 +127,6 @@ class ResponsesBody(_Loose):
     input: str | list[dict[str, Any]]
     stream: bool = False
     previous_response_id: str | None = None
-    user: str | None = None
+    user: EndUser = None
     instructions: str | None = None
     on_disconnect: Literal["continue", "cancel"] | None = None

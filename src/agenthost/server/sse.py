@@ -12,6 +12,9 @@ always runs, whichever ASGI spec version the server speaks.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
@@ -30,6 +33,8 @@ except ImportError:  # pragma: no cover - FastAPI < 0.135
         media_type = "text/event-stream"
 
 
+log = logging.getLogger("agenthost.server")
+
 PING = b": ping\n\n"
 DONE = b"data: [DONE]\n\n"
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -47,6 +52,15 @@ class SSEResponse(_Base):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await super().__call__(scope, receive, send)
+        except asyncio.CancelledError:
+            # the server cut the stream (its graceful-shutdown timeout ran out before the run's
+            # end): end the body and return, so that it logs no traceback
+            log.warning("an event stream was cut short by the server's shutdown")
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            with contextlib.suppress(Exception):
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             await self._frames.aclose()
 
@@ -61,8 +75,8 @@ def event_frame(frame_id: str, event: Event) -> bytes:
 
 
 def error_frame(frame_id: str, event: Event) -> bytes:
-    """The `error` frame sent right before a `run.failed` one. It carries the id of the frame
-    before it, so a client that reconnects after it gets it again, then `run.failed`."""
+    """The `error` frame sent right before a `run.failed` one, with its own id (the position
+    just before the `run.failed`'s: `runs.error_position`)."""
     body: dict[str, Any] = {
         "type": "error",
         "run_id": event.invocation_id,

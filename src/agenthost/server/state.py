@@ -37,12 +37,18 @@ class ServerSettings:
     replay_buffer: int = 1024
     ping_interval: float = 15.0  # seconds of silence before an SSE keep-alive comment
     metrics_public: bool = False  # with keys configured, /metrics needs an admin key unless True
+    max_headers: int = 100  # header lines per request; more is a 431
+    max_header_bytes: int = 32768  # request target + headers; more is a 431
+    allowed_hosts: list[str] = field(default_factory=list)  # Host names beyond loopback (no keys)
+    insecure: bool = False  # no keys and yet serve other machines (`agenthost serve --insecure`)
 
     def __post_init__(self) -> None:
         positive = {
             "max_body_bytes": self.max_body_bytes,
             "replay_buffer": self.replay_buffer,
             "ping_interval": self.ping_interval,
+            "max_headers": self.max_headers,
+            "max_header_bytes": self.max_header_bytes,
         }
         for name, value in positive.items():
             if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:

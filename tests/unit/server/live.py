@@ -7,9 +7,9 @@ tool: the fake model calls it, then answers "Done: ...") and `plain` (the fake m
 
 from __future__ import annotations
 
+import socket
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -47,19 +47,31 @@ def live_config(base_url: str, folder: Path) -> Any:
     )
 
 
+class _Server(uvicorn.Server):
+    """uvicorn, telling when its start-up has ended (well or not)."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.up = threading.Event()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        try:
+            await super().startup(sockets=sockets)
+        finally:
+            self.up.set()
+
+
 @contextmanager
-def live_server(app: Any) -> Iterator[str]:
-    """Serve `app` until the block ends; yields its base URL."""
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on")
+def live_server(app: Any, **options: Any) -> Iterator[str]:
+    """Serve `app` until the block ends (`options` go to uvicorn.Config); yields its URL."""
+    server = _Server(
+        uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on", **options)
     )
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the server did not start")
-        time.sleep(0.02)
+    if not server.up.wait(30) or not server.started:
+        server.should_exit = True
+        raise RuntimeError("the server did not start")
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
         yield f"http://127.0.0.1:{port}"

@@ -1,10 +1,10 @@
 """The A2A server (a2a-sdk 1.x) against a real uvicorn server on 127.0.0.1, driven by the
 a2a-sdk CLIENT (A2A 1.0, and 0.3 through the SDK's compat transport) and by raw JSON-RPC.
 
-The agents answer through a FunctionModel: "slow ..." waits 30 s (until cancelled),
-"wait ..." answers after 0.5 s, "fail ..." fails the model call, "tool ..." calls the `lookup`
-tool and answers "Done: <result>", anything else is echoed with the number of user messages
-the session has seen.
+The agents answer through a FunctionModel: "slow ..." waits (until cancelled, at most 30 s),
+"wait ..." answers once the test sets `GATES[text]`, "fail ..." fails the model call,
+"tool ..." calls the `lookup` tool and answers "Done: <result>", anything else is echoed with
+the number of user messages the session has seen.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import threading
+from collections import defaultdict
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -56,6 +58,9 @@ from .live import live_server
 COMPLETED = TaskState.TASK_STATE_COMPLETED
 
 
+GATES: defaultdict[str, threading.Event] = defaultdict(threading.Event)
+
+
 def lookup(query: str) -> str:
     """Look something up."""
     return f"found {query}"
@@ -68,10 +73,11 @@ async def reply(messages: list[OurMessage], tools: list[ToolSpec]) -> Any:
     text = last.text
     if text.startswith("tool"):
         return tool_call("lookup", '{"query": "x"}')
-    if text.startswith("slow"):
-        await asyncio.sleep(30)
-    if text.startswith("wait"):
-        await asyncio.sleep(0.5)
+    if text.startswith("slow"):  # until cancelled
+        async with asyncio.timeout(30):
+            await asyncio.Event().wait()
+    if text.startswith("wait"):  # until the test opens the gate of this text
+        await asyncio.to_thread(GATES[text].wait, 30)
     if text.startswith("fail"):
         return ModelHTTPError(model="test", status_code=400, body="scripted failure")
     seen = sum(1 for m in messages if m.role == "user")
@@ -200,7 +206,9 @@ async def test_agent_cards(base_url: str, http: httpx.AsyncClient) -> None:
     legacy = (await http.get(f"{base_url}/.well-known/agent.json")).json()
     assert legacy["name"] == "helper"
 
-    index = (await http.get(f"{base_url}/a2a")).json()
+    assert (await http.get(f"{base_url}/a2a")).status_code == 401  # the index needs a key
+    auth = {"Authorization": f"Bearer {ALICE}"}
+    index = (await http.get(f"{base_url}/a2a", headers=auth)).json()
     assert index["default"] == "helper"
     assert [a["name"] for a in index["agents"]] == ["helper", "other"]
     assert index["agents"][1]["card_url"] == (f"{base_url}/a2a/other/.well-known/agent-card.json")
@@ -320,6 +328,7 @@ async def test_return_immediately_then_poll(alice: Client, base_url: str) -> Non
         await close(blocking)
     task = event.task
     assert task.status.state in (TaskState.TASK_STATE_SUBMITTED, TaskState.TASK_STATE_WORKING)
+    GATES["wait a bit"].set()
     for _ in range(200):
         task = await alice.get_task(GetTaskRequest(id=task.id))
         if task.status.state == COMPLETED:
@@ -348,7 +357,10 @@ async def test_cancel_a_slow_run(alice: Client, base_url: str, http: httpx.Async
 async def test_resubscribe(alice: Client) -> None:
     stream = alice.send_message(user_message("wait for it"))
     first = await anext(stream)
-    resumed = [e async for e in alice.subscribe(SubscribeToTaskRequest(id=first.task.id))]
+    subscription = alice.subscribe(SubscribeToTaskRequest(id=first.task.id))
+    head = await anext(subscription)  # subscribed while the run waits at its gate
+    GATES["wait for it"].set()
+    resumed = [head] + [e async for e in subscription]
     assert resumed[0].task.id == first.task.id
     assert resumed[-1].status_update.status.state == COMPLETED
     chunks = [e.artifact_update for e in resumed if e.HasField("artifact_update")]

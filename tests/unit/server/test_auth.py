@@ -218,7 +218,7 @@ async def test_openai_session_ids_are_per_user(users: Users, alice_data: AliceDa
     r = await users.bob.post("/v1/chat/completions", json=body, headers={"X-Session-Id": "shared"})
     assert r.status_code == 200
     assert "(#1 user messages seen)" in r.json()["choices"][0]["message"]["content"]
-    r = await users.bob.post("/v1/chat/completions", json={**body, "user": "shared"})
+    r = await users.bob.post("/v1/chat/completions", json=body, headers={"X-Session-Id": "shared"})
     assert "(#2 user messages seen)" in r.json()["choices"][0]["message"]["content"]
     listed = (await users.bob.get("/v1/apps/helper/sessions")).json()["sessions"]
     assert [s["id"] for s in listed] == ["shared"]

@@ -151,8 +151,8 @@ async def test_bad_openai_input(users: Users) -> None:
     _error(r, 400, "invalid_argument", "messages.0.content.0.type")
     r = await chat(messages=[{"role": "user", "content": "x"}], n=2)
     _error(r, 400, "invalid_argument", "n")
-    r = await chat(messages=[{"role": "user", "content": "x"}], user="has space")
-    _error(r, 400, "invalid_argument", "user")
+    r = await chat(messages=[{"role": "user", "content": "x"}], user="u" * 257)
+    _error(r, 422, "invalid_argument", "user")
     r = await users.alice.post(
         "/v1/chat/completions",
         json={"model": "helper", "messages": [{"role": "user", "content": "x"}]},

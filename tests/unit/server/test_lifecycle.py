@@ -10,7 +10,8 @@ import orjson
 import pytest
 from fastapi import APIRouter
 
-from agenthost.core.errors import ConfigError
+from agenthost.backends.sessions.memory import MemorySessionStore
+from agenthost.core.errors import ConfigError, StoreError
 from agenthost.core.events import Event
 from agenthost.core.messages import Message
 from agenthost.engine.runner import Runner
@@ -21,7 +22,7 @@ from agenthost.server.logs import JsonFormatter, RunContextFilter, current_run
 from agenthost.server.runs import RunRequest
 from agenthost.server.state import ServerState, Who
 
-from .conftest import ADMIN, KEYS, Gate, Users, client_for, started
+from .conftest import ADMIN, KEYS, Gate, Users, client_for, make_runner, started
 
 
 async def test_health_and_readiness(runners: dict[str, Runner]) -> None:
@@ -40,6 +41,33 @@ async def test_health_and_readiness(runners: dict[str, Runner]) -> None:
         store.ping = broken  # type: ignore[attr-defined]
         r = await client.get("/readyz")
         assert r.status_code == 503 and "disk gone" in r.json()["problems"][0]
+
+
+class _CheckedStore(MemorySessionStore):
+    """A store with the `check()` of stores that can tell they are unusable (their file was
+    deleted or replaced): readiness must call it rather than the cheap probe."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.problem: str | None = None
+        self.checks = 0
+
+    async def check(self) -> None:
+        self.checks += 1
+        if self.problem is not None:
+            raise StoreError(self.problem)
+
+
+async def test_readiness_calls_the_stores_check(gate: Gate) -> None:
+    store = _CheckedStore()
+    app = create_app({"helper": make_runner(store, "helper", gate)}, api_keys=[])
+    async with started(app) as client:
+        assert (await client.get("/readyz")).status_code == 200
+        assert store.checks == 1
+        store.problem = "the database file was replaced"
+        r = await client.get("/readyz")
+        assert r.status_code == 503
+        assert "the database file was replaced" in r.json()["problems"][0]
 
 
 async def test_metrics_count_runs_tokens_and_latency(users: Users) -> None:

@@ -121,9 +121,19 @@ async def test_a_failing_run_sends_an_error_frame_then_run_failed(users: Users) 
     assert event_types(frames)[-2:] == ["error", "run.failed"]
     error, failed = frames[-2], frames[-1]
     assert error["data"]["error"]["code"] == "model_http_error"
-    assert error["id"] == frames[-3]["id"]  # a reconnect after it gets it again
     assert failed["data"]["error"]["code"] == "model_http_error"
     assert failed["data"]["data"]["status"] == "failed"
+    ids = [f["id"] for f in frames]
+    assert len(set(ids)) == len(ids)  # every frame has its own id, the error frame too
+    assert frames[-3]["id"] < error["id"] < failed["id"]  # in stream order (same digits here)
+    base = f"/v1/apps/helper/sessions/{r.headers['x-session-id']}/runs/{r.headers['x-run-id']}"
+    # a client that saw the frame before the error gets the error and run.failed again
+    again = await users.alice.get(base + "/events", headers={"Last-Event-ID": frames[-3]["id"]})
+    assert event_types(parse_sse(again.text)) == ["error", "run.failed"]
+    assert [f["id"] for f in parse_sse(again.text)] == [error["id"], failed["id"]]
+    # one that saw the error frame gets only run.failed (today's main: the error again too)
+    after = await users.alice.get(base + "/events", headers={"Last-Event-ID": error["id"]})
+    assert event_types(parse_sse(after.text)) == ["run.failed"]
 
 
 async def test_status_and_cancel_of_a_running_run(users: Users, gate: Gate) -> None:
@@ -165,7 +175,7 @@ async def test_resume_with_last_event_id_while_running_and_after(users: Users, g
     sid, rid = channel.request.session_id, channel.run_id
     url = f"/v1/apps/helper/sessions/{sid}/runs/{rid}/events"
     resumed = asyncio.create_task(users.alice.get(url, headers={"Last-Event-ID": "1"}))
-    await asyncio.sleep(0.05)
+    await wait_until(lambda: channel.readers == 2)  # the run's own stream, and this one
     gate.set()
     full = parse_sse((await start).text)
     live = parse_sse((await resumed).text)
@@ -277,3 +287,26 @@ async def test_without_keys_everyone_is_the_local_admin(local: httpx.AsyncClient
     assert r.json()["events"][0]["user_id"] == "local"
     as_bob = await local.get("/v1/apps/helper/sessions", headers={"X-Agenthost-User": "bob"})
     assert as_bob.json()["sessions"] == []
+
+
+async def test_sessions_are_listed_with_their_first_message(users: Users) -> None:
+    await users.alice.post("/v1/apps/helper/sessions", json={"session_id": "empty"})
+    long = "word " * 40
+    first = await users.alice.post("/v1/apps/helper/runs", json={"message": long, "stream": False})
+    sid = first.json()["session_id"]
+    await users.alice.post(
+        f"/v1/apps/helper/sessions/{sid}/runs", json={"message": "second", "stream": False}
+    )
+    listed = (await users.alice.get("/v1/apps/helper/sessions")).json()["sessions"]
+    titles = {s["id"]: s["title"] for s in listed}
+    assert titles["empty"] is None  # no message yet
+    assert titles[sid].startswith("word word") and titles[sid].endswith("…")
+    assert len(titles[sid]) == 80
+    # deleted and made again under the same id: the new first message
+    await users.alice.delete(f"/v1/apps/helper/sessions/{sid}")
+    await users.alice.post("/v1/apps/helper/sessions", json={"session_id": sid})
+    await users.alice.post(
+        f"/v1/apps/helper/sessions/{sid}/runs", json={"message": "anew", "stream": False}
+    )
+    listed = (await users.alice.get("/v1/apps/helper/sessions")).json()["sessions"]
+    assert {s["id"]: s["title"] for s in listed}[sid] == "anew"

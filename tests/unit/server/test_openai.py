@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
-from .conftest import Users, parse_sse
+import msgspec
+import pytest
+
+from agenthost.core.events import Event
+from agenthost.engine.runner import Runner
+from agenthost.server import create_app
+
+from .conftest import Gate, Users, make_runner, parse_sse, started
 
 
 def _chat(text: str, **extra: Any) -> dict[str, Any]:
@@ -38,22 +47,34 @@ async def test_chat_completion(users: Users) -> None:
     assert again.headers["x-session-id"] != r.headers["x-session-id"]
 
 
-async def test_sessions_continue_by_header_or_user(users: Users) -> None:
+async def test_sessions_continue_by_the_session_header(users: Users) -> None:
     headers = {"X-Session-Id": "conv-1"}
     await users.alice.post("/v1/chat/completions", json=_chat("one"), headers=headers)
     r = await users.alice.post("/v1/chat/completions", json=_chat("two"), headers=headers)
     assert "(#2 user messages seen)" in r.json()["choices"][0]["message"]["content"]
-    r = await users.alice.post("/v1/chat/completions", json=_chat("three", user="conv-1"))
-    assert "(#3 user messages seen)" in r.json()["choices"][0]["message"]["content"]
     # the same session over the native API
     events = (await users.alice.get("/v1/apps/helper/sessions/conv-1/events")).json()["events"]
-    assert [
-        e["message"]["parts"][0]["text"] for e in events if e["type"] == "message.received"
-    ] == [
-        "one",
-        "two",
-        "three",
-    ]
+    texts = [e["message"]["parts"][0]["text"] for e in events if e["type"] == "message.received"]
+    assert texts == ["one", "two"]
+
+
+async def test_user_is_an_end_user_id_not_a_session(
+    users: Users, caplog: pytest.LogCaptureFixture
+) -> None:
+    """OpenAI's `user` names the calling app's end user; it never picks a session."""
+    with caplog.at_level(logging.INFO, "agenthost.server.runs"):
+        first = await users.alice.post("/v1/chat/completions", json=_chat("a", user="conv-9"))
+        second = await users.alice.post("/v1/chat/completions", json=_chat("b", user="conv-9"))
+    assert "(#1 user" in second.json()["choices"][0]["message"]["content"]
+    assert first.headers["x-session-id"] != second.headers["x-session-id"] != "conv-9"
+    started = [r for r in caplog.records if r.getMessage() == "run started"]
+    assert [getattr(r, "end_user", None) for r in started] == ["conv-9", "conv-9"]
+    r = await users.alice.post(
+        "/v1/responses", json={"model": "helper", "input": "c", "user": "end-user 42"}
+    )
+    assert r.status_code == 200 and r.headers["x-session-id"] != "end-user 42"
+    sessions = (await users.alice.get("/v1/apps/helper/sessions")).json()["sessions"]
+    assert "conv-9" not in [s["id"] for s in sessions]
 
 
 async def test_chat_stream_with_usage(users: Users) -> None:
@@ -119,3 +140,40 @@ async def test_responses(users: Users) -> None:
     assert done["previous_response_id"] == body["id"]
     deltas = "".join(f["data"]["delta"] for f in frames if f["event"].endswith("text.delta"))
     assert deltas == "Echo: more (#2 user messages seen)"
+
+
+class _CutRunner(Runner):
+    """Marks every answer as cut mid-stream (`data.incomplete`), as the runner stores a reply
+    whose model stream broke."""
+
+    async def run(self, *args: Any, **kwargs: Any) -> AsyncIterator[Event]:  # type: ignore[override]
+        async for event in super().run(*args, **kwargs):
+            if event.type == "message.completed" and event.author != "user":
+                data = {**(event.data or {}), "incomplete": True}
+                event = msgspec.structs.replace(event, data=data)
+            yield event
+
+
+async def test_an_incomplete_reply_is_shown_as_incomplete(store: Any, gate: Gate) -> None:
+    base = make_runner(store, "helper", gate)
+    runner = _CutRunner(base.agent, store=store, app="test/helper")
+    app = create_app({"helper": runner}, api_keys=[])
+    async with started(app) as client:
+        chat = (await client.post("/v1/chat/completions", json=_chat("hi"))).json()
+        choice = chat["choices"][0]
+        assert choice["message"]["incomplete"] is True
+        assert choice["finish_reason"] == "stop"  # not "length": the model did not stop there
+        body = {"model": "helper", "input": "hi"}
+        response = (await client.post("/v1/responses", json=body)).json()
+        assert [item["status"] for item in response["output"]] == ["incomplete"]
+        native = await client.post("/v1/apps/helper/runs", json={"message": "hi", "stream": False})
+        assert native.json()["incomplete"] is True
+        streamed = await client.post("/v1/apps/helper/runs", json={"message": "hi"})
+        [done] = [f for f in parse_sse(streamed.text) if f.get("event") == "message.completed"]
+        assert done["data"]["data"]["incomplete"] is True
+    plain = create_app({"helper": base}, api_keys=[])
+    async with started(plain) as client:
+        chat = (await client.post("/v1/chat/completions", json=_chat("hi"))).json()
+        assert "incomplete" not in chat["choices"][0]["message"]
+        native = await client.post("/v1/apps/helper/runs", json={"message": "hi", "stream": False})
+        assert native.json()["incomplete"] is False

@@ -13,6 +13,7 @@ import importlib
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote
 
+import orjson
 from fastapi import APIRouter, Path, Request
 from starlette.responses import JSONResponse, Response
 
@@ -57,6 +58,55 @@ def default_agent(state: ServerState) -> str:
     if not state.runners:
         raise ServiceUnavailable("The server has no agents yet (it is starting).")
     return next(iter(state.runners))
+
+
+MAX_JSON_DEPTH = 64  # the SDK's parser would hit Python's recursion limit on deeper bodies
+
+
+def _depth(value: Any) -> int:
+    depth = 0
+    level = [value]
+    while level:
+        depth += 1
+        nested: list[Any] = []
+        for item in level:
+            if isinstance(item, dict):
+                nested.extend(item.values())
+            elif isinstance(item, list):
+                nested.extend(item)
+        if depth > MAX_JSON_DEPTH:
+            return depth
+        level = [item for item in nested if isinstance(item, dict | list)]
+    return depth
+
+
+def _rpc_error(code: int, message: str, request_id: Any = None) -> Response:
+    return JSONResponse(
+        {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
+    )
+
+
+def check_jsonrpc_body(body: bytes) -> Response | None:
+    """A JSON-RPC error for a body the SDK must not see: not UTF-8 or not JSON (-32700),
+    nested deeper than MAX_JSON_DEPTH (-32600); None when the body may go on."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return _rpc_error(-32700, f"Parse error: the body is not UTF-8 (byte {exc.start}).")
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        if "depth" in str(exc).lower() or "recursion" in str(exc).lower():
+            return _rpc_error(-32600, f"Invalid Request: JSON nested deeper than {MAX_JSON_DEPTH}")
+        return _rpc_error(-32700, f"Parse error: the body is not JSON (position {exc.pos}).")
+    if _depth(value) > MAX_JSON_DEPTH:
+        request_id = value.get("id") if isinstance(value, dict) else None
+        if not isinstance(request_id, str | int) or isinstance(request_id, bool):
+            request_id = None
+        return _rpc_error(
+            -32600, f"Invalid Request: JSON nested deeper than {MAX_JSON_DEPTH}", request_id
+        )
+    return None
 
 
 def _load() -> A2AService:
@@ -108,7 +158,7 @@ def build_router(state: ServerState) -> APIRouter:
         return await card(state, default_agent(state), request)
 
     @router.get(PREFIX, summary="The agents, each with its A2A endpoint and card")
-    async def index(request: Request, state: State) -> Response:
+    async def index(request: Request, who: Who, state: State) -> Response:
         base = _base(request)
         agents: list[dict[str, Any]] = [
             {
@@ -134,6 +184,9 @@ def build_router(state: ServerState) -> APIRouter:
         state.runner(agent)  # 404 for an unknown agent
         if state.runs.closing:
             raise ServiceUnavailable("The server is shutting down; retry on another instance.")
+        refusal = check_jsonrpc_body(await request.body())
+        if refusal is not None:
+            return refusal
         service = await sdk.get()
         return await service.handle(request, state=state, agent=agent, principal=who)
 

@@ -279,14 +279,23 @@ function finishBubble() {
 
 function completeMessage(event) {
   const text = textOf(event.message);
-  const bubble = view.bubble;
+  let bubble = view.bubble;
   finishBubble();
   if (bubble && text) bubble.body.textContent = text; // the whole text, deltas missed or not
   else if (bubble) bubble.el.remove();
-  else if (text) addMessage("assistant", event.author, text);
+  else if (text) bubble = addMessage("assistant", event.author, text);
+  if (bubble && text && event.data?.incomplete) markIncomplete(bubble);
   for (const part of event.message?.parts ?? []) {
     if (part.kind === "tool_call") toolCard(part.id, part.name, part.arguments);
   }
+}
+
+// a reply cut mid-stream: stored as it was received, marked `data.incomplete`
+function markIncomplete(bubble) {
+  bubble.el.classList.add("incomplete");
+  bubble.el.dataset.incomplete = "true";
+  const note = "The reply was cut off: this is what arrived before it stopped.";
+  bubble.el.append(h("p", { class: "hint incomplete-note", title: note }, "(incomplete)"));
 }
 
 function pretty(value) {
@@ -357,10 +366,11 @@ async function refreshSessions() {
     if (forAgent !== agent) return;
     const items = sessions.map((s) => {
       const when = new Date(s.updated_at * 1000).toLocaleString();
+      // titled by its first message; the id is there too (and alone before a message)
       const button = h(
         "button",
-        { type: "button", class: "session", "data-session": s.id },
-        h("span", { class: "session-id" }, s.id),
+        { type: "button", class: "session", "data-session": s.id, title: s.id },
+        h("span", { class: s.title ? "session-title" : "session-id" }, s.title ?? s.id),
         h("span", { class: "hint" }, `${when} · ${s.event_count} events`),
       );
       button.addEventListener("click", () => openSession(s.id));

@@ -33,7 +33,7 @@ async def test_a_dify_agent_behind_the_server(
     transport = httpx.ASGITransport(app=app)
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://test") as client,
+        httpx.AsyncClient(transport=transport, base_url="http://localhost") as client,
     ):
         native = await client.post("/v1/apps/support/runs", json={"message": "hi", "stream": False})
         assert native.status_code == 200, native.text
