@@ -112,7 +112,7 @@ async def test_every_composition_of_the_example_is_served(
         transport = httpx.ASGITransport(app)
         async with (
             app.router.lifespan_context(app),
-            httpx.AsyncClient(transport=transport, base_url="http://t") as client,
+            httpx.AsyncClient(transport=transport, base_url="http://localhost") as client,
         ):
             outputs, authors = {}, {}
             for agent in ("pipeline", "panel", "polish", "desk"):

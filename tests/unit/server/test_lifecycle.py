@@ -38,7 +38,7 @@ async def test_health_and_readiness(runners: dict[str, Runner]) -> None:
             raise OSError("disk gone")
 
         store = runners["helper"].store
-        store.ping = broken  # type: ignore[attr-defined]
+        store.check = broken  # type: ignore[attr-defined]
         r = await client.get("/readyz")
         assert r.status_code == 503 and "disk gone" in r.json()["problems"][0]
 
