@@ -6,7 +6,7 @@ from typing import Any
 
 from agenthost.core.events import ErrorInfo, Event, EventType
 from agenthost.core.ids import new_id
-from agenthost.core.messages import Message, TextPart, ToolResultPart
+from agenthost.core.messages import Message, TextPart
 from agenthost.core.session import SessionKey
 from agenthost.core.state import scoped_key
 from agenthost.ports.protocol import (
@@ -17,34 +17,6 @@ from agenthost.ports.protocol import (
     ToolCallCompleted,
     ToolCallStarted,
 )
-
-_TOOL_MESSAGES: dict[int, tuple[ToolCallCompleted, Message]] = {}
-_TOOL_MESSAGES_MAX = 4096
-
-
-def tool_message(result: ToolCallCompleted) -> Message:
-    """The tool-role message for a tool result: the SAME object for the same result.
-
-    The runner stores it on the `tool.call.completed` event and LLMAgent sends it to the model;
-    sharing the object lets the model client's wire cache (keyed by identity) hit on the next
-    turn instead of re-encoding the whole history. Bounded; an entry holds its result, so the
-    id cannot be reused while it lives."""
-    key = id(result)
-    entry = _TOOL_MESSAGES.get(key)
-    if entry is not None and entry[0] is result:
-        return entry[1]
-    part = ToolResultPart(
-        tool_call_id=result.tool_call_id,
-        name=result.tool_name,
-        content=result.result,
-        is_error=result.error is not None,
-    )
-    message = Message.tool(part)
-    if len(_TOOL_MESSAGES) >= _TOOL_MESSAGES_MAX:
-        for old in list(_TOOL_MESSAGES)[: _TOOL_MESSAGES_MAX // 2]:
-            del _TOOL_MESSAGES[old]
-    _TOOL_MESSAGES[key] = (result, message)
-    return message
 
 
 def new_event(type: EventType, run_id: str, author: str, key: SessionKey, **fields: Any) -> Event:
@@ -78,7 +50,7 @@ def _fields(result: RunResult) -> tuple[EventType, dict[str, Any]] | None:
     if isinstance(result, ToolCallCompleted):
         error = result.error
         return "tool.call.completed", {
-            "message": tool_message(result),
+            "message": result.tool_message(),
             "data": {"tool_call_id": result.tool_call_id, "tool_name": result.tool_name},
             "error": ErrorInfo(code="tool_error", message=error) if error is not None else None,
         }

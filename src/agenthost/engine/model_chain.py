@@ -1,4 +1,4 @@
-"""Calling a model with retries and ordered fallbacks.
+"""`ModelChain`: a ChatModel that calls models with retries and ordered fallbacks.
 
 On a retryable error (HTTP 408/409/429/5xx, timeout, connection error, unreadable answer) the
 same model is retried up to `retries` times with exponential backoff, honouring Retry-After
@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 
 from agenthost.core.errors import ModelError, ModelHTTPError
 from agenthost.core.messages import Message
-from agenthost.ports.models import ModelResponse, ModelSettings, StreamEvent, ToolSpec
-from agenthost.ports.protocol import HostAPI
+from agenthost.ports.models import ChatModel, ModelResponse, ModelSettings, StreamEvent, ToolSpec
+from agenthost.ports.protocol import ModelsAPI
 
 log = logging.getLogger("agenthost.models")
 
@@ -39,30 +39,126 @@ class RetryPolicy:
         return float(min(self.backoff * (2**attempt), self.max_backoff))
 
 
-async def invoke(
-    host: HostAPI,
-    model_ids: Sequence[str],
-    messages: Sequence[Message],
-    *,
-    tools: Sequence[ToolSpec],
-    settings: ModelSettings | None,
-    policy: RetryPolicy,
-) -> ModelResponse:
-    last: ModelError | None = None
-    for model_id in model_ids:
-        attempt = 0
-        while True:
-            try:
-                return await host.invoke_model(model_id, messages, tools=tools, settings=settings)
-            except ModelError as exc:
-                last = exc
-                wait = _next_wait(exc, attempt, policy, model_id)
-                if wait is None:
-                    break
-                await asyncio.sleep(wait)
-                attempt += 1
-    assert last is not None
-    raise last
+class HostModel:
+    """One model of a run, called through the run's host (so every call is authorized): a
+    ChatModel whose `stream` is the host's own stream, with no layer of its own."""
+
+    __slots__ = ("_models", "name")
+
+    def __init__(self, models: ModelsAPI, model_id: str) -> None:
+        self._models = models
+        self.name = model_id
+
+    async def request(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[ToolSpec] = (),
+        settings: ModelSettings | None = None,
+    ) -> ModelResponse:
+        return await self._models.invoke(self.name, messages, tools=tools, settings=settings)
+
+    def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[ToolSpec] = (),
+        settings: ModelSettings | None = None,
+    ) -> AsyncGenerator[StreamEvent, None]:
+        return self._models.stream(self.name, messages, tools=tools, settings=settings)
+
+    async def __aenter__(self) -> HostModel:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        return None
+
+
+class ModelChain:
+    """A ChatModel that calls its models in order, with retries (see the module docstring).
+
+    `ModelChain([primary, fallback], policy)`; its name is the first model's. Over the run's
+    host: `ModelChain.over(host.models, ["openai:gpt-4o", "local:smollm2"], policy)`. Entering
+    it enters its models."""
+
+    __slots__ = ("models", "policy")
+
+    def __init__(self, models: Sequence[ChatModel], policy: RetryPolicy | None = None) -> None:
+        if not models:
+            raise ValueError("ModelChain needs at least one model")
+        self.models = list(models)
+        self.policy = policy or RetryPolicy()
+
+    @classmethod
+    def over(
+        cls, models: ModelsAPI, model_ids: Sequence[str], policy: RetryPolicy | None = None
+    ) -> ModelChain:
+        return cls([HostModel(models, m) for m in model_ids], policy)
+
+    @property
+    def name(self) -> str:
+        return self.models[0].name
+
+    async def __aenter__(self) -> ModelChain:
+        for model in self.models:
+            await model.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        for model in self.models:
+            await model.__aexit__(None, None, None)
+
+    async def request(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[ToolSpec] = (),
+        settings: ModelSettings | None = None,
+    ) -> ModelResponse:
+        last: ModelError | None = None
+        for model in self.models:
+            attempt = 0
+            while True:
+                try:
+                    return await model.request(messages, tools=tools, settings=settings)
+                except ModelError as exc:
+                    last = exc
+                    wait = _next_wait(exc, attempt, self.policy, model.name)
+                    if wait is None:
+                        break
+                    await asyncio.sleep(wait)
+                    attempt += 1
+        assert last is not None
+        raise last
+
+    async def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[ToolSpec] = (),
+        settings: ModelSettings | None = None,
+    ) -> AsyncGenerator[StreamEvent, None]:
+        last: ModelError | None = None
+        for model in self.models:
+            attempt = 0
+            while True:
+                produced = False
+                try:
+                    async for item in model.stream(messages, tools=tools, settings=settings):
+                        produced = True
+                        yield item
+                    return
+                except ModelError as exc:
+                    if produced:
+                        raise
+                    last = exc
+                    wait = _next_wait(exc, attempt, self.policy, model.name)
+                    if wait is None:
+                        break
+                    await asyncio.sleep(wait)
+                    attempt += 1
+        assert last is not None
+        raise last
 
 
 def _next_wait(exc: ModelError, attempt: int, policy: RetryPolicy, model_id: str) -> float | None:
@@ -74,37 +170,3 @@ def _next_wait(exc: ModelError, attempt: int, policy: RetryPolicy, model_id: str
     else:
         log.info("model %s failed (%s); retrying in %.2fs", model_id, exc.code, wait)
     return wait
-
-
-async def stream(
-    host: HostAPI,
-    model_ids: Sequence[str],
-    messages: Sequence[Message],
-    *,
-    tools: Sequence[ToolSpec],
-    settings: ModelSettings | None,
-    policy: RetryPolicy,
-) -> AsyncIterator[StreamEvent]:
-    last: ModelError | None = None
-    for model_id in model_ids:
-        attempt = 0
-        while True:
-            produced = False
-            try:
-                async for item in host.stream_model(
-                    model_id, messages, tools=tools, settings=settings
-                ):
-                    produced = True
-                    yield item
-                return
-            except ModelError as exc:
-                if produced:
-                    raise
-                last = exc
-                wait = _next_wait(exc, attempt, policy, model_id)
-                if wait is None:
-                    break
-                await asyncio.sleep(wait)
-                attempt += 1
-    assert last is not None
-    raise last

@@ -39,7 +39,7 @@ from agenthost.engine.catalog import Catalog, catalog_of, resources_for
 from agenthost.engine.context import build_context
 from agenthost.engine.convert import new_event, result_event
 from agenthost.engine.history import HistoryCache
-from agenthost.engine.host import RunHost
+from agenthost.engine.host import run_host
 from agenthost.engine.locks import BUSY_POLICIES, BusyPolicy, SessionLocks
 from agenthost.ports.knowledge import KnowledgeBase
 from agenthost.ports.models import ChatModel
@@ -47,7 +47,6 @@ from agenthost.ports.protocol import (
     Agent,
     DeliverySection,
     EventSource,
-    MessageCompleted,
     Resources,
     RunCompleted,
     RunFailed,
@@ -343,7 +342,7 @@ class Runner:
                 cursor=cursor,
             )
             active.context = ctx
-            agen = self.agent.run(ctx, RunHost(active))
+            agen = self.agent.run(ctx, run_host(active))
             deadline_loop = active.deadline_loop_time()
             while (events := await self._step(active, agen, outcome, deadline_loop)) is not None:
                 for event in events:
@@ -431,15 +430,9 @@ class Runner:
                 outcome.finish_reason = result.finish_reason
                 if result.usage is not None and outcome.usage.requests == 0:
                     outcome.usage = result.usage
-                if result.message is not None:
-                    done = result_event(
-                        MessageCompleted(
-                            message=result.message, author=result.author, branch=result.branch
-                        ),
-                        run_id,
-                        author,
-                        key,
-                    )
+                final = result.final()
+                if final is not None:
+                    done = result_event(final, run_id, author, key)
                     assert done is not None
                     events.append(done)
                 return events, True

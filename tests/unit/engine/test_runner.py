@@ -222,7 +222,7 @@ async def test_max_tool_rounds(store: SessionStore) -> None:
     agent = LLMAgent(model=model, tools=[get_weather], max_tool_rounds=2)
     events = await collect(Runner(agent, store=store).run("u", "s", "loop"))
     assert events[-1].type == "run.failed"
-    assert events[-1].error is not None and events[-1].error.code == "max_turns_exceeded"
+    assert events[-1].error is not None and events[-1].error.code == "max_tool_rounds_exceeded"
 
 
 async def test_cancel_stops_a_slow_model_call_promptly(store: SessionStore) -> None:
