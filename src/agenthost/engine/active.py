@@ -81,6 +81,7 @@ class ActiveRun:
     queued_results: list[RunResult] = field(default_factory=list)
     done: asyncio.Event = field(default_factory=asyncio.Event)
     context: RunContext | None = None  # the run's context, for tools that run agents
+    cursor: int = 0  # seq of the newest stored event before this run
 
     def cancel_requested(self) -> bool:
         return self.cancel_reason is not None

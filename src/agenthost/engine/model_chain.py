@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Coroutine, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from agenthost.core.errors import ModelError, ModelHTTPError
 from agenthost.core.messages import Message
@@ -41,7 +42,7 @@ class RetryPolicy:
 
 class HostModel:
     """One model of a run, called through the run's host (so every call is authorized): a
-    ChatModel whose `stream` is the host's own stream, with no layer of its own."""
+    ChatModel whose `request` and `stream` are the host's own, with no layer of their own."""
 
     __slots__ = ("_models", "name")
 
@@ -49,14 +50,14 @@ class HostModel:
         self._models = models
         self.name = model_id
 
-    async def request(
+    def request(
         self,
         messages: Sequence[Message],
         *,
         tools: Sequence[ToolSpec] = (),
         settings: ModelSettings | None = None,
-    ) -> ModelResponse:
-        return await self._models.invoke(self.name, messages, tools=tools, settings=settings)
+    ) -> Coroutine[Any, Any, ModelResponse]:
+        return self._models.invoke(self.name, messages, tools=tools, settings=settings)
 
     def stream(
         self,

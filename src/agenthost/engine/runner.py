@@ -17,7 +17,6 @@ import os
 import socket
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
-from contextlib import aclosing
 from typing import Any
 
 import msgspec
@@ -48,6 +47,7 @@ from agenthost.ports.protocol import (
     DeliverySection,
     EventSource,
     Resources,
+    ResultBatch,
     RunCompleted,
     RunFailed,
     RunResult,
@@ -252,12 +252,32 @@ class Runner:
                 last_event_at=active.started,
                 event_count=0,
             )
+            # the agent is driven right here, not in a generator of its own: every event
+            # passes one generator layer (this one) between the agent and the caller
+            outcome = _Outcome()
+            agen: Any = None
             try:
-                drive = self._drive(active, msg, state_delta, config, adapter, source, delivery)
                 with tracing.run_span(run_id, self._author, session_id):
-                    async with aclosing(drive):
-                        async for event in drive:
-                            yield event
+                    received = await self._receive(active, msg, state_delta)
+                    try:
+                        yield received
+                        agen = self._start(active, received, msg, config, adapter, source, delivery)
+                        deadline_loop = active.deadline_loop_time()
+                        step = self._step
+                        while (
+                            events := await step(active, agen, outcome, deadline_loop)
+                        ) is not None:
+                            for event in events:
+                                yield event
+                    except (GeneratorExit, asyncio.CancelledError):
+                        # the caller stopped iterating (disconnect, task cancelled): record it
+                        outcome.fail(
+                            "cancelled", "the caller stopped reading the run", status="cancelled"
+                        )
+                        await self._finish(active, outcome, agen)
+                        raise
+                    for event in await self._finish(active, outcome, agen):
+                        yield event
             finally:
                 active.finished = True
                 del self._active[run_id]
@@ -300,22 +320,15 @@ class Runner:
             ],
         )
 
-    async def _drive(
-        self,
-        active: ActiveRun,
-        msg: Message,
-        state_delta: dict[str, Any] | None,
-        config: dict[str, Any] | None,
-        adapter: dict[str, Any] | None,
-        source: EventSource | None,
-        delivery: DeliverySection | None,
-    ) -> AsyncGenerator[Event, None]:
+    async def _receive(
+        self, active: ActiveRun, msg: Message, state_delta: dict[str, Any] | None
+    ) -> Event:
+        """Store the user's message (the run's first event)."""
         session = active.session
-        run_id = active.run_id
-        cursor = session.last_seq
+        active.cursor = session.last_seq
         received = new_event(
             "message.received",
-            run_id,
+            active.run_id,
             "user",
             session.key,
             message=msg,
@@ -323,37 +336,35 @@ class Runner:
             data={"agent": self._author, "runner": RUNNER_ID},
         )
         await self.store.append(session, [received])
-        outcome = _Outcome()
-        agen: Any = None
-        try:
-            yield received
-            ctx = build_context(
-                run_id=run_id,
-                event_id=received.id,
-                session=session,
-                message=msg,
-                resources=self.resources,
-                deadline_at=active.deadline_at,
-                trace_id=tracing.current_trace_id(),
-                source=source,
-                delivery=delivery,
-                config=config or {},
-                adapter=adapter,
-                cursor=cursor,
-            )
-            active.context = ctx
-            agen = self.agent.run(ctx, run_host(active))
-            deadline_loop = active.deadline_loop_time()
-            while (events := await self._step(active, agen, outcome, deadline_loop)) is not None:
-                for event in events:
-                    yield event
-        except (GeneratorExit, asyncio.CancelledError):
-            # the caller stopped iterating (disconnect, task cancelled): record it, re-raise
-            outcome.fail("cancelled", "the caller stopped reading the run", status="cancelled")
-            await self._finish(active, outcome, agen)
-            raise
-        for event in await self._finish(active, outcome, agen):
-            yield event
+        return received
+
+    def _start(
+        self,
+        active: ActiveRun,
+        received: Event,
+        msg: Message,
+        config: dict[str, Any] | None,
+        adapter: dict[str, Any] | None,
+        source: EventSource | None,
+        delivery: DeliverySection | None,
+    ) -> AsyncIterator[ResultBatch]:
+        """Build the run's context and start the agent on it."""
+        ctx = build_context(
+            run_id=active.run_id,
+            event_id=received.id,
+            session=active.session,
+            message=msg,
+            resources=self.resources,
+            deadline_at=active.deadline_at,
+            trace_id=tracing.current_trace_id(),
+            source=source,
+            delivery=delivery,
+            config=config or {},
+            adapter=adapter,
+            cursor=active.cursor,
+        )
+        active.context = ctx
+        return self.agent.run(ctx, run_host(active))
 
     async def _step(
         self, active: ActiveRun, agen: Any, outcome: _Outcome, deadline_loop: float | None

@@ -310,7 +310,7 @@ async def test_loop_until_a_state_flag(store: SessionStore, how: str) -> None:
         n = int(ctx.input.text) + 1
         if n == 3:
             if how == "host":
-                await host.state_set("temp", "done", True)
+                await host.state.set("temp", "done", True)
             else:
                 yield StateUpdated(scope="temp", key="done", value=True)
         yield MessageCompleted(message=Message.assistant(str(n)))
@@ -367,7 +367,7 @@ async def test_agent_tool_failure_is_a_tool_error(store: SessionStore) -> None:
 
 async def test_agent_tool_keeps_the_state_its_agent_sets(store: SessionStore) -> None:
     async def remember(ctx: RunContext, host: HostAPI) -> AsyncIterator[Any]:
-        await host.state_set("session", "via_host", ctx.input.text)
+        await host.state.set("session", "via_host", ctx.input.text)
         yield StateUpdated(scope="session", key="via_result", value=1)
         yield MessageCompleted(message=Message.assistant("noted"))
 
@@ -432,7 +432,7 @@ async def test_transfer_router_may_answer_itself(store: SessionStore) -> None:
 
 async def test_composed_resources_are_the_union_of_the_sub_agents(store: SessionStore) -> None:
     async def uses_runner_models(ctx: RunContext, host: HostAPI) -> AsyncIterator[Any]:
-        response = await host.invoke_model("test:extra", [Message.user("x")])
+        response = await host.models.invoke("test:extra", [Message.user("x")])
         yield MessageCompleted(message=response.message)
 
     custom = Scripted("custom", uses_runner_models, Permissions(models=True))

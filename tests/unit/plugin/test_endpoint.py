@@ -40,7 +40,7 @@ class Agent:
                 self.cancelled.append(ctx.run_id)
                 raise
         try:
-            value = await host.state_get("session", "k")
+            value = await host.state.get("session", "k")
         except HostAPIError as exc:
             value = exc.code
         yield [MessageCompleted(message=Message.assistant(f"got {value}")), RunCompleted()]
