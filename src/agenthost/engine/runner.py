@@ -240,6 +240,7 @@ class Runner:
                 history=self._history,
                 kv=self.kv,
                 deadline_at=deadline,
+                key=key,
             )
             self._active[run_id] = active
             self._info[run_id] = RunInfo(
@@ -330,7 +331,7 @@ class Runner:
             "message.received",
             active.run_id,
             "user",
-            session.key,
+            active.key,
             message=msg,
             state_delta=state_delta or None,
             data={"agent": self._author, "runner": RUNNER_ID},
@@ -433,7 +434,7 @@ class Runner:
         events: list[Event] = []
         author = self._author
         run_id = active.run_id
-        key = active.session.key
+        key = active.key
         for result in batch:
             kind = type(result)
             if kind is RunCompleted:
@@ -490,7 +491,7 @@ class Runner:
             "run.completed" if outcome.code is None else "run.failed",
             active.run_id,
             "runner",
-            active.session.key,
+            active.key,
             usage=usage,
             error=None
             if outcome.code is None
