@@ -33,6 +33,22 @@ def new_event(type: EventType, run_id: str, author: str, key: SessionKey, **fiel
     )
 
 
+def delta_event(result: MessageDelta, run_id: str, author: str, key: SessionKey) -> Event:
+    """The partial event of a text delta (the most frequent result, made directly)."""
+    return Event(
+        id=new_id(),
+        invocation_id=run_id,
+        author=result.author or author,
+        type="message.delta",
+        app=key.app,
+        user_id=key.user_id,
+        session_id=key.session_id,
+        partial=True,
+        message=Message(role="assistant", parts=(TextPart(text=result.text),)),
+        branch=result.branch,
+    )
+
+
 def _fields(result: RunResult) -> tuple[EventType, dict[str, Any]] | None:
     if isinstance(result, MessageDelta):
         text = Message(role="assistant", parts=(TextPart(text=result.text),))

@@ -36,7 +36,7 @@ from agenthost.engine import tracing
 from agenthost.engine.active import ActiveRun, Grants
 from agenthost.engine.catalog import Catalog, catalog_of, resources_for
 from agenthost.engine.context import build_context
-from agenthost.engine.convert import new_event, result_event
+from agenthost.engine.convert import delta_event, new_event, result_event
 from agenthost.engine.history import HistoryCache
 from agenthost.engine.host import run_host
 from agenthost.engine.locks import BUSY_POLICIES, BusyPolicy, SessionLocks
@@ -46,6 +46,7 @@ from agenthost.ports.protocol import (
     Agent,
     DeliverySection,
     EventSource,
+    MessageDelta,
     Resources,
     ResultBatch,
     RunCompleted,
@@ -394,6 +395,11 @@ class Runner:
             return None
         finally:
             active.scope = None
+        if type(item) is MessageDelta and not active.queued_results:  # the hot path
+            info = self._info[active.run_id]
+            info.event_count += 1
+            info.last_event_at = time.time()
+            return [delta_event(item, active.run_id, self._author, active.key)]
         batch: list[RunResult] = item if isinstance(item, list) else [item]
         if active.queued_results:
             batch = [*active.queued_results, *batch]
