@@ -35,10 +35,10 @@ from agenthost.ports.protocol import (
     InputSection,
     MessageCompleted,
     ResultBatch,
-    RunCompleted,
     RunContext,
     RunFailed,
     RunResult,
+    is_terminal,
 )
 
 log = logging.getLogger("agenthost.composition")
@@ -139,14 +139,13 @@ async def stream_sub(
                 out: list[RunResult] = []
                 ended = False
                 for result in batch:
-                    kind = type(result)
-                    if kind is RunCompleted or kind is RunFailed:
+                    if is_terminal(result):
                         final = _end(result, outcome)
                         if final is not None:
                             out.append(_tag(final, name, own_branch, parent))
                         ended = True
                         break
-                    if kind is MessageCompleted:
+                    if type(result) is MessageCompleted:
                         _seen_message(result, outcome)
                     out.append(_tag(result, name, own_branch, parent))
                 if out:
