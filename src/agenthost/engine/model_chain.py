@@ -116,21 +116,15 @@ class ModelChain:
         tools: Sequence[ToolSpec] = (),
         settings: ModelSettings | None = None,
     ) -> ModelResponse:
-        last: ModelError | None = None
+        tries = _Tries(self.policy)
         for model in self.models:
-            attempt = 0
             while True:
                 try:
                     return await model.request(messages, tools=tools, settings=settings)
                 except ModelError as exc:
-                    last = exc
-                    wait = _next_wait(exc, attempt, self.policy, model.name)
-                    if wait is None:
+                    if not await tries.again(exc, model.name):
                         break
-                    await asyncio.sleep(wait)
-                    attempt += 1
-        assert last is not None
-        raise last
+        raise tries.failure()
 
     async def stream(
         self,
@@ -139,9 +133,8 @@ class ModelChain:
         tools: Sequence[ToolSpec] = (),
         settings: ModelSettings | None = None,
     ) -> AsyncGenerator[StreamEvent, None]:
-        last: ModelError | None = None
+        tries = _Tries(self.policy)
         for model in self.models:
-            attempt = 0
             while True:
                 produced = False
                 try:
@@ -150,24 +143,39 @@ class ModelChain:
                         yield item
                     return
                 except ModelError as exc:
-                    if produced:
+                    if produced:  # its text was shown: never retried
                         raise
-                    last = exc
-                    wait = _next_wait(exc, attempt, self.policy, model.name)
-                    if wait is None:
+                    if not await tries.again(exc, model.name):
                         break
-                    await asyncio.sleep(wait)
-                    attempt += 1
-        assert last is not None
-        raise last
+        raise tries.failure()
 
 
-def _next_wait(exc: ModelError, attempt: int, policy: RetryPolicy, model_id: str) -> float | None:
-    if not exc.retryable:
-        raise exc
-    wait = policy.delay(attempt, exc)
-    if wait is None:
-        log.warning("model %s failed (%s); switching to the next model", model_id, exc.code)
-    else:
+class _Tries:
+    """The retry book-keeping of one call: attempts on the current model, the last error."""
+
+    __slots__ = ("attempt", "last", "policy")
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self.policy = policy
+        self.attempt = 0
+        self.last: ModelError | None = None
+
+    async def again(self, exc: ModelError, model_id: str) -> bool:
+        """After `exc`: wait and return True to retry the same model, or return False to go
+        to the next one; a non-retryable error is raised at once."""
+        self.last = exc
+        if not exc.retryable:
+            raise exc
+        wait = self.policy.delay(self.attempt, exc)
+        if wait is None:
+            log.warning("model %s failed (%s); switching to the next model", model_id, exc.code)
+            self.attempt = 0
+            return False
         log.info("model %s failed (%s); retrying in %.2fs", model_id, exc.code, wait)
-    return wait
+        await asyncio.sleep(wait)
+        self.attempt += 1
+        return True
+
+    def failure(self) -> ModelError:
+        assert self.last is not None
+        return self.last
