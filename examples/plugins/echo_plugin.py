@@ -32,13 +32,13 @@ class EchoAgent:
     )
 
     async def run(self, ctx: RunContext, host: HostAPI) -> AsyncIterator[object]:
-        turns = (await host.state_get("session", "turns") or 0) + 1
-        await host.state_set("session", "turns", turns)
+        turns = (await host.state.get("session", "turns") or 0) + 1
+        await host.state.set("session", "turns", turns)
         words = ctx.input.text.split()
         if len(words) == 3 and words[0] in ("add", "secret"):
             tool = "add" if words[0] == "add" else "secret"
             try:
-                output = await host.call_tool(tool, {"a": float(words[1]), "b": float(words[2])})
+                output = await host.tools.call(tool, {"a": float(words[1]), "b": float(words[2])})
                 reply = f"{words[1]} + {words[2]} = {output.content}"
             except HostAPIError as refused:
                 reply = f"the host refused {tool}: {refused.code}"

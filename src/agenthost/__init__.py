@@ -127,6 +127,8 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'agenthost' has no attribute {name!r}")
+    if name == "LLMAgent":  # 'provider:model' strings need the model backends' resolver
+        importlib.import_module("agenthost.backends.models")
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

@@ -79,3 +79,22 @@ def test_quick_server_workload_writes_json(tmp_path: Path) -> None:
     runs = details["concurrent"]["agenthost"]
     assert runs["runs"] == runs["completed"] == 5
     assert runs["errors"] == 0 and not runs["timed_out"]
+
+
+def test_cpu_turn_runs_and_prints_every_variant() -> None:
+    cmd = [sys.executable, "-m", "benchmarks.cpu_turn", "--turns", "2", "--reps", "1"]
+    cmd += ["--history", "2"]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    names = [line.split(" wall ")[0].strip() for line in done.stdout.splitlines()]
+    assert names == [
+        "bare aiohttp",
+        "agenthost memory",
+        "agenthost sqlite",
+        "bare aiohttp stream",
+        "agenthost memory stream",
+        "agenthost sqlite stream",
+        "bare aiohttp, 2 turns",
+        "agenthost memory, 2 turns",
+        "agenthost sqlite, 2 turns",
+    ]

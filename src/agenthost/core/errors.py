@@ -21,7 +21,7 @@ The tree::
     │   │   └── ModelResponseError       the answer could not be understood
     │   ├── ToolError                    a tool failed (the message goes back to the model)
     │   │   └── ToolTimeout              a tool ran past its timeout
-    │   ├── MaxTurnsExceeded             the agent used up its tool rounds
+    │   ├── MaxToolRoundsExceeded        the agent used up max_tool_rounds
     │   ├── RunCancelled                 somebody cancelled the run
     │   ├── RunDeadlineExceeded          the run's deadline passed
     │   ├── RunInterrupted               a newer message interrupted the run
@@ -278,14 +278,17 @@ class ToolTimeout(ToolError):
         self.seconds = seconds
 
 
-class MaxTurnsExceeded(RunError):
-    code = "max_turns_exceeded"
+class MaxToolRoundsExceeded(RunError):
+    code = "max_tool_rounds_exceeded"
 
-    def __init__(self, max_turns: int) -> None:
+    def __init__(self, max_tool_rounds: int) -> None:
         super().__init__(
-            f"The agent used all {max_turns} tool rounds without a final answer. "
+            f"The agent used all {max_tool_rounds} tool rounds without a final answer. "
             f"Raise max_tool_rounds or simplify the task."
         )
+
+
+MaxTurnsExceeded = MaxToolRoundsExceeded  # deprecated: the first name of MaxToolRoundsExceeded
 
 
 class RunCancelled(RunError):

@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from agenthost.core.session import Session
+from agenthost.core.session import Session, SessionKey
 from agenthost.engine.catalog import Catalog
 from agenthost.engine.history import HistoryCache
 from agenthost.ports.protocol import Resources, RunContext, RunResult, StorageResource
@@ -71,6 +71,7 @@ class ActiveRun:
     history: HistoryCache
     kv: KeyValueStore | None
     deadline_at: float | None  # unix time
+    key: SessionKey  # the session's (made once: `session.key` makes a new one each time)
     started: float = field(default_factory=time.time)
     finished: bool = False
     cancel_reason: str | None = None
@@ -81,6 +82,7 @@ class ActiveRun:
     queued_results: list[RunResult] = field(default_factory=list)
     done: asyncio.Event = field(default_factory=asyncio.Event)
     context: RunContext | None = None  # the run's context, for tools that run agents
+    cursor: int = 0  # seq of the newest stored event before this run
 
     def cancel_requested(self) -> bool:
         return self.cancel_reason is not None

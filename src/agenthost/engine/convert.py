@@ -6,7 +6,7 @@ from typing import Any
 
 from agenthost.core.events import ErrorInfo, Event, EventType
 from agenthost.core.ids import new_id
-from agenthost.core.messages import Message, TextPart, ToolResultPart
+from agenthost.core.messages import Message, TextPart
 from agenthost.core.session import SessionKey
 from agenthost.core.state import scoped_key
 from agenthost.ports.protocol import (
@@ -17,47 +17,6 @@ from agenthost.ports.protocol import (
     ToolCallCompleted,
     ToolCallStarted,
 )
-
-_TOOL_MESSAGES: dict[int, tuple[ToolCallCompleted, Message]] = {}
-_TOOL_MESSAGES_MAX = 4096
-_TOOL_MESSAGES_MAX_BYTES = 8 * 1024 * 1024  # the results' text, plus ~1 KB of objects each
-_tool_messages_bytes = 0
-
-
-def _tool_message_cost(result: ToolCallCompleted) -> int:
-    return 2 * len(result.result) + 1024
-
-
-def tool_message(result: ToolCallCompleted) -> Message:
-    """The tool-role message for a tool result: the SAME object for the same result.
-
-    The runner stores it on the `tool.call.completed` event and LLMAgent sends it to the model;
-    sharing the object lets the model client's wire cache (keyed by identity) hit on the next
-    turn instead of re-encoding the whole history. Bounded by count and by the memory it holds
-    (the result text is in the result and in the message); an entry holds its result, so the
-    id cannot be reused while it lives."""
-    global _tool_messages_bytes
-    key = id(result)
-    entry = _TOOL_MESSAGES.get(key)
-    if entry is not None and entry[0] is result:
-        return entry[1]
-    part = ToolResultPart(
-        tool_call_id=result.tool_call_id,
-        name=result.tool_name,
-        content=result.result,
-        is_error=result.error is not None,
-    )
-    message = Message.tool(part)
-    cost = _tool_message_cost(result)
-    if (
-        len(_TOOL_MESSAGES) >= _TOOL_MESSAGES_MAX
-        or _tool_messages_bytes + cost > _TOOL_MESSAGES_MAX_BYTES
-    ):
-        for old in list(_TOOL_MESSAGES)[: len(_TOOL_MESSAGES) // 2 + 1]:
-            _tool_messages_bytes -= _tool_message_cost(_TOOL_MESSAGES.pop(old)[0])
-    _TOOL_MESSAGES[key] = (result, message)
-    _tool_messages_bytes += cost
-    return message
 
 
 def new_event(type: EventType, run_id: str, author: str, key: SessionKey, **fields: Any) -> Event:
@@ -71,6 +30,22 @@ def new_event(type: EventType, run_id: str, author: str, key: SessionKey, **fiel
         user_id=key.user_id,
         session_id=key.session_id,
         **fields,
+    )
+
+
+def delta_event(result: MessageDelta, run_id: str, author: str, key: SessionKey) -> Event:
+    """The partial event of a text delta (the most frequent result, made directly)."""
+    return Event(
+        id=new_id(),
+        invocation_id=run_id,
+        author=result.author or author,
+        type="message.delta",
+        app=key.app,
+        user_id=key.user_id,
+        session_id=key.session_id,
+        partial=True,
+        message=Message(role="assistant", parts=(TextPart(text=result.text),)),
+        branch=result.branch,
     )
 
 
@@ -93,7 +68,7 @@ def _fields(result: RunResult) -> tuple[EventType, dict[str, Any]] | None:
     if isinstance(result, ToolCallCompleted):
         error = result.error
         return "tool.call.completed", {
-            "message": tool_message(result),
+            "message": result.tool_message(),
             "data": {"tool_call_id": result.tool_call_id, "tool_name": result.tool_name},
             "error": ErrorInfo(code="tool_error", message=error) if error is not None else None,
         }

@@ -13,12 +13,11 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from agenthost.core.errors import ConfigError, HostAPIError, MaxTurnsExceeded
+from agenthost.core.errors import ConfigError, HostAPIError, MaxToolRoundsExceeded
 from agenthost.core.messages import Message, ToolCallPart
-from agenthost.engine import model_chain
 from agenthost.engine.catalog import Catalog, as_tool
-from agenthost.engine.convert import tool_message
 from agenthost.engine.history import window
+from agenthost.engine.model_chain import ModelChain, RetryPolicy
 from agenthost.engine.resolve import resolve_model
 from agenthost.engine.tool_exec import cap, error_output
 from agenthost.ports.models import (
@@ -70,7 +69,7 @@ class LLMAgent:
         history_max_tokens: int | None = None,
         stream: bool = True,
         settings: ModelSettings | None = None,
-        retry: model_chain.RetryPolicy | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
         if max_tool_rounds < 0:
             raise ConfigError(f"max_tool_rounds must be >= 0, got {max_tool_rounds}")
@@ -91,7 +90,7 @@ class LLMAgent:
         self.history_max_tokens = history_max_tokens
         self.stream = stream
         self.settings = settings
-        self.retry = retry or model_chain.RetryPolicy()
+        self.retry = retry or RetryPolicy()
         self._model_ids = [m.name for m in self.models]
         self._tool_specs = [t.spec for t in self.tools]
         self._system = Message.system(instructions) if instructions else None
@@ -155,32 +154,20 @@ class LLMAgent:
     # ---- the loop -------------------------------------------------------------------------
 
     async def run(self, ctx: RunContext, host: HostAPI) -> AsyncIterator[ResultBatch]:
-        messages = self._prepare(await host.history_messages())
-        model_ids = self._model_ids
+        messages = self._prepare(await host.history.messages())
+        model = ModelChain.over(host.models, self._model_ids, self.retry)
+        streaming = self.stream and ctx.delivery.supports_streaming
+        tools = self._tool_specs
         for round_no in range(self.max_tool_rounds + 1):
             response: ModelResponse | None = None
-            if self.stream and ctx.delivery.supports_streaming:
-                async for item in model_chain.stream(
-                    host,
-                    model_ids,
-                    messages,
-                    tools=self._tool_specs,
-                    settings=self.settings,
-                    policy=self.retry,
-                ):
+            if streaming:
+                async for item in model.stream(messages, tools=tools, settings=self.settings):
                     if type(item) is TextDelta:
                         yield MessageDelta(text=item.text)
                     elif type(item) is ResponseDone:
                         response = item.response
             else:
-                response = await model_chain.invoke(
-                    host,
-                    model_ids,
-                    messages,
-                    tools=self._tool_specs,
-                    settings=self.settings,
-                    policy=self.retry,
-                )
+                response = await model.request(messages, tools=tools, settings=self.settings)
             assert response is not None, "a model stream ended without ResponseDone"
             done = MessageCompleted(
                 message=response.message, usage=response.usage, model=response.model
@@ -190,7 +177,7 @@ class LLMAgent:
                 yield [done, RunCompleted(finish_reason=response.finish_reason or "stop")]
                 return
             if round_no == self.max_tool_rounds:
-                error = MaxTurnsExceeded(self.max_tool_rounds)
+                error = MaxToolRoundsExceeded(self.max_tool_rounds)
                 yield [done, RunFailed(error=error.message, code=error.code)]
                 return
             yield [done, *self._started(calls)]
@@ -198,7 +185,7 @@ class LLMAgent:
             completed = [self._completed(c, o) for c, o in zip(calls, outputs, strict=True)]
             yield list[RunResult](completed)
             messages.append(response.message)
-            messages.extend(tool_message(c) for c in completed)
+            messages.extend(c.tool_message() for c in completed)
 
     def _prepare(self, history: list[Message]) -> list[Message]:
         if self.history_max_messages is not None or self.history_max_tokens is not None:
@@ -220,12 +207,7 @@ class LLMAgent:
 
     def _completed(self, call: ToolCallPart, output: ToolOutput) -> ToolCallCompleted:
         content = cap(output.content, self.max_tool_result_chars)
-        return ToolCallCompleted(
-            tool_call_id=call.id,
-            tool_name=call.name,
-            result=content,
-            error=content if output.is_error else None,
-        )
+        return ToolCallCompleted.of(call.id, call.name, content, error=output.is_error)
 
     async def _run_tools(self, host: HostAPI, calls: list[ToolCallPart]) -> list[ToolOutput]:
         if len(calls) == 1 or not self.parallel_tools:
@@ -244,7 +226,7 @@ class LLMAgent:
                 is_error=True,
             )
         try:
-            return await host.call_tool(call.name, arguments, timeout=self.tool_timeout)
+            return await host.tools.call(call.name, arguments, timeout=self.tool_timeout)
         except HostAPIError as exc:
             if exc.code in ("unauthorized", "not_found"):
                 names = ", ".join(s.name for s in self._tool_specs) or "none"

@@ -1,4 +1,4 @@
-"""Calling a model with retries and ordered fallbacks.
+"""`ModelChain`: a ChatModel that calls models with retries and ordered fallbacks.
 
 On a retryable error (HTTP 408/409/429/5xx, timeout, connection error, unreadable answer) the
 same model is retried up to `retries` times with exponential backoff, honouring Retry-After
@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Coroutine, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from agenthost.core.errors import ModelError, ModelHTTPError
 from agenthost.core.messages import Message
-from agenthost.ports.models import ModelResponse, ModelSettings, StreamEvent, ToolSpec
-from agenthost.ports.protocol import HostAPI
+from agenthost.ports.models import ChatModel, ModelResponse, ModelSettings, StreamEvent, ToolSpec
+from agenthost.ports.protocol import ModelsAPI
 
 log = logging.getLogger("agenthost.models")
 
@@ -39,72 +40,142 @@ class RetryPolicy:
         return float(min(self.backoff * (2**attempt), self.max_backoff))
 
 
-async def invoke(
-    host: HostAPI,
-    model_ids: Sequence[str],
-    messages: Sequence[Message],
-    *,
-    tools: Sequence[ToolSpec],
-    settings: ModelSettings | None,
-    policy: RetryPolicy,
-) -> ModelResponse:
-    last: ModelError | None = None
-    for model_id in model_ids:
-        attempt = 0
-        while True:
-            try:
-                return await host.invoke_model(model_id, messages, tools=tools, settings=settings)
-            except ModelError as exc:
-                last = exc
-                wait = _next_wait(exc, attempt, policy, model_id)
-                if wait is None:
-                    break
-                await asyncio.sleep(wait)
-                attempt += 1
-    assert last is not None
-    raise last
+class HostModel:
+    """One model of a run, called through the run's host (so every call is authorized): a
+    ChatModel whose `request` and `stream` are the host's own, with no layer of their own."""
+
+    __slots__ = ("_models", "name")
+
+    def __init__(self, models: ModelsAPI, model_id: str) -> None:
+        self._models = models
+        self.name = model_id
+
+    def request(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[ToolSpec] = (),
+        settings: ModelSettings | None = None,
+    ) -> Coroutine[Any, Any, ModelResponse]:
+        return self._models.invoke(self.name, messages, tools=tools, settings=settings)
+
+    def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[ToolSpec] = (),
+        settings: ModelSettings | None = None,
+    ) -> AsyncGenerator[StreamEvent, None]:
+        return self._models.stream(self.name, messages, tools=tools, settings=settings)
+
+    async def __aenter__(self) -> HostModel:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        return None
 
 
-def _next_wait(exc: ModelError, attempt: int, policy: RetryPolicy, model_id: str) -> float | None:
-    if not exc.retryable:
-        raise exc
-    wait = policy.delay(attempt, exc)
-    if wait is None:
-        log.warning("model %s failed (%s); switching to the next model", model_id, exc.code)
-    else:
+class ModelChain:
+    """A ChatModel that calls its models in order, with retries (see the module docstring).
+
+    `ModelChain([primary, fallback], policy)`; its name is the first model's. Over the run's
+    host: `ModelChain.over(host.models, ["openai:gpt-4o", "local:smollm2"], policy)`. Entering
+    it enters its models."""
+
+    __slots__ = ("models", "policy")
+
+    def __init__(self, models: Sequence[ChatModel], policy: RetryPolicy | None = None) -> None:
+        if not models:
+            raise ValueError("ModelChain needs at least one model")
+        self.models = list(models)
+        self.policy = policy or RetryPolicy()
+
+    @classmethod
+    def over(
+        cls, models: ModelsAPI, model_ids: Sequence[str], policy: RetryPolicy | None = None
+    ) -> ModelChain:
+        return cls([HostModel(models, m) for m in model_ids], policy)
+
+    @property
+    def name(self) -> str:
+        return self.models[0].name
+
+    async def __aenter__(self) -> ModelChain:
+        for model in self.models:
+            await model.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        for model in self.models:
+            await model.__aexit__(None, None, None)
+
+    async def request(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[ToolSpec] = (),
+        settings: ModelSettings | None = None,
+    ) -> ModelResponse:
+        tries = _Tries(self.policy)
+        for model in self.models:
+            while True:
+                try:
+                    return await model.request(messages, tools=tools, settings=settings)
+                except ModelError as exc:
+                    if not await tries.again(exc, model.name):
+                        break
+        raise tries.failure()
+
+    async def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[ToolSpec] = (),
+        settings: ModelSettings | None = None,
+    ) -> AsyncGenerator[StreamEvent, None]:
+        tries = _Tries(self.policy)
+        for model in self.models:
+            while True:
+                produced = False
+                try:
+                    async for item in model.stream(messages, tools=tools, settings=settings):
+                        produced = True
+                        yield item
+                    return
+                except ModelError as exc:
+                    if produced:  # its text was shown: never retried
+                        raise
+                    if not await tries.again(exc, model.name):
+                        break
+        raise tries.failure()
+
+
+class _Tries:
+    """The retry book-keeping of one call: attempts on the current model, the last error."""
+
+    __slots__ = ("attempt", "last", "policy")
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self.policy = policy
+        self.attempt = 0
+        self.last: ModelError | None = None
+
+    async def again(self, exc: ModelError, model_id: str) -> bool:
+        """After `exc`: wait and return True to retry the same model, or return False to go
+        to the next one; a non-retryable error is raised at once."""
+        self.last = exc
+        if not exc.retryable:
+            raise exc
+        wait = self.policy.delay(self.attempt, exc)
+        if wait is None:
+            log.warning("model %s failed (%s); switching to the next model", model_id, exc.code)
+            self.attempt = 0
+            return False
         log.info("model %s failed (%s); retrying in %.2fs", model_id, exc.code, wait)
-    return wait
+        await asyncio.sleep(wait)
+        self.attempt += 1
+        return True
 
-
-async def stream(
-    host: HostAPI,
-    model_ids: Sequence[str],
-    messages: Sequence[Message],
-    *,
-    tools: Sequence[ToolSpec],
-    settings: ModelSettings | None,
-    policy: RetryPolicy,
-) -> AsyncIterator[StreamEvent]:
-    last: ModelError | None = None
-    for model_id in model_ids:
-        attempt = 0
-        while True:
-            produced = False
-            try:
-                async for item in host.stream_model(
-                    model_id, messages, tools=tools, settings=settings
-                ):
-                    produced = True
-                    yield item
-                return
-            except ModelError as exc:
-                if produced:
-                    raise
-                last = exc
-                wait = _next_wait(exc, attempt, policy, model_id)
-                if wait is None:
-                    break
-                await asyncio.sleep(wait)
-                attempt += 1
-    assert last is not None
-    raise last
+    def failure(self) -> ModelError:
+        assert self.last is not None
+        return self.last

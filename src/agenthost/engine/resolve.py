@@ -1,17 +1,16 @@
 """Turning 'provider:model' strings into ChatModel objects.
 
-The engine sits below the backends, so it cannot import them. The model backends register
-their resolver here when they are imported (`agenthost.backends.models` does it), and as a
-convenience the first unresolved string imports that package by name: the one late-bound seam
-between the layers, kept in this module so it is easy to see and to replace
-(`set_model_resolver`).
+The engine sits below the backends, so it cannot import them, not even by name at run time.
+Whoever can see the backends registers the resolver: `agenthost.backends.models` does it when
+it is imported (and `from agenthost import LLMAgent` imports it); a program may set its own
+with `set_model_resolver`. Without one, a string model id is a ConfigError that says so.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 
+from agenthost.core.errors import ConfigError
 from agenthost.ports.models import ChatModel
 
 ModelResolver = Callable[[str], ChatModel]
@@ -27,7 +26,9 @@ def resolve_model(model: str | ChatModel) -> ChatModel:
     if not isinstance(model, str):
         return model
     if _resolver is None:
-        importlib.import_module("agenthost.backends.models")
-    if _resolver is None:  # pragma: no cover - the package registers itself on import
-        raise RuntimeError("no model resolver registered")
+        raise ConfigError(
+            f"Cannot make a model from {model!r}: no model resolver is registered. Import "
+            f"agenthost.backends.models (or use `from agenthost import LLMAgent`), call "
+            f"set_model_resolver(...), or pass a ChatModel object."
+        )
     return _resolver(model)

@@ -15,7 +15,6 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
-from contextlib import aclosing
 from typing import Any
 
 import msgspec
@@ -35,9 +34,9 @@ from agenthost.engine import tracing
 from agenthost.engine.active import ActiveRun, Grants
 from agenthost.engine.catalog import Catalog, catalog_of, resources_for
 from agenthost.engine.context import build_context
-from agenthost.engine.convert import new_event, result_event
+from agenthost.engine.convert import delta_event, new_event, result_event
 from agenthost.engine.history import HistoryCache
-from agenthost.engine.host import RunHost
+from agenthost.engine.host import run_host
 from agenthost.engine.locks import BUSY_POLICIES, BusyPolicy, SessionLocks
 from agenthost.engine.recovery import Recovery
 from agenthost.ports.knowledge import KnowledgeBase
@@ -46,8 +45,9 @@ from agenthost.ports.protocol import (
     Agent,
     DeliverySection,
     EventSource,
-    MessageCompleted,
+    MessageDelta,
     Resources,
+    ResultBatch,
     RunCompleted,
     RunFailed,
     RunResult,
@@ -222,6 +222,7 @@ class Runner:
                 history=self._history,
                 kv=self.kv,
                 deadline_at=deadline,
+                key=key,
             )
             self._active[run_id] = active
             self._info[run_id] = RunInfo(
@@ -234,12 +235,32 @@ class Runner:
                 last_event_at=active.started,
                 event_count=0,
             )
+            # the agent is driven right here, not in a generator of its own: every event
+            # passes one generator layer (this one) between the agent and the caller
+            outcome = _Outcome()
+            agen: Any = None
             try:
-                drive = self._drive(active, msg, state_delta, config, adapter, source, delivery)
                 with tracing.run_span(run_id, self._author, session_id):
-                    async with aclosing(drive):
-                        async for event in drive:
-                            yield event
+                    received = await self._receive(active, msg, state_delta)
+                    try:
+                        yield received
+                        agen = self._start(active, received, msg, config, adapter, source, delivery)
+                        deadline_loop = active.deadline_loop_time()
+                        step = self._step
+                        while (
+                            events := await step(active, agen, outcome, deadline_loop)
+                        ) is not None:
+                            for event in events:
+                                yield event
+                    except (GeneratorExit, asyncio.CancelledError):
+                        # the caller stopped iterating (disconnect, task cancelled): record it
+                        outcome.fail(
+                            "cancelled", "the caller stopped reading the run", status="cancelled"
+                        )
+                        await self._finish(active, outcome, agen)
+                        raise
+                    for event in await self._finish(active, outcome, agen):
+                        yield event
             finally:
                 active.finished = True
                 del self._active[run_id]
@@ -253,60 +274,51 @@ class Runner:
         await self.recovery.close_dangling(self.store, session, self._active)
         return session
 
-    async def _drive(
-        self,
-        active: ActiveRun,
-        msg: Message,
-        state_delta: dict[str, Any] | None,
-        config: dict[str, Any] | None,
-        adapter: dict[str, Any] | None,
-        source: EventSource | None,
-        delivery: DeliverySection | None,
-    ) -> AsyncGenerator[Event, None]:
+    async def _receive(
+        self, active: ActiveRun, msg: Message, state_delta: dict[str, Any] | None
+    ) -> Event:
+        """Store the user's message (the run's first event)."""
         session = active.session
-        run_id = active.run_id
-        cursor = session.last_seq
+        active.cursor = session.last_seq
         received = new_event(
             "message.received",
-            run_id,
+            active.run_id,
             "user",
-            session.key,
+            active.key,
             message=msg,
             state_delta=state_delta or None,
             data={"agent": self._author, "owner": self.recovery.owner},
         )
         await self.store.append(session, [received])
-        outcome = _Outcome()
-        agen: Any = None
-        try:
-            yield received
-            ctx = build_context(
-                run_id=run_id,
-                event_id=received.id,
-                session=session,
-                message=msg,
-                resources=self.resources,
-                deadline_at=active.deadline_at,
-                trace_id=tracing.current_trace_id(),
-                source=source,
-                delivery=delivery,
-                config=config or {},
-                adapter=adapter,
-                cursor=cursor,
-            )
-            active.context = ctx
-            agen = self.agent.run(ctx, RunHost(active))
-            deadline_loop = active.deadline_loop_time()
-            while (events := await self._step(active, agen, outcome, deadline_loop)) is not None:
-                for event in events:
-                    yield event
-        except (GeneratorExit, asyncio.CancelledError):
-            # the caller stopped iterating (disconnect, task cancelled): record it, re-raise
-            outcome.fail("cancelled", "the caller stopped reading the run", status="cancelled")
-            await self._finish(active, outcome, agen)
-            raise
-        for event in await self._finish(active, outcome, agen):
-            yield event
+        return received
+
+    def _start(
+        self,
+        active: ActiveRun,
+        received: Event,
+        msg: Message,
+        config: dict[str, Any] | None,
+        adapter: dict[str, Any] | None,
+        source: EventSource | None,
+        delivery: DeliverySection | None,
+    ) -> AsyncIterator[ResultBatch]:
+        """Build the run's context and start the agent on it."""
+        ctx = build_context(
+            run_id=active.run_id,
+            event_id=received.id,
+            session=active.session,
+            message=msg,
+            resources=self.resources,
+            deadline_at=active.deadline_at,
+            trace_id=tracing.current_trace_id(),
+            source=source,
+            delivery=delivery,
+            config=config or {},
+            adapter=adapter,
+            cursor=active.cursor,
+        )
+        active.context = ctx
+        return self.agent.run(ctx, run_host(active))
 
     async def _step(
         self, active: ActiveRun, agen: Any, outcome: _Outcome, deadline_loop: float | None
@@ -335,6 +347,11 @@ class Runner:
             return None
         finally:
             active.scope = None
+        if type(item) is MessageDelta and not active.queued_results:  # the hot path
+            info = self._info[active.run_id]
+            info.event_count += 1
+            info.last_event_at = time.time()
+            return [delta_event(item, active.run_id, self._author, active.key)]
         batch: list[RunResult] = item if isinstance(item, list) else [item]
         if active.queued_results:
             batch = [*active.queued_results, *batch]
@@ -375,7 +392,7 @@ class Runner:
         events: list[Event] = []
         author = self._author
         run_id = active.run_id
-        key = active.session.key
+        key = active.key
         for result in batch:
             kind = type(result)
             if kind is RunCompleted:
@@ -383,15 +400,9 @@ class Runner:
                 outcome.finish_reason = result.finish_reason
                 if result.usage is not None and outcome.usage.requests == 0:
                     outcome.usage = result.usage
-                if result.message is not None:
-                    done = result_event(
-                        MessageCompleted(
-                            message=result.message, author=result.author, branch=result.branch
-                        ),
-                        run_id,
-                        author,
-                        key,
-                    )
+                final = result.final()
+                if final is not None:
+                    done = result_event(final, run_id, author, key)
                     assert done is not None
                     events.append(done)
                 return events, True
@@ -438,7 +449,7 @@ class Runner:
             "run.completed" if outcome.code is None else "run.failed",
             active.run_id,
             "runner",
-            active.session.key,
+            active.key,
             usage=usage,
             error=None
             if outcome.code is None

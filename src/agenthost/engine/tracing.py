@@ -37,6 +37,11 @@ def _get_tracer() -> Any:
     return _tracer
 
 
+def enabled() -> bool:
+    """True when spans are recorded (a tracer provider is configured)."""
+    return _enabled is not False and _get_tracer() is not None
+
+
 def reset() -> None:
     """Forget the cached tracer (tests that install a provider call this)."""
     global _tracer, _enabled

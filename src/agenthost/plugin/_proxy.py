@@ -4,7 +4,7 @@ carrying the run id; the host authorizes it against that run's resources and ans
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -16,7 +16,7 @@ from agenthost.core.state import Scope
 from agenthost.ports import wire
 from agenthost.ports.knowledge import Chunk
 from agenthost.ports.models import ModelResponse, ModelSettings, StreamEvent, ToolSpec
-from agenthost.ports.protocol import HistoryPage
+from agenthost.ports.protocol import HistoryPage, Host
 from agenthost.ports.tools import ToolOutput
 
 if TYPE_CHECKING:
@@ -25,22 +25,17 @@ if TYPE_CHECKING:
 Send = Callable[[bytes], object]
 
 
-class HostProxy:
-    """HostAPI over JSON-RPC for one run (see ports.protocol.HostAPI for the contract).
-    Refusals raise `HostAPIError` with the host's code, as in-process."""
+class _Channel:
+    """One run's way to the host: each call a JSON-RPC request carrying the run id."""
 
-    __slots__ = ("_endpoint", "_run_id", "_send")
+    __slots__ = ("_endpoint", "_send", "run_id")
 
     def __init__(self, endpoint: Endpoint, run_id: str, send: Send) -> None:
         self._endpoint = endpoint
-        self._run_id = run_id
+        self.run_id = run_id
         self._send = send
 
-    @property
-    def run_id(self) -> str:
-        return self._run_id
-
-    async def _call(self, method: str, params: Any, result_type: Any = Any) -> Any:
+    async def call(self, method: str, params: Any, result_type: Any = Any) -> Any:
         request_id, future = self._endpoint.expect_response()
         try:
             self._send(wire.request(request_id, method, params))
@@ -49,44 +44,10 @@ class HostProxy:
             self._endpoint.forget(request_id)
         return _result(frame, result_type)
 
-    # ---- models ---------------------------------------------------------------------------
-
-    async def invoke_model(
-        self,
-        model_id: str,
-        messages: Sequence[Message],
-        *,
-        tools: Sequence[ToolSpec] = (),
-        settings: ModelSettings | None = None,
-    ) -> ModelResponse:
-        params = wire.ModelParams(
-            run_id=self._run_id,
-            model_id=model_id,
-            messages=list(messages),
-            tools=list(tools),
-            settings=settings,
-        )
-        response: ModelResponse = await self._call("host.invoke_model", params, ModelResponse)
-        return response
-
-    async def stream_model(
-        self,
-        model_id: str,
-        messages: Sequence[Message],
-        *,
-        tools: Sequence[ToolSpec] = (),
-        settings: ModelSettings | None = None,
-    ) -> AsyncIterator[StreamEvent]:
-        params = wire.ModelParams(
-            run_id=self._run_id,
-            model_id=model_id,
-            messages=list(messages),
-            tools=list(tools),
-            settings=settings,
-        )
+    async def stream(self, method: str, params: Any) -> AsyncGenerator[StreamEvent, None]:
         request_id, queue = self._endpoint.expect_stream()
         try:
-            self._send(wire.request(request_id, "host.stream_model", params))
+            self._send(wire.request(request_id, method, params))
             while True:
                 item = await queue.get()
                 if isinstance(item, wire.Frame):
@@ -96,92 +57,167 @@ class HostProxy:
         finally:
             self._endpoint.forget(request_id)
 
-    # ---- tools ----------------------------------------------------------------------------
 
-    async def tool_detail(self, tool_name: str) -> ToolSpec:
-        params = wire.ToolNameParams(run_id=self._run_id, tool_name=tool_name)
-        spec: ToolSpec = await self._call("host.tool_detail", params, ToolSpec)
+class _Capability:
+    __slots__ = ("_ch",)
+
+    def __init__(self, channel: _Channel) -> None:
+        self._ch = channel
+
+
+class ProxyModels(_Capability):
+    __slots__ = ()
+
+    def _params(
+        self,
+        model_id: str,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec],
+        settings: ModelSettings | None,
+    ) -> wire.ModelParams:
+        return wire.ModelParams(
+            run_id=self._ch.run_id,
+            model_id=model_id,
+            messages=list(messages),
+            tools=list(tools),
+            settings=settings,
+        )
+
+    async def invoke(
+        self,
+        model_id: str,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[ToolSpec] = (),
+        settings: ModelSettings | None = None,
+    ) -> ModelResponse:
+        params = self._params(model_id, messages, tools, settings)
+        response: ModelResponse = await self._ch.call("host.invoke_model", params, ModelResponse)
+        return response
+
+    def stream(
+        self,
+        model_id: str,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[ToolSpec] = (),
+        settings: ModelSettings | None = None,
+    ) -> AsyncGenerator[StreamEvent, None]:
+        params = self._params(model_id, messages, tools, settings)
+        return self._ch.stream("host.stream_model", params)
+
+
+class ProxyTools(_Capability):
+    __slots__ = ()
+
+    async def detail(self, tool_name: str) -> ToolSpec:
+        params = wire.ToolNameParams(run_id=self._ch.run_id, tool_name=tool_name)
+        spec: ToolSpec = await self._ch.call("host.tool_detail", params, ToolSpec)
         return spec
 
-    async def call_tool(
+    async def call(
         self, tool_name: str, arguments: dict[str, Any], *, timeout: float | None = None
     ) -> ToolOutput:
         params = wire.CallToolParams(
-            run_id=self._run_id, tool_name=tool_name, arguments=arguments, timeout=timeout
+            run_id=self._ch.run_id, tool_name=tool_name, arguments=arguments, timeout=timeout
         )
-        output: ToolOutput = await self._call("host.call_tool", params, ToolOutput)
+        output: ToolOutput = await self._ch.call("host.call_tool", params, ToolOutput)
         return output
 
-    # ---- knowledge ------------------------------------------------------------------------
+
+class ProxyKnowledge(_Capability):
+    __slots__ = ()
 
     async def retrieve(
         self, kb_id: str, query: str, *, top_k: int = 5, filters: dict[str, Any] | None = None
     ) -> list[Chunk]:
         params = wire.RetrieveParams(
-            run_id=self._run_id, kb_id=kb_id, query=query, top_k=top_k, filters=filters
+            run_id=self._ch.run_id, kb_id=kb_id, query=query, top_k=top_k, filters=filters
         )
-        chunks: list[Chunk] = await self._call("host.retrieve", params, list[Chunk])
+        chunks: list[Chunk] = await self._ch.call("host.retrieve", params, list[Chunk])
         return chunks
 
-    # ---- history and events ---------------------------------------------------------------
 
-    async def history_messages(self) -> list[Message]:
-        params = wire.RunOnlyParams(run_id=self._run_id)
-        messages: list[Message] = await self._call("host.history_messages", params, list[Message])
-        return messages
+class ProxyHistory(_Capability):
+    __slots__ = ()
 
-    async def history_page(self, *, before: int | None = None, limit: int = 50) -> HistoryPage:
-        params = wire.HistoryPageParams(run_id=self._run_id, before=before, limit=limit)
-        page: HistoryPage = await self._call("host.history_page", params, HistoryPage)
+    async def messages(self) -> list[Message]:
+        params = wire.RunOnlyParams(run_id=self._ch.run_id)
+        found: list[Message] = await self._ch.call("host.history_messages", params, list[Message])
+        return found
+
+    async def page(self, *, before: int | None = None, limit: int = 50) -> HistoryPage:
+        params = wire.HistoryPageParams(run_id=self._ch.run_id, before=before, limit=limit)
+        page: HistoryPage = await self._ch.call("host.history_page", params, HistoryPage)
         return page
 
-    async def history_search(self, query: str, *, limit: int = 20) -> list[Event]:
-        params = wire.SearchParams(run_id=self._run_id, query=query, limit=limit)
-        events: list[Event] = await self._call("host.history_search", params, list[Event])
+    async def search(self, query: str, *, limit: int = 20) -> list[Event]:
+        params = wire.SearchParams(run_id=self._ch.run_id, query=query, limit=limit)
+        events: list[Event] = await self._ch.call("host.history_search", params, list[Event])
         return events
 
-    async def event_get(self, event_id: str) -> Event:
-        params = wire.EventGetParams(run_id=self._run_id, event_id=event_id)
-        event: Event = await self._call("host.event_get", params, Event)
+    async def event(self, event_id: str) -> Event:
+        params = wire.EventGetParams(run_id=self._ch.run_id, event_id=event_id)
+        event: Event = await self._ch.call("host.event_get", params, Event)
         return event
 
-    async def event_page(self, *, after: int = 0, limit: int = 50) -> HistoryPage:
-        params = wire.EventPageParams(run_id=self._run_id, after=after, limit=limit)
-        page: HistoryPage = await self._call("host.event_page", params, HistoryPage)
+    async def events(self, *, after: int = 0, limit: int = 50) -> HistoryPage:
+        params = wire.EventPageParams(run_id=self._ch.run_id, after=after, limit=limit)
+        page: HistoryPage = await self._ch.call("host.event_page", params, HistoryPage)
         return page
 
-    # ---- state ----------------------------------------------------------------------------
 
-    async def state_get(self, scope: Scope, key: str) -> Any:
-        params = wire.StateKeyParams(run_id=self._run_id, scope=scope, key=key)
-        return await self._call("host.state_get", params)
+class ProxyState(_Capability):
+    __slots__ = ()
 
-    async def state_set(self, scope: Scope, key: str, value: Any) -> None:
-        params = wire.StateSetParams(run_id=self._run_id, scope=scope, key=key, value=value)
-        await self._call("host.state_set", params)
+    async def get(self, scope: Scope, key: str) -> Any:
+        params = wire.StateKeyParams(run_id=self._ch.run_id, scope=scope, key=key)
+        return await self._ch.call("host.state_get", params)
 
-    async def state_delete(self, scope: Scope, key: str) -> None:
-        params = wire.StateKeyParams(run_id=self._run_id, scope=scope, key=key)
-        await self._call("host.state_delete", params)
+    async def set(self, scope: Scope, key: str, value: Any) -> None:
+        params = wire.StateSetParams(run_id=self._ch.run_id, scope=scope, key=key, value=value)
+        await self._ch.call("host.state_set", params)
 
-    # ---- storage --------------------------------------------------------------------------
+    async def delete(self, scope: Scope, key: str) -> None:
+        params = wire.StateKeyParams(run_id=self._ch.run_id, scope=scope, key=key)
+        await self._ch.call("host.state_delete", params)
 
-    async def storage_get(self, key: str) -> Any:
-        params = wire.StorageKeyParams(run_id=self._run_id, key=key)
-        return await self._call("host.storage_get", params)
 
-    async def storage_set(self, key: str, value: Any) -> None:
-        params = wire.StorageSetParams(run_id=self._run_id, key=key, value=value)
-        await self._call("host.storage_set", params)
+class ProxyStorage(_Capability):
+    __slots__ = ()
 
-    async def storage_delete(self, key: str) -> None:
-        params = wire.StorageKeyParams(run_id=self._run_id, key=key)
-        await self._call("host.storage_delete", params)
+    async def get(self, key: str) -> Any:
+        params = wire.StorageKeyParams(run_id=self._ch.run_id, key=key)
+        return await self._ch.call("host.storage_get", params)
 
-    async def storage_list(self) -> list[str]:
-        params = wire.RunOnlyParams(run_id=self._run_id)
-        keys: list[str] = await self._call("host.storage_list", params, list[str])
+    async def set(self, key: str, value: Any) -> None:
+        params = wire.StorageSetParams(run_id=self._ch.run_id, key=key, value=value)
+        await self._ch.call("host.storage_set", params)
+
+    async def delete(self, key: str) -> None:
+        params = wire.StorageKeyParams(run_id=self._ch.run_id, key=key)
+        await self._ch.call("host.storage_delete", params)
+
+    async def keys(self) -> list[str]:
+        params = wire.RunOnlyParams(run_id=self._ch.run_id)
+        keys: list[str] = await self._ch.call("host.storage_list", params, list[str])
         return keys
+
+
+def HostProxy(endpoint: Endpoint, run_id: str, send: Send) -> Host:
+    """The HostAPI of one run over JSON-RPC (see ports.protocol.HostAPI for the contract).
+    Every call carries this run's id and nothing else can be named. Refusals raise
+    `HostAPIError` with the host's code, as in-process."""
+    channel = _Channel(endpoint, run_id, send)
+    return Host(
+        run_id,
+        models=ProxyModels(channel),
+        tools=ProxyTools(channel),
+        knowledge=ProxyKnowledge(channel),
+        history=ProxyHistory(channel),
+        state=ProxyState(channel),
+        storage=ProxyStorage(channel),
+    )
 
 
 def _result(frame: wire.Frame, result_type: Any) -> Any:

@@ -8,13 +8,13 @@ another process, so everything here is a msgspec Struct that encodes to plain JS
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import msgspec
 
 from agenthost.core.events import ErrorInfo, Event
-from agenthost.core.messages import Message
+from agenthost.core.messages import Message, ToolResultPart
 from agenthost.core.state import Scope
 from agenthost.core.usage import Usage
 from agenthost.ports.knowledge import Chunk
@@ -174,10 +174,44 @@ class ToolCallStarted(_Result, frozen=True, tag="tool.call.started"):
 
 
 class ToolCallCompleted(_Result, frozen=True, tag="tool.call.completed"):
+    """A tool's result. `message` is its tool-role message when the agent already made it
+    (LLMAgent does, with `ToolCallCompleted.of`): the runner stores that same object, so the
+    message the model sees next and the one in the session are one (a model client's wire
+    cache hits). Without it the runner makes the message from the other fields."""
+
     tool_call_id: str
     tool_name: str
     result: str
     error: str | None = None
+    message: Message | None = None
+
+    @classmethod
+    def of(
+        cls, tool_call_id: str, tool_name: str, result: str, *, error: bool = False
+    ) -> ToolCallCompleted:
+        """A result with its message made once."""
+        part = ToolResultPart(
+            tool_call_id=tool_call_id, name=tool_name, content=result, is_error=error
+        )
+        return cls(
+            tool_call_id=tool_call_id,
+            tool_name=tool_name,
+            result=result,
+            error=result if error else None,
+            message=Message.tool(part),
+        )
+
+    def tool_message(self) -> Message:
+        """The tool-role message of this result (its own, or a new one)."""
+        if self.message is not None:
+            return self.message
+        part = ToolResultPart(
+            tool_call_id=self.tool_call_id,
+            name=self.tool_name,
+            content=self.result,
+            is_error=self.error is not None,
+        )
+        return Message.tool(part)
 
 
 class StateUpdated(_Result, frozen=True, tag="state.updated"):
@@ -187,9 +221,20 @@ class StateUpdated(_Result, frozen=True, tag="state.updated"):
 
 
 class RunCompleted(_Result, frozen=True, tag="run.completed"):
+    """The run's successful end. A `message` here is the run's last answer, not streamed as a
+    message.completed before: `final()` is that message.completed (the one rule for it)."""
+
     finish_reason: str = "stop"
     message: Message | None = None
     usage: Usage | None = None
+
+    def final(self, usage: Usage | None = None) -> MessageCompleted | None:
+        """The message.completed this result stands for (None without a message)."""
+        if self.message is None:
+            return None
+        return MessageCompleted(
+            message=self.message, usage=usage, author=self.author, branch=self.branch
+        )
 
 
 class RunFailed(_Result, frozen=True, tag="run.failed"):
@@ -207,6 +252,20 @@ RunResult = (
     | RunCompleted
     | RunFailed
 )
+
+
+def is_terminal(result: RunResult) -> bool:
+    """True for the results that end a run (run.completed, run.failed)."""
+    kind = type(result)
+    return kind is RunCompleted or kind is RunFailed
+
+
+def batch_ends_run(batch: ResultBatch) -> bool:
+    """True when a result or batch holds a terminal result."""
+    if isinstance(batch, list):
+        return any(type(r) is RunCompleted or type(r) is RunFailed for r in batch)
+    return is_terminal(batch)
+
 
 # ---- manifest -----------------------------------------------------------------------------
 
@@ -249,18 +308,10 @@ class HistoryPage(Struct):
     next_cursor: int | None = None  # pass as `before` for the next (older) page
 
 
-@runtime_checkable
-class HostAPI(Protocol):
-    """What an agent may call during its run. Bound to one run id; every call is checked
-    against that run's resources and deadline, and refused with `HostAPIError(code)`:
-    unauthorized, not_found, deadline_exceeded, payload_too_large, rate_limited,
-    invalid_argument or runtime_error."""
+class ModelsAPI(Protocol):
+    """The models granted to the run (operations `invoke` and `stream`)."""
 
-    @property
-    def run_id(self) -> str: ...
-
-    # models
-    async def invoke_model(
+    async def invoke(
         self,
         model_id: str,
         messages: Sequence[Message],
@@ -269,6 +320,157 @@ class HostAPI(Protocol):
         settings: ModelSettings | None = None,
     ) -> ModelResponse: ...
 
+    def stream(
+        self,
+        model_id: str,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[ToolSpec] = (),
+        settings: ModelSettings | None = None,
+    ) -> AsyncGenerator[StreamEvent, None]: ...
+
+
+class ToolsAPI(Protocol):
+    """The tools granted to the run (operations `detail` and `call`)."""
+
+    async def detail(self, tool_name: str) -> ToolSpec: ...
+
+    async def call(
+        self, tool_name: str, arguments: dict[str, Any], *, timeout: float | None = None
+    ) -> ToolOutput: ...
+
+
+class KnowledgeAPI(Protocol):
+    """The knowledge bases granted to the run."""
+
+    async def retrieve(
+        self, kb_id: str, query: str, *, top_k: int = 5, filters: dict[str, Any] | None = None
+    ) -> list[Chunk]: ...
+
+
+class HistoryAPI(Protocol):
+    """The session's history: model-facing messages, pages of events, search."""
+
+    async def messages(self) -> list[Message]: ...
+
+    async def page(self, *, before: int | None = None, limit: int = 50) -> HistoryPage: ...
+
+    async def search(self, query: str, *, limit: int = 20) -> list[Event]: ...
+
+    async def event(self, event_id: str) -> Event: ...
+
+    async def events(self, *, after: int = 0, limit: int = 50) -> HistoryPage: ...
+
+
+class StateAPI(Protocol):
+    """State in the scopes granted to the run (`app`, `user`, `session`, `temp`)."""
+
+    async def get(self, scope: Scope, key: str) -> Any: ...
+
+    async def set(self, scope: Scope, key: str, value: Any) -> None: ...
+
+    async def delete(self, scope: Scope, key: str) -> None: ...
+
+
+class StorageAPI(Protocol):
+    """The agent's own key-value namespace."""
+
+    async def get(self, key: str) -> Any: ...
+
+    async def set(self, key: str, value: Any) -> None: ...
+
+    async def delete(self, key: str) -> None: ...
+
+    async def keys(self) -> list[str]: ...
+
+
+@runtime_checkable
+class HostAPI(Protocol):
+    """What an agent may call during its run: one capability object per kind of resource.
+
+    `host.models.stream(...)`, `host.tools.call(...)`, `host.knowledge.retrieve(...)`,
+    `host.history.messages()`, `host.state.get(...)`, `host.storage.get(...)`. A host is bound
+    to one run (`run_id`): no call names a run, so a run can only ever act on itself. Every
+    call is checked against that run's resources and deadline (in one place, the engine's
+    `Gate`) and refused with `HostAPIError(code)`: unauthorized, not_found,
+    deadline_exceeded, payload_too_large, rate_limited, invalid_argument or runtime_error.
+
+    Hosts that change one capability (a sub-agent's own history, a router's extra tools)
+    are the parent's `Host` with that capability replaced (`Host.replace`). Artifacts and
+    memory will be further capabilities of the same shape."""
+
+    @property
+    def run_id(self) -> str: ...
+
+    @property
+    def models(self) -> ModelsAPI: ...
+
+    @property
+    def tools(self) -> ToolsAPI: ...
+
+    @property
+    def knowledge(self) -> KnowledgeAPI: ...
+
+    @property
+    def history(self) -> HistoryAPI: ...
+
+    @property
+    def state(self) -> StateAPI: ...
+
+    @property
+    def storage(self) -> StorageAPI: ...
+
+
+class Host:
+    """A HostAPI composed of capability objects. `replace(history=...)` makes a host that
+    differs in one capability and delegates the rest.
+
+    The flat method names of the first HostAPI (`invoke_model`, `call_tool`, `state_get`,
+    ...) still work on it and delegate to the capabilities; they are deprecated."""
+
+    __slots__ = ("history", "knowledge", "models", "run_id", "state", "storage", "tools")
+
+    def __init__(
+        self,
+        run_id: str,
+        *,
+        models: ModelsAPI,
+        tools: ToolsAPI,
+        knowledge: KnowledgeAPI,
+        history: HistoryAPI,
+        state: StateAPI,
+        storage: StorageAPI,
+    ) -> None:
+        self.run_id = run_id
+        self.models = models
+        self.tools = tools
+        self.knowledge = knowledge
+        self.history = history
+        self.state = state
+        self.storage = storage
+
+    @classmethod
+    def of(cls, host: HostAPI, **changes: Any) -> Host:
+        """A host like `host` with the capabilities in `changes` replaced."""
+        caps = {name: getattr(host, name) for name in _CAPABILITIES}
+        caps.update(changes)
+        return cls(host.run_id, **caps)
+
+    def replace(self, **changes: Any) -> Host:
+        return Host.of(self, **changes)
+
+    # ---- deprecated flat names (the first HostAPI) ----------------------------------------
+
+    async def invoke_model(
+        self,
+        model_id: str,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[ToolSpec] = (),
+        settings: ModelSettings | None = None,
+    ) -> ModelResponse:
+        return await self.models.invoke(model_id, messages, tools=tools, settings=settings)
+
     def stream_model(
         self,
         model_id: str,
@@ -276,46 +478,60 @@ class HostAPI(Protocol):
         *,
         tools: Sequence[ToolSpec] = (),
         settings: ModelSettings | None = None,
-    ) -> AsyncIterator[StreamEvent]: ...
+    ) -> AsyncGenerator[StreamEvent, None]:
+        return self.models.stream(model_id, messages, tools=tools, settings=settings)
 
-    # tools
-    async def tool_detail(self, tool_name: str) -> ToolSpec: ...
+    async def tool_detail(self, tool_name: str) -> ToolSpec:
+        return await self.tools.detail(tool_name)
 
     async def call_tool(
         self, tool_name: str, arguments: dict[str, Any], *, timeout: float | None = None
-    ) -> ToolOutput: ...
+    ) -> ToolOutput:
+        return await self.tools.call(tool_name, arguments, timeout=timeout)
 
-    # knowledge
     async def retrieve(
         self, kb_id: str, query: str, *, top_k: int = 5, filters: dict[str, Any] | None = None
-    ) -> list[Chunk]: ...
+    ) -> list[Chunk]:
+        return await self.knowledge.retrieve(kb_id, query, top_k=top_k, filters=filters)
 
-    # history and events
-    async def history_messages(self) -> list[Message]: ...
+    async def history_messages(self) -> list[Message]:
+        return await self.history.messages()
 
-    async def history_page(self, *, before: int | None = None, limit: int = 50) -> HistoryPage: ...
+    async def history_page(self, *, before: int | None = None, limit: int = 50) -> HistoryPage:
+        return await self.history.page(before=before, limit=limit)
 
-    async def history_search(self, query: str, *, limit: int = 20) -> list[Event]: ...
+    async def history_search(self, query: str, *, limit: int = 20) -> list[Event]:
+        return await self.history.search(query, limit=limit)
 
-    async def event_get(self, event_id: str) -> Event: ...
+    async def event_get(self, event_id: str) -> Event:
+        return await self.history.event(event_id)
 
-    async def event_page(self, *, after: int = 0, limit: int = 50) -> HistoryPage: ...
+    async def event_page(self, *, after: int = 0, limit: int = 50) -> HistoryPage:
+        return await self.history.events(after=after, limit=limit)
 
-    # state
-    async def state_get(self, scope: Scope, key: str) -> Any: ...
+    async def state_get(self, scope: Scope, key: str) -> Any:
+        return await self.state.get(scope, key)
 
-    async def state_set(self, scope: Scope, key: str, value: Any) -> None: ...
+    async def state_set(self, scope: Scope, key: str, value: Any) -> None:
+        await self.state.set(scope, key, value)
 
-    async def state_delete(self, scope: Scope, key: str) -> None: ...
+    async def state_delete(self, scope: Scope, key: str) -> None:
+        await self.state.delete(scope, key)
 
-    # storage
-    async def storage_get(self, key: str) -> Any: ...
+    async def storage_get(self, key: str) -> Any:
+        return await self.storage.get(key)
 
-    async def storage_set(self, key: str, value: Any) -> None: ...
+    async def storage_set(self, key: str, value: Any) -> None:
+        await self.storage.set(key, value)
 
-    async def storage_delete(self, key: str) -> None: ...
+    async def storage_delete(self, key: str) -> None:
+        await self.storage.delete(key)
 
-    async def storage_list(self) -> list[str]: ...
+    async def storage_list(self) -> list[str]:
+        return await self.storage.keys()
+
+
+_CAPABILITIES = ("models", "tools", "knowledge", "history", "state", "storage")
 
 
 ResultBatch = RunResult | list[RunResult]
@@ -345,14 +561,18 @@ __all__ = [
     "ErrorInfo",
     "EventSection",
     "EventSource",
+    "HistoryAPI",
     "HistoryPage",
+    "Host",
     "HostAPI",
     "InputSection",
+    "KnowledgeAPI",
     "KnowledgeResource",
     "Manifest",
     "MessageCompleted",
     "MessageDelta",
     "ModelResource",
+    "ModelsAPI",
     "Permissions",
     "Resources",
     "ResultBatch",
@@ -361,10 +581,15 @@ __all__ = [
     "RunFailed",
     "RunResult",
     "RuntimeSection",
+    "StateAPI",
     "StateResource",
     "StateUpdated",
+    "StorageAPI",
     "StorageResource",
     "ToolCallCompleted",
     "ToolCallStarted",
     "ToolResource",
+    "ToolsAPI",
+    "batch_ends_run",
+    "is_terminal",
 ]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -181,12 +180,19 @@ async def test_a_sub_agent_that_raises_fails_the_chain_with_its_name(store: Sess
 
 
 async def test_parallel_fans_out_concurrently_and_combines(store: SessionStore) -> None:
-    a = llm("a", ScriptedModel(["answer a"], name="test:a", delay=0.3))
-    b = llm("b", ScriptedModel(["answer b"], name="test:b", delay=0.3))
+    both_called = asyncio.Barrier(2)  # passed only when both model calls are in flight
+
+    def answer(text: str) -> Any:
+        async def reply(messages: list[Message], tools: Any) -> str:
+            await asyncio.wait_for(both_called.wait(), 30)
+            return text
+
+        return reply
+
+    a = llm("a", FunctionModel(answer("answer a"), name="test:a"))
+    b = llm("b", FunctionModel(answer("answer b"), name="test:b"))
     runner = Runner(ParallelAgent([a, b], name="fan"), store=store)
-    started = time.perf_counter()
     events = await collect(runner.run("u", "s", "q"))
-    assert time.perf_counter() - started < 0.55  # both model calls overlapped
     assert events[-1].type == "run.completed"
     assert final_text(events) == "## a\nanswer a\n\n## b\nanswer b"
     combined = stored(events)[-2]
@@ -195,18 +201,30 @@ async def test_parallel_fans_out_concurrently_and_combines(store: SessionStore) 
 
 
 async def test_parallel_keeps_each_branch_stored_events_together(store: SessionStore) -> None:
+    a_calling = asyncio.Event()  # a has the floor: its tool is running
+    b_answered = asyncio.Event()  # the caller has seen b's answer streaming
+
     async def slow_lookup(city: str) -> str:
-        await asyncio.sleep(0.2)
+        a_calling.set()
+        await asyncio.wait_for(b_answered.wait(), 30)  # a's tool ends only after that
         return f"rain in {city}"
+
+    async def quick(messages: list[Message], tools: Any) -> str:
+        await asyncio.wait_for(a_calling.wait(), 30)
+        return "quick answer"
 
     a = llm(
         "a",
         ScriptedModel([tool_call("slow_lookup", '{"city": "Rome"}'), "rainy"], name="test:a"),
         tools=[slow_lookup],
     )
-    b = llm("b", ScriptedModel(["quick answer"], name="test:b", delay=0.05))
+    b = llm("b", FunctionModel(quick, name="test:b"))
     runner = Runner(ParallelAgent([a, b]), store=store)
-    events = await collect(runner.run("u", "s", "q"))
+    events: list[Event] = []
+    async for event in runner.run("u", "s", "q"):
+        events.append(event)
+        if event.partial and event.author == "b":
+            b_answered.set()
     branches = [e.branch for e in stored(events)[1:-2]]
     # a took the floor first (its tool call), b's answer waited until a finished
     assert branches == ["parallel.a"] * 4 + ["parallel.b"]
@@ -310,7 +328,7 @@ async def test_loop_until_a_state_flag(store: SessionStore, how: str) -> None:
         n = int(ctx.input.text) + 1
         if n == 3:
             if how == "host":
-                await host.state_set("temp", "done", True)
+                await host.state.set("temp", "done", True)
             else:
                 yield StateUpdated(scope="temp", key="done", value=True)
         yield MessageCompleted(message=Message.assistant(str(n)))
@@ -367,7 +385,7 @@ async def test_agent_tool_failure_is_a_tool_error(store: SessionStore) -> None:
 
 async def test_agent_tool_keeps_the_state_its_agent_sets(store: SessionStore) -> None:
     async def remember(ctx: RunContext, host: HostAPI) -> AsyncIterator[Any]:
-        await host.state_set("session", "via_host", ctx.input.text)
+        await host.state.set("session", "via_host", ctx.input.text)
         yield StateUpdated(scope="session", key="via_result", value=1)
         yield MessageCompleted(message=Message.assistant("noted"))
 
@@ -432,7 +450,7 @@ async def test_transfer_router_may_answer_itself(store: SessionStore) -> None:
 
 async def test_composed_resources_are_the_union_of_the_sub_agents(store: SessionStore) -> None:
     async def uses_runner_models(ctx: RunContext, host: HostAPI) -> AsyncIterator[Any]:
-        response = await host.invoke_model("test:extra", [Message.user("x")])
+        response = await host.models.invoke("test:extra", [Message.user("x")])
         yield MessageCompleted(message=response.message)
 
     custom = Scripted("custom", uses_runner_models, Permissions(models=True))
@@ -486,12 +504,12 @@ async def test_cancel_reaches_every_sub_agent(store: SessionStore, kind: str) ->
     sleepers = [Sleeper("s0"), Sleeper("s1")]
     runner = Runner(_composed(kind, sleepers), store=store)
     task = asyncio.create_task(collect(runner.run("u", "s", "go", run_id="run_c")))
-    await asyncio.wait_for(sleepers[0].started.wait(), 2)
-    await asyncio.sleep(0.02)
-    runner.cancel("run_c")
-    events = await asyncio.wait_for(task, 2)
-    assert events[-1].error is not None and events[-1].error.code == "cancelled"
     used = sleepers if kind == "parallel" else sleepers[:1]
+    for sleeper in used:  # each is in its sleep once started is set (no await in between)
+        await asyncio.wait_for(sleeper.started.wait(), 30)
+    runner.cancel("run_c")
+    events = await asyncio.wait_for(task, 30)
+    assert events[-1].error is not None and events[-1].error.code == "cancelled"
     assert all(s.cancelled for s in used)
 
 

@@ -83,18 +83,18 @@ def make_runner(store: SessionStore, agent: ProbeAgent) -> Runner:
 async def test_grants_are_enforced_per_resource(store: SessionStore) -> None:
     async def probe(agent: ProbeAgent, ctx: RunContext, host: HostAPI) -> AsyncIterator[Any]:
         msgs = [Message.user("x")]
-        await agent.attempt("model_ok", host.invoke_model("test:allowed", msgs))
-        await agent.attempt("model_denied", host.invoke_model("test:other", msgs))
-        await agent.attempt("tool_ok", host.call_tool("open_tool", {}))
-        await agent.attempt("tool_denied", host.call_tool("secret_tool", {}))
-        await agent.attempt("tool_detail_denied", host.tool_detail("secret_tool"))
-        await agent.attempt("kb_denied", host.retrieve("docs", "q"))
-        await agent.attempt("state_app_write_denied", host.state_set("app", "k", 1))
-        await agent.attempt("state_bad_key", host.state_set("session", "a:b", 1))
-        await agent.attempt("storage_ok", host.storage_set("k", {"v": 1}))
-        await agent.attempt("history_ok", host.history_page(limit=10))
-        await agent.attempt("event_missing", host.event_get("nope"))
-        await agent.attempt("bad_limit", host.history_page(limit=0))
+        await agent.attempt("model_ok", host.models.invoke("test:allowed", msgs))
+        await agent.attempt("model_denied", host.models.invoke("test:other", msgs))
+        await agent.attempt("tool_ok", host.tools.call("open_tool", {}))
+        await agent.attempt("tool_denied", host.tools.call("secret_tool", {}))
+        await agent.attempt("tool_detail_denied", host.tools.detail("secret_tool"))
+        await agent.attempt("kb_denied", host.knowledge.retrieve("docs", "q"))
+        await agent.attempt("state_app_write_denied", host.state.set("app", "k", 1))
+        await agent.attempt("state_bad_key", host.state.set("session", "a:b", 1))
+        await agent.attempt("storage_ok", host.storage.set("k", {"v": 1}))
+        await agent.attempt("history_ok", host.history.page(limit=10))
+        await agent.attempt("event_missing", host.history.event("nope"))
+        await agent.attempt("bad_limit", host.history.page(limit=0))
         yield MessageCompleted(message=Message.assistant("done"))
 
     agent = ProbeAgent(probe)
@@ -121,16 +121,16 @@ async def test_grants_are_enforced_per_resource(store: SessionStore) -> None:
     # after the run, the host refuses everything
     assert agent.host is not None
     with pytest.raises(HostAPIError) as info:
-        await agent.host.call_tool("open_tool", {})
+        await agent.host.tools.call("open_tool", {})
     assert info.value.code == "unauthorized"
 
 
 async def test_state_through_host_is_stored_on_events_and_temp_is_not(store: SessionStore) -> None:
     async def probe(agent: ProbeAgent, ctx: RunContext, host: HostAPI) -> AsyncIterator[Any]:
-        await host.state_set("session", "color", "blue")
-        await host.state_set("temp", "scratch", 42)
-        agent.outcomes["read_back"] = await host.state_get("session", "color")
-        agent.outcomes["temp_back"] = await host.state_get("temp", "scratch")
+        await host.state.set("session", "color", "blue")
+        await host.state.set("temp", "scratch", 42)
+        agent.outcomes["read_back"] = await host.state.get("session", "color")
+        agent.outcomes["temp_back"] = await host.state.get("temp", "scratch")
         yield StateUpdated(scope="temp", key="other", value=1)
         yield MessageCompleted(message=Message.assistant("ok"))
 
@@ -148,13 +148,63 @@ async def test_state_through_host_is_stored_on_events_and_temp_is_not(store: Ses
 
 async def test_storage_round_trip_and_deadline_refusal(store: SessionStore) -> None:
     async def probe(agent: ProbeAgent, ctx: RunContext, host: HostAPI) -> AsyncIterator[Any]:
-        await host.storage_set("a", [1, 2])
-        agent.outcomes["get"] = await host.storage_get("a")
-        agent.outcomes["keys"] = await host.storage_list()
-        await host.storage_delete("a")
-        agent.outcomes["after"] = await host.storage_get("a")
+        await host.storage.set("a", [1, 2])
+        agent.outcomes["get"] = await host.storage.get("a")
+        agent.outcomes["keys"] = await host.storage.keys()
+        await host.storage.delete("a")
+        agent.outcomes["after"] = await host.storage.get("a")
         yield MessageCompleted(message=Message.assistant("ok"))
 
     agent = ProbeAgent(probe)
     await collect(make_runner(store, agent).run("u", "s", "go"))
     assert agent.outcomes == {"get": [1, 2], "keys": ["a"], "after": None}
+
+
+def test_the_host_api_protocol_is_narrow() -> None:
+    """HostAPI is the run id and six capability objects, nothing else."""
+    members = {name for name in dir(HostAPI) if not name.startswith("_")}
+    assert members == {"run_id", "models", "tools", "knowledge", "history", "state", "storage"}
+
+
+async def test_the_deprecated_flat_names_delegate_to_the_capabilities(
+    store: SessionStore,
+) -> None:
+    async def probe(agent: ProbeAgent, ctx: RunContext, host: HostAPI) -> AsyncIterator[Any]:
+        flat: Any = host
+        await flat.state_set("session", "k", "v")
+        agent.outcomes["state"] = await flat.state_get("session", "k")
+        await agent.attempt("tool_denied", flat.call_tool("secret_tool", {}))
+        agent.outcomes["tool"] = (await flat.call_tool("open_tool", {})).content
+        yield MessageCompleted(message=Message.assistant("ok"))
+
+    agent = ProbeAgent(probe)
+    await collect(make_runner(store, agent).run("u", "s", "go"))
+    assert agent.outcomes == {"state": "v", "tool_denied": "unauthorized", "tool": "open"}
+
+
+async def test_a_composed_host_keeps_the_runs_gate(store: SessionStore) -> None:
+    """A sub-agent's host replaces the history only: its other calls are still authorized
+    against the run, and it stops working when the run ends."""
+    from agenthost.engine.composition import SubHost
+
+    async def probe(agent: ProbeAgent, ctx: RunContext, host: HostAPI) -> AsyncIterator[Any]:
+        sub = SubHost(host, [Message.user("only this")])
+        agent.host = sub
+        agent.outcomes["run_id"] = sub.run_id
+        agent.outcomes["history"] = [m.text for m in await sub.history.messages()]
+        await agent.attempt("tool_denied", sub.tools.call("secret_tool", {}))
+        agent.outcomes["tool"] = (await sub.tools.call("open_tool", {})).content
+        yield MessageCompleted(message=Message.assistant("ok"))
+
+    agent = ProbeAgent(probe)
+    await collect(make_runner(store, agent).run("u", "s", "go", run_id="run-1"))
+    assert agent.outcomes == {
+        "run_id": "run-1",
+        "history": ["only this"],
+        "tool_denied": "unauthorized",
+        "tool": "open",
+    }
+    assert agent.host is not None
+    with pytest.raises(HostAPIError) as info:
+        await agent.host.tools.call("open_tool", {})
+    assert info.value.code == "unauthorized"

@@ -14,9 +14,26 @@ from agenthost.core.usage import Usage
 from agenthost.engine.llm_agent import LLMAgent
 from agenthost.engine.runner import Runner, collect, final_text
 from agenthost.ports.sessions import SessionStore
-from agenthost.testing.scripted import ScriptedModel, tool_call
+from agenthost.testing.scripted import FunctionModel, ScriptedModel, tool_call
 
 from .helpers import types
+
+
+class HeldModel(FunctionModel):
+    """Answers from `replies`, but its first call is held until `release` is set (or the
+    call is cancelled); `called` is set when that first call has started."""
+
+    def __init__(self, replies: list[str] | None = None) -> None:
+        self.replies = list(replies or ["too late"])
+        self.called = asyncio.Event()
+        self.release = asyncio.Event()
+        super().__init__(self._answer, name="test:scripted")
+
+    async def _answer(self, messages: list[Message], tools: object) -> str:
+        if not self.called.is_set():
+            self.called.set()
+            await self.release.wait()
+        return self.replies.pop(0)
 
 
 async def get_weather(city: str) -> str:
@@ -168,17 +185,16 @@ async def test_unknown_tool_name_is_reported_to_the_model(store: SessionStore) -
 
 
 async def test_parallel_tools_run_concurrently(store: SessionStore) -> None:
+    all_started = asyncio.Barrier(3)  # passed only when all three calls are running at once
+
     async def nap(n: int) -> int:
-        await asyncio.sleep(0.3)
+        await asyncio.wait_for(all_started.wait(), 30)
         return n
 
     calls = [tool_call("nap", f'{{"n": {i}}}') for i in range(3)]
     model = ScriptedModel([calls, "done"])
     runner = Runner(LLMAgent(model=model, tools=[nap]), store=store)
-    loop = asyncio.get_running_loop()
-    start = loop.time()
     events = await collect(runner.run("u", "s", "go"))
-    assert loop.time() - start < 0.8
     results = [e.message.parts[0].content for e in events if e.type == "tool.call.completed"]  # type: ignore[union-attr]
     assert results == ["0", "1", "2"]
 
@@ -222,11 +238,11 @@ async def test_max_tool_rounds(store: SessionStore) -> None:
     agent = LLMAgent(model=model, tools=[get_weather], max_tool_rounds=2)
     events = await collect(Runner(agent, store=store).run("u", "s", "loop"))
     assert events[-1].type == "run.failed"
-    assert events[-1].error is not None and events[-1].error.code == "max_turns_exceeded"
+    assert events[-1].error is not None and events[-1].error.code == "max_tool_rounds_exceeded"
 
 
 async def test_cancel_stops_a_slow_model_call_promptly(store: SessionStore) -> None:
-    model = ScriptedModel(["too late"], delay=30)
+    model = HeldModel()
     runner = make_runner(store, model)
     events: list[Event] = []
 
@@ -235,7 +251,7 @@ async def test_cancel_stops_a_slow_model_call_promptly(store: SessionStore) -> N
             events.append(event)
 
     task = asyncio.create_task(consume())
-    await asyncio.sleep(0.05)
+    await model.called.wait()
     assert [r.run_id for r in runner.active_runs()] == ["run_x"]
     runner.cancel("run_x")
     await asyncio.wait_for(task, 2)
@@ -275,22 +291,23 @@ async def test_queue_policy_serializes_runs_without_interleaving(store: SessionS
 async def test_reject_policy(store: SessionStore) -> None:
     from agenthost.core.errors import SessionBusy
 
-    model = ScriptedModel(["slow answer"], delay=0.3)
+    model = HeldModel(["slow answer"])
     runner = make_runner(store, model)
     first = asyncio.create_task(collect(runner.run("u", "s", "one")))
-    await asyncio.sleep(0.05)
+    await model.called.wait()
     with pytest.raises(SessionBusy, match="busy policy"):
         await collect(runner.run("u", "s", "two", busy_policy="reject"))
+    model.release.set()
     await first
     session = await runner.get_session("u", "s")
     assert [e.message.text for e in session.events if e.type == "message.received"] == ["one"]  # type: ignore[union-attr]
 
 
 async def test_interrupt_policy_cancels_the_active_run(store: SessionStore) -> None:
-    model = ScriptedModel(["never shown", "fresh answer"], delay=0.5)
+    model = HeldModel(["fresh answer"])  # the first call is held until it is interrupted
     runner = make_runner(store, model)
     first = asyncio.create_task(collect(runner.run("u", "s", "one")))
-    await asyncio.sleep(0.05)
+    await model.called.wait()
     second = await collect(runner.run("u", "s", "two", busy_policy="interrupt"))
     first_events = await first
     assert first_events[-1].error is not None and first_events[-1].error.code == "interrupted"

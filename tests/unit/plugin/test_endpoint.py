@@ -31,16 +31,18 @@ class Agent:
 
     def __init__(self) -> None:
         self.cancelled: list[str] = []
+        self.hanging = asyncio.Event()
 
     async def run(self, ctx: RunContext, host: HostAPI) -> AsyncIterator[Any]:
         if ctx.input.text == "hang":
+            self.hanging.set()
             try:
                 await asyncio.sleep(3600)
             except asyncio.CancelledError:
                 self.cancelled.append(ctx.run_id)
                 raise
         try:
-            value = await host.state_get("session", "k")
+            value = await host.state.get("session", "k")
         except HostAPIError as exc:
             value = exc.code
         yield [MessageCompleted(message=Message.assistant(f"got {value}")), RunCompleted()]
@@ -135,7 +137,7 @@ async def test_the_host_going_away_cancels_the_runs() -> None:
     agent = Agent()
     with plugin(agent) as (host, task):
         host.send(wire.request(1, "agent.run", wire.RunParams(context=context("r1", "hang"))))
-        await asyncio.sleep(0.05)
+        await asyncio.wait_for(agent.hanging.wait(), 30)
         host.reader.feed_eof()
         await asyncio.wait_for(task, 2)
     assert agent.cancelled == ["r1"]

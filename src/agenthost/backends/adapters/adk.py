@@ -90,7 +90,7 @@ class ADKAgent(AdapterAgent):
         self.run_config = run_config or RunConfig(streaming_mode=StreamingMode.SSE)
 
     async def _turn(self, ctx: RunContext, host: HostAPI) -> AsyncGenerator[ResultBatch, None]:
-        prior, current = split_history(await host.history_messages())
+        prior, current = split_history(await host.history.messages())
         app, user = ctx.context.app or "agenthost", ctx.context.user_id or "user"
         sessions = InMemorySessionService()
         session = await sessions.create_session(app_name=app, user_id=user, session_id=ctx.run_id)

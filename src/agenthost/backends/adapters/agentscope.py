@@ -88,7 +88,7 @@ class AgentScopeAgent(AdapterAgent):
         self._lock = asyncio.Lock()
 
     async def _turn(self, ctx: RunContext, host: HostAPI) -> AsyncGenerator[ResultBatch, None]:
-        prior, current = split_history(await host.history_messages())
+        prior, current = split_history(await host.history.messages())
         text = current.text if current is not None else ctx.input.text
         async with self._lock:
             state = self.agent.state

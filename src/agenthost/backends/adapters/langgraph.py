@@ -73,7 +73,7 @@ class LangGraphAgent(AdapterAgent):
         self.config = dict(config or {})
 
     async def _turn(self, ctx: RunContext, host: HostAPI) -> AsyncGenerator[ResultBatch, None]:
-        history = await host.history_messages()
+        history = await host.history.messages()
         graph_input = {self.input_key: to_langchain(history)}
         stream = self.graph.astream(
             graph_input, config=self.config or None, stream_mode=["messages", "updates"]

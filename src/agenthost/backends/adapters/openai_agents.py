@@ -82,7 +82,7 @@ class OpenAIAgentsAgent(AdapterAgent):
         self.run_config = run_config
 
     async def _turn(self, ctx: RunContext, host: HostAPI) -> AsyncGenerator[ResultBatch, None]:
-        items = to_input_items(await host.history_messages())
+        items = to_input_items(await host.history.messages())
         if not items:
             items = [{"role": "user", "content": ctx.input.text}]
         result = agents.Runner.run_streamed(

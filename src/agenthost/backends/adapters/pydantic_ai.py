@@ -73,7 +73,7 @@ class PydanticAIAgent(AdapterAgent):
         self.model_settings = model_settings
 
     async def _turn(self, ctx: RunContext, host: HostAPI) -> AsyncGenerator[ResultBatch, None]:
-        prior, current = split_history(await host.history_messages())
+        prior, current = split_history(await host.history.messages())
         prompt = current.text if current is not None else ctx.input.text
         async with self.agent.iter(
             prompt,

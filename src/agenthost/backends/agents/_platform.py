@@ -483,7 +483,7 @@ class PlatformAgent:
     # ---- conversation handle in session state ----------------------------------------------
 
     async def _load_handle(self, host: HostAPI) -> str | None:
-        value = await host.state_get("session", self.state_key)
+        value = await host.state.get("session", self.state_key)
         return value if isinstance(value, str) and value else None
 
     def _remember(self, turn: Turn, value: Any) -> list[RunResult]:

@@ -478,7 +478,7 @@ class A2AAgent:
 
     @staticmethod
     async def _state(host: HostAPI, key: str) -> str | None:
-        value = await host.state_get("session", key)
+        value = await host.state.get("session", key)
         return value if isinstance(value, str) and value else None
 
     def _message(self, ctx: RunContext, turn: _A2ATurn) -> Message:

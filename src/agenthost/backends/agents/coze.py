@@ -11,7 +11,7 @@ classic SSE (`event:` + `data:`). Events map to results as follows:
         function_call                       ToolCallStarted (a tool Coze runs itself)
         tool_output / tool_response         ToolCallCompleted (paired with the oldest open call)
     conversation.chat.requires_action       the bot asks US to run tools: each call is answered
-                                            through `host.call_tool(name, arguments)`
+                                            through `host.tools.call(name, arguments)`
                                             (ToolCallStarted/Completed), the outputs go to
                                             `POST /v3/chat/submit_tool_outputs` with
                                             `stream: true`, and the new stream is read on
@@ -312,7 +312,7 @@ class CozeAgent(PlatformAgent):
                 content=f"error: the arguments of {name!r} are not a JSON object", is_error=True
             )
         try:
-            return await host.call_tool(name, parsed, timeout=self.tool_timeout)
+            return await host.tools.call(name, parsed, timeout=self.tool_timeout)
         except HostAPIError as exc:  # not granted, unknown: tell the bot, go on
             return ToolOutput(content=f"error: {exc.message}", is_error=True)
 

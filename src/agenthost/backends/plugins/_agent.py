@@ -41,9 +41,9 @@ from agenthost.ports.protocol import (
     Manifest,
     Permissions,
     ResultBatch,
-    RunCompleted,
     RunContext,
     RunFailed,
+    batch_ends_run,
 )
 
 log = logging.getLogger("agenthost.plugins")
@@ -288,7 +288,7 @@ class PluginAgent:
                     expected += 1
                     if params.result == []:
                         continue  # only result types this host does not know
-                    finished = _terminal(params.result)
+                    finished = batch_ends_run(params.result)
                     yield params.result
                 calls.cancel_all()  # the run is over: host calls still going are moot
         finally:
@@ -337,10 +337,3 @@ class PluginAgent:
         if done.status == "cancelled":
             return RunFailed(error=f"plugin {self.name!r} cancelled the run", code="cancelled")
         return None
-
-
-def _terminal(batch: ResultBatch) -> bool:
-    return any(
-        type(r) is RunCompleted or type(r) is RunFailed
-        for r in (batch if isinstance(batch, list) else (batch,))
-    )

@@ -3,7 +3,9 @@
 One reader task reads the plugin's stdout and routes each frame: a response to the request it
 answers (`initialize`, `agent.run`, ...), an `agent.result` or `host.*` request to the queue
 of the run it names. Another task forwards the plugin's stderr to the log and keeps its tail
-for crash reports. Both are owned by the connection and awaited when it closes.
+for crash reports. A crash report sent to a run quotes that tail only when the process has
+served no other run: stderr cannot be attributed to runs, and another run's output may be
+another user's. Both tasks are owned by the connection and awaited when it closes.
 
 A frame that cannot be attributed to a run (not JSON, not JSON-RPC) breaks the connection:
 every run on it fails with `plugin.protocol_error` and the process is stopped (the next run
@@ -94,6 +96,7 @@ class ProcessConnection:
         self._run_requests: dict[wire.Id, str] = {}  # agent.run request id -> run id
         self._runs: dict[str, RunQueue] = {}
         self._stderr: deque[str] = deque(maxlen=20)
+        self._served = 0  # runs this process was given; its stderr is theirs only if one
         self._write_lock = asyncio.Lock()
 
     @property
@@ -167,6 +170,7 @@ class ProcessConnection:
         if not self.alive:
             raise self._gone_error()
         run = self._runs[ctx.run_id] = RunQueue()
+        self._served += 1
         request_id = next(self._ids)
         self._run_requests[request_id] = ctx.run_id
         # no await between registering and sending: a cancel here cannot leave the run behind
@@ -206,6 +210,8 @@ class ProcessConnection:
                 return
             self._route(frame)
         code = await self._proc.wait()
+        if len(self._tasks) > 1:  # let the stderr reader reach the end (bounded)
+            await asyncio.wait([self._tasks[1]], timeout=1.0)
         self._fail_all(
             "plugin.crashed", f"the plugin process exited with code {code}{self._stderr_tail()}"
         )
@@ -279,7 +285,13 @@ class ProcessConnection:
     # ---- failing and stopping -------------------------------------------------------------
 
     def _stderr_tail(self) -> str:
-        return "; its last stderr lines: " + " | ".join(self._stderr) if self._stderr else ""
+        """The stderr tail for a crash report: only when every line can be the failing run's
+        own (the process served one run), else a pointer to the host's log."""
+        if not self._stderr:
+            return ""
+        if self._served > 1:
+            return "; its stderr is in the host's log (agenthost.plugins)"
+        return "; its last stderr lines: " + " | ".join(self._stderr)
 
     def _gone_error(self) -> PluginError:
         return PluginError("plugin.crashed", "the plugin process is not running", plugin=self.name)

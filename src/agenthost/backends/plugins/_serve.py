@@ -49,46 +49,46 @@ def _needs(method: str, params: Any, perms: Permissions) -> str | None:
 async def _call(method: str, host: HostAPI, p: Any, request_id: Any, reply: Reply) -> Any:
     match method:
         case "host.invoke_model":
-            return await host.invoke_model(
+            return await host.models.invoke(
                 p.model_id, p.messages, tools=p.tools, settings=p.settings
             )
         case "host.stream_model":
-            async for event in host.stream_model(
+            async for event in host.models.stream(
                 p.model_id, p.messages, tools=p.tools, settings=p.settings
             ):
                 body = {"request_id": request_id, "event": event}
                 await reply(wire.notification("host.stream_event", body))
             return None
         case "host.tool_detail":
-            return await host.tool_detail(p.tool_name)
+            return await host.tools.detail(p.tool_name)
         case "host.call_tool":
-            return await host.call_tool(p.tool_name, p.arguments, timeout=p.timeout)
+            return await host.tools.call(p.tool_name, p.arguments, timeout=p.timeout)
         case "host.retrieve":
-            return await host.retrieve(p.kb_id, p.query, top_k=p.top_k, filters=p.filters)
+            return await host.knowledge.retrieve(p.kb_id, p.query, top_k=p.top_k, filters=p.filters)
         case "host.history_messages":
-            return await host.history_messages()
+            return await host.history.messages()
         case "host.history_page":
-            return await host.history_page(before=p.before, limit=p.limit)
+            return await host.history.page(before=p.before, limit=p.limit)
         case "host.history_search":
-            return await host.history_search(p.query, limit=p.limit)
+            return await host.history.search(p.query, limit=p.limit)
         case "host.event_get":
-            return await host.event_get(p.event_id)
+            return await host.history.event(p.event_id)
         case "host.event_page":
-            return await host.event_page(after=p.after, limit=p.limit)
+            return await host.history.events(after=p.after, limit=p.limit)
         case "host.state_get":
-            return await host.state_get(p.scope, p.key)
+            return await host.state.get(p.scope, p.key)
         case "host.state_set":
-            return await host.state_set(p.scope, p.key, p.value)
+            return await host.state.set(p.scope, p.key, p.value)
         case "host.state_delete":
-            return await host.state_delete(p.scope, p.key)
+            return await host.state.delete(p.scope, p.key)
         case "host.storage_get":
-            return await host.storage_get(p.key)
+            return await host.storage.get(p.key)
         case "host.storage_set":
-            return await host.storage_set(p.key, p.value)
+            return await host.storage.set(p.key, p.value)
         case "host.storage_delete":
-            return await host.storage_delete(p.key)
+            return await host.storage.delete(p.key)
         case "host.storage_list":
-            return await host.storage_list()
+            return await host.storage.keys()
     raise AssertionError(method)  # pragma: no cover - HOST_METHODS lists them all
 
 

@@ -4,8 +4,9 @@ A sub-agent gets
 - a RunContext derived from the parent's: the same run id, resources, deadline, delivery and
   config; only `input` differs (the text it is asked to work on);
 - a `SubHost`: the parent's host (so every call is still authorized against the run's grants
-  and deadline) except that `history_messages()` shows the conversation before this run
-  followed by the sub-agent's own input, not its siblings' work in progress.
+  and deadline) with its history capability replaced: `history.messages()` shows the
+  conversation before this run followed by the sub-agent's own input, not its siblings'
+  work in progress.
 
 `stream_sub` drives a sub-agent and re-tags its results with its author and branch; its
 terminal result is taken out (the composer decides how the run ends) and recorded in a
@@ -24,23 +25,21 @@ import msgspec
 from agenthost.core.errors import AgentHostError, HostAPIError
 from agenthost.core.events import ErrorInfo, Event
 from agenthost.core.messages import Message
-from agenthost.core.state import Scope
 from agenthost.core.usage import Usage
-from agenthost.ports.knowledge import Chunk
-from agenthost.ports.models import ModelResponse, ModelSettings, StreamEvent, ToolSpec
 from agenthost.ports.protocol import (
     Agent,
+    HistoryAPI,
     HistoryPage,
+    Host,
     HostAPI,
     InputSection,
     MessageCompleted,
     ResultBatch,
-    RunCompleted,
     RunContext,
     RunFailed,
     RunResult,
+    is_terminal,
 )
-from agenthost.ports.tools import ToolOutput
 
 log = logging.getLogger("agenthost.composition")
 
@@ -63,7 +62,7 @@ async def prior_history(host: HostAPI) -> list[Message]:
     does not give history (a plugin that did not declare it): sub-agents then see only their
     input."""
     try:
-        history = await host.history_messages()
+        history = await host.history.messages()
     except HostAPIError as exc:
         if exc.code != "unauthorized":
             raise
@@ -140,14 +139,13 @@ async def stream_sub(
                 out: list[RunResult] = []
                 ended = False
                 for result in batch:
-                    kind = type(result)
-                    if kind is RunCompleted or kind is RunFailed:
+                    if is_terminal(result):
                         final = _end(result, outcome)
                         if final is not None:
                             out.append(_tag(final, name, own_branch, parent))
                         ended = True
                         break
-                    if kind is MessageCompleted:
+                    if type(result) is MessageCompleted:
                         _seen_message(result, outcome)
                     out.append(_tag(result, name, own_branch, parent))
                 if out:
@@ -181,10 +179,10 @@ def _end(result: Any, outcome: SubOutcome) -> MessageCompleted | None:
         return None
     outcome.finish_reason = result.finish_reason
     usage = result.usage if not outcome.saw_usage else None
-    if result.message is None:
+    done: MessageCompleted | None = result.final(usage)
+    if done is None:
         outcome.extra_usage = usage
         return None
-    done = MessageCompleted(message=result.message, usage=usage)
     _seen_message(done, outcome)
     return done
 
@@ -200,86 +198,32 @@ def total_usage(outcomes: Sequence[SubOutcome]) -> Usage | None:
     return total
 
 
-class SubHost:
-    """The parent's HostAPI with the sub-agent's own view of the history."""
+class OwnHistory:
+    """The parent's history capability, except that `messages()` is the sub-agent's own."""
 
-    __slots__ = ("_history", "_parent")
+    __slots__ = ("_messages", "_parent")
 
-    def __init__(self, parent: HostAPI, history: Sequence[Message]) -> None:
+    def __init__(self, parent: HistoryAPI, messages: Sequence[Message]) -> None:
         self._parent = parent
-        self._history = list(history)
+        self._messages = list(messages)
 
-    @property
-    def run_id(self) -> str:
-        return self._parent.run_id
+    async def messages(self) -> list[Message]:
+        return list(self._messages)
 
-    async def history_messages(self) -> list[Message]:
-        return list(self._history)
+    async def page(self, *, before: int | None = None, limit: int = 50) -> HistoryPage:
+        return await self._parent.page(before=before, limit=limit)
 
-    # ---- everything else goes to the parent -------------------------------------------------
+    async def search(self, query: str, *, limit: int = 20) -> list[Event]:
+        return await self._parent.search(query, limit=limit)
 
-    async def invoke_model(
-        self,
-        model_id: str,
-        messages: Sequence[Message],
-        *,
-        tools: Sequence[ToolSpec] = (),
-        settings: ModelSettings | None = None,
-    ) -> ModelResponse:
-        return await self._parent.invoke_model(model_id, messages, tools=tools, settings=settings)
+    async def event(self, event_id: str) -> Event:
+        return await self._parent.event(event_id)
 
-    def stream_model(
-        self,
-        model_id: str,
-        messages: Sequence[Message],
-        *,
-        tools: Sequence[ToolSpec] = (),
-        settings: ModelSettings | None = None,
-    ) -> AsyncIterator[StreamEvent]:
-        return self._parent.stream_model(model_id, messages, tools=tools, settings=settings)
+    async def events(self, *, after: int = 0, limit: int = 50) -> HistoryPage:
+        return await self._parent.events(after=after, limit=limit)
 
-    async def tool_detail(self, tool_name: str) -> ToolSpec:
-        return await self._parent.tool_detail(tool_name)
 
-    async def call_tool(
-        self, tool_name: str, arguments: dict[str, Any], *, timeout: float | None = None
-    ) -> ToolOutput:
-        return await self._parent.call_tool(tool_name, arguments, timeout=timeout)
-
-    async def retrieve(
-        self, kb_id: str, query: str, *, top_k: int = 5, filters: dict[str, Any] | None = None
-    ) -> list[Chunk]:
-        return await self._parent.retrieve(kb_id, query, top_k=top_k, filters=filters)
-
-    async def history_page(self, *, before: int | None = None, limit: int = 50) -> HistoryPage:
-        return await self._parent.history_page(before=before, limit=limit)
-
-    async def history_search(self, query: str, *, limit: int = 20) -> list[Event]:
-        return await self._parent.history_search(query, limit=limit)
-
-    async def event_get(self, event_id: str) -> Event:
-        return await self._parent.event_get(event_id)
-
-    async def event_page(self, *, after: int = 0, limit: int = 50) -> HistoryPage:
-        return await self._parent.event_page(after=after, limit=limit)
-
-    async def state_get(self, scope: Scope, key: str) -> Any:
-        return await self._parent.state_get(scope, key)
-
-    async def state_set(self, scope: Scope, key: str, value: Any) -> None:
-        await self._parent.state_set(scope, key, value)
-
-    async def state_delete(self, scope: Scope, key: str) -> None:
-        await self._parent.state_delete(scope, key)
-
-    async def storage_get(self, key: str) -> Any:
-        return await self._parent.storage_get(key)
-
-    async def storage_set(self, key: str, value: Any) -> None:
-        await self._parent.storage_set(key, value)
-
-    async def storage_delete(self, key: str) -> None:
-        await self._parent.storage_delete(key)
-
-    async def storage_list(self) -> list[str]:
-        return await self._parent.storage_list()
+def SubHost(parent: HostAPI, history: Sequence[Message]) -> Host:
+    """The parent's host (same run, same grants, same gate) with the sub-agent's own view of
+    the history."""
+    return Host.of(parent, history=OwnHistory(parent.history, history))

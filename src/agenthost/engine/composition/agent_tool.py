@@ -1,7 +1,7 @@
 """agent_tool: an agent as a tool another agent can call.
 
 The tool runs its agent as a sub-run of the run that calls it (found through
-`engine.host.current_run`, which `RunHost.call_tool` sets): the same run id, grants and
+`engine.host.current_run`, which the run host's `tools.call` sets): the same run id, grants and
 deadline, the same host, so the agent reaches only what the run was granted. The agent sees
 only the tool's `input` as its conversation. Its events are not added to the run (they would
 sit between the caller's tool call and its result); the tool result is the agent's final
@@ -90,7 +90,7 @@ class AgentTool:
         ):
             for result in batch if isinstance(batch, list) else (batch,):
                 if type(result) is StateUpdated:
-                    await host.state_set(result.scope, result.key, result.value)
+                    await host.state.set(result.scope, result.key, result.value)
         if outcome.error is not None:
             return ToolOutput(
                 content=f"error: agent {outcome.name!r} failed ({outcome.error.code}): "

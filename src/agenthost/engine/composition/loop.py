@@ -36,7 +36,7 @@ class LoopAgent(ComposedAgent):
 
     `until` stops the loop early: a function of the iteration's answer text (`lambda text:
     "APPROVED" in text`), or a state key (`"done"`, `"temp:done"`, `"user:done"`) whose value
-    is truthy once the iteration has ended (set with `host.state_set` or a `state.updated`
+    is truthy once the iteration has ended (set with `host.state.set` or a `state.updated`
     result). The loop's answer is the last iteration's; `finish_reason` is "stop" when
     `until` held (or there is none) and "max_iterations" when it never did. A failing
     iteration ends the run with its error code.
@@ -115,4 +115,4 @@ class LoopAgent(ComposedAgent):
         if flag:
             return bool(flag[0])
         scope, key = self._state_key
-        return bool(await host.state_get(scope, key))
+        return bool(await host.state.get(scope, key))

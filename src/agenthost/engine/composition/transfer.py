@@ -11,7 +11,7 @@ runs on the run's input for the rest of the run; its answer is the run's answer.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import aclosing
 from typing import Any, ClassVar
 
@@ -27,7 +27,7 @@ from agenthost.engine.composition._sub import (
     total_usage,
 )
 from agenthost.ports.models import ModelResponse, ModelSettings, StreamEvent, ToolSpec
-from agenthost.ports.protocol import Agent, HostAPI, ResultBatch, RunCompleted, RunContext
+from agenthost.ports.protocol import Agent, Host, HostAPI, ResultBatch, RunCompleted, RunContext
 from agenthost.ports.tools import ToolOutput
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
@@ -89,7 +89,8 @@ class TransferAgent(ComposedAgent):
     async def run(self, ctx: RunContext, host: HostAPI) -> AsyncIterator[ResultBatch]:
         prior = await prior_history(host)
         history = [*prior, input_message(ctx)]
-        router_host = _RouterHost(host, history, self)
+        routing = _Routing(host, self)
+        router_host = routing.host(host, history)
         outcome = SubOutcome(self.router.manifest.name)
         outcomes = [outcome]
         async with aclosing(
@@ -97,9 +98,9 @@ class TransferAgent(ComposedAgent):
         ) as routed:
             async for batch in routed:
                 yield batch
-                if router_host.chosen is not None:
+                if routing.chosen is not None:
                     break  # leaving the block stops the router
-        target = router_host.chosen
+        target = routing.chosen
         if target is not None:
             outcome = SubOutcome(target.manifest.name)
             outcomes.append(outcome)
@@ -113,20 +114,34 @@ class TransferAgent(ComposedAgent):
         yield RunCompleted(finish_reason=outcome.finish_reason, usage=total_usage(outcomes))
 
 
-class _RouterHost(SubHost):
-    """The router's host: model calls also offer the transfer tools, whose calls it answers."""
+class _Routing:
+    """The router's model and tool capabilities: model calls also offer the transfer tools,
+    whose calls are answered here (recording the chosen target)."""
 
-    __slots__ = ("_owner", "chosen")
+    __slots__ = ("_models", "_owner", "_tools", "chosen")
 
-    def __init__(self, parent: HostAPI, history: Sequence[Message], owner: TransferAgent) -> None:
-        super().__init__(parent, history)
+    def __init__(self, parent: HostAPI, owner: TransferAgent) -> None:
+        self._models = parent.models
+        self._tools = parent.tools
         self._owner = owner
         self.chosen: Agent | None = None
 
-    def _tools(self, tools: Sequence[ToolSpec]) -> list[ToolSpec]:
+    def host(self, parent: HostAPI, history: Sequence[Message]) -> Host:
+        return Host.of(
+            SubHost(parent, history), models=_RouterModels(self), tools=_RouterTools(self)
+        )
+
+    def specs(self, tools: Sequence[ToolSpec]) -> list[ToolSpec]:
         return [*tools, *self._owner.tool_specs]
 
-    async def invoke_model(
+
+class _RouterModels:
+    __slots__ = ("_routing",)
+
+    def __init__(self, routing: _Routing) -> None:
+        self._routing = routing
+
+    async def invoke(
         self,
         model_id: str,
         messages: Sequence[Message],
@@ -134,32 +149,45 @@ class _RouterHost(SubHost):
         tools: Sequence[ToolSpec] = (),
         settings: ModelSettings | None = None,
     ) -> ModelResponse:
-        return await super().invoke_model(
-            model_id, messages, tools=self._tools(tools), settings=settings
+        routing = self._routing
+        return await routing._models.invoke(
+            model_id, messages, tools=routing.specs(tools), settings=settings
         )
 
-    def stream_model(
+    def stream(
         self,
         model_id: str,
         messages: Sequence[Message],
         *,
         tools: Sequence[ToolSpec] = (),
         settings: ModelSettings | None = None,
-    ) -> AsyncIterator[StreamEvent]:
-        return super().stream_model(model_id, messages, tools=self._tools(tools), settings=settings)
+    ) -> AsyncGenerator[StreamEvent, None]:
+        routing = self._routing
+        return routing._models.stream(
+            model_id, messages, tools=routing.specs(tools), settings=settings
+        )
 
-    async def tool_detail(self, tool_name: str) -> ToolSpec:
-        for spec in self._owner.tool_specs:
+
+class _RouterTools:
+    __slots__ = ("_routing",)
+
+    def __init__(self, routing: _Routing) -> None:
+        self._routing = routing
+
+    async def detail(self, tool_name: str) -> ToolSpec:
+        routing = self._routing
+        for spec in routing._owner.tool_specs:
             if spec.name == tool_name:
                 return spec
-        return await super().tool_detail(tool_name)
+        return await routing._tools.detail(tool_name)
 
-    async def call_tool(
+    async def call(
         self, tool_name: str, arguments: dict[str, Any], *, timeout: float | None = None
     ) -> ToolOutput:
-        target = self._owner.targets.get(tool_name)
+        routing = self._routing
+        target = routing._owner.targets.get(tool_name)
         if target is None:
-            return await super().call_tool(tool_name, arguments, timeout=timeout)
-        if self.chosen is None:
-            self.chosen = target
-        return ToolOutput(content=f"Transferred to {self.chosen.manifest.name!r}.")
+            return await routing._tools.call(tool_name, arguments, timeout=timeout)
+        if routing.chosen is None:
+            routing.chosen = target
+        return ToolOutput(content=f"Transferred to {routing.chosen.manifest.name!r}.")
