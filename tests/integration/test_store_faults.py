@@ -16,6 +16,8 @@ import pytest
 
 from agenthost.backends.sessions import SQLiteSessionStore
 from agenthost.core.errors import StoreError
+from agenthost.core.events import Event
+from agenthost.core.session import SessionKey
 from agenthost.engine.llm_agent import LLMAgent
 from agenthost.engine.runner import Runner
 from agenthost.server.app import create_app
@@ -52,15 +54,19 @@ async def test_the_runner_never_reports_completed_what_it_could_not_store(
     runner: tuple[Runner, Gate, Path],
 ) -> None:
     run, gate, db = runner
-    seen: list[str] = []
-    with pytest.raises(StoreError, match="was deleted") as info:
-        async for event in run.run("u", "s", "go"):
-            seen.append(event.type)
-            if event.type == "tool.call.started":
-                db.unlink()
-                gate.release.set()
-    assert info.value.code == "store_error"
-    assert "run.completed" not in seen and "tool.call.completed" not in seen
+    seen: list[Event] = []
+    async for event in run.run("u", "s", "go"):
+        seen.append(event)
+        if event.type == "tool.call.started":
+            db.unlink()
+            gate.release.set()
+    types = [e.type for e in seen]
+    assert "run.completed" not in types and "tool.call.completed" not in types
+    last = seen[-1]
+    assert last.type == "run.failed" and last.error is not None
+    assert last.error.code == "store_error" and "was deleted" in last.error.message
+    with pytest.raises(StoreError, match="was deleted"):  # and it stays refused
+        await run.store.get(SessionKey("faults", "u", "s"))
 
 
 async def test_the_server_fails_the_run_with_store_error_and_readiness(

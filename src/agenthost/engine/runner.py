@@ -24,6 +24,7 @@ from agenthost.core.errors import (
     InvalidArgument,
     RunNotFound,
     SessionNotFound,
+    StoreError,
 )
 from agenthost.core.events import ErrorInfo, Event
 from agenthost.core.ids import new_run_id, new_session_id
@@ -74,7 +75,16 @@ class RunInfo(msgspec.Struct, kw_only=True):
 class _Outcome:
     """How the run ended, collected while driving the agent."""
 
-    __slots__ = ("code", "finish_reason", "message", "retryable", "status", "tail", "usage")
+    __slots__ = (
+        "code",
+        "finish_reason",
+        "message",
+        "retryable",
+        "status",
+        "store_failed",
+        "tail",
+        "usage",
+    )
 
     def __init__(self) -> None:
         self.status = "completed"
@@ -84,6 +94,7 @@ class _Outcome:
         self.finish_reason = "stop"
         self.usage = Usage()
         self.tail: list[Event] = []  # the last batch's events, stored with the terminal event
+        self.store_failed = False  # the store refused a write: nothing more can be stored
 
     def fail(
         self, code: str, message: str, *, retryable: bool = False, status: str = "failed"
@@ -363,7 +374,11 @@ class Runner:
         if events:
             stored = [e for e in events if not e.partial]
             if stored:
-                await self.store.append(active.session, stored)
+                try:
+                    await self.store.append(active.session, stored)
+                except StoreError as exc:
+                    self._store_failed(active, outcome, exc)
+                    return None
             info = self._info[active.run_id]
             info.event_count += len(events)
             info.last_event_at = time.time()
@@ -457,9 +472,23 @@ class Runner:
             data=data,
         )
         active.finished = True
+        if outcome.store_failed:  # the client still learns that the run failed, and why
+            return [terminal]
         events = [*outcome.tail, terminal]
-        await self.store.append(active.session, [e for e in events if not e.partial])
+        try:
+            await self.store.append(active.session, [e for e in events if not e.partial])
+        except StoreError as exc:
+            self._store_failed(active, outcome, exc)
+            return await self._finish(active, outcome, None)
         return events
+
+    def _store_failed(self, active: ActiveRun, outcome: _Outcome, exc: StoreError) -> None:
+        """The store refused a write: the run fails with `store_error`; what was not stored
+        is never yielded, and nothing is reported completed."""
+        log.error("run %s: the session store failed: %s", active.run_id, exc.message)
+        outcome.fail("store_error", exc.message, retryable=True)
+        outcome.store_failed = True
+        outcome.tail = []
 
     # ---- control --------------------------------------------------------------------------
 
