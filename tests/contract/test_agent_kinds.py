@@ -25,8 +25,9 @@ from tests.unit.backends.agents.fake_platform import BREAK, HANG, FakePlatform, 
 from .adapter_kinds import ADAPTER_KINDS
 from .agent_kinds import KINDS as PLATFORM_KINDS
 from .agent_kinds import Kind
+from .composition_kinds import COMPOSITION_KINDS
 
-KINDS: list[Kind] = [*PLATFORM_KINDS, *ADAPTER_KINDS]
+KINDS: list[Kind] = [*PLATFORM_KINDS, *ADAPTER_KINDS, *COMPOSITION_KINDS]
 RETRIES_ITSELF = "it tries a busy upstream again itself (busy_retried)"
 
 PLATFORM_ENV = ("DIFY_BASE_URL", "COZE_BASE_URL", "BAILIAN_BASE_URL", "FAKE_BASE_URL")
