@@ -46,6 +46,7 @@ class Kind:
     path: str  # the upstream path one turn is sent to
     not_applicable: dict[str, str] = field(default_factory=dict)  # scenario -> why
     known_gaps: dict[str, str] = field(default_factory=dict)  # scenario -> the bug (xfail)
+    integration: bool = False  # its tests start subprocesses
 
     def agent(self, fake: FakePlatform, **options: Any) -> Agent:
         raise NotImplementedError
@@ -82,6 +83,10 @@ class Kind:
     pauses_between_tries: bool = True  # its waits between tries are `_platform.pause`
     keeps_cut_off: bool = True  # a cut-off reply is kept as an incomplete message
     timeout_code: str = "platform.timeout"  # the error code of a silent upstream
+
+    def runner_options(self) -> dict[str, Any]:
+        """What the Runner needs besides the agent (the host's tools)."""
+        return {}
 
     def answer(self, text: str) -> str:
         """The run's final answer when every upstream call answered `text`."""

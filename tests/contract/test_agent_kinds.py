@@ -26,8 +26,9 @@ from .adapter_kinds import ADAPTER_KINDS
 from .agent_kinds import KINDS as PLATFORM_KINDS
 from .agent_kinds import Kind
 from .composition_kinds import COMPOSITION_KINDS
+from .plugin_kinds import PLUGIN_KINDS
 
-KINDS: list[Kind] = [*PLATFORM_KINDS, *ADAPTER_KINDS, *COMPOSITION_KINDS]
+KINDS: list[Kind] = [*PLATFORM_KINDS, *ADAPTER_KINDS, *COMPOSITION_KINDS, *PLUGIN_KINDS]
 RETRIES_ITSELF = "it tries a busy upstream again itself (busy_retried)"
 
 PLATFORM_ENV = ("DIFY_BASE_URL", "COZE_BASE_URL", "BAILIAN_BASE_URL", "FAKE_BASE_URL")
@@ -41,6 +42,8 @@ def kinds(scenario: str) -> list[Any]:
         if scenario == "busy_reported" and "busy_retried" not in kind.not_applicable:
             why = RETRIES_ITSELF
         marks = [pytest.mark.skip(reason=f"not applicable to {kind.name}: {why}")] if why else []
+        if kind.integration:
+            marks.append(pytest.mark.integration)
         gap = kind.known_gaps.get(scenario)
         if gap:  # strict: once fixed, the test says so and the mark must go
             marks.append(pytest.mark.xfail(reason=f"known gap in {kind.name}: {gap}"))
@@ -94,7 +97,9 @@ def failed(events: list[Event]) -> Any:
 async def run(
     kind: Kind, fake: FakePlatform, store: SessionStore, text: str = "hi", **options: Any
 ) -> list[Event]:
-    async with Runner(kind.agent(fake, **options), store=store, app="t") as runner:
+    async with Runner(
+        kind.agent(fake, **options), store=store, app="t", **kind.runner_options()
+    ) as runner:
         return await collect(runner.run("u1", "s1", text))
 
 
@@ -117,7 +122,7 @@ async def test_turn_two_continues_the_conversation(
     kind: Kind, fake: FakePlatform, store: SessionStore
 ) -> None:
     fake.add(kind.path, kind.reply(["Hel", "lo"]))
-    async with Runner(kind.agent(fake), store=store, app="t") as runner:
+    async with Runner(kind.agent(fake), store=store, app="t", **kind.runner_options()) as runner:
         await collect(runner.run("u1", "s1", "hi"))
         events = await collect(runner.run("u1", "s1", "again"))
     assert last(events).type == "run.completed"
@@ -211,7 +216,7 @@ async def test_a_stream_that_breaks_off_keeps_the_partial_reply(
 ) -> None:
     kind.script_stop(fake)
     fake.add(kind.path, kind.reply(["Hel"], tail=[BREAK]))
-    async with Runner(kind.agent(fake), store=store, app="t") as runner:
+    async with Runner(kind.agent(fake), store=store, app="t", **kind.runner_options()) as runner:
         events = await collect(runner.run("u1", "s1", "hi"))
         session = await runner.get_session("u1", "s1")
     error = failed(events)
@@ -243,7 +248,7 @@ async def test_cancel_reaches_the_upstream(
     kind.script_stop(fake)
     fake.add(kind.path, kind.reply(["Hel"], tail=[HANG]))
     events: list[Event] = []
-    async with Runner(kind.agent(fake), store=store, app="t") as runner:
+    async with Runner(kind.agent(fake), store=store, app="t", **kind.runner_options()) as runner:
         async for event in runner.run("u1", "s1", "hi", run_id="r1"):
             events.append(event)
             if event.type == "message.delta":
@@ -258,7 +263,9 @@ async def test_the_run_deadline_stops_the_upstream(
 ) -> None:
     kind.script_stop(fake)
     fake.add(kind.path, kind.reply(["Hel"], tail=[HANG]))
-    async with Runner(kind.agent(fake), store=store, app="t", timeout=2.0) as runner:
+    async with Runner(
+        kind.agent(fake), store=store, app="t", **kind.runner_options(), timeout=2.0
+    ) as runner:
         events = await collect(runner.run("u1", "s1", "hi"))
     assert failed(events).code == "deadline_exceeded"
     await _stopped(kind, fake)
@@ -272,7 +279,9 @@ async def test_a_refused_stop_is_logged_as_refused(
     fake.add(kind.path, kind.reply(["Hel"], tail=[HANG]))
     events: list[Event] = []
     with caplog.at_level(logging.INFO, logger="agenthost.agents"):
-        async with Runner(kind.agent(fake), store=store, app="t") as runner:
+        async with Runner(
+            kind.agent(fake), store=store, app="t", **kind.runner_options()
+        ) as runner:
             async for event in runner.run("u1", "s1", "hi", run_id="r1"):
                 events.append(event)
                 if event.type == "message.delta":
