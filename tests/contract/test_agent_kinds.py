@@ -22,13 +22,14 @@ from agenthost.engine.runner import Runner, collect, final_text
 from agenthost.ports.sessions import SessionStore
 from tests.unit.backends.agents.fake_platform import BREAK, HANG, FakePlatform, Reply
 
+from .a2a_kinds import A2A_KINDS
 from .adapter_kinds import ADAPTER_KINDS
 from .agent_kinds import KINDS as PLATFORM_KINDS
 from .agent_kinds import Kind
 from .composition_kinds import COMPOSITION_KINDS
 from .plugin_kinds import PLUGIN_KINDS
 
-KINDS: list[Kind] = [*PLATFORM_KINDS, *ADAPTER_KINDS, *COMPOSITION_KINDS, *PLUGIN_KINDS]
+KINDS: list[Kind] = [*PLATFORM_KINDS, *ADAPTER_KINDS, *COMPOSITION_KINDS, *PLUGIN_KINDS, *A2A_KINDS]
 RETRIES_ITSELF = "it tries a busy upstream again itself (busy_retried)"
 
 PLATFORM_ENV = ("DIFY_BASE_URL", "COZE_BASE_URL", "BAILIAN_BASE_URL", "FAKE_BASE_URL")
