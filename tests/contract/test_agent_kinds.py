@@ -1,8 +1,12 @@
-"""One contract for every agent kind that talks to an upstream over HTTP: each scenario runs
-against each kind's fake upstream (tests/contract/agent_kinds.py), through the real Runner.
+"""One contract for every agent kind: each scenario runs against each kind's fake upstream,
+through the real Runner. The kinds: dify, coze, bailian and llm (agent_kinds.py), the five
+framework adapters (adapter_kinds.py), chain, parallel, loop and transfer (composition_kinds.py),
+plugin over stdio and HTTP (plugin_kinds.py, marked integration: they start processes) and
+a2a (a2a_kinds.py).
 
 A scenario that does not apply to a kind is marked "not applicable" in the parametrization,
-with the reason. What is specific to one platform (Dify's message_replace, Coze's own tools,
+with the reason; a known bug of a kind is a strict xfail naming it (`Kind.known_gaps`), so
+the fix shows. What is specific to one platform (Dify's message_replace, Coze's own tools,
 DashScope usage sums, ...) stays in tests/unit/backends/agents/test_<platform>.py.
 """
 
