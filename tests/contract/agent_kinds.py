@@ -45,6 +45,8 @@ class Kind:
     name: str
     path: str  # the upstream path one turn is sent to
     not_applicable: dict[str, str] = field(default_factory=dict)  # scenario -> why
+    known_gaps: dict[str, str] = field(default_factory=dict)  # scenario -> the bug (xfail)
+    integration: bool = False  # its tests start subprocesses
 
     def agent(self, fake: FakePlatform, **options: Any) -> Agent:
         raise NotImplementedError
@@ -74,6 +76,21 @@ class Kind:
     @property
     def stops_by_request(self) -> bool:
         return True
+
+    # how the kind answers; the defaults are those of the platform agents
+    calls_per_turn: int = 1  # upstream calls one turn makes (a chain of two: 2)
+    branches: int = 1  # upstream calls that fail on their own (a parallel of two: 2)
+    pauses_between_tries: bool = True  # its waits between tries are `_platform.pause`
+    keeps_cut_off: bool = True  # a cut-off reply is kept as an incomplete message
+    timeout_code: str = "platform.timeout"  # the error code of a silent upstream
+
+    def runner_options(self) -> dict[str, Any]:
+        """What the Runner needs besides the agent (the host's tools)."""
+        return {}
+
+    def answer(self, text: str) -> str:
+        """The run's final answer when every upstream call answered `text`."""
+        return text
 
     async def aclose(self) -> None:
         """Close what `agent()` made that the agent does not close itself."""
@@ -255,16 +272,20 @@ class BailianKind(Kind):
 # ---- llm: LLMAgent on an OpenAI-compatible endpoint ----------------------------------------------
 
 
+_CHUNK = {"id": "x1", "object": "chat.completion.chunk", "created": 1, "model": "m"}
+
+
 def _openai(delta: dict[str, Any], finish: str | None = None) -> bytes:
-    choice = {"index": 0, "delta": delta, "finish_reason": finish}
-    return data_frame(
-        {"id": "x1", "object": "chat.completion.chunk", "model": "m", "choices": [choice]}
-    )
+    choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+    return data_frame({**_CHUNK, "choices": [choice]})
 
 
 @dataclass
 class LLMKind(Kind):
     providers: list[Provider] = field(default_factory=list)
+    pauses_between_tries: bool = False  # the model chain's waits are engine/model_chain.py's
+    keeps_cut_off: bool = False  # LLMAgent's cut-off replies are the engine's
+    timeout_code: str = "model_timeout"
 
     def agent(self, fake: FakePlatform, **options: Any) -> Agent:
         idle = options.pop("idle_timeout", None)
@@ -280,9 +301,7 @@ class LLMKind(Kind):
         usage = {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}
         end: list[Frame] = [
             _openai({}, "stop"),
-            data_frame(
-                {"id": "x1", "object": "chat.completion.chunk", "choices": [], "usage": usage}
-            ),
+            data_frame({**_CHUNK, "choices": [], "usage": usage}),
             b"data: [DONE]\n\n",
         ]
         return Reply(frames=frames + (tail if tail is not None else end))

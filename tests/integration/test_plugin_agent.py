@@ -185,42 +185,6 @@ async def test_a_crash_fails_every_run_on_that_process(mem: SessionStore) -> Non
     assert error_code(crashed) == "plugin.crashed"
 
 
-async def test_a_hang_past_the_deadline_fails_the_run_and_cancels_it_in_the_plugin(
-    mem: SessionStore, tmp_path: Path
-) -> None:
-    marker = tmp_path / "cancelled"
-    async with Runner(behaviour_plugin(), store=mem) as runner:
-        events = await run(runner, "hang", timeout=1.0, config={"marker": str(marker)})
-        assert error_code(events) == "deadline_exceeded"
-        await _wait_for(marker)
-        # the plugin is still fine for other runs
-        assert (await run(runner, "pid", session="next"))[-1].type == "run.completed"
-    assert marker.read_text() == f"cancelled {events[0].invocation_id}"
-
-
-async def test_the_plugin_agents_own_timeout(mem: SessionStore, tmp_path: Path) -> None:
-    marker = tmp_path / "cancelled"
-    async with Runner(behaviour_plugin(timeout=0.5), store=mem) as runner:
-        events = await run(runner, "hang", config={"marker": str(marker)})
-        await _wait_for(marker)
-    assert error_code(events) == "plugin.timeout"
-
-
-async def test_cancel_reaches_the_plugin(mem: SessionStore, tmp_path: Path) -> None:
-    marker = tmp_path / "cancelled"
-    async with Runner(behaviour_plugin(), store=mem) as runner:
-        task = asyncio.create_task(
-            run(runner, "hang", run_id="run_hang", config={"marker": str(marker)})
-        )
-        await _until(lambda: bool(runner.active_runs()))
-        await asyncio.sleep(0.5)  # let the plugin start the run
-        runner.cancel("run_hang")
-        events = await task
-        await _wait_for(marker)
-    assert error_code(events) == "cancelled"
-    assert marker.read_text() == "cancelled run_hang"
-
-
 async def test_a_malformed_result_fails_that_run_only(mem: SessionStore) -> None:
     async with Runner(raw_plugin(), store=mem) as runner:
         bad = await run(runner, "malformed")
@@ -362,30 +326,13 @@ async def test_over_http(mem: SessionStore, http_plugin: Any) -> None:
     assert any(e.partial for e in allowed)
 
 
-async def test_cancel_and_crash_over_http(
-    mem: SessionStore, http_plugin: Any, tmp_path: Path
+async def test_a_crash_over_http_leaves_the_plugin_unavailable(
+    mem: SessionStore, http_plugin: Any
 ) -> None:
     url = http_plugin(BEHAVIOUR)
-    marker = tmp_path / "cancelled"
     agent = PluginAgent(url=url, allowed_permissions=Permissions(models=True))
     async with Runner(agent, store=mem) as runner:
-        hung = await run(runner, "hang", timeout=1.0, config={"marker": str(marker)})
-        await _wait_for(marker)
         crashed = await run(runner, "crash", session="b")
         gone = await run(runner, "pid", session="c")
-    assert error_code(hung) == "deadline_exceeded"
     assert error_code(crashed) == "plugin.crashed"
     assert error_code(gone) == "plugin.unavailable"
-
-
-# ---- helpers -------------------------------------------------------------------------------
-
-
-async def _until(condition: Any, seconds: float = 5) -> None:
-    async with asyncio.timeout(seconds):
-        while not condition():  # noqa: ASYNC110 - polls another process's doing
-            await asyncio.sleep(0.02)
-
-
-async def _wait_for(path: Path, seconds: float = 5) -> None:
-    await _until(path.exists, seconds)

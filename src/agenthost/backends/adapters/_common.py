@@ -32,7 +32,12 @@ from agenthost.ports.protocol import (
 log = logging.getLogger("agenthost.adapters")
 
 ADAPTER_ERROR = "adapter.error"  # the framework raised
-MODEL_ERROR = "adapter.model_error"  # the model endpoint answered an HTTP error
+MODEL_ERROR = "adapter.model_error"  # the model endpoint answered an HTTP error, or broke off
+MODEL_TIMEOUT = "adapter.model_timeout"  # the model endpoint went silent
+
+# exception classes (by name, anywhere in the MRO: the frameworks' HTTP clients are optional)
+_TIMEOUTS = frozenset({"TimeoutError", "APITimeoutError", "TimeoutException"})
+_CONNECTION = frozenset({"ConnectionError", "APIConnectionError", "TransportError"})
 
 
 def missing(feature: str, extra: str, exc: ImportError) -> MissingExtraError:
@@ -47,14 +52,28 @@ def describe(exc: BaseException) -> str:
 def failure(exc: Exception) -> RunFailed:
     """A framework exception as RunFailed: an HTTP error of the model (any exception, or its
     cause, with an int `status_code`) is `adapter.model_error`, retryable on 408/409/429/5xx;
-    anything else is `adapter.error`."""
+    a model endpoint that went silent is `adapter.model_timeout` and one whose connection
+    broke is `adapter.model_error`, both retryable; anything else is `adapter.error`."""
     seen: BaseException | None = exc
     while seen is not None:
         status = getattr(seen, "status_code", None)
         if isinstance(status, int):
             return model_failure(describe(exc), status)
+        broken = transport_failure(describe(exc), {c.__name__ for c in type(seen).__mro__})
+        if broken is not None:
+            return broken
         seen = seen.__cause__ or seen.__context__
     return RunFailed(error=describe(exc), code=ADAPTER_ERROR)
+
+
+def transport_failure(error: str, class_names: set[str]) -> RunFailed | None:
+    """RunFailed for a model endpoint that went silent or broke off (known by the names of the
+    exception's classes), retryable; None for any other exception."""
+    if class_names & _TIMEOUTS:
+        return RunFailed(error=error, code=MODEL_TIMEOUT, retryable=True)
+    if class_names & _CONNECTION:
+        return RunFailed(error=error, code=MODEL_ERROR, retryable=True)
+    return None
 
 
 def model_failure(error: str, status: int) -> RunFailed:

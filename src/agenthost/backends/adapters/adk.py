@@ -41,6 +41,7 @@ from agenthost.backends.adapters._common import (
     model_failure,
     plain_text,
     split_history,
+    transport_failure,
     usage,
 )
 from agenthost.core.messages import Message, ToolCallPart, ToolResultPart
@@ -179,7 +180,7 @@ def _failed(code: str, message: str) -> RunFailed:
     status = _HTTP_STATUS.search(message)
     if status is not None:
         return model_failure(error, int(status.group(1)))
-    return RunFailed(error=error, code=ADAPTER_ERROR)
+    return transport_failure(error, {code}) or RunFailed(error=error, code=ADAPTER_ERROR)
 
 
 def to_adk_events(history: Sequence[Message], *, author: str, run_id: str) -> list[Event]:

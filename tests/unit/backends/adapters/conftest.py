@@ -6,7 +6,6 @@ import pytest
 
 from agenthost.backends.sessions import open_session_store
 from agenthost.core.events import Event
-from agenthost.core.messages import ToolResultPart
 from agenthost.ports.sessions import SessionStore
 from agenthost.testing.fake_openai import FakeOpenAIServer
 
@@ -34,10 +33,3 @@ def deltas(events: list[Event]) -> str:
 
 def first(events: list[Event], kind: str) -> Event:
     return next(e for e in events if e.type == kind)
-
-
-def tool_result(event: Event) -> str:
-    assert event.message is not None
-    (part,) = event.message.parts
-    assert isinstance(part, ToolResultPart)
-    return part.content

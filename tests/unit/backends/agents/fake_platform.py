@@ -69,7 +69,8 @@ class FakePlatform:
     base_url: str = ""
 
     def add(self, path: str, *replies: Reply) -> None:
-        """Queue replies for `path`; the last one left is repeated."""
+        """Queue replies for `path` (`/rpc#Method` for one JSON-RPC method); the last one left
+        is repeated."""
         self._scripts[path].extend(replies)
 
     def calls(self, path: str) -> list[Recorded]:
@@ -102,11 +103,12 @@ class FakePlatform:
             body = orjson.loads(raw) if raw else None
         except orjson.JSONDecodeError:
             body = raw.decode(errors="replace")
-        record = Recorded(
-            request.method, request.path, dict(request.query), dict(request.headers), body
-        )
+        path = request.path
+        if isinstance(body, dict) and body.get("jsonrpc") == "2.0" and "method" in body:
+            path += "#" + str(body["method"])  # JSON-RPC: scripted and recorded per method
+        record = Recorded(request.method, path, dict(request.query), dict(request.headers), body)
         self.requests.append(record)
-        queue = self._scripts.get(request.path)
+        queue = self._scripts.get(path)
         if not queue:
             return web.json_response({"code": "not_found", "message": "no script"}, status=404)
         reply = queue.popleft() if len(queue) > 1 else queue[0]
