@@ -108,9 +108,5 @@ A2A_KINDS: list[Kind] = [
             "tool_round_trip": "a remote A2A agent runs its tools itself; A2A streams no tool "
             "calls",
         },
-        known_gaps={
-            "stop_refused": "A2AAgent logs a TaskNotCancelableError answer to CancelTask at INFO "
-            "as 'had already ended', not as a refused stop (WARNING) like the platform agents",
-        },
     )
 ]

@@ -186,12 +186,5 @@ ADAPTER_KINDS: list[AdapterKind] = [
     _adapter(LangGraphKind, "langgraph"),
     _adapter(OpenAIAgentsKind, "openai_agents"),
     _adapter(ADKKind, "adk"),
-    _adapter(
-        AgentScopeKind,
-        "agentscope",
-        deadline="AgentScope swallows the deadline's cancellation and ends its reply as "
-        "interrupted; the step then returns normally and the Runner reports run.completed "
-        "(the Runner's step could check scope.expired(), or the adapter raise on any "
-        "interrupted reply)",
-    ),
+    _adapter(AgentScopeKind, "agentscope"),
 ]

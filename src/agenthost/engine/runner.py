@@ -344,6 +344,9 @@ class Runner:
             async with asyncio.timeout_at(deadline_loop) as scope:
                 active.scope = scope
                 item = await anext(agen)
+            if scope.expired():  # the agent swallowed the scope's cancellation: it still ends
+                self._timed_out(active, outcome)
+                return None
         except StopAsyncIteration:
             return None
         except TimeoutError:

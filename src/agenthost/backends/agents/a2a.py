@@ -697,8 +697,12 @@ class A2AAgent:
             async with asyncio.timeout(self.cancel_timeout):
                 await remote.cancel_task(CancelTaskRequest(id=task_id))
             log.info("cancelled A2A task %s at %s", task_id, self.card_url)
-        except TaskNotCancelableError:
-            log.info("A2A task %s had already ended", task_id)
+        except TaskNotCancelableError:  # the remote says no: a refusal, as for the platforms
+            log.warning(
+                "the A2A agent at %s refused the stop request for task %s (TaskNotCancelable)",
+                self.card_url,
+                task_id,
+            )
         except Exception as exc:  # a failed cancel is logged; our run ends as it would anyway
             log.warning("cancelling A2A task %s failed: %s", task_id, describe(exc))
 
