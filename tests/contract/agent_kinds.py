@@ -284,7 +284,7 @@ def _openai(delta: dict[str, Any], finish: str | None = None) -> bytes:
 class LLMKind(Kind):
     providers: list[Provider] = field(default_factory=list)
     pauses_between_tries: bool = False  # the model chain's waits are engine/model_chain.py's
-    keeps_cut_off: bool = False  # LLMAgent's cut-off replies are the engine's
+
     timeout_code: str = "model_timeout"
 
     def agent(self, fake: FakePlatform, **options: Any) -> Agent:

@@ -36,7 +36,6 @@ NO_STATUS = (
 @dataclass
 class PluginKind(Kind):
     integration: bool = True  # a plugin process per test
-    keeps_cut_off: bool = False
     timeout_code: str = "plugin.timeout"
     processes: list[subprocess.Popen[str]] = field(default_factory=list)
 

@@ -232,7 +232,7 @@ async def test_a_stream_that_breaks_off_keeps_the_partial_reply(
     cut = next(e for e in events if e.type == "message.completed")
     assert cut.text == "Hel" and cut.data == {"incomplete": True}
     stored = [e for e in session.events if e.type == "message.completed"]
-    assert [(e.text, e.data) for e in stored] == [("Hel", {"incomplete": True})]
+    assert [(e.text, e.data) for e in stored] == [("Hel", {"incomplete": True})] * kind.branches
 
 
 @pytest.mark.parametrize("kind", kinds("silent"))

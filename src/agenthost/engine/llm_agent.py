@@ -13,7 +13,12 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from agenthost.core.errors import ConfigError, HostAPIError, MaxToolRoundsExceeded
+from agenthost.core.errors import (
+    AgentHostError,
+    ConfigError,
+    HostAPIError,
+    MaxToolRoundsExceeded,
+)
 from agenthost.core.messages import Message, ToolCallPart
 from agenthost.engine.catalog import Catalog, as_tool
 from agenthost.engine.history import window
@@ -161,11 +166,19 @@ class LLMAgent:
         for round_no in range(self.max_tool_rounds + 1):
             response: ModelResponse | None = None
             if streaming:
-                async for item in model.stream(messages, tools=tools, settings=self.settings):
-                    if type(item) is TextDelta:
-                        yield MessageDelta(text=item.text)
-                    elif type(item) is ResponseDone:
-                        response = item.response
+                shown: list[str] = []  # the text the user saw, kept if the stream breaks off
+                try:
+                    async for item in model.stream(messages, tools=tools, settings=self.settings):
+                        if type(item) is TextDelta:
+                            shown.append(item.text)
+                            yield MessageDelta(text=item.text)
+                        elif type(item) is ResponseDone:
+                            response = item.response
+                except AgentHostError as exc:
+                    if not shown:
+                        raise
+                    yield _cut_off("".join(shown), exc)
+                    return
             else:
                 response = await model.request(messages, tools=tools, settings=self.settings)
             assert response is not None, "a model stream ended without ResponseDone"
@@ -238,3 +251,10 @@ class LLMAgent:
 
 
 __all__ = ["LLMAgent", "ToolSpec"]
+
+
+def _cut_off(text: str, exc: AgentHostError) -> list[RunResult]:
+    """A reply the model stream broke off: the text already shown is stored as an incomplete
+    message, then the run fails with the model's error."""
+    cut = MessageCompleted(message=Message.assistant(text), incomplete=True)
+    return [cut, RunFailed(error=exc.message, code=exc.code, retryable=exc.retryable)]

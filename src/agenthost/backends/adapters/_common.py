@@ -23,6 +23,8 @@ from agenthost.ports.protocol import (
     Capabilities,
     HostAPI,
     Manifest,
+    MessageCompleted,
+    MessageDelta,
     Permissions,
     ResultBatch,
     RunContext,
@@ -126,6 +128,20 @@ def usage(input_tokens: Any, output_tokens: Any, requests: int = 1) -> Usage | N
     )
 
 
+def _track(shown: list[str], batch: ResultBatch) -> None:
+    """Keep the text streamed since the last finished message in `shown`."""
+    for result in batch if isinstance(batch, list) else (batch,):
+        if isinstance(result, MessageDelta):
+            shown.append(result.text)
+        elif isinstance(result, MessageCompleted):
+            shown.clear()
+
+
+def _cut(shown: list[str]) -> MessageCompleted:
+    """The text streamed before a failure, as a message marked incomplete."""
+    return MessageCompleted(message=assistant("".join(shown)), incomplete=True)
+
+
 class AdapterAgent:
     """Base of the framework adapters (see the module docstring)."""
 
@@ -150,9 +166,17 @@ class AdapterAgent:
         return self._manifest
 
     async def run(self, ctx: RunContext, host: HostAPI) -> AsyncGenerator[ResultBatch, None]:
+        shown: list[str] = []  # text streamed since the last finished message
         try:
             async with aclosing(self._turn(ctx, host)) as turn:
                 async for batch in turn:
+                    _track(shown, batch)
+                    if (
+                        shown
+                        and isinstance(batch, list)
+                        and any(isinstance(r, RunFailed) for r in batch)
+                    ):  # the framework reported the failure itself: keep the reply too
+                        batch = [_cut(shown), *batch]
                     yield batch
         except AgentHostError:
             raise  # a refused host call: the runner reports its own code
@@ -160,7 +184,11 @@ class AdapterAgent:
             log.warning(
                 "%s agent %r failed in run %s: %s", self.framework, self.name, ctx.run_id, exc
             )
-            yield failure(exc)
+            failed = failure(exc)
+            if shown:  # the reply the user saw so far is kept, marked incomplete
+                yield [_cut(shown), failed]
+            else:
+                yield failed
 
     def _turn(self, ctx: RunContext, host: HostAPI) -> AsyncGenerator[ResultBatch, None]:
         raise NotImplementedError
