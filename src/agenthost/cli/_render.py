@@ -114,6 +114,8 @@ class EventRenderer:
                 self._end_stream()
             elif event.message is not None and event.message.text:
                 self.out.print(event.message.text, markup=False, highlight=False)
+            if is_incomplete(event):
+                self.info.print(INCOMPLETE)
         elif kind == "tool.call.started":
             self._end_stream()
             data = event.data or {}
@@ -141,6 +143,13 @@ class EventRenderer:
 
 # ---- sessions ----------------------------------------------------------------------------
 
+INCOMPLETE = "[yellow](incomplete: the reply was cut off)[/]"
+
+
+def is_incomplete(event: Event) -> bool:
+    """A reply cut mid-stream, stored as far as it was shown."""
+    return bool((event.data or {}).get("incomplete"))
+
 
 def render_transcript(console: Console, events: Iterable[Event]) -> int:
     """Print the messages and tool calls of `events`; returns how many messages it showed."""
@@ -154,6 +163,8 @@ def render_transcript(console: Console, events: Iterable[Event]) -> int:
             if event.message.text:
                 console.print(f"[bold green]{escape(event.author)} ›[/] ", end="")
                 console.print(event.message.text, markup=False, highlight=False)
+                if is_incomplete(event):
+                    console.print(INCOMPLETE)
                 shown += 1
         elif event.type == "tool.call.started":
             data = event.data or {}

@@ -133,6 +133,43 @@ def test_sessions_show_marks_a_run_a_dead_process_left_open(config: Path) -> Non
     assert "interrupted" in shown.stdout and "run_dead" in shown.stdout
 
 
+def test_sessions_show_marks_a_cut_off_reply_incomplete(config: Path) -> None:
+    import asyncio
+
+    from agenthost.config import load_config, open_store
+    from agenthost.core.messages import Message
+    from agenthost.core.session import SessionKey
+
+    async def store_cut_reply() -> None:
+        async with open_store(load_config(config)) as store:
+            session = await store.create(SessionKey("clitest/helper", "tester", "cut"))
+            await store.append(
+                session,
+                [
+                    Event(
+                        id="e1",
+                        invocation_id="run_cut",
+                        author="user",
+                        type="message.received",
+                        message=Message.user("tell me a story"),
+                    ),
+                    Event(
+                        id="e2",
+                        invocation_id="run_cut",
+                        author="helper",
+                        type="message.completed",
+                        message=Message.assistant("Once upon a"),
+                        data={"incomplete": True},
+                    ),
+                ],
+            )
+
+    asyncio.run(store_cut_reply())
+    shown = invoke("sessions", "show", "cut")
+    assert shown.exit_code == 0, shown.output
+    assert "Once upon a" in shown.stdout and "(incomplete" in shown.stdout
+
+
 def test_chat_through_stdin(config: Path, fake: ThreadedFakeServer) -> None:
     fake.server.add(TextReply("plain answer"))
     script = "hi there\nfind it\n/history\n/new\n/history\n/bogus\n/exit\nnever sent\n"
