@@ -412,7 +412,7 @@ def check_session(events: list[dict[str, Any]], seens: list[Seen], report: Repor
     ids = {e["id"] for e in events}
     last: dict[str, dict[str, Any]] = {}
     for event in events:
-        last[event["invocation_id"]] = event
+        last[event["run_id"]] = event
     for seen in seens:
         end = last.get(seen.run_id)
         status = _status(end)

@@ -38,7 +38,7 @@ ANSWER = "Here is what I found about that: " + "a reasonably long sentence of an
 
 def _event(type: Any, message: Message | None = None, **extra: Any) -> Event:
     return Event(
-        id=new_id(), invocation_id="run_bench", author="agent", type=type, message=message, **extra
+        id=new_id(), run_id="run_bench", author="agent", type=type, message=message, **extra
     )
 
 

@@ -115,7 +115,7 @@ def event(
 ) -> Event:
     return Event(
         id=new_id(),
-        invocation_id="run_1",
+        run_id="run_1",
         author="agent",
         type=type,
         partial=partial,
@@ -139,7 +139,7 @@ def rich_events() -> list[Event]:
     return [
         Event(
             id=new_id(),
-            invocation_id="run_a",
+            run_id="run_a",
             author="user",
             type="message.received",
             timestamp=1_700_000_000.123456,
@@ -147,7 +147,7 @@ def rich_events() -> list[Event]:
         ),
         Event(
             id=new_id(),
-            invocation_id="run_a",
+            run_id="run_a",
             author="agent",
             type="message.completed",
             message=Message.assistant(
@@ -158,7 +158,7 @@ def rich_events() -> list[Event]:
         ),
         Event(
             id=new_id(),
-            invocation_id="run_a",
+            run_id="run_a",
             author="agent",
             type="tool.call.completed",
             message=Message.tool(
@@ -169,7 +169,7 @@ def rich_events() -> list[Event]:
         ),
         Event(
             id=new_id(),
-            invocation_id="run_a",
+            run_id="run_a",
             author="runner",
             type="run.failed",
             error=ErrorInfo(code="model_timeout", message="too slow", retryable=True),
@@ -683,7 +683,7 @@ async def test_values_json_cannot_hold_are_refused(store: SessionBackend) -> Non
     session = await store.create(KEY)
     bad = Event(
         id=new_id(),
-        invocation_id="run_1",
+        run_id="run_1",
         author="agent",
         type="state.updated",
         data={"x": object()},

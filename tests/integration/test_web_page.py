@@ -328,7 +328,7 @@ def test_a_server_with_keys_asks_for_one(page: Page, servers: Servers) -> None:
 
 def _stored(seq: int, kind: str, role: str, text: str, **extra: Any) -> dict[str, Any]:
     message = {"role": role, "parts": [{"kind": "text", "text": text}]}
-    return {"id": f"e{seq}", "invocation_id": "run_cut", "author": role, "type": kind,
+    return {"id": f"e{seq}", "run_id": "run_cut", "author": role, "type": kind,
             "session_id": "cut", "seq": seq, "message": message, **extra}  # fmt: skip
 
 

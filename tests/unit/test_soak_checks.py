@@ -26,7 +26,7 @@ def test_the_flaky_model_fails_one_call_in_ten() -> None:
 
 def event(run: str, kind: str, eid: str, status: str | None = None) -> dict[str, Any]:
     data = {"status": status} if status else None
-    return {"id": eid, "invocation_id": run, "type": kind, "data": data}
+    return {"id": eid, "run_id": run, "type": kind, "data": data}
 
 
 def seen(run: str, ids: list[str], last: str = "run.completed") -> Seen:

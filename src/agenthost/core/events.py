@@ -48,7 +48,7 @@ class Event(msgspec.Struct, kw_only=True, omit_defaults=True):
     """
 
     id: str
-    invocation_id: str
+    run_id: str
     author: str
     type: EventType
     app: str = ""
@@ -63,6 +63,11 @@ class Event(msgspec.Struct, kw_only=True, omit_defaults=True):
     data: dict[str, Any] | None = None  # type-specific extras (tool name, status, cost, ...)
     branch: str | None = None
     seq: int = 0
+
+    @property
+    def invocation_id(self) -> str:
+        """Deprecated name of `run_id` (events stored before 0.2 still load)."""
+        return self.run_id
 
     @property
     def is_terminal(self) -> bool:
@@ -93,12 +98,12 @@ def summarize_runs(events: list[Event]) -> list[RunSummary]:
     """Status of every run (invocation) found in `events`, oldest first."""
     runs: dict[str, RunSummary] = {}
     for event in events:
-        run = runs.get(event.invocation_id)
+        run = runs.get(event.run_id)
         if run is None:
             if event.type not in ("message.received", "run.started"):
                 continue
-            run = runs[event.invocation_id] = RunSummary(
-                run_id=event.invocation_id, status="running", started_at=event.timestamp
+            run = runs[event.run_id] = RunSummary(
+                run_id=event.run_id, status="running", started_at=event.timestamp
             )
         if event.type in TERMINAL_TYPES:
             run.finished_at = event.timestamp

@@ -23,7 +23,7 @@ def new_event(type: EventType, run_id: str, author: str, key: SessionKey, **fiel
     """An event of this run and session, with a fresh id."""
     return Event(
         id=new_id(),
-        invocation_id=run_id,
+        run_id=run_id,
         author=author,
         type=type,
         app=key.app,
@@ -37,7 +37,7 @@ def delta_event(result: MessageDelta, run_id: str, author: str, key: SessionKey)
     """The partial event of a text delta (the most frequent result, made directly)."""
     return Event(
         id=new_id(),
-        invocation_id=run_id,
+        run_id=run_id,
         author=result.author or author,
         type="message.delta",
         app=key.app,

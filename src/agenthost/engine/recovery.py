@@ -113,7 +113,7 @@ def process_identity() -> dict[str, Any]:
 
 def _received(events: list[Event], run_id: str) -> Event | None:
     for event in reversed(events):
-        if event.invocation_id != run_id:
+        if event.run_id != run_id:
             return None
         if event.type == "message.received":
             return event
@@ -255,7 +255,7 @@ class Recovery:
         events = session.events
         if not events or events[-1].is_terminal:
             return
-        run_id = events[-1].invocation_id
+        run_id = events[-1].run_id
         if await self.owner_alive(events, run_id, active):
             return
         log.warning(

@@ -375,7 +375,7 @@ class RunManager:
         request = channel.request
         event = Event(
             id=new_id(),
-            invocation_id=request.run_id,
+            run_id=request.run_id,
             author="runner",
             type="run.failed",
             app=channel.runner.app,
@@ -518,7 +518,7 @@ async def stored_frames(
         pos = (event.seq, 0)
         if before is not None and pos >= before:
             break
-        if event.invocation_id == run_id and pos > after:
+        if event.run_id == run_id and pos > after:
             frames.append(Frame(pos, event))
     return frames
 

@@ -79,7 +79,7 @@ def error_frame(frame_id: str, event: Event) -> bytes:
     just before the `run.failed`'s: `runs.error_position`)."""
     body: dict[str, Any] = {
         "type": "error",
-        "run_id": event.invocation_id,
+        "run_id": event.run_id,
         "session_id": event.session_id,
         "error": serde.to_builtins(event.error) if event.error is not None else None,
     }

@@ -119,7 +119,7 @@ def test_sessions_show_marks_a_run_a_dead_process_left_open(config: Path) -> Non
                 [
                     Event(
                         id="e1",
-                        invocation_id="run_dead",
+                        run_id="run_dead",
                         author="user",
                         type="message.received",
                         message=Message.user("are you there?"),
@@ -148,14 +148,14 @@ def test_sessions_show_marks_a_cut_off_reply_incomplete(config: Path) -> None:
                 [
                     Event(
                         id="e1",
-                        invocation_id="run_cut",
+                        run_id="run_cut",
                         author="user",
                         type="message.received",
                         message=Message.user("tell me a story"),
                     ),
                     Event(
                         id="e2",
-                        invocation_id="run_cut",
+                        run_id="run_cut",
                         author="helper",
                         type="message.completed",
                         message=Message.assistant("Once upon a"),
@@ -229,7 +229,7 @@ def test_empty_message_is_a_usage_error(config: Path) -> None:
 
 def test_log_file_has_the_run_id(config: Path, env: Path) -> None:
     result = invoke("run", "--json", "hi")
-    run_id = json_events(result.stdout)[0].invocation_id
+    run_id = json_events(result.stdout)[0].run_id
     log = (env / "logs" / "agenthost.log").read_text()
     assert f"run={run_id} run ended: completed" in log
 

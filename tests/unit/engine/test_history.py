@@ -8,7 +8,7 @@ from agenthost.engine.history import HistoryCache, window
 
 
 def ev(kind: str, message: Message, seq: int) -> Event:
-    return Event(id=new_id(), invocation_id="r", author="a", type=kind, message=message, seq=seq)  # type: ignore[arg-type]
+    return Event(id=new_id(), run_id="r", author="a", type=kind, message=message, seq=seq)  # type: ignore[arg-type]
 
 
 def test_incremental_and_closes_dangling_tool_calls() -> None:

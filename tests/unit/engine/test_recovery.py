@@ -39,7 +39,7 @@ async def open_run(
     received = Event(
         id=new_id(),
         timestamp=time.time() if started is None else started,
-        invocation_id="run_1",
+        run_id="run_1",
         author="user",
         type="message.received",
         message=Message.user("hi"),

@@ -280,7 +280,7 @@ async def test_queue_policy_serializes_runs_without_interleaving(store: SessionS
         collect(runner.run("u", "s", "one")), collect(runner.run("u", "s", "two"))
     )
     session = await runner.get_session("u", "s")
-    runs = [e.invocation_id for e in session.events]
+    runs = [e.run_id for e in session.events]
     first_run = runs[0]
     n = runs.count(first_run)
     assert runs[:n] == [first_run] * n and len(set(runs[n:])) == 1
@@ -335,7 +335,7 @@ async def test_a_run_left_open_is_marked_interrupted(store: SessionStore) -> Non
         [
             Event(
                 id=new_id(),
-                invocation_id="run_dead",
+                run_id="run_dead",
                 author="user",
                 type="message.received",
                 message=Message.user("hi"),
@@ -386,7 +386,7 @@ async def test_a_live_run_of_another_process_is_not_marked(store: SessionStore) 
             [
                 Event(
                     id=new_id(),
-                    invocation_id="run_live",
+                    run_id="run_live",
                     author="user",
                     type="message.received",
                     message=Message.user("hi"),

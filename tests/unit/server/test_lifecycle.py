@@ -294,7 +294,7 @@ def test_cost_is_counted() -> None:
     request = RunRequest(agent="a", user_id="u", session_id="s", message=Message.user("x"))
 
     def event(kind: str, **fields: Any) -> Event:
-        return Event(id="e", invocation_id=request.run_id, author="x", type=kind, **fields)
+        return Event(id="e", run_id=request.run_id, author="x", type=kind, **fields)
 
     metrics.observe(request, event("message.received"))
     metrics.observe(

@@ -251,7 +251,7 @@ async def test_follow_fills_what_the_buffer_dropped_from_the_store(users: Users)
     events: list[Any] = []
     async for event in runner.run("alice", "s1", "tool then text"):
         events.append(event)
-    run_id = events[0].invocation_id
+    run_id = events[0].run_id
     request = RunRequest(
         agent="helper", user_id="alice", session_id="s1", message=events[0].message, run_id=run_id
     )

@@ -795,6 +795,6 @@ class SQLiteSessionStore:
 def _event_rows(key: SessionKey, events: list[Event]) -> list[tuple[Any, ...]]:
     app, user_id, session_id = key
     return [
-        (app, user_id, session_id, e.seq, e.id, e.invocation_id, e.type, e.timestamp, blob)
+        (app, user_id, session_id, e.seq, e.id, e.run_id, e.type, e.timestamp, blob)
         for e, blob in zip(events, encode_events(events), strict=True)
     ]

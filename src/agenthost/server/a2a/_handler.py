@@ -224,7 +224,7 @@ class AgentHostRequestHandler(RequestHandler):
             session = await runner.get_session(ref.user_id, ref.session_id)
         except SessionNotFound:
             raise _not_found(ref.run_id) from None
-        events = [e for e in session.events if e.invocation_id == ref.run_id]
+        events = [e for e in session.events if e.run_id == ref.run_id]
         terminal = channel.terminal if channel is not None else None
         if terminal is not None and terminal.seq == 0:
             events.append(terminal)

@@ -20,7 +20,7 @@ Open = Callable[..., Awaitable[SQLiteSessionStore]]
 def event(text: str = "hi", state_delta: dict[str, Any] | None = None) -> Event:
     return Event(
         id=new_id(),
-        invocation_id="run_1",
+        run_id="run_1",
         author="agent",
         type="message.completed",
         message=Message.assistant(text),

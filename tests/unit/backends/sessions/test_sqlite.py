@@ -295,9 +295,9 @@ CHILD = textwrap.dedent(
         session = await store.create(SessionKey("app", "alice", "s1"), state={"user:x": 1})
         for i in range(5):
             await store.append(session, [
-                Event(id=f"e{i}", invocation_id="run", author="user", type="message.received",
+                Event(id=f"e{i}", run_id="run", author="user", type="message.received",
                       message=Message.user(f"q{i}")),
-                Event(id=f"f{i}", invocation_id="run", author="agent", type="message.completed",
+                Event(id=f"f{i}", run_id="run", author="agent", type="message.completed",
                       message=Message.assistant(f"a{i}"), state_delta={"turn": i}),
             ])
         print("stored", flush=True)
