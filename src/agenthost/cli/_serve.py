@@ -43,7 +43,7 @@ def _server(app: FastAPI, *, host: str, port: int, grace: float) -> uvicorn.Serv
     """uvicorn, printing the banner once it listens and refusing new runs on SIGTERM."""
     import uvicorn
 
-    from agenthost.server.banner import startup_banner
+    from agenthost.server.banner import agent_models, startup_banner
 
     state: ServerState = app.state.agenthost
 
@@ -59,6 +59,7 @@ def _server(app: FastAPI, *, host: str, port: int, grace: float) -> uvicorn.Serv
                 agents=state.agent_names(),
                 auth=bool(state.settings.api_keys),
                 page_path=state.page_path,
+                models=agent_models(state.runners),
             )
             sys.stdout.write(banner)
             sys.stdout.flush()
