@@ -121,3 +121,25 @@ async def test_models_of_one_file_share_a_server_that_stops_on_close() -> None:
         await first.aclose()
         assert running_servers() == 1  # the second still uses it
     assert running_servers() == 0
+
+
+async def test_a_looping_reply_is_stopped_and_marked_cut(model: LocalModel) -> None:
+    """At temperature 0 SmolLM2 answers "Tell me a joke" with one line said again and again:
+    the stream stops within a few copies instead of running to the cap."""
+    messages = [Message.system("You are a helpful assistant."), Message.user("Tell me a joke")]
+    events = [e async for e in model.stream(messages, settings=ModelSettings(temperature=0.0))]
+    deltas = [e for e in events if isinstance(e, TextDelta)]
+    done = events[-1]
+    assert isinstance(done, ResponseDone)
+    assert done.response.finish_reason == "length"
+    assert len(deltas) < model.reply_tokens
+    text = done.response.message.text
+    assert text and "".join(d.text for d in deltas).startswith(text)
+    assert text.count("drinks too much") == 1  # the loop is cut down to one copy
+
+
+async def test_a_plain_reply_is_capped_and_marked_cut() -> None:
+    async with make_local_model("smollm2", seed=1, reply_tokens=8) as capped:
+        reply = await capped.request([Message.user("Write a long story about the sea.")])
+    assert reply.finish_reason == "length"
+    assert reply.usage.output_tokens == 8

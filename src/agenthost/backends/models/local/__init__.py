@@ -51,6 +51,7 @@ def make_local_model(
     choice_votes: int = 3,
     tool_examples: Mapping[str, Sequence[Any]] | None = None,
     timeout: float = 300.0,
+    reply_tokens: int = 256,
 ) -> LocalModel:
     """The embedded model `model_name`: 'smollm2' (the default) or a path to a .gguf file.
 
@@ -59,7 +60,9 @@ def make_local_model(
 
     - threads: llama.cpp threads (default: the cores this process may use, at most 8)
     - context: KV cache size in tokens, shared by the `parallel` request slots
-    - max_tokens: default cap on generated tokens when a request gives none
+    - max_tokens: the server's hard cap on generated tokens per request
+    - reply_tokens: cap on a text reply's tokens when the request gives none; a reply cut
+      there (or stopped because it started to loop) ends with finish_reason "length"
     - seed: sampling seed, for reproducible text
     - temperature: for text answers when the request gives none (tool steps use 0)
     - choice_votes: how many orderings of the examples vote on the tool (1 is fastest)
@@ -72,7 +75,8 @@ def make_local_model(
     """
     import_xllamacpp()
     path = resolve_model_path(model_name)
-    for name, value in (("context", context), ("parallel", parallel), ("max_tokens", max_tokens)):
+    sizes = {"context": context, "parallel": parallel, "max_tokens": max_tokens}
+    for name, value in {**sizes, "reply_tokens": reply_tokens}.items():
         if value < 1:
             raise ConfigError(f"Local model option {name}={value!r} must be at least 1.")
     options = ServerOptions(
@@ -90,4 +94,5 @@ def make_local_model(
         choice_votes=choice_votes,
         temperature=temperature,
         timeout=timeout,
+        reply_tokens=reply_tokens,
     )

@@ -9,8 +9,10 @@ and the result is returned as an ordinary tool call with finish_reason "tool_cal
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
 from collections.abc import AsyncGenerator, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -19,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import orjson
 
-from agenthost.backends.models.local import _prompts, _server
+from agenthost.backends.models.local import _prompts, _repetition, _server
 from agenthost.backends.models.local._prompts import PreparedTool, ToolExample
 from agenthost.core.errors import ModelResponseError, ModelTimeout
 from agenthost.core.ids import new_id
@@ -39,8 +41,12 @@ from agenthost.ports.models import (
 if TYPE_CHECKING:
     from agenthost.backends.models.openai_compat import OpenAICompatibleModel
 
+log = logging.getLogger("agenthost.models.local")
+
 FREE = Price(input_per_mtok=0.0, output_per_mtok=0.0)
 ARGUMENT_TOKENS = 256  # cap on the tokens of one tool call's arguments
+REPLY_TOKENS = 256  # default cap on a text reply's tokens (a request's max_tokens wins)
+CUT = "length"  # finish_reason of a reply cut at its cap or stopped in a loop
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +75,10 @@ class LocalModel:
         choice_votes: int = 3,
         temperature: float = 0.2,
         timeout: float = 300.0,
+        reply_tokens: int = REPLY_TOKENS,
     ) -> None:
         self.model_name = model_name
+        self.reply_tokens = reply_tokens
         self.path = path
         self.server_options = server or _server.ServerOptions()
         self.tool_examples = dict(tool_examples or {})
@@ -168,6 +176,12 @@ class LocalModel:
                 )
         except TimeoutError as exc:
             raise ModelTimeout(model=self._name, seconds=seconds) from exc
+        text = response.message.text
+        collapsed = _repetition.collapse(text)
+        if collapsed != text:
+            response = msgspec.structs.replace(
+                response, message=Message.assistant(collapsed), finish_reason=CUT
+            )
         return msgspec.structs.replace(
             response, usage=decision.usage + response.usage, model=self._name
         )
@@ -186,13 +200,31 @@ class LocalModel:
             yield ResponseDone(self._tool_response(decision))
             return
         model = await self._model()
-        async for event in model.stream(decision.messages, settings=self._text_settings(settings)):
-            if isinstance(event, ResponseDone):
-                response = event.response
-                usage = decision.usage + response.usage
-                yield ResponseDone(msgspec.structs.replace(response, usage=usage, model=self._name))
-            elif isinstance(event, TextDelta):
-                yield event
+        guard = _repetition.RepetitionGuard()
+        deltas = 0
+        inner = model.stream(decision.messages, settings=self._text_settings(settings))
+        async with aclosing(inner):  # leaving early closes the request: llama.cpp stops
+            async for event in inner:
+                if isinstance(event, ResponseDone):
+                    response = event.response
+                    usage = decision.usage + response.usage
+                    done = msgspec.structs.replace(response, usage=usage, model=self._name)
+                    yield ResponseDone(done)
+                    return
+                if isinstance(event, TextDelta):
+                    deltas += 1
+                    yield event
+                    if guard.feed(event.text):
+                        break
+        log.info("local model %s: stopped a looping reply after %d tokens", self._name, deltas)
+        yield ResponseDone(
+            ModelResponse(
+                message=Message.assistant(_repetition.collapse(guard.text)),
+                usage=decision.usage + Usage(output_tokens=deltas, requests=1),
+                model=self._name,
+                finish_reason=CUT,
+            )
+        )
 
     # ---- deciding what to do --------------------------------------------------------------
 
@@ -287,13 +319,14 @@ class LocalModel:
         )
 
     def _text_settings(self, settings: ModelSettings | None) -> ModelSettings:
-        if settings is None:
-            return ModelSettings(temperature=self.temperature)
-        temperature = settings.temperature
+        """A text reply: the model's temperature and reply cap unless the request sets them."""
+        settings = settings or ModelSettings()
+        temperature, max_tokens = settings.temperature, settings.max_tokens
         return msgspec.structs.replace(
             settings,
             tool_choice=None,
             temperature=self.temperature if temperature is None else temperature,
+            max_tokens=self.reply_tokens if max_tokens is None else max_tokens,
         )
 
     @staticmethod
