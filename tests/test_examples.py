@@ -137,3 +137,9 @@ def test_examples_import_only_public_paths(path: Path) -> None:
                     f"{path.relative_to(ROOT)}:{node.lineno} imports from {module!r}; import "
                     f"from 'agenthost' (or agenthost.testing / agenthost.plugin) instead"
                 )
+
+
+def test_ask_on_a_self_hosted_server(fake_env: dict[str, str], tmp_path: Path) -> None:
+    env = {k: v for k, v in fake_env.items() if k != "AGENTHOST_MODEL"}
+    out = run_example("ask.py", env, tmp_path, "my-model")
+    assert out == "Echo: What is the capital of France?\n"
