@@ -13,6 +13,7 @@ the OpenMP runtime: ``apt-get install libgomp1``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from agenthost.backends.models.local._model import LocalModel, as_examples
@@ -20,6 +21,7 @@ from agenthost.backends.models.local._prompts import ToolExample
 from agenthost.backends.models.local._server import (
     ALIASES,
     ServerOptions,
+    default_cache_dir,
     default_threads,
     import_xllamacpp,
     resolve_model_path,
@@ -52,6 +54,7 @@ def make_local_model(
     tool_examples: Mapping[str, Sequence[Any]] | None = None,
     timeout: float = 300.0,
     reply_tokens: int = 256,
+    prompt_cache: bool | str = True,
 ) -> LocalModel:
     """The embedded model `model_name`: 'smollm2' (the default) or a path to a .gguf file.
 
@@ -69,6 +72,9 @@ def make_local_model(
     - tool_examples: extra examples per tool name, e.g.
       ``{"get_weather": ['Will it rain in Oslo? -> {"city": "Oslo"}']}``
     - timeout: seconds for one HTTP call to the embedded server
+    - prompt_cache: keep the prompt cache across processes (saved when the server stops,
+      restored when one starts): True for ``$AGENTHOST_HOME/cache/local-model``, a folder,
+      or False
 
     Nothing starts here: the server starts on the first call. Fails early with ConfigError
     or MissingExtraError when xllamacpp or the model file is missing.
@@ -85,6 +91,7 @@ def make_local_model(
         parallel=parallel,
         max_tokens=max_tokens,
         seed=seed,
+        cache_dir=_cache_dir(prompt_cache),
     )
     return LocalModel(
         model_name,
@@ -96,3 +103,11 @@ def make_local_model(
         timeout=timeout,
         reply_tokens=reply_tokens,
     )
+
+
+def _cache_dir(prompt_cache: bool | str) -> Path | None:
+    if prompt_cache is True:
+        return default_cache_dir()
+    if prompt_cache is False or not prompt_cache:
+        return None
+    return Path(prompt_cache).expanduser()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import zlib
 from collections import Counter
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import aclosing
@@ -96,6 +97,12 @@ class LocalModel:
 
     def __repr__(self) -> str:
         return f"LocalModel({self.model_name!r}, path={str(self.path)!r})"
+
+    @property
+    def restored_tokens(self) -> int:
+        """Prompt tokens the server restored from the saved cache when it started (0 before
+        the first call, or when it started cold)."""
+        return self._handle.restored if self._handle is not None else 0
 
     @property
     def base_url(self) -> str | None:
@@ -267,12 +274,14 @@ class LocalModel:
     ) -> tuple[str, Usage]:
         """Majority vote over up to `choice_votes` orderings of the examples (ties: the first)."""
         grammar = _prompts.choice_grammar(_prompts.choice_labels(tools, allow_none=allow_none))
-        constrained = self._constrained(grammar, max_tokens=16, settings=settings)
         model = await self._model()
         answers = []
         for order in range(self.choice_votes):  # one after another: on 2 cores, concurrent
             messages = _prompts.choice_messages(  # prompt processing is slower, not faster
                 request, tools, allow_none=allow_none, order=order
+            )
+            constrained = self._constrained(
+                grammar, max_tokens=16, settings=settings, slot=self._slot(order)
             )
             answers.append(await model.request(messages, settings=constrained))
             votes = Counter(answer.message.text.strip() for answer in answers)
@@ -291,7 +300,9 @@ class LocalModel:
         model = await self._model()
         response = await model.request(
             _prompts.arguments_messages(request, tool),
-            settings=self._constrained(grammar, max_tokens=ARGUMENT_TOKENS, settings=settings),
+            settings=self._constrained(
+                grammar, max_tokens=ARGUMENT_TOKENS, settings=settings, slot=self._fill_slot(tool)
+            ),
         )
         text = response.message.text.strip()
         try:
@@ -327,13 +338,28 @@ class LocalModel:
             tool_choice=None,
             temperature=self.temperature if temperature is None else temperature,
             max_tokens=self.reply_tokens if max_tokens is None else max_tokens,
+            extra={"id_slot": self._slot(self.server_options.parallel - 1), **settings.extra},
         )
+
+    # Each kind of prompt has its own llama.cpp slot ("id_slot"), so that one prompt does not
+    # evict another's cache: the example orderings of the tool choice take the first slots,
+    # the arguments of a tool one of the next, text replies the last. The slots are what is
+    # saved and restored across processes (see _server).
+
+    def _slot(self, index: int) -> int:
+        return max(0, min(index, self.server_options.parallel - 1))
+
+    def _fill_slot(self, tool: PreparedTool) -> int:
+        spare = self.server_options.parallel - self.choice_votes - 1
+        if spare < 1:
+            return self._slot(self.choice_votes)
+        return self._slot(self.choice_votes + zlib.crc32(tool.name.encode()) % spare)
 
     @staticmethod
     def _constrained(
-        grammar: str, *, max_tokens: int, settings: ModelSettings | None
+        grammar: str, *, max_tokens: int, settings: ModelSettings | None, slot: int
     ) -> ModelSettings:
-        extra: dict[str, Any] = {"grammar": grammar}
+        extra: dict[str, Any] = {"grammar": grammar, "id_slot": slot}
         timeout = settings.timeout if settings is not None else None
         return ModelSettings(temperature=0.0, max_tokens=max_tokens, timeout=timeout, extra=extra)
 
