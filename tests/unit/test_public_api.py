@@ -12,7 +12,7 @@ import agenthost
 import agenthost.testing
 from agenthost import LLMAgent, RunFailedError, Runner, ask, open_session_store
 from agenthost.core.errors import ModelHTTPError, RunError
-from agenthost.testing import ScriptedModel, tool_call
+from agenthost.testing import FakeOpenAIServer, ScriptedModel, tool_call
 
 
 @pytest.mark.parametrize("name", agenthost.__all__)
@@ -103,3 +103,15 @@ async def test_ask_runs_an_agent_with_run_options() -> None:
 def test_all_lists_exactly_the_lazy_names() -> None:
     assert sorted(agenthost.__all__) == sorted(agenthost._EXPORTS)
     assert sorted(agenthost.testing.__all__) == sorted(agenthost.testing._EXPORTS)
+
+
+async def test_ask_twice_with_one_agent_over_http(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each ask opens and closes the agent's HTTP model; the agent can be asked again."""
+    async with FakeOpenAIServer() as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+        agent = LLMAgent(model="openai:gpt-4o-mini")
+        assert await ask(agent, "one") == "Echo: one"
+        assert await ask(agent, "two") == "Echo: two"
+        assert await ask("openai:gpt-4o-mini", "three") == "Echo: three"
+    assert server.request_count == 3
