@@ -10,7 +10,17 @@ import pytest
 
 import agenthost
 import agenthost.testing
-from agenthost import LLMAgent, RunFailedError, Runner, ask, open_session_store
+from agenthost import (
+    LLMAgent,
+    Message,
+    ModelResponse,
+    RunFailedError,
+    Runner,
+    Usage,
+    ask,
+    collect,
+    open_session_store,
+)
 from agenthost.core.errors import ModelHTTPError, RunError
 from agenthost.testing import FakeOpenAIServer, ScriptedModel, tool_call
 
@@ -115,3 +125,18 @@ async def test_ask_twice_with_one_agent_over_http(monkeypatch: pytest.MonkeyPatc
         assert await ask(agent, "two") == "Echo: two"
         assert await ask("openai:gpt-4o-mini", "three") == "Echo: three"
     assert server.request_count == 3
+
+
+async def test_a_reply_cut_at_its_cap_is_marked_on_run_completed() -> None:
+    """What the README promises for the embedded model: finish_reason "length" reaches
+    run.completed (LocalModel sets it when a reply hits its cap or is stopped in a loop)."""
+    cut = ModelResponse(
+        message=Message.assistant("cut he"), usage=Usage(), model="x", finish_reason="length"
+    )
+    async with (
+        open_session_store("memory://") as store,
+        Runner(LLMAgent(model=ScriptedModel([cut])), store=store) as runner,
+    ):
+        events = await collect(runner.run("u", "s", "hi"))
+    assert events[-1].type == "run.completed"
+    assert events[-1].data is not None and events[-1].data["finish_reason"] == "length"
