@@ -8,7 +8,7 @@ gives the same objects). Runs on the embedded model with no key; set AGENTHOST_M
 import asyncio
 import os
 
-from agenthost.config import (
+from agenthost import (
     AgentConfig,
     AgentHostConfig,
     ModelConfig,

@@ -15,6 +15,11 @@ async def get_weather(city: str) -> str:
 
     Args:
         city: The city name, e.g. "Paris".
+
+    Examples:
+        Will it rain in Oslo tomorrow? -> {"city": "Oslo"}
+        How warm is it in Rome? -> {"city": "Rome"}
+        What's the weather like in Tokyo? -> {"city": "Tokyo"}
     """
     return f"It is 21°C and sunny in {city}."
 

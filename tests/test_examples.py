@@ -6,6 +6,7 @@ examples/ (or the repository root) whose text contains the block verbatim.
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import subprocess
@@ -112,3 +113,33 @@ def test_framework_adapter_examples(
     out = run_example(name, {**fake_env, "MODEL": "fake-model"}, tmp_path)
     assert "[calling get_weather]" in out
     assert done in out
+
+
+PUBLIC_PATHS = {"agenthost", "agenthost.testing", "agenthost.plugin"}
+EXAMPLE_FILES = sorted((ROOT / "examples").rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", EXAMPLE_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_examples_import_only_public_paths(path: Path) -> None:
+    """Examples import agenthost names from `agenthost` (test doubles from
+    `agenthost.testing`, the plugin SDK from `agenthost.plugin`), never from a layer path
+    such as `agenthost.engine.runner`."""
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module is not None:
+            modules = [node.module]
+        elif isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        else:
+            continue
+        for module in modules:
+            if module.split(".")[0] == "agenthost":
+                assert module in PUBLIC_PATHS, (
+                    f"{path.relative_to(ROOT)}:{node.lineno} imports from {module!r}; import "
+                    f"from 'agenthost' (or agenthost.testing / agenthost.plugin) instead"
+                )
+
+
+def test_ask_on_a_self_hosted_server(fake_env: dict[str, str], tmp_path: Path) -> None:
+    env = {k: v for k, v in fake_env.items() if k != "AGENTHOST_MODEL"}
+    out = run_example("ask.py", env, tmp_path, "my-model")
+    assert out == "Echo: What is the capital of France?\n"

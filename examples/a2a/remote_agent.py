@@ -8,9 +8,7 @@ Run by tests/unit/server/test_a2a_examples.py.
 import asyncio
 import os
 
-from agenthost.backends.agents import A2AAgent
-from agenthost.backends.sessions import open_session_store
-from agenthost.engine.runner import Runner
+from agenthost import A2AAgent, Runner, open_session_store
 
 CARD_URL = os.environ.get("A2A_AGENT_URL", "http://127.0.0.1:8000/a2a/echo")
 

@@ -10,9 +10,7 @@ import os
 from google.adk.agents import LlmAgent
 from google.adk.models import OpenAILlm
 
-from agenthost.backends.adapters import ADKAgent
-from agenthost.backends.sessions import open_session_store
-from agenthost.engine.runner import Runner
+from agenthost import ADKAgent, Runner, open_session_store
 
 
 def get_weather(city: str) -> str:

@@ -13,9 +13,7 @@ from agentscope.permission import PermissionContext, PermissionMode
 from agentscope.state import AgentState
 from agentscope.tool import FunctionTool, Toolkit
 
-from agenthost.backends.adapters import AgentScopeAgent
-from agenthost.backends.sessions import open_session_store
-from agenthost.engine.runner import Runner
+from agenthost import AgentScopeAgent, Runner, open_session_store
 
 
 def get_weather(city: str) -> str:

@@ -12,9 +12,7 @@ from langchain_openai import ChatOpenAI
 from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
 
-from agenthost.backends.adapters import LangGraphAgent
-from agenthost.backends.sessions import open_session_store
-from agenthost.engine.runner import Runner
+from agenthost import LangGraphAgent, Runner, open_session_store
 
 
 @tool

@@ -9,9 +9,7 @@ import os
 from agents import Agent, ModelSettings, OpenAIChatCompletionsModel, RunConfig, function_tool
 from openai import AsyncOpenAI
 
-from agenthost.backends.adapters import OpenAIAgentsAgent
-from agenthost.backends.sessions import open_session_store
-from agenthost.engine.runner import Runner
+from agenthost import OpenAIAgentsAgent, Runner, open_session_store
 
 
 @function_tool

@@ -10,9 +10,7 @@ from pydantic_ai import Agent
 from pydantic_ai.models.openai import OpenAIChatModel
 from pydantic_ai.providers.openai import OpenAIProvider
 
-from agenthost.backends.adapters import PydanticAIAgent
-from agenthost.backends.sessions import open_session_store
-from agenthost.engine.runner import Runner
+from agenthost import PydanticAIAgent, Runner, open_session_store
 
 model = OpenAIChatModel(
     os.environ.get("MODEL", "gpt-4o-mini"),

@@ -9,18 +9,18 @@ import os
 import sys
 from collections.abc import AsyncIterator
 
-from agenthost.core.errors import HostAPIError
-from agenthost.core.messages import Message
-from agenthost.plugin import serve, serve_http
-from agenthost.ports.protocol import (
+from agenthost import (
     HostAPI,
+    HostAPIError,
     Manifest,
+    Message,
     MessageCompleted,
     MessageDelta,
     Permissions,
     RunCompleted,
     RunContext,
 )
+from agenthost.plugin import serve, serve_http
 
 
 class EchoAgent:

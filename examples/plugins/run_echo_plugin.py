@@ -7,9 +7,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from agenthost import Runner, open_session_store
-from agenthost.backends.plugins import PluginAgent
-from agenthost.ports.protocol import Permissions
+from agenthost import Permissions, PluginAgent, Runner, open_session_store
 
 PLUGIN = Path(__file__).with_name("echo_plugin.py")
 

@@ -8,9 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from agenthost.config import load_config
-from agenthost.server import RunRequest, ServerState, create_app
-from agenthost.server.state import Who
+from agenthost import RunRequest, ServerState, Who, create_app, load_config
 
 finished: list[str] = []
 

@@ -3,12 +3,14 @@ network, answers a question that needs one of its demo tools."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from agenthost.config import AgentHostConfig, build_runtime
-from agenthost.engine.runner import collect
+from agenthost import AgentHostConfig, build_runtime, collect
 
 pytestmark = pytest.mark.integration
 
@@ -27,3 +29,23 @@ async def test_default_agent_calls_a_demo_tool(
     assert "Paris" in tool.text
     assert events[-1].type == "run.completed"
     assert any(e.type == "message.completed" and e.text for e in events[-3:])
+
+
+def test_readme_quickstart_calls_its_tool_on_the_embedded_model(tmp_path: Path) -> None:
+    """The README's "In your own code" example, run as a user runs it, on local:smollm2: the
+    Examples: lines of its tool's docstring make the small model call the tool."""
+    pytest.importorskip("xllamacpp")
+    env = {k: v for k, v in os.environ.items() if k not in ("AGENTHOST_MODEL", "OPENAI_API_KEY")}
+    env["AGENTHOST_HOME"] = str(tmp_path / "home")
+    example = Path(__file__).resolve().parents[2] / "examples" / "quickstart.py"
+    result = subprocess.run(
+        [sys.executable, str(example)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "[tool result: It is 21°C and sunny in Paris.]" in result.stdout
+    assert "[done:" in result.stdout

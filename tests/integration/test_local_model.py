@@ -5,7 +5,9 @@ Skipped when xllamacpp or the model package is not installed.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -121,3 +123,51 @@ async def test_models_of_one_file_share_a_server_that_stops_on_close() -> None:
         await first.aclose()
         assert running_servers() == 1  # the second still uses it
     assert running_servers() == 0
+
+
+async def test_a_looping_reply_is_stopped_and_marked_cut(model: LocalModel) -> None:
+    """At temperature 0 SmolLM2 answers "Tell me a joke" with one line said again and again:
+    the stream stops within a few copies instead of running to the cap."""
+    messages = [Message.system("You are a helpful assistant."), Message.user("Tell me a joke")]
+    events = [e async for e in model.stream(messages, settings=ModelSettings(temperature=0.0))]
+    deltas = [e for e in events if isinstance(e, TextDelta)]
+    done = events[-1]
+    assert isinstance(done, ResponseDone)
+    assert done.response.finish_reason == "length"
+    assert len(deltas) < model.reply_tokens
+    text = done.response.message.text
+    assert text and "".join(d.text for d in deltas).startswith(text)
+    assert text.count("drinks too much") == 1  # the loop is cut down to one copy
+
+
+async def test_a_plain_reply_is_capped_and_marked_cut() -> None:
+    async with make_local_model("smollm2", seed=1, reply_tokens=8) as capped:
+        reply = await capped.request([Message.user("Write a long story about the sea.")])
+    assert reply.finish_reason == "length"
+    assert reply.usage.output_tokens == 8
+
+
+async def test_the_prompt_cache_outlives_the_server(tmp_path: Path) -> None:
+    """A server saves its slots when it stops; the next one (another process in real use)
+    starts with them restored and answers the same."""
+    messages = [Message.user("Name three colours.")]
+    settings = ModelSettings(temperature=0.0, max_tokens=12)
+    async with make_local_model("smollm2", prompt_cache=str(tmp_path)) as first:
+        before = await first.request(messages, settings=settings)
+        assert first.restored_tokens == 0  # nothing saved yet
+    (folder,) = os.listdir(tmp_path)
+    saved = sorted(os.listdir(tmp_path / folder))
+    assert saved and all(name.startswith("slot") and name.endswith(".bin") for name in saved)
+    async with make_local_model("smollm2", prompt_cache=str(tmp_path)) as second:
+        after = await second.request(messages, settings=settings)
+        assert second.restored_tokens >= before.usage.input_tokens
+    assert after.message.text == before.message.text
+
+
+async def test_no_prompt_cache_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AGENTHOST_HOME", str(tmp_path))
+    async with make_local_model("smollm2", prompt_cache=False) as model:
+        await model.request([Message.user("Hi")], settings=ModelSettings(max_tokens=4))
+    assert os.listdir(tmp_path) == []

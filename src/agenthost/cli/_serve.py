@@ -50,7 +50,7 @@ def _server(app: FastAPI, *, host: str, port: int, grace: float) -> uvicorn.Serv
     import uvicorn
 
     from agenthost.server._http_limits import limited_protocol
-    from agenthost.server.banner import startup_banner
+    from agenthost.server.banner import agent_models, startup_banner
 
     state: ServerState = app.state.agenthost
     settings = state.settings
@@ -67,6 +67,7 @@ def _server(app: FastAPI, *, host: str, port: int, grace: float) -> uvicorn.Serv
                 agents=state.agent_names(),
                 auth=bool(state.settings.api_keys),
                 page_path=state.page_path,
+                models=agent_models(state.runners),
             )
             sys.stdout.write(banner)
             sys.stdout.flush()

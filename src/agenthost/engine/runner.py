@@ -22,6 +22,7 @@ import msgspec
 from agenthost.core.errors import (
     AgentHostError,
     InvalidArgument,
+    RunError,
     RunNotFound,
     SessionNotFound,
     StoreError,
@@ -545,6 +546,17 @@ class Runner:
         self._history.forget(key)
         await self.store.delete(key)
 
+    async def ask(
+        self, user_id: str, session_id: str | None, message: str | Message, **run_kwargs: Any
+    ) -> str:
+        """Run `message` to its end and return the reply's text, in one call.
+
+        `run_kwargs` are those of `run` (timeout, state_delta, ...). Raises `RunFailedError`
+        (its `.code` is the run's error code, e.g. 'model_unavailable') when the run fails.
+        """
+        events = [event async for event in self.run(user_id, session_id, message, **run_kwargs)]
+        return reply_text(events)
+
 
 async def collect(events: AsyncIterator[Event]) -> list[Event]:
     """All events of a run, in a list (for tests and scripts)."""
@@ -557,3 +569,24 @@ def final_text(events: Sequence[Event]) -> str:
         if event.type == "message.completed" and event.message is not None and event.message.text:
             return event.message.text
     return ""
+
+
+class RunFailedError(RunError):
+    """A run ended with `run.failed` (see `Runner.ask`): `.code`, `.retryable` and `.run_id`
+    are the run's, and the message is the run's error message."""
+
+    def __init__(self, run_id: str, error: ErrorInfo | None) -> None:
+        code = error.code if error is not None else "error"
+        detail = error.message if error is not None else "no error was recorded"
+        super().__init__(f"Run {run_id} failed ({code}): {detail}")
+        self.code = code
+        self.retryable = error.retryable if error is not None else False
+        self.run_id = run_id
+
+
+def reply_text(events: Sequence[Event]) -> str:
+    """The final text of a run's events; raises RunFailedError when the run failed."""
+    terminal = events[-1] if events else None
+    if terminal is not None and terminal.type == "run.failed":
+        raise RunFailedError(terminal.run_id, terminal.error)
+    return final_text(events)

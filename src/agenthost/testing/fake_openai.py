@@ -237,6 +237,7 @@ class FakeOpenAIServer:
         self.models = tuple(models)
         self.requests: list[RecordedRequest] = []
         self.request_count = 0
+        self._seen = threading.Condition()  # notified on each request, for other threads
         self._server: asyncio.Server | None = None
         self._connections: set[_Connection] = set()
 
@@ -259,7 +260,9 @@ class FakeOpenAIServer:
     def _record(
         self, method: str, path: str, headers: dict[str, str], body: dict[str, Any] | None
     ) -> None:
-        self.request_count += 1
+        with self._seen:
+            self.request_count += 1
+            self._seen.notify_all()
         if self.record:
             self.requests.append(RecordedRequest(method, path, headers, body))
 
@@ -340,6 +343,16 @@ class ThreadedFakeServer:
     @property
     def base_url(self) -> str:
         return self.server.base_url
+
+    def wait_for_requests(self, count: int = 1, timeout: float = 120.0) -> None:
+        """Block until the server has received `count` requests in all (from another thread
+        than the server's). `timeout` only keeps a broken test from hanging: AssertionError."""
+        seen = self.server._seen
+        with seen:
+            if not seen.wait_for(lambda: self.server.request_count >= count, timeout):
+                raise AssertionError(
+                    f"the fake server got {self.server.request_count} of {count} requests"
+                )
 
     def stop(self) -> None:
         if self._thread.is_alive():

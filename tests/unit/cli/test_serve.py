@@ -35,7 +35,7 @@ def _banner_url(proc: subprocess.Popen[str]) -> tuple[str, list[str]]:
         lines.append(line)
         match = re.search(r"agent\(s\) on (http://\S+):", line)
         if match:
-            for _ in range(12):
+            while not lines[-1].startswith("  print(reply") and lines[-1]:  # the banner's end
                 lines.append(proc.stdout.readline())
             return match.group(1), lines
     proc.kill()

@@ -91,11 +91,10 @@ async def test_latency_and_count_only_with_many_keepalive_connections() -> None:
                 assert response.headers["connection"] == "keep-alive"
                 return str((await response.json())["choices"][0]["message"]["content"])
 
-        start = time.perf_counter()
         results = await asyncio.gather(*(one() for _ in range(200)))
-        elapsed = time.perf_counter() - start
         assert results == ["Echo: x"] * 200
-        assert 0.1 <= elapsed < 2.0  # concurrent, not 200 x 0.1 s
+        # concurrent, not one after another: each request had a connection of its own
+        assert len(server._connections) == 200
         await one()  # the pool reuses its connections
         assert server.request_count == 201 and server.requests == []
 

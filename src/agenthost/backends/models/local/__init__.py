@@ -13,6 +13,7 @@ the OpenMP runtime: ``apt-get install libgomp1``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from agenthost.backends.models.local._model import LocalModel, as_examples
@@ -20,6 +21,7 @@ from agenthost.backends.models.local._prompts import ToolExample
 from agenthost.backends.models.local._server import (
     ALIASES,
     ServerOptions,
+    default_cache_dir,
     default_threads,
     import_xllamacpp,
     resolve_model_path,
@@ -51,6 +53,8 @@ def make_local_model(
     choice_votes: int = 3,
     tool_examples: Mapping[str, Sequence[Any]] | None = None,
     timeout: float = 300.0,
+    reply_tokens: int = 256,
+    prompt_cache: bool | str = True,
 ) -> LocalModel:
     """The embedded model `model_name`: 'smollm2' (the default) or a path to a .gguf file.
 
@@ -59,20 +63,26 @@ def make_local_model(
 
     - threads: llama.cpp threads (default: the cores this process may use, at most 8)
     - context: KV cache size in tokens, shared by the `parallel` request slots
-    - max_tokens: default cap on generated tokens when a request gives none
+    - max_tokens: the server's hard cap on generated tokens per request
+    - reply_tokens: cap on a text reply's tokens when the request gives none; a reply cut
+      there (or stopped because it started to loop) ends with finish_reason "length"
     - seed: sampling seed, for reproducible text
     - temperature: for text answers when the request gives none (tool steps use 0)
     - choice_votes: how many orderings of the examples vote on the tool (1 is fastest)
     - tool_examples: extra examples per tool name, e.g.
       ``{"get_weather": ['Will it rain in Oslo? -> {"city": "Oslo"}']}``
     - timeout: seconds for one HTTP call to the embedded server
+    - prompt_cache: keep the prompt cache across processes (saved when the server stops,
+      restored when one starts): True for ``$AGENTHOST_HOME/cache/local-model``, a folder,
+      or False
 
     Nothing starts here: the server starts on the first call. Fails early with ConfigError
     or MissingExtraError when xllamacpp or the model file is missing.
     """
     import_xllamacpp()
     path = resolve_model_path(model_name)
-    for name, value in (("context", context), ("parallel", parallel), ("max_tokens", max_tokens)):
+    sizes = {"context": context, "parallel": parallel, "max_tokens": max_tokens}
+    for name, value in {**sizes, "reply_tokens": reply_tokens}.items():
         if value < 1:
             raise ConfigError(f"Local model option {name}={value!r} must be at least 1.")
     options = ServerOptions(
@@ -81,6 +91,7 @@ def make_local_model(
         parallel=parallel,
         max_tokens=max_tokens,
         seed=seed,
+        cache_dir=_cache_dir(prompt_cache),
     )
     return LocalModel(
         model_name,
@@ -90,4 +101,13 @@ def make_local_model(
         choice_votes=choice_votes,
         temperature=temperature,
         timeout=timeout,
+        reply_tokens=reply_tokens,
     )
+
+
+def _cache_dir(prompt_cache: bool | str) -> Path | None:
+    if prompt_cache is True:
+        return default_cache_dir()
+    if prompt_cache is False or not prompt_cache:
+        return None
+    return Path(prompt_cache).expanduser()

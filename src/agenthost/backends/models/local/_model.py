@@ -9,8 +9,11 @@ and the result is returned as an ordinary tool call with finish_reason "tool_cal
 from __future__ import annotations
 
 import asyncio
+import logging
+import zlib
 from collections import Counter
 from collections.abc import AsyncGenerator, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -19,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import orjson
 
-from agenthost.backends.models.local import _prompts, _server
+from agenthost.backends.models.local import _prompts, _repetition, _server
 from agenthost.backends.models.local._prompts import PreparedTool, ToolExample
 from agenthost.core.errors import ModelResponseError, ModelTimeout
 from agenthost.core.ids import new_id
@@ -39,8 +42,12 @@ from agenthost.ports.models import (
 if TYPE_CHECKING:
     from agenthost.backends.models.openai_compat import OpenAICompatibleModel
 
+log = logging.getLogger("agenthost.models.local")
+
 FREE = Price(input_per_mtok=0.0, output_per_mtok=0.0)
 ARGUMENT_TOKENS = 256  # cap on the tokens of one tool call's arguments
+REPLY_TOKENS = 256  # default cap on a text reply's tokens (a request's max_tokens wins)
+CUT = "length"  # finish_reason of a reply cut at its cap or stopped in a loop
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +76,10 @@ class LocalModel:
         choice_votes: int = 3,
         temperature: float = 0.2,
         timeout: float = 300.0,
+        reply_tokens: int = REPLY_TOKENS,
     ) -> None:
         self.model_name = model_name
+        self.reply_tokens = reply_tokens
         self.path = path
         self.server_options = server or _server.ServerOptions()
         self.tool_examples = dict(tool_examples or {})
@@ -88,6 +97,12 @@ class LocalModel:
 
     def __repr__(self) -> str:
         return f"LocalModel({self.model_name!r}, path={str(self.path)!r})"
+
+    @property
+    def restored_tokens(self) -> int:
+        """Prompt tokens the server restored from the saved cache when it started (0 before
+        the first call, or when it started cold)."""
+        return self._handle.restored if self._handle is not None else 0
 
     @property
     def base_url(self) -> str | None:
@@ -168,6 +183,12 @@ class LocalModel:
                 )
         except TimeoutError as exc:
             raise ModelTimeout(model=self._name, seconds=seconds) from exc
+        text = response.message.text
+        collapsed = _repetition.collapse(text)
+        if collapsed != text:
+            response = msgspec.structs.replace(
+                response, message=Message.assistant(collapsed), finish_reason=CUT
+            )
         return msgspec.structs.replace(
             response, usage=decision.usage + response.usage, model=self._name
         )
@@ -186,13 +207,31 @@ class LocalModel:
             yield ResponseDone(self._tool_response(decision))
             return
         model = await self._model()
-        async for event in model.stream(decision.messages, settings=self._text_settings(settings)):
-            if isinstance(event, ResponseDone):
-                response = event.response
-                usage = decision.usage + response.usage
-                yield ResponseDone(msgspec.structs.replace(response, usage=usage, model=self._name))
-            elif isinstance(event, TextDelta):
-                yield event
+        guard = _repetition.RepetitionGuard()
+        deltas = 0
+        inner = model.stream(decision.messages, settings=self._text_settings(settings))
+        async with aclosing(inner):  # leaving early closes the request: llama.cpp stops
+            async for event in inner:
+                if isinstance(event, ResponseDone):
+                    response = event.response
+                    usage = decision.usage + response.usage
+                    done = msgspec.structs.replace(response, usage=usage, model=self._name)
+                    yield ResponseDone(done)
+                    return
+                if isinstance(event, TextDelta):
+                    deltas += 1
+                    yield event
+                    if guard.feed(event.text):
+                        break
+        log.info("local model %s: stopped a looping reply after %d tokens", self._name, deltas)
+        yield ResponseDone(
+            ModelResponse(
+                message=Message.assistant(_repetition.collapse(guard.text)),
+                usage=decision.usage + Usage(output_tokens=deltas, requests=1),
+                model=self._name,
+                finish_reason=CUT,
+            )
+        )
 
     # ---- deciding what to do --------------------------------------------------------------
 
@@ -235,12 +274,14 @@ class LocalModel:
     ) -> tuple[str, Usage]:
         """Majority vote over up to `choice_votes` orderings of the examples (ties: the first)."""
         grammar = _prompts.choice_grammar(_prompts.choice_labels(tools, allow_none=allow_none))
-        constrained = self._constrained(grammar, max_tokens=16, settings=settings)
         model = await self._model()
         answers = []
         for order in range(self.choice_votes):  # one after another: on 2 cores, concurrent
             messages = _prompts.choice_messages(  # prompt processing is slower, not faster
                 request, tools, allow_none=allow_none, order=order
+            )
+            constrained = self._constrained(
+                grammar, max_tokens=16, settings=settings, slot=self._slot(order)
             )
             answers.append(await model.request(messages, settings=constrained))
             votes = Counter(answer.message.text.strip() for answer in answers)
@@ -259,7 +300,9 @@ class LocalModel:
         model = await self._model()
         response = await model.request(
             _prompts.arguments_messages(request, tool),
-            settings=self._constrained(grammar, max_tokens=ARGUMENT_TOKENS, settings=settings),
+            settings=self._constrained(
+                grammar, max_tokens=ARGUMENT_TOKENS, settings=settings, slot=self._fill_slot(tool)
+            ),
         )
         text = response.message.text.strip()
         try:
@@ -287,20 +330,36 @@ class LocalModel:
         )
 
     def _text_settings(self, settings: ModelSettings | None) -> ModelSettings:
-        if settings is None:
-            return ModelSettings(temperature=self.temperature)
-        temperature = settings.temperature
+        """A text reply: the model's temperature and reply cap unless the request sets them."""
+        settings = settings or ModelSettings()
+        temperature, max_tokens = settings.temperature, settings.max_tokens
         return msgspec.structs.replace(
             settings,
             tool_choice=None,
             temperature=self.temperature if temperature is None else temperature,
+            max_tokens=self.reply_tokens if max_tokens is None else max_tokens,
+            extra={"id_slot": self._slot(self.server_options.parallel - 1), **settings.extra},
         )
+
+    # Each kind of prompt has its own llama.cpp slot ("id_slot"), so that one prompt does not
+    # evict another's cache: the example orderings of the tool choice take the first slots,
+    # the arguments of a tool one of the next, text replies the last. The slots are what is
+    # saved and restored across processes (see _server).
+
+    def _slot(self, index: int) -> int:
+        return max(0, min(index, self.server_options.parallel - 1))
+
+    def _fill_slot(self, tool: PreparedTool) -> int:
+        spare = self.server_options.parallel - self.choice_votes - 1
+        if spare < 1:
+            return self._slot(self.choice_votes)
+        return self._slot(self.choice_votes + zlib.crc32(tool.name.encode()) % spare)
 
     @staticmethod
     def _constrained(
-        grammar: str, *, max_tokens: int, settings: ModelSettings | None
+        grammar: str, *, max_tokens: int, settings: ModelSettings | None, slot: int
     ) -> ModelSettings:
-        extra: dict[str, Any] = {"grammar": grammar}
+        extra: dict[str, Any] = {"grammar": grammar, "id_slot": slot}
         timeout = settings.timeout if settings is not None else None
         return ModelSettings(temperature=0.0, max_tokens=max_tokens, timeout=timeout, extra=extra)
 

