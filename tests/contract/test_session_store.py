@@ -32,11 +32,13 @@ from agenthost.core.session import Session, SessionKey
 from agenthost.core.usage import Usage
 from agenthost.ports.sessions import KeyValueStore, SessionStore
 
+from .server_stores import drop, private_url
+
 
 @dataclass(frozen=True)
 class Backend:
     name: str
-    url: str  # "{tmp}" is replaced with the test's tmp_path
+    url: str  # "{tmp}" is replaced with the test's tmp_path; "{server}": see server_stores.py
     persistent: bool  # a second store on the same URL sees the same data
 
 
@@ -46,6 +48,10 @@ BACKENDS = [
         Backend("sqlite", "sqlite:///{tmp}/sessions.db", persistent=True), id="sqlite-file"
     ),
     pytest.param(Backend("sqlite", "sqlite://:memory:", persistent=False), id="sqlite-memory"),
+    *(
+        pytest.param(Backend(name, "{server}", persistent=True), id=name)
+        for name in ("postgres", "mysql", "redis")
+    ),
 ]
 
 MakeStore = Callable[..., Awaitable[SessionBackend]]
@@ -63,9 +69,14 @@ class FakeClock:
 
 
 @pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
     b: Backend = request.param
-    return Backend(b.name, b.url.replace("{tmp}", str(tmp_path)), b.persistent)
+    if b.url != "{server}":
+        yield Backend(b.name, b.url.replace("{tmp}", str(tmp_path)), b.persistent)
+        return
+    url, _ = private_url(b.name)  # skips (fails under CI=true) when the server is down
+    yield Backend(b.name, url, b.persistent)
+    await drop(url)
 
 
 @pytest.fixture
