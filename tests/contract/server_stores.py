@@ -31,7 +31,7 @@ SERVERS: dict[str, tuple[str, str, str]] = {
         "postgresql://postgres@127.0.0.1:5432/test",
         "asyncpg",
     ),
-    "mysql": ("AGENTHOST_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test", "aiomysql"),
+    "mysql": ("AGENTHOST_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test", "asyncmy"),
     "redis": ("AGENTHOST_TEST_REDIS_URL", "redis://127.0.0.1:6379/0", "redis"),
 }
 _DEFAULT_PORTS = {"postgres": 5432, "mysql": 3306, "redis": 6379}

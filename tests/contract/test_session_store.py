@@ -8,6 +8,7 @@ what was really stored (not just the objects in this process) read through a sec
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -733,3 +734,32 @@ async def test_check_passes_on_a_usable_store_and_fails_once_it_is_closed(
     if backend.name != "memory":  # nothing to close in memory
         with pytest.raises(StoreError, match="not open"):
             await store.check()
+
+
+async def test_two_stores_appending_to_one_session_get_unique_contiguous_seq(
+    backend: Backend, make_store: MakeStore
+) -> None:
+    """Two store instances (two connections or pools, as two replicas would have) append to
+    one session at once: every seq is handed out exactly once, with no gap."""
+    if not backend.persistent:
+        pytest.skip("one store per process: nothing else can write its data")
+    first, second = await make_store(), await make_store()
+    await first.create(KEY)
+    one, two = await first.get(KEY), await second.get(KEY)
+    assert one is not None and two is not None
+
+    async def writer(store: SessionBackend, session: Session, name: str) -> list[int]:
+        seqs: list[int] = []
+        for i in range(15):
+            batch = [event(f"{name}{i}a"), event(f"{name}{i}b")]
+            await store.append(session, batch)
+            seqs += [e.seq for e in batch]
+        return seqs
+
+    got_one, got_two = await asyncio.gather(writer(first, one, "x"), writer(second, two, "y"))
+    assert sorted(got_one + got_two) == list(range(1, 61))
+    stored = await first.get(KEY)
+    assert stored is not None
+    assert [e.seq for e in stored.events] == list(range(1, 61))
+    by_seq = {e.seq: e.message.text for e in stored.events if e.message}
+    assert [by_seq[s] for s in got_one] == [f"x{i}{c}" for i in range(15) for c in "ab"]
