@@ -123,3 +123,23 @@ async def test_redis_ttl_is_a_real_expiry_refreshed_by_append() -> None:
     finally:
         await client.aclose()
         await drop(url)
+
+
+@pytest.mark.parametrize(
+    ("example", "cls", "prefix"),
+    [
+        ("postgres.yaml", "PostgresSessionStore", "agenthost_"),
+        ("mysql.yaml", "MySQLSessionStore", "prod_"),
+        ("redis.yaml", "RedisSessionStore", "agents:"),
+    ],
+)
+def test_example_configs_build_their_store(example: str, cls: str, prefix: str) -> None:
+    from agenthost.config.loader import load_config
+
+    root = Path(__file__).resolve().parents[4]
+    config = load_config(root / "examples" / "stores" / example)
+    assert config.store.url is not None
+    store: Any = open_session_store(config.store.url)
+    assert type(store).__name__ == cls
+    assert store.prefix == prefix
+    assert "secret" not in repr(store)
