@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
+from agenthost.cli._db import db_app
 from agenthost.cli._options import Options, default_user
 
 app = typer.Typer(
@@ -28,6 +29,7 @@ sessions_app = typer.Typer(
     help="List, show and delete sessions.", no_args_is_help=True, add_completion=False
 )
 app.add_typer(sessions_app, name="sessions")
+app.add_typer(db_app, name="db")
 
 ConfigOption = Annotated[
     Path | None,

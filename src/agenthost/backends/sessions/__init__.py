@@ -5,8 +5,12 @@
     sqlite:////var/lib/a.db    ... an absolute path (four slashes)
     sqlite://:memory:          ... a private in-memory SQLite database (also sqlite:///:memory:)
 
-Postgres (`postgresql://`), MySQL (`mysql://`) and Redis (`redis://`) register here as they are
-added, each behind its extra. Backends are imported only when a URL needs them. An unknown
+    postgresql://user@host/db  PostgresSessionStore (extra `postgres`; also postgres://)
+    mysql://user@host/db       MySQLSessionStore (extra `mysql`; also mariadb://)
+    redis://host:6379/0        RedisSessionStore (extra `redis`; also rediss:// for TLS)
+
+The server stores take `?table_prefix=` (`?key_prefix=` on Redis) and `?migrate=true` in the
+URL; see docs/stores.md. Backends are imported only when a URL needs them. An unknown
 scheme raises UnknownBackendError listing the registered ones; nothing falls back to memory.
 
 Every store also implements the KeyValueStore port, `purge_expired()` and `check()` (readiness);
@@ -105,9 +109,19 @@ class _Lazy:
         return factory
 
 
+_PG = "agenthost.backends.sessions.postgres:PostgresSessionStore.from_url"
+_MYSQL = "agenthost.backends.sessions.mysql:MySQLSessionStore.from_url"
+_REDIS = "agenthost.backends.sessions.redis:RedisSessionStore.from_url"
+
 _registry: dict[str, SessionBackendFactory | _Lazy] = {
     "memory": _Lazy("agenthost.backends.sessions.memory:MemorySessionStore.from_url", None),
     "sqlite": _Lazy("agenthost.backends.sessions.sqlite:SQLiteSessionStore.from_url", None),
+    "postgresql": _Lazy(_PG, "postgres"),
+    "postgres": _Lazy(_PG, "postgres"),
+    "mysql": _Lazy(_MYSQL, "mysql"),
+    "mariadb": _Lazy(_MYSQL, "mysql"),
+    "redis": _Lazy(_REDIS, "redis"),
+    "rediss": _Lazy(_REDIS, "redis"),
 }
 
 _SCHEME = re.compile(r"[a-z][a-z0-9+.\-]*")

@@ -1,0 +1,181 @@
+"""The Postgres store's migrations and statements (`{p}` is the table prefix).
+
+Events are msgspec JSON blobs (bytea) keyed by the session row's `sid` (deleted with it);
+every state scope is one row per key, so concurrent writers of different keys never clobber
+each other and values round-trip byte for byte (JSONB would turn 1e300 into an integer).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from agenthost.backends.sessions._sql_common import Migration
+
+MIGRATIONS: Final = (
+    Migration(
+        1,
+        "sessions, events, state scopes, key/value",
+        (
+            """CREATE TABLE {p}sessions (
+                sid bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                app text COLLATE "C" NOT NULL,
+                user_id text COLLATE "C" NOT NULL,
+                session_id text COLLATE "C" NOT NULL,
+                created_at double precision NOT NULL,
+                updated_at double precision NOT NULL,
+                last_seq bigint NOT NULL,
+                event_count bigint NOT NULL,
+                UNIQUE (app, user_id, session_id))""",
+            "CREATE INDEX {p}sessions_by_user ON {p}sessions (app, user_id, updated_at)",
+            "CREATE INDEX {p}sessions_by_age ON {p}sessions (updated_at)",
+            """CREATE TABLE {p}events (
+                sid bigint NOT NULL REFERENCES {p}sessions (sid) ON DELETE CASCADE,
+                seq bigint NOT NULL,
+                id text NOT NULL,
+                invocation_id text NOT NULL,
+                type text NOT NULL,
+                ts double precision NOT NULL,
+                data bytea NOT NULL,
+                PRIMARY KEY (sid, seq))""",
+            """CREATE TABLE {p}session_state (
+                sid bigint NOT NULL REFERENCES {p}sessions (sid) ON DELETE CASCADE,
+                key text COLLATE "C" NOT NULL,
+                value bytea NOT NULL,
+                PRIMARY KEY (sid, key))""",
+            """CREATE TABLE {p}app_state (
+                app text COLLATE "C" NOT NULL,
+                key text COLLATE "C" NOT NULL,
+                value bytea NOT NULL,
+                PRIMARY KEY (app, key))""",
+            """CREATE TABLE {p}user_state (
+                app text COLLATE "C" NOT NULL,
+                user_id text COLLATE "C" NOT NULL,
+                key text COLLATE "C" NOT NULL,
+                value bytea NOT NULL,
+                PRIMARY KEY (app, user_id, key))""",
+            """CREATE TABLE {p}kv (
+                namespace text COLLATE "C" NOT NULL,
+                key text COLLATE "C" NOT NULL,
+                value bytea NOT NULL,
+                PRIMARY KEY (namespace, key))""",
+        ),
+    ),
+)
+
+TABLES: Final = (
+    "kv",
+    "user_state",
+    "app_state",
+    "session_state",
+    "events",
+    "sessions",
+    "schema_migrations",
+)
+
+CREATE_MIGRATIONS: Final = (
+    "CREATE TABLE IF NOT EXISTS {p}schema_migrations "
+    "(version integer PRIMARY KEY, applied_at double precision NOT NULL)"
+)
+
+WHERE_KEY: Final = "app = $1 AND user_id = $2 AND session_id = $3"
+
+SELECT_SESSION: Final = f"""
+SELECT s.created_at, s.updated_at,
+  ARRAY(SELECT seq FROM {{p}}events e WHERE e.sid = s.sid ORDER BY seq),
+  ARRAY(SELECT data FROM {{p}}events e WHERE e.sid = s.sid ORDER BY seq),
+  ARRAY(SELECT key FROM {{p}}session_state t WHERE t.sid = s.sid ORDER BY key),
+  ARRAY(SELECT value FROM {{p}}session_state t WHERE t.sid = s.sid ORDER BY key),
+  ARRAY(SELECT key FROM {{p}}app_state a WHERE a.app = s.app ORDER BY key),
+  ARRAY(SELECT value FROM {{p}}app_state a WHERE a.app = s.app ORDER BY key),
+  ARRAY(SELECT key FROM {{p}}user_state u WHERE u.app = s.app AND u.user_id = s.user_id
+        ORDER BY key),
+  ARRAY(SELECT value FROM {{p}}user_state u WHERE u.app = s.app AND u.user_id = s.user_id
+        ORDER BY key)
+FROM {{p}}sessions s WHERE {WHERE_KEY}"""
+
+SELECT_SHARED: Final = """
+SELECT ARRAY(SELECT key FROM {p}app_state WHERE app = $1 ORDER BY key),
+  ARRAY(SELECT value FROM {p}app_state WHERE app = $1 ORDER BY key),
+  ARRAY(SELECT key FROM {p}user_state WHERE app = $1 AND user_id = $2 ORDER BY key),
+  ARRAY(SELECT value FROM {p}user_state WHERE app = $1 AND user_id = $2 ORDER BY key)"""
+
+# One statement, one round trip: the UPDATE locks the session row and hands out the seq
+# range (atomic across processes), the rest happens only when that row exists and is alive.
+APPEND: Final = """
+WITH s AS (
+  UPDATE {p}sessions SET last_seq = last_seq + $4::bigint, updated_at = $5::float8,
+    event_count = CASE WHEN $7::bigint IS NULL THEN event_count + $4::bigint
+                       ELSE least(event_count + $4::bigint, $7::bigint) END
+  WHERE app = $1 AND user_id = $2 AND session_id = $3
+    AND ($6::float8 IS NULL OR updated_at >= $6::float8)
+  RETURNING sid, last_seq - $4::bigint AS base
+), ev AS (
+  INSERT INTO {p}events (sid, seq, id, invocation_id, type, ts, data)
+  SELECT s.sid, s.base + d.n, d.id, d.inv, d.type, d.ts, d.data
+  FROM s, unnest($8::text[], $9::text[], $10::text[], $11::float8[], $12::bytea[])
+    WITH ORDINALITY AS d(id, inv, type, ts, data, n)
+  WHERE $7::bigint IS NULL OR d.n > $4::bigint - $7::bigint
+), trimmed AS (
+  DELETE FROM {p}events e USING s
+  WHERE $7::bigint IS NOT NULL AND e.sid = s.sid AND e.seq <= s.base + $4::bigint - $7::bigint
+), ss_del AS (
+  DELETE FROM {p}session_state t USING s WHERE t.sid = s.sid AND t.key = ANY($15::text[])
+), ss_set AS (
+  INSERT INTO {p}session_state (sid, key, value)
+  SELECT s.sid, d.k, d.v FROM s, unnest($13::text[], $14::bytea[]) AS d(k, v)
+  ON CONFLICT (sid, key) DO UPDATE SET value = excluded.value
+), a_del AS (
+  DELETE FROM {p}app_state
+  WHERE app = $1 AND key = ANY($18::text[]) AND EXISTS (SELECT 1 FROM s)
+), a_set AS (
+  INSERT INTO {p}app_state (app, key, value)
+  SELECT $1, d.k, d.v FROM s, unnest($16::text[], $17::bytea[]) AS d(k, v)
+  ON CONFLICT (app, key) DO UPDATE SET value = excluded.value
+), u_del AS (
+  DELETE FROM {p}user_state
+  WHERE app = $1 AND user_id = $2 AND key = ANY($21::text[]) AND EXISTS (SELECT 1 FROM s)
+), u_set AS (
+  INSERT INTO {p}user_state (app, user_id, key, value)
+  SELECT $1, $2, d.k, d.v FROM s, unnest($19::text[], $20::bytea[]) AS d(k, v)
+  ON CONFLICT (app, user_id, key) DO UPDATE SET value = excluded.value
+)
+SELECT base FROM s"""
+
+DELETE_EXPIRED_ONE: Final = f"DELETE FROM {{p}}sessions WHERE {WHERE_KEY} AND updated_at < $4"
+INSERT_SESSION: Final = (
+    "INSERT INTO {p}sessions (app, user_id, session_id, created_at, updated_at, last_seq, "
+    "event_count) VALUES ($1, $2, $3, $4, $4, 0, 0) "
+    "ON CONFLICT (app, user_id, session_id) DO NOTHING RETURNING sid"
+)
+INSERT_OWN_STATE: Final = (
+    "INSERT INTO {p}session_state (sid, key, value) SELECT $1, k, v "
+    "FROM unnest($2::text[], $3::bytea[]) AS d(k, v)"
+)
+UPSERT_APP: Final = (
+    "INSERT INTO {p}app_state (app, key, value) SELECT $1, k, v "
+    "FROM unnest($2::text[], $3::bytea[]) AS d(k, v) "
+    "ON CONFLICT (app, key) DO UPDATE SET value = excluded.value"
+)
+DELETE_APP: Final = "DELETE FROM {p}app_state WHERE app = $1 AND key = ANY($2::text[])"
+UPSERT_USER: Final = (
+    "INSERT INTO {p}user_state (app, user_id, key, value) SELECT $1, $2, k, v "
+    "FROM unnest($3::text[], $4::bytea[]) AS d(k, v) "
+    "ON CONFLICT (app, user_id, key) DO UPDATE SET value = excluded.value"
+)
+DELETE_USER: Final = (
+    "DELETE FROM {p}user_state WHERE app = $1 AND user_id = $2 AND key = ANY($3::text[])"
+)
+LIST: Final = (
+    "SELECT session_id, created_at, updated_at, event_count FROM {p}sessions "
+    "WHERE app = $1 AND user_id = $2 AND ($3::float8 IS NULL OR updated_at >= $3::float8) "
+    "ORDER BY updated_at DESC, sid DESC"
+)
+DELETE_SESSION: Final = f"DELETE FROM {{p}}sessions WHERE {WHERE_KEY}"
+PURGE: Final = "DELETE FROM {p}sessions WHERE updated_at < $1"
+KV_GET: Final = "SELECT value FROM {p}kv WHERE namespace = $1 AND key = $2"
+KV_SET: Final = (
+    "INSERT INTO {p}kv (namespace, key, value) VALUES ($1, $2, $3) "
+    "ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value"
+)
+KV_DELETE: Final = "DELETE FROM {p}kv WHERE namespace = $1 AND key = $2"
+KV_KEYS: Final = "SELECT key FROM {p}kv WHERE namespace = $1 ORDER BY key"

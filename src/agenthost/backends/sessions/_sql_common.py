@@ -1,0 +1,125 @@
+"""What the server stores (Postgres, MySQL/MariaDB, Redis) share: URL options, name prefixes,
+versioned migrations, and renumbering a batch once the server has assigned its seq.
+
+Migrations are the stores' own: an ordered tuple of `Migration(version, description,
+statements)` per backend and a `<prefix>schema_migrations (version, applied_at)` table (a key
+on Redis). `agenthost db upgrade` applies the missing ones under a lock; a store opened on an
+older (or newer) schema refuses to start with a message saying what to run.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from agenthost.backends.sessions._common import Batch
+from agenthost.core.errors import ConfigError, InvalidArgument, redact_url
+from agenthost.core.events import Event
+
+_SQL_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}")
+_TRUE: Final = {"1", "true", "yes", "on"}
+_FALSE: Final = {"0", "false", "no", "off"}
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One schema step. Statements are templates: `{p}` is the table prefix."""
+
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+    def sql(self, prefix: str) -> list[str]:
+        return [s.replace("{p}", prefix) for s in self.statements]
+
+
+def latest_version(migrations: Sequence[Migration]) -> int:
+    return migrations[-1].version if migrations else 0
+
+
+def split_url(url: str, ours: Sequence[str]) -> tuple[str, dict[str, str]]:
+    """`url` without the query parameters named in `ours`, and those parameters."""
+    parts = urlsplit(url)
+    kept: list[tuple[str, str]] = []
+    found: dict[str, str] = {}
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        if name in ours:
+            found[name] = value
+        else:
+            kept.append((name, value))
+    return urlunsplit(parts._replace(query=urlencode(kept))), found
+
+
+def url_options(url: str, ours: Sequence[str], options: dict[str, Any]) -> str:
+    """Move our query parameters from `url` into `options` (an explicit option wins)."""
+    base, found = split_url(url, ours)
+    for name, value in found.items():
+        options.setdefault(name, value)
+    return base
+
+
+def as_bool(field: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in _TRUE | _FALSE:
+        return value.lower() in _TRUE
+    raise InvalidArgument(field, f"must be true or false, got {value!r}")
+
+
+def check_table_prefix(value: Any) -> str:
+    """A table prefix is spliced into SQL, so it is an identifier: letters, digits, '_'."""
+    if not isinstance(value, str) or not _SQL_NAME.fullmatch(value):
+        raise InvalidArgument(
+            "table_prefix",
+            f"must be letters, digits and '_' (not starting with a digit, at most 40), "
+            f"got {value!r}",
+        )
+    return value
+
+
+def check_pool_size(value: Any) -> int:
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidArgument("pool_size", f"must be an integer >= 1, got {value!r}")
+    return value
+
+
+def schema_error(what: str, url: str, current: int, latest: int) -> ConfigError:
+    """The start-up refusal when the schema is not the one this agenthost writes."""
+    where = f"{what} at {redact_url(url)!r}"
+    if current > latest:
+        return ConfigError(
+            f"The {where} has schema version {current}, newer than this agenthost's "
+            f"({latest}). Upgrade agenthost on every replica, or point store.url elsewhere."
+        )
+    state = "has no agenthost schema yet" if current == 0 else f"is at schema version {current}"
+    return ConfigError(
+        f"The {where} {state}; this agenthost needs version {latest}. "
+        f"Run `agenthost db upgrade` (with the same --config), or open the store with "
+        f"migrate=true (URL query ?migrate=true) to upgrade it at start-up."
+    )
+
+
+def renumber(events: Sequence[Event], batch: Batch, base: int) -> None:
+    """The server numbered the batch after `base`: fix the provisional seq `prepare_batch` set
+    on the stored events and on the caller's (another writer may have appended meanwhile)."""
+    shift = base - (batch.first_seq - 1)
+    if shift == 0:
+        return
+    seen: set[int] = set()
+    for event in (*batch.events, *events):
+        if id(event) not in seen:
+            seen.add(id(event))
+            event.seq += shift
+    batch.first_seq += shift
+    batch.last_seq += shift
+
+
+def split_scope(delta: dict[str, Any]) -> tuple[list[str], list[Any], list[str]]:
+    """A scope's net delta as (keys set, their values, keys deleted)."""
+    keys = [k for k, v in delta.items() if v is not None]
+    return keys, [delta[k] for k in keys], [k for k, v in delta.items() if v is None]
