@@ -31,7 +31,7 @@ MIGRATIONS: Final = (
                 KEY by_age (updated_at)){_TABLE}""",
             f"""CREATE TABLE IF NOT EXISTS {{p}}events (
                 sid BIGINT NOT NULL, seq BIGINT NOT NULL,
-                id {_TEXT}, invocation_id {_TEXT}, type {_TEXT}, ts DOUBLE NOT NULL,
+                id {_TEXT}, run_id {_TEXT}, type {_TEXT}, ts DOUBLE NOT NULL,
                 data LONGBLOB NOT NULL,
                 PRIMARY KEY (sid, seq),
                 FOREIGN KEY (sid) REFERENCES {{p}}sessions (sid) ON DELETE CASCADE){_TABLE}""",
@@ -88,7 +88,7 @@ SHARED: Final = (
 LOCK_SESSION: Final = (
     f"SELECT sid, last_seq, updated_at, event_count FROM {{p}}sessions WHERE {WHERE_KEY} FOR UPDATE"
 )
-INSERT_EVENTS: Final = "INSERT INTO {p}events (sid, seq, id, invocation_id, type, ts, data) VALUES "
+INSERT_EVENTS: Final = "INSERT INTO {p}events (sid, seq, id, run_id, type, ts, data) VALUES "
 TRIM: Final = "DELETE FROM {p}events WHERE sid = %s AND seq <= %s"
 UPDATE_SESSION: Final = (
     "UPDATE {p}sessions SET last_seq = %s, updated_at = %s, event_count = %s WHERE sid = %s"

@@ -32,7 +32,7 @@ MIGRATIONS: Final = (
                 sid bigint NOT NULL REFERENCES {p}sessions (sid) ON DELETE CASCADE,
                 seq bigint NOT NULL,
                 id text NOT NULL,
-                invocation_id text NOT NULL,
+                run_id text NOT NULL,
                 type text NOT NULL,
                 ts double precision NOT NULL,
                 data bytea NOT NULL,
@@ -110,7 +110,7 @@ WITH s AS (
     AND ($6::float8 IS NULL OR updated_at >= $6::float8)
   RETURNING sid, last_seq - $4::bigint AS base
 ), ev AS (
-  INSERT INTO {p}events (sid, seq, id, invocation_id, type, ts, data)
+  INSERT INTO {p}events (sid, seq, id, run_id, type, ts, data)
   SELECT s.sid, s.base + d.n, d.id, d.inv, d.type, d.ts, d.data
   FROM s, unnest($8::text[], $9::text[], $10::text[], $11::float8[], $12::bytea[])
     WITH ORDINALITY AS d(id, inv, type, ts, data, n)

@@ -406,7 +406,7 @@ class MySQLSessionStore:
             batch = prepare_batch(events, last_seq)
             blobs = encode_events(batch.events)
             rows = [
-                (sid, e.seq, e.id, e.invocation_id, e.type, e.timestamp, blob)
+                (sid, e.seq, e.id, e.run_id, e.type, e.timestamp, blob)
                 for e, blob in zip(batch.events, blobs, strict=True)
             ]
             parts: list[tuple[str, Sequence[Any]]] = [

@@ -359,7 +359,7 @@ class PostgresSessionStore:
                 options.cutoff(now),
                 options.max_events,
                 [e.id for e in stored],
-                [e.invocation_id for e in stored],
+                [e.run_id for e in stored],
                 [e.type for e in stored],
                 [e.timestamp for e in stored],
                 blobs,

@@ -116,7 +116,7 @@ async def test_redis_ttl_is_a_real_expiry_refreshed_by_append() -> None:
             await client.pexpire(meta, 5_000)
             await store.append(
                 session,
-                [Event(id=new_id(), invocation_id="r", author="agent", type="run.started")],
+                [Event(id=new_id(), run_id="r", author="agent", type="run.started")],
             )
             assert await client.pttl(meta) > 5_000  # refreshed
             assert await client.pttl(f"{prefix}e:app:alice:s1") > 5_000
