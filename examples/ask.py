@@ -8,15 +8,13 @@ import asyncio
 import os
 import sys
 
-from agenthost import LLMAgent, ProviderSettings, ask, infer_model
+from agenthost import LLMAgent, OpenAICompatibleModel, ask
 
 
 async def main() -> None:
-    if len(sys.argv) > 1:  # a model on a self-hosted OpenAI-compatible server (vLLM, Ollama...)
-        server = ProviderSettings(base_url=os.environ["OPENAI_BASE_URL"])
-        model = infer_model(f"myserver:{sys.argv[1]}", providers={"myserver": server})
-    else:
-        model = infer_model(os.environ.get("AGENTHOST_MODEL", "local:smollm2"))
+    model: str | OpenAICompatibleModel = os.environ.get("AGENTHOST_MODEL", "local:smollm2")
+    if len(sys.argv) > 1:  # a model on your own OpenAI-compatible server (vLLM, Ollama...)
+        model = OpenAICompatibleModel(sys.argv[1], base_url=os.environ["OPENAI_BASE_URL"])
     agent = LLMAgent(model=model, instructions="Answer in one short sentence.")
     print(await ask(agent, "What is the capital of France?"))
 

@@ -6,8 +6,7 @@ Set SELF_HOSTED_URL to the server's base URL (default http://127.0.0.1:8000/v1).
 import asyncio
 import os
 
-from agenthost import LLMAgent, Runner, open_session_store
-from agenthost.backends.models import OpenAICompatibleModel
+from agenthost import LLMAgent, OpenAICompatibleModel, Runner, open_session_store
 
 URL = os.environ.get("SELF_HOSTED_URL", "http://127.0.0.1:8000/v1")
 

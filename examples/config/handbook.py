@@ -1,6 +1,6 @@
 """The knowledge base examples/config/plugin.yaml grants its plugin agent."""
 
-from agenthost.backends.knowledge import InMemoryKnowledgeBase
+from agenthost import InMemoryKnowledgeBase
 
 HANDBOOK = InMemoryKnowledgeBase(
     "handbook",

@@ -6,16 +6,16 @@ Run by the host as a subprocess on stdio.
 
 from collections.abc import AsyncIterator
 
-from agenthost.core.messages import Message
-from agenthost.plugin import serve
-from agenthost.ports.protocol import (
+from agenthost import (
     HostAPI,
     Manifest,
+    Message,
     MessageCompleted,
     Permissions,
     RunCompleted,
     RunContext,
 )
+from agenthost.plugin import serve
 
 
 class ResearchAgent:
