@@ -1,6 +1,8 @@
 """A plugin for tests: what it does depends on the message.
 
-- "sleep S": answers "slept" after S seconds (concurrency)
+- "sleep S": answers "slept" after S seconds
+- "meet N": answers "met" once N runs are inside the process at the same time (concurrency:
+  runs served one after another would wait forever)
 - "crash": streams a delta, then the process exits (code 3)
 - "hang": streams a delta, then waits forever; when cancelled it writes "cancelled <run id>"
   to the file named by ctx.config["marker"]
@@ -33,6 +35,18 @@ from agenthost.ports.protocol import (
     RunContext,
 )
 
+_inside = 0
+_changed = asyncio.Condition()
+
+
+async def meet(count: int) -> None:
+    """Wait until `count` runs are in here at once."""
+    global _inside
+    async with _changed:
+        _inside += 1
+        _changed.notify_all()
+        await _changed.wait_for(lambda: _inside >= count)
+
 
 class Behaviour:
     manifest = Manifest(id="test:behaviour", name="behaviour", permissions=Permissions(models=True))
@@ -42,6 +56,9 @@ class Behaviour:
         if command == "sleep":
             await asyncio.sleep(float(arg))
             reply = f"slept (pid {os.getpid()})"
+        elif command == "meet":
+            await meet(int(arg))
+            reply = f"met (pid {os.getpid()})"
         elif command == "crash":
             yield MessageDelta(text="about to crash")
             await asyncio.sleep(0.05)
