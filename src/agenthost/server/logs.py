@@ -29,7 +29,7 @@ current_run: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 # attributes every LogRecord has: what is not among them came in through `extra=`
 _STANDARD = frozenset(
     set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__)
-    | {"message", "asctime", "run_id", "trace_id", "taskName", "color_message"}
+    | {"message", "asctime", "run_id", "trace_id", "taskName", "color_message", "run_part"}
 )
 
 
@@ -65,7 +65,19 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(out, default=str).decode()
 
 
-TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s run=%(run_id)s %(message)s"
+TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s%(run_part)s %(message)s"
+
+
+class TextFormatter(logging.Formatter):
+    """Text lines; ` run=<id>` only on records made during a run."""
+
+    def __init__(self) -> None:
+        super().__init__(TEXT_FORMAT)
+
+    def format(self, record: logging.LogRecord) -> str:
+        run_id = getattr(record, "run_id", None)
+        record.run_part = f" run={run_id}" if run_id else ""
+        return super().format(record)
 
 
 def setup_logging(level: str = "INFO", fmt: Literal["json", "text"] = "json") -> None:
@@ -73,7 +85,7 @@ def setup_logging(level: str = "INFO", fmt: Literal["json", "text"] = "json") ->
     text; replaces the root logger's handlers."""
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RunContextFilter())
-    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

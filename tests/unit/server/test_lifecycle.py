@@ -18,7 +18,7 @@ from agenthost.engine.runner import Runner
 from agenthost.server import create_app, register_router
 from agenthost.server.app import _ROUTERS
 from agenthost.server.errors import Forbidden
-from agenthost.server.logs import JsonFormatter, RunContextFilter, current_run
+from agenthost.server.logs import JsonFormatter, RunContextFilter, TextFormatter, current_run
 from agenthost.server.runs import RunRequest
 from agenthost.server.state import ServerState, Who
 
@@ -252,6 +252,20 @@ def test_json_logs_carry_the_run_id() -> None:
     assert line["message"] == "hi there" and line["run_id"] == "run_123"
     assert line["trace_id"] is None and line["status"] == "completed"
     assert line["level"] == "INFO" and line["ts"].endswith("Z")
+
+
+def test_text_logs_name_the_run_only_inside_one() -> None:
+    def line(run: str | None) -> str:
+        record = logging.LogRecord("agenthost.x", logging.INFO, __file__, 1, "hi", (), None)
+        token = current_run.set(run)
+        try:
+            RunContextFilter().filter(record)
+        finally:
+            current_run.reset(token)
+        return TextFormatter().format(record)
+
+    assert line("run_9").endswith("INFO    agenthost.x run=run_9 hi")
+    assert line(None).endswith("INFO    agenthost.x hi") and "None" not in line(None)
 
 
 async def test_runs_log_with_their_run_id(users: Users, caplog: pytest.LogCaptureFixture) -> None:
