@@ -204,11 +204,13 @@ def agent_tools(
     found: list[tuple[str, Tool]] = []
     for index, ref in enumerate(refs):
         if not ref.startswith(PREFIX):
-            found.extend((f"{where}[{index}]", t) for t in load_tool_ref(ref, where=where))
+            found.extend(
+                (f"{where}[{index}]", t) for t in load_tool_ref(ref, where=f"{where}[{index}]")
+            )
     servers = [r[len(PREFIX) :] for r in refs if r.startswith(PREFIX)]
     for tool in mcp_tools(agent, servers, filters, opened):
         found.append((f"the MCP server of {tool.spec.name!r}", tool))
-    seen: dict[str, str] = msgspec.field(default_factory=dict)
+    seen: dict[str, str] = {}
     for source, tool in found:
         name = tool.spec.name
         if name in seen:
