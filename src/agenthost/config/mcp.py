@@ -118,9 +118,7 @@ def agent_problems(
 
 
 def servers_used(config: AgentHostConfig, agent: str) -> list[str]:
-    """The MCP servers the agent `agent` and the agents it is made of use, in config order.
-
-    The parts of a composition are found as agent names among its settings' strings."""
+    """The MCP servers the agent `agent` and the agents it is made of use, in config order."""
     agents = config.effective_agents()
     seen: set[str] = set()
     todo = [agent]
@@ -132,7 +130,7 @@ def servers_used(config: AgentHostConfig, agent: str) -> list[str]:
         seen.add(name)
         entry = agents[name]
         used.update(_servers_of(entry))
-        todo.extend(s for s in _strings(msgspec.to_builtins(entry)) if s in agents)
+        todo.extend(part for _, part in entry.references())
     return [name for name in config.mcp_servers if name in used]
 
 
@@ -140,17 +138,6 @@ def _servers_of(entry: Any) -> set[str]:
     refs = getattr(entry, "tools", None) or []
     found = {r[len(PREFIX) :] for r in refs if isinstance(r, str) and r.startswith(PREFIX)}
     return found | set(getattr(entry, "mcp", None) or {})
-
-
-def _strings(value: Any) -> Iterable[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _strings(item)
 
 
 async def open_servers(
