@@ -31,7 +31,7 @@ from agenthost.core.errors import AgentHostError, InvalidArgument, RunNotFound
 from agenthost.core.ids import new_session_id
 from agenthost.core.messages import Message
 from agenthost.server.auth import USER_HEADER, Principal, resolve_principal
-from agenthost.server.errors import encode_error
+from agenthost.server.errors import ServiceUnavailable, encode_error
 from agenthost.server.native import run_answer
 from agenthost.server.runs import RunRequest
 from agenthost.server.state import ServerState
@@ -73,28 +73,57 @@ def router(state: ServerState) -> APIRouter:
         on_list_tools=agents.list_tools,
         on_call_tool=agents.call_tool,
     )
-    manager = StreamableHTTPSessionManager(
-        server,
-        stateless=True,
-        # the app's own guard checks Host (and the loopback client without keys)
-        security_settings=TransportSecuritySettings(enable_dns_rebinding_protection=False),
-    )
+    endpoint = _Endpoint(state)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        async with manager.run():
-            yield
+        # a manager runs once: each start of the app gets its own
+        manager = StreamableHTTPSessionManager(
+            server,
+            stateless=True,
+            # the app's own guard checks Host (and the loopback client without keys)
+            security_settings=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+        )
+        async with _running(manager):
+            endpoint.manager = manager
+            try:
+                yield
+            finally:
+                endpoint.manager = None
 
-    endpoint = _Endpoint(state, manager)
     return APIRouter(routes=[Route(PATH, endpoint=endpoint)], lifespan=lifespan)
+
+
+@asynccontextmanager
+async def _running(manager: Any) -> AsyncIterator[None]:
+    """The session manager's `run()` in a task of its own: its anyio task group is entered and
+    left in that task, whichever tasks start and stop the app's lifespan."""
+    up, stop = asyncio.Event(), asyncio.Event()
+
+    async def serve() -> None:
+        async with manager.run():
+            up.set()
+            await stop.wait()
+
+    task = asyncio.create_task(serve(), name="agenthost mcp sessions")
+    started = asyncio.create_task(up.wait())
+    await asyncio.wait({task, started}, return_when=asyncio.FIRST_COMPLETED)
+    if not up.is_set():
+        started.cancel()
+        await task  # raises what stopped it
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
 
 
 class _Endpoint:
     """ASGI: authenticate the caller like every route does, then hand over to the manager."""
 
-    def __init__(self, state: ServerState, manager: Any) -> None:
+    def __init__(self, state: ServerState) -> None:
         self._state = state
-        self._manager = manager
+        self.manager: Any = None  # set while the app runs
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
@@ -108,8 +137,11 @@ class _Endpoint:
         except AgentHostError as exc:
             await _error(exc, send)
             return
+        if self.manager is None:
+            await _error(ServiceUnavailable("The server is not running; retry shortly."), send)
+            return
         scope.setdefault("state", {})[_PRINCIPAL] = principal
-        await self._manager.handle_request(scope, receive, send)
+        await self.manager.handle_request(scope, receive, send)
 
 
 async def _error(exc: AgentHostError, send: Send) -> None:
