@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -286,3 +287,13 @@ def test_an_unknown_server_is_a_config_error_naming_the_field() -> None:
             },
             env={},
         )
+
+
+async def test_a_server_that_dies_mid_session_fails_calls_and_still_closes() -> None:
+    before = children()
+    async with time_server() as server:
+        (pid,) = children() - before
+        os.kill(pid, signal.SIGKILL)
+        with pytest.raises(ToolError, match="MCP server 'time', tool 'get_current_time'"):
+            await server.call("get_current_time", {"timezone": "UTC"}, timeout=30)
+    assert children() - before == set()
