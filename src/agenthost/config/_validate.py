@@ -19,6 +19,7 @@ import msgspec
 
 from agenthost.config._types import FieldPath, Problem, suggestion
 from agenthost.config.kinds._base import AgentKindConfig
+from agenthost.config.mcp import server_problems as mcp_server_problems
 from agenthost.core.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -285,6 +286,7 @@ def check_references(config: AgentHostConfig) -> list[Problem]:
             if (why := model_ref_problem(ref, config)) is not None:
                 problems.append((("models", alias, "fallbacks", i), why))
     problems.extend(_agent_problems(config))
+    problems.extend(mcp_server_problems(config))
     agents = list(config.effective_agents())
     if config.default_agent is not None and config.default_agent not in agents:
         wanted = config.default_agent

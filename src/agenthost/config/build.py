@@ -3,8 +3,9 @@
 `build_runtime` picks the agent (the default one unless named) and builds it with its kind's
 registry entry (config/kinds/): an LLM agent's model chain (alias -> model + fallbacks +
 settings, or a 'provider:model' id; `model_override` replaces it) and tools, a platform or
-plugin agent's client, a composition's parts, a framework adapter's object. Then it opens the
-session store and the models, and closes them all on exit. Everything that can be wrong in the
+plugin agent's client, a composition's parts, a framework adapter's object; the MCP servers
+its tools come from are started first (config/mcp.py). Then it opens the session store and
+the models, and closes them all on exit. Everything that can be wrong in the
 config is checked before anything is opened.
 
 An agent without a model gets one from the environment: `AGENTHOST_MODEL` if set, else
@@ -19,7 +20,7 @@ layer of its own.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ from agenthost.config.kinds._builder import (
     auto_model,
     provider_settings,
 )
+from agenthost.config.mcp import open_servers, servers_used
 from agenthost.config.paths import default_store_url, home_dir
 from agenthost.config.schema import AgentHostConfig
 from agenthost.core.errors import ConfigError, InvalidArgument
@@ -42,6 +44,7 @@ from agenthost.ports.protocol import Agent, HostAPI, Manifest, ResultBatch, RunC
 
 if TYPE_CHECKING:
     from agenthost.backends.sessions import SessionBackend
+    from agenthost.backends.tools.mcp import McpServer
 
 log = logging.getLogger("agenthost.config")
 
@@ -90,18 +93,25 @@ async def build_runtime(
     model_override: str | None = None,
     store: SessionBackend | None = None,
     app: str | None = None,
+    mcp_servers: Mapping[str, McpServer] | None = None,
 ) -> AsyncIterator[Runtime]:
     """Open the store and models of `agent` (default: the config's default agent) and give
     a Runtime whose `runner` runs it; everything is closed on exit.
 
     `store`: use this opened store (the caller's) instead of opening the config's. `app`: the
     runner's app name (default `agent_app(config, agent)`, as the server names it, so the CLI
-    and the server see the same sessions)."""
+    and the server see the same sessions). `mcp_servers`: use these opened MCP servers
+    (by name) instead of starting the ones of `config.mcp_servers` the agent uses."""
     config = config if config is not None else AgentHostConfig()
     name, _ = config.select_agent(agent)
-    built, models = build_agent(config, name, model_override=model_override)
     home = home_dir()
     async with AsyncExitStack() as stack:
+        if mcp_servers is None:
+            _check(config)  # a bad config fails before any MCP server is started
+            mcp_servers = await open_servers(stack, config, servers_used(config, name))
+        built, models = build_agent(
+            config, name, model_override=model_override, mcp_servers=mcp_servers
+        )
         if store is None:
             store = await stack.enter_async_context(open_store(config, home=home))
         for model in models:
@@ -133,14 +143,17 @@ async def build_runtime(
 
 
 def build_agent(
-    config: AgentHostConfig, name: str, *, model_override: str | None = None
+    config: AgentHostConfig,
+    name: str,
+    *,
+    model_override: str | None = None,
+    mcp_servers: Mapping[str, McpServer] | None = None,
 ) -> tuple[Agent, list[ChatModel]]:
     """The agent `name` of the config, built by its kind (nothing opened yet), and the models
-    it uses (the caller opens and closes them). The config is checked first, as a file is."""
-    problems = check_references(config)  # a config built in code gets the file's checks
-    if problems:
-        raise ConfigSource().error(problems)
-    builder = AgentBuilder(config, top=name, model_override=model_override)
+    it uses (the caller opens and closes them). The config is checked first, as a file is.
+    `mcp_servers`: the opened MCP servers its `mcp:` tools come from (see config/mcp.py)."""
+    _check(config)
+    builder = AgentBuilder(config, top=name, model_override=model_override, mcp_servers=mcp_servers)
     built = builder.agent(name)
     if model_override is not None and not builder.override_used:
         kind = config.select_agent(name)[1].kind
@@ -149,6 +162,12 @@ def build_agent(
             f"model; leave out --model (or set the models of the agents it is made of)."
         )
     return built, builder.models_made
+
+
+def _check(config: AgentHostConfig) -> None:
+    problems = check_references(config)  # a config built in code gets the file's checks
+    if problems:
+        raise ConfigSource().error(problems)
 
 
 def agent_app(config: AgentHostConfig, agent: str) -> str:
@@ -171,11 +190,20 @@ async def build_runtimes(
     for name in names:
         config.select_agent(name)  # an unknown name fails before anything is opened
     async with AsyncExitStack() as stack:
+        _check(config)
+        used = {server for name in names for server in servers_used(config, name)}
+        servers = await open_servers(stack, config, [s for s in config.mcp_servers if s in used])
         store = await stack.enter_async_context(open_store(config))
         runtimes: dict[str, Runtime] = {}
         for name in names:
             runtimes[name] = await stack.enter_async_context(
-                build_runtime(config, agent=name, store=store, app=agent_app(config, name))
+                build_runtime(
+                    config,
+                    agent=name,
+                    store=store,
+                    app=agent_app(config, name),
+                    mcp_servers=servers,
+                )
             )
         yield runtimes
 

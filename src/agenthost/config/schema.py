@@ -10,6 +10,8 @@ API: build an `AgentHostConfig` in code and pass it to `build_runtime`.
       myvllm: {base_url: "http://127.0.0.1:8000/v1", api_key_env: MYVLLM_KEY}
     models:                                  # aliases with fallbacks and settings
       fast: {model: "openai:gpt-4o-mini", fallbacks: ["deepseek:deepseek-chat"]}
+    mcp_servers:                             # MCP tool servers (stdio or streamable HTTP)
+      time: {command: mcp-server-time}
     agents:
       helper: {model: fast, instructions: "Be brief.", tools: ["demo:*"]}
     default_agent: helper
@@ -36,6 +38,7 @@ from agenthost.config._types import (
 )
 from agenthost.config.kinds._base import AgentKindConfig
 from agenthost.config.kinds.llm import LLMAgentConfig
+from agenthost.config.mcp import McpServerConfig
 from agenthost.core.errors import ConfigError
 
 AgentKind = str  # a registered kind's name (agenthost.config.kinds.agent_kinds())
@@ -157,6 +160,7 @@ class AgentHostConfig(_Struct):
     store: StoreConfig = msgspec.field(default_factory=StoreConfig)
     providers: dict[str, ProviderConfig] = {}
     models: dict[str, ModelConfig] = {}
+    mcp_servers: dict[str, McpServerConfig] = {}  # see config/mcp.py and docs/tools.md
     agents: dict[str, AgentKindConfig] = {}
     default_agent: str | None = None
     runner: RunnerConfig = msgspec.field(default_factory=RunnerConfig)

@@ -62,6 +62,7 @@ _ROUTERS: dict[str, str | RouterFactory] = {
     "openai": "agenthost.server.openai:router",
     "web": "agenthost.server.web:router",
     "a2a": "agenthost.server.a2a:router",  # empty without the a2a extra
+    "mcp": "agenthost.server.mcp:router",  # POST /mcp; empty without the mcp extra
 }
 
 

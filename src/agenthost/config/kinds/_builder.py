@@ -18,6 +18,8 @@ from agenthost.core.errors import AgentHostError, ConfigError, InvalidArgument
 
 if TYPE_CHECKING:
     from agenthost.backends.models.providers import ProviderSettings
+    from agenthost.backends.tools.mcp import McpServer
+    from agenthost.config.mcp import McpToolFilter
     from agenthost.config.schema import AgentHostConfig, ModelSettingsConfig
     from agenthost.ports.knowledge import KnowledgeBase
     from agenthost.ports.models import ChatModel, ModelSettings
@@ -51,8 +53,10 @@ class AgentBuilder:
         *,
         top: str | None = None,
         model_override: str | None = None,
+        mcp_servers: Mapping[str, McpServer] | None = None,
     ) -> None:
         self.config = config
+        self.mcp_servers = dict(mcp_servers or {})  # the opened MCP servers (config/mcp.py)
         self._top = top
         self._override = model_override
         self.override_used = False
@@ -136,10 +140,18 @@ class AgentBuilder:
 
     # ---- refs ------------------------------------------------------------------------------
 
-    def tools(self, name: str, refs: Sequence[str], *, field: str = "tools") -> list[Tool]:
-        from agenthost.config.tools import load_tools
+    def tools(
+        self,
+        name: str,
+        refs: Sequence[str],
+        *,
+        field: str = "tools",
+        mcp: Mapping[str, McpToolFilter] | None = None,
+    ) -> list[Tool]:
+        """Tool refs ('mcp:NAME' among them) and `mcp:` filters as tools (config/mcp.py)."""
+        from agenthost.config.mcp import agent_tools
 
-        return load_tools(refs, where=f"agents.{name}.{field}")
+        return agent_tools(name, refs, mcp or {}, self.mcp_servers, field=field)
 
     def knowledge(
         self, name: str, refs: Sequence[str], *, field: str = "knowledge"

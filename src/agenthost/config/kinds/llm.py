@@ -9,6 +9,7 @@ import msgspec
 from agenthost.config._types import NonNegativeInt, PositiveFloat, PositiveInt, Problem
 from agenthost.config._validate import model_problems, tool_ref_problems
 from agenthost.config.kinds._base import AgentKindConfig, AgentKindSpec
+from agenthost.config.mcp import McpToolFilter, agent_problems
 
 if TYPE_CHECKING:
     from agenthost.config.kinds._builder import AgentBuilder
@@ -22,12 +23,14 @@ class LLMAgentConfig(AgentKindConfig):
     """An LLMAgent. `model` is an alias from `models:` or a `provider:model` id; unset, it is
     chosen from the environment (AGENTHOST_MODEL, then OPENAI_API_KEY, then the embedded
     model). `tools` are 'package.module:function' refs, 'package.module:*' for every tool
-    of a module, or 'demo:...' for the demo tools."""
+    of a module, 'demo:...' for the demo tools, or 'mcp:SERVER' for every tool of an MCP
+    server of `mcp_servers`; `mcp` picks some tools of a server ({SERVER: {allow, deny}})."""
 
     kind: Literal["llm"] = "llm"
     model: str | None = None
     instructions: str = ""
     tools: list[str] = msgspec.field(default_factory=list)
+    mcp: dict[str, McpToolFilter] = msgspec.field(default_factory=dict)
     max_tool_rounds: NonNegativeInt = 10
     parallel_tools: bool = True
     tool_timeout: PositiveFloat | None = 60.0
@@ -37,14 +40,18 @@ class LLMAgentConfig(AgentKindConfig):
     stream: bool = True
 
     def problems(self, config: AgentHostConfig) -> list[Problem]:
-        return [*model_problems(self.model, config), *tool_ref_problems(self.tools)]
+        return [
+            *model_problems(self.model, config),
+            *tool_ref_problems(self.tools),
+            *agent_problems(self.tools, self.mcp, config),
+        ]
 
 
 def build(name: str, config: LLMAgentConfig, builder: AgentBuilder) -> Agent:
     from agenthost.engine.llm_agent import LLMAgent
 
     models, settings = builder.models(name, config.model)
-    tools = builder.tools(name, config.tools)
+    tools = builder.tools(name, config.tools, mcp=config.mcp)
     return builder.construct(
         name,
         LLMAgent,

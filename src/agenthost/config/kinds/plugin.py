@@ -12,6 +12,7 @@ import msgspec
 from agenthost.config._types import PositiveFloat, Problem
 from agenthost.config._validate import model_problems, tool_ref_problems
 from agenthost.config.kinds._base import AgentKindConfig, AgentKindSpec
+from agenthost.config.mcp import McpToolFilter, agent_problems
 from agenthost.ports.protocol import Permissions
 
 if TYPE_CHECKING:
@@ -25,7 +26,8 @@ ORDER = 20
 
 class PluginAgentConfig(AgentKindConfig):
     """`command` (a process on stdio) or `url` (a plugin served over HTTP). `model`/`models`
-    (aliases or 'provider:model' ids), `tools` (tool refs) and `knowledge`
+    (aliases or 'provider:model' ids), `tools` (tool refs, 'mcp:SERVER' for an MCP server's
+    tools), `mcp` (some tools of an MCP server: {SERVER: {allow, deny}}) and `knowledge`
     ('package.module:attribute' refs to knowledge bases) are what its runs may use."""
 
     kind: Literal["plugin"] = "plugin"
@@ -41,6 +43,7 @@ class PluginAgentConfig(AgentKindConfig):
     model: str | None = None
     models: list[str] = msgspec.field(default_factory=list)
     tools: list[str] = msgspec.field(default_factory=list)
+    mcp: dict[str, McpToolFilter] = msgspec.field(default_factory=dict)
     knowledge: list[str] = msgspec.field(default_factory=list)
 
     def problems(self, config: AgentHostConfig) -> list[Problem]:
@@ -57,6 +60,7 @@ class PluginAgentConfig(AgentKindConfig):
         for index, ref in enumerate(self.models):
             problems.extend(((("models", index), why) for _, why in model_problems(ref, config)))
         problems.extend(tool_ref_problems(self.tools))
+        problems.extend(agent_problems(self.tools, self.mcp, config))
         return problems
 
 
@@ -68,7 +72,7 @@ def build(name: str, config: PluginAgentConfig, builder: AgentBuilder) -> Agent:
         models.extend(builder.models(name, ref, field=f"models[{index}]")[0])
     granted = catalog_of(
         models=models,
-        tools=builder.tools(name, config.tools),
+        tools=builder.tools(name, config.tools, mcp=config.mcp),
         knowledge=builder.knowledge(name, config.knowledge),
     )
     settings: dict[str, Any] = {
