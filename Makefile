@@ -59,7 +59,8 @@ $(DEV_STAMP): pyproject.toml $(DEMO_STAMP) $(TEST_SYSTEM_STAMP)
 	$(BIN)/pip install --quiet -e '.[dev,server,local]'
 	@touch $@
 
-# The JavaScript OpenAI SDK, for the test that it works against our server unchanged.
+# npm packages for tests: the JavaScript OpenAI SDK (it works against our server unchanged) and
+# the reference MCP server (@modelcontextprotocol/server-everything) for the MCP client tests.
 $(NODE_STAMP): tests/js/package.json tests/js/package-lock.json
 	@if command -v npm >/dev/null 2>&1; then \
 		npm ci --prefix tests/js --no-audit --no-fund --loglevel=error && touch $@; \
