@@ -506,60 +506,98 @@ class SQLiteSessionStore:
         check_key(key)
         app_delta, user_delta, own = initial_state(state)
         own = {k: v for k, v in own.items() if v is not None}
-        own_blob = encode_json("state", own)
+        return await self._create_retrying(key, own, app_delta, user_delta, ())
+
+    async def create_with_events(self, key: SessionKey, events: Sequence[Event]) -> Session:
+        """Create the session and store its first events in ONE transaction (the runner's new
+        session and its user message: one commit instead of two)."""
+        key = SessionKey(*key)
+        check_key(key)
+        check_events(events, key)
+        return await self._create_retrying(key, {}, {}, {}, events)
+
+    async def _create_retrying(
+        self,
+        key: SessionKey,
+        own: dict[str, Any],
+        app_delta: dict[str, Any],
+        user_delta: dict[str, Any],
+        events: Sequence[Event],
+    ) -> Session:
         try:
-            return self._create(key, own, own_blob, app_delta, user_delta)
+            return self._create(key, own, app_delta, user_delta, events)
         except sqlite3.Error as exc:
-            return await self._retry(exc, self._create, key, own, own_blob, app_delta, user_delta)
+            return await self._retry(exc, self._create, key, own, app_delta, user_delta, events)
 
     def _create(
         self,
         key: SessionKey,
         own: dict[str, Any],
-        own_blob: bytes,
         app_delta: dict[str, Any],
         user_delta: dict[str, Any],
+        events: Sequence[Event],
     ) -> Session:
         conn = self._connection()
-        options = self._options
+        now = self._options.clock()
         app, user_id, _ = key
+        batch = prepare_batch(events, 0)
+        if batch.has_state:  # the events' deltas, after the initial state
+            own = dict(own)
+            apply_delta(own, batch.session_delta)
+            app_delta = {**app_delta, **batch.app_delta}
+            user_delta = {**user_delta, **batch.user_delta}
+        rows = _event_rows(key, batch.events) if batch.events else []
+        own_blob = encode_json("state", own)
         conn.execute("BEGIN IMMEDIATE")
         try:
             self._sync_external(conn)
-            now = options.clock()
-            row = conn.execute(
-                f"SELECT updated_at FROM sessions WHERE {sql.WHERE_KEY}", key
-            ).fetchone()
-            if row is not None:
-                if not options.is_expired(row[0], now):
-                    raise session_exists_error(key)
-                self._delete_rows(conn, key)
-            cursor = conn.execute(
-                "INSERT INTO sessions (app, user_id, session_id, state, created_at, updated_at, "
-                "last_seq, event_count) VALUES (?, ?, ?, ?, ?, ?, 0, 0)",
-                (*key, own_blob, now, now),
-            )
-            sid = cursor.lastrowid
+            sid = self._insert_session(conn, key, own_blob, now, batch.last_seq, len(rows))
+            if rows:
+                conn.executemany(sql.INSERT_EVENT, rows)
             self._write_shared(conn, app, user_id, app_delta, user_delta)
             app_state, user_state = self._read_shared(conn, app, user_id)
             conn.execute("COMMIT")
         except BaseException:
             conn.rollback()
             raise
-        self._wrote()
+        self._wrote(sum(len(row[-1]) for row in rows))
         session = Session(
             app=app,
             user_id=user_id,
             id=key.session_id,
             state=merge_state(app_state, user_state, own),
+            events=list(batch.events),
             created_at=now,
             updated_at=now,
         )
-        entry = _Entry(session, dict(own), sid or 0, self._epoch)
+        entry = _Entry(session, dict(own), sid, self._epoch)
         self._remember(key, entry)
         if app_delta or user_delta:
             self._spread_shared(app, user_id, app_delta, user_delta, skip=entry)
         return session
+
+    def _insert_session(
+        self,
+        conn: sqlite3.Connection,
+        key: SessionKey,
+        own_blob: bytes,
+        now: float,
+        last_seq: int,
+        count: int,
+    ) -> int:
+        """Insert the session row (replacing an expired one); its sid. Inside a transaction."""
+        params = (*key, own_blob, now, now, last_seq, count)
+        try:
+            cursor = conn.execute(sql.INSERT_SESSION, params)
+        except sqlite3.IntegrityError:  # the key is taken: by an expired session?
+            row = conn.execute(
+                f"SELECT updated_at FROM sessions WHERE {sql.WHERE_KEY}", key
+            ).fetchone()
+            if row is None or not self._options.is_expired(row[0], now):
+                raise session_exists_error(key) from None
+            self._delete_rows(conn, key)
+            cursor = conn.execute(sql.INSERT_SESSION, params)
+        return cursor.lastrowid or 0
 
     async def append(self, session: Session, events: Sequence[Event]) -> None:
         check_events(events, session.key)
