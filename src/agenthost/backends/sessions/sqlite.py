@@ -560,7 +560,7 @@ class SQLiteSessionStore:
         except BaseException:
             conn.rollback()
             raise
-        self._wrote(sum(len(row[-1]) for row in rows))
+        self._wrote(_row_bytes(rows))
         session = Session(
             app=app,
             user_id=user_id,
@@ -659,7 +659,7 @@ class SQLiteSessionStore:
             conn.rollback()
             raise
         # Stored (and safe from a process crash). Now the objects handed out.
-        self._wrote(sum(len(row[-1]) for row in rows))
+        self._wrote(_row_bytes(rows))
         self._after_append(session, entry, batch, new_own, now)
 
     def _after_append(
@@ -836,3 +836,11 @@ def _event_rows(key: SessionKey, events: list[Event]) -> list[tuple[Any, ...]]:
         (app, user_id, session_id, e.seq, e.id, e.invocation_id, e.type, e.timestamp, blob)
         for e, blob in zip(events, encode_events(events), strict=True)
     ]
+
+
+def _row_bytes(rows: list[tuple[Any, ...]]) -> int:
+    """About how many bytes the event rows hold (their JSON blobs)."""
+    total = 0
+    for row in rows:
+        total += len(row[8])
+    return total
