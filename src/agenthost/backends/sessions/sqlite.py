@@ -24,6 +24,16 @@ SQLite 3.40, Python 3.11; noisy, so read them as ranges):
   slows our writes down but does not freeze the loop. Many writer processes on one file is
   the point where you want postgresql:// instead.
 
+Group commit: appends to different sessions in the same event-loop tick (many sessions whose
+model replies arrived together) share one transaction. The first append of a tick commits at
+once, as does a later one to the same session (a session's appends come one after another:
+there is nothing to wait for); an append to another session joins a group that commits in one
+`BEGIN IMMEDIATE` ... `COMMIT` at the next tick (one loop hop later). Each `append` still
+returns only after ITS events are committed. A batch the store refuses (a missing session, a
+value JSON cannot hold) is checked before it writes anything and fails alone; when the group's
+transaction itself fails (a lock held by another process, say), each batch is stored on its
+own. Two commits then do the work of many: with 500 sessions at once, about 35 µs a commit.
+
 Durability: `append` commits one transaction before it returns, so its events survive a crash
 or `kill -9` of this process (the committed WAL pages are in the OS). With synchronous=NORMAL
 the newest transactions can be lost on power loss or an OS crash; the file stays consistent.
@@ -60,7 +70,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, ParamSpec, Self, TypeVar
+from typing import Any, Final, NamedTuple, ParamSpec, Self, TypeVar
 
 import msgspec
 
@@ -86,6 +96,7 @@ from agenthost.backends.sessions._sqlite_health import FileWatch, IntegrityCheck
 from agenthost.backends.sessions._sqlite_sql import SCHEMA_VERSION
 from agenthost.core import serde
 from agenthost.core.errors import (
+    AgentHostError,
     BackendUnavailable,
     ConfigError,
     InvalidArgument,
@@ -118,6 +129,38 @@ class _Entry:
         self.own = own
         self.sid = sid  # sessions.sid: never reused, so a re-created session is told apart
         self.epoch = epoch  # the store's epoch when this entry was last known current
+
+
+class _Pending:
+    """An append waiting for its loop tick's group commit."""
+
+    __slots__ = ("events", "session", "waiter")
+
+    def __init__(
+        self, session: Session, events: Sequence[Event], waiter: asyncio.Future[bool]
+    ) -> None:
+        self.session = session
+        self.events = events
+        self.waiter = waiter
+
+
+class _Written(NamedTuple):
+    """One batch written in a transaction: what `_after_append` needs once it commits."""
+
+    entry: _Entry | None
+    batch: Batch
+    rows: list[tuple[Any, ...]]
+    new_own: dict[str, Any] | None
+    now: float
+
+
+def _settle(waiter: asyncio.Future[bool], outcome: bool | BaseException) -> None:
+    if waiter.done():  # cancelled meanwhile
+        return
+    if isinstance(outcome, BaseException):
+        waiter.set_exception(outcome)
+    else:
+        waiter.set_result(outcome)
 
 
 def parse_sqlite_url(url: str) -> str:
@@ -188,6 +231,8 @@ class SQLiteSessionStore:
         self._cache: OrderedDict[SessionKey, _Entry] = OrderedDict()
         self._data_version = -1
         self._epoch = 0  # bumped whenever another connection has committed
+        self._tick_key: SessionKey | None = None  # the session appended to in this loop tick
+        self._group: builtins.list[_Pending] = []  # appends waiting for the group commit
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> SQLiteSessionStore:
@@ -451,21 +496,8 @@ class SQLiteSessionStore:
         app_delta: Mapping[str, Any],
         user_delta: Mapping[str, Any],
     ) -> None:
-        for k, v in app_delta.items():
-            if v is None:
-                conn.execute("DELETE FROM app_state WHERE app = ? AND key = ?", (app, k))
-            else:
-                conn.execute(sql.UPSERT_APP, (app, k, encode_json(f"state['app:{k}']", v)))
-        for k, v in user_delta.items():
-            if v is None:
-                conn.execute(
-                    "DELETE FROM user_state WHERE app = ? AND user_id = ? AND key = ?",
-                    (app, user_id, k),
-                )
-            else:
-                conn.execute(
-                    sql.UPSERT_USER, (app, user_id, k, encode_json(f"state['user:{k}']", v))
-                )
+        for statement, params in _shared_statements(app, user_id, app_delta, user_delta):
+            conn.execute(statement, params)
 
     # ---- sessions -------------------------------------------------------------------------
 
@@ -600,67 +632,147 @@ class SQLiteSessionStore:
         return cursor.lastrowid or 0
 
     async def append(self, session: Session, events: Sequence[Event]) -> None:
-        check_events(events, session.key)
+        """Store the events; returns once they are committed (see "Group commit" above)."""
+        key = session.key
+        check_events(events, key)
         if not events:
             return
+        if self._tick_key is not None and self._tick_key != key:
+            await self._append_in_group(session, events)
+            return
+        if self._tick_key is None:
+            self._tick_key = key
+            asyncio.get_running_loop().call_soon(self._end_tick)
         try:
             self._append(session, events)
         except sqlite3.Error as exc:
             await self._retry(exc, self._append, session, events)
 
-    def _append(self, session: Session, events: Sequence[Event]) -> None:
+    def _end_tick(self) -> None:
+        self._tick_key = None
+
+    async def _append_in_group(self, session: Session, events: Sequence[Event]) -> None:
+        """Wait for the group commit of this loop tick's other appends (one transaction)."""
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[bool] = loop.create_future()
+        if not self._group:
+            loop.call_soon(self._commit_group)
+        self._group.append(_Pending(session, events, waiter))
+        if await waiter:
+            return
+        # the group's transaction failed: store this batch on its own (retries, errors)
+        try:
+            self._append(session, events)
+        except sqlite3.Error as exc:
+            await self._retry(exc, self._append, session, events)
+
+    def _commit_group(self) -> None:
+        """Commit every waiting append in one transaction; each waiter learns its outcome
+        (True: stored; False: store it alone; an exception: what refused it)."""
+        group, self._group = [v for v in self._group if not v.waiter.done()], []
+        if not group:
+            return
+        try:
+            written = self._append_group(group)
+        except sqlite3.Error:
+            for pending in group:
+                _settle(pending.waiter, False)
+            return
+        except Exception as exc:  # closed, the file lost: nobody's batch is stored
+            for pending in group:
+                _settle(pending.waiter, exc)
+            return
+        for pending in group:
+            _settle(pending.waiter, written.get(id(pending), True))
+
+    def _append_group(self, group: builtins.list[_Pending]) -> dict[int, Exception]:
+        """One transaction for many sessions' batches; what refused a batch, by its id()."""
         conn = self._connection()
-        options = self._options
-        limit = options.max_events
-        key = session.key
+        refused: dict[int, Exception] = {}
+        done: builtins.list[tuple[_Pending, _Written]] = []
         conn.execute("BEGIN IMMEDIATE")
         try:
             self._sync_external(conn)
-            entry = self._cache.get(key)
-            if entry is not None and entry.epoch != self._epoch:
-                entry = self._refresh(conn, key, entry)
-                if entry is None:
-                    self._cache.pop(key, None)
-                else:
-                    self._remember(key, entry)
-            own: dict[str, Any] | bytes  # the session scope, or its JSON when not cached
-            if entry is not None:
-                updated_at = entry.session.updated_at
-                last_seq = entry.session.last_seq
-                stored = len(entry.session.events)
-                own = entry.own
-            else:
-                row = conn.execute(sql.SELECT_FOR_APPEND, key).fetchone()
-                if row is None:
-                    raise SessionNotFound(session.id)
-                own, updated_at, last_seq, stored = row
-            now = options.clock()
-            if options.is_expired(updated_at, now):
-                raise SessionNotFound(session.id)
-            batch = prepare_batch(events, last_seq)
-            rows = _event_rows(key, batch.events)
-            conn.executemany(sql.INSERT_EVENT, rows)
-            removed = 0
-            if limit is not None and stored + len(batch.events) > limit:
-                removed = conn.execute(sql.TRIM_EVENTS, (*key, batch.last_seq - limit)).rowcount
-            if batch.app_delta or batch.user_delta:
-                self._write_shared(conn, key[0], key[1], batch.app_delta, batch.user_delta)
-            added = len(batch.events) - removed
-            new_own: dict[str, Any] | None = None
-            if batch.session_delta:
-                new_own = dict(own) if isinstance(own, dict) else _decode_state(own)
-                apply_delta(new_own, batch.session_delta)
-                blob = encode_json("state_delta", new_own)
-                conn.execute(sql.UPDATE_SESSION_STATE, (batch.last_seq, now, added, blob, *key))
-            else:
-                conn.execute(sql.UPDATE_SESSION, (batch.last_seq, now, added, *key))
+            for pending in group:
+                try:
+                    done.append((pending, self._write_batch(conn, pending.session, pending.events)))
+                except AgentHostError as exc:  # raised before this batch wrote anything
+                    refused[id(pending)] = exc
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.rollback()
+            raise
+        self._wrote(sum(_row_bytes(w.rows) for _, w in done))
+        for pending, w in done:
+            self._after_append(pending.session, w.entry, w.batch, w.new_own, w.now)
+        return refused
+
+    def _append(self, session: Session, events: Sequence[Event]) -> None:
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._sync_external(conn)
+            w = self._write_batch(conn, session, events)
             conn.execute("COMMIT")
         except BaseException:
             conn.rollback()
             raise
         # Stored (and safe from a process crash). Now the objects handed out.
-        self._wrote(_row_bytes(rows))
-        self._after_append(session, entry, batch, new_own, now)
+        self._wrote(_row_bytes(w.rows))
+        self._after_append(session, w.entry, w.batch, w.new_own, w.now)
+
+    def _write_batch(
+        self, conn: sqlite3.Connection, session: Session, events: Sequence[Event]
+    ) -> _Written:
+        """Write one session's batch inside the caller's transaction. Everything that can
+        refuse the batch (a missing session, a value JSON cannot hold) is checked before the
+        first write, so a refused batch leaves the transaction as it found it."""
+        options = self._options
+        limit = options.max_events
+        key = session.key
+        entry = self._cache.get(key)
+        if entry is not None and entry.epoch != self._epoch:
+            entry = self._refresh(conn, key, entry)
+            if entry is None:
+                self._cache.pop(key, None)
+            else:
+                self._remember(key, entry)
+        own: dict[str, Any] | bytes  # the session scope, or its JSON when not cached
+        if entry is not None:
+            updated_at = entry.session.updated_at
+            last_seq = entry.session.last_seq
+            stored = len(entry.session.events)
+            own = entry.own
+        else:
+            row = conn.execute(sql.SELECT_FOR_APPEND, key).fetchone()
+            if row is None:
+                raise SessionNotFound(session.id)
+            own, updated_at, last_seq, stored = row
+        now = options.clock()
+        if options.is_expired(updated_at, now):
+            raise SessionNotFound(session.id)
+        batch = prepare_batch(events, last_seq)
+        rows = _event_rows(key, batch.events)
+        shared = _shared_statements(key[0], key[1], batch.app_delta, batch.user_delta)
+        new_own: dict[str, Any] | None = None
+        blob = b""
+        if batch.session_delta:
+            new_own = dict(own) if isinstance(own, dict) else _decode_state(own)
+            apply_delta(new_own, batch.session_delta)
+            blob = encode_json("state_delta", new_own)
+        # nothing was written up to here
+        conn.executemany(sql.INSERT_EVENT, rows)
+        removed = 0
+        if limit is not None and stored + len(batch.events) > limit:
+            removed = conn.execute(sql.TRIM_EVENTS, (*key, batch.last_seq - limit)).rowcount
+        for statement, params in shared:
+            conn.execute(statement, params)
+        added = len(batch.events) - removed
+        if new_own is not None:
+            conn.execute(sql.UPDATE_SESSION_STATE, (batch.last_seq, now, added, blob, *key))
+        else:
+            conn.execute(sql.UPDATE_SESSION, (batch.last_seq, now, added, *key))
+        return _Written(entry, batch, rows, new_own, now)
 
     def _after_append(
         self,
@@ -844,3 +956,27 @@ def _row_bytes(rows: list[tuple[Any, ...]]) -> int:
     for row in rows:
         total += len(row[8])
     return total
+
+
+def _shared_statements(
+    app: str, user_id: str, app_delta: Mapping[str, Any], user_delta: Mapping[str, Any]
+) -> list[tuple[str, tuple[Any, ...]]]:
+    """The statements that store an app:/user: delta, values encoded (InvalidArgument here,
+    before anything is written)."""
+    out: list[tuple[str, tuple[Any, ...]]] = []
+    for k, v in app_delta.items():
+        if v is None:
+            out.append(("DELETE FROM app_state WHERE app = ? AND key = ?", (app, k)))
+        else:
+            out.append((sql.UPSERT_APP, (app, k, encode_json(f"state['app:{k}']", v))))
+    for k, v in user_delta.items():
+        if v is None:
+            out.append(
+                (
+                    "DELETE FROM user_state WHERE app = ? AND user_id = ? AND key = ?",
+                    (app, user_id, k),
+                )
+            )
+        else:
+            out.append((sql.UPSERT_USER, (app, user_id, k, encode_json(f"state['user:{k}']", v))))
+    return out

@@ -1,0 +1,104 @@
+"""Group commit: appends to different sessions in one event-loop tick share one transaction;
+each returns only once its events are committed, and one refused batch fails alone."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from agenthost.backends.sessions.sqlite import SQLiteSessionStore
+from agenthost.core.errors import InvalidArgument, SessionNotFound
+from agenthost.core.session import Session, SessionKey
+
+from .sqlite_helpers import Open, event, texts
+
+
+def count_commits(store: SQLiteSessionStore) -> list[str]:
+    commits: list[str] = []
+    conn = store._conn
+    assert conn is not None
+    conn.set_trace_callback(lambda s: commits.append(s) if s == "COMMIT" else None)
+    return commits
+
+
+async def sessions(store: SQLiteSessionStore, n: int) -> list[Session]:
+    return [await store.create(SessionKey("app", "u", f"s{i}")) for i in range(n)]
+
+
+async def stored(other: SQLiteSessionStore, session: Session) -> list[str]:
+    got = await other.get(session.key)
+    assert got is not None
+    return texts(got.events)
+
+
+async def test_appends_of_one_tick_share_a_commit_and_all_are_stored(open_store: Open) -> None:
+    store, other = await open_store(), await open_store()
+    many = await sessions(store, 20)
+    commits = count_commits(store)
+    await asyncio.gather(*(store.append(s, [event(f"to {s.id}")]) for s in many))
+    assert len(commits) == 2  # the first commits at once, the other 19 together
+    for s in many:
+        assert await stored(other, s) == [f"to {s.id}"]
+        assert [e.seq for e in s.events] == [1]
+
+
+async def test_a_refused_batch_fails_alone(open_store: Open) -> None:
+    store, other = await open_store(), await open_store()
+    first, gone, bad, fine = await sessions(store, 4)
+    await store.delete(gone.key)
+    unstorable = event("bad")
+    unstorable.data = {"value": object()}
+    results = await asyncio.gather(
+        store.append(first, [event("one")]),
+        store.append(gone, [event("lost")]),
+        store.append(bad, [unstorable]),
+        store.append(fine, [event("four")]),
+        return_exceptions=True,
+    )
+    assert results[0] is None and results[3] is None
+    assert isinstance(results[1], SessionNotFound)
+    assert isinstance(results[2], InvalidArgument)
+    assert await stored(other, first) == ["one"]
+    assert await stored(other, fine) == ["four"]
+    assert await stored(other, bad) == []
+
+
+async def test_one_session_twice_in_a_tick_keeps_its_order(open_store: Open) -> None:
+    store, other = await open_store(), await open_store()
+    a, b = await sessions(store, 2)
+    await asyncio.gather(
+        store.append(a, [event("a1")]),
+        store.append(b, [event("b1")]),
+        store.append(b, [event("b2")]),
+        store.append(a, [event("a2")]),
+    )
+    assert await stored(other, a) == ["a1", "a2"]
+    assert await stored(other, b) == ["b1", "b2"]
+    assert [e.seq for e in b.events] == [1, 2]
+
+
+async def test_a_cancelled_append_waiting_for_the_group_is_not_stored(open_store: Open) -> None:
+    store, other = await open_store(), await open_store()
+    a, b, c = await sessions(store, 3)
+    tasks = [asyncio.create_task(store.append(s, [event(s.id)])) for s in (a, b, c)]
+    await asyncio.sleep(0)  # all three started: a committed, b and c wait for the group
+    assert tasks[0].done() and not tasks[2].done()
+    tasks[2].cancel()
+    await tasks[1]
+    with pytest.raises(asyncio.CancelledError):
+        await tasks[2]
+    assert await stored(other, b) == ["s1"]
+    assert await stored(other, c) == []
+
+
+async def test_a_store_closed_before_the_group_commit_refuses_it(open_store: Open) -> None:
+    store = await open_store()
+    a, b = await sessions(store, 2)
+    first = asyncio.create_task(store.append(a, [event()]))
+    second = asyncio.create_task(store.append(b, [event()]))
+    await asyncio.sleep(0)
+    await store.aclose()
+    await first
+    with pytest.raises(Exception, match="not open"):
+        await second
