@@ -131,17 +131,32 @@ class _Entry:
         self.epoch = epoch  # the store's epoch when this entry was last known current
 
 
-class _Pending:
-    """An append waiting for its loop tick's group commit."""
+class _CreatePlan(NamedTuple):
+    """A create, ready to write: what `_write_create` and `_created` need."""
 
-    __slots__ = ("events", "session", "waiter")
+    key: SessionKey
+    own: dict[str, Any]
+    own_blob: bytes
+    app_delta: dict[str, Any]
+    user_delta: dict[str, Any]
+    shared: list[tuple[str, tuple[Any, ...]]]
+    batch: Batch
+    rows: list[tuple[Any, ...]]
+    now: float
+
+
+class _Pending:
+    """A write waiting for its loop tick's group commit: an append, or a create (`plan`)."""
+
+    __slots__ = ("events", "plan", "session", "waiter")
 
     def __init__(
-        self, session: Session, events: Sequence[Event], waiter: asyncio.Future[bool]
+        self, session: Session | None, events: Sequence[Event], plan: _CreatePlan | None
     ) -> None:
         self.session = session
         self.events = events
-        self.waiter = waiter
+        self.plan = plan
+        self.waiter: asyncio.Future[object] = asyncio.get_running_loop().create_future()
 
 
 class _Written(NamedTuple):
@@ -152,15 +167,6 @@ class _Written(NamedTuple):
     rows: list[tuple[Any, ...]]
     new_own: dict[str, Any] | None
     now: float
-
-
-def _settle(waiter: asyncio.Future[bool], outcome: bool | BaseException) -> None:
-    if waiter.done():  # cancelled meanwhile
-        return
-    if isinstance(outcome, BaseException):
-        waiter.set_exception(outcome)
-    else:
-        waiter.set_result(outcome)
 
 
 def parse_sqlite_url(url: str) -> str:
@@ -488,17 +494,6 @@ class SQLiteSessionStore:
             if prefixed_user and key[1] == user_id:
                 apply_delta(entry.session.state, prefixed_user)
 
-    @staticmethod
-    def _write_shared(
-        conn: sqlite3.Connection,
-        app: str,
-        user_id: str,
-        app_delta: Mapping[str, Any],
-        user_delta: Mapping[str, Any],
-    ) -> None:
-        for statement, params in _shared_statements(app, user_id, app_delta, user_delta):
-            conn.execute(statement, params)
-
     # ---- sessions -------------------------------------------------------------------------
 
     async def get(self, key: SessionKey) -> Session | None:
@@ -542,10 +537,18 @@ class SQLiteSessionStore:
 
     async def create_with_events(self, key: SessionKey, events: Sequence[Event]) -> Session:
         """Create the session and store its first events in ONE transaction (the runner's new
-        session and its user message: one commit instead of two)."""
+        session and its user message: one commit instead of two); group-committed like
+        `append`."""
         key = SessionKey(*key)
         check_key(key)
         check_events(events, key)
+        if self._tick_key is not None and self._tick_key != key:
+            plan = self._plan_create(key, {}, {}, {}, events)
+            outcome = await self._join_group(_Pending(None, events, plan))
+            if isinstance(outcome, Session):
+                return outcome
+        else:
+            self._mark_tick(key)
         return await self._create_retrying(key, {}, {}, {}, events)
 
     async def _create_retrying(
@@ -561,6 +564,33 @@ class SQLiteSessionStore:
         except sqlite3.Error as exc:
             return await self._retry(exc, self._create, key, own, app_delta, user_delta, events)
 
+    def _plan_create(
+        self,
+        key: SessionKey,
+        own: dict[str, Any],
+        app_delta: dict[str, Any],
+        user_delta: dict[str, Any],
+        events: Sequence[Event],
+    ) -> _CreatePlan:
+        """Everything a create writes, encoded (InvalidArgument here, before any write)."""
+        batch = prepare_batch(events, 0)
+        if batch.has_state:  # the events' deltas, after the initial state
+            own = dict(own)
+            apply_delta(own, batch.session_delta)
+            app_delta = {**app_delta, **batch.app_delta}
+            user_delta = {**user_delta, **batch.user_delta}
+        return _CreatePlan(
+            key=key,
+            own=own,
+            own_blob=encode_json("state", own),
+            app_delta=app_delta,
+            user_delta=user_delta,
+            shared=_shared_statements(key[0], key[1], app_delta, user_delta),
+            batch=batch,
+            rows=_event_rows(key, batch.events) if batch.events else [],
+            now=self._options.clock(),
+        )
+
     def _create(
         self,
         key: SessionKey,
@@ -570,42 +600,52 @@ class SQLiteSessionStore:
         events: Sequence[Event],
     ) -> Session:
         conn = self._connection()
-        now = self._options.clock()
-        app, user_id, _ = key
-        batch = prepare_batch(events, 0)
-        if batch.has_state:  # the events' deltas, after the initial state
-            own = dict(own)
-            apply_delta(own, batch.session_delta)
-            app_delta = {**app_delta, **batch.app_delta}
-            user_delta = {**user_delta, **batch.user_delta}
-        rows = _event_rows(key, batch.events) if batch.events else []
-        own_blob = encode_json("state", own)
+        plan = self._plan_create(key, own, app_delta, user_delta, events)
         conn.execute("BEGIN IMMEDIATE")
         try:
             self._sync_external(conn)
-            sid = self._insert_session(conn, key, own_blob, now, batch.last_seq, len(rows))
-            if rows:
-                conn.executemany(sql.INSERT_EVENT, rows)
-            self._write_shared(conn, app, user_id, app_delta, user_delta)
-            app_state, user_state = self._read_shared(conn, app, user_id)
+            written = self._write_create(conn, plan)
             conn.execute("COMMIT")
         except BaseException:
             conn.rollback()
             raise
-        self._wrote(_row_bytes(rows))
+        self._wrote(_row_bytes(plan.rows))
+        return self._created(plan, *written)
+
+    def _write_create(
+        self, conn: sqlite3.Connection, plan: _CreatePlan
+    ) -> tuple[int, dict[str, Any], dict[str, Any]]:
+        """Inside the caller's transaction: the session row, its events, app/user state; the
+        sid and the app/user state as they are now. SessionExists before any write."""
+        key = plan.key
+        sid = self._insert_session(
+            conn, key, plan.own_blob, plan.now, plan.batch.last_seq, len(plan.rows)
+        )
+        if plan.rows:
+            conn.executemany(sql.INSERT_EVENT, plan.rows)
+        for statement, params in plan.shared:
+            conn.execute(statement, params)
+        app_state, user_state = self._read_shared(conn, key[0], key[1])
+        return sid, app_state, user_state
+
+    def _created(
+        self, plan: _CreatePlan, sid: int, app_state: dict[str, Any], user_state: dict[str, Any]
+    ) -> Session:
+        """After the commit: the Session handed out, cached, its app/user state spread."""
+        app, user_id, session_id = plan.key
         session = Session(
             app=app,
             user_id=user_id,
-            id=key.session_id,
-            state=merge_state(app_state, user_state, own),
-            events=list(batch.events),
-            created_at=now,
-            updated_at=now,
+            id=session_id,
+            state=merge_state(app_state, user_state, plan.own),
+            events=list(plan.batch.events),
+            created_at=plan.now,
+            updated_at=plan.now,
         )
-        entry = _Entry(session, dict(own), sid, self._epoch)
-        self._remember(key, entry)
-        if app_delta or user_delta:
-            self._spread_shared(app, user_id, app_delta, user_delta, skip=entry)
+        entry = _Entry(session, dict(plan.own), sid, self._epoch)
+        self._remember(plan.key, entry)
+        if plan.app_delta or plan.user_delta:
+            self._spread_shared(app, user_id, plan.app_delta, plan.user_delta, skip=entry)
         return session
 
     def _insert_session(
@@ -638,74 +678,82 @@ class SQLiteSessionStore:
         if not events:
             return
         if self._tick_key is not None and self._tick_key != key:
-            await self._append_in_group(session, events)
-            return
-        if self._tick_key is None:
-            self._tick_key = key
-            asyncio.get_running_loop().call_soon(self._end_tick)
+            if await self._join_group(_Pending(session, events, None)) is True:
+                return
+        else:
+            self._mark_tick(key)
         try:
             self._append(session, events)
         except sqlite3.Error as exc:
             await self._retry(exc, self._append, session, events)
+
+    def _mark_tick(self, key: SessionKey) -> None:
+        """A write commits at once in this loop tick: later ones to other sessions group."""
+        if self._tick_key is None:
+            self._tick_key = key
+            asyncio.get_running_loop().call_soon(self._end_tick)
 
     def _end_tick(self) -> None:
         self._tick_key = None
 
-    async def _append_in_group(self, session: Session, events: Sequence[Event]) -> None:
-        """Wait for the group commit of this loop tick's other appends (one transaction)."""
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[bool] = loop.create_future()
+    async def _join_group(self, pending: _Pending) -> object:
+        """Wait for the group commit of this loop tick's writes (one transaction): True or
+        the created Session when stored, False when the group failed and the caller must
+        write alone; an exception when the store refused this write."""
         if not self._group:
-            loop.call_soon(self._commit_group)
-        self._group.append(_Pending(session, events, waiter))
-        if await waiter:
-            return
-        # the group's transaction failed: store this batch on its own (retries, errors)
-        try:
-            self._append(session, events)
-        except sqlite3.Error as exc:
-            await self._retry(exc, self._append, session, events)
+            asyncio.get_running_loop().call_soon(self._commit_group)
+        self._group.append(pending)
+        return await pending.waiter
 
     def _commit_group(self) -> None:
-        """Commit every waiting append in one transaction; each waiter learns its outcome
-        (True: stored; False: store it alone; an exception: what refused it)."""
-        group, self._group = [v for v in self._group if not v.waiter.done()], []
+        """Commit every waiting write in one transaction and tell each waiter its outcome."""
+        group, self._group = [p for p in self._group if not p.waiter.done()], []
         if not group:
             return
         try:
-            written = self._append_group(group)
-        except sqlite3.Error:
-            for pending in group:
-                _settle(pending.waiter, False)
-            return
-        except Exception as exc:  # closed, the file lost: nobody's batch is stored
-            for pending in group:
-                _settle(pending.waiter, exc)
-            return
+            outcomes = self._write_group(group)
+        except sqlite3.Error:  # each stores its own, with retries and translated errors
+            outcomes = {id(p): False for p in group}
+        except Exception as exc:  # closed, the file lost: nobody's write is stored
+            outcomes = {id(p): exc for p in group}
         for pending in group:
-            _settle(pending.waiter, written.get(id(pending), True))
+            if not pending.waiter.done():  # cancelled meanwhile
+                outcome = outcomes.get(id(pending), True)
+                if isinstance(outcome, BaseException):
+                    pending.waiter.set_exception(outcome)
+                else:
+                    pending.waiter.set_result(outcome)
 
-    def _append_group(self, group: builtins.list[_Pending]) -> dict[int, Exception]:
-        """One transaction for many sessions' batches; what refused a batch, by its id()."""
+    def _write_group(self, group: builtins.list[_Pending]) -> dict[int, object]:
+        """One transaction for many sessions' writes; by id() of each: what refused it, or
+        the Session it created."""
         conn = self._connection()
-        refused: dict[int, Exception] = {}
-        done: builtins.list[tuple[_Pending, _Written]] = []
+        outcomes: dict[int, object] = {}
+        done: builtins.list[tuple[_Pending, Any]] = []
         conn.execute("BEGIN IMMEDIATE")
         try:
             self._sync_external(conn)
-            for pending in group:
-                try:
-                    done.append((pending, self._write_batch(conn, pending.session, pending.events)))
-                except AgentHostError as exc:  # raised before this batch wrote anything
-                    refused[id(pending)] = exc
+            for p in group:
+                try:  # everything that refuses a write does so before it writes anything
+                    if p.plan is not None:
+                        done.append((p, self._write_create(conn, p.plan)))
+                    else:
+                        assert p.session is not None
+                        done.append((p, self._write_batch(conn, p.session, p.events)))
+                except AgentHostError as exc:
+                    outcomes[id(p)] = exc
             conn.execute("COMMIT")
         except BaseException:
             conn.rollback()
             raise
-        self._wrote(sum(_row_bytes(w.rows) for _, w in done))
-        for pending, w in done:
-            self._after_append(pending.session, w.entry, w.batch, w.new_own, w.now)
-        return refused
+        self._wrote(sum(_row_bytes(p.plan.rows if p.plan else w.rows) for p, w in done))
+        for p, w in done:
+            if p.plan is not None:
+                outcomes[id(p)] = self._created(p.plan, *w)
+            else:
+                assert p.session is not None
+                self._after_append(p.session, w.entry, w.batch, w.new_own, w.now)
+        return outcomes
 
     def _append(self, session: Session, events: Sequence[Event]) -> None:
         conn = self._connection()

@@ -4,11 +4,13 @@ each returns only once its events are committed, and one refused batch fails alo
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+from pathlib import Path
 
 import pytest
 
 from agenthost.backends.sessions.sqlite import SQLiteSessionStore
-from agenthost.core.errors import InvalidArgument, SessionNotFound
+from agenthost.core.errors import InvalidArgument, SessionExists, SessionNotFound
 from agenthost.core.session import Session, SessionKey
 
 from .sqlite_helpers import Open, event, texts
@@ -102,3 +104,42 @@ async def test_a_store_closed_before_the_group_commit_refuses_it(open_store: Ope
     await first
     with pytest.raises(Exception, match="not open"):
         await second
+
+
+async def test_new_sessions_with_their_first_events_group_too(open_store: Open) -> None:
+    store, other = await open_store(), await open_store()
+    await store.create(SessionKey("app", "u", "taken"))
+    commits = count_commits(store)
+    keys = [SessionKey("app", "u", f"n{i}") for i in range(10)] + [SessionKey("app", "u", "taken")]
+    results = await asyncio.gather(
+        *(store.create_with_events(k, [event(k.session_id)]) for k in keys),
+        return_exceptions=True,
+    )
+    assert len(commits) == 2
+    assert isinstance(results[-1], SessionExists)
+    for key, made in zip(keys[:-1], results, strict=False):
+        assert isinstance(made, Session) and made.key == key and made.last_seq == 1
+        assert made is await store.get(key)  # the cached object
+        assert await stored(other, made) == [key.session_id]
+    taken = await other.get(SessionKey("app", "u", "taken"))
+    assert taken is not None and taken.events == []
+
+
+async def test_a_group_that_meets_another_writers_lock_is_stored_one_by_one(
+    open_store: Open, db_path: Path
+) -> None:
+    store, other = await open_store(), await open_store()
+    a, b, c = await sessions(store, 3)
+    locker = sqlite3.connect(db_path, isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")  # another process's write lock
+    try:
+        tasks = [asyncio.create_task(store.append(s, [event(s.id)])) for s in (a, b, c)]
+        await asyncio.sleep(0)  # a met the lock and waits; b and c joined the group
+        await asyncio.sleep(0)  # the group met it too: each of b, c retries on its own
+        assert not any(t.done() for t in tasks)
+    finally:
+        locker.rollback()
+        locker.close()
+    await asyncio.gather(*tasks)
+    for s in (a, b, c):
+        assert await stored(other, s) == [s.id]
