@@ -25,10 +25,12 @@ SQLite 3.40, Python 3.11; noisy, so read them as ranges):
   the point where you want postgresql:// instead.
 
 Group commit: appends to different sessions in the same event-loop tick (many sessions whose
-model replies arrived together) share one transaction. The first append of a tick commits at
-once, as does a later one to the same session (a session's appends come one after another:
-there is nothing to wait for); an append to another session joins a group that commits in one
-`BEGIN IMMEDIATE` ... `COMMIT` at the next tick (one loop hop later). Each `append` still
+model replies arrived together) share one transaction. The appends to the first two sessions
+written in a tick commit at once (one run's last append and the next run's first, one after
+another, pay no loop hop), as does a later one to the same session (a session's appends come
+one after another: there is nothing to wait for); an append to a third session joins a group
+that commits in one `BEGIN IMMEDIATE` ... `COMMIT` at the next tick (one loop hop later).
+`create_with_events` (a new session with its first events) groups the same way. Each `append` still
 returns only after ITS events are committed. A batch the store refuses (a missing session, a
 value JSON cannot hold) is checked before it writes anything and fails alone; when the group's
 transaction itself fails (a lock held by another process, say), each batch is stored on its
@@ -110,6 +112,7 @@ from agenthost.core.state import APP_PREFIX, USER_PREFIX, apply_delta, merge_sta
 logger = logging.getLogger("agenthost.sessions.sqlite")
 
 _BLOCKING_WAIT: Final = 0.002  # seconds the sqlite busy handler may block the loop per try
+_IMMEDIATE_SESSIONS: Final = 2  # writes to this many sessions a tick commit at once (no hop)
 _SQLITE_BUSY: Final = 5
 _SQLITE_LOCKED: Final = 6
 
@@ -237,7 +240,8 @@ class SQLiteSessionStore:
         self._cache: OrderedDict[SessionKey, _Entry] = OrderedDict()
         self._data_version = -1
         self._epoch = 0  # bumped whenever another connection has committed
-        self._tick_key: SessionKey | None = None  # the session appended to in this loop tick
+        self._tick_key: SessionKey | None = None  # the last session written in this loop tick
+        self._tick_sessions = 0  # how many sessions' writes committed at once in this tick
         self._group: builtins.list[_Pending] = []  # appends waiting for the group commit
 
     @classmethod
@@ -542,7 +546,7 @@ class SQLiteSessionStore:
         key = SessionKey(*key)
         check_key(key)
         check_events(events, key)
-        if self._tick_key is not None and self._tick_key != key:
+        if self._grouping(key):
             plan = self._plan_create(key, {}, {}, {}, events)
             outcome = await self._join_group(_Pending(None, events, plan))
             if isinstance(outcome, Session):
@@ -677,7 +681,7 @@ class SQLiteSessionStore:
         check_events(events, key)
         if not events:
             return
-        if self._tick_key is not None and self._tick_key != key:
+        if self._grouping(key):
             if await self._join_group(_Pending(session, events, None)) is True:
                 return
         else:
@@ -687,14 +691,26 @@ class SQLiteSessionStore:
         except sqlite3.Error as exc:
             await self._retry(exc, self._append, session, events)
 
+    def _grouping(self, key: SessionKey) -> bool:
+        """Does a write to this session wait for the group commit? Yes when this loop tick
+        already committed writes to IMMEDIATE_SESSIONS other sessions."""
+        return (
+            self._tick_sessions >= _IMMEDIATE_SESSIONS
+            and self._tick_key is not None
+            and self._tick_key != key
+        )
+
     def _mark_tick(self, key: SessionKey) -> None:
-        """A write commits at once in this loop tick: later ones to other sessions group."""
+        """A write commits at once in this loop tick."""
         if self._tick_key is None:
-            self._tick_key = key
             asyncio.get_running_loop().call_soon(self._end_tick)
+        if key != self._tick_key:
+            self._tick_key = key
+            self._tick_sessions += 1
 
     def _end_tick(self) -> None:
         self._tick_key = None
+        self._tick_sessions = 0
 
     async def _join_group(self, pending: _Pending) -> object:
         """Wait for the group commit of this loop tick's writes (one transaction): True or

@@ -39,7 +39,7 @@ async def test_appends_of_one_tick_share_a_commit_and_all_are_stored(open_store:
     many = await sessions(store, 20)
     commits = count_commits(store)
     await asyncio.gather(*(store.append(s, [event(f"to {s.id}")]) for s in many))
-    assert len(commits) == 2  # the first commits at once, the other 19 together
+    assert len(commits) == 3  # the first two commit at once, the other 18 together
     for s in many:
         assert await stored(other, s) == [f"to {s.id}"]
         assert [e.seq for e in s.events] == [1]
@@ -47,22 +47,25 @@ async def test_appends_of_one_tick_share_a_commit_and_all_are_stored(open_store:
 
 async def test_a_refused_batch_fails_alone(open_store: Open) -> None:
     store, other = await open_store(), await open_store()
-    first, gone, bad, fine = await sessions(store, 4)
+    first, second, gone, bad, fine = await sessions(store, 5)
     await store.delete(gone.key)
     unstorable = event("bad")
     unstorable.data = {"value": object()}
+    commits = count_commits(store)
     results = await asyncio.gather(
         store.append(first, [event("one")]),
+        store.append(second, [event("two")]),  # these two commit at once; the rest group
         store.append(gone, [event("lost")]),
         store.append(bad, [unstorable]),
-        store.append(fine, [event("four")]),
+        store.append(fine, [event("five")]),
         return_exceptions=True,
     )
-    assert results[0] is None and results[3] is None
-    assert isinstance(results[1], SessionNotFound)
-    assert isinstance(results[2], InvalidArgument)
+    assert len(commits) == 3
+    assert results[0] is None and results[1] is None and results[4] is None
+    assert isinstance(results[2], SessionNotFound)
+    assert isinstance(results[3], InvalidArgument)
     assert await stored(other, first) == ["one"]
-    assert await stored(other, fine) == ["four"]
+    assert await stored(other, fine) == ["five"]
     assert await stored(other, bad) == []
 
 
@@ -82,28 +85,27 @@ async def test_one_session_twice_in_a_tick_keeps_its_order(open_store: Open) -> 
 
 async def test_a_cancelled_append_waiting_for_the_group_is_not_stored(open_store: Open) -> None:
     store, other = await open_store(), await open_store()
-    a, b, c = await sessions(store, 3)
-    tasks = [asyncio.create_task(store.append(s, [event(s.id)])) for s in (a, b, c)]
-    await asyncio.sleep(0)  # all three started: a committed, b and c wait for the group
-    assert tasks[0].done() and not tasks[2].done()
-    tasks[2].cancel()
-    await tasks[1]
+    a, b, c, d = await sessions(store, 4)
+    tasks = [asyncio.create_task(store.append(s, [event(s.id)])) for s in (a, b, c, d)]
+    await asyncio.sleep(0)  # all started: a and b committed, c and d wait for the group
+    assert tasks[1].done() and not tasks[3].done()
+    tasks[3].cancel()
+    await tasks[2]
     with pytest.raises(asyncio.CancelledError):
-        await tasks[2]
-    assert await stored(other, b) == ["s1"]
-    assert await stored(other, c) == []
+        await tasks[3]
+    assert await stored(other, c) == ["s2"]
+    assert await stored(other, d) == []
 
 
 async def test_a_store_closed_before_the_group_commit_refuses_it(open_store: Open) -> None:
     store = await open_store()
-    a, b = await sessions(store, 2)
-    first = asyncio.create_task(store.append(a, [event()]))
-    second = asyncio.create_task(store.append(b, [event()]))
-    await asyncio.sleep(0)
+    a, b, c = await sessions(store, 3)
+    tasks = [asyncio.create_task(store.append(s, [event()])) for s in (a, b, c)]
+    await asyncio.sleep(0)  # a and b committed, c waits for the group
     await store.aclose()
-    await first
+    await asyncio.gather(tasks[0], tasks[1])
     with pytest.raises(Exception, match="not open"):
-        await second
+        await tasks[2]
 
 
 async def test_new_sessions_with_their_first_events_group_too(open_store: Open) -> None:
@@ -115,7 +117,7 @@ async def test_new_sessions_with_their_first_events_group_too(open_store: Open) 
         *(store.create_with_events(k, [event(k.session_id)]) for k in keys),
         return_exceptions=True,
     )
-    assert len(commits) == 2
+    assert len(commits) == 3
     assert isinstance(results[-1], SessionExists)
     for key, made in zip(keys[:-1], results, strict=False):
         assert isinstance(made, Session) and made.key == key and made.last_seq == 1
@@ -129,17 +131,17 @@ async def test_a_group_that_meets_another_writers_lock_is_stored_one_by_one(
     open_store: Open, db_path: Path
 ) -> None:
     store, other = await open_store(), await open_store()
-    a, b, c = await sessions(store, 3)
+    a, b, c, d = await sessions(store, 4)
     locker = sqlite3.connect(db_path, isolation_level=None)
     locker.execute("BEGIN IMMEDIATE")  # another process's write lock
     try:
-        tasks = [asyncio.create_task(store.append(s, [event(s.id)])) for s in (a, b, c)]
-        await asyncio.sleep(0)  # a met the lock and waits; b and c joined the group
-        await asyncio.sleep(0)  # the group met it too: each of b, c retries on its own
+        tasks = [asyncio.create_task(store.append(s, [event(s.id)])) for s in (a, b, c, d)]
+        await asyncio.sleep(0)  # a and b met the lock and wait; c and d joined the group
+        await asyncio.sleep(0)  # the group met it too: each of c, d retries on its own
         assert not any(t.done() for t in tasks)
     finally:
         locker.rollback()
         locker.close()
     await asyncio.gather(*tasks)
-    for s in (a, b, c):
+    for s in (a, b, c, d):
         assert await stored(other, s) == [s.id]
