@@ -73,7 +73,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, NamedTuple, ParamSpec, Self, TypeVar
+from typing import Any, Final, ParamSpec, Self, TypeVar
 
 import msgspec
 
@@ -87,7 +87,6 @@ from agenthost.backends.sessions._common import (
     check_key,
     check_kv,
     decode_json,
-    encode_events,
     encode_json,
     initial_state,
     prepare_batch,
@@ -96,6 +95,15 @@ from agenthost.backends.sessions._common import (
 )
 from agenthost.backends.sessions._sqlite_checkpoint import Checkpointer
 from agenthost.backends.sessions._sqlite_health import FileWatch, IntegrityCheck, translate
+from agenthost.backends.sessions._sqlite_rows import (
+    CreatePlan,
+    Entry,
+    Pending,
+    Written,
+    event_rows,
+    row_bytes,
+    shared_statements,
+)
 from agenthost.backends.sessions._sqlite_sql import SCHEMA_VERSION
 from agenthost.core import serde
 from agenthost.core.errors import (
@@ -121,56 +129,6 @@ _decode_state = msgspec.json.Decoder(dict[str, Any]).decode
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
-
-
-class _Entry:
-    """A cached session: the Session handed out, its own (session-scope) state, its row id."""
-
-    __slots__ = ("epoch", "own", "session", "sid")
-
-    def __init__(self, session: Session, own: dict[str, Any], sid: int, epoch: int) -> None:
-        self.session = session
-        self.own = own
-        self.sid = sid  # sessions.sid: never reused, so a re-created session is told apart
-        self.epoch = epoch  # the store's epoch when this entry was last known current
-
-
-class _CreatePlan(NamedTuple):
-    """A create, ready to write: what `_write_create` and `_created` need."""
-
-    key: SessionKey
-    own: dict[str, Any]
-    own_blob: bytes
-    app_delta: dict[str, Any]
-    user_delta: dict[str, Any]
-    shared: list[tuple[str, tuple[Any, ...]]]
-    batch: Batch
-    rows: list[tuple[Any, ...]]
-    now: float
-
-
-class _Pending:
-    """A write waiting for its loop tick's group commit: an append, or a create (`plan`)."""
-
-    __slots__ = ("events", "plan", "session", "waiter")
-
-    def __init__(
-        self, session: Session | None, events: Sequence[Event], plan: _CreatePlan | None
-    ) -> None:
-        self.session = session
-        self.events = events
-        self.plan = plan
-        self.waiter: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-
-
-class _Written(NamedTuple):
-    """One batch written in a transaction: what `_after_append` needs once it commits."""
-
-    entry: _Entry | None
-    batch: Batch
-    rows: list[tuple[Any, ...]]
-    new_own: dict[str, Any] | None
-    now: float
 
 
 def parse_sqlite_url(url: str) -> str:
@@ -238,12 +196,12 @@ class SQLiteSessionStore:
         self._watch = FileWatch(":memory:")  # the file's identity, taken when it is opened
         self._conn: sqlite3.Connection | None = None
         self._checkpointer: Checkpointer | None = None
-        self._cache: OrderedDict[SessionKey, _Entry] = OrderedDict()
+        self._cache: OrderedDict[SessionKey, Entry] = OrderedDict()
         self._data_version = -1
         self._epoch = 0  # bumped whenever another connection has committed
         self._tick_key: SessionKey | None = None  # the last session written in this loop tick
         self._tick_sessions = 0  # how many sessions' writes committed at once in this tick
-        self._group: builtins.list[_Pending] = []  # appends waiting for the group commit
+        self._group: builtins.list[Pending] = []  # appends waiting for the group commit
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> SQLiteSessionStore:
@@ -398,7 +356,7 @@ class SQLiteSessionStore:
             self._data_version = version
             self._epoch += 1
 
-    def _remember(self, key: SessionKey, entry: _Entry) -> None:
+    def _remember(self, key: SessionKey, entry: Entry) -> None:
         if self._cache_size == 0:
             return
         cache = self._cache
@@ -423,7 +381,7 @@ class SQLiteSessionStore:
         }
         return app_state, user_state
 
-    def _load(self, conn: sqlite3.Connection, key: SessionKey) -> _Entry | None:
+    def _load(self, conn: sqlite3.Connection, key: SessionKey) -> Entry | None:
         """Read a whole session (inside the caller's transaction); None if missing or expired."""
         row = conn.execute(sql.SELECT_SESSION, key).fetchone()
         if row is None:
@@ -445,9 +403,9 @@ class SQLiteSessionStore:
             created_at=created_at,
             updated_at=updated_at,
         )
-        return _Entry(session, own, sid, self._epoch)
+        return Entry(session, own, sid, self._epoch)
 
-    def _refresh(self, conn: sqlite3.Connection, key: SessionKey, entry: _Entry) -> _Entry | None:
+    def _refresh(self, conn: sqlite3.Connection, key: SessionKey, entry: Entry) -> Entry | None:
         """Bring a stale cached session up to date (inside the caller's transaction)."""
         row = conn.execute(sql.SELECT_REFRESH, key).fetchone()
         if row is None:
@@ -486,7 +444,7 @@ class SQLiteSessionStore:
         user_id: str,
         app_delta: Mapping[str, Any],
         user_delta: Mapping[str, Any],
-        skip: _Entry | None,
+        skip: Entry | None,
     ) -> None:
         """Apply an app:/user: change to the other cached sessions it is visible in."""
         prefixed_app = {APP_PREFIX + k: v for k, v in app_delta.items()}
@@ -549,7 +507,7 @@ class SQLiteSessionStore:
         check_events(events, key)
         if self._grouping(key):
             plan = self._plan_create(key, {}, {}, {}, events)
-            outcome = await self._join_group(_Pending(None, events, plan))
+            outcome = await self._join_group(Pending(None, events, plan))
             if isinstance(outcome, Session):
                 return outcome
         else:
@@ -576,7 +534,7 @@ class SQLiteSessionStore:
         app_delta: dict[str, Any],
         user_delta: dict[str, Any],
         events: Sequence[Event],
-    ) -> _CreatePlan:
+    ) -> CreatePlan:
         """Everything a create writes, encoded (InvalidArgument here, before any write)."""
         batch = prepare_batch(events, 0)
         if batch.has_state:  # the events' deltas, after the initial state
@@ -584,15 +542,15 @@ class SQLiteSessionStore:
             apply_delta(own, batch.session_delta)
             app_delta = {**app_delta, **batch.app_delta}
             user_delta = {**user_delta, **batch.user_delta}
-        return _CreatePlan(
+        return CreatePlan(
             key=key,
             own=own,
             own_blob=encode_json("state", own),
             app_delta=app_delta,
             user_delta=user_delta,
-            shared=_shared_statements(key[0], key[1], app_delta, user_delta),
+            shared=shared_statements(key[0], key[1], app_delta, user_delta),
             batch=batch,
-            rows=_event_rows(key, batch.events) if batch.events else [],
+            rows=event_rows(key, batch.events) if batch.events else [],
             now=self._options.clock(),
         )
 
@@ -614,11 +572,11 @@ class SQLiteSessionStore:
         except BaseException:
             conn.rollback()
             raise
-        self._wrote(_row_bytes(plan.rows))
+        self._wrote(row_bytes(plan.rows))
         return self._created(plan, *written)
 
     def _write_create(
-        self, conn: sqlite3.Connection, plan: _CreatePlan
+        self, conn: sqlite3.Connection, plan: CreatePlan
     ) -> tuple[int, dict[str, Any], dict[str, Any]]:
         """Inside the caller's transaction: the session row, its events, app/user state; the
         sid and the app/user state as they are now. SessionExists before any write."""
@@ -634,7 +592,7 @@ class SQLiteSessionStore:
         return sid, app_state, user_state
 
     def _created(
-        self, plan: _CreatePlan, sid: int, app_state: dict[str, Any], user_state: dict[str, Any]
+        self, plan: CreatePlan, sid: int, app_state: dict[str, Any], user_state: dict[str, Any]
     ) -> Session:
         """After the commit: the Session handed out, cached, its app/user state spread."""
         app, user_id, session_id = plan.key
@@ -647,7 +605,7 @@ class SQLiteSessionStore:
             created_at=plan.now,
             updated_at=plan.now,
         )
-        entry = _Entry(session, dict(plan.own), sid, self._epoch)
+        entry = Entry(session, dict(plan.own), sid, self._epoch)
         self._remember(plan.key, entry)
         if plan.app_delta or plan.user_delta:
             self._spread_shared(app, user_id, plan.app_delta, plan.user_delta, skip=entry)
@@ -683,7 +641,7 @@ class SQLiteSessionStore:
         if not events:
             return
         if self._grouping(key):
-            if await self._join_group(_Pending(session, events, None)) is True:
+            if await self._join_group(Pending(session, events, None)) is True:
                 return
         else:
             self._mark_tick(key)
@@ -713,7 +671,7 @@ class SQLiteSessionStore:
         self._tick_key = None
         self._tick_sessions = 0
 
-    async def _join_group(self, pending: _Pending) -> object:
+    async def _join_group(self, pending: Pending) -> object:
         """Wait for the group commit of this loop tick's writes (one transaction): True or
         the created Session when stored, False when the group failed and the caller must
         write alone; an exception when the store refused this write."""
@@ -741,12 +699,12 @@ class SQLiteSessionStore:
                 else:
                     pending.waiter.set_result(outcome)
 
-    def _write_group(self, group: builtins.list[_Pending]) -> dict[int, object]:
+    def _write_group(self, group: builtins.list[Pending]) -> dict[int, object]:
         """One transaction for many sessions' writes; by id() of each: what refused it, or
         the Session it created."""
         conn = self._connection()
         outcomes: dict[int, object] = {}
-        done: builtins.list[tuple[_Pending, Any]] = []
+        done: builtins.list[tuple[Pending, Any]] = []
         conn.execute("BEGIN IMMEDIATE")
         try:
             self._sync_external(conn)
@@ -763,7 +721,7 @@ class SQLiteSessionStore:
         except BaseException:
             conn.rollback()
             raise
-        self._wrote(sum(_row_bytes(p.plan.rows if p.plan else w.rows) for p, w in done))
+        self._wrote(sum(row_bytes(p.plan.rows if p.plan else w.rows) for p, w in done))
         for p, w in done:
             if p.plan is not None:
                 outcomes[id(p)] = self._created(p.plan, *w)
@@ -783,12 +741,12 @@ class SQLiteSessionStore:
             conn.rollback()
             raise
         # Stored (and safe from a process crash). Now the objects handed out.
-        self._wrote(_row_bytes(w.rows))
+        self._wrote(row_bytes(w.rows))
         self._after_append(session, w.entry, w.batch, w.new_own, w.now)
 
     def _write_batch(
         self, conn: sqlite3.Connection, session: Session, events: Sequence[Event]
-    ) -> _Written:
+    ) -> Written:
         """Write one session's batch inside the caller's transaction. Everything that can
         refuse the batch (a missing session, a value JSON cannot hold) is checked before the
         first write, so a refused batch leaves the transaction as it found it."""
@@ -817,8 +775,8 @@ class SQLiteSessionStore:
         if options.is_expired(updated_at, now):
             raise SessionNotFound(session.id)
         batch = prepare_batch(events, last_seq)
-        rows = _event_rows(key, batch.events)
-        shared = _shared_statements(key[0], key[1], batch.app_delta, batch.user_delta)
+        rows = event_rows(key, batch.events)
+        shared = shared_statements(key[0], key[1], batch.app_delta, batch.user_delta)
         new_own: dict[str, Any] | None = None
         blob = b""
         if batch.session_delta:
@@ -837,12 +795,12 @@ class SQLiteSessionStore:
             conn.execute(sql.UPDATE_SESSION_STATE, (batch.last_seq, now, added, blob, *key))
         else:
             conn.execute(sql.UPDATE_SESSION, (batch.last_seq, now, added, *key))
-        return _Written(entry, batch, rows, new_own, now)
+        return Written(entry, batch, rows, new_own, now)
 
     def _after_append(
         self,
         session: Session,
-        entry: _Entry | None,
+        entry: Entry | None,
         batch: Batch,
         new_own: dict[str, Any] | None,
         now: float,
@@ -1005,43 +963,3 @@ class SQLiteSessionStore:
             "SELECT key FROM kv WHERE namespace = ? ORDER BY key", (namespace,)
         )
         return [key for (key,) in rows]
-
-
-def _event_rows(key: SessionKey, events: list[Event]) -> list[tuple[Any, ...]]:
-    app, user_id, session_id = key
-    return [
-        (app, user_id, session_id, e.seq, e.id, e.invocation_id, e.type, e.timestamp, blob)
-        for e, blob in zip(events, encode_events(events), strict=True)
-    ]
-
-
-def _row_bytes(rows: list[tuple[Any, ...]]) -> int:
-    """About how many bytes the event rows hold (their JSON blobs)."""
-    total = 0
-    for row in rows:
-        total += len(row[8])
-    return total
-
-
-def _shared_statements(
-    app: str, user_id: str, app_delta: Mapping[str, Any], user_delta: Mapping[str, Any]
-) -> list[tuple[str, tuple[Any, ...]]]:
-    """The statements that store an app:/user: delta, values encoded (InvalidArgument here,
-    before anything is written)."""
-    out: list[tuple[str, tuple[Any, ...]]] = []
-    for k, v in app_delta.items():
-        if v is None:
-            out.append(("DELETE FROM app_state WHERE app = ? AND key = ?", (app, k)))
-        else:
-            out.append((sql.UPSERT_APP, (app, k, encode_json(f"state['app:{k}']", v))))
-    for k, v in user_delta.items():
-        if v is None:
-            out.append(
-                (
-                    "DELETE FROM user_state WHERE app = ? AND user_id = ? AND key = ?",
-                    (app, user_id, k),
-                )
-            )
-        else:
-            out.append((sql.UPSERT_USER, (app, user_id, k, encode_json(f"state['user:{k}']", v))))
-    return out
