@@ -28,13 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks._common import (
-    MAX_RATIO,
     MAX_RSS_MB,
     Outcome,
     Settings,
     compared,
     fastest,
     limited,
+    max_ratio_for,
     median,
 )
 
@@ -164,7 +164,7 @@ def run(settings: Settings) -> Outcome:
                 unit="s",
                 reference=ref,
                 reference_name=ref_name,
-                max_ratio=None if kind == "bare" else MAX_RATIO,
+                max_ratio=None if kind == "bare" else max_ratio_for(store),
                 note=f"peak RSS {rss[variant]:.0f} MB, ideal {ideal:.2f} s",
             )
         )

@@ -27,7 +27,7 @@ from typing import Any
 from agenthost.testing.fake_openai import FakeOpenAIServer
 from benchmarks import bare_loops
 from benchmarks._agent import agent_turn, open_runner
-from benchmarks._common import MAX_RATIO, Outcome, Settings, compared, fastest, median
+from benchmarks._common import Outcome, Settings, compared, fastest, max_ratio_for, median
 from benchmarks.turn import STORES, store_url
 
 WORKLOAD = "turn at history length (0 ms)"
@@ -134,7 +134,7 @@ def _outcome(samples: dict[int, dict[str, list[float]]], settings: Settings) -> 
                     unit="ms",
                     reference=ref,
                     reference_name=ref_name,
-                    max_ratio=MAX_RATIO if not is_bare and length == longest else None,
+                    max_ratio=max_ratio_for(store) if not is_bare and length == longest else None,
                     note=note,
                 )
             )

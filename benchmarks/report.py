@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from benchmarks._common import Outcome, Row, Settings
@@ -94,5 +95,22 @@ def print_table(rows: Sequence[Row], notes: Sequence[str], console: Console | No
             row.note,
         )
     console.print(table)
+    print_targets(rows, console)
     for note in notes:
         console.print(f"note: {note}", style="yellow")
+
+
+def print_targets(rows: Sequence[Row], console: Console) -> None:
+    """One line per target after the table: what was measured against what, met or missed."""
+    judged = [row for row in rows if row.met is not None]
+    if not judged:
+        return
+    met = sum(1 for row in judged if row.met)
+    console.print(f"targets: {met} met, {len(judged) - met} missed")
+    for row in judged:
+        store = "" if row.store == "-" else escape(f" [{row.store}]")
+        measured = f"{row.ratio:.2f}x" if row.ratio is not None else _number(row.value, row.unit)
+        console.print(
+            f"  {_verdict(row)}  {row.workload}: {row.variant}{store}: {measured} "
+            f"(target {row.target})"
+        )

@@ -27,7 +27,7 @@ from pathlib import Path
 from agenthost.testing.fake_openai import FakeOpenAIServer
 from benchmarks import bare_loops
 from benchmarks._agent import agent_turn, make_model, model_turn, open_runner
-from benchmarks._common import Outcome, Settings, compared, fastest, median
+from benchmarks._common import Outcome, Settings, compared, fastest, max_ratio_for, median
 
 WORKLOAD = "turn (1 tool round trip, 0 ms)"
 STORES = ("memory", "sqlite")
@@ -162,6 +162,7 @@ def _outcome(samples: dict[str, list[Sample]], settings: Settings) -> Outcome:
                 unit="ms",
                 reference=ref,
                 reference_name=ref_name,
+                max_ratio=max_ratio_for(store),
                 note=f"{note}, overhead {(value - ref) * 1e3:.0f} µs/turn",
             )
         )

@@ -209,6 +209,7 @@ class Runner:
         this message.
         """
         _check_id("user_id", user_id)
+        fresh = session_id is None  # a new session: nothing to get, nothing to recover
         if session_id is None:
             session_id = new_session_id()
         _check_id("session_id", session_id)
@@ -224,7 +225,12 @@ class Runner:
         key = SessionKey(self.app, user_id, session_id)
         seconds = timeout if timeout is not None else self.timeout
         async with self._locks.hold(key, policy=policy, run_id=run_id, interrupt=self._interrupt):
-            session = await self._load(key)
+            received: Event | None = None
+            if fresh:
+                received = self._received(run_id, key, msg, state_delta)
+                session = await self._create(key, received)
+            else:
+                session = await self._load(key)
             deadline = time.time() + seconds if seconds is not None else None
             active = ActiveRun(
                 run_id=run_id,
@@ -253,7 +259,8 @@ class Runner:
             agen: Any = None
             try:
                 with tracing.run_span(run_id, self._author, session_id):
-                    received = await self._receive(active, msg, state_delta)
+                    if received is None:
+                        received = await self._receive(active, msg, state_delta)
                     try:
                         yield received
                         agen = self._start(active, received, msg, config, adapter, source, delivery)
@@ -286,21 +293,38 @@ class Runner:
         await self.recovery.close_dangling(self.store, session, self._active)
         return session
 
-    async def _receive(
-        self, active: ActiveRun, msg: Message, state_delta: dict[str, Any] | None
+    async def _create(self, key: SessionKey, received: Event) -> Session:
+        """A new session with the user's message stored in it: one write when the store can
+        (`create_with_events(key, events)`, optional), else create and append."""
+        create_with = getattr(self.store, "create_with_events", None)
+        if create_with is not None:
+            session: Session = await create_with(key, [received])
+            return session
+        session = await self.store.create(key)
+        await self.store.append(session, [received])
+        return session
+
+    def _received(
+        self, run_id: str, key: SessionKey, msg: Message, state_delta: dict[str, Any] | None
     ) -> Event:
-        """Store the user's message (the run's first event)."""
-        session = active.session
-        active.cursor = session.last_seq
-        received = new_event(
+        """The run's first event: the user's message."""
+        return new_event(
             "message.received",
-            active.run_id,
+            run_id,
             "user",
-            active.key,
+            key,
             message=msg,
             state_delta=state_delta or None,
             data={"agent": self._author, "owner": self.recovery.owner},
         )
+
+    async def _receive(
+        self, active: ActiveRun, msg: Message, state_delta: dict[str, Any] | None
+    ) -> Event:
+        """Store the user's message (the run's first event) in an existing session."""
+        session = active.session
+        active.cursor = session.last_seq
+        received = self._received(active.run_id, active.key, msg, state_delta)
         await self.store.append(session, [received])
         return received
 

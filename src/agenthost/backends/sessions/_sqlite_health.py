@@ -72,12 +72,19 @@ class FileWatch:
             raise StoreError(self.lost)
 
     def verify(self) -> None:
-        """StoreError when the path no longer names the file the store has open."""
-        if self.opened is None:
+        """StoreError when the path no longer names the file the store has open (one
+        `os.stat`, about 1 µs: run after every commit)."""
+        opened = self.opened
+        if opened is None:
             return
-        found = _file_id(self.path)
-        if found == self.opened:
-            return
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            found = None
+        else:
+            if st.st_ino == opened[1] and st.st_dev == opened[0]:
+                return
+            found = (st.st_dev, st.st_ino)
         what = "deleted" if found is None else "replaced by another file"
         self.lost = (
             f"The SQLite database file {self.path!r} was {what} while agenthost had it open; "

@@ -71,6 +71,10 @@ SELECT_REFRESH: Final = (
 SELECT_FOR_APPEND: Final = (
     f"SELECT state, updated_at, last_seq, event_count FROM sessions WHERE {WHERE_KEY}"
 )
+INSERT_SESSION: Final = (
+    "INSERT INTO sessions (app, user_id, session_id, state, created_at, updated_at, last_seq, "
+    "event_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
 INSERT_EVENT: Final = (
     "INSERT INTO events (app, user_id, session_id, seq, id, invocation_id, type, timestamp, data)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"

@@ -165,6 +165,19 @@ class MemorySessionStore:
         self._sessions[key] = record
         return session
 
+    async def create_with_events(self, key: SessionKey, events: Sequence[Event]) -> Session:
+        """Create the session with its first events, all or nothing (as SQLite's does)."""
+        key = SessionKey(*key)
+        check_key(key)
+        check_events(events, key)
+        session = await self.create(key)
+        try:
+            await self.append(session, events)
+        except BaseException:
+            self._sessions.pop(key, None)
+            raise
+        return session
+
     async def append(self, session: Session, events: Sequence[Event]) -> None:
         check_events(events, session.key)
         if not events:

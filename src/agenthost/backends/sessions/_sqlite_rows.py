@@ -1,0 +1,103 @@
+"""What the SQLite store writes, prepared before the write: event rows, state statements, a
+create's plan; and the records of the group commit (sqlite.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
+
+from agenthost.backends.sessions import _sqlite_sql as sql
+from agenthost.backends.sessions._common import Batch, encode_events, encode_json
+from agenthost.core.events import Event
+from agenthost.core.session import Session, SessionKey
+
+
+class Entry:
+    """A cached session: the Session handed out, its own (session-scope) state, its row id."""
+
+    __slots__ = ("epoch", "own", "session", "sid")
+
+    def __init__(self, session: Session, own: dict[str, Any], sid: int, epoch: int) -> None:
+        self.session = session
+        self.own = own
+        self.sid = sid  # sessions.sid: never reused, so a re-created session is told apart
+        self.epoch = epoch  # the store's epoch when this entry was last known current
+
+
+class CreatePlan(NamedTuple):
+    """A create, ready to write: what `_write_create` and `_created` need."""
+
+    key: SessionKey
+    own: dict[str, Any]
+    own_blob: bytes
+    app_delta: dict[str, Any]
+    user_delta: dict[str, Any]
+    shared: list[tuple[str, tuple[Any, ...]]]
+    batch: Batch
+    rows: list[tuple[Any, ...]]
+    now: float
+
+
+class Pending:
+    """A write waiting for its loop tick's group commit: an append, or a create (`plan`)."""
+
+    __slots__ = ("events", "plan", "session", "waiter")
+
+    def __init__(
+        self, session: Session | None, events: Sequence[Event], plan: CreatePlan | None
+    ) -> None:
+        self.session = session
+        self.events = events
+        self.plan = plan
+        self.waiter: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+
+
+class Written(NamedTuple):
+    """One batch written in a transaction: what `_after_append` needs once it commits."""
+
+    entry: Entry | None
+    batch: Batch
+    rows: list[tuple[Any, ...]]
+    new_own: dict[str, Any] | None
+    now: float
+
+
+def event_rows(key: SessionKey, events: list[Event]) -> list[tuple[Any, ...]]:
+    app, user_id, session_id = key
+    return [
+        (app, user_id, session_id, e.seq, e.id, e.run_id, e.type, e.timestamp, blob)
+        for e, blob in zip(events, encode_events(events), strict=True)
+    ]
+
+
+def row_bytes(rows: list[tuple[Any, ...]]) -> int:
+    """About how many bytes the event rows hold (their JSON blobs)."""
+    total = 0
+    for row in rows:
+        total += len(row[8])
+    return total
+
+
+def shared_statements(
+    app: str, user_id: str, app_delta: Mapping[str, Any], user_delta: Mapping[str, Any]
+) -> list[tuple[str, tuple[Any, ...]]]:
+    """The statements that store an app:/user: delta, values encoded (InvalidArgument here,
+    before anything is written)."""
+    out: list[tuple[str, tuple[Any, ...]]] = []
+    for k, v in app_delta.items():
+        if v is None:
+            out.append(("DELETE FROM app_state WHERE app = ? AND key = ?", (app, k)))
+        else:
+            out.append((sql.UPSERT_APP, (app, k, encode_json(f"state['app:{k}']", v))))
+    for k, v in user_delta.items():
+        if v is None:
+            out.append(
+                (
+                    "DELETE FROM user_state WHERE app = ? AND user_id = ? AND key = ?",
+                    (app, user_id, k),
+                )
+            )
+        else:
+            out.append((sql.UPSERT_USER, (app, user_id, k, encode_json(f"state['user:{k}']", v))))
+    return out

@@ -1,0 +1,81 @@
+"""A run in a new session (session_id=None): no `get`, and the session is created with the
+user's message in one store call when the store offers `create_with_events`; a store without
+it gets `create` + `append`. Either way the message is stored before it is yielded."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from agenthost.core.events import Event
+from agenthost.core.session import Session, SessionKey
+from agenthost.engine.llm_agent import LLMAgent
+from agenthost.engine.runner import Runner
+from agenthost.ports.sessions import SessionStore
+from agenthost.testing.scripted import ScriptedModel
+
+
+class CallLog:
+    """Forwards the SessionStore methods to `inner` and logs each call (and what is stored)."""
+
+    def __init__(self, inner: SessionStore, *, combined: bool) -> None:
+        self.inner = inner
+        self.calls: list[str] = []
+        self.stored: set[str] = set()
+        if combined:
+            self.create_with_events = self._create_with_events
+
+    async def get(self, key: SessionKey) -> Session | None:
+        self.calls.append("get")
+        return await self.inner.get(key)
+
+    async def create(self, key: SessionKey, *, state: dict[str, Any] | None = None) -> Session:
+        self.calls.append("create")
+        return await self.inner.create(key, state=state)
+
+    async def _create_with_events(self, key: SessionKey, events: Sequence[Event]) -> Session:
+        self.calls.append("create_with_events")
+        session: Session = await self.inner.create_with_events(key, events)  # type: ignore[attr-defined]
+        self.stored.update(e.id for e in events)
+        return session
+
+    async def append(self, session: Session, events: Sequence[Event]) -> None:
+        self.calls.append("append")
+        await self.inner.append(session, events)
+        self.stored.update(e.id for e in events)
+
+
+async def _run(log: CallLog, session_id: str | None) -> list[Event]:
+    agent = LLMAgent(model=ScriptedModel(["hello"]))
+    runner = Runner(agent, store=log, app="t")  # type: ignore[arg-type]
+    events = []
+    async for event in runner.run("u", session_id, "hi"):
+        assert event.partial or event.id in log.stored, event.type
+        events.append(event)
+    return events
+
+
+async def test_a_new_session_is_created_with_the_message_in_one_call(store: SessionStore) -> None:
+    log = CallLog(store, combined=True)
+    events = await _run(log, None)
+    assert log.calls == ["create_with_events", "append"]  # the answer and the end: one
+    session = await store.get(SessionKey("t", "u", events[0].session_id))
+    assert session is not None
+    assert [e.type for e in session.events] == [e.type for e in events if not e.partial]
+    assert session.events[0].type == "message.received" and session.events[0].seq == 1
+
+
+async def test_a_store_without_it_gets_create_then_append(store: SessionStore) -> None:
+    log = CallLog(store, combined=False)
+    events = await _run(log, None)
+    assert log.calls == ["create", "append", "append"]
+    assert events[0].type == "message.received" and events[-1].type == "run.completed"
+
+
+async def test_a_named_session_is_looked_up_first(store: SessionStore) -> None:
+    log = CallLog(store, combined=True)
+    await _run(log, "s1")
+    assert log.calls[:3] == ["get", "create", "append"]
+    log.calls.clear()
+    await _run(log, "s1")
+    assert log.calls[0] == "get" and "create" not in log.calls
