@@ -46,8 +46,7 @@ class SSEResponse(_Base):
 
     Streamed by the request's own task, with one small task that waits for the client to
     leave and then cancels the stream (Starlette's StreamingResponse runs an AnyIO task group
-    of two tasks per response for the same thing: measured, about 10 % of a streamed run's
-    server CPU)."""
+    of two more tasks, with its cancel scopes, per response for the same thing)."""
 
     def __init__(
         self, frames: AsyncGenerator[bytes, None], *, headers: Mapping[str, str] | None = None
