@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import signal
 import socket
@@ -82,7 +81,8 @@ def write_config(directory: Path, base_url: str, *, store: str = "memory://") ->
 
 def _env(**extra: str) -> dict[str, str]:
     env = {**os.environ, **extra}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    path = extra.get("PYTHONPATH", os.environ.get("PYTHONPATH"))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), path]))
     return env
 
 
@@ -161,14 +161,19 @@ def _wait_ready(child: Child, url: str) -> None:
 
 @contextlib.contextmanager
 def agenthost_server(
-    directory: Path, base_url: str, *, store: str = "memory://", env: dict[str, str] | None = None
+    directory: Path,
+    base_url: str,
+    *,
+    store: str = "memory://",
+    env: dict[str, str] | None = None,
+    log_level: str = "warning",
 ) -> Iterator[Child]:
     directory.mkdir(parents=True, exist_ok=True)
     config = write_config(directory, base_url, store=store)
     port = free_port()
     exe = Path(sys.executable).with_name("agenthost")
     cmd = [str(exe), "serve", "--config", str(config), "--port", str(port)]
-    cmd += ["--log-level", "warning"]
+    cmd += ["--log-level", log_level]
     environ = _env(AGENTHOST_HOME=str(directory / "home"), **(env or {}))
     with child_server(
         "agenthost", cmd, port=port, ready_path="/readyz", cwd=directory, env=environ
@@ -529,5 +534,67 @@ def run(settings: Settings) -> Outcome:
     return out
 
 
-if __name__ == "__main__":  # quick manual check: python -m benchmarks.server
-    print(json.dumps(run(Settings.quick_settings()).details, indent=1, default=str))
+# ----------------------------------------------------------------------------- A/B
+
+
+def ab(
+    sources: list[str], *, runs: int, rounds: int, bursts: int, latency: float
+) -> list[dict[str, Any]]:
+    """The concurrent workload against servers importing agenthost from each of `sources` (a
+    `src` directory: e.g. a second worktree of main and this one), alternately, `rounds`
+    times; each server warms up with 200 runs, then takes `bursts` bursts of `runs` runs."""
+    from agenthost.testing.fake_openai import FakeOpenAIServer
+
+    results: list[dict[str, Any]] = []
+    with FakeOpenAIServer.start_in_process(latency=latency) as fake:
+        for _ in range(rounds):
+            for source in sources:
+                env = {"PYTHONPATH": source}  # the server imports agenthost from there
+                with (
+                    tempfile.TemporaryDirectory(prefix="agenthost-bench-ab-") as name,
+                    agenthost_server(Path(name), fake.base_url, env=env) as server,
+                ):
+                    one = agenthost_run_one(server.url, "bench")
+                    asyncio.run(burst(one, 200, warmup=3, timeout=60, server=server))
+                    for _ in range(bursts):
+                        result = asyncio.run(burst(one, runs, warmup=0, timeout=120, server=server))
+                        summary = {"source": source, **result.summary()}
+                        results.append(summary)
+                        print(
+                            f"{source}: {summary['completed']}/{runs} ok, "
+                            f"{summary['runs_per_s'] or 0:.0f} runs/s, "
+                            f"p99 {fmt_s(summary['p99_s'])}, "
+                            f"server CPU {summary['server_cpu_ms_per_run'] or 0:.2f} ms/run, "
+                            f"{summary['errors']} errors",
+                            flush=True,
+                        )
+    return results
+
+
+def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        description="Concurrent streaming runs against servers of several agenthost sources, "
+        "alternately (python -m benchmarks.server --src /tmp/base/src --src src)."
+    )
+    parser.add_argument("--src", action="append", default=[], help="a src directory")
+    parser.add_argument("--runs", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--bursts", type=int, default=2)
+    parser.add_argument("--latency", type=float, default=0.1, help="fake model latency, s")
+    args = parser.parse_args()
+    sources = [str(Path(s).resolve()) for s in args.src] or [str(ROOT / "src")]
+    results = ab(
+        sources, runs=args.runs, rounds=args.rounds, bursts=args.bursts, latency=args.latency
+    )
+    for source in sources:
+        mine = [r for r in results if r["source"] == source]
+        cpu = median([r["server_cpu_ms_per_run"] for r in mine])
+        rate = median([r["runs_per_s"] or 0.0 for r in mine])
+        p99 = median([r["p99_s"] or 0.0 for r in mine])
+        print(f"median {source}: {rate:.0f} runs/s, p99 {p99:.2f} s, CPU {cpu:.2f} ms/run")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,9 +1,10 @@
 """Request body size limit (pure ASGI middleware): 413 with a JSON error.
 
-A `Content-Length` over the limit is refused before the body is read. A body without one
-(chunked) is counted as it arrives; once past the limit, whatever the app would answer is
-replaced by the 413 (the app sees a truncated body, and nothing half-read is stored: handlers
-act only after the whole body was parsed).
+A `Content-Length` over the limit is refused before the body is read (a body with one within
+the limit is all the server reads: it is not counted). A body without one (chunked) is counted
+as it arrives; once past the limit, whatever the app would answer is replaced by the 413 (the
+app sees a truncated body, and nothing half-read is stored: handlers act only after the whole
+body was parsed).
 """
 
 from __future__ import annotations
@@ -26,10 +27,20 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        length: bytes | None = None
+        chunked = False
         for name, value in scope["headers"]:
-            if name == b"content-length" and (not value.isdigit() or int(value) > self.max_bytes):
-                await self._refuse(send)
-                return
+            if name == b"content-length":
+                if not value.isdigit() or int(value) > self.max_bytes:
+                    await self._refuse(send)
+                    return
+                length = value
+            elif name == b"transfer-encoding":
+                chunked = True
+        if length is not None and not chunked:
+            # the server reads no more than Content-Length says: nothing to count
+            await self.app(scope, receive, send)
+            return
         received = 0
         exceeded = False
         started = False

@@ -44,6 +44,7 @@ from agenthost.config.schema import AgentHostConfig, ServerConfig
 from agenthost.core.errors import AgentHostError, ConfigError
 from agenthost.engine.runner import Runner
 from agenthost.server._body_limit import BodyLimitMiddleware
+from agenthost.server._fast_runs import FastRunsMiddleware
 from agenthost.server._guard import RequestGuardMiddleware
 from agenthost.server._validation import validation_error
 from agenthost.server.auth import ApiKeys
@@ -56,9 +57,10 @@ log = logging.getLogger("agenthost.server")
 LifecycleHook = Callable[[ServerState], Awaitable[None] | None]
 RouterSpec = str | APIRouter | RouterFactory
 
+_NATIVE = "agenthost.server.native:router"
 _ROUTERS: dict[str, str | RouterFactory] = {
     "ops": "agenthost.server.ops:router",
-    "native": "agenthost.server.native:router",
+    "native": _NATIVE,
     "openai": "agenthost.server.openai:router",
     "web": "agenthost.server.web:router",
     "a2a": "agenthost.server.a2a:router",  # empty without the a2a extra
@@ -231,8 +233,12 @@ def create_app(
     )
     app.openapi = _openapi(app, agents)  # type: ignore[method-assign]
     _install_errors(app)
-    for spec in [*(routers if routers is not None else _ROUTERS), *extra_routers]:
+    served = [*(routers if routers is not None else _ROUTERS), *extra_routers]
+    for spec in served:
         app.include_router(_load_router(spec, state))
+    if "native" in served and _ROUTERS.get("native") == _NATIVE:
+        # the innermost middleware: the run routes without FastAPI's machinery (_fast_runs)
+        app.add_middleware(FastRunsMiddleware, state=state, on_error=agenthost_error_response)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(
         RequestGuardMiddleware,
@@ -365,14 +371,19 @@ def _json(status: int, body: bytes, headers: Mapping[str, str] | None = None) ->
     return Response(body, status_code=status, media_type="application/json", headers=headers)
 
 
+def agenthost_error_response(method: str, path: str, exc: AgentHostError) -> Response:
+    """The answer to an AgentHostError a route raised (logged when it is the server's)."""
+    status, body = encode_error(exc)
+    if status >= 500:
+        log.error("%s %s failed: %s %s", method, path, exc.code, exc)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return _json(status, body, headers)
+
+
 def _install_errors(app: FastAPI) -> None:
     async def agenthost_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, AgentHostError)
-        status, body = encode_error(exc)
-        if status >= 500:
-            log.error("%s %s failed: %s %s", request.method, request.url.path, exc.code, exc)
-        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        return _json(status, body, headers)
+        return agenthost_error_response(request.method, request.url.path, exc)
 
     async def invalid_request(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)

@@ -73,17 +73,24 @@ class Metrics:
             "agenthost_events", "Events streamed, by type.", ["agent", "type"], registry=registry
         )
         self._last_at: dict[str, float] = {}  # run id -> time of its last non-partial event
+        # the children of `events` and `active` by labels: `labels()` locks and checks its
+        # arguments on every call, and `observe` runs for every event of every run
+        self._event_counters: dict[tuple[str, str], Counter] = {}
+        self._active_gauges: dict[str, Gauge] = {}
 
     def observe(self, request: RunRequest, event: Event) -> None:
         """A run observer (see RunManager): called for every event of every run."""
         agent = request.agent
         run_id = request.run_id
         kind = event.type
-        self.events.labels(agent, kind).inc()
+        counter = self._event_counters.get((agent, kind))
+        if counter is None:
+            counter = self._event_counters[(agent, kind)] = self.events.labels(agent, kind)
+        counter.inc()
         if event.partial:
             return
         if kind == "message.received":
-            self.active.labels(agent).inc()
+            self._active(agent).inc()
         elif kind == "message.completed" and event.message is not None:
             model = (event.data or {}).get("model")
             since = self._last_at.get(run_id)
@@ -95,11 +102,17 @@ class Metrics:
             return
         self._last_at[run_id] = event.timestamp
 
+    def _active(self, agent: str) -> Gauge:
+        gauge = self._active_gauges.get(agent)
+        if gauge is None:
+            gauge = self._active_gauges[agent] = self.active.labels(agent)
+        return gauge
+
     def _ended(self, agent: str, event: Event) -> None:
         data = event.data or {}
         status = str(data.get("status") or event.type.removeprefix("run."))
         self.runs.labels(agent, status).inc()
-        self.active.labels(agent).dec()
+        self._active(agent).dec()
         duration = data.get("duration_ms")
         if isinstance(duration, int | float):
             self.run_seconds.labels(agent).observe(duration / 1000)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import bisect
 import logging
 from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query
@@ -44,6 +45,7 @@ from agenthost.server.runs import (
     RunRequest,
     error_position,
     follow,
+    follow_batches,
     format_position,
     parse_event_id,
     run_status,
@@ -92,7 +94,7 @@ async def event_frames(
 ) -> AsyncGenerator[bytes, None]:
     """The SSE frames of a run: its events after `after`, an `error` frame (its own id, see
     `error_position`) before `run.failed`, and keep-alive comments while nothing happens."""
-    frames = follow(
+    batches = follow_batches(
         channel,
         runner=runner,
         user_id=user_id,
@@ -101,15 +103,19 @@ async def event_frames(
         after=after,
         ping=state.settings.ping_interval,
     )
-    async for frame in frames:
-        if frame is None:
-            yield PING
-            continue
-        if frame.event.type == "run.failed":
-            slot = error_position(frame.pos)
-            if after is None or slot > after:
-                yield error_frame(format_position(slot), frame.event)
-        yield event_frame(frame.id, frame.event)
+    async with aclosing(batches):
+        async for batch in batches:
+            if batch is None:
+                yield PING
+                continue
+            out: list[bytes] = []
+            for frame in batch:
+                if frame.event.type == "run.failed":
+                    slot = error_position(frame.pos)
+                    if after is None or slot > after:
+                        out.append(error_frame(format_position(slot), frame.event))
+                out.append(event_frame(frame.id, frame.event))
+            yield b"".join(out)  # the frames there are, in one write
 
 
 api = APIRouter(prefix="/v1/apps", tags=["native"])

@@ -535,10 +535,41 @@ async def follow(
 ) -> AsyncIterator[Frame | None]:
     """The frames of a run after `after` (all of them when None), live while it is active;
     `None` is yielded when nothing happened for `ping` seconds (a keep-alive)."""
+    batches = follow_batches(
+        channel,
+        runner=runner,
+        user_id=user_id,
+        session_id=session_id,
+        run_id=run_id,
+        after=after,
+        ping=ping,
+    )
+    async with aclosing(batches):
+        async for batch in batches:
+            if batch is None:
+                yield None
+                continue
+            for frame in batch:
+                yield frame
+
+
+async def follow_batches(
+    channel: RunChannel | None,
+    *,
+    runner: Runner,
+    user_id: str,
+    session_id: str,
+    run_id: str,
+    after: Position | None = None,
+    ping: float | None = None,
+) -> AsyncGenerator[list[Frame] | None, None]:
+    """`follow`, a list at a time: the frames there are when the reader wakes up (never an
+    empty list), so that a stream sends them in one write."""
     pos = after if after is not None else START
     if channel is None:
-        for frame in await stored_frames(runner, user_id, session_id, run_id, after=pos):
-            yield frame
+        frames = await stored_frames(runner, user_id, session_id, run_id, after=pos)
+        if frames:
+            yield frames
         return
     index = 0 if after is None else channel.index_after(pos)
     if after is not None and index == channel.base and index > 0:
@@ -548,19 +579,20 @@ async def follow(
         while True:
             if index < channel.base:
                 first = channel.first_position()
-                for frame in await stored_frames(
+                stored = await stored_frames(
                     runner, user_id, session_id, run_id, after=pos, before=first
-                ):
-                    pos = frame.pos
-                    yield frame
+                )
+                if stored:
+                    pos = stored[-1].pos
+                    yield stored
                 index = channel.base
             frames = channel.frames_from(index)
             if frames:
                 index += len(frames)
-                for frame in frames:
-                    if frame.pos > pos:
-                        pos = frame.pos
-                        yield frame
+                batch = [frame for frame in frames if frame.pos > pos]  # positions only grow
+                if batch:
+                    pos = batch[-1].pos
+                    yield batch
                 continue
             if channel.done:
                 return

@@ -19,6 +19,7 @@ from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 import orjson
+from starlette.requests import ClientDisconnect
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
@@ -41,28 +42,64 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 class SSEResponse(_Base):
-    """`text/event-stream` over an async generator of frames, which is always closed."""
+    """`text/event-stream` over an async generator of frames, which is always closed.
+
+    Streamed by the request's own task, with one small task that waits for the client to
+    leave and then cancels the stream (Starlette's StreamingResponse runs an AnyIO task group
+    of two more tasks, with its cancel scopes, per response for the same thing)."""
 
     def __init__(
         self, frames: AsyncGenerator[bytes, None], *, headers: Mapping[str, str] | None = None
     ) -> None:
         super().__init__(frames, headers={**SSE_HEADERS, **(headers or {})})
         self._frames = frames
+        self._gone = False  # the client left before the end: the stream was cancelled for it
+        self._sent = False  # the whole body is out
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        listener = asyncio.get_running_loop().create_task(self._listen(receive, task))
         try:
-            await super().__call__(scope, receive, send)
+            await self._stream(send)
         except asyncio.CancelledError:
+            if self._gone:  # the client left: the frames' cleanup applies on_disconnect
+                task.uncancel()
+                if not task.cancelling():
+                    return
             # the server cut the stream (its graceful-shutdown timeout ran out before the run's
             # end): end the body and return, so that it logs no traceback
             log.warning("an event stream was cut short by the server's shutdown")
-            task = asyncio.current_task()
-            if task is not None:
-                task.uncancel()
+            task.uncancel()
             with contextlib.suppress(Exception):
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except OSError as exc:  # ASGI 2.4 servers: a send to a client that left
+            raise ClientDisconnect() from exc
         finally:
+            listener.cancel()
             await self._frames.aclose()
+        if self.background is not None:
+            await self.background()
+
+    async def _stream(self, send: Send) -> None:
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
+        async for chunk in self._frames:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        self._sent = True
+
+    async def _listen(self, receive: Receive, stream: asyncio.Task[Any]) -> None:
+        """Cancel the stream once the client has gone (an `http.disconnect`)."""
+        try:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+        except Exception:  # a server whose receive fails once the response is over
+            return
+        if not self._sent:
+            self._gone = True
+            stream.cancel()
 
 
 def event_frame(frame_id: str, event: Event) -> bytes:

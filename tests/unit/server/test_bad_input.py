@@ -6,12 +6,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from agenthost.engine.runner import Runner
 from agenthost.server import create_app
 
-from .conftest import KEYS, Users
+from .conftest import ALICE, KEYS, Users
 
 
 async def _nothing_stored(users: Users) -> None:
@@ -194,3 +195,48 @@ async def test_an_oversized_body_is_a_413(small: Users) -> None:
     assert ok.status_code == 200
     sessions = (await small.alice.get("/v1/apps/helper/sessions")).json()["sessions"]
     assert sessions == []
+
+
+async def test_a_chunked_body_with_a_small_content_length_is_still_counted(
+    runners: dict[str, Runner],
+) -> None:
+    """A body within its Content-Length is not counted (the server reads no more), unless it
+    also says Transfer-Encoding (then the length means nothing): driven at the ASGI level."""
+    app = create_app(runners, api_keys=KEYS, max_body_bytes=1000)
+    parts = [b'{"message": "', *([b"x" * 100] * 20), b'"}']
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        if not parts:
+            return {"type": "http.disconnect"}
+        body = parts.pop(0)
+        return {"type": "http.request", "body": body, "more_body": bool(parts)}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/apps/helper/runs",
+        "raw_path": b"/v1/apps/helper/runs",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"testserver"),
+            (b"content-type", b"application/json"),
+            (b"content-length", b"20"),
+            (b"transfer-encoding", b"chunked"),
+            (b"authorization", f"Bearer {ALICE}".encode()),
+        ],
+        "client": ("127.0.0.1", 5000),
+        "server": ("testserver", 80),
+    }
+    async with app.router.lifespan_context(app):
+        await app(scope, receive, send)
+        assert not app.state.agenthost.runs.active()
+    assert sent[0]["status"] == 413
+    assert orjson.loads(sent[1]["body"])["error"]["code"] == "payload_too_large"

@@ -1,0 +1,86 @@
+"""`SSEResponse` streams in the request's task, with one listener task for the disconnect."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+from typing import Any
+
+from agenthost.server.sse import SSEResponse
+
+SCOPE = {"type": "http", "asgi": {"spec_version": "2.3"}, "method": "POST", "headers": []}
+
+
+class Client:
+    """An ASGI 2.3 server's side: `receive` says http.disconnect once the client has gone or
+    the response is complete (what uvicorn does); `send` records what was sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+        self.gone = asyncio.Event()
+
+    async def receive(self) -> dict[str, Any]:
+        await self.gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: dict[str, Any]) -> None:
+        self.sent.append(message)
+        if message["type"] == "http.response.body" and not message.get("more_body"):
+            self.gone.set()  # the response is complete
+
+    def bodies(self) -> list[bytes]:
+        return [m["body"] for m in self.sent if m["type"] == "http.response.body"]
+
+
+async def test_a_whole_stream_leaves_no_task_and_no_cancellation() -> None:
+    closed = asyncio.Event()
+
+    async def frames() -> AsyncGenerator[bytes, None]:
+        try:
+            yield b"data: 1\n\n"
+            yield b"data: 2\n\n"
+        finally:
+            closed.set()
+
+    client = Client()
+    before = asyncio.all_tasks()
+    response = SSEResponse(frames(), headers={"X-Run-Id": "r1"})
+    await response(SCOPE, client.receive, client.send)
+    await asyncio.sleep(0)  # let the cancelled listener finish
+    assert client.bodies() == [b"data: 1\n\n", b"data: 2\n\n", b""]
+    start = client.sent[0]
+    assert (b"x-run-id", b"r1") in start["headers"]
+    assert (b"cache-control", b"no-cache") in start["headers"]
+    assert closed.is_set()
+    assert asyncio.all_tasks() == before
+    task = asyncio.current_task()
+    assert task is not None and task.cancelling() == 0
+
+
+async def test_a_client_that_leaves_stops_the_stream_and_closes_the_frames() -> None:
+    cleaned = asyncio.Event()
+
+    async def frames() -> AsyncGenerator[bytes, None]:
+        try:
+            yield b"data: 1\n\n"
+            await asyncio.Event().wait()  # a run that goes on
+        finally:
+            cleaned.set()  # where RunManager.guard applies on_disconnect
+
+    client = Client()
+
+    async def send(message: dict[str, Any]) -> None:
+        await client.send(message)
+        if message.get("body"):
+            client.gone.set()  # the client reads the first frame and leaves
+
+    async def serve() -> int:
+        await SSEResponse(frames())(SCOPE, client.receive, send)
+        task = asyncio.current_task()
+        assert task is not None
+        return task.cancelling()
+
+    cancelling = await asyncio.wait_for(asyncio.create_task(serve()), 5)
+    assert cancelling == 0  # the listener's cancellation was taken back
+    assert cleaned.is_set()
+    assert client.bodies() == [b"data: 1\n\n"]  # no end of body for a client that left
