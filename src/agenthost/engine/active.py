@@ -83,6 +83,14 @@ class ActiveRun:
     done: asyncio.Event = field(default_factory=asyncio.Event)
     context: RunContext | None = None  # the run's context, for tools that run agents
     cursor: int = 0  # seq of the newest stored event before this run
+    gate: Any = None  # the run's host Gate (engine/host.py), released when the run ends
+
+    def release(self) -> None:
+        """Break the host's reference cycle (gate -> host -> capabilities -> gate) when the
+        run has ended, so that the run's objects are freed at once, not by the cyclic GC."""
+        gate, self.gate = self.gate, None
+        if gate is not None:
+            gate.host = None
 
     def cancel_requested(self) -> bool:
         return self.cancel_reason is not None

@@ -334,6 +334,7 @@ def run_host(run: ActiveRun) -> Host:
         storage=RunStorage(gate),
     )
     gate.host = host
+    run.gate = gate  # released by the runner when the run ends (ActiveRun.release)
     return host
 
 

@@ -284,6 +284,7 @@ class Runner:
                 active.finished = True
                 del self._active[run_id]
                 del self._info[run_id]
+                active.release()
                 active.done.set()
 
     async def _load(self, key: SessionKey) -> Session:
