@@ -98,7 +98,7 @@ test-stress: install
 	trap 'kill $$burner 2>/dev/null; wait $$burner 2>/dev/null' EXIT INT TERM; \
 	for i in $$(seq $(STRESS_RUNS)); do \
 		echo "== test-stress: run $$i of $(STRESS_RUNS), every core kept busy =="; \
-		$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS) || exit 1; \
+		$(BIN)/pytest -q -p no:cacheprovider --basetemp=$(CURDIR)/.pytest-stress-tmp $(PYTEST_ARGS) || exit 1; \
 	done; echo "== test-stress: $(STRESS_RUNS) runs passed under load =="
 
 bench: install
