@@ -9,10 +9,7 @@ import asyncio
 import os
 import sys
 
-from agenthost import LLMAgent, Runner
-from agenthost.backends.sessions import open_session_store
-from agenthost.backends.tools.mcp import McpServer
-from agenthost.engine.runner import final_text
+from agenthost import LLMAgent, McpServer, Runner, final_text, open_session_store
 
 
 async def main() -> None:

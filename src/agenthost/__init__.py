@@ -103,6 +103,7 @@ _EXPORTS: dict[str, str] = {
     "Provider": "agenthost.backends.models",
     "ProviderSettings": "agenthost.backends.models",
     "InMemoryKnowledgeBase": "agenthost.backends.knowledge",
+    "McpServer": "agenthost.backends.tools.mcp",
     "PluginAgent": "agenthost.backends.plugins",
     "A2AAgent": "agenthost.backends.agents",
     "BailianAgent": "agenthost.backends.agents",
@@ -166,6 +167,7 @@ __all__ = [
     "LoopAgent",
     "Manifest",
     "MaxTurnsExceeded",
+    "McpServer",
     "Message",
     "MessageCompleted",
     "MessageDelta",
@@ -265,6 +267,7 @@ if TYPE_CHECKING:
     )
     from agenthost.backends.plugins import PluginAgent
     from agenthost.backends.sessions import open_session_store
+    from agenthost.backends.tools.mcp import McpServer
     from agenthost.config import (
         AgentConfig,
         AgentHostConfig,
