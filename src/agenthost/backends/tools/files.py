@@ -316,6 +316,9 @@ def _matches(top_fd: int, top: str, pattern: re.Pattern[str], limits: FileLimits
     walk = os.fwalk(".", dir_fd=top_fd, follow_symlinks=False)
     for rel, dirs, names, fd in walk:
         dirs.sort()
+        for name in dirs:  # a linked directory is named here but never entered
+            if pattern.search(name):
+                yield f"{os.path.normpath(os.path.join(top, rel, name))}/  (name matches)"
         for name in sorted(names):
             shown = os.path.normpath(os.path.join(top, rel, name))
             if pattern.search(name):

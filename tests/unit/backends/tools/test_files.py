@@ -84,9 +84,11 @@ async def test_write_list_read_search_in_one_run(mem_store: SessionStore, tmp_pa
             ("read_file", {"path": "notes/todo.txt"}),
             ("search_files", {"pattern": "ann|rent", "regex": True}),
             ("search_files", {"pattern": "todo"}),
+            ("search_files", {"pattern": "milk", "path": "notes"}),
+            ("search_files", {"pattern": "note"}),
         ],
     )
-    assert [error for _, error in results] == [False] * 7
+    assert [error for _, error in results] == [False] * 9
     texts = [text for text, _ in results]
     assert texts[0] == "wrote 18 bytes to notes/todo.txt"
     assert texts[2] == "notes/"
@@ -94,6 +96,8 @@ async def test_write_list_read_search_in_one_run(mem_store: SessionStore, tmp_pa
     assert texts[4] == "buy milk\ncall Ann\npay rent\n"
     assert texts[5] == "notes/todo.txt:3: pay rent"  # case-sensitive: 'Ann' does not match 'ann'
     assert texts[6] == "notes/todo.txt  (name matches)"
+    assert texts[7] == "notes/todo.txt:1: buy milk"
+    assert texts[8] == "notes/  (name matches)"
     assert (workdir(tmp_path) / "notes" / "todo.txt").read_text().endswith("pay rent\n")
 
 
