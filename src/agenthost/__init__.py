@@ -104,6 +104,8 @@ _EXPORTS: dict[str, str] = {
     "ProviderSettings": "agenthost.backends.models",
     "InMemoryKnowledgeBase": "agenthost.backends.knowledge",
     "McpServer": "agenthost.backends.tools.mcp",
+    "file_tools": "agenthost.backends.tools.files",
+    "FileLimits": "agenthost.backends.tools.files",
     "PluginAgent": "agenthost.backends.plugins",
     "A2AAgent": "agenthost.backends.agents",
     "BailianAgent": "agenthost.backends.agents",
@@ -154,6 +156,7 @@ __all__ = [
     "DifyAgent",
     "ErrorInfo",
     "Event",
+    "FileLimits",
     "FilePart",
     "FunctionTool",
     "HostAPI",
@@ -241,6 +244,7 @@ __all__ = [
     "build_runtimes",
     "collect",
     "create_app",
+    "file_tools",
     "final_text",
     "function_tool",
     "infer_model",
@@ -267,6 +271,7 @@ if TYPE_CHECKING:
     )
     from agenthost.backends.plugins import PluginAgent
     from agenthost.backends.sessions import open_session_store
+    from agenthost.backends.tools.files import FileLimits, file_tools
     from agenthost.backends.tools.mcp import McpServer
     from agenthost.config import (
         AgentConfig,
