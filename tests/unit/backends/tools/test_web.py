@@ -4,7 +4,10 @@ redirect, through DNS), limits, HTML to text, the search providers' wire formats
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,7 +30,10 @@ from agenthost.core.errors import ConfigError, ToolError
 from agenthost.engine.llm_agent import LLMAgent
 from agenthost.engine.runner import Runner, collect, final_text
 from agenthost.ports.sessions import SessionStore
+from agenthost.testing.fake_openai import FakeOpenAIServer
 from agenthost.testing.scripted import ScriptedModel, tool_call
+
+EXAMPLES = Path(__file__).resolve().parents[4] / "examples" / "web"
 
 PAGE = """<html><head><title>Fjords of Norway</title><style>p {color: red}</style>
 <script>alert("x")</script></head><body><nav><a href="/home">Home</a></nav>
@@ -145,12 +151,17 @@ async def test_a_name_is_connected_to_the_checked_address_only(site: Site) -> No
     assert site.server is not None
     port = site.server.port
 
-    async def resolve(host: str, _: int) -> list[str]:
-        return ["127.0.0.1"]
+    asked: list[str] = []
+
+    async def resolve(host: str, _: int) -> list[str]:  # a rebinding DNS: private next time
+        asked.append(host)
+        return ["127.0.0.1"] if len(asked) == 1 else ["10.9.9.9"]
 
     fetcher = Fetcher(LOCAL, resolve=resolve)
     text = await fetcher.fetch_text(f"http://docs.example:{port}/page")
-    assert "Long, narrow inlets" in text
+    # resolved once, by the check; aiohttp connected to that answer (the system DNS does not
+    # know docs.example)
+    assert "Long, narrow inlets" in text and asked == ["docs.example"]
 
 
 @pytest.mark.parametrize(
@@ -340,3 +351,45 @@ async def test_the_bundled_tool_reads_its_policy_from_the_environment(
         await tool.call({"url": site.url("/page")})
     monkeypatch.setenv("AGENTHOST_WEB_ALLOWED_HOSTS", "127.0.0.1")
     assert "Long, narrow inlets" in await tool.call({"url": site.url("/page")})
+
+
+# ---- the example of docs/tools.md ----------------------------------------------------------
+
+
+async def test_the_research_example_searches_through_searxng(tmp_path: Path) -> None:
+    queries: list[str] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        queries.append(request.query["q"])
+        return web.json_response(SEARXNG_ANSWER)
+
+    app = web.Application()
+    app.router.add_get("/search", handler)
+    searxng = await serve(app)
+    try:
+        with FakeOpenAIServer.start_in_thread() as model:
+            env = {
+                **os.environ,
+                "AGENTHOST_MODEL": "openai:gpt-4o-mini",
+                "OPENAI_BASE_URL": model.base_url,
+                "OPENAI_API_KEY": "sk-test",
+                "AGENTHOST_HOME": str(tmp_path),
+                "SEARXNG_URL": str(searxng.make_url("")),
+            }
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                str(EXAMPLES / "research.py"),
+                env=env,
+                cwd=tmp_path,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            out, err = await process.communicate()
+    finally:
+        await searxng.close()
+    assert process.returncode == 0, err.decode()
+    text = out.decode()
+    # the fake model calls the first tool, web_search, with {"query": "fake"}
+    assert queries == ["fake"]
+    assert "[calling web_search]" in text
+    assert "[tool result: 1. Fjord - Wikipedia" in text
