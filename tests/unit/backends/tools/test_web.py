@@ -72,6 +72,11 @@ async def site() -> AsyncIterator[Site]:
     async def big(_: web.Request) -> web.Response:
         return web.Response(text="a" * 100_000, content_type="text/plain")
 
+    async def odd_charset(_: web.Request) -> web.Response:
+        return web.Response(
+            body="café".encode(), headers={"Content-Type": "text/plain; charset=x-unknown"}
+        )
+
     async def image(_: web.Request) -> web.Response:
         return web.Response(body=b"\x89PNG", content_type="image/png")
 
@@ -83,6 +88,7 @@ async def site() -> AsyncIterator[Site]:
     for path, handler in [("/page", page), ("/go", redirect), ("/big", big)]:
         s.app.router.add_get(path, handler)
     s.app.router.add_get("/image", image)
+    s.app.router.add_get("/odd", odd_charset)
     s.app.router.add_get("/hang", hang)
     s.server = TestServer(s.app, host="127.0.0.1")
     await s.server.start_server()
@@ -224,6 +230,10 @@ async def test_binary_content_is_refused(site: Site) -> None:
     assert "'image/png'" in await refused(Fetcher(LOCAL), site.url("/image"))
 
 
+async def test_an_unknown_charset_is_read_as_utf8(site: Site) -> None:
+    assert await Fetcher(LOCAL).fetch_text(site.url("/odd")) == "café"
+
+
 def test_html_to_text_keeps_structure() -> None:
     text = html_to_text("<h2>A &amp; B</h2><p>one<br>two</p><noscript>x</noscript>")
     assert text == "## A & B\n\none\n\ntwo"
@@ -324,6 +334,30 @@ async def test_tavily_api_and_errors() -> None:
         await server.close()
     assert seen == [("Bearer tvly-test", {"query": "fjords", "max_results": 3})]
     assert [(r.title, r.snippet) for r in results] == [("Fjord", "Inlet.")]
+
+
+async def test_searxng_without_the_json_format_says_how_to_enable_it() -> None:
+    async def handler(_: web.Request) -> web.Response:
+        return web.Response(status=403, text="Forbidden")
+
+    app = web.Application()
+    app.router.add_get("/search", handler)
+    server = await serve(app)
+    try:
+        tool = make_search_tool(SearxngSearch(str(server.make_url(""))))
+        with pytest.raises(ToolError, match=r"add 'json' to search\.formats"):
+            await tool.call({"query": "fjords"})
+    finally:
+        await server.close()
+
+
+async def test_the_bundled_search_tool_names_the_settings_it_lacks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("SEARXNG_URL", raising=False)
+    monkeypatch.delenv("TAVILY_API_KEY", raising=False)
+    with pytest.raises(ConfigError, match=r"set SEARXNG_URL .* or TAVILY_API_KEY"):
+        await make_search_tool().call({"query": "fjords"})
 
 
 # ---- through the host ----------------------------------------------------------------------

@@ -94,7 +94,7 @@ class Fetcher:
                 f"{url} is {kind!r}; web_fetch reads only {', '.join(sorted(TEXT_TYPES))}"
             )
         body, truncated = await _read_limited(response, self.limits.max_bytes)
-        text = body.decode(response.charset or "utf-8", errors="replace")
+        text = _decode(body, response.charset)
         if kind in ("text/html", "application/xhtml+xml"):
             text = html_to_text(text)
         if len(text) > self.limits.max_chars:
@@ -102,6 +102,13 @@ class Fetcher:
         if truncated:
             text += "\n\n[truncated: the page is longer than the fetch limit]"
         return text
+
+
+def _decode(body: bytes, charset: str | None) -> str:
+    try:
+        return body.decode(charset or "utf-8", errors="replace")
+    except LookupError:  # a charset Python does not know
+        return body.decode("utf-8", errors="replace")
 
 
 async def _read_limited(response: aiohttp.ClientResponse, max_bytes: int) -> tuple[bytes, bool]:

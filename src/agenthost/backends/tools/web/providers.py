@@ -56,13 +56,15 @@ class _HTTPProvider:
             ):
                 body = await response.read()
                 if response.status >= 400:
-                    detail = body[:200].decode(errors="replace")
-                    raise SearchError(f"{self.name} answered HTTP {response.status}: {detail}")
+                    raise SearchError(self._http_error(response.status, body))
                 return msgspec.json.decode(body)
         except TimeoutError:
             raise SearchError(f"{self.name} did not answer within {self.timeout}s") from None
         except (aiohttp.ClientError, msgspec.DecodeError) as exc:
             raise SearchError(f"{self.name} at {url} failed: {exc}") from None
+
+    def _http_error(self, status: int, body: bytes) -> str:
+        return f"{self.name} answered HTTP {status}: {body[:200].decode(errors='replace')}"
 
 
 def _results(data: Any, provider: str, max_results: int) -> list[SearchResult]:
@@ -85,6 +87,14 @@ class SearxngSearch(_HTTPProvider):
     async def search(self, query: str, max_results: int) -> list[SearchResult]:
         data = await self._json("GET", "/search", params={"q": query, "format": "json"})
         return _results(data, self.name, max_results)
+
+    def _http_error(self, status: int, body: bytes) -> str:
+        if status == 403:  # SearXNG's answer when the json format is not enabled
+            return (
+                f"searxng at {self.base_url} refused the JSON API (HTTP 403): add 'json' to "
+                f"search.formats in the instance's settings.yml"
+            )
+        return super()._http_error(status, body)
 
 
 class TavilySearch(_HTTPProvider):
