@@ -106,6 +106,13 @@ _EXPORTS: dict[str, str] = {
     "McpServer": "agenthost.backends.tools.mcp",
     "file_tools": "agenthost.backends.tools.files",
     "FileLimits": "agenthost.backends.tools.files",
+    "WebPolicy": "agenthost.backends.tools.web",
+    "FetchLimits": "agenthost.backends.tools.web",
+    "Fetcher": "agenthost.backends.tools.web",
+    "make_fetch_tool": "agenthost.backends.tools.web",
+    "make_search_tool": "agenthost.backends.tools.web",
+    "SearxngSearch": "agenthost.backends.tools.web",
+    "TavilySearch": "agenthost.backends.tools.web",
     "PluginAgent": "agenthost.backends.plugins",
     "A2AAgent": "agenthost.backends.agents",
     "BailianAgent": "agenthost.backends.agents",
@@ -156,6 +163,8 @@ __all__ = [
     "DifyAgent",
     "ErrorInfo",
     "Event",
+    "FetchLimits",
+    "Fetcher",
     "FileLimits",
     "FilePart",
     "FunctionTool",
@@ -210,6 +219,7 @@ __all__ = [
     "Runner",
     "RunnerConfig",
     "Runtime",
+    "SearxngSearch",
     "ServerConfig",
     "ServerState",
     "Session",
@@ -222,6 +232,7 @@ __all__ = [
     "StateUpdated",
     "StoreConfig",
     "StoreError",
+    "TavilySearch",
     "TextPart",
     "Tool",
     "ToolCallCompleted",
@@ -237,6 +248,7 @@ __all__ = [
     "UnknownProviderError",
     "Usage",
     "UserError",
+    "WebPolicy",
     "Who",
     "agent_tool",
     "ask",
@@ -249,6 +261,8 @@ __all__ = [
     "function_tool",
     "infer_model",
     "load_config",
+    "make_fetch_tool",
+    "make_search_tool",
     "open_session_store",
 ]
 
@@ -273,6 +287,15 @@ if TYPE_CHECKING:
     from agenthost.backends.sessions import open_session_store
     from agenthost.backends.tools.files import FileLimits, file_tools
     from agenthost.backends.tools.mcp import McpServer
+    from agenthost.backends.tools.web import (
+        Fetcher,
+        FetchLimits,
+        SearxngSearch,
+        TavilySearch,
+        WebPolicy,
+        make_fetch_tool,
+        make_search_tool,
+    )
     from agenthost.config import (
         AgentConfig,
         AgentHostConfig,
