@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -86,6 +87,41 @@ def check_pool_size(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise InvalidArgument("pool_size", f"must be an integer >= 1, got {value!r}")
     return value
+
+
+@dataclass(frozen=True, slots=True)
+class ServerOptions:
+    """The checked connection options a SQL server store takes (URL query or keywords)."""
+
+    prefix: str
+    migrate: bool
+    pool_size: int
+    timeout: float
+    sql: dict[str, str]  # the store's statements with `{p}` replaced by the prefix
+
+    @classmethod
+    def check(
+        cls,
+        statements: ModuleType,
+        *,
+        table_prefix: Any,
+        migrate: Any,
+        pool_size: Any,
+        connect_timeout: Any,
+    ) -> ServerOptions:
+        prefix = check_table_prefix(table_prefix)
+        try:
+            timeout = float(connect_timeout)
+        except ValueError:
+            raise InvalidArgument(
+                "connect_timeout", f"must be seconds, got {connect_timeout!r}"
+            ) from None
+        sql = {
+            name: value.replace("{p}", prefix)
+            for name, value in vars(statements).items()
+            if name.isupper() and isinstance(value, str)
+        }
+        return cls(prefix, as_bool("migrate", migrate), check_pool_size(pool_size), timeout, sql)
 
 
 def schema_error(what: str, url: str, current: int, latest: int) -> ConfigError:

@@ -44,9 +44,7 @@ from agenthost.backends.sessions._common import (
     store_not_open_error,
 )
 from agenthost.backends.sessions._sql_common import (
-    as_bool,
-    check_pool_size,
-    check_table_prefix,
+    ServerOptions,
     latest_version,
     schema_error,
     split_scope,
@@ -56,7 +54,6 @@ from agenthost.core import serde
 from agenthost.core.errors import (
     BackendUnavailable,
     ConfigError,
-    InvalidArgument,
     SessionNotFound,
     StoreError,
     redact_url,
@@ -107,20 +104,15 @@ class MySQLSessionStore:
         self._options = StoreOptions(max_events=max_events, ttl_seconds=ttl_seconds, clock=clock)
         self.url = url
         self._connect_args = connect_args(url)
-        self.prefix = check_table_prefix(table_prefix)
-        self._migrate = as_bool("migrate", migrate)
-        self._pool_size = check_pool_size(pool_size)
-        try:
-            self._timeout = float(connect_timeout)
-        except ValueError:
-            raise InvalidArgument(
-                "connect_timeout", f"must be seconds, got {connect_timeout!r}"
-            ) from None
-        self._sql = {
-            name: value.replace("{p}", self.prefix)
-            for name, value in vars(sql).items()
-            if name.isupper() and isinstance(value, str)
-        }
+        checked = ServerOptions.check(
+            sql,
+            table_prefix=table_prefix,
+            migrate=migrate,
+            pool_size=pool_size,
+            connect_timeout=connect_timeout,
+        )
+        self.prefix, self._migrate, self._sql = checked.prefix, checked.migrate, checked.sql
+        self._pool_size, self._timeout = checked.pool_size, checked.timeout
         self._pool: Any = None
 
     @classmethod
