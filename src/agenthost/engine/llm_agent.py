@@ -24,6 +24,7 @@ from agenthost.engine.catalog import Catalog, as_tool
 from agenthost.engine.history import window
 from agenthost.engine.model_chain import ModelChain, RetryPolicy
 from agenthost.engine.resolve import resolve_model
+from agenthost.engine.shown import Shown
 from agenthost.engine.tool_exec import cap, error_output
 from agenthost.ports.models import (
     ChatModel,
@@ -166,18 +167,22 @@ class LLMAgent:
         for round_no in range(self.max_tool_rounds + 1):
             response: ModelResponse | None = None
             if streaming:
-                shown: list[str] = []  # the text the user saw, kept if the stream breaks off
+                shown = Shown()  # the text the user saw, kept if the stream breaks off
                 try:
                     async for item in model.stream(messages, tools=tools, settings=self.settings):
                         if type(item) is TextDelta:
-                            shown.append(item.text)
+                            shown.text.append(item.text)
                             yield MessageDelta(text=item.text)
                         elif type(item) is ResponseDone:
                             response = item.response
                 except AgentHostError as exc:
-                    if not shown:
+                    cut = shown.cut_off()
+                    if cut is None:
                         raise
-                    yield _cut_off("".join(shown), exc)
+                    yield [
+                        cut,
+                        RunFailed(error=exc.message, code=exc.code, retryable=exc.retryable),
+                    ]
                     return
             else:
                 response = await model.request(messages, tools=tools, settings=self.settings)
@@ -251,10 +256,3 @@ class LLMAgent:
 
 
 __all__ = ["LLMAgent", "ToolSpec"]
-
-
-def _cut_off(text: str, exc: AgentHostError) -> list[RunResult]:
-    """A reply the model stream broke off: the text already shown is stored as an incomplete
-    message, then the run fails with the model's error."""
-    cut = MessageCompleted(message=Message.assistant(text), incomplete=True)
-    return [cut, RunFailed(error=exc.message, code=exc.code, retryable=exc.retryable)]

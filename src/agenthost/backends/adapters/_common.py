@@ -19,12 +19,11 @@ import orjson
 from agenthost.core.errors import AgentHostError, MissingExtraError
 from agenthost.core.messages import Message, Part, TextPart, ToolCallPart
 from agenthost.core.usage import Usage
+from agenthost.engine.shown import Shown
 from agenthost.ports.protocol import (
     Capabilities,
     HostAPI,
     Manifest,
-    MessageCompleted,
-    MessageDelta,
     Permissions,
     ResultBatch,
     RunContext,
@@ -128,20 +127,6 @@ def usage(input_tokens: Any, output_tokens: Any, requests: int = 1) -> Usage | N
     )
 
 
-def _track(shown: list[str], batch: ResultBatch) -> None:
-    """Keep the text streamed since the last finished message in `shown`."""
-    for result in batch if isinstance(batch, list) else (batch,):
-        if isinstance(result, MessageDelta):
-            shown.append(result.text)
-        elif isinstance(result, MessageCompleted):
-            shown.clear()
-
-
-def _cut(shown: list[str]) -> MessageCompleted:
-    """The text streamed before a failure, as a message marked incomplete."""
-    return MessageCompleted(message=assistant("".join(shown)), incomplete=True)
-
-
 class AdapterAgent:
     """Base of the framework adapters (see the module docstring)."""
 
@@ -166,17 +151,18 @@ class AdapterAgent:
         return self._manifest
 
     async def run(self, ctx: RunContext, host: HostAPI) -> AsyncGenerator[ResultBatch, None]:
-        shown: list[str] = []  # text streamed since the last finished message
+        shown = Shown()  # a reply cut off mid-stream is kept, marked incomplete
         try:
             async with aclosing(self._turn(ctx, host)) as turn:
                 async for batch in turn:
-                    _track(shown, batch)
+                    shown.note(batch)
+                    cut = shown.cut_off()
                     if (
-                        shown
+                        cut is not None
                         and isinstance(batch, list)
                         and any(isinstance(r, RunFailed) for r in batch)
                     ):  # the framework reported the failure itself: keep the reply too
-                        batch = [_cut(shown), *batch]
+                        batch = [cut, *batch]
                     yield batch
         except AgentHostError:
             raise  # a refused host call: the runner reports its own code
@@ -185,10 +171,8 @@ class AdapterAgent:
                 "%s agent %r failed in run %s: %s", self.framework, self.name, ctx.run_id, exc
             )
             failed = failure(exc)
-            if shown:  # the reply the user saw so far is kept, marked incomplete
-                yield [_cut(shown), failed]
-            else:
-                yield failed
+            cut = shown.cut_off()
+            yield failed if cut is None else [cut, failed]
 
     def _turn(self, ctx: RunContext, host: HostAPI) -> AsyncGenerator[ResultBatch, None]:
         raise NotImplementedError

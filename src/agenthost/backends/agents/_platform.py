@@ -61,13 +61,12 @@ from agenthost.backends.common.retry import Backoff
 from agenthost.backends.common.sse import ServerSentEvent, SSEDecoder
 from agenthost.core.errors import ConfigError, RunError
 from agenthost.core.messages import Message, Part, TextPart
+from agenthost.engine.shown import Shown
 from agenthost.ports.protocol import (
     Attachment,
     Capabilities,
     HostAPI,
     Manifest,
-    MessageCompleted,
-    MessageDelta,
     Permissions,
     ResultBatch,
     RunContext,
@@ -253,32 +252,6 @@ class PlatformError(RunError):
         return RunFailed(error=self.message, code=self.code, retryable=self.retryable)
 
 
-@dataclass(slots=True)
-class _Shown:
-    """What the consumer of a run has seen: anything besides state updates, and the text
-    streamed since the last completed message."""
-
-    anything: bool = False
-    text: list[str] = field(default_factory=list)
-
-    def note(self, batch: ResultBatch) -> None:
-        for result in batch if isinstance(batch, list) else [batch]:
-            if isinstance(result, StateUpdated):
-                continue
-            self.anything = True
-            if isinstance(result, MessageDelta):
-                self.text.append(result.text)
-            elif isinstance(result, MessageCompleted):
-                self.text.clear()
-
-    def cut_off(self) -> MessageCompleted | None:
-        """The reply streamed so far, marked incomplete (None when nothing was streamed)."""
-        text = "".join(self.text)
-        if not text:
-            return None
-        return MessageCompleted(message=assistant_message(text), incomplete=True)
-
-
 async def run_with_retries(
     turn: Callable[[], AsyncGenerator[ResultBatch, None]],
     *,
@@ -292,7 +265,7 @@ async def run_with_retries(
     message, then RunFailed."""
     attempt = 0
     while True:
-        shown = _Shown()
+        shown = Shown()
         try:
             async with aclosing(turn()) as results:
                 async for batch in results:

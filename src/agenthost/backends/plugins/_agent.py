@@ -34,15 +34,13 @@ from agenthost.backends.plugins._http import HttpConnection
 from agenthost.backends.plugins._process import ProcessConnection
 from agenthost.backends.plugins._serve import serve_host_call
 from agenthost.core.errors import ConfigError, PluginError
-from agenthost.core.messages import Message
 from agenthost.engine.fanout import FanOut
+from agenthost.engine.shown import Shown
 from agenthost.ports import wire
 from agenthost.ports.protocol import (
     PROTOCOL_VERSION,
     HostAPI,
     Manifest,
-    MessageCompleted,
-    MessageDelta,
     Permissions,
     ResultBatch,
     RunContext,
@@ -252,20 +250,16 @@ class PluginAgent:
     async def run(self, ctx: RunContext, host: HostAPI) -> AsyncIterator[ResultBatch]:
         """The plugin's results; when it fails after streaming text (a crash, a timeout), the
         text shown so far is kept as a message marked incomplete before the failure."""
-        shown: list[str] = []  # text streamed since the plugin's last finished message
+        shown = Shown()
         try:
             async with aclosing(self._run(ctx, host)) as results:
                 async for batch in results:
-                    for result in batch if isinstance(batch, list) else (batch,):
-                        if isinstance(result, MessageDelta):
-                            shown.append(result.text)
-                        elif isinstance(result, MessageCompleted):
-                            shown.clear()
+                    shown.note(batch)
                     yield batch
         except PluginError as exc:
-            if not shown:
+            cut = shown.cut_off()
+            if cut is None:
                 raise
-            cut = MessageCompleted(message=Message.assistant("".join(shown)), incomplete=True)
             yield [cut, RunFailed(error=exc.message, code=exc.code, retryable=exc.retryable)]
 
     async def _run(self, ctx: RunContext, host: HostAPI) -> AsyncGenerator[ResultBatch, None]:
