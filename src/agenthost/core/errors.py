@@ -12,7 +12,12 @@ The tree::
     │   ├── SessionNotFound              no such session
     │   ├── SessionExists                a session with that id exists already
     │   ├── RunNotFound                  no such run
-    │   └── SessionBusy                  a run is active and the busy policy is 'reject'
+    │   ├── SessionBusy                  a run is active and the busy policy is 'reject'
+    │   └── ApprovalError                an answer to an approval request is refused
+    │       ├── ApprovalNotFound         no such approval request
+    │       ├── ApprovalForbidden        it belongs to another user's session
+    │       ├── ApprovalAnswered         it was answered already
+    │       └── ApprovalRunFinished      the run it paused is over (a newer message came)
     ├── RunError                         something went wrong while a run was going
     │   ├── ModelError                   a chat model call failed
     │   │   ├── ModelHTTPError           the endpoint answered with an error status
@@ -175,6 +180,66 @@ class SessionBusy(UserError):
             f"is 'reject'. Wait for it to finish, cancel it, or use busy_policy='queue'."
         )
         self.session_id = session_id
+        self.run_id = run_id
+
+
+class ApprovalError(UserError):
+    """An answer to an approval request (`Runner.answer_approval`) that cannot be taken."""
+
+    code = "approval_error"
+
+    def __init__(self, message: str, *, approval_id: str) -> None:
+        super().__init__(message)
+        self.approval_id = approval_id
+        self.field = "approval_id"
+
+
+class ApprovalNotFound(ApprovalError):
+    code = "approval_not_found"
+
+    def __init__(self, approval_id: str, session_id: str | None = None) -> None:
+        where = f" in session {session_id!r}" if session_id else ""
+        super().__init__(
+            f"Approval {approval_id!r} was not found{where}. List the pending ones with "
+            f"'agenthost approvals ls' or GET /v1/apps/AGENT/approvals.",
+            approval_id=approval_id,
+        )
+
+
+class ApprovalForbidden(ApprovalError):
+    code = "approval_forbidden"
+
+    def __init__(self, approval_id: str) -> None:
+        super().__init__(
+            f"Approval {approval_id!r} belongs to another user's run; only that user can "
+            f"answer it (an admin key may act as them with X-Agenthost-User).",
+            approval_id=approval_id,
+        )
+
+
+class ApprovalAnswered(ApprovalError):
+    code = "approval_already_answered"
+
+    def __init__(self, approval_id: str, decision: str, by: str | None, run_id: str) -> None:
+        who = f" by {by!r}" if by else ""
+        super().__init__(
+            f"Approval {approval_id!r} was already answered ({decision}{who}; run "
+            f"{run_id!r} went on after it). An approval is answered once.",
+            approval_id=approval_id,
+        )
+        self.decision = decision
+
+
+class ApprovalRunFinished(ApprovalError):
+    code = "approval_run_finished"
+
+    def __init__(self, approval_id: str, run_id: str) -> None:
+        super().__init__(
+            f"Approval {approval_id!r} can no longer be answered: run {run_id!r}, which it "
+            f"paused, is over (a newer message went on in the session, and the call was not "
+            f"made). Ask the agent again.",
+            approval_id=approval_id,
+        )
         self.run_id = run_id
 
 

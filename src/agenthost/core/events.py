@@ -24,13 +24,15 @@ EventType = Literal[
     "tool.call.started",
     "tool.call.completed",
     "state.updated",
+    "approval.requested",  # a tool call waits for a person's answer (core/approvals.py)
+    "approval.answered",  # the answer; the first event of the run that goes on after it
     "run.completed",
     "run.failed",
     "run.interrupted",
 ]
 
 TERMINAL_TYPES: Final = frozenset({"run.completed", "run.failed", "run.interrupted"})
-RunStatus = Literal["running", "completed", "failed", "cancelled", "interrupted"]
+RunStatus = Literal["running", "completed", "failed", "cancelled", "interrupted", "paused"]
 
 
 class ErrorInfo(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -100,7 +102,7 @@ def summarize_runs(events: list[Event]) -> list[RunSummary]:
     for event in events:
         run = runs.get(event.run_id)
         if run is None:
-            if event.type not in ("message.received", "run.started"):
+            if event.type not in ("message.received", "run.started", "approval.answered"):
                 continue
             run = runs[event.run_id] = RunSummary(
                 run_id=event.run_id, status="running", started_at=event.timestamp
@@ -110,7 +112,7 @@ def summarize_runs(events: list[Event]) -> list[RunSummary]:
             run.usage = event.usage
             status = (event.data or {}).get("status")
             if event.type == "run.completed":
-                run.status = "completed"
+                run.status = "paused" if status == "paused" else "completed"
             elif event.type == "run.interrupted":
                 run.status = "interrupted"
             elif status in ("cancelled", "interrupted"):

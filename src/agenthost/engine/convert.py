@@ -10,6 +10,7 @@ from agenthost.core.messages import Message, TextPart
 from agenthost.core.session import SessionKey
 from agenthost.core.state import scoped_key
 from agenthost.ports.protocol import (
+    ApprovalRequested,
     MessageCompleted,
     MessageDelta,
     RunResult,
@@ -76,6 +77,14 @@ def _fields(result: RunResult) -> tuple[EventType, dict[str, Any]] | None:
         return "state.updated", {
             "state_delta": {scoped_key(result.scope, result.key): result.value}
         }
+    if isinstance(result, ApprovalRequested):
+        data = {
+            "approval_id": result.approval_id,
+            "tool_call_id": result.tool_call_id,
+            "tool_name": result.tool_name,
+            "arguments": result.arguments,
+        }
+        return "approval.requested", {"data": data}
     return None
 
 

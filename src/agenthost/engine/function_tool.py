@@ -99,12 +99,14 @@ class FunctionTool:
         name: str | None = None,
         description: str | None = None,
         run_in_thread: bool = True,
+        requires_approval: bool = False,
     ) -> None:
         if not callable(function):
             raise ConfigError(f"function_tool() needs a callable, got {function!r}")
         self.function = function
         self.is_async = inspect.iscoroutinefunction(function)
         self.run_in_thread = run_in_thread
+        self.requires_approval = requires_approval  # each call waits for a person's answer
         doc_description, param_docs = _parse_docstring(function.__doc__)
         self._args_type, schema = self._build_schema(function, param_docs)
         self._spec = ToolSpec(
@@ -187,12 +189,21 @@ def function_tool(
     name: str | None = None,
     description: str | None = None,
     run_in_thread: bool = True,
+    requires_approval: bool = False,
 ) -> Any:
     """Make a tool from a function; usable as `function_tool(f)` or as a decorator
     (`@function_tool` / `@function_tool(name="x")`). A sync function runs in a worker thread
-    unless `run_in_thread=False` (for quick, non-blocking functions)."""
-    if function is None:
-        return lambda f: FunctionTool(
-            f, name=name, description=description, run_in_thread=run_in_thread
+    unless `run_in_thread=False` (for quick, non-blocking functions). With
+    `requires_approval=True` each call the model asks for waits for a person's answer
+    (docs/tools.md, Human approval)."""
+
+    def make(f: Callable[..., Any]) -> FunctionTool:
+        return FunctionTool(
+            f,
+            name=name,
+            description=description,
+            run_in_thread=run_in_thread,
+            requires_approval=requires_approval,
         )
-    return FunctionTool(function, name=name, description=description, run_in_thread=run_in_thread)
+
+    return make if function is None else make(function)

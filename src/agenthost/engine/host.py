@@ -22,6 +22,7 @@ from agenthost.core.events import Event
 from agenthost.core.messages import Message
 from agenthost.core.state import Scope, scoped_key
 from agenthost.engine import tracing
+from agenthost.engine.approval import is_approved, needs_approval
 from agenthost.engine.tool_exec import execute_tool
 from agenthost.ports.knowledge import Chunk, KnowledgeBase
 from agenthost.ports.models import ChatModel, ModelResponse, ModelSettings, StreamEvent, ToolSpec
@@ -202,6 +203,13 @@ class RunTools(_Capability):
         (HostAPIError) and cancellation raise."""
         tool = self._tool(tool_name, "call")
         gate = self._gate
+        if needs_approval(tool) and not is_approved(tool_name):
+            raise gate.refuse(
+                "unauthorized",
+                f"Tool {tool_name!r} needs a person's approval before each call, which only "
+                f"an LLMAgent's tool loop asks for (see docs/tools.md, Human approval).",
+                name=tool_name,
+            )
         token = _tool_run.set((gate.host, gate.run) if gate.host is not None else None)
         try:
             with tracing.tool_span(tool_name):

@@ -13,13 +13,16 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+from agenthost.core.approvals import FINISH_REASON
 from agenthost.core.errors import (
     AgentHostError,
     ConfigError,
     HostAPIError,
     MaxToolRoundsExceeded,
 )
+from agenthost.core.ids import new_id
 from agenthost.core.messages import Message, ToolCallPart
+from agenthost.engine.approval import approval_names
 from agenthost.engine.catalog import Catalog, as_tool
 from agenthost.engine.history import window
 from agenthost.engine.model_chain import ModelChain, RetryPolicy
@@ -35,6 +38,7 @@ from agenthost.ports.models import (
     ToolSpec,
 )
 from agenthost.ports.protocol import (
+    ApprovalRequested,
     Capabilities,
     HostAPI,
     Manifest,
@@ -76,6 +80,7 @@ class LLMAgent:
         stream: bool = True,
         settings: ModelSettings | None = None,
         retry: RetryPolicy | None = None,
+        approval: Sequence[str] = (),
     ) -> None:
         if max_tool_rounds < 0:
             raise ConfigError(f"max_tool_rounds must be >= 0, got {max_tool_rounds}")
@@ -88,6 +93,8 @@ class LLMAgent:
             m for spec, m in zip(specs, self.models, strict=True) if isinstance(spec, str)
         ]
         self.tools: list[Tool] = [as_tool(t) for t in tools]
+        # names of the tools whose calls wait for a person's answer (engine/approval.py)
+        self.approval = approval_names(self.tools, approval)
         self.max_tool_rounds = max_tool_rounds
         self.parallel_tools = parallel_tools
         self.tool_timeout = tool_timeout
@@ -198,6 +205,10 @@ class LLMAgent:
                 error = MaxToolRoundsExceeded(self.max_tool_rounds)
                 yield [done, RunFailed(error=error.message, code=error.code)]
                 return
+            if self.approval and any(c.name in self.approval for c in calls):
+                async for batch in self._pause(host, done, calls):
+                    yield batch
+                return
             yield [done, *self._started(calls)]
             outputs = await self._run_tools(host, calls)
             completed = [self._completed(c, o) for c, o in zip(calls, outputs, strict=True)]
@@ -215,6 +226,24 @@ class LLMAgent:
         if self._system is not None:
             history.insert(0, self._system)
         return history
+
+    async def _pause(
+        self, host: HostAPI, done: MessageCompleted, calls: list[ToolCallPart]
+    ) -> AsyncIterator[ResultBatch]:
+        """Run the calls of this turn that need no approval, then end the run paused with
+        an approval request for each of the others (engine/approval.py)."""
+        free = [c for c in calls if c.name not in self.approval]
+        yield [done, *self._started(free)]
+        outputs = await self._run_tools(host, free) if free else []
+        completed = [self._completed(c, o) for c, o in zip(free, outputs, strict=True)]
+        requests = [
+            ApprovalRequested(
+                approval_id=new_id(), tool_call_id=c.id, tool_name=c.name, arguments=c.arguments
+            )
+            for c in calls
+            if c.name in self.approval
+        ]
+        yield [*completed, *requests, RunCompleted(finish_reason=FINISH_REASON)]
 
     @staticmethod
     def _started(calls: list[ToolCallPart]) -> list[RunResult]:

@@ -115,8 +115,8 @@ def _received(events: list[Event], run_id: str) -> Event | None:
     for event in reversed(events):
         if event.run_id != run_id:
             return None
-        if event.type == "message.received":
-            return event
+        if event.type == "message.received" or event.type == "approval.answered":
+            return event  # a run's first event: the user's message, or an approval's answer
     return None
 
 

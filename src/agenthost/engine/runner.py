@@ -15,10 +15,18 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import aclosing
 from typing import Any
 
 import msgspec
 
+from agenthost.core.approvals import (
+    FINISH_REASON,
+    PAUSED,
+    ApprovalAnswer,
+    PendingApproval,
+    is_paused,
+)
 from agenthost.core.errors import (
     AgentHostError,
     InvalidArgument,
@@ -32,7 +40,7 @@ from agenthost.core.ids import new_run_id, new_session_id
 from agenthost.core.messages import Message, as_message
 from agenthost.core.session import Session, SessionInfo, SessionKey
 from agenthost.core.usage import Usage
-from agenthost.engine import tracing
+from agenthost.engine import approval, tracing
 from agenthost.engine.active import ActiveRun, Grants
 from agenthost.engine.catalog import Catalog, catalog_of, resources_for
 from agenthost.engine.context import build_context
@@ -101,6 +109,17 @@ class _Outcome:
         self, code: str, message: str, *, retryable: bool = False, status: str = "failed"
     ) -> None:
         self.status, self.code, self.message, self.retryable = status, code, message, retryable
+
+
+class _Answering:
+    """An answer to an approval, and what checking it under the session lock found."""
+
+    __slots__ = ("answer", "others", "target")
+
+    def __init__(self, answer: ApprovalAnswer) -> None:
+        self.answer = answer
+        self.target: PendingApproval | None = None
+        self.others = 0  # approvals of the session still pending besides this one
 
 
 def _check_id(field: str, value: str) -> None:
@@ -191,7 +210,7 @@ class Runner:
         self,
         user_id: str,
         session_id: str | None,
-        message: str | Message,
+        message: str | Message | ApprovalAnswer,
         *,
         run_id: str | None = None,
         busy_policy: BusyPolicy | None = None,
@@ -206,16 +225,24 @@ class Runner:
 
         `session_id=None` starts a new session (its id is on every event: `event.session_id`).
         `timeout` (seconds) is the run's deadline. `busy_policy` overrides the runner's for
-        this message.
+        this message. An `ApprovalAnswer` as the message answers a pending approval in the
+        session (see `answer_approval`).
         """
         _check_id("user_id", user_id)
         fresh = session_id is None  # a new session: nothing to get, nothing to recover
         if session_id is None:
             session_id = new_session_id()
         _check_id("session_id", session_id)
-        msg = as_message(message)
-        if msg.role != "user" or not msg.parts:
-            raise InvalidArgument("message", "must be a non-empty user message")
+        answer: _Answering | None = None
+        if isinstance(message, ApprovalAnswer):
+            if fresh:
+                raise InvalidArgument("session_id", "an approval is answered in its session")
+            answer = _Answering(message)
+            msg = Message(role="user")
+        else:
+            msg = as_message(message)
+            if msg.role != "user" or not msg.parts:
+                raise InvalidArgument("message", "must be a non-empty user message")
         policy = busy_policy or self.busy_policy
         if policy not in BUSY_POLICIES:
             raise InvalidArgument("busy_policy", f"must be one of {BUSY_POLICIES}, got {policy!r}")
@@ -231,6 +258,8 @@ class Runner:
                 session = await self._create(key, received)
             else:
                 session = await self._load(key)
+                if answer is not None:
+                    answer.target, answer.others = approval.check_answer(session, answer.answer)
             deadline = time.time() + seconds if seconds is not None else None
             active = ActiveRun(
                 run_id=run_id,
@@ -259,11 +288,16 @@ class Runner:
             agen: Any = None
             try:
                 with tracing.run_span(run_id, self._author, session_id):
+                    opening = [received] if received is not None else []
                     if received is None:
-                        received = await self._receive(active, msg, state_delta)
+                        opening = await self._receive(active, msg, state_delta, answer)
+                        received = opening[-1]
                     try:
-                        yield received
+                        for event in opening:
+                            yield event
                         agen = self._start(active, received, msg, config, adapter, source, delivery)
+                        if answer is not None:
+                            agen = self._continue(active, agen, answer)
                         deadline_loop = active.deadline_loop_time()
                         step = self._step
                         while (
@@ -320,14 +354,56 @@ class Runner:
         )
 
     async def _receive(
-        self, active: ActiveRun, msg: Message, state_delta: dict[str, Any] | None
-    ) -> Event:
-        """Store the user's message (the run's first event) in an existing session."""
+        self,
+        active: ActiveRun,
+        msg: Message,
+        state_delta: dict[str, Any] | None,
+        answer: _Answering | None = None,
+    ) -> list[Event]:
+        """Store the run's first event in an existing session: the user's message (after
+        expiring the approvals it leaves unanswered), or the answer to an approval."""
         session = active.session
         active.cursor = session.last_seq
+        if answer is not None:
+            return await self._receive_answer(active, answer, state_delta)
         received = self._received(active.run_id, active.key, msg, state_delta)
+        events = session.events
+        if events and is_paused(events[-1]):  # a new message instead of answers
+            expired = approval.expire_events(session, active.run_id, active.key)
+            await self.store.append(session, [*expired, received])
+            await approval.index_remove(self.kv, approval.ids_of(expired))
+            return [*expired, received]
         await self.store.append(session, [received])
-        return received
+        return [received]
+
+    async def _receive_answer(
+        self, active: ActiveRun, answer: _Answering, state_delta: dict[str, Any] | None
+    ) -> list[Event]:
+        target = answer.target
+        assert target is not None
+        reply = answer.answer
+        received = approval.answered_event(
+            target,
+            "approved" if reply.approve else "rejected",
+            active.run_id,
+            active.key,
+            answer=reply,
+            extra={"agent": self._author, "owner": self.recovery.owner},
+        )
+        if state_delta:
+            received.state_delta = state_delta
+        await self.store.append(active.session, [received])
+        await approval.index_remove(self.kv, [reply.approval_id])
+        return [received]
+
+    def _continue(self, active: ActiveRun, agen: Any, answer: _Answering) -> Any:
+        """The run an answer starts (engine/approval.py), instead of the agent's own run."""
+        assert answer.target is not None and active.context is not None
+        assert active.gate is not None and active.gate.host is not None
+        active.context.event.event_type = "approval.answered"
+        return approval.continue_after(
+            self.agent, active.gate.host, answer.target, answer.answer, answer.others, then=agen
+        )
 
     def _start(
         self,
@@ -489,6 +565,9 @@ class Runner:
         }
         if outcome.code is None:
             data["finish_reason"] = outcome.finish_reason
+            if outcome.finish_reason == FINISH_REASON:  # waits for approvals: core/approvals.py
+                data["status"] = PAUSED
+                await approval.index_add(self.kv, outcome.tail)
         terminal = new_event(
             "run.completed" if outcome.code is None else "run.failed",
             active.run_id,
@@ -570,6 +649,47 @@ class Runner:
             raise SessionNotFound(session_id)
         self._history.forget(key)
         await self.store.delete(key)
+
+    # ---- approvals (engine/approval.py) -----------------------------------------------------
+
+    async def pending_approvals(
+        self, user_id: str, session_id: str | None = None
+    ) -> list[PendingApproval]:
+        """The tool calls waiting for this user's answer (in one session, or in all of
+        them), oldest first."""
+        return await approval.pending_for_user(self.store, self.kv, self.app, user_id, session_id)
+
+    async def locate_approval(self, user_id: str, approval_id: str) -> PendingApproval:
+        """Where approval `approval_id` is (its session, run and call), answered or not.
+        Raises ApprovalNotFound, or ApprovalForbidden when it is another user's."""
+        return await approval.locate(self.store, self.kv, self.app, user_id, approval_id)
+
+    async def answer_approval(
+        self,
+        user_id: str,
+        approval_id: str,
+        *,
+        approve: bool,
+        arguments: dict[str, Any] | None = None,
+        message: str | None = None,
+        session_id: str | None = None,
+        **run_kwargs: Any,
+    ) -> AsyncGenerator[Event, None]:
+        """Answer a pending approval; yields the events of the run the answer starts (in the
+        approval's session: `approval.answered`, the call and its result, then the agent
+        going on), as `run` does. `arguments` (approving only) replace the model's;
+        `message` is a note the model reads (why it was rejected). `run_kwargs` are those
+        of `run` (run_id, timeout, busy_policy, ...). Raises ApprovalNotFound,
+        ApprovalForbidden, ApprovalAnswered or ApprovalRunFinished before storing anything.
+        """
+        if session_id is None:
+            session_id = (await self.locate_approval(user_id, approval_id)).session_id
+        answer = ApprovalAnswer(
+            approval_id=approval_id, approve=approve, arguments=arguments, message=message
+        )
+        async with aclosing(self.run(user_id, session_id, answer, **run_kwargs)) as events:
+            async for event in events:
+                yield event
 
     async def ask(
         self, user_id: str, session_id: str | None, message: str | Message, **run_kwargs: Any

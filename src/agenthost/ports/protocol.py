@@ -220,6 +220,17 @@ class StateUpdated(_Result, frozen=True, tag="state.updated"):
     value: Any = None  # None deletes
 
 
+class ApprovalRequested(_Result, frozen=True, tag="approval.requested"):
+    """A tool call that waits for a person's answer (core/approvals.py). An agent yields it
+    with the call's turn, then ends the run with `RunCompleted(finish_reason=
+    "approval_required")`: the run is stored as paused."""
+
+    approval_id: str
+    tool_call_id: str
+    tool_name: str
+    arguments: str  # JSON text, as the model produced it
+
+
 class RunCompleted(_Result, frozen=True, tag="run.completed"):
     """The run's successful end. A `message` here is the run's last answer, not streamed as a
     message.completed before: `final()` is that message.completed (the one rule for it)."""
@@ -249,6 +260,7 @@ RunResult = (
     | ToolCallStarted
     | ToolCallCompleted
     | StateUpdated
+    | ApprovalRequested
     | RunCompleted
     | RunFailed
 )
