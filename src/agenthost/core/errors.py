@@ -184,9 +184,8 @@ class SessionBusy(UserError):
 
 
 class ApprovalError(UserError):
-    """An answer to an approval request (`Runner.answer_approval`) that cannot be taken."""
-
-    code = "approval_error"
+    """An answer to an approval request (`Runner.answer_approval`) that cannot be taken
+    (the subclasses' codes say why)."""
 
     def __init__(self, message: str, *, approval_id: str) -> None:
         super().__init__(message)

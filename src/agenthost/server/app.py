@@ -6,8 +6,8 @@
     app = create_app(load_config("agenthost.yaml"))        # uvicorn module:app
 
 What it serves comes from routers, by name, through a registry: `ops` (health, readiness,
-metrics), `native` (/v1/apps/...), `openai` (/v1/models, /v1/chat/completions, /v1/responses),
-`web` (the chat page at /).
+metrics), `native` (/v1/apps/...), `approvals` (/v1/apps/{agent}/approvals), `openai`
+(/v1/models, /v1/chat/completions, /v1/responses), `web` (the chat page at /).
 Other parts register theirs (`register_router("a2a", "agenthost.server.a2a:router")`) and
 embedders add their own with `extra_routers=[...]` (an APIRouter, or a factory that gets the
 `ServerState`).
@@ -61,6 +61,7 @@ _NATIVE = "agenthost.server.native:router"
 _ROUTERS: dict[str, str | RouterFactory] = {
     "ops": "agenthost.server.ops:router",
     "native": _NATIVE,
+    "approvals": "agenthost.server.approvals:router",  # /v1/apps/{agent}/approvals
     "openai": "agenthost.server.openai:router",
     "web": "agenthost.server.web:router",
     "a2a": "agenthost.server.a2a:router",  # empty without the a2a extra

@@ -30,6 +30,10 @@ import orjson
 
 from agenthost.core.errors import (
     AgentHostError,
+    ApprovalAnswered,
+    ApprovalForbidden,
+    ApprovalNotFound,
+    ApprovalRunFinished,
     ConfigError,
     RunCancelled,
     RunNotFound,
@@ -106,6 +110,9 @@ class ServiceUnavailable(AgentHostError):
 _STATUS: list[tuple[type[AgentHostError], int]] = [
     (Unauthorized, 401),
     (Forbidden, 403),
+    (ApprovalForbidden, 403),
+    (ApprovalAnswered, 409),
+    (ApprovalRunFinished, 409),
     (SessionExists, 409),
     (SessionBusy, 409),
     (RunFinished, 409),
@@ -113,6 +120,7 @@ _STATUS: list[tuple[type[AgentHostError], int]] = [
     (PayloadTooLarge, 413),
     (SessionNotFound, 404),
     (RunNotFound, 404),
+    (ApprovalNotFound, 404),
     (AgentNotFound, 404),
     (RouteNotFound, 404),
     (ResponseNotFound, 404),

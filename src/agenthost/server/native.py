@@ -40,6 +40,7 @@ from agenthost.engine.runner import Runner, final_text
 from agenthost.server.auth import Principal
 from agenthost.server.errors import RunFinished
 from agenthost.server.runs import (
+    OnDisconnect,
     Position,
     RunChannel,
     RunRequest,
@@ -278,18 +279,33 @@ async def start_run(
         busy_policy=body.busy_policy,
     )
     channel = await state.runs.start(request, runner)
-    headers = {"X-Run-Id": request.run_id, "X-Session-Id": session_id}
-    if body.stream:
+    return await run_response(
+        state, channel, runner, stream=body.stream, on_disconnect=body.on_disconnect
+    )
+
+
+async def run_response(
+    state: ServerState,
+    channel: RunChannel,
+    runner: Runner,
+    *,
+    stream: bool,
+    on_disconnect: OnDisconnect | None,
+) -> Response:
+    """A started run's answer: its SSE stream, or one JSON object once it has ended."""
+    request = channel.request
+    headers = {"X-Run-Id": request.run_id, "X-Session-Id": request.session_id}
+    if stream:
         frames = event_frames(
             state,
             channel,
             runner=runner,
-            user_id=who.user_id,
-            session_id=session_id,
+            user_id=request.user_id,
+            session_id=request.session_id,
             run_id=request.run_id,
             after=None,
         )
-        policy = body.on_disconnect or state.settings.on_disconnect
+        policy = on_disconnect or state.settings.on_disconnect
         return SSEResponse(state.runs.guard(channel, policy, frames), headers=headers)
     return json_response(await run_answer(channel, runner), headers=headers)
 

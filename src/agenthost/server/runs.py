@@ -39,6 +39,7 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from agenthost.core.approvals import ApprovalAnswer
 from agenthost.core.errors import AgentHostError, InvalidArgument, RunCancelled, RunNotFound
 from agenthost.core.events import ErrorInfo, Event, summarize_runs
 from agenthost.core.ids import new_id, new_run_id
@@ -106,7 +107,7 @@ class RunRequest:
     agent: str
     user_id: str
     session_id: str
-    message: Message
+    message: Message | ApprovalAnswer  # an answer to an approval starts the run that goes on
     api: str = "native"  # native | openai.chat | openai.responses | a router's own name
     timeout: float | None = None
     state_delta: dict[str, Any] | None = None
