@@ -24,7 +24,9 @@ class LLMAgentConfig(AgentKindConfig):
     chosen from the environment (AGENTHOST_MODEL, then OPENAI_API_KEY, then the embedded
     model). `tools` are 'package.module:function' refs, 'package.module:*' for every tool
     of a module, 'demo:...' for the demo tools, or 'mcp:SERVER' for every tool of an MCP
-    server of `mcp_servers`; `mcp` picks some tools of a server ({SERVER: {allow, deny}})."""
+    server of `mcp_servers`; `mcp` picks some tools of a server ({SERVER: {allow, deny}}).
+    `approval` names the tools (names or shell patterns, e.g. 'time__*') whose calls wait for
+    a person's answer (docs/tools.md, Human approval)."""
 
     kind: Literal["llm"] = "llm"
     model: str | None = None
@@ -38,6 +40,7 @@ class LLMAgentConfig(AgentKindConfig):
     history_max_messages: PositiveInt | None = None
     history_max_tokens: PositiveInt | None = None
     stream: bool = True
+    approval: list[str] = msgspec.field(default_factory=list)
 
     def problems(self, config: AgentHostConfig) -> list[Problem]:
         return [
@@ -69,6 +72,7 @@ def build(name: str, config: LLMAgentConfig, builder: AgentBuilder) -> Agent:
         history_max_tokens=config.history_max_tokens,
         stream=config.stream,
         settings=settings,
+        approval=config.approval,
     )
 
 
