@@ -19,12 +19,14 @@ from contextlib import AsyncExitStack
 from rich.console import Console
 from rich.markup import escape
 
+from agenthost.cli._approvals import ask_in_chat
 from agenthost.cli._common import EXIT_OK, closing, load, print_error
 from agenthost.cli._input import INTERRUPTED, LineReader
 from agenthost.cli._logging import current_run
 from agenthost.cli._options import Options
 from agenthost.cli._render import EventRenderer, render_transcript
 from agenthost.config.build import Runtime, build_runtime
+from agenthost.core.approvals import ApprovalAnswer
 from agenthost.core.errors import AgentHostError, RunNotFound, SessionNotFound
 from agenthost.core.ids import new_run_id, new_session_id
 from agenthost.ports.protocol import DeliverySection, EventSource
@@ -46,6 +48,7 @@ class ChatSession:
         self.turn: asyncio.Task[None] | None = None
         self.cancel_sent = False
         self.interactive = sys.stdin.isatty()
+        self.paused = False  # the last reply waits for approvals (cli/_approvals.py)
 
     # ---- Ctrl-C --------------------------------------------------------------------------
 
@@ -85,6 +88,8 @@ class ChatSession:
                         return EXIT_OK
                     continue
                 await self.run_turn(text)
+                if self.paused:
+                    await ask_in_chat(self)
         finally:
             loop.remove_signal_handler(signal.SIGINT)
             self.reader.close()
@@ -116,7 +121,7 @@ class ChatSession:
             self.console.print("[dim](no messages yet)[/]")
         self.console.rule(style="dim")
 
-    async def run_turn(self, text: str) -> None:
+    async def run_turn(self, text: str | ApprovalAnswer) -> None:
         self.run_id = new_run_id()
         self.cancel_sent = False
         self.turn = asyncio.create_task(self._drive(text, self.run_id))
@@ -132,7 +137,7 @@ class ChatSession:
             self.run_id = None
             self.turn = None
 
-    async def _drive(self, text: str, run_id: str) -> None:
+    async def _drive(self, text: str | ApprovalAnswer, run_id: str) -> None:
         token = current_run.set(run_id)
         renderer = EventRenderer(self.console)
         try:
@@ -152,6 +157,7 @@ class ChatSession:
                     renderer.handle(event)
             last = renderer.last
             status = (last.data or {}).get("status") if last is not None else None
+            self.paused = status == "paused"
             log.info("run ended: %s", status)
         finally:
             current_run.reset(token)

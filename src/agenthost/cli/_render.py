@@ -22,6 +22,7 @@ STATUS_STYLE = {
     "failed": "red",
     "cancelled": "yellow",
     "interrupted": "yellow",
+    "paused": "magenta",
 }
 
 
@@ -125,11 +126,18 @@ class EventRenderer:
         elif kind == "tool.call.completed":
             self._end_stream()
             self.info.print(self._completed_panel(event))
+        elif kind == "approval.requested":
+            self._end_stream()
+            self.info.print(approval_panel(event))
+        elif kind == "approval.answered":
+            self.info.print(f"[dim]{escape(answer_line(event))}[/]")
         elif kind == "run.completed":
             self._end_stream()
             line = usage_line(event)
             if self.usage and line:
                 self.info.print(f"[dim]{line}[/]")
+            if (event.data or {}).get("status") == "paused":
+                self.info.print("[magenta]paused: waiting for your approval[/]")
         elif kind in ("run.failed", "run.interrupted"):
             self._end_stream()
             self.info.print(failure_line(event))
@@ -139,6 +147,31 @@ class EventRenderer:
         call_id = str(data.get("tool_call_id"))
         name, parameters = self.calls.pop(call_id, (str(data.get("tool_name")), "{}"))
         return tool_panel(name, parameters, event.text, error=event.error is not None)
+
+
+def approval_panel(event: Event) -> Panel:
+    """A tool call waiting for approval: the tool, its arguments, how to answer."""
+    data = event.data or {}
+    approval_id = str(data.get("approval_id"))
+    body = Group(
+        Text("arguments", style="bold"),
+        _arguments(str(data.get("arguments") or "{}")),
+        Text(f"agenthost approve {approval_id} [--reject] [--args JSON]", style="dim"),
+    )
+    return Panel(
+        body,
+        title=f"approval needed · {escape(str(data.get('tool_name')))}",
+        title_align="left",
+        border_style="magenta",
+        expand=False,
+    )
+
+
+def answer_line(event: Event) -> str:
+    """'send_money: approved by alice' (or rejected, expired)."""
+    data = event.data or {}
+    by = f" by {data['answered_by']}" if data.get("answered_by") else ""
+    return f"{data.get('tool_name')}: {data.get('decision')}{by}"
 
 
 # ---- sessions ----------------------------------------------------------------------------
@@ -172,7 +205,13 @@ def render_transcript(console: Console, events: Iterable[Event]) -> int:
                 str(data.get("tool_name")),
                 str(data.get("parameters") or "{}"),
             )
-        elif event.type in ("tool.call.completed", "run.failed", "run.interrupted"):
+        elif event.type in (
+            "tool.call.completed",
+            "run.failed",
+            "run.interrupted",
+            "approval.requested",
+            "approval.answered",
+        ):
             renderer.handle(event)
     return shown
 

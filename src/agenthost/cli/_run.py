@@ -2,7 +2,8 @@
 
 The reply streams to stdout; tool calls and errors go to stderr, so stdout is the answer
 alone. `--json` prints every event instead, one msgspec-JSON object per line (partial
-`message.delta` events included). Exit code 1 when the run failed or was cancelled: Ctrl-C
+`message.delta` events included). Exit code 1 when the run failed or was cancelled (0 when it
+paused for an approval: `agenthost approvals ls`): Ctrl-C
 cancels the run (a second Ctrl-C stops waiting for it).
 """
 
@@ -94,4 +95,5 @@ async def run_once(options: Options, message: str, *, json_lines: bool) -> int:
         finally:
             loop.remove_signal_handler(signal.SIGINT)
             current_run.reset(token)
-        return EXIT_OK if status == "completed" else EXIT_RUN_FAILED
+        # a run paused for approval did not fail (`agenthost approve` goes on with it)
+        return EXIT_OK if status in ("completed", "paused") else EXIT_RUN_FAILED

@@ -29,6 +29,10 @@ sessions_app = typer.Typer(
     help="List, show and delete sessions.", no_args_is_help=True, add_completion=False
 )
 app.add_typer(sessions_app, name="sessions")
+approvals_app = typer.Typer(
+    help="The tool calls waiting for your approval.", no_args_is_help=True, add_completion=False
+)
+app.add_typer(approvals_app, name="approvals")
 app.add_typer(db_app, name="db")
 
 ConfigOption = Annotated[
@@ -164,6 +168,54 @@ def sessions_rm(
 
     options = Options(config=config, agent=agent, user=user or default_user())
     _execute(lambda: remove_session(options, session_id))
+
+
+@approvals_app.command("ls")
+def approvals_ls(
+    config: ConfigOption = None,
+    agent: AgentOption = None,
+    user: UserOption = None,
+    session: Annotated[str | None, typer.Option("--session", "-s", help="Only this one's.")] = None,
+) -> None:
+    """List the tool calls waiting for your answer, oldest first."""
+    from agenthost.cli._approvals import list_approvals
+
+    options = Options(config=config, agent=agent, user=user or default_user(), session=session)
+    _execute(lambda: list_approvals(options))
+
+
+@app.command()
+def approve(
+    approval_id: Annotated[str, typer.Argument(metavar="ID", help="The approval id.")],
+    reject: Annotated[bool, typer.Option("--reject", help="Reject the call instead.")] = False,
+    args: Annotated[
+        str | None, typer.Option("--args", help="The call's arguments, edited (a JSON object).")
+    ] = None,
+    message: Annotated[
+        str | None, typer.Option("--message", help="A note the model reads (why, say).")
+    ] = None,
+    config: ConfigOption = None,
+    agent: AgentOption = None,
+    model: ModelOption = None,
+    user: UserOption = None,
+    json_lines: Annotated[
+        bool, typer.Option("--json", help="Print every event as one JSON object per line.")
+    ] = False,
+) -> None:
+    """Approve (or --reject) a tool call that waits; the run goes on and its reply streams."""
+    from agenthost.cli._approvals import answer
+
+    options = Options(config=config, agent=agent, model=model, user=user or default_user())
+    _execute(
+        lambda: answer(
+            options,
+            approval_id,
+            reject=reject,
+            arguments=args,
+            message=message,
+            json_lines=json_lines,
+        )
+    )
 
 
 @app.command()
