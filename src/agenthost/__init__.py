@@ -59,6 +59,13 @@ _EXPORTS: dict[str, str] = {
     "HostAPIError": "agenthost.core.errors",
     "StoreError": "agenthost.core.errors",
     "BackendUnavailable": "agenthost.core.errors",
+    "ApprovalError": "agenthost.core.errors",
+    "ApprovalNotFound": "agenthost.core.errors",
+    "ApprovalForbidden": "agenthost.core.errors",
+    "ApprovalAnswered": "agenthost.core.errors",
+    "ApprovalRunFinished": "agenthost.core.errors",
+    "ApprovalAnswer": "agenthost.core.approvals",
+    "PendingApproval": "agenthost.core.approvals",
     # ports
     "ChatModel": "agenthost.ports.models",
     "ModelSettings": "agenthost.ports.models",
@@ -78,6 +85,7 @@ _EXPORTS: dict[str, str] = {
     "StateUpdated": "agenthost.ports.protocol",
     "RunCompleted": "agenthost.ports.protocol",
     "RunFailed": "agenthost.ports.protocol",
+    "ApprovalRequested": "agenthost.ports.protocol",
     "SessionStore": "agenthost.ports.sessions",
     "Tool": "agenthost.ports.tools",
     "ToolOutput": "agenthost.ports.tools",
@@ -90,6 +98,8 @@ _EXPORTS: dict[str, str] = {
     "LLMAgent": "agenthost.engine.llm_agent",
     "function_tool": "agenthost.engine.function_tool",
     "FunctionTool": "agenthost.engine.function_tool",
+    "requires_approval": "agenthost.engine.approval",
+    "ApprovalTool": "agenthost.engine.approval",
     "RetryPolicy": "agenthost.engine.model_chain",
     "ChainAgent": "agenthost.engine.composition",
     "ParallelAgent": "agenthost.engine.composition",
@@ -153,6 +163,14 @@ __all__ = [
     "AgentHostConfig",
     "AgentHostError",
     "AgentScopeAgent",
+    "ApprovalAnswer",
+    "ApprovalAnswered",
+    "ApprovalError",
+    "ApprovalForbidden",
+    "ApprovalNotFound",
+    "ApprovalRequested",
+    "ApprovalRunFinished",
+    "ApprovalTool",
     "BackendUnavailable",
     "BailianAgent",
     "Capabilities",
@@ -195,6 +213,7 @@ __all__ = [
     "OpenAIAgentsAgent",
     "OpenAICompatibleModel",
     "ParallelAgent",
+    "PendingApproval",
     "Permissions",
     "PluginAgent",
     "PluginError",
@@ -264,6 +283,7 @@ __all__ = [
     "make_fetch_tool",
     "make_search_tool",
     "open_session_store",
+    "requires_approval",
 ]
 
 if TYPE_CHECKING:
@@ -309,8 +329,14 @@ if TYPE_CHECKING:
         build_runtimes,
         load_config,
     )
+    from agenthost.core.approvals import ApprovalAnswer, PendingApproval
     from agenthost.core.errors import (
         AgentHostError,
+        ApprovalAnswered,
+        ApprovalError,
+        ApprovalForbidden,
+        ApprovalNotFound,
+        ApprovalRunFinished,
         BackendUnavailable,
         ConfigError,
         HostAPIError,
@@ -349,6 +375,7 @@ if TYPE_CHECKING:
     )
     from agenthost.core.session import Session, SessionInfo, SessionKey
     from agenthost.core.usage import Price, Usage
+    from agenthost.engine.approval import ApprovalTool, requires_approval
     from agenthost.engine.composition import (
         ChainAgent,
         LoopAgent,
@@ -364,6 +391,7 @@ if TYPE_CHECKING:
     from agenthost.ports.models import ChatModel, ModelResponse, ModelSettings, ToolSpec
     from agenthost.ports.protocol import (
         Agent,
+        ApprovalRequested,
         Capabilities,
         HostAPI,
         Manifest,
