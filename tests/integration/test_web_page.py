@@ -62,6 +62,7 @@ KEY = "web-test-key-0123456789"
 SLOW_TEXT = "and so on, " * 150  # 413 chunks of 4 characters: about 20 s at STREAM_DELAY
 STREAM_DELAY = 0.05
 WEATHER = asyncio.run(get_weather("Oslo"))
+PARIS = asyncio.run(get_weather("Paris"))
 
 # Every text any assistant bubble shows, as it changes (to see the reply grow).
 RECORD_TEXTS = """
@@ -102,6 +103,12 @@ def config(base_url: str, provider: str) -> Any:
             "agents": {
                 "helper": {"model": model, "tools": ["demo:get_weather"]},
                 "plain": {"model": model},
+                # get_weather waits for a person's approval (test_an_approval_...)
+                "careful": {
+                    "model": model,
+                    "tools": ["demo:get_weather"],
+                    "approval": ["get_weather"],
+                },
             },
         },
         env={},
@@ -204,7 +211,7 @@ def test_a_chat_streams_the_reply_and_shows_tool_calls(page: Page, servers: Serv
     page.goto(servers.open)
     expect(page.get_by_role("heading", name="agenthost")).to_be_visible()
     agent = page.get_by_label("Agent")
-    expect(agent.locator("option")).to_have_text(["helper", "plain"])
+    expect(agent.locator("option")).to_have_text(["helper", "plain", "careful"])
     agent.select_option("helper")
 
     send(page, "weather in Oslo?")
@@ -384,3 +391,47 @@ def test_it_works_on_a_phone(browser: Browser, servers: Servers) -> None:
         expect(sidebar).to_be_hidden()
         expect(page.locator("#transcript > *")).to_have_count(0)
         expect(page.get_by_label("Message")).to_be_focused()
+
+
+def test_an_approval_is_answered_on_the_page(page: Page, servers: Servers) -> None:
+    """A call that needs approval shows its arguments (editable) with Approve and Reject; an
+    approval with edited arguments runs the call with them and the agent goes on; after a
+    reload the answered approval shows as answered; a rejection tells the model."""
+    page.goto(servers.open)
+    page.get_by_label("Agent").select_option("careful")
+    send(page, "weather in Oslo?")
+    approval = page.get_by_role("group", name="Approval of get_weather")
+    expect(approval).to_have_attribute("data-state", "pending")
+    tool = page.get_by_role("group", name="Tool call get_weather")
+    expect(tool).to_have_attribute("data-status", "waiting")
+    expect(page.locator(".notice.paused")).to_have_text("Waiting for your approval.")
+    editor = approval.get_by_label("Arguments")
+    expect(editor).to_have_value('{\n  "city": "Oslo"\n}')
+    expect(page.get_by_role("button", name="Send")).to_be_enabled()
+
+    editor.fill('{"city": "Paris"}')
+    approval.get_by_role("button", name="Approve").click()
+    expect(tool).to_have_attribute("data-status", "done")
+    expect(tool.locator(".tool-args")).to_contain_text('"city": "Paris"')
+    expect(tool.locator(".tool-result")).to_contain_text(PARIS)
+    expect(page.locator(".msg.assistant .body")).to_contain_text(PARIS)
+    expect(approval).to_have_attribute("data-state", "approved")
+    expect(approval.get_by_role("button", name="Approve")).to_have_count(0)
+
+    # reopened after a reload: answered, no buttons
+    session_id = page.locator("#session-label").inner_text().removeprefix("Session ")
+    page.reload()
+    page.get_by_label("Agent").select_option("careful")
+    session_button(page, session_id).click()
+    expect(approval).to_have_attribute("data-state", "approved")
+    expect(approval.get_by_role("button")).to_have_count(0)
+    expect(approval.locator(".approval-note")).to_have_text("Approved. (local)")
+
+    # a second call, rejected: the model is told, the tool never ran
+    send(page, "weather again?")
+    second = page.locator(".approval").nth(1)
+    expect(second).to_have_attribute("data-state", "pending")
+    second.get_by_role("button", name="Reject").click()
+    expect(second).to_have_attribute("data-state", "rejected")
+    expect(page.locator(".tool").nth(1)).to_have_attribute("data-status", "error")
+    expect(page.locator(".msg.assistant .body").last).to_contain_text("rejected")

@@ -41,6 +41,4 @@ def test_a_pattern_matching_no_tool_names_the_agent() -> None:
 
 def test_other_kinds_do_not_take_approval() -> None:
     with pytest.raises(ConfigError, match="approval"):
-        parse_config(
-            {"agents": {"d": {"kind": "dify", "api_key": "k", "approval": ["x"]}}}, env={}
-        )
+        parse_config({"agents": {"d": {"kind": "dify", "api_key": "k", "approval": ["x"]}}}, env={})

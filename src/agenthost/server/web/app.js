@@ -210,7 +210,7 @@ function h(tag, attrs = {}, ...children) {
 
 function resetView() {
   ui.transcript.replaceChildren();
-  view = { bubble: null, tools: new Map(), error: null };
+  view = { bubble: null, tools: new Map(), error: null, approvals: new Map() };
 }
 
 function textOf(message) {
@@ -243,8 +243,18 @@ function render(event) {
     case "error": // the frame before run.failed, which shows it
       view.error = event.error;
       break;
+    case "approval.requested":
+      approvalCard(event);
+      break;
+    case "approval.answered":
+      approvalAnswered(event);
+      break;
     case "run.completed":
       finishBubble();
+      if (event.data?.status === "paused") {
+        const text = "Waiting for your approval.";
+        ui.transcript.append(h("p", { class: "notice paused", "data-status": "paused" }, text));
+      }
       break;
     case "run.failed":
     case "run.interrupted":
@@ -327,7 +337,13 @@ function toolCard(id, name, args) {
   return card;
 }
 
-const STATUS_TEXT = { called: "called", running: "running…", done: "done", error: "failed" };
+const STATUS_TEXT = {
+  called: "called",
+  running: "running…",
+  done: "done",
+  error: "failed",
+  waiting: "waiting for approval",
+};
 
 function setStatus(card, status) {
   card.el.dataset.status = status;
@@ -341,6 +357,62 @@ function toolResult(event) {
   card.result.textContent = part?.content || event.error?.message || "";
   card.result.hidden = false;
   setStatus(card, event.error || part?.is_error ? "error" : "done");
+}
+
+// ---- approvals (docs/tools.md, Human approval) ------------------------------------------
+
+const DECISION_TEXT = {
+  approved: "Approved.",
+  rejected: "Rejected.",
+  expired: "Expired: a new message was sent instead.",
+};
+
+function approvalCard(event) {
+  const { approval_id: id, tool_call_id: callId, tool_name: name, arguments: args } =
+    event.data ?? {};
+  setStatus(toolCard(callId, name, args), "waiting");
+  const editor = h("textarea", { class: "approval-args", rows: "4", "aria-label": "Arguments" });
+  editor.value = pretty(args);
+  const approve = h("button", { type: "button", class: "approve" }, "Approve");
+  const reject = h("button", { type: "button", class: "reject" }, "Reject");
+  const note = h("p", { class: "hint approval-note" }, "Check the arguments (you may edit them).");
+  const title = h("p", { class: "tool-title" }, "Approve ", h("code", {}, name), "?");
+  const attrs = { class: "approval", role: "group", "aria-label": `Approval of ${name}` };
+  const el = h("section", attrs, title, editor, h("p", { class: "actions" }, approve, reject), note);
+  el.dataset.approval = id;
+  el.dataset.state = "pending";
+  approve.addEventListener("click", () => answerApproval(id, true, editor.value, args));
+  reject.addEventListener("click", () => answerApproval(id, false));
+  ui.transcript.append(el);
+  view.approvals.set(id, { el, editor, approve, reject, note });
+}
+
+function approvalAnswered(event) {
+  const { approval_id: id, decision, answered_by: by } = event.data ?? {};
+  const card = view.approvals.get(id);
+  if (!card) return;
+  card.el.dataset.state = decision;
+  card.editor.readOnly = true;
+  card.approve.remove();
+  card.reject.remove();
+  card.note.textContent = (DECISION_TEXT[decision] ?? decision) + (by ? ` (${by})` : "");
+}
+
+async function answerApproval(id, approve, text, original) {
+  if (run !== null || !agent) return;
+  clearError();
+  const body = { approve };
+  if (approve && text.trim() !== pretty(original).trim()) {
+    try {
+      body.arguments = JSON.parse(text);
+    } catch (error) {
+      showError(new Error(`The arguments are not JSON: ${error.message}`));
+      return;
+    }
+  }
+  const path = appPath(agent, `approvals/${enc(id)}`);
+  await drive((signal) => api(path, { method: "POST", body, signal }));
+  refreshSessions();
 }
 
 function runFailed(event) {
