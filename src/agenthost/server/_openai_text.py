@@ -60,6 +60,10 @@ class TextSteps:
                 return []
             self._open = True
             return [("open", ""), ("delta", text), *self._close(text, cut)]
+        if kind == "approval.requested":  # the reply ends with a note: the run paused
+            note = approval_note(event)
+            before = self._close("".join(self._buffer)) if self._open else []
+            return [*before, ("open", ""), ("delta", note), *self._close(note)]
         if event.is_terminal and self._open:
             return self._close("".join(self._buffer))
         return []
@@ -70,6 +74,17 @@ class TextSteps:
         self.texts.append(text)
         self.incomplete.append(incomplete)
         return [("close", text)]
+
+
+def approval_note(event: Event) -> str:
+    """What an OpenAI client reads when the run paused for approval (it cannot answer it
+    through this API: the native API, the CLI or the web page can)."""
+    data = event.data or {}
+    approval_id = data.get("approval_id")
+    return (
+        f"[waiting for approval: {data.get('tool_name')} {data.get('arguments')}; answer with "
+        f"`agenthost approve {approval_id}` or POST /v1/apps/AGENT/approvals/{approval_id}]"
+    )
 
 
 def chat_usage(usage: Usage | None) -> dict[str, int]:

@@ -125,3 +125,38 @@ async def test_refusals(users: Users) -> None:
     late = await users.alice.post(f"/v1/apps/payer/approvals/{again_id}", json={"approve": True})
     assert late.status_code == 409 and late.json()["error"]["code"] == "approval_run_finished"
     assert len(SENT) == 1
+
+
+async def test_the_openai_api_ends_the_reply_with_a_note(users: Users) -> None:
+    r = await users.alice.post(
+        "/v1/chat/completions",
+        json={"model": "payer", "messages": [{"role": "user", "content": "pay bob"}]},
+    )
+    assert r.status_code == 200, r.text
+    text = r.json()["choices"][0]["message"]["content"]
+    [pending] = (await users.alice.get("/v1/apps/payer/approvals")).json()["approvals"]
+    assert text.startswith("[waiting for approval: send ")
+    assert f"agenthost approve {pending['approval_id']}" in text
+    stream = await users.alice.post(
+        "/v1/chat/completions",
+        json={"model": "payer", "stream": True, "messages": [{"role": "user", "content": "x"}]},
+    )
+    assert "waiting for approval" in stream.text and stream.text.endswith("data: [DONE]\n\n")
+
+
+def test_a2a_maps_a_paused_run_to_input_required() -> None:
+    pytest.importorskip("a2a")
+    from a2a.types import TaskState
+
+    from agenthost.core.events import Event
+    from agenthost.server.a2a._convert import terminal_state, terminal_status
+
+    def end(status: str) -> Event:
+        data = {"status": status}
+        return Event(id="e", run_id="r", author="runner", type="run.completed", data=data)
+
+    paused, done = end("paused"), end("completed")
+    assert terminal_state(paused) == TaskState.TASK_STATE_INPUT_REQUIRED
+    assert terminal_state(done) == TaskState.TASK_STATE_COMPLETED
+    status = terminal_status(paused, task_id="r", context_id="s")
+    assert "approval" in status.message.parts[0].text

@@ -12,7 +12,8 @@ A task is one run (task id = run id) in one session (context id = session id):
                                        nothing was streamed, or when it differs from the
                                        chunks); also an agent message of the task's history
     tool.call.started / .completed     TaskStatusUpdateEvent WORKING with a data part
-    run.completed                      COMPLETED (metadata: usage)
+    run.completed                      COMPLETED (metadata: usage); INPUT_REQUIRED when the run
+                                       paused for an approval (docs/tools.md)
     run.failed, code cancelled or      CANCELED
       interrupted (a newer message)
     run.failed (other), run.interrupted FAILED, status message = the error, its metadata
@@ -185,8 +186,16 @@ def _text_message(text: str, *, task_id: str, context_id: str, message_id: str) 
 # ---- terminal events -> task states -------------------------------------------------------
 
 
+PAUSED_NOTE = (
+    "The run waits for a person's approval of a tool call: GET /v1/apps/AGENT/approvals lists "
+    "it, POST /v1/apps/AGENT/approvals/ID answers it (docs/tools.md, Human approval)."
+)
+
+
 def terminal_state(event: Event) -> TaskState:
     if event.type == "run.completed":
+        if (event.data or {}).get("status") == "paused":  # waits for an approval
+            return TaskState.TASK_STATE_INPUT_REQUIRED
         return TaskState.TASK_STATE_COMPLETED
     if event.type == "run.failed" and (event.data or {}).get("status") in _CANCELLED:
         return TaskState.TASK_STATE_CANCELED
@@ -205,6 +214,11 @@ def terminal_status(event: Event, *, task_id: str, context_id: str) -> TaskStatu
         )
         message.metadata.CopyFrom(_struct({"code": error.code, "retryable": error.retryable}))
         status.message.CopyFrom(message)
+    elif state == TaskState.TASK_STATE_INPUT_REQUIRED:
+        note = _text_message(
+            PAUSED_NOTE, task_id=task_id, context_id=context_id, message_id=event.id
+        )
+        status.message.CopyFrom(note)
     return status
 
 
