@@ -99,3 +99,18 @@ def test_cpu_turn_runs_and_prints_every_variant() -> None:
         "agenthost memory, 2 turns",
         "agenthost sqlite, 2 turns",
     ]
+
+
+def test_quick_approval_workload_reports_the_pause(tmp_path: Path) -> None:
+    output = tmp_path / "bench.json"
+    cmd = [sys.executable, "-m", "benchmarks", "--quick", "--only", "approval"]
+    cmd += ["--turns", "3", "--repeat", "1", "--output", str(output)]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(output.read_text())
+    rows = doc["rows"]
+    assert {(r["variant"], r["store"]) for r in rows} == {
+        ("pause + approve", "memory"),
+        ("pause + approve", "sqlite"),
+    }
+    assert all(r["value"] > 0 and r["reference"] > 0 and r["target"] == "" for r in rows)
