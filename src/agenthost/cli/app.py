@@ -30,6 +30,12 @@ sessions_app = typer.Typer(
 )
 app.add_typer(sessions_app, name="sessions")
 app.add_typer(db_app, name="db")
+channels_app = typer.Typer(
+    help="Run the config's channels (cron, webhook, stdin inputs; webhook, stdout outputs).",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.add_typer(channels_app, name="channels")
 
 ConfigOption = Annotated[
     Path | None,
@@ -220,6 +226,19 @@ def serve(
             log_level=log_level,
         )
     )
+
+
+@channels_app.command("run")
+def channels_run(
+    config: ConfigOption = None,
+    agent: AgentOption = None,
+    model: ModelOption = None,
+) -> None:
+    """Run the channels of the config until SIGINT/SIGTERM (see docs/channels.md)."""
+    from agenthost.cli._channels import run_channels
+
+    options = Options(config=config, agent=agent, model=model, user=default_user())
+    _execute(lambda: run_channels(options))
 
 
 @app.command()
