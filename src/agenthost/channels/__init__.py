@@ -55,7 +55,27 @@ _EXPORTS: dict[str, str] = {
     "InboundMessage": "agenthost.ports.channels",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "Attachment",
+    "ChannelRuntime",
+    "ClientStatus",
+    "CronInput",
+    "Delivery",
+    "InboundMessage",
+    "InputClient",
+    "MessageLimits",
+    "OutputClient",
+    "OutputLimits",
+    "RetryPolicy",
+    "Route",
+    "Sink",
+    "StdinInput",
+    "StdoutOutput",
+    "StreamingOutput",
+    "WebhookInput",
+    "WebhookOutput",
+    "split_text",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -122,7 +122,9 @@ def build_channel_runtime(
 ) -> ChannelRuntime:
     """A ChannelRuntime for the section, over a runner (the caller's, opened)."""
     if not section.inputs:
-        raise ConfigError("channels.inputs: no input is configured; add one (cron, webhook, stdin).")
+        raise ConfigError(
+            "channels.inputs: no input is configured; add one (cron, webhook, stdin)."
+        )
     inputs, outputs = build_clients(section)
     return ChannelRuntime(
         inputs=inputs,

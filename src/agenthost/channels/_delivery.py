@@ -43,7 +43,7 @@ class RetryPolicy:
 
     def delay(self, attempts: int, retry_after: float | None = None) -> float:
         wait = min(self.max_delay, self.base * self.factor ** max(attempts - 1, 0))
-        wait *= 1 + random.uniform(-self.jitter, self.jitter)  # noqa: S311 - not security
+        wait *= 1 + random.uniform(-self.jitter, self.jitter)
         return max(wait, retry_after or 0.0, 0.0)
 
 

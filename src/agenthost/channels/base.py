@@ -151,4 +151,4 @@ class ClientStatus:
     failed: int = 0  # outputs: parts given up
 
     def as_dict(self) -> dict[str, Any]:
-        return {f: getattr(self, f) for f in self.__slots__}  # type: ignore[attr-defined]
+        return {f: getattr(self, f) for f in self.__slots__}

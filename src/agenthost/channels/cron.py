@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from agenthost.channels.base import InputClient, Sink
@@ -29,13 +29,12 @@ from agenthost.ports.channels import InboundMessage
 log = logging.getLogger("agenthost.channels.cron")
 
 
-def _croniter() -> type:
+def _croniter() -> Any:
     try:
         from croniter import croniter
     except ModuleNotFoundError as exc:
         raise MissingExtraError("The cron input", "channels", "croniter") from exc
-    cls: type = croniter
-    return cls
+    return croniter
 
 
 class CronInput(InputClient):

@@ -38,7 +38,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 
@@ -214,7 +214,9 @@ class ChannelRuntime:
                 self._hurry = True
                 for run_id in list(self._active):
                     with contextlib.suppress(AgentHostError):
-                        self.runner.cancel(run_id, "the channel runtime stopped", code="interrupted")
+                        self.runner.cancel(
+                            run_id, "the channel runtime stopped", code="interrupted"
+                        )
             self._stop.set()
 
     def status(self) -> list[ClientStatus]:
@@ -299,8 +301,10 @@ class ChannelRuntime:
                 self.restart_delay,
             )
             self._loops[name] = loop
-        delivery = [tg.create_task(loop.run(), name=f"channel-output-{n}") for n, loop in
-                    self._loops.items()]
+        delivery = [
+            tg.create_task(loop.run(), name=f"channel-output-{n}")
+            for n, loop in self._loops.items()
+        ]
         recovered = await store.pending()
         assert self._room is not None
         for entry in recovered:
@@ -309,8 +313,7 @@ class ChannelRuntime:
         if recovered:
             log.info("channel runtime: %d message(s) from before the restart", len(recovered))
         supervisors = [
-            tg.create_task(self._supervise(c), name=f"channel-input-{c.name}")
-            for c in self.inputs
+            tg.create_task(self._supervise(c), name=f"channel-input-{c.name}") for c in self.inputs
         ]
         self.started.set()
         await self._stop.wait()
@@ -401,7 +404,7 @@ class ChannelRuntime:
         assert self._room is not None
         if self._stop.is_set():
             return "stopping"
-        if not isinstance(message, InboundMessage):
+        if not isinstance(cast(object, message), InboundMessage):  # a client's bug
             status.rejected += 1
             log.warning("input %s submitted %r, not an InboundMessage", client.name, message)
             return "invalid: not an InboundMessage"
@@ -516,8 +519,9 @@ class ChannelRuntime:
                     )
                 )
         if not items:
-            log.warning("input %s has no output: the reply to %s is dropped", message.input,
-                        message.id)
+            log.warning(
+                "input %s has no output: the reply to %s is dropped", message.input, message.id
+            )
         await self.store.finish(message.key, items, record)
         self.processed += 1
         for name in {item.output for item in items}:
@@ -529,7 +533,10 @@ class ChannelRuntime:
         """The reply's text, the run's record (None when interrupted by a stop), and the
         handle of the streamed message, if one was opened."""
         runner = self.runner
-        stream = out if isinstance(out, StreamingOutput) else None
+        candidate: Any = out
+        stream: StreamingOutput | None = (
+            candidate if isinstance(candidate, StreamingOutput) else None
+        )
         interval = out.limits.edit_interval if out is not None else None
         delivery = DeliverySection(
             surface=out.platform if out is not None else "none",
@@ -575,9 +582,11 @@ class ChannelRuntime:
                         terminal = event
         except AgentHostError as exc:
             log.error("run for channel message %s failed to start: %s", message.id, exc.message)
-            return self.error_reply.format(code=exc.code), RunRecord(
-                run_id=run_id or "-", status="failed", error_code=exc.code
-            ), handle
+            return (
+                self.error_reply.format(code=exc.code),
+                RunRecord(run_id=run_id or "-", status="failed", error_code=exc.code),
+                handle,
+            )
         finally:
             self._active.discard(run_id)
         assert terminal is not None
@@ -606,7 +615,9 @@ def _record(terminal: Event) -> RunRecord:
     data = terminal.data or {}
     return RunRecord(
         run_id=terminal.run_id,
-        status=str(data.get("status", "completed" if terminal.type == "run.completed" else "failed")),
+        status=str(
+            data.get("status", "completed" if terminal.type == "run.completed" else "failed")
+        ),
         usage=msgspec.to_builtins(usage) if usage is not None else {},
         cost=data.get("cost"),
         error_code=terminal.error.code if terminal.error is not None else None,

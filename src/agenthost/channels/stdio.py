@@ -47,7 +47,7 @@ class StdinInput(InputClient):
         stream: IO[str] | None = None,
         conversation: str = "stdin",
         sender: str | None = None,
-        format: Format = "text",  # noqa: A002 - the config field's name
+        format: Format = "text",
         stop_at_eof: bool = False,
     ) -> None:
         super().__init__(name=name)
@@ -111,7 +111,7 @@ class StdoutOutput(OutputClient):
         *,
         name: str | None = None,
         stream: IO[str] | None = None,
-        format: Format = "text",  # noqa: A002 - the config field's name
+        format: Format = "text",
     ) -> None:
         super().__init__(name=name)
         _check_format(f"stdout output {self.name!r}", format)

@@ -212,9 +212,7 @@ class WebhookOutput(OutputClient):
 
     async def start(self) -> None:
         if self._session is None:
-            self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self.timeout)
-            )
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
 
     async def stop(self) -> None:
         session, self._session = self._session, None
@@ -235,7 +233,11 @@ class WebhookOutput(OutputClient):
                 "text": item.text,
                 "part": item.part,
                 "parts": item.parts,
-                "in_reply_to": {"input": input_name, "conversation": conversation, "id": message_id},
+                "in_reply_to": {
+                    "input": input_name,
+                    "conversation": conversation,
+                    "id": message_id,
+                },
             }
         )
         headers = {

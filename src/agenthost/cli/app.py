@@ -204,6 +204,13 @@ def serve(
     log_level: Annotated[
         str, typer.Option("--log-level", envvar="AGENTHOST_LOG_LEVEL", help="Log level.")
     ] = "INFO",
+    channels: Annotated[
+        bool,
+        typer.Option(
+            "--channels/--no-channels",
+            help="Also run the config's channels: section in this process.",
+        ),
+    ] = True,
 ) -> None:
     """Serve the config's agents over HTTP: native API, OpenAI-compatible API, metrics.
 
@@ -224,6 +231,7 @@ def serve(
             insecure=insecure,
             log_format="json" if log_format == "json" else "text",
             log_level=log_level,
+            channels=channels,
         )
     )
 

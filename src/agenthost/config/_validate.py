@@ -223,9 +223,7 @@ def _check_channel(
     if spec is None:
         hint = suggestion(kind, list(types)) if isinstance(kind, str) else ""
         what = "missing" if kind is None else f"invalid value {kind!r}"
-        problems.append(
-            ((*path, "type"), f"{what}; {direction} types: {', '.join(types)}{hint}")
-        )
+        problems.append(((*path, "type"), f"{what}; {direction} types: {', '.join(types)}{hint}"))
         return
     _check_struct(value, spec.config, path, problems)
 
@@ -363,8 +361,11 @@ def _channel_problems(config: AgentHostConfig) -> list[Problem]:
         if name not in names:
             listed = ", ".join(names) or "none"
             problems.append(
-                (where, f"unknown {what} {name!r}{suggestion(name, names) or '.'} "
-                 f"{what.capitalize()}s: {listed}.")
+                (
+                    where,
+                    f"unknown {what} {name!r}{suggestion(name, names) or '.'} "
+                    f"{what.capitalize()}s: {listed}.",
+                )
             )
 
     for name, entry in section.inputs.items():
@@ -375,12 +376,13 @@ def _channel_problems(config: AgentHostConfig) -> list[Problem]:
             known(("channels", "routes", index, "outputs", i), out, outputs, "output")
         for i, inp in enumerate(route.inputs):
             known(("channels", "routes", index, "inputs", i), inp, inputs, "input")
-    for field, entries in (("inputs", section.inputs), ("outputs", section.outputs)):
-        for name, entry in entries.items():
-            if getattr(entry, "secret", None) and getattr(entry, "secret_env", None):
-                problems.append(
-                    (("channels", field, name), "set secret_env or secret, not both")
-                )
+    entries: list[tuple[str, str, Any]] = [
+        *(("inputs", n, e) for n, e in section.inputs.items()),
+        *(("outputs", n, e) for n, e in section.outputs.items()),
+    ]
+    for field, name, entry in entries:
+        if getattr(entry, "secret", None) and getattr(entry, "secret_env", None):
+            problems.append((("channels", field, name), "set secret_env or secret, not both"))
     return problems
 
 

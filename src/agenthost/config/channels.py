@@ -28,11 +28,15 @@ from typing import Annotated, Literal
 import msgspec
 
 from agenthost.config._types import (
-    ConfigStruct,
     NonNegativeFloat,
     PositiveFloat,
     PositiveInt,
 )
+
+
+class ConfigStruct(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_defaults=True):
+    """As config/_types.py's ConfigStruct, declared here so linters see a msgspec Struct."""
+
 
 Direction = Literal["input", "output"]
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]

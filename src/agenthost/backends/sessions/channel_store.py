@@ -111,4 +111,3 @@ class MemoryChannelStore:
     async def deliveries(self) -> list[Delivery]:
         """Every outbox row, oldest first (for tests)."""
         return list(self._rows.values())
-
