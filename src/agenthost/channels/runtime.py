@@ -63,6 +63,8 @@ log = logging.getLogger("agenthost.channels")
 
 DEFAULT_ERROR_REPLY = "Sorry, I could not answer that ({code}). Please try again later."
 DEFAULT_EMPTY_REPLY = "(no answer)"
+_INVALID = "agenthost.invalid"  # meta key of the stub queued for an invalid message's reply
+_INVALID_REPLY = "Your message was not accepted: "
 
 
 class _Room:
@@ -438,21 +440,19 @@ class ChannelRuntime:
         return "accepted"
 
     async def _reply_invalid(self, message: InboundMessage, why: str) -> None:
-        """A clear reply to an invalid message, through the outbox, without running the agent."""
-        output = self.router.origin_output(message.input)
-        if output is None:
+        """A clear reply to an invalid message, in its conversation's order, without running
+        the agent: a stub (no text, no files) is stored and queued like any message."""
+        if self.router.origin_output(message.input) is None:
             return
-        stub = msgspec.structs.replace(message, text="", attachments=(), meta={})
-        if not await self.store.accept(stub):
-            return
-        item = OutboxItem(
-            output=output,
-            target=message.conversation,
-            text=f"Your message was not accepted: {why}",
-            inbound_key=message.key,
+        stub = msgspec.structs.replace(
+            message, text="", attachments=(), meta={_INVALID: f"{_INVALID_REPLY}{why}"}
         )
-        await self.store.finish(message.key, [item], None)
-        self._loops[output].wake.set()
+        assert self._room is not None
+        await self._room.take()
+        if not await self.store.accept(stub):
+            await self._room.give()
+            return
+        self._enqueue(stub)
 
     # ---- conversations --------------------------------------------------------------------
 
@@ -496,11 +496,34 @@ class ChannelRuntime:
     async def _process(self, message: InboundMessage) -> None:
         origin = self.router.origin_output(message.input)
         out = self.outputs.get(origin) if origin is not None else None
+        invalid = message.meta.get(_INVALID)
+        if isinstance(invalid, str):
+            await self._queue(
+                message,
+                [(origin, message.conversation)] if origin else [],
+                invalid,
+                None,
+                None,
+                origin,
+            )
+            return
         reply, record, handle = await self._run_agent(message, out)
         if record is None:
             return  # interrupted by a stop: it stays pending and runs again at the next start
+        await self._queue(message, self.router.targets(message), reply, record, handle, origin)
+
+    async def _queue(
+        self,
+        message: InboundMessage,
+        targets: list[tuple[str, str]],
+        reply: str,
+        record: RunRecord | None,
+        handle: Any,
+        origin: str | None,
+    ) -> None:
+        """Split the reply for each target, queue the parts and mark the message done."""
         items: list[OutboxItem] = []
-        for output_name, target in self.router.targets(message):
+        for output_name, target in targets:
             limits = self.outputs[output_name].limits
             parts = split_text(reply, limits.max_chars)
             for index, text in enumerate(parts):
@@ -569,7 +592,11 @@ class ChannelRuntime:
                     if not run_id:
                         run_id = event.run_id
                         self._active.add(run_id)
-                    if event.type == "message.delta" and stream is not None and interval:
+                    if (
+                        event.type == "message.delta"
+                        and stream is not None
+                        and interval is not None
+                    ):
                         shown += event.text
                         now = time.monotonic()
                         if now - last_edit >= interval:
