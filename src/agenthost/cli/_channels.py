@@ -26,21 +26,24 @@ log = logging.getLogger("agenthost.cli")
 
 
 def status_table(statuses: list[ClientStatus], title: str = "channels") -> Table:
+    """One row per client: its state, restarts, counts, and where it listens or sends."""
     table = Table(title=title, title_justify="left")
-    for column in ("name", "kind", "state", "restarts", "in", "out", "errors", "where"):
-        table.add_column(column)
+    table.add_column("channel", no_wrap=True)
+    table.add_column("state", no_wrap=True)
+    table.add_column("restarts", justify="right")
+    table.add_column("messages")
+    table.add_column("where / last error")
     for s in statuses:
-        counts_in = f"{s.received} ok, {s.duplicates} dup, {s.rejected} bad"
-        counts_out = f"{s.delivered} sent, {s.retried} retried, {s.failed} failed"
+        if s.direction == "input":
+            counts = f"{s.received} in, {s.duplicates} dup, {s.rejected} bad"
+        else:
+            counts = f"{s.delivered} sent, {s.retried} retried, {s.failed} failed"
         table.add_row(
-            s.name,
-            f"{s.direction} {s.platform}",
+            f"{s.direction} {s.name} ({s.platform})",
             s.state,
             str(s.restarts),
-            counts_in if s.direction == "input" else "",
-            counts_out if s.direction == "output" else "",
-            s.last_error or "",
-            s.describe,
+            counts,
+            s.last_error or s.describe,
         )
     return table
 
