@@ -197,7 +197,7 @@ async def test_cron_ticks_reach_the_webhook_output(tmp_path: Path) -> None:
             await rec.wait(2)
         ids = [p["in_reply_to"]["id"] for p in rec.posts]
         assert all(
-            i.startswith("tick@") and i.endswith("+01:00") or i.endswith("+02:00") for i in ids
+            (i.startswith("tick@") and i.endswith("+01:00")) or i.endswith("+02:00") for i in ids
         )
         assert len(set(ids)) == len(ids)
         assert {p["text"] for p in rec.posts} == {"echo: status?"}
@@ -299,11 +299,11 @@ def test_channels_config_errors_name_the_field(tmp_path: Path, fake_url: str) ->
 
 
 async def test_serve_runs_the_channels_with_status(tmp_path: Path, fake_url: str) -> None:
+    import httpx
+
     from agenthost.config import load_config
     from agenthost.server.app import create_app
     from agenthost.server.channels import ServedChannels
-
-    import httpx
 
     async with receiver() as rec:
         config = load_config(
