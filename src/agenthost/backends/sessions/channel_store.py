@@ -51,6 +51,7 @@ class MemoryChannelStore:
         self._inbox: dict[tuple[str, str, str], InboxEntry] = {}
         self._seq = 0
         self._rows: dict[int, Delivery] = {}
+        self._pending: dict[int, Delivery] = {}  # the pending rows, in id order
         self._queued: set[str] = set()
         self._next_id = 0
         self.runs: dict[tuple[str, str, str], RunRecord] = {}
@@ -75,15 +76,16 @@ class MemoryChannelStore:
                 continue
             self._queued.add(dkey)
             self._next_id += 1
-            self._rows[self._next_id] = Delivery(id=self._next_id, key=dkey, item=item)
+            row = Delivery(id=self._next_id, key=dkey, item=item)
+            self._rows[row.id] = self._pending[row.id] = row
         self._inbox.pop(key, None)
         if run is not None:
             self.runs[key] = run
 
     async def due(self, output: str, *, now: float, limit: int = 500) -> list[Delivery]:
         heads: dict[str, Delivery] = {}
-        for row in self._rows.values():  # insertion order = id order
-            if row.status == "pending" and row.item.output == output:
+        for row in self._pending.values():  # insertion order = id order
+            if row.item.output == output:
                 heads.setdefault(row.item.target, row)
         return [d for d in heads.values() if d.next_at <= now][:limit]
 
@@ -98,6 +100,8 @@ class MemoryChannelStore:
     ) -> None:
         row = self._rows[delivery_id]
         row.status, row.attempts, row.next_at, row.last_error = status, attempts, next_at, error
+        if status != "pending":
+            self._pending.pop(delivery_id, None)
 
     async def counts(self) -> dict[str, int]:
         statuses = [row.status for row in self._rows.values()]
