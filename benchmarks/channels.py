@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import aiohttp
 import msgspec
@@ -68,10 +68,25 @@ class _Timed(OutputClient):
             future.set_result(time.perf_counter())
 
 
-async def _throughput(url: str, messages: int, senders: int) -> float:
-    devnull = open(os.devnull, "w")  # noqa: SIM115 - closed below
+class _Counting(StdoutOutput):
+    """stdout into /dev/null; `done` is set after `expected` replies."""
+
+    def __init__(self, stream: Any, expected: int) -> None:
+        super().__init__(stream=stream)
+        self.expected = expected
+        self.done = asyncio.Event()
+
+    async def send(self, delivery: Delivery) -> None:
+        await super().send(delivery)
+        self.expected -= 1
+        if self.expected == 0:
+            self.done.set()
+
+
+async def _throughput(url: str, messages: int, senders: int, devnull: Any) -> float:
     hook = WebhookInput(secret="bench", port=0)
-    out = StdoutOutput(stream=devnull)
+    per = messages // senders
+    out = _Counting(devnull, per * senders)
     runtime = ChannelRuntime(
         inputs=[hook],
         outputs=[out],
@@ -86,7 +101,6 @@ async def _throughput(url: str, messages: int, senders: int) -> float:
     await runtime.started.wait()
     await hook.listening.wait()
     endpoint = f"http://127.0.0.1:{hook.port}/"
-    per = messages // senders
 
     async def send(session: aiohttp.ClientSession, conv: int) -> None:
         for k in range(per):
@@ -94,17 +108,14 @@ async def _throughput(url: str, messages: int, senders: int) -> float:
             async with session.post(endpoint, data=body, headers=sign("bench", body)) as r:
                 assert r.status == 202, r.status
 
-    status = runtime.statuses[("output", "stdout")]
     connector = aiohttp.TCPConnector(limit=senders)
     async with aiohttp.ClientSession(connector=connector) as session:
         start = time.perf_counter()
         await asyncio.gather(*(send(session, c) for c in range(senders)))
-        while status.delivered < per * senders:
-            await asyncio.sleep(0.001)
+        await out.done.wait()
         elapsed = time.perf_counter() - start
     runtime.stop()
     await task
-    devnull.close()
     return per * senders / elapsed
 
 
@@ -152,7 +163,8 @@ def run(settings: Settings) -> Outcome:
 
             folder = tempfile.mkdtemp(prefix="agenthost-bench-channels-")
             url = f"sqlite:///{folder}/channels.db"
-        rate = asyncio.run(_throughput(url, messages, 64))
+        with open(os.devnull, "w") as devnull:
+            rate = asyncio.run(_throughput(url, messages, 64, devnull))
         out.rows.append(
             Row(
                 workload=WORKLOAD,

@@ -17,7 +17,7 @@ from agenthost import LLMAgent
 from agenthost.channels import (
     ChannelRuntime,
     CronInput,
-    RetryPolicy,
+    DeliveryRetry,
     StdinInput,
     WebhookInput,
     WebhookOutput,
@@ -26,7 +26,7 @@ from agenthost.testing import FunctionModel
 
 
 async def reply(messages: list[object], tools: object) -> str:
-    await asyncio.sleep(random.uniform(0, 0.003))  # noqa: S311 - a test's jitter
+    await asyncio.sleep(random.uniform(0, 0.003))
     return "echo: " + messages[-1].text  # type: ignore[attr-defined]
 
 
@@ -44,7 +44,7 @@ async def main(db: str, port: int, url: str, crons: int) -> None:
         store=f"sqlite:///{db}",
         concurrency=16,
         queue_size=64,
-        retry=RetryPolicy(base=0.01, max_delay=0.1, max_attempts=1000),
+        retry=DeliveryRetry(base=0.01, max_delay=0.1, max_attempts=1000),
         grace=5,
     )
     task = asyncio.create_task(runtime.run())

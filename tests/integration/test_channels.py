@@ -19,7 +19,7 @@ import msgspec
 import pytest
 from aiohttp import web
 
-from agenthost.channels import ChannelRuntime, CronInput, RetryPolicy, WebhookInput, WebhookOutput
+from agenthost.channels import ChannelRuntime, CronInput, DeliveryRetry, WebhookInput, WebhookOutput
 from agenthost.channels.signing import sign, verify
 from tests.unit.channels.conftest import echo_agent
 
@@ -108,7 +108,7 @@ async def test_webhook_in_and_out(tmp_path: Path) -> None:
             reply_to={"web": "hook"},
             agent=echo_agent(),
             store=f"sqlite:///{tmp_path}/ch.db",
-            retry=RetryPolicy(base=0.001, jitter=0),
+            retry=DeliveryRetry(base=0.001, jitter=0),
             handle_signals=False,
         )
         async with running(runtime), aiohttp.ClientSession() as s:

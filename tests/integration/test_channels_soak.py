@@ -29,6 +29,7 @@ from agenthost.channels.signing import sign
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 CHILD = Path(__file__).with_name("channels_soak_child.py")
+SRC = str(Path(__file__).resolve().parents[2] / "src")
 WEB_CONVERSATIONS = 190
 WEB_MESSAGES = 3
 STDIN_CONVERSATIONS = 5
@@ -75,7 +76,7 @@ def free_port() -> int:
 
 @contextlib.asynccontextmanager
 async def child(db: Path, port: int, url: str) -> AsyncIterator[asyncio.subprocess.Process]:
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2] / "src"))
+    env = dict(os.environ, PYTHONPATH=SRC)
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         str(CHILD),

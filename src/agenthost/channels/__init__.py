@@ -16,7 +16,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from agenthost.channels._delivery import RetryPolicy
+    from agenthost.channels._delivery import DeliveryRetry
     from agenthost.channels.base import (
         ClientStatus,
         InputClient,
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 _EXPORTS: dict[str, str] = {
     "ChannelRuntime": "agenthost.channels.runtime",
-    "RetryPolicy": "agenthost.channels._delivery",
+    "DeliveryRetry": "agenthost.channels._delivery",
     "ClientStatus": "agenthost.channels.base",
     "InputClient": "agenthost.channels.base",
     "OutputClient": "agenthost.channels.base",
@@ -61,12 +61,12 @@ __all__ = [
     "ClientStatus",
     "CronInput",
     "Delivery",
+    "DeliveryRetry",
     "InboundMessage",
     "InputClient",
     "MessageLimits",
     "OutputClient",
     "OutputLimits",
-    "RetryPolicy",
     "Route",
     "Sink",
     "StdinInput",

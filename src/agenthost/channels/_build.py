@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from agenthost.channels._delivery import RetryPolicy
+from agenthost.channels._delivery import DeliveryRetry
 from agenthost.channels.base import InputClient, OutputClient
 from agenthost.channels.routing import Route
 from agenthost.channels.runtime import DEFAULT_ERROR_REPLY, ChannelRuntime
@@ -150,7 +150,7 @@ def build_channel_runtime(
             max_attachment_bytes=section.max_attachment_bytes,
             attachment_types=tuple(section.attachment_types),
         ),
-        retry=RetryPolicy(
+        retry=DeliveryRetry(
             max_attempts=section.retry.max_attempts,
             base=section.retry.base,
             max_delay=section.retry.max_delay,

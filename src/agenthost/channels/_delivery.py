@@ -3,7 +3,7 @@
 Each round takes, for every target conversation of the output, its oldest pending reply part
 when it is due (`ChannelStore.due`), and sends those concurrently (at most
 `limits.concurrency`). A part that fails is retried with exponential backoff and jitter
-(`RetryPolicy`); while it waits, the later parts of the same conversation wait too, so replies
+(`DeliveryRetry`); while it waits, the later parts of the same conversation wait too, so replies
 arrive in order. A part is given up (`failed`, logged) after `max_attempts`, or at once when
 the output says retrying cannot help. The status row is written after each attempt, so a crash
 between a send and its record sends that part again, with the same idempotency key.
@@ -30,7 +30,7 @@ log = logging.getLogger("agenthost.channels")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class RetryPolicy:
+class DeliveryRetry:
     """Delivery retries: the n-th retry waits `base * factor**(n-1)` seconds (at most
     `max_delay`, at least the platform's Retry-After), with +/- `jitter` of it at random;
     after `max_attempts` attempts the part is given up."""
@@ -55,7 +55,7 @@ class OutputLoop:
         output: OutputClient,
         store: ChannelStore,
         status: ClientStatus,
-        retry: RetryPolicy,
+        retry: DeliveryRetry,
         restart_delay: float,
     ) -> None:
         self.output = output

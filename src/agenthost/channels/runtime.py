@@ -42,7 +42,7 @@ from typing import Any, cast
 
 import msgspec
 
-from agenthost.channels._delivery import OutputLoop, RetryPolicy
+from agenthost.channels._delivery import DeliveryRetry, OutputLoop
 from agenthost.channels.base import (
     ClientStatus,
     InputClient,
@@ -127,7 +127,7 @@ class ChannelRuntime:
         concurrency: int = 32,
         queue_size: int = 1000,
         limits: MessageLimits | None = None,
-        retry: RetryPolicy | None = None,
+        retry: DeliveryRetry | None = None,
         grace: float = 30.0,
         flush_timeout: float = 10.0,
         restart_delay: float = 1.0,
@@ -163,7 +163,7 @@ class ChannelRuntime:
         self.concurrency = concurrency
         self.queue_size = queue_size
         self.limits = limits or MessageLimits()
-        self.retry = retry or RetryPolicy()
+        self.retry = retry or DeliveryRetry()
         self.grace = grace
         self.flush_timeout = flush_timeout
         self.restart_delay = restart_delay

@@ -12,12 +12,12 @@ from typing import Any, ClassVar
 import pytest
 
 from agenthost import open_session_store
-from agenthost.channels import ChannelRuntime, OutputLimits, RetryPolicy, Route
+from agenthost.channels import ChannelRuntime, DeliveryRetry, OutputLimits, Route
 from agenthost.core.errors import ConfigError, DeliveryFailed
 from agenthost.ports.channels import Delivery, InboundMessage
 from tests.unit.channels.conftest import FeedInput, RecordingOutput, echo_agent
 
-FAST_RETRY = RetryPolicy(base=0.001, max_delay=0.005, jitter=0.0, max_attempts=4)
+FAST_RETRY = DeliveryRetry(base=0.001, max_delay=0.005, jitter=0.0, max_attempts=4)
 
 
 @contextlib.asynccontextmanager
@@ -242,13 +242,13 @@ async def test_undelivered_replies_survive_a_restart(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/ch.db"
     feed = FeedInput()
     down = RecordingOutput(fail=lambda d, n: DeliveryFailed("platform down"))
-    runtime = make(feed, down, store=url, retry=RetryPolicy(base=60, jitter=0), flush_timeout=0.5)
+    runtime = make(feed, down, store=url, retry=DeliveryRetry(base=60, jitter=0), flush_timeout=0.5)
     async with running(runtime):
         feed.put("a", "hello")
         async with down.changed:
             await down.changed.wait_for(lambda: down.attempts >= 1)
     up = RecordingOutput()
-    runtime2 = make(FeedInput(), up, store=url, retry=RetryPolicy(base=60, jitter=0))
+    runtime2 = make(FeedInput(), up, store=url, retry=DeliveryRetry(base=60, jitter=0))
     # the retry is due in 60 s: the new process keeps that schedule; make it due now
     async with open_session_store(url) as store:
         store._connection().execute("UPDATE channel_outbox SET next_at = 0")
