@@ -159,6 +159,8 @@ _EXPORTS: dict[str, str] = {
     "DeliveryRetry": "agenthost.channels",
     "InvalidMessage": "agenthost.core.errors",
     "DeliveryFailed": "agenthost.core.errors",
+    "sign_webhook": "agenthost.channels.signing",
+    "verify_webhook": "agenthost.channels.signing",
     "ChannelError": "agenthost.core.errors",
 }
 
@@ -297,6 +299,8 @@ __all__ = [
     "make_fetch_tool",
     "make_search_tool",
     "open_session_store",
+    "sign_webhook",
+    "verify_webhook",
 ]
 
 if TYPE_CHECKING:
@@ -344,6 +348,7 @@ if TYPE_CHECKING:
         WebhookInput,
         WebhookOutput,
     )
+    from agenthost.channels.signing import sign_webhook, verify_webhook
     from agenthost.config import (
         AgentConfig,
         AgentHostConfig,

@@ -1,7 +1,8 @@
 """Where a reply goes, and how a long reply is cut for a platform.
 
-By default a reply goes back where its message came from: to the output with the same name as
-the input (a chat bot is both), or to the input's `reply_to` output. `Route`s send replies
+By default a reply goes back where its message came from: to the input's `reply_to` output,
+else to the output with the same name as the input (a chat bot is both), else to the only
+output when there is exactly one. `Route`s send replies
 elsewhere too, e.g. every cron result to X and to a Slack channel:
 
     Route(inputs=["daily"], outputs=["x", "slack"], target="C0123", origin=False)
@@ -63,8 +64,9 @@ class Router:
                     f"{', '.join(sorted(known)) or 'none'}"
                 )
         self.routes = tuple(routes)
+        only = outputs[0] if len(outputs) == 1 else None
         self._origin = {
-            name: reply_to.get(name) or (name if name in known else None) for name in inputs
+            name: reply_to.get(name) or (name if name in known else only) for name in inputs
         }
 
     def origin_output(self, input_name: str) -> str | None:

@@ -60,3 +60,7 @@ def verify(
     if not hmac.compare_digest(signature(secret, timestamp, body), given):
         return "the signature does not match"
     return None
+
+
+sign_webhook = sign  # the public names (exported from `agenthost`)
+verify_webhook = verify
