@@ -27,10 +27,12 @@ class FeedInput(InputClient):
         self.answered = asyncio.Condition()
         self.crash_first = crash_first
         self.runs = 0
+        self.crashed = asyncio.Event()  # set as it crashes (the runtime sees it at once)
 
     async def run(self, sink: Sink) -> None:
         self.runs += 1
         if self.runs <= self.crash_first:
+            self.crashed.set()
             raise RuntimeError(f"crash {self.runs}")
         while True:
             message = await self.queue.get()
