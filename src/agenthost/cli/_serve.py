@@ -21,7 +21,7 @@ import os
 import socket
 import sys
 from types import FrameType
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from agenthost.cli._common import (
     EXIT_OK,
@@ -114,6 +114,7 @@ def serve(
     insecure: bool,
     log_format: Literal["json", "text"],
     log_level: str,
+    channels: bool = True,
 ) -> int:
     from agenthost.core.errors import (
         AgentHostError,
@@ -145,7 +146,15 @@ def serve(
         return EXIT_USAGE if usage else EXIT_RUN_FAILED
 
     setup_logging(log_level, log_format)
-    app = create_app(config, api_keys=keys, insecure=insecure)  # warns when there is no key
+    hooks: dict[str, Any] = {}
+    if config.channels is not None and channels:  # the channels in this process too
+        from agenthost.server.channels import ServedChannels
+
+        served = ServedChannels(
+            config.channels, config.channels.agent or config.default_agent_name()
+        )
+        hooks = {"on_startup": [served.start], "on_shutdown": [served.stop]}
+    app = create_app(config, api_keys=keys, insecure=insecure, **hooks)  # warns without a key
     server = _server(app, host=host, port=port, grace=config.server.shutdown_grace)
     try:
         server.run()

@@ -34,6 +34,12 @@ approvals_app = typer.Typer(
 )
 app.add_typer(approvals_app, name="approvals")
 app.add_typer(db_app, name="db")
+channels_app = typer.Typer(
+    help="Run the config's channels (cron, webhook, stdin inputs; webhook, stdout outputs).",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.add_typer(channels_app, name="channels")
 
 ConfigOption = Annotated[
     Path | None,
@@ -250,6 +256,13 @@ def serve(
     log_level: Annotated[
         str, typer.Option("--log-level", envvar="AGENTHOST_LOG_LEVEL", help="Log level.")
     ] = "INFO",
+    channels: Annotated[
+        bool,
+        typer.Option(
+            "--channels/--no-channels",
+            help="Also run the config's channels: section in this process.",
+        ),
+    ] = True,
 ) -> None:
     """Serve the config's agents over HTTP: native API, OpenAI-compatible API, metrics.
 
@@ -270,8 +283,22 @@ def serve(
             insecure=insecure,
             log_format="json" if log_format == "json" else "text",
             log_level=log_level,
+            channels=channels,
         )
     )
+
+
+@channels_app.command("run")
+def channels_run(
+    config: ConfigOption = None,
+    agent: AgentOption = None,
+    model: ModelOption = None,
+) -> None:
+    """Run the channels of the config until SIGINT/SIGTERM (see docs/channels.md)."""
+    from agenthost.cli._channels import run_channels
+
+    options = Options(config=config, agent=agent, model=model, user=default_user())
+    _execute(lambda: run_channels(options))
 
 
 @app.command()

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin
 import msgspec
 
 from agenthost.config._types import FieldPath, Problem, suggestion
+from agenthost.config.channels import ChannelInputConfig, ChannelOutputConfig
 from agenthost.config.kinds._base import AgentKindConfig
 from agenthost.config.mcp import server_problems as mcp_server_problems
 from agenthost.core.errors import ConfigError
@@ -105,6 +106,9 @@ def check_shape(value: Any, tp: Any, path: Path, problems: list[Problem]) -> Non
             return
     if tp is AgentKindConfig:
         _check_agent(value, path, problems)
+        return
+    if tp is ChannelInputConfig or tp is ChannelOutputConfig:
+        _check_channel(value, "input" if tp is ChannelInputConfig else "output", path, problems)
         return
     if _is_struct(tp):
         _check_struct(value, tp, path, problems)
@@ -207,14 +211,48 @@ def _check_agent(value: Any, path: Path, problems: list[Problem]) -> None:
     _check_struct(value, spec.config, path, problems, unknown)
 
 
+def _check_channel(
+    value: Any, direction: Literal["input", "output"], path: Path, problems: list[Problem]
+) -> None:
+    """A channel input or output entry, against the config struct of its `type`."""
+    from agenthost.config.channels import channel_types
+
+    types = channel_types(direction)
+    kind = value.get("type") if isinstance(value, dict) else None
+    spec = types.get(kind) if isinstance(kind, str) else None
+    if spec is None:
+        hint = suggestion(kind, list(types)) if isinstance(kind, str) else ""
+        what = "missing" if kind is None else f"invalid value {kind!r}"
+        problems.append(((*path, "type"), f"{what}; {direction} types: {', '.join(types)}{hint}"))
+        return
+    _check_struct(value, spec.config, path, problems)
+
+
+def _decode_channels(raw: dict[str, Any]) -> Any:
+    from agenthost.config.channels import ChannelsConfig, channel_types
+
+    rest = {k: v for k, v in raw.items() if k not in ("inputs", "outputs")}
+    section = msgspec.convert(rest, ChannelsConfig, strict=False)
+    decoded: dict[str, Any] = {}
+    for direction, field in (("input", "inputs"), ("output", "outputs")):
+        types = channel_types(direction)  # type: ignore[arg-type]
+        decoded[field] = {
+            name: msgspec.convert(entry, types[entry["type"]].config, strict=False)
+            for name, entry in (raw.get(field) or {}).items()
+        }
+    return msgspec.structs.replace(section, **decoded)
+
+
 def decode_config(raw: dict[str, Any]) -> AgentHostConfig:
     """`raw` (already checked with `check_shape`) as an AgentHostConfig: each agent entry
     decoded with its kind's struct."""
     from agenthost.config.kinds import agent_kind
     from agenthost.config.schema import AgentHostConfig
 
-    rest = {k: v for k, v in raw.items() if k != "agents"}
+    rest = {k: v for k, v in raw.items() if k not in ("agents", "channels")}
     config = msgspec.convert(rest, AgentHostConfig, strict=False)
+    if raw.get("channels") is not None:
+        config = msgspec.structs.replace(config, channels=_decode_channels(raw["channels"]))
     entries: dict[str, Any] = raw.get("agents") or {}
     agents = {
         name: msgspec.convert(
@@ -287,6 +325,7 @@ def check_references(config: AgentHostConfig) -> list[Problem]:
                 problems.append((("models", alias, "fallbacks", i), why))
     problems.extend(_agent_problems(config))
     problems.extend(mcp_server_problems(config))
+    problems.extend(_channel_problems(config))
     agents = list(config.effective_agents())
     if config.default_agent is not None and config.default_agent not in agents:
         wanted = config.default_agent
@@ -297,6 +336,53 @@ def check_references(config: AgentHostConfig) -> list[Problem]:
                 f"{', '.join(agents)}.",
             )
         )
+    return problems
+
+
+def _channel_problems(config: AgentHostConfig) -> list[Problem]:
+    """The `channels:` section's names: its agent, routes, reply_to, secrets."""
+    section = config.channels
+    if section is None:
+        return []
+    problems: list[Problem] = []
+    agents = list(config.effective_agents())
+    if section.agent is not None and section.agent not in agents:
+        problems.append(
+            (
+                ("channels", "agent"),
+                f"unknown agent {section.agent!r}{suggestion(section.agent, agents) or '.'} "
+                f"Agents: {', '.join(agents)}.",
+            )
+        )
+    outputs = list(section.outputs)
+    inputs = list(section.inputs)
+
+    def known(where: Path, name: str, names: list[str], what: str) -> None:
+        if name not in names:
+            listed = ", ".join(names) or "none"
+            problems.append(
+                (
+                    where,
+                    f"unknown {what} {name!r}{suggestion(name, names) or '.'} "
+                    f"{what.capitalize()}s: {listed}.",
+                )
+            )
+
+    for name, entry in section.inputs.items():
+        if entry.reply_to is not None:
+            known(("channels", "inputs", name, "reply_to"), entry.reply_to, outputs, "output")
+    for index, route in enumerate(section.routes):
+        for i, out in enumerate(route.outputs):
+            known(("channels", "routes", index, "outputs", i), out, outputs, "output")
+        for i, inp in enumerate(route.inputs):
+            known(("channels", "routes", index, "inputs", i), inp, inputs, "input")
+    entries: list[tuple[str, str, Any]] = [
+        *(("inputs", n, e) for n, e in section.inputs.items()),
+        *(("outputs", n, e) for n, e in section.outputs.items()),
+    ]
+    for field, name, entry in entries:
+        if getattr(entry, "secret", None) and getattr(entry, "secret_env", None):
+            problems.append((("channels", field, name), "set secret_env or secret, not both"))
     return problems
 
 

@@ -17,6 +17,7 @@ API: build an `AgentHostConfig` in code and pass it to `build_runtime`.
     default_agent: helper
     runner: {busy_policy: queue, timeout: 300}
     server: {host: 127.0.0.1, port: 8000, api_keys: ["${MY_KEY}:alice"]}   # `agenthost serve`
+    channels: {inputs: {...}, outputs: {...}, routes: [...]}   # config/channels.py
 
 Each agent entry is decoded with the config struct of its `kind` (default `llm`), taken from
 the registry of agent kinds (`config/kinds/`): a setting that kind does not take is an error.
@@ -36,6 +37,7 @@ from agenthost.config._types import (
     PositiveInt,
     suggestion,
 )
+from agenthost.config.channels import ChannelsConfig
 from agenthost.config.kinds._base import AgentKindConfig
 from agenthost.config.kinds.llm import LLMAgentConfig
 from agenthost.config.mcp import McpServerConfig
@@ -165,6 +167,7 @@ class AgentHostConfig(_Struct):
     default_agent: str | None = None
     runner: RunnerConfig = msgspec.field(default_factory=RunnerConfig)
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
+    channels: ChannelsConfig | None = None  # see config/channels.py and docs/channels.md
 
     def effective_agents(self) -> dict[str, AgentKindConfig]:
         return self.agents or {DEFAULT_AGENT: default_agent_config()}

@@ -32,6 +32,9 @@ The tree::
     │   ├── RunInterrupted               a newer message interrupted the run
     │   └── PluginError                  a plugin agent crashed, hung or broke the protocol
     ├── HostAPIError                     an agent's host API call was refused (.code below)
+    ├── ChannelError                     a channel (agenthost.channels) failed
+    │   ├── InvalidMessage               an incoming message failed validation (.field)
+    │   └── DeliveryFailed               an output could not deliver a reply (.retryable)
     └── StoreError                       a session store failed
         └── BackendUnavailable           the store cannot be reached
 
@@ -431,6 +434,37 @@ class StoreError(AgentHostError):
 class BackendUnavailable(StoreError):
     code = "backend_unavailable"
     retryable = True
+
+
+# ---- channels -----------------------------------------------------------------------------
+
+
+class ChannelError(AgentHostError):
+    code = "channel_error"
+
+
+class InvalidMessage(ChannelError):
+    """An incoming channel message failed validation; `.field` names what is wrong."""
+
+    code = "invalid_message"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class DeliveryFailed(ChannelError):
+    """An output could not deliver a reply. `retryable` says whether trying again may help
+    (a timeout, 429, 5xx); `retry_after` is the platform's hint in seconds, if it gave one."""
+
+    code = "delivery_failed"
+
+    def __init__(
+        self, message: str, *, retryable: bool = True, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.retry_after = retry_after
 
 
 def redact_url(url: str) -> str:

@@ -69,9 +69,14 @@ async def readyz(state: State) -> Response:
         except Exception as exc:
             log.warning("readiness: store %r failed: %s", store, exc)
             problems.append(f"store {type(store).__name__} unreachable: {exc}")
+    channels = state.extras.get("channels")  # server/channels.py, when serve runs them
+    if channels is not None:
+        problems.extend(channels.problems())
     body: dict[str, Any] = {"status": "ready" if not problems else "unavailable"}
     if problems:
         body["problems"] = problems
+    if channels is not None:
+        body["channels"] = channels.report()
     return Response(
         orjson.dumps(body), status_code=503 if problems else 200, media_type="application/json"
     )
