@@ -19,6 +19,7 @@ an artifact in text is `artifact://NAME?version=N` (`artifact_ref`).
 
 from __future__ import annotations
 
+import builtins
 import time
 from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
@@ -85,7 +86,7 @@ class ArtifactStore(Protocol):
 
     async def versions(
         self, *, app: str, user_id: str, session_id: str, name: str
-    ) -> list[ArtifactInfo]: ...
+    ) -> builtins.list[ArtifactInfo]: ...
 
     async def delete(self, *, app: str, user_id: str, session_id: str, name: str) -> bool: ...
 

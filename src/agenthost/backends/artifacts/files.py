@@ -14,6 +14,7 @@ complete. File I/O runs in a worker thread, off the event loop.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import hashlib
 import os
@@ -70,7 +71,9 @@ class FileArtifactStore:
     # ---- blocking parts (run in a thread) --------------------------------------------------
 
     @staticmethod
-    def _write(folder: Path, name: str, data: bytes, mime: str, meta: dict[str, Any] | None):  # type: ignore[no-untyped-def]
+    def _write(
+        folder: Path, name: str, data: bytes, mime: str, meta: dict[str, Any] | None
+    ) -> ArtifactInfo:
         folder.mkdir(parents=True, exist_ok=True)
         existing = [int(n[:-4]) for n in os.listdir(folder) if n[:-4].isdigit()]
         version = max(existing, default=-1) + 1
@@ -161,7 +164,7 @@ class FileArtifactStore:
 
     async def versions(
         self, *, app: str, user_id: str, session_id: str, name: str
-    ) -> list[ArtifactInfo]:
+    ) -> builtins.list[ArtifactInfo]:
         folder = self._folder(app, user_id, session_id, name)
         return await asyncio.to_thread(self._infos, folder)
 

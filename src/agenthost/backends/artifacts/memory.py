@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from types import TracebackType
 from typing import Any
 
@@ -61,7 +62,7 @@ class MemoryArtifactStore:
 
     async def versions(
         self, *, app: str, user_id: str, session_id: str, name: str
-    ) -> list[ArtifactInfo]:
+    ) -> builtins.list[ArtifactInfo]:
         return [a.info for a in self._items.get(self._key(app, user_id, session_id, name), [])]
 
     async def delete(self, *, app: str, user_id: str, session_id: str, name: str) -> bool:

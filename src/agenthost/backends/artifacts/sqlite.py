@@ -10,6 +10,7 @@ two writers never share a version.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -168,9 +169,9 @@ class SQLiteArtifactStore:
             "WHERE app=? AND user_id=? AND owner=? AND name=?"
         )
         if version is None:
-            query, args = sql + " ORDER BY version DESC LIMIT 1", key
+            query, args = sql + " ORDER BY version DESC LIMIT 1", list[object](key)
         else:
-            query, args = sql + " AND version=?", (*key, version)
+            query, args = sql + " AND version=?", [*key, version]
 
         def work(db: sqlite3.Connection) -> Artifact | None:
             row = db.execute(query, args).fetchone()
@@ -194,7 +195,7 @@ class SQLiteArtifactStore:
 
     async def versions(
         self, *, app: str, user_id: str, session_id: str, name: str
-    ) -> list[ArtifactInfo]:
+    ) -> builtins.list[ArtifactInfo]:
         key = self._where(app, user_id, session_id, name)
 
         def work(db: sqlite3.Connection) -> list[ArtifactInfo]:
