@@ -61,6 +61,7 @@ _NATIVE = "agenthost.server.native:router"
 _ROUTERS: dict[str, str | RouterFactory] = {
     "ops": "agenthost.server.ops:router",
     "native": _NATIVE,
+    "artifacts": "agenthost.server.artifacts:router",
     "openai": "agenthost.server.openai:router",
     "web": "agenthost.server.web:router",
     "a2a": "agenthost.server.a2a:router",  # empty without the a2a extra

@@ -30,6 +30,7 @@ import orjson
 
 from agenthost.core.errors import (
     AgentHostError,
+    ArtifactNotFound,
     ConfigError,
     RunCancelled,
     RunNotFound,
@@ -113,6 +114,7 @@ _STATUS: list[tuple[type[AgentHostError], int]] = [
     (PayloadTooLarge, 413),
     (SessionNotFound, 404),
     (RunNotFound, 404),
+    (ArtifactNotFound, 404),
     (AgentNotFound, 404),
     (RouteNotFound, 404),
     (ResponseNotFound, 404),
@@ -149,6 +151,7 @@ _RUN_STATUS = {
     "model_unavailable": 502,
     "model_bad_response": 502,
     "model_error": 502,
+    "model_input_unsupported": 400,
     "plugin.crashed": 502,
     "plugin.unavailable": 502,
     "plugin.protocol_error": 502,
