@@ -58,6 +58,17 @@ _EXPORTS: dict[str, str] = {
     "PluginError": "agenthost.core.errors",
     "HostAPIError": "agenthost.core.errors",
     "StoreError": "agenthost.core.errors",
+    "ArtifactNotFound": "agenthost.core.errors",
+    "ModelInputUnsupported": "agenthost.core.errors",
+    "ArtifactStore": "agenthost.ports.artifacts",
+    "Artifact": "agenthost.ports.artifacts",
+    "ArtifactInfo": "agenthost.ports.artifacts",
+    "ArtifactsResource": "agenthost.ports.protocol",
+    "open_artifact_store": "agenthost.backends.artifacts",
+    "MemoryArtifactStore": "agenthost.backends.artifacts",
+    "FileArtifactStore": "agenthost.backends.artifacts",
+    "SQLiteArtifactStore": "agenthost.backends.artifacts",
+    "InputPolicy": "agenthost.backends.models._input",
     "BackendUnavailable": "agenthost.core.errors",
     # ports
     "ChatModel": "agenthost.ports.models",
@@ -153,6 +164,11 @@ __all__ = [
     "AgentHostConfig",
     "AgentHostError",
     "AgentScopeAgent",
+    "Artifact",
+    "ArtifactInfo",
+    "ArtifactNotFound",
+    "ArtifactStore",
+    "ArtifactsResource",
     "BackendUnavailable",
     "BailianAgent",
     "Capabilities",
@@ -165,6 +181,7 @@ __all__ = [
     "Event",
     "FetchLimits",
     "Fetcher",
+    "FileArtifactStore",
     "FileLimits",
     "FilePart",
     "FunctionTool",
@@ -172,6 +189,7 @@ __all__ = [
     "HostAPIError",
     "ImagePart",
     "InMemoryKnowledgeBase",
+    "InputPolicy",
     "InvalidArgument",
     "KnowledgeBase",
     "LLMAgent",
@@ -180,6 +198,7 @@ __all__ = [
     "Manifest",
     "MaxTurnsExceeded",
     "McpServer",
+    "MemoryArtifactStore",
     "Message",
     "MessageCompleted",
     "MessageDelta",
@@ -187,6 +206,7 @@ __all__ = [
     "ModelConfig",
     "ModelError",
     "ModelHTTPError",
+    "ModelInputUnsupported",
     "ModelResponse",
     "ModelResponseError",
     "ModelSettings",
@@ -219,6 +239,7 @@ __all__ = [
     "Runner",
     "RunnerConfig",
     "Runtime",
+    "SQLiteArtifactStore",
     "SearxngSearch",
     "ServerConfig",
     "ServerState",
@@ -263,6 +284,7 @@ __all__ = [
     "load_config",
     "make_fetch_tool",
     "make_search_tool",
+    "open_artifact_store",
     "open_session_store",
 ]
 
@@ -276,6 +298,12 @@ if TYPE_CHECKING:
         PydanticAIAgent,
     )
     from agenthost.backends.agents import A2AAgent, BailianAgent, CozeAgent, DifyAgent
+    from agenthost.backends.artifacts import (
+        FileArtifactStore,
+        MemoryArtifactStore,
+        SQLiteArtifactStore,
+        open_artifact_store,
+    )
     from agenthost.backends.knowledge import InMemoryKnowledgeBase
     from agenthost.backends.models import (
         OpenAICompatibleModel,
@@ -283,6 +311,7 @@ if TYPE_CHECKING:
         ProviderSettings,
         infer_model,
     )
+    from agenthost.backends.models._input import InputPolicy
     from agenthost.backends.plugins import PluginAgent
     from agenthost.backends.sessions import open_session_store
     from agenthost.backends.tools.files import FileLimits, file_tools
@@ -311,6 +340,7 @@ if TYPE_CHECKING:
     )
     from agenthost.core.errors import (
         AgentHostError,
+        ArtifactNotFound,
         BackendUnavailable,
         ConfigError,
         HostAPIError,
@@ -319,6 +349,7 @@ if TYPE_CHECKING:
         MissingExtraError,
         ModelError,
         ModelHTTPError,
+        ModelInputUnsupported,
         ModelResponseError,
         ModelTimeout,
         ModelUnavailable,
@@ -360,10 +391,12 @@ if TYPE_CHECKING:
     from agenthost.engine.llm_agent import LLMAgent
     from agenthost.engine.model_chain import RetryPolicy
     from agenthost.engine.runner import RunFailedError, Runner, collect, final_text
+    from agenthost.ports.artifacts import Artifact, ArtifactInfo, ArtifactStore
     from agenthost.ports.knowledge import KnowledgeBase
     from agenthost.ports.models import ChatModel, ModelResponse, ModelSettings, ToolSpec
     from agenthost.ports.protocol import (
         Agent,
+        ArtifactsResource,
         Capabilities,
         HostAPI,
         Manifest,
