@@ -117,6 +117,7 @@ _EXPORTS: dict[str, str] = {
     "McpServer": "agenthost.backends.tools.mcp",
     "file_tools": "agenthost.backends.tools.files",
     "FileLimits": "agenthost.backends.tools.files",
+    "save_artifact": "agenthost.backends.tools.artifact_tools",
     "WebPolicy": "agenthost.backends.tools.web",
     "FetchLimits": "agenthost.backends.tools.web",
     "Fetcher": "agenthost.backends.tools.web",
@@ -286,6 +287,7 @@ __all__ = [
     "make_search_tool",
     "open_artifact_store",
     "open_session_store",
+    "save_artifact",
 ]
 
 if TYPE_CHECKING:
@@ -314,6 +316,7 @@ if TYPE_CHECKING:
     from agenthost.backends.models._input import InputPolicy
     from agenthost.backends.plugins import PluginAgent
     from agenthost.backends.sessions import open_session_store
+    from agenthost.backends.tools.artifact_tools import save_artifact
     from agenthost.backends.tools.files import FileLimits, file_tools
     from agenthost.backends.tools.mcp import McpServer
     from agenthost.backends.tools.web import (

@@ -27,10 +27,11 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from agenthost.core.errors import ArtifactNotFound, ConfigError
+from agenthost.core.errors import ArtifactNotFound
 from agenthost.engine.runner import Runner
 from agenthost.ports.artifacts import ArtifactStore, check_name
 from agenthost.server._attachments import decode_base64, guess_mime
+from agenthost.server.errors import ArtifactsDisabled
 from agenthost.server.native import AgentName, SessionPath, json_response
 from agenthost.server.state import ServerState, State, Who
 
@@ -55,10 +56,7 @@ async def _owned(
 ) -> tuple[Runner, ArtifactStore]:
     runner = state.runner(agent)
     if runner.artifacts is None:
-        raise ConfigError(
-            f"The agent {agent!r} has no artifact store; set artifacts.url in agenthost.yaml "
-            f"(see docs/artifacts.md)."
-        )
+        raise ArtifactsDisabled(agent)
     await runner.get_session(who_id, session_id)  # 404 unless it is this user's session
     if name is not None:
         check_name(name, "name")

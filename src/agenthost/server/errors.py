@@ -43,6 +43,17 @@ from agenthost.core.errors import (
 )
 
 
+class ArtifactsDisabled(UserError):
+    code = "artifacts_disabled"
+
+    def __init__(self, agent: str) -> None:
+        super().__init__(
+            f"The agent {agent!r} keeps no artifacts: its runner has no artifact store (set "
+            f"artifacts.url in agenthost.yaml, or give Runner(artifacts=...); see "
+            f"docs/artifacts.md)."
+        )
+
+
 class Unauthorized(UserError):
     code = "unauthorized"
 
@@ -115,6 +126,7 @@ _STATUS: list[tuple[type[AgentHostError], int]] = [
     (SessionNotFound, 404),
     (RunNotFound, 404),
     (ArtifactNotFound, 404),
+    (ArtifactsDisabled, 404),
     (AgentNotFound, 404),
     (RouteNotFound, 404),
     (ResponseNotFound, 404),

@@ -221,3 +221,14 @@ async def test_a_text_only_model_fails_the_run_with_a_clear_code() -> None:
     assert answer["status"] == "failed"
     assert answer["error"]["code"] == "model_input_unsupported"
     assert fake.bodies == []
+
+
+async def test_an_agent_without_an_artifact_store_says_so() -> None:
+    async with open_session_store("memory://") as store:
+        agent = LLMAgent(model=FunctionModel(describe, name="test:eyes"), name="plain")
+        runner = Runner(agent, store=store, app="t/plain")
+        app = create_app({"plain": runner}, api_keys=KEYS)
+        async with app.router.lifespan_context(app), client_for(app, ALICE) as alice:
+            response = await alice.get("/v1/apps/plain/sessions/s1/artifacts")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "artifacts_disabled"
