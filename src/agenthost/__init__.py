@@ -58,6 +58,17 @@ _EXPORTS: dict[str, str] = {
     "PluginError": "agenthost.core.errors",
     "HostAPIError": "agenthost.core.errors",
     "StoreError": "agenthost.core.errors",
+    "ArtifactNotFound": "agenthost.core.errors",
+    "ModelInputUnsupported": "agenthost.core.errors",
+    "ArtifactStore": "agenthost.ports.artifacts",
+    "Artifact": "agenthost.ports.artifacts",
+    "ArtifactInfo": "agenthost.ports.artifacts",
+    "ArtifactsResource": "agenthost.ports.protocol",
+    "open_artifact_store": "agenthost.backends.artifacts",
+    "MemoryArtifactStore": "agenthost.backends.artifacts",
+    "FileArtifactStore": "agenthost.backends.artifacts",
+    "SQLiteArtifactStore": "agenthost.backends.artifacts",
+    "InputPolicy": "agenthost.backends.models._input",
     "BackendUnavailable": "agenthost.core.errors",
     "ApprovalError": "agenthost.core.errors",
     "ApprovalNotFound": "agenthost.core.errors",
@@ -116,6 +127,7 @@ _EXPORTS: dict[str, str] = {
     "McpServer": "agenthost.backends.tools.mcp",
     "file_tools": "agenthost.backends.tools.files",
     "FileLimits": "agenthost.backends.tools.files",
+    "save_artifact": "agenthost.backends.tools.artifact_tools",
     "WebPolicy": "agenthost.backends.tools.web",
     "FetchLimits": "agenthost.backends.tools.web",
     "Fetcher": "agenthost.backends.tools.web",
@@ -190,6 +202,11 @@ __all__ = [
     "ApprovalRequested",
     "ApprovalRunFinished",
     "ApprovalTool",
+    "Artifact",
+    "ArtifactInfo",
+    "ArtifactNotFound",
+    "ArtifactStore",
+    "ArtifactsResource",
     "BackendUnavailable",
     "BailianAgent",
     "Capabilities",
@@ -207,6 +224,7 @@ __all__ = [
     "Event",
     "FetchLimits",
     "Fetcher",
+    "FileArtifactStore",
     "FileLimits",
     "FilePart",
     "FunctionTool",
@@ -216,6 +234,7 @@ __all__ = [
     "InMemoryKnowledgeBase",
     "InboundMessage",
     "InputClient",
+    "InputPolicy",
     "InvalidArgument",
     "InvalidMessage",
     "KnowledgeBase",
@@ -225,6 +244,7 @@ __all__ = [
     "Manifest",
     "MaxTurnsExceeded",
     "McpServer",
+    "MemoryArtifactStore",
     "Message",
     "MessageCompleted",
     "MessageDelta",
@@ -233,6 +253,7 @@ __all__ = [
     "ModelConfig",
     "ModelError",
     "ModelHTTPError",
+    "ModelInputUnsupported",
     "ModelResponse",
     "ModelResponseError",
     "ModelSettings",
@@ -269,6 +290,7 @@ __all__ = [
     "Runner",
     "RunnerConfig",
     "Runtime",
+    "SQLiteArtifactStore",
     "SearxngSearch",
     "ServerConfig",
     "ServerState",
@@ -317,8 +339,10 @@ __all__ = [
     "load_config",
     "make_fetch_tool",
     "make_search_tool",
+    "open_artifact_store",
     "open_session_store",
     "requires_approval",
+    "save_artifact",
     "sign_webhook",
     "verify_webhook",
 ]
@@ -333,6 +357,12 @@ if TYPE_CHECKING:
         PydanticAIAgent,
     )
     from agenthost.backends.agents import A2AAgent, BailianAgent, CozeAgent, DifyAgent
+    from agenthost.backends.artifacts import (
+        FileArtifactStore,
+        MemoryArtifactStore,
+        SQLiteArtifactStore,
+        open_artifact_store,
+    )
     from agenthost.backends.knowledge import InMemoryKnowledgeBase
     from agenthost.backends.models import (
         OpenAICompatibleModel,
@@ -340,8 +370,10 @@ if TYPE_CHECKING:
         ProviderSettings,
         infer_model,
     )
+    from agenthost.backends.models._input import InputPolicy
     from agenthost.backends.plugins import PluginAgent
     from agenthost.backends.sessions import open_session_store
+    from agenthost.backends.tools.artifact_tools import save_artifact
     from agenthost.backends.tools.files import FileLimits, file_tools
     from agenthost.backends.tools.mcp import McpServer
     from agenthost.backends.tools.web import (
@@ -390,6 +422,7 @@ if TYPE_CHECKING:
         ApprovalForbidden,
         ApprovalNotFound,
         ApprovalRunFinished,
+        ArtifactNotFound,
         BackendUnavailable,
         ChannelError,
         ConfigError,
@@ -401,6 +434,7 @@ if TYPE_CHECKING:
         MissingExtraError,
         ModelError,
         ModelHTTPError,
+        ModelInputUnsupported,
         ModelResponseError,
         ModelTimeout,
         ModelUnavailable,
@@ -443,11 +477,13 @@ if TYPE_CHECKING:
     from agenthost.engine.llm_agent import LLMAgent
     from agenthost.engine.model_chain import RetryPolicy
     from agenthost.engine.runner import RunFailedError, Runner, collect, final_text
+    from agenthost.ports.artifacts import Artifact, ArtifactInfo, ArtifactStore
     from agenthost.ports.knowledge import KnowledgeBase
     from agenthost.ports.models import ChatModel, ModelResponse, ModelSettings, ToolSpec
     from agenthost.ports.protocol import (
         Agent,
         ApprovalRequested,
+        ArtifactsResource,
         Capabilities,
         HostAPI,
         Manifest,

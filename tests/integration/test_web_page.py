@@ -435,3 +435,28 @@ def test_an_approval_is_answered_on_the_page(page: Page, servers: Servers) -> No
     expect(second).to_have_attribute("data-state", "rejected")
     expect(page.locator(".tool").nth(1)).to_have_attribute("data-status", "error")
     expect(page.locator(".msg.assistant .body").last).to_contain_text("rejected")
+
+
+def test_the_attach_button_sends_a_file_kept_as_an_artifact(
+    page: Page, servers: Servers, tmp_path: Path
+) -> None:
+    picture = tmp_path / "cat.png"
+    picture.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(24))
+    page.goto(servers.open)
+    page.get_by_label("Agent").select_option("plain")
+    expect(page.get_by_role("button", name="Attach")).to_be_visible()
+    page.locator("#attach").set_input_files(str(picture))
+    expect(page.locator("#attached")).to_have_text("Attached: cat.png")
+    send(page, "what is this?")
+    expect(page.locator(".msg.assistant")).to_have_attribute("aria-busy", "false")
+    expect(page.locator("#attached")).to_have_text("")  # it went with that message only
+    label = page.locator("#session-label")
+    expect(label).to_have_text(re.compile(r"Session s_\w+"))
+    session_id = label.inner_text().removeprefix("Session ")
+    listed = page.request.get(f"{servers.open}v1/apps/plain/sessions/{session_id}/artifacts")
+    # an image is named by its place in the message (image parts carry no file name)
+    assert [a["name"] for a in listed.json()["artifacts"]] == ["uploads/image-1.png"]
+    saved = page.request.get(
+        f"{servers.open}v1/apps/plain/sessions/{session_id}/artifacts/uploads/image-1.png"
+    )
+    assert saved.body() == picture.read_bytes()

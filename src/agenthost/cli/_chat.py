@@ -15,11 +15,13 @@ import logging
 import signal
 import sys
 from contextlib import AsyncExitStack
+from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
 
 from agenthost.cli._approvals import ask_in_chat
+from agenthost.cli._attach import attachment, with_files
 from agenthost.cli._common import EXIT_OK, closing, load, print_error
 from agenthost.cli._input import INTERRUPTED, LineReader
 from agenthost.cli._logging import current_run
@@ -33,7 +35,10 @@ from agenthost.ports.protocol import DeliverySection, EventSource
 
 log = logging.getLogger("agenthost.cli")
 
-HELP = "/history shows this session · /new starts a new one · /exit quits"
+HELP = (
+    "/history shows this session · /new starts a new one · /attach PATH adds a file to "
+    "your next message · /exit quits"
+)
 PROMPT = "[bold cyan]you ›[/] "
 
 
@@ -49,6 +54,7 @@ class ChatSession:
         self.cancel_sent = False
         self.interactive = sys.stdin.isatty()
         self.paused = False  # the last reply waits for approvals (cli/_approvals.py)
+        self.attached: list[Path] = []  # /attach: sent with the next message
 
     # ---- Ctrl-C --------------------------------------------------------------------------
 
@@ -104,11 +110,26 @@ class ChatSession:
             self.console.print(f"[dim]new session {self.session_id}[/]")
         elif name == "/history":
             await self.history()
+        elif name == "/attach":
+            self.attach(text[len(name) :].strip())
         elif name == "/help":
             self.console.print(f"[dim]{HELP}[/]")
         else:
             self.console.print(f"[yellow]unknown command {escape(name)}[/] [dim]({HELP})[/]")
         return True
+
+    def attach(self, raw: str) -> None:
+        if not raw:
+            self.console.print("[yellow]/attach needs a path[/] [dim](/attach photo.png)[/]")
+            return
+        path = Path(raw).expanduser()
+        try:
+            attachment(path, "/attach")  # read now: a bad path is said at once
+        except AgentHostError as exc:
+            print_error(self.console, exc)
+            return
+        self.attached.append(path)
+        self.console.print(f"[dim]attached {escape(str(path))} (sent with your next message)[/]")
 
     async def history(self) -> None:
         try:
@@ -139,13 +160,16 @@ class ChatSession:
 
     async def _drive(self, text: str | ApprovalAnswer, run_id: str) -> None:
         token = current_run.set(run_id)
+        files: list[Path] = []
+        if not isinstance(text, ApprovalAnswer):  # /attach files go with the next message
+            files, self.attached = self.attached, []
         renderer = EventRenderer(self.console)
         try:
             log.info("run started in session %s", self.session_id)
             events = self.rt.runner.run(
                 self.user,
                 self.session_id,
-                text,
+                text if isinstance(text, ApprovalAnswer) else with_files(text, files, "/attach"),
                 run_id=run_id,
                 source=EventSource(
                     platform="cli", conversation_id=self.session_id, sender_id=self.user

@@ -14,9 +14,12 @@ import contextlib
 import logging
 import signal
 import sys
+from collections.abc import Sequence
+from pathlib import Path
 
 from rich.console import Console
 
+from agenthost.cli._attach import with_files
 from agenthost.cli._common import EXIT_OK, EXIT_RUN_FAILED, closing, load, stderr_console
 from agenthost.cli._logging import current_run
 from agenthost.cli._options import Options
@@ -26,6 +29,7 @@ from agenthost.core import serde
 from agenthost.core.errors import RunNotFound
 from agenthost.core.events import Event
 from agenthost.core.ids import new_run_id
+from agenthost.core.messages import Message
 from agenthost.ports.protocol import DeliverySection, EventSource
 
 log = logging.getLogger("agenthost.cli")
@@ -52,7 +56,7 @@ class _CtrlC:
 
 
 async def _drive(
-    rt: Runtime, options: Options, message: str, run_id: str, json_lines: bool
+    rt: Runtime, options: Options, message: str | Message, run_id: str, json_lines: bool
 ) -> Event | None:
     err = stderr_console()
     renderer = EventRenderer(Console(highlight=False), err, usage=False)
@@ -80,8 +84,11 @@ async def _drive(
     return last
 
 
-async def run_once(options: Options, message: str, *, json_lines: bool) -> int:
+async def run_once(
+    options: Options, message: str, *, json_lines: bool, files: Sequence[Path] = ()
+) -> int:
     config = load(options)
+    sent = with_files(message, files)  # read before anything starts: a bad path fails first
     async with build_runtime(config, agent=options.agent, model_override=options.model) as rt:
         run_id = new_run_id()
         token = current_run.set(run_id)
@@ -89,7 +96,7 @@ async def run_once(options: Options, message: str, *, json_lines: bool) -> int:
         loop.add_signal_handler(signal.SIGINT, _CtrlC(rt, run_id))
         try:
             log.info("run started: agent %s, model %s", rt.agent_name, rt.model_id)
-            last = await _drive(rt, options, message, run_id, json_lines)
+            last = await _drive(rt, options, sent, run_id, json_lines)
             status = (last.data or {}).get("status") if last is not None else None
             log.info("run ended: %s", status)
         finally:

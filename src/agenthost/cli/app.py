@@ -116,6 +116,10 @@ def run(
     json_lines: Annotated[
         bool, typer.Option("--json", help="Print every event as one JSON object per line.")
     ] = False,
+    files: Annotated[
+        list[Path] | None,
+        typer.Option("--file", "-f", help="Attach a file or image (repeatable)."),
+    ] = None,
 ) -> None:
     """Send one message, print the reply (streamed), exit 1 if the run failed."""
     from agenthost.cli._run import run_once
@@ -129,7 +133,7 @@ def run(
     options = Options(
         config=config, agent=agent, model=model, user=user or default_user(), session=session
     )
-    _execute(lambda: run_once(options, message, json_lines=json_lines))
+    _execute(lambda: run_once(options, message, json_lines=json_lines, files=files or []))
 
 
 @sessions_app.command("list")

@@ -39,6 +39,7 @@ from agenthost.config.paths import default_store_url, home_dir
 from agenthost.config.schema import AgentHostConfig
 from agenthost.core.errors import ConfigError, InvalidArgument
 from agenthost.engine.runner import Runner
+from agenthost.ports.artifacts import ArtifactStore
 from agenthost.ports.models import ChatModel
 from agenthost.ports.protocol import Agent, HostAPI, Manifest, ResultBatch, RunContext, RunFailed
 
@@ -57,6 +58,7 @@ __all__ = [
     "build_agent",
     "build_runtime",
     "build_runtimes",
+    "open_artifacts",
     "open_sessions",
     "open_store",
     "provider_settings",
@@ -94,6 +96,7 @@ async def build_runtime(
     store: SessionBackend | None = None,
     app: str | None = None,
     mcp_servers: Mapping[str, McpServer] | None = None,
+    artifacts: ArtifactStore | None = None,
 ) -> AsyncIterator[Runtime]:
     """Open the store and models of `agent` (default: the config's default agent) and give
     a Runtime whose `runner` runs it; everything is closed on exit.
@@ -114,6 +117,8 @@ async def build_runtime(
         )
         if store is None:
             store = await stack.enter_async_context(open_store(config, home=home))
+        if artifacts is None:
+            artifacts = await stack.enter_async_context(open_artifacts(config, home=home))
         for model in models:
             await stack.enter_async_context(model)
         runner = Runner(
@@ -122,6 +127,7 @@ async def build_runtime(
             app=app if app is not None else agent_app(config, name),
             busy_policy=config.runner.busy_policy,
             timeout=config.runner.timeout,
+            artifacts=artifacts,
         )
         await stack.enter_async_context(runner)  # opens and closes what the agent owns
         log.info(
@@ -194,6 +200,7 @@ async def build_runtimes(
         used = {server for name in names for server in servers_used(config, name)}
         servers = await open_servers(stack, config, [s for s in config.mcp_servers if s in used])
         store = await stack.enter_async_context(open_store(config))
+        artifacts = await stack.enter_async_context(open_artifacts(config))
         runtimes: dict[str, Runtime] = {}
         for name in names:
             runtimes[name] = await stack.enter_async_context(
@@ -203,6 +210,7 @@ async def build_runtimes(
                     store=store,
                     app=agent_app(config, name),
                     mcp_servers=servers,
+                    artifacts=artifacts,
                 )
             )
         yield runtimes
@@ -228,6 +236,27 @@ async def open_store(
         raise ConfigError(f"store.url: {exc.message}") from exc
     log.debug("opening store %s", redact_store_url(url))
     async with store as opened:
+        yield opened
+
+
+@asynccontextmanager
+async def open_artifacts(
+    config: AgentHostConfig | None = None, *, home: Path | None = None
+) -> AsyncIterator[ArtifactStore]:
+    """The config's artifact store, opened (default: files under `$AGENTHOST_HOME/artifacts`,
+    memory when the session store is `memory://`)."""
+    from agenthost.backends.artifacts import open_artifact_store
+
+    config = config if config is not None else AgentHostConfig()
+    url = config.artifacts.url
+    if url is None:
+        memory = (config.store.url or "").startswith("memory:")
+        url = "memory://" if memory else f"file://{(home or home_dir()) / 'artifacts'}"
+    try:
+        artifacts = open_artifact_store(url)
+    except (ConfigError, InvalidArgument) as exc:
+        raise ConfigError(f"artifacts.url: {exc.message}") from exc
+    async with artifacts as opened:
         yield opened
 
 

@@ -100,11 +100,16 @@ class ModelSettingsConfig(_Struct):
 
 
 class ModelConfig(_Struct):
-    """A model alias: a `provider:model` id, its fallbacks (ids or aliases) and settings."""
+    """A model alias: a `provider:model` id, its fallbacks (ids or aliases) and settings.
+    `input` lists what the model takes (text always; image, file: see docs/multimodal.md);
+    `unsupported_input` is what happens to the rest: an `error` (model_input_unsupported) or
+    a line of `text` naming each attachment."""
 
     model: str
     fallbacks: list[str] = []
     settings: ModelSettingsConfig | None = None
+    input: list[Literal["text", "image", "file"]] | None = None
+    unsupported_input: Literal["error", "text"] | None = None
 
 
 class StoreConfig(_Struct):
@@ -114,6 +119,14 @@ class StoreConfig(_Struct):
     url: str | None = None
     max_events: PositiveInt | None = None
     ttl_seconds: PositiveFloat | None = None
+
+
+class ArtifactsConfig(_Struct):
+    """Where sessions' files are kept, by URL (`file:///dir`, `sqlite:///path.db`,
+    `memory://`); no URL means `file://$AGENTHOST_HOME/artifacts` (`memory://` when the
+    session store is `memory://`). See docs/artifacts.md."""
+
+    url: str | None = None
 
 
 class RunnerConfig(_Struct):
@@ -160,6 +173,7 @@ class AgentHostConfig(_Struct):
 
     app: str = "agenthost"
     store: StoreConfig = msgspec.field(default_factory=StoreConfig)
+    artifacts: ArtifactsConfig = msgspec.field(default_factory=ArtifactsConfig)
     providers: dict[str, ProviderConfig] = {}
     models: dict[str, ModelConfig] = {}
     mcp_servers: dict[str, McpServerConfig] = {}  # see config/mcp.py and docs/tools.md

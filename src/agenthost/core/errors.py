@@ -13,6 +13,7 @@ The tree::
     │   ├── SessionExists                a session with that id exists already
     │   ├── RunNotFound                  no such run
     │   ├── SessionBusy                  a run is active and the busy policy is 'reject'
+    │   ├── ArtifactNotFound             no such artifact (or version) in the session
     │   └── ApprovalError                an answer to an approval request is refused
     │       ├── ApprovalNotFound         no such approval request
     │       ├── ApprovalForbidden        it belongs to another user's session
@@ -23,7 +24,8 @@ The tree::
     │   │   ├── ModelHTTPError           the endpoint answered with an error status
     │   │   ├── ModelTimeout             no answer in time
     │   │   ├── ModelUnavailable         connection refused / reset / DNS
-    │   │   └── ModelResponseError       the answer could not be understood
+    │   │   ├── ModelResponseError       the answer could not be understood
+    │   │   └── ModelInputUnsupported    the model cannot take the message's images/files
     │   ├── ToolError                    a tool failed (the message goes back to the model)
     │   │   └── ToolTimeout              a tool ran past its timeout
     │   ├── MaxToolRoundsExceeded        the agent used up max_tool_rounds
@@ -171,6 +173,19 @@ class RunNotFound(UserError):
     def __init__(self, run_id: str) -> None:
         super().__init__(f"Run {run_id!r} is not active on this runner (finished or unknown).")
         self.run_id = run_id
+
+
+class ArtifactNotFound(UserError):
+    code = "artifact_not_found"
+
+    def __init__(self, name: str, version: int | None = None) -> None:
+        which = f"version {version} of " if version is not None else ""
+        super().__init__(
+            f"No {which}artifact {name!r} in this session. List the session's artifacts "
+            f"(GET .../artifacts) to see their names and versions."
+        )
+        self.name = name
+        self.version = version
 
 
 class SessionBusy(UserError):
@@ -402,6 +417,20 @@ class PluginError(RunError):
         self.code = code
         self.plugin = plugin
         self.retryable = code != "plugin.protocol_error"
+
+
+class ModelInputUnsupported(ModelError):
+    code = "model_input_unsupported"
+
+    def __init__(self, *, model: str, kinds: Iterable[str], accepts: Iterable[str]) -> None:
+        got = ", ".join(sorted(set(kinds)))
+        takes = ", ".join(sorted(set(accepts)))
+        super().__init__(
+            f"Model {model!r} cannot take {got} input (it accepts: {takes}). Use a model "
+            f"that accepts {got}, leave the attachment out, or set the model's "
+            f"`unsupported_input: text` to send a text description instead.",
+            model=model,
+        )
 
 
 # ---- host API refusals --------------------------------------------------------------------

@@ -30,7 +30,14 @@ from typing import Any
 from agenthost.core.session import Session, SessionKey
 from agenthost.engine.catalog import Catalog
 from agenthost.engine.history import HistoryCache
-from agenthost.ports.protocol import Resources, RunContext, RunResult, StorageResource
+from agenthost.ports.artifacts import ArtifactStore
+from agenthost.ports.protocol import (
+    ArtifactsResource,
+    Resources,
+    RunContext,
+    RunResult,
+    StorageResource,
+)
 from agenthost.ports.sessions import KeyValueStore
 
 
@@ -47,6 +54,7 @@ class Grants:
     state_keys: frozenset[str] | None
     storage: StorageResource | None
     max_state_bytes: int = 256_000
+    artifacts: ArtifactsResource | None = None
 
     @classmethod
     def from_resources(cls, resources: Resources, *, history: bool = True) -> Grants:
@@ -59,6 +67,7 @@ class Grants:
             state_write=frozenset(resources.state.write),
             state_keys=None if resources.state.keys is None else frozenset(resources.state.keys),
             storage=resources.storage,
+            artifacts=resources.artifacts,
         )
 
 
@@ -84,6 +93,7 @@ class ActiveRun:
     context: RunContext | None = None  # the run's context, for tools that run agents
     cursor: int = 0  # seq of the newest stored event before this run
     gate: Any = None  # the run's host Gate (engine/host.py), released when the run ends
+    artifacts: ArtifactStore | None = None  # where `host.artifacts` keeps the session's files
 
     def release(self) -> None:
         """Break the host's reference cycle (gate -> host -> capabilities -> gate) when the

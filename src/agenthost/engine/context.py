@@ -30,6 +30,7 @@ HOST_APIS = [
     "events.page",
     "state",
     "storage",
+    "artifacts",
 ]
 
 

@@ -3,13 +3,20 @@
 One `Gate` is bound to one active run and is the only place that authorizes: every capability
 call first passes it, and it refuses with a typed `HostAPIError` when the run is no longer
 active, its deadline has passed, or the resource was not granted to this run. Refusals are
-logged. The capability objects (models, tools, knowledge, history, state, storage) hold only
-the gate; `run_host(run)` composes them into the run's `Host`.
+logged. The capability objects (models, tools, knowledge, history, state, storage, artifacts)
+hold only the gate; `run_host(run)` composes them into the run's `Host`.
+
+Artifacts are always the run's own: the store is called with the run's app, user and session,
+never with ids the agent gives. A tool output over the grant's `spill_chars` (and any image or
+file a tool returns) is saved as an artifact and the model reads a reference (`spill_output`).
 """
 
 from __future__ import annotations
 
+import builtins
 import logging
+import mimetypes
+import re
 import time
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextvars import ContextVar
@@ -17,16 +24,31 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from agenthost.core.errors import HostAPIError
+from agenthost.core.errors import HostAPIError, InvalidArgument
 from agenthost.core.events import Event
 from agenthost.core.messages import Message
 from agenthost.core.state import Scope, scoped_key
 from agenthost.engine import tracing
 from agenthost.engine.approval import is_approved, needs_approval
 from agenthost.engine.tool_exec import execute_tool
+from agenthost.ports.artifacts import (
+    USER_PREFIX,
+    Artifact,
+    ArtifactInfo,
+    ArtifactStore,
+    artifact_ref,
+    check_name,
+)
 from agenthost.ports.knowledge import Chunk, KnowledgeBase
 from agenthost.ports.models import ChatModel, ModelResponse, ModelSettings, StreamEvent, ToolSpec
-from agenthost.ports.protocol import HistoryPage, Host, HostAPI, RunContext, StateUpdated
+from agenthost.ports.protocol import (
+    ArtifactsResource,
+    HistoryPage,
+    Host,
+    HostAPI,
+    RunContext,
+    StateUpdated,
+)
 from agenthost.ports.sessions import KeyValueStore
 from agenthost.ports.tools import Tool, ToolOutput
 
@@ -124,6 +146,26 @@ class Gate:
             raise self.refuse("unauthorized", f"Storage ({op}) is not granted to this run.")
         return storage.namespace, run.kv
 
+    def artifacts(
+        self, op: str, name: str | None = None
+    ) -> tuple[ArtifactStore, ActiveRun, ArtifactsResource]:
+        """The run's artifact store if `op` is granted (and `name` is a good name in a granted
+        scope); refuses otherwise."""
+        run = self.check()
+        grant = run.grants.artifacts
+        if grant is None or run.artifacts is None or op not in grant.operations:
+            raise self.refuse("unauthorized", f"Artifacts ({op}) are not granted to this run.")
+        if name is not None:
+            try:
+                check_name(name)
+            except InvalidArgument as exc:
+                raise self.refuse("invalid_argument", exc.message, name=name) from exc
+            if name.startswith(USER_PREFIX) and not grant.user_scope:
+                raise self.refuse(
+                    "unauthorized", f"User artifacts ({name!r}) are not granted to this run."
+                )
+        return run.artifacts, run, grant
+
     def limit(self, name: str, value: int, most: int) -> None:
         if not 0 < value <= most:
             raise self.refuse("invalid_argument", f"{name} must be between 1 and {most}.")
@@ -213,9 +255,10 @@ class RunTools(_Capability):
         token = _tool_run.set((gate.host, gate.run) if gate.host is not None else None)
         try:
             with tracing.tool_span(tool_name):
-                return await execute_tool(tool, arguments, timeout=timeout)
+                output = await execute_tool(tool, arguments, timeout=timeout)
         finally:
             _tool_run.reset(token)
+        return await spill_output(gate.run, tool_name, output)
 
 
 class RunKnowledge(_Capability):
@@ -329,6 +372,123 @@ class RunStorage(_Capability):
         return list(await kv.kv_keys(namespace))
 
 
+class RunArtifacts(_Capability):
+    """The session's artifacts (and the user's `user:` ones): always the run's own."""
+
+    __slots__ = ()
+
+    async def save(
+        self,
+        name: str,
+        data: bytes,
+        *,
+        mime_type: str = "application/octet-stream",
+        metadata: dict[str, Any] | None = None,
+    ) -> ArtifactInfo:
+        store, run, grant = self._gate.artifacts("save", name)
+        if len(data) > grant.max_bytes:
+            raise self._gate.refuse(
+                "payload_too_large",
+                f"Artifact {name!r} is {len(data)} bytes; this run may save at most "
+                f"{grant.max_bytes}.",
+            )
+        key = run.key
+        return await store.save(
+            app=key.app,
+            user_id=key.user_id,
+            session_id=key.session_id,
+            name=name,
+            data=data,
+            mime_type=mime_type,
+            metadata=metadata,
+        )
+
+    async def load(self, name: str, *, version: int | None = None) -> Artifact | None:
+        store, run, _ = self._gate.artifacts("load", name)
+        key = run.key
+        return await store.load(
+            app=key.app, user_id=key.user_id, session_id=key.session_id, name=name, version=version
+        )
+
+    async def list(self) -> list[ArtifactInfo]:
+        store, run, grant = self._gate.artifacts("list")
+        key = run.key
+        found = await store.list(app=key.app, user_id=key.user_id, session_id=key.session_id)
+        if grant.user_scope:
+            return found
+        return [info for info in found if not info.name.startswith(USER_PREFIX)]
+
+    async def versions(self, name: str) -> builtins.list[ArtifactInfo]:
+        store, run, _ = self._gate.artifacts("list", name)
+        key = run.key
+        return await store.versions(
+            app=key.app, user_id=key.user_id, session_id=key.session_id, name=name
+        )
+
+    async def delete(self, name: str) -> bool:
+        store, run, _ = self._gate.artifacts("delete", name)
+        key = run.key
+        return await store.delete(
+            app=key.app, user_id=key.user_id, session_id=key.session_id, name=name
+        )
+
+
+_TOOL_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+async def spill_output(run: ActiveRun, tool_name: str, output: ToolOutput) -> ToolOutput:
+    """A tool output the model can read: text over the grant's `spill_chars` is saved whole
+    as `tool-outputs/<tool>.txt` (a new version each time) and cut, with the reference; each
+    image or file the tool returned is saved too and named in the text. Without an artifact
+    store (or the `save` grant) the output is unchanged."""
+    grant, store = run.grants.artifacts, run.artifacts
+    limit = grant.spill_chars if grant is not None else None
+    long = limit is not None and len(output.content) > limit
+    if grant is None or store is None or "save" not in grant.operations:
+        return output
+    if not long and not output.parts:
+        return output
+    key = run.key
+    base = "tool-outputs/" + (_TOOL_NAME.sub("_", tool_name).strip("._") or "tool")
+    content = output.content
+    notes: list[str] = []
+    if long and limit is not None:
+        data = content.encode()
+        info = await store.save(
+            app=key.app,
+            user_id=key.user_id,
+            session_id=key.session_id,
+            name=base + ".txt",
+            data=data,
+            mime_type="text/plain; charset=utf-8",
+            metadata={"source": "tool", "tool": tool_name, "run_id": run.run_id},
+        )
+        content = content[:limit]
+        notes.append(
+            f"[truncated: {len(output.content) - limit} more characters; the whole output "
+            f"({len(data)} bytes) is saved as {artifact_ref(info.name, info.version)}]"
+        )
+    for index, part in enumerate(output.parts):
+        if part.data is None:
+            continue
+        extension = mimetypes.guess_extension(part.mime_type) or ".bin"
+        info = await store.save(
+            app=key.app,
+            user_id=key.user_id,
+            session_id=key.session_id,
+            name=f"{base}-{index}{extension}",
+            data=part.data,
+            mime_type=part.mime_type,
+            metadata={"source": "tool", "tool": tool_name, "run_id": run.run_id},
+        )
+        notes.append(f"[{part.mime_type} saved as {artifact_ref(info.name, info.version)}]")
+    if not notes:
+        return output
+    return ToolOutput(
+        content="\n".join([content, *notes]), is_error=output.is_error, parts=output.parts
+    )
+
+
 def run_host(run: ActiveRun) -> Host:
     """The HostAPI of one active run: its capabilities, all behind one `Gate`."""
     gate = Gate(run)
@@ -340,6 +500,7 @@ def run_host(run: ActiveRun) -> Host:
         history=RunHistory(gate),
         state=RunState(gate),
         storage=RunStorage(gate),
+        artifacts=RunArtifacts(gate),
     )
     gate.host = host
     run.gate = gate  # released by the runner when the run ends (ActiveRun.release)

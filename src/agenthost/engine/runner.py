@@ -49,10 +49,13 @@ from agenthost.engine.history import HistoryCache
 from agenthost.engine.host import run_host
 from agenthost.engine.locks import BUSY_POLICIES, BusyPolicy, SessionLocks
 from agenthost.engine.recovery import Recovery
+from agenthost.engine.uploads import keep_uploads
+from agenthost.ports.artifacts import ArtifactStore
 from agenthost.ports.knowledge import KnowledgeBase
 from agenthost.ports.models import ChatModel
 from agenthost.ports.protocol import (
     Agent,
+    ArtifactsResource,
     DeliverySection,
     EventSource,
     MessageDelta,
@@ -151,6 +154,7 @@ class Runner:
         busy_policy: BusyPolicy = "queue",
         timeout: float | None = None,
         kv: KeyValueStore | None = None,
+        artifacts: ArtifactStore | None = None,
     ) -> None:
         if busy_policy not in BUSY_POLICIES:
             raise InvalidArgument(
@@ -163,6 +167,7 @@ class Runner:
         self.busy_policy: BusyPolicy = busy_policy
         self.timeout = timeout
         self.kv = kv if kv is not None else (store if isinstance(store, KeyValueStore) else None)
+        self.artifacts = artifacts  # the sessions' files (host.artifacts, the artifact routes)
         catalog = catalog_of(models=models, tools=tools, knowledge=knowledge)
         agent_catalog = getattr(agent, "catalog", None)
         if callable(agent_catalog):
@@ -171,6 +176,8 @@ class Runner:
         self.resources = resources or resources_for(agent, self.catalog)
         if self.resources.storage is None and self.kv is not None:
             self.resources.storage = StorageResource(namespace=f"{self.app}/{agent.manifest.id}")
+        if self.resources.artifacts is None and artifacts is not None:
+            self.resources.artifacts = ArtifactsResource()
         self._grants = Grants.from_resources(self.resources)
         self._locks = SessionLocks()
         self._history = HistoryCache()
@@ -250,6 +257,8 @@ class Runner:
         if run_id in self._active:
             raise InvalidArgument("run_id", f"run {run_id!r} is already active")
         key = SessionKey(self.app, user_id, session_id)
+        if self.artifacts is not None:
+            msg = await keep_uploads(self.artifacts, key, msg)  # attachments become artifacts
         seconds = timeout if timeout is not None else self.timeout
         async with self._locks.hold(key, policy=policy, run_id=run_id, interrupt=self._interrupt):
             received: Event | None = None
@@ -270,6 +279,7 @@ class Runner:
                 kv=self.kv,
                 deadline_at=deadline,
                 key=key,
+                artifacts=self.artifacts,
             )
             self._active[run_id] = active
             self._info[run_id] = RunInfo(

@@ -7,6 +7,7 @@ another process, so everything here is a msgspec Struct that encodes to plain JS
 
 from __future__ import annotations
 
+import builtins
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -17,6 +18,7 @@ from agenthost.core.events import ErrorInfo, Event
 from agenthost.core.messages import Message, ToolResultPart
 from agenthost.core.state import Scope
 from agenthost.core.usage import Usage
+from agenthost.ports.artifacts import Artifact, ArtifactInfo
 from agenthost.ports.knowledge import Chunk
 from agenthost.ports.models import ModelResponse, ModelSettings, StreamEvent, ToolSpec
 from agenthost.ports.tools import ToolOutput
@@ -29,6 +31,7 @@ ModelOp = Literal["invoke", "stream", "count_tokens"]
 ToolOp = Literal["detail", "call"]
 KnowledgeOp = Literal["list", "retrieve"]
 StorageOp = Literal["get", "set", "delete", "list"]
+ArtifactOp = Literal["save", "load", "list", "delete"]
 
 
 class Struct(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -106,12 +109,27 @@ class StorageResource(Struct):
     max_value_bytes: int = 1_000_000
 
 
+class ArtifactsResource(Struct):
+    """The run's artifacts: its session's, and the user's (`user:` names) when `user_scope`.
+    `max_bytes` caps one saved version; a tool output longer than `spill_chars` characters
+    is saved as an artifact and the model reads its first `spill_chars` characters and the
+    reference (None: never; keep it below LLMAgent's `max_tool_result_chars`, 20,000)."""
+
+    operations: list[ArtifactOp] = msgspec.field(
+        default_factory=lambda: ["save", "load", "list", "delete"]
+    )
+    user_scope: bool = True
+    max_bytes: int = 50_000_000
+    spill_chars: int | None = 16_000
+
+
 class Resources(Struct):
     models: list[ModelResource] = msgspec.field(default_factory=list)
     tools: list[ToolResource] = msgspec.field(default_factory=list)
     knowledge_bases: list[KnowledgeResource] = msgspec.field(default_factory=list)
     state: StateResource = msgspec.field(default_factory=StateResource)
     storage: StorageResource | None = None
+    artifacts: ArtifactsResource | None = None
 
 
 class RuntimeSection(Struct):
@@ -396,6 +414,27 @@ class StorageAPI(Protocol):
     async def keys(self) -> list[str]: ...
 
 
+class ArtifactsAPI(Protocol):
+    """Versioned files of the run's session (and of its user: names starting `user:`)."""
+
+    async def save(
+        self,
+        name: str,
+        data: bytes,
+        *,
+        mime_type: str = "application/octet-stream",
+        metadata: dict[str, Any] | None = None,
+    ) -> ArtifactInfo: ...
+
+    async def load(self, name: str, *, version: int | None = None) -> Artifact | None: ...
+
+    async def list(self) -> list[ArtifactInfo]: ...
+
+    async def versions(self, name: str) -> builtins.list[ArtifactInfo]: ...
+
+    async def delete(self, name: str) -> bool: ...
+
+
 @runtime_checkable
 class HostAPI(Protocol):
     """What an agent may call during its run: one capability object per kind of resource.
@@ -408,8 +447,9 @@ class HostAPI(Protocol):
     deadline_exceeded, payload_too_large, rate_limited, invalid_argument or runtime_error.
 
     Hosts that change one capability (a sub-agent's own history, a router's extra tools)
-    are the parent's `Host` with that capability replaced (`Host.replace`). Artifacts and
-    memory will be further capabilities of the same shape."""
+    are the parent's `Host` with that capability replaced (`Host.replace`).
+    `host.artifacts` (save, load, list, versions, delete) holds the session's files; it is
+    None on hosts that have no artifact store. Memory will be a further capability."""
 
     @property
     def run_id(self) -> str: ...
@@ -432,6 +472,9 @@ class HostAPI(Protocol):
     @property
     def storage(self) -> StorageAPI: ...
 
+    @property
+    def artifacts(self) -> ArtifactsAPI | None: ...
+
 
 class Host:
     """A HostAPI composed of capability objects. `replace(history=...)` makes a host that
@@ -440,7 +483,16 @@ class Host:
     The flat method names of the first HostAPI (`invoke_model`, `call_tool`, `state_get`,
     ...) still work on it and delegate to the capabilities; they are deprecated."""
 
-    __slots__ = ("history", "knowledge", "models", "run_id", "state", "storage", "tools")
+    __slots__ = (
+        "artifacts",
+        "history",
+        "knowledge",
+        "models",
+        "run_id",
+        "state",
+        "storage",
+        "tools",
+    )
 
     def __init__(
         self,
@@ -452,8 +504,10 @@ class Host:
         history: HistoryAPI,
         state: StateAPI,
         storage: StorageAPI,
+        artifacts: ArtifactsAPI | None = None,
     ) -> None:
         self.run_id = run_id
+        self.artifacts = artifacts
         self.models = models
         self.tools = tools
         self.knowledge = knowledge
@@ -464,7 +518,7 @@ class Host:
     @classmethod
     def of(cls, host: HostAPI, **changes: Any) -> Host:
         """A host like `host` with the capabilities in `changes` replaced."""
-        caps = {name: getattr(host, name) for name in _CAPABILITIES}
+        caps: dict[str, Any] = {name: getattr(host, name, None) for name in _CAPABILITIES}
         caps.update(changes)
         return cls(host.run_id, **caps)
 
@@ -543,7 +597,7 @@ class Host:
         return await self.storage.keys()
 
 
-_CAPABILITIES = ("models", "tools", "knowledge", "history", "state", "storage")
+_CAPABILITIES = ("models", "tools", "knowledge", "history", "state", "storage", "artifacts")
 
 
 ResultBatch = RunResult | list[RunResult]
@@ -566,6 +620,9 @@ class Agent(Protocol):
 __all__ = [
     "PROTOCOL_VERSION",
     "Agent",
+    "ArtifactOp",
+    "ArtifactsAPI",
+    "ArtifactsResource",
     "Attachment",
     "Capabilities",
     "ContextSection",

@@ -15,8 +15,9 @@ from typing import Any, Literal
 
 from agenthost.core.errors import InvalidArgument
 from agenthost.core.events import Event
-from agenthost.core.messages import ImagePart, Message, Part, TextPart
+from agenthost.core.messages import FilePart, ImagePart, Message, Part, TextPart
 from agenthost.core.usage import Usage
+from agenthost.server._attachments import check_remote_url, data_url, decode_base64, guess_mime
 
 Action = tuple[Literal["open", "delta", "close"], str]
 STEP_SEPARATOR = "\n\n"
@@ -140,18 +141,56 @@ def _parts(
         if kind in text_types and isinstance(item.get("text"), str):
             parts.append(TextPart(text=item["text"]))
         elif kind in image_types:
-            url = item.get("image_url")
-            if isinstance(url, dict):
-                url = url.get("url")
-            if not isinstance(url, str) or not url:
-                raise InvalidArgument(f"{where}.image_url", "an image part needs a URL")
-            parts.append(ImagePart(url=url))
+            parts.append(_image(item, where))
+        elif kind in ("file", "input_file"):
+            parts.append(_file(item, where))
+        elif kind == "input_audio":
+            raise InvalidArgument(
+                f"{where}.type",
+                "input_audio parts are not supported yet; send the audio as a file part",
+            )
         else:
-            allowed = ", ".join([*text_types, *image_types])
+            allowed = ", ".join([*text_types, *image_types, "file"])
             raise InvalidArgument(
                 f"{where}.type", f"unsupported content part {kind!r}; supported: {allowed}"
             )
     return parts
+
+
+def _image(item: dict[str, Any], where: str) -> ImagePart:
+    """`{"type": "image_url", "image_url": {"url": ...}}` (Responses: `"image_url": "..."`):
+    a data: URL becomes bytes; an http(s) URL goes to the model unfetched."""
+    url = item.get("image_url")
+    if isinstance(url, dict):
+        url = url.get("url")
+    if not isinstance(url, str) or not url:
+        raise InvalidArgument(f"{where}.image_url", "an image part needs a URL")
+    inline = data_url(url, f"{where}.image_url.url")
+    if inline is not None:
+        return ImagePart(data=inline[1], mime_type=inline[0])
+    return ImagePart(url=check_remote_url(url, f"{where}.image_url.url"))
+
+
+def _file(item: dict[str, Any], where: str) -> FilePart:
+    """`{"type": "file", "file": {"file_data": "data:...;base64,...", "filename": ...}}`
+    (Responses: `input_file` with the same fields at the top). `file_id` is OpenAI's own
+    file store: not supported."""
+    body = item.get("file") if item.get("type") == "file" else item
+    if not isinstance(body, dict):
+        raise InvalidArgument(f"{where}.file", "a file part needs a 'file' object")
+    name = body.get("filename") if isinstance(body.get("filename"), str) else None
+    raw = body.get("file_data")
+    if not isinstance(raw, str) or not raw:
+        raise InvalidArgument(
+            f"{where}.file.file_data",
+            "a file part needs 'file_data' (a data: URL or base64); file_id is not supported",
+        )
+    inline = data_url(raw, f"{where}.file.file_data")
+    if inline is not None:
+        mime, data = inline
+    else:
+        mime, data = guess_mime(name), decode_base64(raw, f"{where}.file.file_data")
+    return FilePart(data=data, mime_type=mime, name=name)
 
 
 def chat_user_message(messages: Sequence[Any]) -> Message:

@@ -62,6 +62,7 @@ _ROUTERS: dict[str, str | RouterFactory] = {
     "ops": "agenthost.server.ops:router",
     "native": _NATIVE,
     "approvals": "agenthost.server.approvals:router",  # /v1/apps/{agent}/approvals
+    "artifacts": "agenthost.server.artifacts:router",
     "openai": "agenthost.server.openai:router",
     "web": "agenthost.server.web:router",
     "a2a": "agenthost.server.a2a:router",  # empty without the a2a extra

@@ -34,6 +34,7 @@ from agenthost.core.errors import (
     ApprovalForbidden,
     ApprovalNotFound,
     ApprovalRunFinished,
+    ArtifactNotFound,
     ConfigError,
     RunCancelled,
     RunNotFound,
@@ -44,6 +45,17 @@ from agenthost.core.errors import (
     UserError,
     did_you_mean,
 )
+
+
+class ArtifactsDisabled(UserError):
+    code = "artifacts_disabled"
+
+    def __init__(self, agent: str) -> None:
+        super().__init__(
+            f"The agent {agent!r} keeps no artifacts: its runner has no artifact store (set "
+            f"artifacts.url in agenthost.yaml, or give Runner(artifacts=...); see "
+            f"docs/artifacts.md)."
+        )
 
 
 class Unauthorized(UserError):
@@ -121,6 +133,8 @@ _STATUS: list[tuple[type[AgentHostError], int]] = [
     (SessionNotFound, 404),
     (RunNotFound, 404),
     (ApprovalNotFound, 404),
+    (ArtifactNotFound, 404),
+    (ArtifactsDisabled, 404),
     (AgentNotFound, 404),
     (RouteNotFound, 404),
     (ResponseNotFound, 404),
@@ -157,6 +171,7 @@ _RUN_STATUS = {
     "model_unavailable": 502,
     "model_bad_response": 502,
     "model_error": 502,
+    "model_input_unsupported": 400,
     "plugin.crashed": 502,
     "plugin.unavailable": 502,
     "plugin.protocol_error": 502,

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agenthost.core.errors import InvalidArgument
 from agenthost.core.messages import FilePart, ImagePart, Message, Part, TextPart
+from agenthost.server._attachments import check_remote_url, data_url, decode_base64, guess_mime
 
 SESSION_ID_PATTERN = r"^[A-Za-z0-9._:@+=-]{1,256}$"
 SessionId = Annotated[str, Field(pattern=SESSION_ID_PATTERN)]
@@ -34,7 +35,16 @@ class CreateSession(_Strict):
 class PartIn(_Strict):
     kind: Literal["text", "image", "file"]
     text: str | None = None
-    url: Annotated[str | None, Field(max_length=8192)] = None
+    url: Annotated[
+        str | None,
+        Field(
+            max_length=50_000_000,
+            description="An http(s) URL (given to the model, never fetched here) or a data: URL.",
+        ),
+    ] = None
+    data: Annotated[str | None, Field(description="The bytes, base64 (kept as an artifact).")] = (
+        None
+    )
     mime_type: Annotated[str | None, Field(max_length=200)] = None
     name: Annotated[str | None, Field(max_length=500)] = None
 
@@ -71,19 +81,30 @@ def run_message(body: RunBody) -> Message:
             if not part.text:
                 raise InvalidArgument(f"{where}.text", "a text part needs non-empty 'text'")
             parts.append(TextPart(text=part.text))
-        elif not part.url:
-            raise InvalidArgument(f"{where}.url", f"an {part.kind} part needs a 'url'")
-        elif part.kind == "image":
-            parts.append(ImagePart(url=part.url, mime_type=part.mime_type or "image/png"))
         else:
-            parts.append(
-                FilePart(
-                    url=part.url,
-                    mime_type=part.mime_type or "application/octet-stream",
-                    name=part.name,
-                )
-            )
+            parts.append(_attachment(part, where))
     return Message(role="user", parts=tuple(parts))
+
+
+def _attachment(part: PartIn, where: str) -> ImagePart | FilePart:
+    """An image or file part: bytes from `data` (base64) or a data: URL, else an http(s) URL."""
+    default = "image/png" if part.kind == "image" else guess_mime(part.name)
+    data: bytes | None = None
+    url: str | None = None
+    mime = part.mime_type
+    if part.data is not None:
+        data = decode_base64(part.data, f"{where}.data")
+    elif part.url:
+        inline = data_url(part.url, f"{where}.url")
+        if inline is not None:
+            mime, data = mime or inline[0], inline[1]
+        else:
+            url = check_remote_url(part.url, f"{where}.url")
+    else:
+        raise InvalidArgument(f"{where}.url", f"an {part.kind} part needs 'data' or a 'url'")
+    if part.kind == "image":
+        return ImagePart(url=url, data=data, mime_type=mime or default)
+    return FilePart(url=url, data=data, mime_type=mime or default, name=part.name)
 
 
 # ---- OpenAI-compatible -------------------------------------------------------------------

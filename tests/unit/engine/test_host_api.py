@@ -161,9 +161,18 @@ async def test_storage_round_trip_and_deadline_refusal(store: SessionStore) -> N
 
 
 def test_the_host_api_protocol_is_narrow() -> None:
-    """HostAPI is the run id and six capability objects, nothing else."""
+    """HostAPI is the run id and seven capability objects, nothing else."""
     members = {name for name in dir(HostAPI) if not name.startswith("_")}
-    assert members == {"run_id", "models", "tools", "knowledge", "history", "state", "storage"}
+    assert members == {
+        "run_id",
+        "models",
+        "tools",
+        "knowledge",
+        "history",
+        "state",
+        "storage",
+        "artifacts",
+    }
 
 
 async def test_the_deprecated_flat_names_delegate_to_the_capabilities(

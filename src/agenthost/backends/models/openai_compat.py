@@ -27,6 +27,7 @@ import orjson
 from agenthost.backends.common.http import parse_retry_after
 from agenthost.backends.common.sse import SSEDecoder
 from agenthost.backends.models._decode import StreamAssembler, decode_completion
+from agenthost.backends.models._input import InputPolicy, fit_input
 from agenthost.backends.models._wire import wire_messages, wire_tools
 from agenthost.backends.models.providers import Provider
 from agenthost.core.errors import (
@@ -51,6 +52,8 @@ class OpenAICompatibleModel:
     `Provider` (its pooled client, timeouts, prices) between models. Use it as an async
     context manager (LLMAgent and Runner do): it holds the provider's client while entered,
     and the last user closes it. `price` overrides the price table for cost.
+    `input_policy` limits what the model takes (images and files are sent as OpenAI
+    `image_url` / `file` content parts unless it says otherwise; see `_input.py`).
     """
 
     def __init__(
@@ -61,6 +64,7 @@ class OpenAICompatibleModel:
         base_url: str | None = None,
         api_key: str | None = None,
         price: Price | None = None,
+        input_policy: InputPolicy | None = None,
     ) -> None:
         if provider is None:
             if not base_url:
@@ -76,6 +80,8 @@ class OpenAICompatibleModel:
             )
         self.model_name = model_name
         self.provider = provider
+        # None: images and files go to the endpoint as they are (see _input.py)
+        self.input_policy = input_policy
         self.price = price if price is not None else provider.price_for(model_name)
         self._name = f"{provider.name}:{model_name}"
         self._url = provider.base_url + "/chat/completions"
@@ -168,6 +174,8 @@ class OpenAICompatibleModel:
         *,
         stream: bool,
     ) -> bytes:
+        if self.input_policy is not None:
+            messages = fit_input(messages, self.input_policy, model=self._name)
         body: dict[str, Any] = {"model": self.model_name, "messages": wire_messages(messages)}
         if tools:
             body["tools"] = wire_tools(tools)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from agenthost.core.errors import AgentHostError, ConfigError, InvalidArgument
 
@@ -100,7 +100,11 @@ class AgentBuilder:
         """The models to try in order and their settings for agent `name`'s model ref (None:
         the environment's model)."""
         ids, settings, where = self._model_chain(name, ref, field)
-        return [self._model(model_id, where) for model_id in ids], settings
+        models = [self._model(model_id, where) for model_id in ids]
+        alias = self.config.models.get(ref) if ref is not None else None
+        if alias is not None:
+            apply_input_config(models, alias.input, alias.unsupported_input)
+        return models, settings
 
     def _model_chain(
         self, name: str, ref: str | None, field: str
@@ -189,6 +193,27 @@ class AgentBuilder:
                 f"agents.{name}.api_key_env: the environment variable {api_key_env} is not set."
             )
         return value
+
+
+def apply_input_config(
+    models: Sequence[ChatModel],
+    accepts: Sequence[str] | None,
+    on_unsupported: Literal["error", "text"] | None,
+) -> None:
+    """Set what each model takes (`models.<alias>.input`, `.unsupported_input`)."""
+    if accepts is None and on_unsupported is None:
+        return
+    from agenthost.backends.models._input import ANY_INPUT, InputPolicy
+
+    for model in models:
+        target: Any = model
+        if not hasattr(target, "input_policy"):
+            continue  # a model object that decides for itself
+        current = target.input_policy or ANY_INPUT
+        target.input_policy = InputPolicy(
+            accepts=frozenset(accepts) | {"text"} if accepts is not None else current.accepts,
+            on_unsupported=on_unsupported or current.on_unsupported,
+        )
 
 
 def model_settings(settings: ModelSettingsConfig | None) -> ModelSettings | None:

@@ -160,15 +160,55 @@ async function follow(response, mine) {
   }
 }
 
+// ---- attachments: files picked with the attach button go with the next message -----------
+
+const attach = { input: $("attach"), button: $("attach-button"), list: $("attached") };
+let attachments = []; // native API parts: {kind, data (base64), mime_type, name}
+
+function readPart(file) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => {
+      const data = String(reader.result).split(",", 2)[1] ?? "";
+      const mime = file.type || "application/octet-stream";
+      const kind = mime.startsWith("image/") ? "image" : "file";
+      resolve({ kind, data, mime_type: mime, name: file.name });
+    };
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(file);
+  });
+}
+
+function showAttachments() {
+  attach.list.textContent = attachments.length
+    ? `Attached: ${attachments.map((part) => part.name).join(", ")}`
+    : "";
+}
+
+attach.button.addEventListener("click", () => attach.input.click());
+attach.input.addEventListener("change", async () => {
+  const parts = await Promise.all([...attach.input.files].map(readPart));
+  attachments = attachments.concat(parts);
+  attach.input.value = "";
+  showAttachments();
+});
+
+function messageBody(text) {
+  if (!attachments.length) return text;
+  return [{ kind: "text", text }, ...attachments];
+}
+
 async function send(text) {
   const target = sessionId ? `sessions/${enc(sessionId)}/runs` : "runs";
   await drive(async (signal) => {
     const response = await api(appPath(agent, target), {
       method: "POST",
-      body: { message: text },
+      body: { message: messageBody(text) },
       signal,
     });
     ui.message.value = "";
+    attachments = [];
+    showAttachments();
     if (!sessionId) {
       sessionId = response.headers.get("X-Session-Id");
       showSession();

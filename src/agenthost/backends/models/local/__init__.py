@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from agenthost.backends.models._input import OnUnsupported
 from agenthost.backends.models.local._model import LocalModel, as_examples
 from agenthost.backends.models.local._prompts import ToolExample
 from agenthost.backends.models.local._server import (
@@ -55,6 +56,7 @@ def make_local_model(
     timeout: float = 300.0,
     reply_tokens: int = 256,
     prompt_cache: bool | str = True,
+    unsupported_input: OnUnsupported = "error",
 ) -> LocalModel:
     """The embedded model `model_name`: 'smollm2' (the default) or a path to a .gguf file.
 
@@ -75,6 +77,8 @@ def make_local_model(
     - prompt_cache: keep the prompt cache across processes (saved when the server stops,
       restored when one starts): True for ``$AGENTHOST_HOME/cache/local-model``, a folder,
       or False
+    - unsupported_input: the model reads text only; an image or file in a message is an
+      error (`model_input_unsupported`, "error") or a line of text naming it ("text")
 
     Nothing starts here: the server starts on the first call. Fails early with ConfigError
     or MissingExtraError when xllamacpp or the model file is missing.
@@ -102,6 +106,7 @@ def make_local_model(
         temperature=temperature,
         timeout=timeout,
         reply_tokens=reply_tokens,
+        unsupported_input=unsupported_input,
     )
 
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import orjson
 
+from agenthost.backends.models._input import TEXT_ONLY, InputPolicy, OnUnsupported, fit_input
 from agenthost.backends.models.local import _prompts, _repetition, _server
 from agenthost.backends.models.local._prompts import PreparedTool, ToolExample
 from agenthost.core.errors import ModelResponseError, ModelTimeout
@@ -77,8 +78,11 @@ class LocalModel:
         temperature: float = 0.2,
         timeout: float = 300.0,
         reply_tokens: int = REPLY_TOKENS,
+        unsupported_input: OnUnsupported = "error",
     ) -> None:
         self.model_name = model_name
+        # text only: an image or file is refused, or described in text (`_input.py`)
+        self.input_policy = InputPolicy(accepts=TEXT_ONLY.accepts, on_unsupported=unsupported_input)
         self.reply_tokens = reply_tokens
         self.path = path
         self.server_options = server or _server.ServerOptions()
@@ -171,6 +175,7 @@ class LocalModel:
         tools: Sequence[ToolSpec] = (),
         settings: ModelSettings | None = None,
     ) -> ModelResponse:
+        messages = fit_input(messages, self.input_policy, model=self._name)
         seconds = settings.timeout if settings is not None else None
         try:
             async with asyncio.timeout(seconds):
@@ -200,6 +205,7 @@ class LocalModel:
         tools: Sequence[ToolSpec] = (),
         settings: ModelSettings | None = None,
     ) -> AsyncGenerator[StreamEvent, None]:
+        messages = fit_input(messages, self.input_policy, model=self._name)
         decision = await self._decide(messages, tools, settings)
         if decision.call is not None:
             call = decision.call
