@@ -24,7 +24,14 @@ from agenthost.core.state import Scope, scoped_key
 from agenthost.engine import tracing
 from agenthost.engine.tool_exec import execute_tool
 from agenthost.ports.knowledge import Chunk, KnowledgeBase
-from agenthost.ports.models import ChatModel, ModelResponse, ModelSettings, StreamEvent, ToolSpec
+from agenthost.ports.models import (
+    ChatModel,
+    ModelResponse,
+    ModelSettings,
+    ResponseDone,
+    StreamEvent,
+    ToolSpec,
+)
 from agenthost.ports.protocol import HistoryPage, Host, HostAPI, RunContext, StateUpdated
 from agenthost.ports.sessions import KeyValueStore
 from agenthost.ports.tools import Tool, ToolOutput
@@ -154,8 +161,10 @@ class RunModels(_Capability):
         settings: ModelSettings | None = None,
     ) -> ModelResponse:
         model = self._model(model_id, "invoke")
-        with tracing.model_span(model_id):
-            return await model.request(messages, tools=tools, settings=settings)
+        with tracing.model_span(model_id) as span:
+            response = await model.request(messages, tools=tools, settings=settings)
+            tracing.record_response(span, response)
+            return response
 
     def stream(
         self,
@@ -178,8 +187,10 @@ class RunModels(_Capability):
         tools: Sequence[ToolSpec],
         settings: ModelSettings | None,
     ) -> AsyncGenerator[StreamEvent, None]:
-        with tracing.model_span(model_id):
+        with tracing.model_span(model_id) as span:
             async for item in model.stream(messages, tools=tools, settings=settings):
+                if isinstance(item, ResponseDone):
+                    tracing.record_response(span, item.response)
                 yield item
 
 
@@ -204,8 +215,10 @@ class RunTools(_Capability):
         gate = self._gate
         token = _tool_run.set((gate.host, gate.run) if gate.host is not None else None)
         try:
-            with tracing.tool_span(tool_name):
-                return await execute_tool(tool, arguments, timeout=timeout)
+            with tracing.tool_span(tool_name) as span:
+                output = await execute_tool(tool, arguments, timeout=timeout)
+                tracing.record_tool(span, output)
+                return output
         finally:
             _tool_run.reset(token)
 
