@@ -153,3 +153,19 @@ def test_logs_follow_prints_new_lines(env: dict[str, str], tmp_path: Path) -> No
         follow.send_signal(signal.SIGINT)
         follow.communicate(timeout=30)
         assert cli(env, "stop", "--dir", str(folder)).returncode == 0
+
+
+def test_the_docs_example_script(env: dict[str, str], tmp_path: Path) -> None:
+    script = Path(__file__).resolve().parents[2] / "examples" / "deploy" / "local.sh"
+    path = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    done = subprocess.run(
+        ["bash", str(script)],
+        env={**env, "AGENTHOST_PORT": "0", "PATH": path},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "agenthost server started" in done.stdout and "healthy" in done.stdout
+    assert "stopped (pid" in done.stdout
