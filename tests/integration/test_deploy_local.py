@@ -75,7 +75,7 @@ def test_local_status_logs_stop(env: dict[str, str]) -> None:
 
     logs = cli(env, "logs", "-n", "0")
     assert logs.returncode == 0 and f"on {state['url']}" in logs.stdout  # the banner
-    assert r'\"GET /healthz HTTP/1.1\" 200' in logs.stdout  # and the JSON access log
+    assert r"\"GET /healthz HTTP/1.1\" 200" in logs.stdout  # and the JSON access log
 
     stopped = cli(env, "stop")
     assert stopped.returncode == 0 and f"stopped (pid {pid})" in stopped.stdout

@@ -165,7 +165,7 @@ def test_nothing_is_configured_when_disabled_or_not_asked() -> None:
     assert otel.configure_from_env(disabled) is False
 
 
-def test_a_bad_exporter_is_a_warning_not_a_crash(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_bad_exporter_is_a_warning_not_a_crash() -> None:
     probe = (
         "import logging, sys\n"
         "logging.basicConfig(level=logging.WARNING)\n"
