@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from agenthost.cli._db import db_app
+from agenthost.cli._deploy import deploy_app
 from agenthost.cli._options import Options, default_user
 
 app = typer.Typer(
@@ -40,6 +41,7 @@ channels_app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(channels_app, name="channels")
+app.add_typer(deploy_app, name="deploy")
 
 ConfigOption = Annotated[
     Path | None,

@@ -40,7 +40,14 @@ from agenthost.ports.artifacts import (
     check_name,
 )
 from agenthost.ports.knowledge import Chunk, KnowledgeBase
-from agenthost.ports.models import ChatModel, ModelResponse, ModelSettings, StreamEvent, ToolSpec
+from agenthost.ports.models import (
+    ChatModel,
+    ModelResponse,
+    ModelSettings,
+    ResponseDone,
+    StreamEvent,
+    ToolSpec,
+)
 from agenthost.ports.protocol import (
     ArtifactsResource,
     HistoryPage,
@@ -197,8 +204,10 @@ class RunModels(_Capability):
         settings: ModelSettings | None = None,
     ) -> ModelResponse:
         model = self._model(model_id, "invoke")
-        with tracing.model_span(model_id):
-            return await model.request(messages, tools=tools, settings=settings)
+        with tracing.model_span(model_id) as span:
+            response = await model.request(messages, tools=tools, settings=settings)
+            tracing.record_response(span, response)
+            return response
 
     def stream(
         self,
@@ -221,8 +230,10 @@ class RunModels(_Capability):
         tools: Sequence[ToolSpec],
         settings: ModelSettings | None,
     ) -> AsyncGenerator[StreamEvent, None]:
-        with tracing.model_span(model_id):
+        with tracing.model_span(model_id) as span:
             async for item in model.stream(messages, tools=tools, settings=settings):
+                if isinstance(item, ResponseDone):
+                    tracing.record_response(span, item.response)
                 yield item
 
 
@@ -254,8 +265,9 @@ class RunTools(_Capability):
             )
         token = _tool_run.set((gate.host, gate.run) if gate.host is not None else None)
         try:
-            with tracing.tool_span(tool_name):
+            with tracing.tool_span(tool_name) as span:
                 output = await execute_tool(tool, arguments, timeout=timeout)
+                tracing.record_tool(span, output)
         finally:
             _tool_run.reset(token)
         return await spill_output(gate.run, tool_name, output)

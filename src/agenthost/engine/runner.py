@@ -590,6 +590,7 @@ class Runner:
             data=data,
         )
         active.finished = True
+        tracing.record_run(terminal)
         if outcome.store_failed:  # the client still learns that the run failed, and why
             return [terminal]
         events = [*outcome.tail, terminal]

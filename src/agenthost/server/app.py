@@ -42,10 +42,12 @@ from agenthost import __version__
 from agenthost.config.build import Runtime
 from agenthost.config.schema import AgentHostConfig, ServerConfig
 from agenthost.core.errors import AgentHostError, ConfigError
+from agenthost.engine import tracing
 from agenthost.engine.runner import Runner
 from agenthost.server._body_limit import BodyLimitMiddleware
 from agenthost.server._fast_runs import FastRunsMiddleware
 from agenthost.server._guard import RequestGuardMiddleware
+from agenthost.server._trace_context import TraceContextMiddleware
 from agenthost.server._validation import validation_error
 from agenthost.server.auth import ApiKeys
 from agenthost.server.errors import RouteNotFound, encode_error, error_body
@@ -265,6 +267,8 @@ def create_app(
             allow_headers=["*"],
             expose_headers=["X-Run-Id", "X-Session-Id"],
         )
+    if tracing.enabled():  # outermost: a caller's `traceparent` parents the whole request
+        app.add_middleware(TraceContextMiddleware)
     return app
 
 

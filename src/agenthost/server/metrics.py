@@ -14,9 +14,22 @@ Each app gets its own registry (two apps in one process never clash). `GET /metr
     agenthost_cost_usd_total{agent}                     cost, where prices are known
     agenthost_events_total{agent,type}                  events streamed, by type
 plus the process collector (CPU, memory, open files).
+
+A worker process (`agenthost worker`) serves the same metrics, under the same names, from its
+own `Metrics` on a port of its own: `serve_metrics(metrics, port)` (the port from
+AGENTHOST_METRICS_PORT, see `metrics_port`), its runs observed with `metrics.observe`. Each
+process is one scrape target; sum over the `instance` label in Prometheus (see
+docs/observability.md). No shared multiprocess directory is needed: a worker is one process.
 """
 
 from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -26,10 +39,23 @@ from prometheus_client import (
     Histogram,
     ProcessCollector,
     generate_latest,
+    start_http_server,
 )
 
 from agenthost.core.events import Event
-from agenthost.server.runs import RunRequest
+
+METRICS_PORT_ENV = "AGENTHOST_METRICS_PORT"
+
+
+class ObservedRun(Protocol):
+    """What `Metrics.observe` reads of a run: a server's `RunRequest`, or a worker's job."""
+
+    @property
+    def agent(self) -> str: ...
+
+    @property
+    def run_id(self) -> str: ...
+
 
 _LATENCY = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 
@@ -78,7 +104,7 @@ class Metrics:
         self._event_counters: dict[tuple[str, str], Counter] = {}
         self._active_gauges: dict[str, Gauge] = {}
 
-    def observe(self, request: RunRequest, event: Event) -> None:
+    def observe(self, request: ObservedRun, event: Event) -> None:
         """A run observer (see RunManager): called for every event of every run."""
         agent = request.agent
         run_id = request.run_id
@@ -125,3 +151,38 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+@dataclass(slots=True)
+class MetricsServer:
+    """`GET /metrics` of a process without the HTTP app (a worker), in a daemon thread."""
+
+    server: WSGIServer
+    thread: threading.Thread
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+
+
+def serve_metrics(metrics: Metrics, port: int, host: str = "0.0.0.0") -> MetricsServer:
+    """Serve `metrics` on http://host:port/metrics (port 0: any free port)."""
+    server, thread = start_http_server(port, addr=host, registry=metrics.registry)
+    return MetricsServer(server, thread)
+
+
+def metrics_port(env: Mapping[str, str] | None = None) -> int | None:
+    """The port in AGENTHOST_METRICS_PORT, or None when it is unset or empty."""
+    raw = (os.environ if env is None else env).get(METRICS_PORT_ENV, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) > 65535:
+        from agenthost.core.errors import ConfigError
+
+        raise ConfigError(f"{METRICS_PORT_ENV}={raw!r} is not a port: use a number 0-65535.")
+    return int(raw)

@@ -302,6 +302,7 @@ class RunManager:
                 self._active.pop(request.run_id, None)
                 channel.close()
                 terminal = channel.terminal
+                tracing.record_run(terminal)
                 data = (terminal.data or {}) if terminal is not None else {}
                 log.info(
                     "run finished",

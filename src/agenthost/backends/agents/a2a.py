@@ -94,6 +94,7 @@ from agenthost.backends.agents._platform import (
     run_with_retries,
 )
 from agenthost.backends.common.http import parse_retry_after
+from agenthost.backends.common.propagation import httpx_event_hooks
 from agenthost.core import messages as ours
 from agenthost.core.errors import ConfigError
 from agenthost.core.ids import new_id
@@ -313,6 +314,7 @@ class A2AAgent:
                 headers=self._headers,
                 timeout=httpx.Timeout(self.idle_timeout, connect=self.connect_timeout),
                 follow_redirects=True,
+                event_hooks=httpx_event_hooks(),  # `traceparent` on every request, when tracing
             )
         return self._http
 

@@ -29,6 +29,8 @@ from collections.abc import Mapping
 
 import aiohttp
 
+from agenthost.backends.common.propagation import aiohttp_trace_configs
+
 DEFAULT_MAX_CONNECTIONS = 1000
 
 
@@ -59,6 +61,7 @@ def make_http_client(
         headers=dict(headers or {}),
         trust_env=trust_env,
         raise_for_status=False,
+        trace_configs=aiohttp_trace_configs(),  # `traceparent` on every request, when tracing
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import aiohttp
 
+from agenthost.backends.common.propagation import aiohttp_trace_configs
 from agenthost.core.errors import PluginError, PluginErrorCode
 from agenthost.ports import wire
 from agenthost.ports.protocol import RunContext
@@ -77,6 +78,7 @@ class HttpConnection:
         self._session = aiohttp.ClientSession(
             headers=self.headers,
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
+            trace_configs=aiohttp_trace_configs(),  # `traceparent` on requests, when tracing
         )
         self.alive = True
 
