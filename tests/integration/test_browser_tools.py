@@ -14,8 +14,9 @@ import importlib.util
 import os
 import shutil
 import struct
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from pathlib import Path
 
 import pytest
 
@@ -174,14 +175,20 @@ async def test_a_long_page_is_read_in_parts(site: Site, browser: BrowserTools) -
     assert "END" in last and "[characters 50000-50003 of 50003]" in last
 
 
-async def test_element_names_are_checked(site: Site, browser: BrowserTools) -> None:
+async def test_element_names_are_checked(site: Site) -> None:
+    pool = BrowserPool(policy=LOOPBACK, limits=BrowserLimits(action_timeout=1))
+    async with BrowserTools(pool) as browser:
+        await _check_names(site, browser)
+
+
+async def _check_names(site: Site, browser: BrowserTools) -> None:
     await browser.open(A, site.url("/"))
     with pytest.raises(ToolError, match="exactly one of ref, selector or text"):
         await browser.click(A, ref="e1", text="Read on")
     with pytest.raises(ToolError, match="'#1' is not a ref"):
         await browser.click(A, ref="#1")
-    with pytest.raises(ToolError, match="Timeout"):  # nothing matches: the action times out
-        await BrowserTools(browser.pool).click(A, selector="#missing")
+    with pytest.raises(ToolError, match="Timeout 1000ms exceeded"):  # nothing matches
+        await browser.click(A, selector="#missing")
 
 
 async def test_a_screenshot_is_an_image_part(site: Site, browser: BrowserTools) -> None:
@@ -307,7 +314,7 @@ async def test_the_pool_stops_with_its_last_holder(site: Site) -> None:
     assert not pool.running and pool.sessions() == []
 
 
-async def test_a_run_uses_the_tools_across_runs(site: Site, tmp_path: Any) -> None:
+async def test_a_run_uses_the_tools_across_runs(site: Site) -> None:
     """browser_open in one run, browser_click and browser_screenshot in the next: the same
     page, because the page belongs to the session. The agent closes the browser with it."""
     model = ScriptedModel(
@@ -322,7 +329,10 @@ async def test_a_run_uses_the_tools_across_runs(site: Site, tmp_path: Any) -> No
     )
     tools = browser_tools(BrowserPool(policy=LOOPBACK))
     agent = LLMAgent(model=model, name="surfer", tools=tools, parallel_tools=False)
-    async with open_session_store("memory://") as store, Runner(agent, store=store, app="t") as runner:
+    async with (
+        open_session_store("memory://") as store,
+        Runner(agent, store=store, app="t") as runner,
+    ):
         first = await collect(runner.run("ann", "s1", "open it"))
         opened = next(e for e in first if e.type == "tool.call.completed")
         assert opened.error is None and "Fjords of Norway" in opened.text
@@ -403,3 +413,31 @@ async def _socks_connect(proxy_port: int, address: bytes, port: int) -> int:
         return reply[1]
     finally:
         writer.close()
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "browser"
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [
+        ("surf.py", ["[browser_click] Title: Fjords", "Geiranger, Sogne, Hardanger", "Done:"]),
+        ("browser_in_code.py", ["Title: Sognefjord", "205 km", "[image: image/png, "]),
+    ],
+)
+async def test_the_examples_run(name: str, shown: list[str], tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "AGENTHOST_WEB"))}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(EXAMPLES / name),
+        env={**env, "AGENTHOST_HOME": str(tmp_path / "home")},
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    assert process.returncode == 0, err.decode()
+    for text in shown:
+        assert text in out.decode()
+    if name == "browser_in_code.py":
+        assert (tmp_path / "page.png").read_bytes().startswith(b"\x89PNG")

@@ -45,4 +45,5 @@ def browser_tools(pool: BrowserPool | None = None) -> list[BrowserTool]:
 # The bundled tools ("browser:*" in config): one pool for the process, started on first use
 # and stopped when the last agent holding the tools closes.
 TOOLS = tuple(browser_tools())
-open, read, click, fill, screenshot = TOOLS  # noqa: A001 - the config names: browser:open, ...
+# the config names browser:open, browser:read, ... (`open` shadows the builtin here only)
+open, read, click, fill, screenshot = TOOLS

@@ -18,7 +18,12 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from agenthost.backends.tools.browser.page_text import READ_PAGE, REF_PATTERN, PageView, ref_selector
+from agenthost.backends.tools.browser.page_text import (
+    READ_PAGE,
+    REF_PATTERN,
+    PageView,
+    ref_selector,
+)
 from agenthost.backends.tools.browser.pool import BrowserPool, BrowserSession, SessionKey
 from agenthost.core.errors import ToolError
 from agenthost.core.messages import ImagePart
@@ -215,7 +220,9 @@ class BrowserTools:
             try:
                 page = await session.current_page()
             except Exception as exc:
-                raise ToolError(f"{tool}: the browser failed: {_first_line(exc)}", tool_name=tool) from None
+                raise ToolError(
+                    f"{tool}: the browser failed: {_first_line(exc)}", tool_name=tool
+                ) from None
             yield session, page
 
     async def _view(
@@ -259,7 +266,9 @@ def _run_key(tool: str) -> SessionKey:
 
 
 def _locate(tool: str, page: Page, *, ref: str, selector: str, text: str = "") -> Locator:
-    given = [name for name, value in (("ref", ref), ("selector", selector), ("text", text)) if value]
+    given = [
+        name for name, value in (("ref", ref), ("selector", selector), ("text", text)) if value
+    ]
     if len(given) != 1:
         names = "ref, selector or text" if tool == "browser_click" else "ref or selector"
         raise ToolError(

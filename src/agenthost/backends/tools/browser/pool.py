@@ -73,6 +73,14 @@ class BrowserLimits:
     max_sessions: int = 8  # open contexts; past it the least recently used one is closed
     idle_timeout: float = 600.0  # a context unused this long is closed
 
+    def __post_init__(self) -> None:
+        for name in ("navigation_timeout", "action_timeout", "idle_timeout"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"BrowserLimits.{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("max_chars", "max_screenshot_bytes", "max_screenshot_height", "max_sessions"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"BrowserLimits.{name} must be >= 1, got {getattr(self, name)}")
+
 
 @dataclass(slots=True, eq=False)
 class BrowserSession:

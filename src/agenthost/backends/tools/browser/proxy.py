@@ -158,9 +158,7 @@ class PolicyProxy:
         del self.blocked[: -self.max_blocked]
 
 
-async def _handshake(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-) -> tuple[str, int]:
+async def _handshake(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> tuple[str, int]:
     version, count = await reader.readexactly(2)
     methods = await reader.readexactly(count)
     if version != _VERSION or _NO_AUTH not in methods:
