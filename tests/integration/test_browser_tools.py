@@ -166,6 +166,7 @@ async def test_open_read_click_and_fill_a_page(site: Site, browser: BrowserTools
     assert "Filled e3" in await browser.fill(A, "Geiranger", ref="e3")
     results = await browser.fill(A, "Sogne", selector="input[name=q]", submit=True)
     assert "Title: Results" in results and "You searched Sogne" in results
+    assert (await browser.open(A, site.url("/missing"))).startswith("HTTP 404 Not Found\nTitle:")
 
 
 async def test_a_long_page_is_read_in_parts(site: Site, browser: BrowserTools) -> None:
