@@ -90,6 +90,7 @@ class Site:
             "/next": lambda r: _html("<title>Next</title><p>Geiranger and Sogne.</p>"),
             "/search": lambda r: _html(f"<title>Results</title><p>You searched {r.query['q']}</p>"),
             "/probes": lambda r: _html(PROBES),
+            "/popup": lambda r: _html('<a href="/next" target="_blank">Pop out</a>'),
             "/long": lambda r: _html("<title>Long</title><p>" + "word " * 10_000 + "END</p>"),
             "/cookie/set": self._set_cookie,
             "/cookie/show": lambda r: _html(f"<p>cookie={r.cookies.get('who', 'none')}</p>"),
@@ -167,6 +168,12 @@ async def test_open_read_click_and_fill_a_page(site: Site, browser: BrowserTools
     results = await browser.fill(A, "Sogne", selector="input[name=q]", submit=True)
     assert "Title: Results" in results and "You searched Sogne" in results
     assert (await browser.open(A, site.url("/missing"))).startswith("HTTP 404 Not Found\nTitle:")
+
+
+async def test_a_popup_becomes_the_current_page(site: Site, browser: BrowserTools) -> None:
+    await browser.open(A, site.url("/popup"))
+    assert "Title: Next" in await browser.click(A, ref="e1")
+    assert "Geiranger and Sogne." in await browser.read(A)
 
 
 async def test_a_long_page_is_read_in_parts(site: Site, browser: BrowserTools) -> None:

@@ -34,7 +34,12 @@ from agenthost.ports.tools import ToolOutput
 if TYPE_CHECKING:
     from playwright.async_api import Locator, Page, Response
 
-NAMES = ("browser_open", "browser_read", "browser_click", "browser_fill", "browser_screenshot")
+# a link (or a form's button) that opens its target in another window
+_OPENS_NEW_PAGE = """(e) => {
+  const owner = e.closest("a[href]") || (e.form || null);
+  const target = owner ? (owner.getAttribute("target") || "") : "";
+  return target !== "" && !["_self", "_parent", "_top"].includes(target.toLowerCase());
+}"""
 
 
 class BrowserTools:
@@ -148,12 +153,16 @@ class BrowserTools:
         async with self._acting("browser_click", key) as (session, page):
             target = _locate("browser_click", page, ref=ref, selector=selector, text=text)
             try:
-                await target.click()
+                if await target.evaluate(_OPENS_NEW_PAGE):
+                    async with page.context.expect_page() as popup:
+                        await target.click()
+                    page = await popup.value  # current from now on (BrowserSession follows)
+                else:
+                    await target.click()
                 await page.wait_for_load_state("load")
             except Exception as exc:
                 raise _refusal("browser_click", page.url, session, exc) from None
-            page = await session.current_page()  # a popup the click opened is current now
-            return await self._view(session, page)
+            return await self._view(session, await session.current_page())
 
     async def fill(
         self,

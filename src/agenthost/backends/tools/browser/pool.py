@@ -241,21 +241,23 @@ class BrowserPool:
 
     async def _ensure_browser(self) -> Browser:
         loop = asyncio.get_running_loop()
-        async with self._start_lock:
-            if self._loop is not None and self._loop is not loop:
+        if self._loop is not loop:
+            if self._loop is not None:
                 # started in an event loop that has ended (asyncio.run twice): that driver
-                # and its browser went with it
+                # and its browser went with it; the locks belonged to it too
                 log.warning("the browser was started in another event loop; starting anew")
                 self._forget()
+            self._loop = loop
+            self._start_lock = asyncio.Lock()
+        async with self._start_lock:
             if self._browser is None or not self._browser.is_connected():
-                if self._browser is not None:
+                if self._browser is not None:  # Chromium died: start it again
                     await self._shutdown()
                 try:
                     await self._launch()
                 except BaseException:
                     await asyncio.shield(self._shutdown())
                     raise
-                self._loop = loop
             assert self._browser is not None
             return self._browser
 
@@ -327,7 +329,6 @@ class BrowserPool:
         self._sessions.clear()
         self._browser = self._playwright = self._guard = None
         self._active_policy = None
-        self._loop = None
 
 
 def _follow(session: BrowserSession, page: Page) -> None:
