@@ -47,7 +47,7 @@ from agenthost.backends.tools.browser import (
 from agenthost.backends.tools.web import WebPolicy
 from agenthost.backends.tools.web.ssrf import BlockedAddress
 from agenthost.config.tools import load_tools
-from agenthost.core.errors import ToolError
+from agenthost.core.errors import ConfigError, ToolError
 from agenthost.engine.llm_agent import LLMAgent
 from agenthost.engine.runner import Runner, collect, final_text
 from agenthost.ports.tools import ToolOutput
@@ -264,12 +264,16 @@ async def test_only_http_urls_are_opened(browser: BrowserTools) -> None:
 
 
 async def test_sessions_do_not_share_cookies(site: Site, browser: BrowserTools) -> None:
+    # parallel calls of a new session make one context, and run one at a time
+    await asyncio.gather(browser.open(A, site.url("/")), browser.read(A), browser.read(A))
+    assert browser.pool.contexts() == 1
     await browser.open(A, site.url("/cookie/set?v=ann"))
     assert "cookie=ann" in await browser.open(A, site.url("/cookie/show"))
     assert "cookie=none" in await browser.open(B, site.url("/cookie/show"))
     await browser.open(B, site.url("/cookie/set?v=bob"))
     assert "cookie=ann" in await browser.open(A, site.url("/cookie/show"))
     assert sorted(browser.pool.sessions()) == sorted([A, B])
+    assert browser.pool.contexts() == 2
 
 
 async def test_the_least_recently_used_and_idle_sessions_are_closed(site: Site) -> None:
@@ -352,6 +356,14 @@ async def test_a_run_uses_the_tools_across_runs(site: Site) -> None:
         pool = tools[0]._pool
         assert pool.running and pool.sessions() == [("t", "ann", "s1")]
     assert not pool.running
+
+
+async def test_a_missing_chromium_is_named(site: Site) -> None:
+    pool = BrowserPool(policy=LOOPBACK, executable="/nonexistent/chromium")
+    async with BrowserTools(pool) as tools:
+        with pytest.raises(ConfigError, match="No Chromium at '/nonexistent/chromium'"):
+            await tools.open(A, site.url("/"))
+        assert not pool.running
 
 
 async def test_called_outside_a_run_the_tools_say_so() -> None:

@@ -227,12 +227,11 @@ class BrowserTools:
     ) -> AsyncIterator[tuple[BrowserSession, Page]]:
         async with self.pool.using(key) as session:
             try:
-                page = await session.current_page()
-            except Exception as exc:
-                raise ToolError(
-                    f"{tool}: the browser failed: {_first_line(exc)}", tool_name=tool
-                ) from None
-            yield session, page
+                yield session, await session.current_page()
+            except ToolError:
+                raise
+            except Exception as exc:  # Playwright's errors (a page gone, a script failing)
+                raise ToolError(f"{tool}: {_first_line(exc)}", tool_name=tool) from None
 
     async def _view(
         self, session: BrowserSession, page: Page, *, offset: int = 0, status: str = ""

@@ -162,6 +162,10 @@ class BrowserPool:
     def running(self) -> bool:
         return self._browser is not None
 
+    def contexts(self) -> int:
+        """How many browser contexts are open (one per session; for tests and metrics)."""
+        return len(self._browser.contexts) if self._browser is not None else 0
+
     def sessions(self) -> list[SessionKey]:
         """The sessions with an open context, least recently used first."""
         return list(self._sessions)
@@ -174,7 +178,8 @@ class BrowserPool:
         session = await self._session(key)
         async with session.lock:
             session.used_at = time.monotonic()
-            self._sessions.move_to_end(key)
+            if self._sessions.get(key) is session:  # not closed while this call waited
+                self._sessions.move_to_end(key)
             try:
                 yield session
             except asyncio.CancelledError:
@@ -191,11 +196,27 @@ class BrowserPool:
         return True
 
     async def _session(self, key: SessionKey) -> BrowserSession:
-        browser = await self._ensure_browser()
-        await self._expire(keep=key)
-        session = self._sessions.get(key)
-        if session is not None:
+        """The session's state, made on first use (one at a time: two parallel calls of a
+        new session must not make two contexts)."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            if self._loop is not None:
+                # started in an event loop that has ended (asyncio.run twice): that driver
+                # and its browser went with it; the locks belonged to it too
+                log.warning("the browser was started in another event loop; starting anew")
+                self._forget()
+            self._loop = loop
+            self._start_lock = asyncio.Lock()
+        async with self._start_lock:
+            browser = await self._ensure_browser()
+            await self._expire(keep=key)
+            session = self._sessions.get(key)
+            if session is None:
+                session = await self._new_session(key, browser)
+                self._sessions[key] = session
             return session
+
+    async def _new_session(self, key: SessionKey, browser: Browser) -> BrowserSession:
         assert self._active_policy is not None
         proxy = PolicyProxy(self._active_policy, self.resolve)
         await proxy.__aenter__()
@@ -214,7 +235,6 @@ class BrowserPool:
         context.set_default_timeout(self.limits.action_timeout * 1000)
         session = BrowserSession(key=key, context=context, proxy=proxy)
         context.on("page", lambda page: _follow(session, page))  # a popup becomes current
-        self._sessions[key] = session
         return session
 
     async def _expire(self, *, keep: SessionKey) -> None:
@@ -240,26 +260,18 @@ class BrowserPool:
     # ---- the browser process -------------------------------------------------------------
 
     async def _ensure_browser(self) -> Browser:
-        loop = asyncio.get_running_loop()
-        if self._loop is not loop:
-            if self._loop is not None:
-                # started in an event loop that has ended (asyncio.run twice): that driver
-                # and its browser went with it; the locks belonged to it too
-                log.warning("the browser was started in another event loop; starting anew")
-                self._forget()
-            self._loop = loop
-            self._start_lock = asyncio.Lock()
-        async with self._start_lock:
-            if self._browser is None or not self._browser.is_connected():
-                if self._browser is not None:  # Chromium died: start it again
-                    await self._shutdown()
-                try:
-                    await self._launch()
-                except BaseException:
-                    await asyncio.shield(self._shutdown())
-                    raise
-            assert self._browser is not None
-            return self._browser
+        """The running browser, started (again, if Chromium died) when needed; called with
+        the start lock held."""
+        if self._browser is None or not self._browser.is_connected():
+            if self._browser is not None:
+                await self._shutdown()
+            try:
+                await self._launch()
+            except BaseException:
+                await asyncio.shield(self._shutdown())
+                raise
+        assert self._browser is not None
+        return self._browser
 
     async def _launch(self) -> None:
         try:
