@@ -31,8 +31,8 @@ $(VENV)/bin/python:
 	$(BIN)/pip install --quiet --upgrade pip
 
 # Debian packages, installed only when missing: libgomp1 (OpenMP, for llama.cpp: the embedded
-# model) for the demo; chromium for the web page test, driven by Playwright (never
-# `playwright install`, which downloads a browser of its own).
+# model) for the demo; chromium for the web page test and the browser tools, driven by
+# Playwright (never `playwright install`, which downloads a browser of its own).
 define apt_install
 	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then echo "installing Debian packages:$$missing"; \

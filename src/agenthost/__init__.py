@@ -135,6 +135,10 @@ _EXPORTS: dict[str, str] = {
     "make_search_tool": "agenthost.backends.tools.web",
     "SearxngSearch": "agenthost.backends.tools.web",
     "TavilySearch": "agenthost.backends.tools.web",
+    "BrowserLimits": "agenthost.backends.tools.browser",
+    "BrowserPool": "agenthost.backends.tools.browser",
+    "BrowserTools": "agenthost.backends.tools.browser",
+    "browser_tools": "agenthost.backends.tools.browser",
     "PluginAgent": "agenthost.backends.plugins",
     "A2AAgent": "agenthost.backends.agents",
     "BailianAgent": "agenthost.backends.agents",
@@ -209,6 +213,9 @@ __all__ = [
     "ArtifactsResource",
     "BackendUnavailable",
     "BailianAgent",
+    "BrowserLimits",
+    "BrowserPool",
+    "BrowserTools",
     "Capabilities",
     "ChainAgent",
     "ChannelError",
@@ -328,6 +335,7 @@ __all__ = [
     "Who",
     "agent_tool",
     "ask",
+    "browser_tools",
     "build_runtime",
     "build_runtimes",
     "collect",
@@ -374,6 +382,12 @@ if TYPE_CHECKING:
     from agenthost.backends.plugins import PluginAgent
     from agenthost.backends.sessions import open_session_store
     from agenthost.backends.tools.artifact_tools import save_artifact
+    from agenthost.backends.tools.browser import (
+        BrowserLimits,
+        BrowserPool,
+        BrowserTools,
+        browser_tools,
+    )
     from agenthost.backends.tools.files import FileLimits, file_tools
     from agenthost.backends.tools.mcp import McpServer
     from agenthost.backends.tools.web import (

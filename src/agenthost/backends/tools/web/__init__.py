@@ -41,6 +41,7 @@ __all__ = [
     "fetcher_from_env",
     "make_fetch_tool",
     "make_search_tool",
+    "policy_from_env",
     "provider_from_env",
     "search",
 ]
@@ -50,11 +51,17 @@ _TRUE = ("1", "true", "yes", "on")
 
 def fetcher_from_env() -> Fetcher:
     """A Fetcher with the policy of AGENTHOST_WEB_ALLOWED_HOSTS / AGENTHOST_WEB_ALLOW_PRIVATE."""
+    return Fetcher(policy_from_env())
+
+
+def policy_from_env() -> WebPolicy:
+    """The policy of AGENTHOST_WEB_ALLOWED_HOSTS / AGENTHOST_WEB_ALLOW_PRIVATE (also the
+    browser tools')."""
     hosts = os.environ.get("AGENTHOST_WEB_ALLOWED_HOSTS", "")
     allow_private = os.environ.get("AGENTHOST_WEB_ALLOW_PRIVATE", "").lower() in _TRUE
     allowed = [h.strip() for h in hosts.split(",") if h.strip()]
     try:
-        return Fetcher(WebPolicy(allow_private=allow_private, allowed_hosts=allowed))
+        return WebPolicy(allow_private=allow_private, allowed_hosts=allowed)
     except ConfigError as exc:
         raise ConfigError(f"AGENTHOST_WEB_ALLOWED_HOSTS: {exc.message}") from exc
 
