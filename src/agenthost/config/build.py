@@ -122,6 +122,8 @@ async def build_runtime(
             app=app if app is not None else agent_app(config, name),
             busy_policy=config.runner.busy_policy,
             timeout=config.runner.timeout,
+            leases="local" if config.cluster.leases == "local" else "auto",
+            lease_seconds=config.cluster.lease_seconds,
         )
         await stack.enter_async_context(runner)  # opens and closes what the agent owns
         log.info(
