@@ -219,10 +219,16 @@ async def sse(response: httpx.Response) -> AsyncIterator[tuple[str, str, str]]:
 
 
 async def read_run(
-    client: httpx.AsyncClient, response: httpx.Response, seen: Seen, *, stop_after: int = 0
+    client: httpx.AsyncClient,
+    response: httpx.Response,
+    seen: Seen,
+    *,
+    stop_after: int = 0,
+    going: asyncio.Event | None = None,
 ) -> bool:
     """Read frames into `seen` until the terminal event (True) or the connection breaks
-    (False); `stop_after` > 0: leave after that many frames (False)."""
+    (False); `stop_after` > 0: leave after that many frames (False); `going` is set once
+    three frames came."""
     count = 0
     try:
         async for frame_id, kind, data in sse(response):
@@ -230,6 +236,8 @@ async def read_run(
             if kind != "error":
                 seen.events.append(orjson.loads(data))
             count += 1
+            if going is not None and count >= 3:
+                going.set()
             if seen.terminal is not None:
                 return True
             if stop_after and count >= stop_after:
