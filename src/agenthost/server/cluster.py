@@ -197,11 +197,11 @@ __all__ = [
     "cluster_of",
     "cluster_urls",
     "listen",
-    "start_listener",
     "open_cluster",
     "owns",
     "publish_tail",
     "run_meta",
+    "start_listener",
     "stored_request",
     "submit_background",
 ]
