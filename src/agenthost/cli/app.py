@@ -308,6 +308,56 @@ def channels_run(
 
 
 @app.command()
+def worker(
+    config: ConfigOption = None,
+    broker: Annotated[
+        str | None,
+        typer.Option(
+            "--broker",
+            help="Celery broker URL (default: cluster.broker, else $AGENTHOST_BROKER_URL), "
+            "e.g. amqp://guest:guest@127.0.0.1:5672// or redis://127.0.0.1:6379/1.",
+            show_default=False,
+        ),
+    ] = None,
+    events: Annotated[
+        str | None,
+        typer.Option(
+            "--events",
+            help="Redis URL of the run streams (default: cluster.events, else "
+            "$AGENTHOST_EVENTS_URL).",
+            show_default=False,
+        ),
+    ] = None,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", "-n", min=1, help="Runs at once.")
+    ] = 4,
+    log_format: Annotated[
+        str, typer.Option("--log-format", help="Logs on stderr as 'json' lines or 'text'.")
+    ] = "json",
+    log_level: Annotated[
+        str, typer.Option("--log-level", envvar="AGENTHOST_LOG_LEVEL", help="Log level.")
+    ] = "INFO",
+) -> None:
+    """Run background runs (posted with "background": true) as a Celery worker.
+
+    Needs the `worker` extra, a broker (RabbitMQ or Redis) and the run streams (Redis), and
+    the same store and agents as the servers (docs/deploy.md).
+    """
+    from agenthost.cli._worker import worker as worker_main
+
+    raise typer.Exit(
+        worker_main(
+            Options(config=config),
+            broker=broker,
+            events=events,
+            concurrency=concurrency,
+            log_level=log_level,
+            log_format=log_format,
+        )
+    )
+
+
+@app.command()
 def version() -> None:
     """Print the agenthost version."""
     from agenthost import __version__

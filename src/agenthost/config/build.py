@@ -128,6 +128,8 @@ async def build_runtime(
             busy_policy=config.runner.busy_policy,
             timeout=config.runner.timeout,
             artifacts=artifacts,
+            leases="local" if config.cluster.leases == "local" else "auto",
+            lease_seconds=config.cluster.lease_seconds,
         )
         await stack.enter_async_context(runner)  # opens and closes what the agent owns
         log.info(

@@ -134,6 +134,27 @@ class RunnerConfig(_Struct):
     timeout: PositiveFloat | None = None  # seconds per run
 
 
+class ClusterConfig(_Struct):
+    """Several processes over one store (docs/deploy.md, "From one process to a cluster").
+
+    `leases`: `auto` takes the session leases of a store that has them (Postgres, MySQL,
+    Redis: a session runs in one process at a time across replicas), `local` keeps the
+    process-local locks (one process only). `lease_seconds`: how long a dead process keeps
+    its sessions before another may close its runs. `events`: a Redis URL for run event
+    streams and cancel signals (any replica streams, resumes and cancels any run; env
+    AGENTHOST_EVENTS_URL). `broker`: the Celery broker of background runs (`amqp://...` or
+    `redis://...`; env AGENTHOST_BROKER_URL), `queue` its queue name, `visibility_timeout`
+    the seconds before a Redis broker redelivers the task of a worker that died.
+    """
+
+    leases: Literal["auto", "local"] = "auto"
+    lease_seconds: PositiveFloat = 20.0
+    events: str | None = None
+    broker: str | None = None
+    queue: str = "agenthost"
+    visibility_timeout: PositiveFloat = 3600.0
+
+
 class ServerConfig(_Struct):
     """`agenthost serve` and `create_app()` (see docs/server.md).
 
@@ -182,6 +203,7 @@ class AgentHostConfig(_Struct):
     runner: RunnerConfig = msgspec.field(default_factory=RunnerConfig)
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
     channels: ChannelsConfig | None = None  # see config/channels.py and docs/channels.md
+    cluster: ClusterConfig = msgspec.field(default_factory=ClusterConfig)
 
     def effective_agents(self) -> dict[str, AgentKindConfig]:
         return self.agents or {DEFAULT_AGENT: default_agent_config()}

@@ -1,25 +1,64 @@
 """Per-session serialization with a busy policy (what to do with a second message).
 
-- `queue` (default): wait for the active run to finish, then run (FIFO).
+- `queue` (default): wait for the active run to finish, then run (FIFO within a process).
 - `reject`: raise `SessionBusy` at once; nothing is stored.
 - `interrupt`: cancel the active run (it ends with `run.failed`, code `interrupted`), then run.
 
-The lock lives in this process (one runner). Replicas sharing a database need a lease lock in
-Redis or Postgres; that backend plugs in behind the same `SessionLocks` interface.
+**One process** (no lease store: the memory and SQLite stores): an asyncio lock per session,
+nothing else; no I/O, so a run pays nothing for it.
+
+**Replicas** (`SessionLocks(leases)`: a lease store shared by every process, see
+ports/leases.py; the Postgres, MySQL and Redis stores have one): the same local lock first
+(runs of one process queue in order without touching the store), then the session's lease,
+held by the run (holder = run id) for as long as it runs:
+
+- taken at once when free; when another process holds it, `reject` raises SessionBusy,
+  `queue` polls until it is free (backoff from 20 ms to `poll_max`), `interrupt` asks the
+  holder to stop (`LeaseStore.interrupt`) and then polls like `queue`;
+- renewed every `renew_seconds` by a task that lives as long as the hold (structured: it is
+  cancelled when the run ends); a renewal that reports an interrupt request, or that finds
+  the lease lost (it ran out and another process took it: its fencing token is no longer
+  current), interrupts the run here, so it ends `interrupted` instead of writing on;
+- released when the run ends. A process that dies keeps it until it runs out
+  (`lease_seconds`); then the next process to take it finds the dead run open and marks it
+  interrupted (engine/recovery.py): only the lease holder may, so it happens once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Literal
+from typing import Final, Literal
+from urllib.parse import quote
 
 from agenthost.core.errors import SessionBusy
 from agenthost.core.session import SessionKey
+from agenthost.ports.leases import Lease, LeaseStore
+
+log = logging.getLogger("agenthost.runner")
 
 BusyPolicy = Literal["queue", "reject", "interrupt"]
 BUSY_POLICIES: tuple[BusyPolicy, ...] = ("queue", "reject", "interrupt")
+
+LEASE_SECONDS: Final = 20.0
+RENEW_SECONDS: Final = 2.0
+POLL_MAX: Final = 0.5
+INTERRUPT_REASON: Final = "a newer message interrupted it"
+
+
+def lease_name(key: SessionKey) -> str:
+    """The lease of a session: `session:<app>/<user>/<session>`, each part URL-quoted."""
+    return "session:" + "/".join(quote(part, safe="") for part in key)
+
+
+def store_leases(store: object) -> LeaseStore | None:
+    """The lease store of a session store that has one (`store.leases()`), else None."""
+    make = getattr(store, "leases", None)
+    leases = make() if callable(make) else None
+    return leases if isinstance(leases, LeaseStore) else None
 
 
 class _Slot:
@@ -32,8 +71,19 @@ class _Slot:
 
 
 class SessionLocks:
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        leases: LeaseStore | None = None,
+        *,
+        lease_seconds: float = LEASE_SECONDS,
+        renew_seconds: float = RENEW_SECONDS,
+        poll_max: float = POLL_MAX,
+    ) -> None:
         self._slots: dict[SessionKey, _Slot] = {}
+        self.leases = leases
+        self.lease_seconds = lease_seconds
+        self.renew_seconds = renew_seconds
+        self.poll_max = poll_max
 
     def active_run(self, key: SessionKey) -> str | None:
         slot = self._slots.get(key)
@@ -65,10 +115,93 @@ class SessionLocks:
             async with slot.lock:
                 slot.run_id = run_id
                 try:
-                    yield
+                    if self.leases is None:
+                        yield
+                    else:
+                        async with self._leased(key, policy, run_id, interrupt):
+                            yield
                 finally:
                     slot.run_id = None
         finally:
             slot.users -= 1
             if slot.users == 0:
                 self._slots.pop(key, None)
+
+    # ---- across processes -----------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _leased(
+        self, key: SessionKey, policy: BusyPolicy, run_id: str, interrupt: Callable[[str], None]
+    ) -> AsyncIterator[None]:
+        lease = await self._acquire(key, policy, run_id)
+        renewing = asyncio.get_running_loop().create_task(
+            self._renew(lease, interrupt), name=f"agenthost lease {run_id}"
+        )
+        try:
+            yield
+        finally:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
+            await self._release(lease)
+
+    async def _acquire(self, key: SessionKey, policy: BusyPolicy, run_id: str) -> Lease:
+        assert self.leases is not None
+        name = lease_name(key)
+        delay = 0.02
+        asked = False
+        while True:
+            lease = await self.leases.acquire(name, run_id, ttl=self.lease_seconds)
+            if lease is not None:
+                return lease
+            if policy == "reject":
+                holder = await self.leases.current(name)
+                raise SessionBusy(key.session_id, holder.holder if holder is not None else None)
+            if policy == "interrupt" and not asked:
+                asked = await self.leases.interrupt(name, INTERRUPT_REASON)
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, self.poll_max)
+
+    async def _renew(self, lease: Lease, interrupt: Callable[[str], None]) -> None:
+        assert self.leases is not None
+        asked = False
+        while True:
+            await asyncio.sleep(self.renew_seconds)
+            try:
+                renewed = await self.leases.renew(lease)
+            except Exception as exc:  # a store hiccup: the lease lasts a few more renewals
+                log.warning("could not renew the lease of run %s: %s", lease.holder, exc)
+                continue
+            if renewed is None:
+                log.warning("run %s lost its session lease: interrupting it", lease.holder)
+                interrupt(lease.holder)
+                return
+            if renewed.interrupt is not None and not asked:
+                asked = True  # interrupted once; the lease is kept until the run has ended
+                interrupt(lease.holder)
+
+    async def _release(self, lease: Lease) -> None:
+        assert self.leases is not None
+        try:
+            await self.leases.release(lease)
+        except Exception as exc:  # it runs out anyway
+            log.warning("could not release the lease of run %s: %s", lease.holder, exc)
+
+    @asynccontextmanager
+    async def try_hold(self, key: SessionKey, holder: str) -> AsyncIterator[bool]:
+        """Hold the session's lease for a short check if it is free (True), else False at
+        once; without a lease store, True when no run of this process holds it."""
+        if self.leases is None:
+            yield not self.is_locked(key)
+            return
+        if self.is_locked(key):
+            yield False
+            return
+        lease = await self.leases.acquire(lease_name(key), holder, ttl=self.lease_seconds)
+        if lease is None:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            await self._release(lease)

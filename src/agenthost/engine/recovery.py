@@ -31,6 +31,15 @@ per Runner object: it names the lease below and tells "mine" apart from "this pr
    dies, the others see its lease expire within `lease_seconds` and the next load of the
    session marks the run interrupted. Replicas' clocks must agree to well within that.
 
+**With session leases** (replicas sharing a lease store, engine/locks.py) none of the above
+is needed: a run holds its session's lease while it runs, and only the lease holder judges
+(`leased=True`). Whoever holds the lease (a new run of the session, or a reader's short
+`try_hold`) and finds the session's last run open and not active in its own process knows its
+owner is gone (else the owner would still hold the lease), and appends `run.interrupted`.
+Only one process holds a lease at a time, with a fencing token that grows with every holder,
+so a dead run is closed exactly once, by whichever replica sees it first after its owner's
+lease ran out.
+
 **Cost.** Nothing per event: the owner record rides on the one `message.received` event of a
 run, and the lease is one KV write per Runner every `renew_seconds`, whatever the number of
 runs. Judging costs one /proc read or one KV read, only when a loaded session's last run is
@@ -161,8 +170,10 @@ class Recovery:
         lease_seconds: float = LEASE_SECONDS,
         renew_seconds: float = RENEW_SECONDS,
         clock: Callable[[], float] = time.time,
+        leased: bool = False,
     ) -> None:
         self.kv = kv
+        self.leased = leased
         self.holder = uuid.uuid4().hex
         self.lease_seconds = lease_seconds
         self.renew_seconds = renew_seconds
@@ -177,7 +188,7 @@ class Recovery:
     # ---- the lease ------------------------------------------------------------------------
 
     async def start(self) -> None:
-        if self.kv is None or self._task is not None:
+        if self.kv is None or self.leased or self._task is not None:
             return
         await self.renew()
         self._task = asyncio.create_task(self._beat(), name=f"agenthost-lease-{self.holder}")
@@ -221,6 +232,8 @@ class Recovery:
         """Whether the open run `run_id` (the last run in `events`) still has a live owner."""
         if run_id in active:
             return True
+        if self.leased:  # the caller holds the session's lease: the owner does not
+            return False
         received = _received(events, run_id)
         if received is None:
             return False

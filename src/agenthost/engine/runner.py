@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import aclosing
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -47,11 +47,19 @@ from agenthost.engine.context import build_context
 from agenthost.engine.convert import delta_event, new_event, result_event
 from agenthost.engine.history import HistoryCache
 from agenthost.engine.host import run_host
-from agenthost.engine.locks import BUSY_POLICIES, BusyPolicy, SessionLocks
+from agenthost.engine.locks import (
+    BUSY_POLICIES,
+    LEASE_SECONDS,
+    RENEW_SECONDS,
+    BusyPolicy,
+    SessionLocks,
+    store_leases,
+)
 from agenthost.engine.recovery import Recovery
 from agenthost.engine.uploads import keep_uploads
 from agenthost.ports.artifacts import ArtifactStore
 from agenthost.ports.knowledge import KnowledgeBase
+from agenthost.ports.leases import LeaseStore
 from agenthost.ports.models import ChatModel
 from agenthost.ports.protocol import (
     Agent,
@@ -155,6 +163,8 @@ class Runner:
         timeout: float | None = None,
         kv: KeyValueStore | None = None,
         artifacts: ArtifactStore | None = None,
+        leases: LeaseStore | Literal["auto", "local"] = "auto",
+        lease_seconds: float = LEASE_SECONDS,
     ) -> None:
         if busy_policy not in BUSY_POLICIES:
             raise InvalidArgument(
@@ -179,12 +189,21 @@ class Runner:
         if self.resources.artifacts is None and artifacts is not None:
             self.resources.artifacts = ArtifactsResource()
         self._grants = Grants.from_resources(self.resources)
-        self._locks = SessionLocks()
+        # `auto`: the store's leases when it has them (replicas), else this process's locks
+        self.leases = (
+            store_leases(store) if leases == "auto" else None if leases == "local" else leases
+        )
+        self._locks = SessionLocks(
+            self.leases,
+            lease_seconds=lease_seconds,
+            renew_seconds=min(RENEW_SECONDS, lease_seconds / 4),
+        )
         self._history = HistoryCache()
         self._active: dict[str, ActiveRun] = {}
         self._info: dict[str, RunInfo] = {}
         self._author = agent.manifest.name
-        self.recovery = Recovery(self.kv)  # owner records, lease, dead runs: recovery.py
+        # owner records, lease, dead runs: recovery.py
+        self.recovery = Recovery(self.kv, leased=self.leases is not None)
 
     # ---- lifecycle ------------------------------------------------------------------------
 
@@ -647,8 +666,12 @@ class Runner:
         session = await self.store.get(key)
         if session is None:
             raise SessionNotFound(session_id)
-        if not self._locks.is_locked(key):
-            await self.recovery.close_dangling(self.store, session, self._active)
+        if session.events and not session.events[-1].is_terminal:
+            async with self._locks.try_hold(key, self.recovery.holder) as free:
+                if free:
+                    if self.leases is not None:  # another process may have written since
+                        session = await self.store.get(key) or session
+                    await self.recovery.close_dangling(self.store, session, self._active)
         return session
 
     async def list_sessions(self, user_id: str) -> list[SessionInfo]:

@@ -50,6 +50,7 @@ from agenthost.server._guard import RequestGuardMiddleware
 from agenthost.server._trace_context import TraceContextMiddleware
 from agenthost.server._validation import validation_error
 from agenthost.server.auth import ApiKeys
+from agenthost.server.cluster import open_cluster, start_listener
 from agenthost.server.errors import RouteNotFound, encode_error, error_body
 from agenthost.server.runs import AfterRun, BeforeRun, OnDisconnect, RunManager
 from agenthost.server.state import RouterFactory, ServerSettings, ServerState
@@ -299,6 +300,7 @@ def _lifespan(
 
                 runtimes = await stack.enter_async_context(build_runtimes(config))
                 state.runners = {name: rt.runner for name, rt in runtimes.items()}
+            cluster = await stack.enter_async_context(open_cluster(state, config))
             async with asyncio.TaskGroup() as group:
                 manager = RunManager(
                     group,
@@ -307,8 +309,10 @@ def _lifespan(
                     after_run=hooks.after_run,
                     observers=[state.metrics.observe],
                     grace=settings.shutdown_grace,
+                    streams=cluster.streams if cluster is not None else None,
                 )
                 state.runs = manager
+                listener = start_listener(group, cluster, manager)  # cancels from replicas
                 try:
                     for hook in hooks.on_startup:
                         await _call(hook, state)
@@ -325,6 +329,8 @@ def _lifespan(
                     yield
                 finally:
                     await manager.shutdown(settings.shutdown_grace)
+                    if listener is not None:
+                        listener.cancel()
                     for hook in hooks.on_shutdown:
                         try:
                             await _call(hook, state)

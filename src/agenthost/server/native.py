@@ -32,14 +32,22 @@ from fastapi import APIRouter, Header, Path, Query
 from starlette.responses import Response
 
 from agenthost.core import serde
-from agenthost.core.errors import InvalidArgument, RunNotFound, SessionBusy
+from agenthost.core.errors import InvalidArgument, RunNotFound, SessionBusy, SessionNotFound
 from agenthost.core.events import summarize_runs
 from agenthost.core.ids import new_session_id
 from agenthost.core.session import SessionInfo, SessionKey
 from agenthost.engine.runner import Runner, final_text
 from agenthost.server.auth import Principal
+from agenthost.server.cluster import (
+    cluster_batches,
+    cluster_of,
+    owns,
+    stored_request,
+    submit_background,
+)
 from agenthost.server.errors import RunFinished
 from agenthost.server.runs import (
+    Frame,
     OnDisconnect,
     Position,
     RunChannel,
@@ -92,18 +100,21 @@ async def event_frames(
     session_id: str,
     run_id: str,
     after: Position | None,
+    batches: AsyncGenerator[list[Frame] | None, None] | None = None,
 ) -> AsyncGenerator[bytes, None]:
     """The SSE frames of a run: its events after `after`, an `error` frame (its own id, see
-    `error_position`) before `run.failed`, and keep-alive comments while nothing happens."""
-    batches = follow_batches(
-        channel,
-        runner=runner,
-        user_id=user_id,
-        session_id=session_id,
-        run_id=run_id,
-        after=after,
-        ping=state.settings.ping_interval,
-    )
+    `error_position`) before `run.failed`, and keep-alive comments while nothing happens.
+    `batches`: where the frames come from (default: this server's channel, else the store)."""
+    if batches is None:
+        batches = follow_batches(
+            channel,
+            runner=runner,
+            user_id=user_id,
+            session_id=session_id,
+            run_id=run_id,
+            after=after,
+            ping=state.settings.ping_interval,
+        )
     async with aclosing(batches):
         async for batch in batches:
             if batch is None:
@@ -278,6 +289,10 @@ async def start_run(
         config=body.config,
         busy_policy=body.busy_policy,
     )
+    if body.background:
+        headers = {"X-Run-Id": request.run_id, "X-Session-Id": session_id}
+        await _background(state, request, runner)
+        return json_response(_queued(request, agent), status=202, headers=headers)
     channel = await state.runs.start(request, runner)
     return await run_response(
         state, channel, runner, stream=body.stream, on_disconnect=body.on_disconnect
@@ -356,6 +371,13 @@ async def get_run(
 ) -> Response:
     runner = state.runner(agent)
     channel = owned_channel(state, who, agent, session_id, run_id)
+    if channel is None and (meta := await _elsewhere(state, who, agent, session_id, run_id)):
+        try:
+            return json_response(await run_status(None, runner, who.user_id, session_id, run_id))
+        except (RunNotFound, SessionNotFound):  # queued on a worker: nothing stored yet
+            return json_response(
+                {"run_id": run_id, "session_id": session_id, "status": meta.get("status")}
+            )
     if channel is None:
         await runner.get_session(who.user_id, session_id)  # 404 for the session first
     return json_response(await run_status(channel, runner, who.user_id, session_id, run_id))
@@ -383,6 +405,28 @@ async def stream_run(
     field = "Last-Event-ID" if last_event_id is not None else "after"
     position = parse_event_id(raw, field=field) if raw is not None else None
     channel = owned_channel(state, who, agent, session_id, run_id)
+    cluster = cluster_of(state)
+    if channel is None and (meta := await _elsewhere(state, who, agent, session_id, run_id)):
+        assert cluster is not None
+        batches = cluster_batches(
+            cluster,
+            runner,
+            stored_request(meta, run_id),
+            after=position,
+            ping=state.settings.ping_interval,
+        )
+        frames = event_frames(
+            state,
+            None,
+            runner=runner,
+            user_id=who.user_id,
+            session_id=session_id,
+            run_id=run_id,
+            after=position,
+            batches=batches,
+        )
+        headers = {"X-Run-Id": run_id, "X-Session-Id": session_id}
+        return SSEResponse(state.runs.guard(None, "continue", frames), headers=headers)
     if channel is None:
         await _check_stored_run(runner, who.user_id, session_id, run_id, position, field)
     elif position is not None and position > channel.last_position:
@@ -412,6 +456,9 @@ async def cancel_run(
 ) -> Response:
     runner = state.runner(agent)
     channel = owned_channel(state, who, agent, session_id, run_id)
+    if channel is None and await _elsewhere(state, who, agent, session_id, run_id):
+        await _cancel_elsewhere(state, runner, who, session_id, run_id)
+        return json_response({"run_id": run_id, "status": "cancelling"}, status=202)
     if channel is None:
         summary = await run_status(None, runner, who.user_id, session_id, run_id)
         raise RunFinished(run_id, str(summary["status"]))
@@ -458,3 +505,58 @@ async def _check_stored_run(
         raise RunNotFound(run_id)
     if position is not None and position > frames[-1].pos:
         _beyond(format_position(position), run_id, field)
+
+
+# ---- runs driven by another process (server/cluster.py) ----------------------------------
+
+
+async def _elsewhere(
+    state: ServerState, who: Principal, agent: str, session_id: str, run_id: str
+) -> dict[str, Any] | None:
+    """The run's meta in the run streams, if it is this user's run driven elsewhere."""
+    cluster = cluster_of(state)
+    if cluster is None:
+        return None
+    meta = await cluster.streams.meta(run_id)
+    return meta if meta is not None and owns(meta, agent, who.user_id, session_id) else None
+
+
+async def _cancel_elsewhere(
+    state: ServerState, runner: Runner, who: Principal, session_id: str, run_id: str
+) -> None:
+    try:
+        summary = await run_status(None, runner, who.user_id, session_id, run_id)
+    except (RunNotFound, SessionNotFound):
+        summary = {"status": "queued"}
+    if summary["status"] not in ("running", "queued"):
+        raise RunFinished(run_id, str(summary["status"]))
+    cluster = cluster_of(state)
+    assert cluster is not None
+    await cluster.streams.cancel(run_id, f"cancelled by {who.user_id} over HTTP")
+
+
+async def _background(state: ServerState, request: RunRequest, runner: Runner) -> None:
+    cluster = cluster_of(state)
+    if cluster is None:
+        raise InvalidArgument(
+            "background",
+            "background runs need run streams and a broker: set cluster.events and "
+            "cluster.broker in agenthost.yaml (or AGENTHOST_EVENTS_URL and AGENTHOST_BROKER_URL) "
+            "and start `agenthost worker`",
+        )
+    if state.runs.closing:
+        from agenthost.server.errors import ServiceUnavailable
+
+        raise ServiceUnavailable("The server is shutting down; retry on another instance.")
+    await submit_background(cluster, request, runner)
+
+
+def _queued(request: RunRequest, agent: str) -> dict[str, Any]:
+    base = f"/v1/apps/{agent}/sessions/{request.session_id}/runs/{request.run_id}"
+    return {
+        "run_id": request.run_id,
+        "session_id": request.session_id,
+        "status": "queued",
+        "events_url": f"{base}/events",
+        "status_url": base,
+    }

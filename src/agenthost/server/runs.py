@@ -47,6 +47,7 @@ from agenthost.core.messages import Message
 from agenthost.engine import tracing
 from agenthost.engine.runner import Runner
 from agenthost.ports.protocol import EventSource
+from agenthost.ports.streams import RunStreams
 from agenthost.server.errors import RunFinished, ServiceUnavailable
 from agenthost.server.logs import current_run
 
@@ -145,6 +146,7 @@ class RunChannel:
         self._last: Position = START
         self._wake = asyncio.Event()
         self.readers = 0  # requests following the run live (streams open on it)
+        self.published = 0  # absolute index of the first frame not yet in the run streams
 
     # ---- writer ---------------------------------------------------------------------------
 
@@ -235,8 +237,10 @@ class RunManager:
         after_run: Sequence[AfterRun] = (),
         observers: Sequence[RunObserver] = (),
         grace: float | None = None,
+        streams: RunStreams | None = None,
     ) -> None:
         self._group = group
+        self.streams = streams  # every frame is published there too (server/cluster.py)
         self._grace = grace
         self._loop = asyncio.get_running_loop()
         self._deadline: asyncio.TimerHandle | None = None
@@ -265,6 +269,16 @@ class RunManager:
         for hook in self._before:
             await _call(hook, request)
         channel = RunChannel(request, runner, capacity=self._capacity)
+        if self.streams is not None:
+            await self.streams.describe(
+                request.run_id,
+                {
+                    "agent": request.agent,
+                    "user_id": request.user_id,
+                    "session_id": request.session_id,
+                    "status": "running",
+                },
+            )
         self._active[request.run_id] = channel
         channel.task = self._group.create_task(
             self._drain(channel), name=f"agenthost run {request.run_id}"
@@ -298,6 +312,8 @@ class RunManager:
             try:
                 await self._pump(channel)
             finally:
+                if self.streams is not None:
+                    await self._publish(channel)  # an unstored run.failed, say
                 self._not_started(channel, self._cancelled_before_start(request.run_id))
                 self._active.pop(request.run_id, None)
                 channel.close()
@@ -337,6 +353,8 @@ class RunManager:
                     if not channel.started.done():
                         channel.started.set_result(None)
                     channel.push(event)
+                    if self.streams is not None:
+                        await self._publish(channel)
                     self._observe(request, event)
         except asyncio.CancelledError:
             self._not_started(channel, self._cancelled_before_start(request.run_id))
@@ -348,6 +366,19 @@ class RunManager:
             log.exception("run %s failed outside the agent", request.run_id)
             if not self._not_started(channel, exc):
                 self._fail(channel, "server_error", f"{type(exc).__name__}: {exc}", False)
+
+    async def _publish(self, channel: RunChannel) -> None:
+        """Publish the channel's new frames to the run streams (a failure is logged: the run
+        goes on, its events are stored; readers elsewhere fall back to the store)."""
+        assert self.streams is not None
+        frames = channel.frames_from(channel.published)
+        if not frames:
+            return
+        channel.published = channel.end
+        try:
+            await self.streams.publish(channel.run_id, [(f.pos, f.event) for f in frames])
+        except Exception as exc:
+            log.warning("run %s: could not publish %d events: %s", channel.run_id, len(frames), exc)
 
     def _cancelled_before_start(self, run_id: str) -> AgentHostError:
         if self.closing:

@@ -68,6 +68,13 @@ class RunBody(_Strict):
     state_delta: dict[str, Any] | None = None
     busy_policy: Literal["queue", "reject", "interrupt"] | None = None
     config: Annotated[dict[str, Any] | None, Field(description="Per-run agent config.")] = None
+    background: Annotated[
+        bool,
+        Field(
+            description="Run it on a worker (`agenthost worker`) and answer at once (202); "
+            "read its events from the run's events route. Needs cluster.broker."
+        ),
+    ] = False
 
 
 def run_message(body: RunBody) -> Message:

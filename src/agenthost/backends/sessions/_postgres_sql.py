@@ -63,6 +63,7 @@ MIGRATIONS: Final = (
 )
 
 TABLES: Final = (
+    "leases",  # made on first use by _sql_leases.py
     "kv",
     "user_state",
     "app_state",

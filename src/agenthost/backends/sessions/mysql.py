@@ -24,7 +24,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import TYPE_CHECKING, Any, Final, Self
 from urllib.parse import unquote, urlsplit
 
 from agenthost.backends.sessions import _mysql_sql as sql
@@ -61,6 +61,9 @@ from agenthost.core.errors import (
 from agenthost.core.events import Event
 from agenthost.core.session import Session, SessionInfo, SessionKey
 from agenthost.core.state import merge_state
+
+if TYPE_CHECKING:
+    from agenthost.backends.sessions._sql_leases import MySQLLeases
 
 logger = logging.getLogger("agenthost.sessions.mysql")
 
@@ -256,6 +259,13 @@ class MySQLSessionStore:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+    def leases(self) -> MySQLLeases:
+        """The lease port on this store's connections (ports/leases.py): session leases
+        shared by every process using the store."""
+        from agenthost.backends.sessions._sql_leases import MySQLLeases
+
+        return MySQLLeases(self._cursor, self.prefix)
 
     @contextlib.asynccontextmanager
     async def _errors(self) -> AsyncIterator[None]:

@@ -70,6 +70,8 @@ from agenthost.core.state import merge_state
 if TYPE_CHECKING:
     import asyncpg
 
+    from agenthost.backends.sessions._sql_leases import PostgresLeases
+
 logger = logging.getLogger("agenthost.sessions.postgres")
 
 OPTIONS: Final = ("table_prefix", "migrate", "pool_size", "connect_timeout")
@@ -238,6 +240,13 @@ class PostgresSessionStore:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+    def leases(self) -> PostgresLeases:
+        """The lease port on this store's connections (ports/leases.py): session leases
+        shared by every process using the store."""
+        from agenthost.backends.sessions._sql_leases import PostgresLeases
+
+        return PostgresLeases(self._conn, self.prefix)
 
     @contextlib.asynccontextmanager
     async def _errors(self) -> AsyncIterator[None]:

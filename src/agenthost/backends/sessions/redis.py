@@ -69,6 +69,8 @@ from agenthost.core.state import merge_state
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
+    from agenthost.backends.sessions._redis_leases import RedisLeases
+
 logger = logging.getLogger("agenthost.sessions.redis")
 
 OPTIONS: Final = ("key_prefix", "migrate")
@@ -225,6 +227,13 @@ class RedisSessionStore:
             raise store_not_open_error(f"Redis session store at {redact_url(self.url)!r}")
         async with self._errors():
             yield client
+
+    def leases(self) -> RedisLeases:
+        """The lease port on this store's connections (ports/leases.py): session leases
+        shared by every process using the store."""
+        from agenthost.backends.sessions._redis_leases import RedisLeases
+
+        return RedisLeases(self._client_open, self.prefix)
 
     # ---- keys -----------------------------------------------------------------------------
 

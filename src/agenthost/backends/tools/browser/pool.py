@@ -11,9 +11,9 @@ A session's context lives in memory only (nothing is written to disk) and stays 
 runs of the same session while the process lives, so `browser_open` in one run and
 `browser_read` in the next see the same page and cookies. It is closed when it has been idle
 for `idle_timeout` (checked at each call of any session: no timer task), when more than
-`max_sessions` are open (the least recently used goes), and when the pool closes. A call that is cancelled (the run cancelled, the tool timed out) closes
-the session's page, so nothing the call started keeps loading; cookies stay.
-"""
+`max_sessions` are open (the least recently used goes), and when the pool closes. A call that
+is cancelled (the run cancelled, the tool timed out) closes the session's page, so nothing the
+call started keeps loading; cookies stay."""
 
 from __future__ import annotations
 

@@ -1,0 +1,196 @@
+"""Leases in Postgres and MySQL/MariaDB (the lease port, ports/leases.py), on the store's pool.
+
+One row per lease name in `{prefix}leases` (name, holder, token, expires_at, interrupt), kept
+after release (expires_at = 0) so that the next holder's token is the last one + 1: tokens
+only grow. `expires_at` is the database's clock (seconds since the epoch), never a replica's.
+Each operation is one statement (acquire on MySQL: an INSERT IGNORE of the row, then one
+conditional UPDATE). The table holds only short-lived rows with nothing to migrate, so it is
+created on first use (CREATE TABLE IF NOT EXISTS) and dropped with the store's tables.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, Final
+
+from agenthost.ports.leases import Lease
+
+PG_NOW: Final = "extract(epoch from clock_timestamp())"
+PG: Final = {
+    "CREATE": """CREATE TABLE IF NOT EXISTS {p}leases (
+        name text COLLATE "C" PRIMARY KEY, holder text NOT NULL, token bigint NOT NULL,
+        expires_at double precision NOT NULL, interrupt text)""",
+    "ACQUIRE": f"""INSERT INTO {{p}}leases AS l (name, holder, token, expires_at, interrupt)
+        VALUES ($1, $2, 1, {PG_NOW} + $3, NULL)
+        ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, token = l.token + 1,
+            expires_at = EXCLUDED.expires_at, interrupt = NULL
+        WHERE l.expires_at <= {PG_NOW}
+        RETURNING token""",
+    "RENEW": f"""UPDATE {{p}}leases SET expires_at = {PG_NOW} + $3
+        WHERE name = $1 AND token = $2 AND expires_at > {PG_NOW} RETURNING interrupt""",
+    "RELEASE": f"""UPDATE {{p}}leases SET expires_at = 0
+        WHERE name = $1 AND token = $2 AND expires_at > {PG_NOW} RETURNING token""",
+    "CURRENT": f"""SELECT holder, token, expires_at - {PG_NOW}, interrupt FROM {{p}}leases
+        WHERE name = $1 AND expires_at > {PG_NOW}""",
+    "INTERRUPT": f"""UPDATE {{p}}leases SET interrupt = $2
+        WHERE name = $1 AND expires_at > {PG_NOW} RETURNING token""",
+}
+
+MY_NOW: Final = "UNIX_TIMESTAMP(NOW(6))"
+MYSQL: Final = {
+    "CREATE": """CREATE TABLE IF NOT EXISTS {p}leases (
+        name VARCHAR(512) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL PRIMARY KEY,
+        holder VARCHAR(512) NOT NULL, token BIGINT NOT NULL, expires_at DOUBLE NOT NULL,
+        interrupt TEXT NULL) ENGINE=InnoDB""",
+    "INSERT": "INSERT IGNORE INTO {p}leases VALUES (%s, '', 0, 0, NULL)",
+    "ACQUIRE": f"""UPDATE {{p}}leases SET holder = %s, token = token + 1,
+        expires_at = {MY_NOW} + %s, interrupt = NULL
+        WHERE name = %s AND expires_at <= {MY_NOW}""",
+    "TOKEN": "SELECT token FROM {p}leases WHERE name = %s AND holder = %s",
+    "RENEW": f"""UPDATE {{p}}leases SET expires_at = {MY_NOW} + %s
+        WHERE name = %s AND token = %s AND expires_at > {MY_NOW}""",
+    "INTERRUPT_OF": "SELECT interrupt FROM {p}leases WHERE name = %s AND token = %s",
+    "RELEASE": f"""UPDATE {{p}}leases SET expires_at = 0
+        WHERE name = %s AND token = %s AND expires_at > {MY_NOW}""",
+    "CURRENT": f"""SELECT holder, token, expires_at - {MY_NOW}, interrupt FROM {{p}}leases
+        WHERE name = %s AND expires_at > {MY_NOW}""",
+    "INTERRUPT": f"""UPDATE {{p}}leases SET interrupt = %s
+        WHERE name = %s AND expires_at > {MY_NOW}""",
+}
+
+
+class _Table:
+    """The statements with the prefix filled in, and the table made once per process."""
+
+    def __init__(self, statements: dict[str, str], prefix: str) -> None:
+        self.sql = {k: v.replace("{p}", prefix) for k, v in statements.items()}
+        self._made = False
+        self._lock = asyncio.Lock()
+
+    async def ensure(self, create: Callable[[str], Any]) -> None:
+        if self._made:
+            return
+        async with self._lock:
+            if not self._made:
+                await create(self.sql["CREATE"])
+                self._made = True
+
+
+class PostgresLeases:
+    """The lease port on a Postgres store (`conn()`: its pooled connection, errors mapped)."""
+
+    def __init__(self, conn: Callable[[], AbstractAsyncContextManager[Any]], prefix: str) -> None:
+        self._conn = conn
+        self._table = _Table(PG, prefix)
+
+    async def _fetchrow(self, name: str, *args: Any) -> Any:
+        async with self._conn() as conn:
+            if not self._table._made:
+                await self._table.ensure(_pg_create(conn))
+            return await conn.fetchrow(self._table.sql[name], *args)
+
+    async def acquire(self, name: str, holder: str, *, ttl: float) -> Lease | None:
+        row = await self._fetchrow("ACQUIRE", name, holder, float(ttl))
+        return None if row is None else Lease(name=name, holder=holder, token=row[0], ttl=ttl)
+
+    async def renew(self, lease: Lease, *, ttl: float | None = None) -> Lease | None:
+        seconds = lease.ttl if ttl is None else ttl
+        row = await self._fetchrow("RENEW", lease.name, lease.token, float(seconds))
+        if row is None:
+            return None
+        return Lease(
+            name=lease.name, holder=lease.holder, token=lease.token, ttl=seconds, interrupt=row[0]
+        )
+
+    async def release(self, lease: Lease) -> bool:
+        return await self._fetchrow("RELEASE", lease.name, lease.token) is not None
+
+    async def current(self, name: str) -> Lease | None:
+        row = await self._fetchrow("CURRENT", name)
+        if row is None:
+            return None
+        return Lease(name=name, holder=row[0], token=row[1], ttl=row[2], interrupt=row[3])
+
+    async def interrupt(self, name: str, reason: str) -> bool:
+        return await self._fetchrow("INTERRUPT", name, reason) is not None
+
+
+def _pg_create(conn: Any) -> Callable[[str], Any]:
+    async def create(statement: str) -> None:
+        # two processes creating the table at once: one waits for the other's transaction
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('agenthost leases'))")
+            await conn.execute(statement)
+
+    return create
+
+
+class MySQLLeases:
+    """The lease port on a MySQL/MariaDB store (`cursor()`: an autocommit cursor)."""
+
+    def __init__(self, cursor: Callable[[], AbstractAsyncContextManager[Any]], prefix: str) -> None:
+        self._cursor = cursor
+        self._table = _Table(MYSQL, prefix)
+
+    @asynccontextmanager
+    async def _open(self) -> AsyncIterator[Any]:
+        """A cursor of the store, the leases table made first."""
+        async with self._cursor() as cur:
+            if not self._table._made:
+
+                async def create(statement: str) -> None:
+                    await cur.execute(statement)
+
+                await self._table.ensure(create)
+            yield cur
+
+    async def acquire(self, name: str, holder: str, *, ttl: float) -> Lease | None:
+        sql = self._table.sql
+        async with self._open() as cur:
+            await cur.execute(sql["INSERT"], (name,))
+            await cur.execute(sql["ACQUIRE"], (holder, float(ttl), name))
+            if cur.rowcount != 1:
+                return None
+            await cur.execute(sql["TOKEN"], (name, holder))
+            row = await cur.fetchone()
+        return None if row is None else Lease(name=name, holder=holder, token=row[0], ttl=ttl)
+
+    async def renew(self, lease: Lease, *, ttl: float | None = None) -> Lease | None:
+        seconds = lease.ttl if ttl is None else ttl
+        sql = self._table.sql
+        async with self._open() as cur:
+            await cur.execute(sql["RENEW"], (float(seconds), lease.name, lease.token))
+            if cur.rowcount != 1:
+                # MySQL counts only changed rows: a renewal within the same microsecond is 0
+                await cur.execute(sql["CURRENT"], (lease.name,))
+                row = await cur.fetchone()
+                if row is None or row[1] != lease.token:
+                    return None
+                reason = row[3]
+            else:
+                await cur.execute(sql["INTERRUPT_OF"], (lease.name, lease.token))
+                row = await cur.fetchone()
+                reason = row[0] if row is not None else None
+        return Lease(
+            name=lease.name, holder=lease.holder, token=lease.token, ttl=seconds, interrupt=reason
+        )
+
+    async def release(self, lease: Lease) -> bool:
+        async with self._open() as cur:
+            await cur.execute(self._table.sql["RELEASE"], (lease.name, lease.token))
+            return bool(cur.rowcount == 1)
+
+    async def current(self, name: str) -> Lease | None:
+        async with self._open() as cur:
+            await cur.execute(self._table.sql["CURRENT"], (name,))
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        return Lease(name=name, holder=row[0], token=row[1], ttl=float(row[2]), interrupt=row[3])
+
+    async def interrupt(self, name: str, reason: str) -> bool:
+        async with self._open() as cur:
+            await cur.execute(self._table.sql["INTERRUPT"], (reason, name))
+            return bool(cur.rowcount == 1)

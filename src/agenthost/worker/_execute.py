@@ -1,0 +1,194 @@
+"""What a worker process runs: the agents of a config, driven on one event loop in a thread.
+
+Celery's thread pool calls `WorkerRuntime.execute(payload)` from its threads; each call is a
+coroutine on the runtime's loop, where a `RunManager` (the server's) drives the run and
+publishes every event to the run streams, and a listener cancels the runs here that any
+replica asks to cancel.
+
+**A worker killed mid-run.** Its task was not acknowledged (late acks), so the broker gives it
+to another worker. That worker never runs it a second time: it finds the run started (its
+events in the session or the run stream) and instead waits, polling, until the session's
+lease, which the dead worker held, has run out; then `Runner.get_session` closes the run with
+`run.interrupted` (once: only the lease holder may, see engine/recovery.py) and the stored
+tail is published to the stream (`publish_tail`: ids are positions, so nothing is published
+twice). A reader on any replica may get there first: whichever does, the run ends once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Mapping
+from concurrent.futures import Future
+from typing import Any
+
+import msgspec
+
+from agenthost.config.build import build_runtimes
+from agenthost.config.schema import AgentHostConfig
+from agenthost.core.errors import AgentHostError, SessionNotFound
+from agenthost.core.events import ErrorInfo, Event
+from agenthost.core.ids import new_id
+from agenthost.core.messages import Message
+from agenthost.engine.runner import Runner
+from agenthost.ports.streams import RunStreams
+from agenthost.server.cluster import listen, publish_tail
+from agenthost.server.errors import RunFinished
+from agenthost.server.runs import RunManager, RunRequest
+
+log = logging.getLogger("agenthost.worker")
+
+RECOVER_POLL = 0.5  # seconds between looks at a run a dead worker left
+
+
+def _request(payload: Mapping[str, Any]) -> RunRequest:
+    return RunRequest(
+        agent=str(payload["agent"]),
+        user_id=str(payload["user_id"]),
+        session_id=str(payload["session_id"]),
+        message=msgspec.convert(payload["message"], Message),
+        api=str(payload.get("api") or "native"),
+        timeout=payload.get("timeout"),
+        state_delta=payload.get("state_delta"),
+        config=payload.get("config"),
+        busy_policy=payload.get("busy_policy"),
+        run_id=str(payload["run_id"]),
+    )
+
+
+class WorkerRuntime:
+    """The config's agents, opened on a loop in a thread of their own (`start`/`stop`)."""
+
+    def __init__(self, config: AgentHostConfig, events_url: str, *, grace: float = 30.0) -> None:
+        self.config = config
+        self.events_url = events_url
+        self.grace = grace
+        self.runners: dict[str, Runner] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._manager: RunManager | None = None
+        self._streams: RunStreams | None = None
+        self._stop: asyncio.Event | None = None
+        self._ready: Future[None] = Future()
+        self._thread = threading.Thread(target=self._main, name="agenthost-worker", daemon=True)
+
+    # ---- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Open everything; raises what failed."""
+        self._thread.start()
+        self._ready.result()
+
+    def stop(self) -> None:
+        loop, stop = self._loop, self._stop
+        if loop is not None and stop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(stop.set)
+        self._thread.join()
+
+    def _main(self) -> None:
+        try:
+            asyncio.run(self._serve())
+        except BaseException as exc:
+            if not self._ready.done():
+                self._ready.set_exception(exc)
+            else:
+                log.exception("the worker's runtime failed")
+
+    async def _serve(self) -> None:
+        from agenthost.backends.streams import open_run_streams
+
+        async with (
+            build_runtimes(self.config) as runtimes,
+            open_run_streams(self.events_url) as streams,
+            asyncio.TaskGroup() as group,
+        ):
+            self.runners = {name: rt.runner for name, rt in runtimes.items()}
+            self._streams = streams
+            manager = self._manager = RunManager(group, streams=streams, grace=self.grace)
+            listener = group.create_task(listen(streams, manager), name="agenthost cancels")
+            self._stop = asyncio.Event()
+            self._loop = asyncio.get_running_loop()
+            self._ready.set_result(None)
+            try:
+                await self._stop.wait()
+            finally:
+                await manager.shutdown(self.grace)
+                listener.cancel()
+
+    # ---- one task -------------------------------------------------------------------------
+
+    def execute(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """Drive one run to its end (called from a Celery thread; blocks it meanwhile)."""
+        assert self._loop is not None
+        future = asyncio.run_coroutine_threadsafe(self._execute(payload), self._loop)
+        return future.result()
+
+    async def _execute(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        assert self._manager is not None and self._streams is not None
+        request = _request(payload)
+        runner = self.runners.get(request.agent)
+        if runner is None:
+            return await self._refuse(request, "agent_not_found", f"no agent {request.agent!r}")
+        if await self._started_before(runner, request):
+            log.warning("run %s was started by a worker that died: closing it", request.run_id)
+            return await self._recover(runner, request)
+        try:
+            channel = await self._manager.start(request, runner)
+        except AgentHostError as exc:
+            return await self._refuse(request, exc.code, exc.message, retryable=exc.retryable)
+        reason = await self._streams.cancel_requested(request.run_id)
+        if reason is not None:  # cancelled while it was queued
+            with contextlib.suppress(RunFinished):
+                self._manager.cancel(channel, reason)
+        if channel.task is not None:
+            await asyncio.wait([channel.task])
+        terminal = channel.terminal
+        return {
+            "run_id": request.run_id,
+            "status": (terminal.data or {}).get("status") if terminal else None,
+        }
+
+    async def _started_before(self, runner: Runner, request: RunRequest) -> bool:
+        assert self._streams is not None
+        if await self._streams.first(request.run_id) is not None:
+            return True
+        try:
+            session = await runner.store.get(_key(runner, request))
+        except SessionNotFound:  # pragma: no cover - stores return None
+            return False
+        return session is not None and any(e.run_id == request.run_id for e in session.events)
+
+    async def _recover(self, runner: Runner, request: RunRequest) -> dict[str, Any]:
+        assert self._streams is not None
+        limit = runner._locks.lease_seconds * 3 + 30
+        async with asyncio.timeout(limit):
+            for _ in range(1_000_000):  # until the dead worker's lease has run out
+                if await publish_tail(self._streams, runner, request):
+                    break
+                await asyncio.sleep(RECOVER_POLL)
+        return {"run_id": request.run_id, "status": "interrupted"}
+
+    async def _refuse(
+        self, request: RunRequest, code: str, message: str, *, retryable: bool = False
+    ) -> dict[str, Any]:
+        """The run could not start: readers of its stream get an (unstored) run.failed."""
+        assert self._streams is not None
+        event = Event(
+            id=new_id(),
+            run_id=request.run_id,
+            author="runner",
+            type="run.failed",
+            user_id=request.user_id,
+            session_id=request.session_id,
+            error=ErrorInfo(code=code, message=message, retryable=retryable),
+            data={"status": "failed", "stored": False},
+        )
+        await self._streams.publish(request.run_id, [((0, 2), event)])
+        return {"run_id": request.run_id, "status": "failed", "error": code}
+
+
+def _key(runner: Runner, request: RunRequest) -> Any:
+    from agenthost.core.session import SessionKey
+
+    return SessionKey(runner.app, request.user_id, request.session_id)
