@@ -104,10 +104,12 @@ class Cluster:
     prefix: str
     procs: list[Proc] = field(default_factory=list)
 
-    def _spawn(self, name: str, args: list[str]) -> Proc:
+    def _spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> Proc:
         log = self.tmp / f"{name}.log"
         handle = log.open("wb")
-        popen = subprocess.Popen(args, stdout=handle, stderr=subprocess.STDOUT, env=_env())
+        popen = subprocess.Popen(
+            args, stdout=handle, stderr=subprocess.STDOUT, env={**_env(), **(env or {})}
+        )
         handle.close()
         proc = Proc(name, popen, log)
         self.procs.append(proc)
@@ -130,10 +132,14 @@ class Cluster:
         proc.url = (await self._wait_for(proc, _SERVING)).group(1)
         return proc
 
-    async def worker(self, name: str, concurrency: int = 4) -> Proc:
+    async def worker(self, name: str, concurrency: int = 4, metrics_port: int = 0) -> Proc:
+        """A worker; with `metrics_port` it serves /metrics there (`proc.url`)."""
         args = [*_exe(), "worker", "--config", str(self.config), "-n", str(concurrency)]
-        proc = self._spawn(name, [*args, "--log-format", "text", "--log-level", "WARNING"])
+        env = {"AGENTHOST_METRICS_PORT": str(metrics_port)} if metrics_port else {}
+        proc = self._spawn(name, [*args, "--log-format", "text", "--log-level", "WARNING"], env)
         await self._wait_for(proc, "agenthost worker ready")
+        if metrics_port:
+            proc.url = f"http://127.0.0.1:{metrics_port}"
         return proc
 
     def close(self) -> None:

@@ -7,6 +7,7 @@ duplicated."""
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -49,8 +50,8 @@ async def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
             await asyncio.gather(
                 procs.server("server-a"),
                 procs.server("server-b"),
-                procs.worker("worker-1"),
-                procs.worker("worker-2"),
+                procs.worker("worker-1", metrics_port=free_port()),
+                procs.worker("worker-2", metrics_port=free_port()),
             )
             yield procs
         finally:
@@ -58,6 +59,12 @@ async def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
             async with open_run_streams(f"{events}?key_prefix={prefix}") as streams:
                 await streams.drop()
             await drop(store)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 async def post_background(client: httpx.AsyncClient, base: str, text: str) -> Seen:
@@ -136,6 +143,11 @@ async def test_background_runs_stream_resume_cancel_and_survive_a_killed_worker(
         fourth = await post_background(client, b, "still here?")
         assert await resume(client, a, fourth)
         assert fourth.terminal is not None and fourth.terminal["type"] == "run.completed"
+
+        # 5. the worker left counts its runs on the server's metric names (its own /metrics)
+        alive = next(p for p in cluster.procs[2:] if p.popen.poll() is None)
+        scraped = (await client.get(alive.url + "/metrics")).text
+        assert 'agenthost_runs_total{agent="helper",status="completed"}' in scraped
 
 
 async def test_background_needs_a_broker(tmp_path: Path) -> None:

@@ -37,9 +37,6 @@ K8S = DEPLOY / "k8s"
 K8S_VERSION = "1.37"
 BIN = Path(sys.executable).parent
 CHECK_JSONSCHEMA = (sys.executable, "-m", "check_jsonschema")
-# extras the image installs that another change of this release adds to pyproject (the worker)
-PENDING_EXTRAS = {"worker"}
-
 
 def _instructions() -> list[tuple[str, str]]:
     """The Dockerfile's instructions (continuation lines joined, comments dropped)."""
@@ -113,7 +110,7 @@ def test_the_image_installs_the_package_with_defined_extras() -> None:
     text = DOCKERFILE.read_text()
     extras = re.search(r"ARG EXTRAS=(\S+)", text)
     assert extras is not None
-    unknown = set(extras.group(1).split(",")) - defined - PENDING_EXTRAS
+    unknown = set(extras.group(1).split(",")) - defined
     assert not unknown, f"extras not in pyproject.toml: {unknown}"
     assert 'pip install --no-cache-dir ".[${EXTRAS}]"' in text
     # the console script pyproject defines is what the image runs

@@ -36,6 +36,7 @@ from agenthost.engine.runner import Runner
 from agenthost.ports.streams import RunStreams
 from agenthost.server.cluster import listen, publish_tail
 from agenthost.server.errors import RunFinished
+from agenthost.server.metrics import Metrics, MetricsServer, metrics_port, serve_metrics
 from agenthost.server.runs import RunManager, RunRequest
 
 log = logging.getLogger("agenthost.worker")
@@ -71,6 +72,7 @@ class WorkerRuntime:
         self._streams: RunStreams | None = None
         self._stop: asyncio.Event | None = None
         self._ready: Future[None] = Future()
+        self.metrics_server: MetricsServer | None = None
         self._thread = threading.Thread(target=self._main, name="agenthost-worker", daemon=True)
 
     # ---- lifecycle ------------------------------------------------------------------------
@@ -85,6 +87,8 @@ class WorkerRuntime:
         if loop is not None and stop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(stop.set)
         self._thread.join()
+        if self.metrics_server is not None:
+            self.metrics_server.close()
 
     def _main(self) -> None:
         try:
@@ -105,7 +109,9 @@ class WorkerRuntime:
         ):
             self.runners = {name: rt.runner for name, rt in runtimes.items()}
             self._streams = streams
-            manager = self._manager = RunManager(group, streams=streams, grace=self.grace)
+            manager = self._manager = RunManager(
+                group, streams=streams, grace=self.grace, observers=self._observers()
+            )
             listener = group.create_task(listen(streams, manager), name="agenthost cancels")
             self._stop = asyncio.Event()
             self._loop = asyncio.get_running_loop()
@@ -115,6 +121,17 @@ class WorkerRuntime:
             finally:
                 await manager.shutdown(self.grace)
                 listener.cancel()
+
+    def _observers(self) -> list[Any]:
+        """The server's Prometheus metrics, served on AGENTHOST_METRICS_PORT when it is set
+        (docs/observability.md): the same names as a server's, one scrape target each."""
+        port = metrics_port()
+        if port is None:
+            return []
+        metrics = Metrics()
+        self.metrics_server = serve_metrics(metrics, port)
+        log.info("worker metrics on port %d", self.metrics_server.port)
+        return [metrics.observe]
 
     # ---- one task -------------------------------------------------------------------------
 
