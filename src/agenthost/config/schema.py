@@ -38,6 +38,7 @@ from agenthost.config._types import (
 )
 from agenthost.config.kinds._base import AgentKindConfig
 from agenthost.config.kinds.llm import LLMAgentConfig
+from agenthost.config.knowledge import KnowledgeBaseConfig, KnowledgeConfig
 from agenthost.config.mcp import McpServerConfig
 from agenthost.core.errors import ConfigError
 
@@ -161,6 +162,8 @@ class AgentHostConfig(_Struct):
     providers: dict[str, ProviderConfig] = {}
     models: dict[str, ModelConfig] = {}
     mcp_servers: dict[str, McpServerConfig] = {}  # see config/mcp.py and docs/tools.md
+    knowledge: KnowledgeConfig = msgspec.field(default_factory=KnowledgeConfig)
+    knowledge_bases: dict[str, KnowledgeBaseConfig] = {}  # see docs/knowledge.md
     agents: dict[str, AgentKindConfig] = {}
     default_agent: str | None = None
     runner: RunnerConfig = msgspec.field(default_factory=RunnerConfig)
@@ -200,6 +203,8 @@ __all__ = [
     "DEFAULT_AGENT",
     "DEMO_INSTRUCTIONS",
     "AgentConfig",
+    "KnowledgeBaseConfig",
+    "KnowledgeConfig",
     "AgentHostConfig",
     "AgentKind",
     "AgentKindConfig",

@@ -24,6 +24,7 @@ EventType = Literal[
     "tool.call.started",
     "tool.call.completed",
     "state.updated",
+    "knowledge.retrieved",  # chunks a run retrieved, cited (document, chunk) for the client
     "run.completed",
     "run.failed",
     "run.interrupted",

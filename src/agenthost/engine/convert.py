@@ -10,6 +10,7 @@ from agenthost.core.messages import Message, TextPart
 from agenthost.core.session import SessionKey
 from agenthost.core.state import scoped_key
 from agenthost.ports.protocol import (
+    KnowledgeRetrieved,
     MessageCompleted,
     MessageDelta,
     RunResult,
@@ -76,6 +77,11 @@ def _fields(result: RunResult) -> tuple[EventType, dict[str, Any]] | None:
         return "state.updated", {
             "state_delta": {scoped_key(result.scope, result.key): result.value}
         }
+    if isinstance(result, KnowledgeRetrieved):
+        data = {"query": result.query, "mode": result.mode, "citations": result.citations}
+        if result.notice is not None:
+            data["notice"] = result.notice
+        return "knowledge.retrieved", {"data": data}
     return None
 
 

@@ -24,6 +24,7 @@ from agenthost.engine.catalog import Catalog, as_tool
 from agenthost.engine.history import window
 from agenthost.engine.model_chain import ModelChain, RetryPolicy
 from agenthost.engine.resolve import resolve_model
+from agenthost.engine.retrieval import TOOL_NAME, Retrieval
 from agenthost.engine.shown import Shown
 from agenthost.engine.tool_exec import cap, error_output
 from agenthost.ports.models import (
@@ -37,6 +38,7 @@ from agenthost.ports.models import (
 from agenthost.ports.protocol import (
     Capabilities,
     HostAPI,
+    KnowledgeResource,
     Manifest,
     MessageCompleted,
     MessageDelta,
@@ -56,7 +58,8 @@ from agenthost.ports.tools import Tool, ToolOutput
 
 
 class LLMAgent:
-    """The default agent. `model` and `fallbacks` are ChatModels or 'provider:model' ids."""
+    """The default agent. `model` and `fallbacks` are ChatModels or 'provider:model' ids.
+    `retrieval` searches knowledge bases before each turn or as a tool (engine/retrieval.py)."""
 
     def __init__(
         self,
@@ -76,6 +79,7 @@ class LLMAgent:
         stream: bool = True,
         settings: ModelSettings | None = None,
         retry: RetryPolicy | None = None,
+        retrieval: Retrieval | None = None,
     ) -> None:
         if max_tool_rounds < 0:
             raise ConfigError(f"max_tool_rounds must be >= 0, got {max_tool_rounds}")
@@ -98,17 +102,27 @@ class LLMAgent:
         self.settings = settings
         self.retry = retry or RetryPolicy()
         self._model_ids = [m.name for m in self.models]
+        self.retrieval = retrieval
         self._tool_specs = [t.spec for t in self.tools]
+        if retrieval is not None and retrieval.mode == "tool":
+            self._tool_specs.append(retrieval.tool_spec())
         self._system = Message.system(instructions) if instructions else None
         self._manifest = Manifest(
             id=f"agenthost:llm/{name}",
             name=name,
             description=description or "Tool-calling agent over a chat model.",
             capabilities=Capabilities(
-                streaming=True, tool_calling=bool(self.tools), interrupt=True
+                streaming=True,
+                tool_calling=bool(self._tool_specs),
+                knowledge_retrieval=retrieval is not None,
+                interrupt=True,
             ),
             permissions=Permissions(
-                models=True, tools=bool(self.tools), history=["page"], state=["session"]
+                models=True,
+                tools=bool(self.tools),
+                knowledge_bases=retrieval is not None,
+                history=["page"],
+                state=["session"],
             ),
         )
 
@@ -117,6 +131,8 @@ class LLMAgent:
     async def __aenter__(self) -> LLMAgent:
         for model in self._owned:
             await model.__aenter__()
+        if self.retrieval is not None:
+            await self.retrieval.open()
         for tool in self.tools:  # tools that hold resources (agent_tool's agent)
             enter = getattr(tool, "__aenter__", None)
             if enter is not None and hasattr(tool, "aclose"):
@@ -135,6 +151,8 @@ class LLMAgent:
                 await close()
         for model in self._owned:
             await model.__aexit__(None, None, None)
+        if self.retrieval is not None:
+            await self.retrieval.aclose()
 
     # ---- what the host needs to know ------------------------------------------------------
 
@@ -146,6 +164,8 @@ class LLMAgent:
         catalog = Catalog()
         catalog.add_models(self.models)
         catalog.add_tools(self.tools)
+        if self.retrieval is not None:
+            catalog.add_knowledge(self.retrieval.bases)
         return catalog
 
     def resources(self) -> Resources:
@@ -154,6 +174,11 @@ class LLMAgent:
             tools=[
                 ToolResource(tool_name=s.name, description=s.description, parameters=s.parameters)
                 for s in self._tool_specs
+                if self.retrieval is None or s.name != TOOL_NAME
+            ],
+            knowledge_bases=[
+                KnowledgeResource(kb_id=kb.id, operations=["retrieve"])
+                for kb in (self.retrieval.bases if self.retrieval is not None else ())
             ],
         )
 
@@ -161,6 +186,11 @@ class LLMAgent:
 
     async def run(self, ctx: RunContext, host: HostAPI) -> AsyncIterator[ResultBatch]:
         messages = self._prepare(await host.history.messages())
+        retrieval = self.retrieval
+        if retrieval is not None and retrieval.mode == "context" and ctx.input.text.strip():
+            chunks, found = await retrieval.search(host, ctx.input.text)
+            yield [found]
+            self._add_context(messages, retrieval.context(chunks))
         model = ModelChain.over(host.models, self._model_ids, self.retry)
         streaming = self.stream and ctx.delivery.supports_streaming
         tools = self._tool_specs
@@ -199,9 +229,10 @@ class LLMAgent:
                 yield [done, RunFailed(error=error.message, code=error.code)]
                 return
             yield [done, *self._started(calls)]
-            outputs = await self._run_tools(host, calls)
+            found: list[RunResult] = []
+            outputs = await self._run_tools(host, calls, found)
             completed = [self._completed(c, o) for c, o in zip(calls, outputs, strict=True)]
-            yield list[RunResult](completed)
+            yield [*completed, *found]
             messages.append(response.message)
             messages.extend(c.tool_message() for c in completed)
 
@@ -216,6 +247,16 @@ class LLMAgent:
             history.insert(0, self._system)
         return history
 
+    def _add_context(self, messages: list[Message], context: str) -> None:
+        """The retrieved excerpts join the system prompt (one system message: small models'
+        chat templates take only one)."""
+        if not context:
+            return
+        if messages and messages[0].role == "system":
+            messages[0] = Message.system(f"{messages[0].text}\n\n{context}")
+        else:
+            messages.insert(0, Message.system(context))
+
     @staticmethod
     def _started(calls: list[ToolCallPart]) -> list[RunResult]:
         return [
@@ -227,14 +268,18 @@ class LLMAgent:
         content = cap(output.content, self.max_tool_result_chars)
         return ToolCallCompleted.of(call.id, call.name, content, error=output.is_error)
 
-    async def _run_tools(self, host: HostAPI, calls: list[ToolCallPart]) -> list[ToolOutput]:
+    async def _run_tools(
+        self, host: HostAPI, calls: list[ToolCallPart], found: list[RunResult]
+    ) -> list[ToolOutput]:
         if len(calls) == 1 or not self.parallel_tools:
-            return [await self._run_tool(host, call) for call in calls]
+            return [await self._run_tool(host, call, found) for call in calls]
         async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(self._run_tool(host, call)) for call in calls]
+            tasks = [group.create_task(self._run_tool(host, call, found)) for call in calls]
         return [task.result() for task in tasks]
 
-    async def _run_tool(self, host: HostAPI, call: ToolCallPart) -> ToolOutput:
+    async def _run_tool(
+        self, host: HostAPI, call: ToolCallPart, found: list[RunResult]
+    ) -> ToolOutput:
         try:
             arguments = call.parsed_arguments()
         except ValueError as exc:
@@ -243,6 +288,8 @@ class LLMAgent:
                 f"send the arguments as a JSON object matching the tool's schema",
                 is_error=True,
             )
+        if self.retrieval is not None and call.name == TOOL_NAME and self.retrieval.mode == "tool":
+            return await self._search_tool(host, arguments, found)
         try:
             return await host.tools.call(call.name, arguments, timeout=self.tool_timeout)
         except HostAPIError as exc:
@@ -253,6 +300,23 @@ class LLMAgent:
                     is_error=True,
                 )
             return error_output(exc)
+
+    async def _search_tool(
+        self, host: HostAPI, arguments: dict[str, Any], found: list[RunResult]
+    ) -> ToolOutput:
+        from agenthost.engine.retrieval import format_chunks
+
+        assert self.retrieval is not None
+        query = arguments.get("query")
+        if not isinstance(query, str) or not query.strip():
+            return ToolOutput(
+                content='error: pass {"query": "what to look for"} as a non-empty string',
+                is_error=True,
+            )
+        chunks, event = await self.retrieval.search(host, query)
+        found.append(event)
+        text = format_chunks(chunks, max_chars=self.retrieval.max_chars)
+        return ToolOutput(content=text or "no passage in the knowledge base matches that query")
 
 
 __all__ = ["LLMAgent", "ToolSpec"]

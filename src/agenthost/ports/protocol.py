@@ -220,6 +220,18 @@ class StateUpdated(_Result, frozen=True, tag="state.updated"):
     value: Any = None  # None deletes
 
 
+class KnowledgeRetrieved(_Result, frozen=True, tag="knowledge.retrieved"):
+    """What a retrieval found, so a client can show the sources: `citations` are
+    `{kb, document, chunk, id, score}` (chunk = the chunk's index in its document); `mode` is
+    `context` (added before the turn) or `tool` (the model called the search tool); `notice`
+    says what failed when the retrieval fell back (an embedding or rerank endpoint down)."""
+
+    query: str
+    mode: str = "context"
+    citations: list[dict[str, Any]] = msgspec.field(default_factory=list)
+    notice: str | None = None
+
+
 class RunCompleted(_Result, frozen=True, tag="run.completed"):
     """The run's successful end. A `message` here is the run's last answer, not streamed as a
     message.completed before: `final()` is that message.completed (the one rule for it)."""
@@ -249,6 +261,7 @@ RunResult = (
     | ToolCallStarted
     | ToolCallCompleted
     | StateUpdated
+    | KnowledgeRetrieved
     | RunCompleted
     | RunFailed
 )
@@ -567,6 +580,7 @@ __all__ = [
     "HostAPI",
     "InputSection",
     "KnowledgeAPI",
+    "KnowledgeRetrieved",
     "KnowledgeResource",
     "Manifest",
     "MessageCompleted",

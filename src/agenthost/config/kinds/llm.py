@@ -9,6 +9,7 @@ import msgspec
 from agenthost.config._types import NonNegativeInt, PositiveFloat, PositiveInt, Problem
 from agenthost.config._validate import model_problems, tool_ref_problems
 from agenthost.config.kinds._base import AgentKindConfig, AgentKindSpec
+from agenthost.config.knowledge import OnRetrievalError, RetrievalMode, agent_knowledge_problems
 from agenthost.config.mcp import McpToolFilter, agent_problems
 
 if TYPE_CHECKING:
@@ -24,7 +25,9 @@ class LLMAgentConfig(AgentKindConfig):
     chosen from the environment (AGENTHOST_MODEL, then OPENAI_API_KEY, then the embedded
     model). `tools` are 'package.module:function' refs, 'package.module:*' for every tool
     of a module, 'demo:...' for the demo tools, or 'mcp:SERVER' for every tool of an MCP
-    server of `mcp_servers`; `mcp` picks some tools of a server ({SERVER: {allow, deny}})."""
+    server of `mcp_servers`; `mcp` picks some tools of a server ({SERVER: {allow, deny}}).
+    `knowledge_bases` names bases of `knowledge_bases:` searched before each turn (`retrieval:
+    context`) or by a `search_knowledge` tool (`tool`); see docs/knowledge.md."""
 
     kind: Literal["llm"] = "llm"
     model: str | None = None
@@ -38,12 +41,19 @@ class LLMAgentConfig(AgentKindConfig):
     history_max_messages: PositiveInt | None = None
     history_max_tokens: PositiveInt | None = None
     stream: bool = True
+    knowledge_bases: list[str] = msgspec.field(default_factory=list)
+    retrieval: RetrievalMode = "context"
+    retrieval_top_k: PositiveInt = 5
+    rerank_model: str | None = None
+    rerank_top_k: PositiveInt | None = None
+    on_retrieval_error: OnRetrievalError = "fallback"
 
     def problems(self, config: AgentHostConfig) -> list[Problem]:
         return [
             *model_problems(self.model, config),
             *tool_ref_problems(self.tools),
             *agent_problems(self.tools, self.mcp, config),
+            *agent_knowledge_problems(self.knowledge_bases, self.rerank_model, config),
         ]
 
 
@@ -52,6 +62,20 @@ def build(name: str, config: LLMAgentConfig, builder: AgentBuilder) -> Agent:
 
     models, settings = builder.models(name, config.model)
     tools = builder.tools(name, config.tools, mcp=config.mcp)
+    retrieval = None
+    if config.knowledge_bases:
+        from agenthost.config.knowledge import retrieval_for
+
+        retrieval = retrieval_for(
+            builder.config,
+            name,
+            bases=config.knowledge_bases,
+            mode=config.retrieval,
+            top_k=config.retrieval_top_k,
+            rerank_model=config.rerank_model,
+            rerank_top_k=config.rerank_top_k,
+            on_error=config.on_retrieval_error,
+        )
     return builder.construct(
         name,
         LLMAgent,
@@ -69,6 +93,7 @@ def build(name: str, config: LLMAgentConfig, builder: AgentBuilder) -> Agent:
         history_max_tokens=config.history_max_tokens,
         stream=config.stream,
         settings=settings,
+        retrieval=retrieval,
     )
 
 
