@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from agenthost.cli._db import db_app
+from agenthost.cli._kb import kb_app
 from agenthost.cli._options import Options, default_user
 
 app = typer.Typer(
@@ -30,6 +31,7 @@ sessions_app = typer.Typer(
 )
 app.add_typer(sessions_app, name="sessions")
 app.add_typer(db_app, name="db")
+app.add_typer(kb_app, name="kb")
 
 ConfigOption = Annotated[
     Path | None,
