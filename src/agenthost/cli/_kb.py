@@ -15,7 +15,8 @@ import typer
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from agenthost.backends.knowledge.ingest import IngestReport
+    from agenthost.backends.knowledge.ingest import IngestReport, Source
+    from agenthost.backends.knowledge.store import KnowledgeStore
     from agenthost.config.schema import AgentHostConfig
 
 kb_app = typer.Typer(
@@ -149,15 +150,12 @@ def add(
 
 
 async def _ingest(
-    console: Console, store: object, owner: str, name: str, sources: list[object]
+    console: Console, store: KnowledgeStore, owner: str, name: str, typed: list[Source]
 ) -> IngestReport:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from agenthost.backends.knowledge.ingest import Source, ingest
-    from agenthost.backends.knowledge.store import KnowledgeStore
+    from agenthost.backends.knowledge.ingest import ingest
 
-    assert isinstance(store, KnowledgeStore)
-    typed = [s for s in sources if isinstance(s, Source)]
     columns = (
         TextColumn("[bold]ingesting[/]"),
         BarColumn(),
@@ -287,9 +285,7 @@ def rm(
     name: NameArg,
     document: Annotated[
         str | None,
-        typer.Argument(
-            metavar="[DOCUMENT]", help="Remove only this document.", show_default=False
-        ),
+        typer.Argument(metavar="[DOCUMENT]", help="Remove only this document.", show_default=False),
     ] = None,
     config: ConfigOption = None,
     user: UserOption = None,

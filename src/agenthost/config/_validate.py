@@ -19,8 +19,8 @@ import msgspec
 
 from agenthost.config._types import FieldPath, Problem, suggestion
 from agenthost.config.kinds._base import AgentKindConfig
-from agenthost.config.mcp import server_problems as mcp_server_problems
 from agenthost.config.knowledge import knowledge_problems
+from agenthost.config.mcp import server_problems as mcp_server_problems
 from agenthost.core.errors import ConfigError
 
 if TYPE_CHECKING:

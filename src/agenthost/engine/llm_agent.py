@@ -188,8 +188,8 @@ class LLMAgent:
         messages = self._prepare(await host.history.messages())
         retrieval = self.retrieval
         if retrieval is not None and retrieval.mode == "context" and ctx.input.text.strip():
-            chunks, found = await retrieval.search(host, ctx.input.text)
-            yield [found]
+            chunks, retrieved = await retrieval.search(host, ctx.input.text)
+            yield [retrieved]
             self._add_context(messages, retrieval.context(chunks))
         model = ModelChain.over(host.models, self._model_ids, self.retry)
         streaming = self.stream and ctx.delivery.supports_streaming

@@ -1,7 +1,8 @@
 """Knowledge bases over HTTP, per user: `/v1/knowledge_bases`.
 
     GET    /v1/knowledge_bases                          your bases
-    POST   /v1/knowledge_bases                          {name, description?, chunk_size?, chunk_overlap?}
+    POST   /v1/knowledge_bases                          {name, description?, chunk_size?,
+                                                          chunk_overlap?}
     GET    /v1/knowledge_bases/{name}                   a base and its documents
     DELETE /v1/knowledge_bases/{name}
     POST   /v1/knowledge_bases/{name}/documents         {documents: [{document, text | data_base64
@@ -85,7 +86,12 @@ async def knowledge_store(state: ServerState) -> Any:
 
             made = make_store(state.config or AgentHostConfig(), home_dir())
             await made.open()
-            state.closers.append(made.aclose)
+
+            async def close() -> None:
+                state.extras.pop(_KEY, None)
+                await made.aclose()
+
+            state.closers.append(close)
             state.extras[_KEY] = store = made
     return store
 
@@ -151,9 +157,7 @@ async def add_documents(
 async def _text_of(item: DocumentIn, document: str, i: int, document_text: Any) -> str:
     given = [k for k in ("text", "data_base64", "url") if getattr(item, k) is not None]
     if len(given) != 1:
-        raise InvalidArgument(
-            f"documents[{i}]", "give exactly one of text, data_base64 or url"
-        )
+        raise InvalidArgument(f"documents[{i}]", "give exactly one of text, data_base64 or url")
     if item.text is not None:
         if not item.text.strip():
             raise DocumentError(document, "the text is empty")
@@ -181,7 +185,9 @@ async def remove_document(
 
 
 @api.post("/{name}/search", summary="Hybrid search of a knowledge base")
-async def search_base(who: Who, state: State, name: KnowledgeBaseName, body: SearchBody) -> Response:
+async def search_base(
+    who: Who, state: State, name: KnowledgeBaseName, body: SearchBody
+) -> Response:
     store = await knowledge_store(state)
     chunks = await store.search(
         who.user_id, name, body.query, top_k=body.top_k, filters=body.filters, mode=body.mode

@@ -75,9 +75,7 @@ async def test_context_mode_adds_excerpts_and_cites_them(
 
 
 async def test_tool_mode_the_model_searches(kb_store: KnowledgeStore, store: object) -> None:
-    model = ScriptedModel(
-        [tool_call(TOOL_NAME, '{"query": "service price"}'), "45 euros."]
-    )
+    model = ScriptedModel([tool_call(TOOL_NAME, '{"query": "service price"}'), "45 euros."])
     agent = LLMAgent(
         model=model,
         retrieval=Retrieval(bases=[kb_store.base("", "handbook")], mode="tool", top_k=1),
@@ -108,9 +106,7 @@ async def test_embedding_down_falls_back_to_full_text_with_a_notice(
 ) -> None:
     async with await _down_store(tmp_path) as kb:
         model = ScriptedModel(["The shop opens at 10:00 on Saturdays."])
-        agent = LLMAgent(
-            model=model, retrieval=Retrieval(bases=[kb.base("", "handbook")], top_k=1)
-        )
+        agent = LLMAgent(model=model, retrieval=Retrieval(bases=[kb.base("", "handbook")], top_k=1))
         runner = Runner(agent, store=store, app="t")  # type: ignore[arg-type]
         events = await collect(runner.run("u", "s", "When does the shop open on Saturdays?"))
     assert events[-1].type == "run.completed"

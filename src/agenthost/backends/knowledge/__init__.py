@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 SCHEMES = ("memory", "sqlite", "postgresql", "postgres")
 
 
-def open_knowledge_store(url: str, embedder: Embedder | None = None, **options: Any) -> KnowledgeStore:
+def open_knowledge_store(
+    url: str, embedder: Embedder | None = None, **options: Any
+) -> KnowledgeStore:
     """A (not yet opened) store for `url`: `memory://` (an SQLite database in memory),
     `sqlite:///path.db`, `postgresql://...`. `embedder` defaults to the embedded model."""
     from agenthost.backends.knowledge._embed import StaticEmbedder

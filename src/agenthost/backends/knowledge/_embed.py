@@ -121,7 +121,8 @@ def normalize(vectors: Vectors) -> Vectors:
 
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
-    return (vectors / norms).astype(np.float32, copy=False)
+    unit: Vectors = (vectors / norms).astype(np.float32, copy=False)
+    return unit
 
 
 class HttpEmbedder:

@@ -40,9 +40,9 @@ def document_text(source: str, data: bytes, suffix: str) -> str:
     """The text of a document's bytes, read by its suffix; DocumentError when it cannot be."""
     suffix = suffix.lower()
     if suffix not in SUFFIXES:
+        known = ", ".join(sorted(SUFFIXES))
         raise DocumentError(
-            source,
-            f"unsupported type {suffix or '(no suffix)'!r}; readable: {', '.join(sorted(SUFFIXES))}",
+            source, f"unsupported type {suffix or '(no suffix)'!r}; readable: {known}"
         )
     if not data.strip():
         raise DocumentError(source, "the file is empty")

@@ -66,7 +66,8 @@ def file_sources(paths: Iterable[Path], *, relative_to: Path | None = None) -> l
             sorted(
                 p
                 for p in path.rglob("*")
-                if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+                if p.is_file()
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
             )
             if path.is_dir()
             else [path]

@@ -147,8 +147,9 @@ class KnowledgeStore(ABC):
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
+    @abstractmethod
     async def open(self) -> None:
-        """Create the tables if needed."""
+        """Connect and create the tables if needed (idempotent)."""
 
     async def aclose(self) -> None:
         await self.embedder.aclose()

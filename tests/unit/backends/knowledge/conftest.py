@@ -5,15 +5,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from tests.contract.server_stores import server_url
 
 from agenthost.backends.knowledge import open_knowledge_store
 from agenthost.backends.knowledge.store import KnowledgeStore
-from tests.contract.server_stores import server_url
 
 
-@pytest.fixture(
-    params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)]
-)
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
 async def kstore(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[KnowledgeStore]:
     """A knowledge store on each backend (Postgres: the local server; tables shared, owners
     unique per test)."""

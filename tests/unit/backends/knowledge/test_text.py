@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
+from tests.unit.backends.knowledge.pdfs import text_pdf
 
 from agenthost.backends.knowledge._text import chunk_text, document_text, read_file
 from agenthost.core.errors import DocumentError
-from tests.unit.backends.knowledge.pdfs import text_pdf
 
 
 def test_chunks_respect_size_and_overlap() -> None:
@@ -14,7 +15,7 @@ def test_chunks_respect_size_and_overlap() -> None:
     chunks = chunk_text(text, size=200, overlap=50)
     assert all(len(c) <= 200 for c in chunks)
     assert len(chunks) > 10
-    for left, right in zip(chunks, chunks[1:], strict=False):
+    for left, right in itertools.pairwise(chunks):
         head = right.split()[0]
         assert head in left  # each chunk starts inside its predecessor (the overlap)
     words = {w for c in chunks for w in c.split()}
