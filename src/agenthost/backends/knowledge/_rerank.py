@@ -16,6 +16,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from agenthost.backends.knowledge._text import content_words
 from agenthost.core.errors import KnowledgeUnavailable
 
 if TYPE_CHECKING:
@@ -24,53 +25,6 @@ if TYPE_CHECKING:
     from agenthost.backends.knowledge._embed import StaticEmbedder
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
-_WORD = re.compile(r"\w+", re.UNICODE)
-# words too common to say what a question is about
-_STOP = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "by",
-        "do",
-        "does",
-        "for",
-        "from",
-        "how",
-        "i",
-        "in",
-        "is",
-        "it",
-        "me",
-        "my",
-        "of",
-        "on",
-        "or",
-        "that",
-        "the",
-        "this",
-        "to",
-        "was",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "why",
-        "will",
-        "with",
-        "you",
-        "your",
-    ]
-)
-
-
-def content_words(text: str) -> set[str]:
-    return {w for w in _WORD.findall(text.lower()) if w not in _STOP}
 
 
 class EmbeddedReranker:
@@ -97,7 +51,7 @@ class EmbeddedReranker:
             sentences.extend(parts)
             owner.extend([i] * len(parts))
         vectors = self._embedder.embed_sync([query, *sentences])
-        sims = vectors[1:] @ vectors[0]
+        sims = np.einsum("ij,j->i", vectors[1:], vectors[0])
         best = np.full(len(documents), -1.0, dtype=np.float32)
         np.maximum.at(best, np.asarray(owner), sims)
         terms = content_words(query)

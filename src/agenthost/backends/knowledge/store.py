@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
-from agenthost.backends.knowledge._text import chunk_text, content_hash
+from agenthost.backends.knowledge._text import STOPWORDS, chunk_text, content_hash
 from agenthost.core.errors import (
     ConfigError,
     InvalidArgument,
@@ -111,11 +111,13 @@ def check_filters(filters: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def query_terms(query: str) -> list[str]:
-    """The distinct lower-cased words of a query, in order."""
+    """The distinct lower-cased words of a query, in order, stop words dropped (unless the
+    query has nothing else): OR-ing 'the' and 'of' only makes full-text search slow."""
     seen: dict[str, None] = {}
     for word in _WORD.findall(query.lower()):
         seen.setdefault(word, None)
-    return list(seen)
+    content = [w for w in seen if w not in STOPWORDS]
+    return content or list(seen)
 
 
 def _ranked(ids: Sequence[int]) -> list[tuple[int, float]]:
@@ -363,7 +365,7 @@ class KnowledgeStore(ABC):
                 f"The stored vectors have {matrix.shape[1]} dimensions and the embedder "
                 f"{self.embedder.name!r} gives {query_vector.shape[0]}: re-add the documents."
             )
-        scores = matrix @ query_vector
+        scores = np.einsum("ij,j->i", matrix, query_vector)  # no BLAS threads: steadier
         if filters:
             allowed = await self._filtered_ids(pk, filters)
             scores = np.where(np.isin(ids, list(allowed)), scores, -np.inf)
