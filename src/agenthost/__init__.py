@@ -82,12 +82,16 @@ _EXPORTS: dict[str, str] = {
     "Tool": "agenthost.ports.tools",
     "ToolOutput": "agenthost.ports.tools",
     "KnowledgeBase": "agenthost.ports.knowledge",
+    "Chunk": "agenthost.ports.knowledge",
+    "Reranker": "agenthost.ports.knowledge",
+    "KnowledgeRetrieved": "agenthost.ports.protocol",
     # engine
     "Runner": "agenthost.engine.runner",
     "RunFailedError": "agenthost.engine.runner",
     "collect": "agenthost.engine.runner",
     "final_text": "agenthost.engine.runner",
     "LLMAgent": "agenthost.engine.llm_agent",
+    "Retrieval": "agenthost.engine.retrieval",
     "function_tool": "agenthost.engine.function_tool",
     "FunctionTool": "agenthost.engine.function_tool",
     "RetryPolicy": "agenthost.engine.model_chain",
@@ -103,6 +107,12 @@ _EXPORTS: dict[str, str] = {
     "Provider": "agenthost.backends.models",
     "ProviderSettings": "agenthost.backends.models",
     "InMemoryKnowledgeBase": "agenthost.backends.knowledge",
+    "open_knowledge_store": "agenthost.backends.knowledge",
+    "KnowledgeStore": "agenthost.backends.knowledge",
+    "StaticEmbedder": "agenthost.backends.knowledge",
+    "HttpEmbedder": "agenthost.backends.knowledge",
+    "EmbeddedReranker": "agenthost.backends.knowledge",
+    "HttpReranker": "agenthost.backends.knowledge",
     "McpServer": "agenthost.backends.tools.mcp",
     "file_tools": "agenthost.backends.tools.files",
     "FileLimits": "agenthost.backends.tools.files",
@@ -158,9 +168,11 @@ __all__ = [
     "Capabilities",
     "ChainAgent",
     "ChatModel",
+    "Chunk",
     "ConfigError",
     "CozeAgent",
     "DifyAgent",
+    "EmbeddedReranker",
     "ErrorInfo",
     "Event",
     "FetchLimits",
@@ -170,10 +182,14 @@ __all__ = [
     "FunctionTool",
     "HostAPI",
     "HostAPIError",
+    "HttpEmbedder",
+    "HttpReranker",
     "ImagePart",
     "InMemoryKnowledgeBase",
     "InvalidArgument",
     "KnowledgeBase",
+    "KnowledgeRetrieved",
+    "KnowledgeStore",
     "LLMAgent",
     "LangGraphAgent",
     "LoopAgent",
@@ -204,7 +220,9 @@ __all__ = [
     "ProviderConfig",
     "ProviderSettings",
     "PydanticAIAgent",
+    "Reranker",
     "Resources",
+    "Retrieval",
     "RetryPolicy",
     "RunCancelled",
     "RunCompleted",
@@ -230,6 +248,7 @@ __all__ = [
     "SessionNotFound",
     "SessionStore",
     "StateUpdated",
+    "StaticEmbedder",
     "StoreConfig",
     "StoreError",
     "TavilySearch",
@@ -263,6 +282,7 @@ __all__ = [
     "load_config",
     "make_fetch_tool",
     "make_search_tool",
+    "open_knowledge_store",
     "open_session_store",
 ]
 
@@ -276,7 +296,15 @@ if TYPE_CHECKING:
         PydanticAIAgent,
     )
     from agenthost.backends.agents import A2AAgent, BailianAgent, CozeAgent, DifyAgent
-    from agenthost.backends.knowledge import InMemoryKnowledgeBase
+    from agenthost.backends.knowledge import (
+        EmbeddedReranker,
+        HttpEmbedder,
+        HttpReranker,
+        InMemoryKnowledgeBase,
+        KnowledgeStore,
+        StaticEmbedder,
+        open_knowledge_store,
+    )
     from agenthost.backends.models import (
         OpenAICompatibleModel,
         Provider,
@@ -359,13 +387,15 @@ if TYPE_CHECKING:
     from agenthost.engine.function_tool import FunctionTool, function_tool
     from agenthost.engine.llm_agent import LLMAgent
     from agenthost.engine.model_chain import RetryPolicy
+    from agenthost.engine.retrieval import Retrieval
     from agenthost.engine.runner import RunFailedError, Runner, collect, final_text
-    from agenthost.ports.knowledge import KnowledgeBase
+    from agenthost.ports.knowledge import Chunk, KnowledgeBase, Reranker
     from agenthost.ports.models import ChatModel, ModelResponse, ModelSettings, ToolSpec
     from agenthost.ports.protocol import (
         Agent,
         Capabilities,
         HostAPI,
+        KnowledgeRetrieved,
         Manifest,
         MessageCompleted,
         MessageDelta,

@@ -17,8 +17,14 @@ from agenthost.backends.knowledge.memory import InMemoryKnowledgeBase
 from agenthost.core.errors import UnknownBackendError
 
 if TYPE_CHECKING:
-    from agenthost.backends.knowledge._embed import Embedder
-    from agenthost.backends.knowledge.store import KnowledgeStore
+    from agenthost.backends.knowledge._embed import Embedder, HttpEmbedder, StaticEmbedder
+    from agenthost.backends.knowledge._rerank import EmbeddedReranker, HttpReranker
+    from agenthost.backends.knowledge.store import (
+        DocumentInfo,
+        KnowledgeBaseInfo,
+        KnowledgeStore,
+        StoredKnowledgeBase,
+    )
 
 SCHEMES = ("memory", "sqlite", "postgresql", "postgres")
 

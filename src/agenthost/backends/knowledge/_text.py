@@ -87,11 +87,12 @@ def read_file(path: Path) -> str:
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 # words too common to say what a question is about (dropped from full-text queries)
-STOPWORDS = frozenset(
-    "a an and are as at be but by can do does for from had has have he her his how i if in is "
-    "it its me my no not of on or she so than that the their them then there they this to was "
-    "we were what when where which who whom why will with would you your".split()
-)
+_STOP_TEXT = """
+a an and are as at be but by can do does for from had has have he her his how i if in is it
+its me my no not of on or she so than that the their them then there they this to was we
+were what when where which who whom why will with would you your
+"""
+STOPWORDS = frozenset(_STOP_TEXT.split())
 
 
 def content_words(text: str) -> set[str]:
