@@ -14,6 +14,7 @@ import typer
 
 from agenthost.cli._db import db_app
 from agenthost.cli._kb import kb_app
+from agenthost.cli._memory import memory_app
 from agenthost.cli._options import Options, default_user
 
 app = typer.Typer(
@@ -32,6 +33,7 @@ sessions_app = typer.Typer(
 app.add_typer(sessions_app, name="sessions")
 app.add_typer(db_app, name="db")
 app.add_typer(kb_app, name="kb")
+app.add_typer(memory_app, name="memory")
 
 ConfigOption = Annotated[
     Path | None,

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from agenthost.backends.knowledge.ingest import IngestReport, Progress, Source
     from agenthost.backends.knowledge.store import KnowledgeStore
     from agenthost.config.schema import AgentHostConfig
-    from agenthost.engine.retrieval import Retrieval
+    from agenthost.engine.retrieval import MemoryUse, Retrieval
     from agenthost.ports.knowledge import Reranker
 
 log = logging.getLogger("agenthost.knowledge")
@@ -73,6 +73,17 @@ class KnowledgeBaseConfig(_Struct):
     sources: list[str] = msgspec.field(default_factory=list)
     chunk_size: PositiveInt = 800
     chunk_overlap: int = 100
+
+
+class AgentMemoryConfig(_Struct):
+    """An agent's use of the user's long-term memory: `context` adds the `top_k` best
+    memories before each turn, `tool` gives the model `load_memory(query)`, `auto_add`
+    remembers each session after every completed run."""
+
+    context: bool = True
+    tool: bool = False
+    auto_add: bool = True
+    top_k: PositiveInt = 3
 
 
 RetrievalMode = Literal["context", "tool"]
@@ -332,8 +343,31 @@ def retrieval_for(
     )
 
 
+def memory_for(
+    config: AgentHostConfig, settings: AgentMemoryConfig, on_error: OnRetrievalError
+) -> MemoryUse:
+    """The agent's memory: the knowledge store's per-user `_memory` bases (see
+    backends/knowledge/memory_store.py), opened with the agent."""
+    from agenthost.backends.knowledge.memory_store import KnowledgeMemory
+    from agenthost.config.paths import home_dir
+    from agenthost.engine.retrieval import MemoryUse
+
+    store = make_store(config, home_dir())
+    return MemoryUse(
+        memory=KnowledgeMemory(store),
+        context=settings.context,
+        tool=settings.tool,
+        auto_add=settings.auto_add,
+        top_k=settings.top_k,
+        on_error=on_error,
+        prepare=store.open,
+        close=store.aclose,
+    )
+
+
 __all__ = [
     "SHARED_OWNER",
+    "AgentMemoryConfig",
     "KnowledgeBaseConfig",
     "KnowledgeConfig",
     "make_store",

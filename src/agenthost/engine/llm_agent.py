@@ -10,6 +10,7 @@ stores each step's events in one transaction.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -24,7 +25,7 @@ from agenthost.engine.catalog import Catalog, as_tool
 from agenthost.engine.history import window
 from agenthost.engine.model_chain import ModelChain, RetryPolicy
 from agenthost.engine.resolve import resolve_model
-from agenthost.engine.retrieval import TOOL_NAME, Retrieval
+from agenthost.engine.retrieval import MEMORY_TOOL, TOOL_NAME, MemoryUse, Retrieval
 from agenthost.engine.shown import Shown
 from agenthost.engine.tool_exec import cap, error_output
 from agenthost.ports.models import (
@@ -56,10 +57,13 @@ from agenthost.ports.protocol import (
 )
 from agenthost.ports.tools import Tool, ToolOutput
 
+log = logging.getLogger("agenthost.llm_agent")
+
 
 class LLMAgent:
     """The default agent. `model` and `fallbacks` are ChatModels or 'provider:model' ids.
-    `retrieval` searches knowledge bases before each turn or as a tool (engine/retrieval.py)."""
+    `retrieval` searches knowledge bases before each turn or as a tool; `memory` recalls and
+    remembers the user's earlier sessions (engine/retrieval.py)."""
 
     def __init__(
         self,
@@ -80,6 +84,7 @@ class LLMAgent:
         settings: ModelSettings | None = None,
         retry: RetryPolicy | None = None,
         retrieval: Retrieval | None = None,
+        memory: MemoryUse | None = None,
     ) -> None:
         if max_tool_rounds < 0:
             raise ConfigError(f"max_tool_rounds must be >= 0, got {max_tool_rounds}")
@@ -106,6 +111,10 @@ class LLMAgent:
         self._tool_specs = [t.spec for t in self.tools]
         if retrieval is not None and retrieval.mode == "tool":
             self._tool_specs.append(retrieval.tool_spec())
+        self.memory = memory
+        if memory is not None and memory.tool:
+            self._tool_specs.append(memory.tool_spec())
+        self._own_tools = {TOOL_NAME, MEMORY_TOOL} & {s.name for s in self._tool_specs}
         self._system = Message.system(instructions) if instructions else None
         self._manifest = Manifest(
             id=f"agenthost:llm/{name}",
@@ -133,6 +142,8 @@ class LLMAgent:
             await model.__aenter__()
         if self.retrieval is not None:
             await self.retrieval.open()
+        if self.memory is not None:
+            await self.memory.open()
         for tool in self.tools:  # tools that hold resources (agent_tool's agent)
             enter = getattr(tool, "__aenter__", None)
             if enter is not None and hasattr(tool, "aclose"):
@@ -153,6 +164,8 @@ class LLMAgent:
             await model.__aexit__(None, None, None)
         if self.retrieval is not None:
             await self.retrieval.aclose()
+        if self.memory is not None:
+            await self.memory.aclose()
 
     # ---- what the host needs to know ------------------------------------------------------
 
@@ -174,7 +187,7 @@ class LLMAgent:
             tools=[
                 ToolResource(tool_name=s.name, description=s.description, parameters=s.parameters)
                 for s in self._tool_specs
-                if self.retrieval is None or s.name != TOOL_NAME
+                if s.name not in self._own_tools
             ],
             knowledge_bases=[
                 KnowledgeResource(kb_id=kb.id, operations=["retrieve"])
@@ -191,6 +204,16 @@ class LLMAgent:
             chunks, retrieved = await retrieval.search(host, ctx.input.text)
             yield [retrieved]
             self._add_context(messages, retrieval.context(chunks))
+        memory = self.memory
+        if memory is not None and memory.context and ctx.input.text.strip():
+            remembered, recalled = await memory.search(
+                ctx.context.user_id,
+                ctx.input.text,
+                "memory",
+                session_id=ctx.context.conversation_id,
+            )
+            yield [recalled]
+            self._add_context(messages, memory.context_text(remembered))
         model = ModelChain.over(host.models, self._model_ids, self.retry)
         streaming = self.stream and ctx.delivery.supports_streaming
         tools = self._tool_specs
@@ -222,6 +245,7 @@ class LLMAgent:
             )
             calls = response.message.tool_calls
             if not calls:
+                await self._remember(ctx, [*messages, response.message])
                 yield [done, RunCompleted(finish_reason=response.finish_reason or "stop")]
                 return
             if round_no == self.max_tool_rounds:
@@ -230,7 +254,7 @@ class LLMAgent:
                 return
             yield [done, *self._started(calls)]
             found: list[RunResult] = []
-            outputs = await self._run_tools(host, calls, found)
+            outputs = await self._run_tools(host, calls, found, ctx.context.user_id)
             completed = [self._completed(c, o) for c, o in zip(calls, outputs, strict=True)]
             yield [*completed, *found]
             messages.append(response.message)
@@ -246,6 +270,23 @@ class LLMAgent:
         if self._system is not None:
             history.insert(0, self._system)
         return history
+
+    async def _remember(self, ctx: RunContext, messages: list[Message]) -> None:
+        """Remember the session in the user's memory (best effort: a failure is logged)."""
+        memory = self.memory
+        if memory is None or not memory.auto_add:
+            return
+        from agenthost.engine.retrieval import transcript
+
+        try:
+            await memory.memory.add_session(
+                ctx.context.user_id,
+                app=ctx.context.app,
+                session_id=ctx.context.conversation_id,
+                transcript=transcript(messages),
+            )
+        except AgentHostError as exc:
+            log.warning("could not remember session %s: %s", ctx.context.conversation_id, exc)
 
     def _add_context(self, messages: list[Message], context: str) -> None:
         """The retrieved excerpts join the system prompt (one system message: small models'
@@ -269,16 +310,16 @@ class LLMAgent:
         return ToolCallCompleted.of(call.id, call.name, content, error=output.is_error)
 
     async def _run_tools(
-        self, host: HostAPI, calls: list[ToolCallPart], found: list[RunResult]
+        self, host: HostAPI, calls: list[ToolCallPart], found: list[RunResult], user: str
     ) -> list[ToolOutput]:
         if len(calls) == 1 or not self.parallel_tools:
-            return [await self._run_tool(host, call, found) for call in calls]
+            return [await self._run_tool(host, call, found, user) for call in calls]
         async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(self._run_tool(host, call, found)) for call in calls]
+            tasks = [group.create_task(self._run_tool(host, call, found, user)) for call in calls]
         return [task.result() for task in tasks]
 
     async def _run_tool(
-        self, host: HostAPI, call: ToolCallPart, found: list[RunResult]
+        self, host: HostAPI, call: ToolCallPart, found: list[RunResult], user: str
     ) -> ToolOutput:
         try:
             arguments = call.parsed_arguments()
@@ -288,8 +329,8 @@ class LLMAgent:
                 f"send the arguments as a JSON object matching the tool's schema",
                 is_error=True,
             )
-        if self.retrieval is not None and call.name == TOOL_NAME and self.retrieval.mode == "tool":
-            return await self._search_tool(host, arguments, found)
+        if call.name in self._own_tools:
+            return await self._search_tool(host, call.name, arguments, found, user)
         try:
             return await host.tools.call(call.name, arguments, timeout=self.tool_timeout)
         except HostAPIError as exc:
@@ -302,21 +343,26 @@ class LLMAgent:
             return error_output(exc)
 
     async def _search_tool(
-        self, host: HostAPI, arguments: dict[str, Any], found: list[RunResult]
+        self, host: HostAPI, name: str, arguments: dict[str, Any], found: list[RunResult], user: str
     ) -> ToolOutput:
+        """search_knowledge or load_memory, run by the agent itself."""
         from agenthost.engine.retrieval import format_chunks
 
-        assert self.retrieval is not None
         query = arguments.get("query")
         if not isinstance(query, str) or not query.strip():
             return ToolOutput(
                 content='error: pass {"query": "what to look for"} as a non-empty string',
                 is_error=True,
             )
-        chunks, event = await self.retrieval.search(host, query)
+        if name == MEMORY_TOOL and self.memory is not None:
+            chunks, event = await self.memory.search(user, query, "memory")
+            empty = "nothing in your memory of earlier conversations matches that"
+        else:
+            assert self.retrieval is not None
+            chunks, event = await self.retrieval.search(host, query)
+            empty = "no passage in the knowledge base matches that query"
         found.append(event)
-        text = format_chunks(chunks, max_chars=self.retrieval.max_chars)
-        return ToolOutput(content=text or "no passage in the knowledge base matches that query")
+        return ToolOutput(content=format_chunks(chunks) or empty)
 
 
 __all__ = ["LLMAgent", "ToolSpec"]

@@ -19,13 +19,20 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from agenthost.core.errors import ConfigError, KnowledgeUnavailable
-from agenthost.ports.knowledge import Chunk, KnowledgeBase, Reranker
+from agenthost.core.events import Event
+from agenthost.core.messages import Message
+from agenthost.ports.knowledge import Chunk, KnowledgeBase, LongTermMemory, Reranker
 from agenthost.ports.models import ToolSpec
 from agenthost.ports.protocol import HostAPI, KnowledgeRetrieved
 
 RetrievalMode = Literal["context", "tool"]
 OnRetrievalError = Literal["fallback", "fail"]
 TOOL_NAME = "search_knowledge"
+MEMORY_TOOL = "load_memory"
+MEMORY_HEADER = (
+    "Notes from earlier conversations with this user that may help. Use them when they are "
+    "relevant."
+)
 CONTEXT_HEADER = (
     "Excerpts from the knowledge base that may answer the user's question. Answer from them "
     "when they are relevant, and say which document you used."
@@ -153,4 +160,94 @@ def format_chunks(chunks: Sequence[Chunk], *, header: str = "", max_chars: int =
     return "\n\n".join(parts)
 
 
-__all__ = ["TOOL_NAME", "Retrieval", "citation", "format_chunks"]
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemoryUse:
+    """How an agent uses the user's long-term memory: `context` adds the best `top_k`
+    memories to the system prompt before each turn; `tool` gives the model `load_memory`;
+    `auto_add` remembers the session after each completed run. The user is always the run's
+    user. A search whose embedding endpoint is down falls back or fails as `on_error` says;
+    remembering that fails is logged and the run still completes."""
+
+    memory: LongTermMemory
+    context: bool = True
+    tool: bool = False
+    auto_add: bool = True
+    top_k: int = 3
+    on_error: OnRetrievalError = "fallback"
+    prepare: Callable[[], Awaitable[None]] | None = None
+    close: Callable[[], Awaitable[None]] | None = None
+    _state: dict[str, bool] = field(default_factory=dict, repr=False)
+
+    async def open(self) -> None:
+        if self.prepare is not None and not self._state.get("open"):
+            await self.prepare()
+        self._state["open"] = True
+
+    async def aclose(self) -> None:
+        if self._state.pop("open", False) and self.close is not None:
+            await self.close()
+
+    def tool_spec(self) -> ToolSpec:
+        return ToolSpec(
+            name=MEMORY_TOOL,
+            description="Recall earlier conversations with this user: returns notes from past "
+            "sessions about a topic.",
+            parameters={
+                "type": "object",
+                "properties": {"query": {"type": "string", "description": "what to recall"}},
+                "required": ["query"],
+            },
+        )
+
+    async def search(
+        self, user_id: str, query: str, mode: str, *, session_id: str = ""
+    ) -> tuple[list[Chunk], KnowledgeRetrieved]:
+        """The user's best memories, those of the session `session_id` (already in the
+        history) left out."""
+        notice = None
+        wanted = self.top_k + (3 if session_id else 0)
+        try:
+            chunks = await self.memory.search(user_id, query, top_k=wanted)
+        except KnowledgeUnavailable as exc:
+            if self.on_error == "fail" or exc.fallback is None:
+                raise
+            chunks = list(exc.fallback)
+            notice = f"memory: {exc.message} Used full-text search alone."
+        if session_id:
+            chunks = [c for c in chunks if c.metadata.get("session_id") != session_id]
+        chunks = chunks[: self.top_k]
+        event = KnowledgeRetrieved(
+            query=query, mode=mode, citations=[citation(c) for c in chunks], notice=notice
+        )
+        return chunks, event
+
+    def context_text(self, chunks: Sequence[Chunk]) -> str:
+        return format_chunks(chunks, header=MEMORY_HEADER)
+
+
+def transcript(messages: Sequence[Message]) -> str:
+    """`role: text` paragraphs of the user and assistant messages that have text."""
+    lines = [
+        f"{m.role}: {m.text.strip()}"
+        for m in messages
+        if m.role in ("user", "assistant") and m.text.strip()
+    ]
+    return "\n\n".join(lines)
+
+
+def session_transcript(events: Sequence[Event]) -> str:
+    """The transcript of a stored session: its users' messages and the agents' replies."""
+    kinds = ("message.received", "message.completed")
+    return transcript([e.message for e in events if e.type in kinds and e.message is not None])
+
+
+__all__ = [
+    "MEMORY_TOOL",
+    "TOOL_NAME",
+    "MemoryUse",
+    "Retrieval",
+    "citation",
+    "format_chunks",
+    "session_transcript",
+    "transcript",
+]

@@ -45,4 +45,16 @@ class Reranker(Protocol):
     ) -> list[tuple[int, float]]: ...
 
 
-__all__ = ["Chunk", "KnowledgeBase", "Reranker"]
+@runtime_checkable
+class LongTermMemory(Protocol):
+    """A user's memory of finished sessions, searched like a knowledge base. Every call names
+    the user; one user's memories never answer another's search."""
+
+    async def add_session(
+        self, user_id: str, *, app: str, session_id: str, transcript: str
+    ) -> int: ...
+
+    async def search(self, user_id: str, query: str, *, top_k: int = 3) -> list[Chunk]: ...
+
+
+__all__ = ["Chunk", "KnowledgeBase", "LongTermMemory", "Reranker"]

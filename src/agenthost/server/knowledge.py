@@ -9,6 +9,10 @@
                                                           | url, metadata?}]}: per-document results
     DELETE /v1/knowledge_bases/{name}/documents/{document}
     POST   /v1/knowledge_bases/{name}/search            {query, top_k?, filters?, mode?}
+    GET    /v1/memory                                   your remembered sessions
+    POST   /v1/memory                                   {agent, session_id}: remember it
+    POST   /v1/memory/search                            {query, top_k?}
+    DELETE /v1/memory/{id}                              forget one (id: APP/SESSION_ID)
 
 Every base is its caller's: another user's base is 404 `knowledge_base_not_found`, as a base
 that does not exist. The bases the config declares (its agents' shared ones) are not served
@@ -195,5 +199,65 @@ async def search_base(
     return _json({"chunks": chunks})
 
 
+# ---- long-term memory: the caller's remembered sessions ----------------------------------
+
+memory_api = APIRouter(prefix="/v1/memory", tags=["memory"])
+
+
+class RememberSession(BaseModel):
+    agent: str = Field(max_length=200)
+    session_id: str = Field(max_length=200)
+
+
+class MemorySearch(BaseModel):
+    query: str = Field(min_length=1, max_length=4000)
+    top_k: int = Field(default=3, ge=1, le=50)
+
+
+async def _memory(state: ServerState) -> Any:
+    from agenthost.backends.knowledge.memory_store import KnowledgeMemory
+
+    return KnowledgeMemory(await knowledge_store(state))
+
+
+@memory_api.get("", summary="Your remembered sessions")
+async def list_memories(who: Who, state: State) -> Response:
+    memory = await _memory(state)
+    docs = await memory.sessions(who.user_id)
+    return _json({"memories": [{"id": d.document, **serde.to_builtins(d)} for d in docs]})
+
+
+@memory_api.post("", summary="Remember one of your sessions", status_code=201)
+async def remember(who: Who, state: State, body: RememberSession) -> Response:
+    from agenthost.engine.retrieval import session_transcript
+
+    runner = state.runner(body.agent)
+    session = await runner.get_session(who.user_id, body.session_id)  # yours, or 404
+    memory = await _memory(state)
+    chunks = await memory.add_session(
+        who.user_id,
+        app=runner.app,
+        session_id=body.session_id,
+        transcript=session_transcript(session.events),
+    )
+    return _json({"id": f"{runner.app}/{body.session_id}", "chunks": chunks}, status=201)
+
+
+@memory_api.post("/search", summary="Search your memory")
+async def search_memory(who: Who, state: State, body: MemorySearch) -> Response:
+    memory = await _memory(state)
+    return _json({"chunks": await memory.search(who.user_id, body.query, top_k=body.top_k)})
+
+
+@memory_api.delete("/{memory_id:path}", summary="Forget a remembered session")
+async def forget(who: Who, state: State, memory_id: str) -> Response:
+    memory = await _memory(state)
+    removed = await memory.forget(who.user_id, memory_id)
+    return _json({"id": memory_id, "chunks_removed": removed})
+
+
 def router(state: ServerState) -> APIRouter:
-    return api
+    both = APIRouter()
+    both.include_router(api)
+    both.include_router(memory_api)
+    return both

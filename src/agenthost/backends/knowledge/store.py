@@ -247,12 +247,31 @@ class KnowledgeStore(ABC):
             raise KnowledgeBaseExists(name)
         return info
 
+    async def ensure(
+        self, owner: str, name: str, *, chunk_size: int, chunk_overlap: int
+    ) -> KnowledgeBaseInfo:
+        """The base, created if missing; `name` is not checked, so the store's own bases
+        (names starting with '_', hidden from `bases()`) are made here."""
+        found = await self._base(owner, name)
+        if found is not None:
+            return found[2]
+        info = KnowledgeBaseInfo(
+            name=name,
+            owner=owner,
+            chunk_size=chunk_size,
+            chunk_overlap=chunk_overlap,
+            embedder=self.embedder.name,
+            created_at=time.time(),
+        )
+        await self._insert_base(info)
+        return info
+
     async def get(self, owner: str, name: str) -> KnowledgeBaseInfo:
         return (await self._require(owner, name))[2]
 
     async def bases(self, owner: str) -> list[KnowledgeBaseInfo]:
-        """The owner's bases, by name."""
-        return await self._bases(owner)
+        """The owner's bases, by name (not the store's own, such as the memory)."""
+        return [b for b in await self._bases(owner) if not b.name.startswith("_")]
 
     async def delete(self, owner: str, name: str) -> None:
         pk = (await self._require(owner, name))[0]
@@ -262,7 +281,7 @@ class KnowledgeStore(ABC):
     async def _require(self, owner: str, name: str) -> tuple[int, int, KnowledgeBaseInfo]:
         found = await self._base(owner, name)
         if found is None:
-            raise KnowledgeBaseNotFound(name, [b.name for b in await self._bases(owner)])
+            raise KnowledgeBaseNotFound(name, [b.name for b in await self.bases(owner)])
         return found
 
     def _check_embedder(self, info: KnowledgeBaseInfo) -> None:

@@ -9,7 +9,12 @@ import msgspec
 from agenthost.config._types import NonNegativeInt, PositiveFloat, PositiveInt, Problem
 from agenthost.config._validate import model_problems, tool_ref_problems
 from agenthost.config.kinds._base import AgentKindConfig, AgentKindSpec
-from agenthost.config.knowledge import OnRetrievalError, RetrievalMode, agent_knowledge_problems
+from agenthost.config.knowledge import (
+    AgentMemoryConfig,
+    OnRetrievalError,
+    RetrievalMode,
+    agent_knowledge_problems,
+)
 from agenthost.config.mcp import McpToolFilter, agent_problems
 
 if TYPE_CHECKING:
@@ -27,7 +32,8 @@ class LLMAgentConfig(AgentKindConfig):
     of a module, 'demo:...' for the demo tools, or 'mcp:SERVER' for every tool of an MCP
     server of `mcp_servers`; `mcp` picks some tools of a server ({SERVER: {allow, deny}}).
     `knowledge_bases` names bases of `knowledge_bases:` searched before each turn (`retrieval:
-    context`) or by a `search_knowledge` tool (`tool`); see docs/knowledge.md."""
+    context`) or by a `search_knowledge` tool (`tool`); `memory` recalls and remembers the
+    user's earlier sessions; see docs/knowledge.md."""
 
     kind: Literal["llm"] = "llm"
     model: str | None = None
@@ -47,6 +53,7 @@ class LLMAgentConfig(AgentKindConfig):
     rerank_model: str | None = None
     rerank_top_k: PositiveInt | None = None
     on_retrieval_error: OnRetrievalError = "fallback"
+    memory: AgentMemoryConfig | None = None
 
     def problems(self, config: AgentHostConfig) -> list[Problem]:
         return [
@@ -76,6 +83,11 @@ def build(name: str, config: LLMAgentConfig, builder: AgentBuilder) -> Agent:
             rerank_top_k=config.rerank_top_k,
             on_error=config.on_retrieval_error,
         )
+    memory = None
+    if config.memory is not None:
+        from agenthost.config.knowledge import memory_for
+
+        memory = memory_for(builder.config, config.memory, config.on_retrieval_error)
     return builder.construct(
         name,
         LLMAgent,
@@ -94,6 +106,7 @@ def build(name: str, config: LLMAgentConfig, builder: AgentBuilder) -> Agent:
         stream=config.stream,
         settings=settings,
         retrieval=retrieval,
+        memory=memory,
     )
 
 
