@@ -129,3 +129,9 @@ async def test_demo_knowledge_base_answers_on_the_embedded_model(
     assert events[-1].type == "run.completed"
     answer = next(e for e in reversed(events) if e.type == "message.completed")
     assert "30" in answer.text
+
+
+def test_memory_config_example_is_valid() -> None:
+    config = load_config(EXAMPLES / "memory.yaml", env={})
+    memory = config.agents["concierge"].memory  # type: ignore[attr-defined]
+    assert (memory.context, memory.tool, memory.auto_add, memory.top_k) == (True, False, True, 3)

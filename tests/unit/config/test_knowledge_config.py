@@ -79,3 +79,24 @@ async def test_runtime_ingests_sources_and_the_agent_answers_from_them(
     found = next(e for e in events if e.type == "knowledge.retrieved")
     assert found.data is not None and found.data["citations"][0]["kb"] == "office"
     assert events[-1].type == "run.completed"
+
+
+async def test_agent_memory_from_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGENTHOST_HOME", str(tmp_path / "home"))
+    async with FakeOpenAIServer() as server:
+        server.add("Noted.", "Your dog is called Rex.")
+        config = parse_config(
+            {
+                "store": "memory://",
+                "providers": {"fake": {"base_url": server.base_url}},
+                "agents": {"helper": {"model": "fake:m", "memory": {"top_k": 2}}},
+            },
+            env={},
+        )
+        async with build_runtime(config) as rt:
+            await collect(rt.runner.run("u", "s1", "My dog is called Rex."))
+            events = await collect(rt.runner.run("u", "s2", "What is my dog called?"))
+        system = server.bodies[1]["messages"][0]
+    assert system["role"] == "system" and "user: My dog is called Rex." in system["content"]
+    recalled = next(e for e in events if e.type == "knowledge.retrieved")
+    assert recalled.data is not None and recalled.data["mode"] == "memory"

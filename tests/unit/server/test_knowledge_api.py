@@ -96,3 +96,33 @@ async def test_bad_input(users: Users) -> None:
     )
     assert r.status_code == 400 and "exactly one" in r.json()["error"]["message"]
     assert (await users.anonymous.get("/v1/knowledge_bases")).status_code == 401
+
+
+async def test_memory_is_per_user(users: Users) -> None:
+    r = await users.alice.post(
+        "/v1/apps/helper/runs", json={"message": "my locker code is 4711", "stream": False}
+    )
+    assert r.status_code == 200, r.text
+    session_id = r.json()["session_id"]
+    # bob cannot remember alice's session: it is not among his
+    r = await users.bob.post("/v1/memory", json={"agent": "helper", "session_id": session_id})
+    assert r.status_code == 404 and r.json()["error"]["code"] == "session_not_found"
+    r = await users.alice.post("/v1/memory", json={"agent": "helper", "session_id": session_id})
+    assert r.status_code == 201, r.text
+    memory_id = r.json()["id"]
+    assert memory_id == f"test/helper/{session_id}" and r.json()["chunks"] == 1
+    r = await users.alice.post("/v1/memory/search", json={"query": "locker code"})
+    [chunk] = r.json()["chunks"]
+    assert "user: my locker code is 4711" in chunk["text"] and chunk["document"] == memory_id
+    assert (await users.bob.post("/v1/memory/search", json={"query": "locker"})).json() == {
+        "chunks": []
+    }
+    assert (await users.bob.get("/v1/memory")).json() == {"memories": []}
+    assert [m["id"] for m in (await users.alice.get("/v1/memory")).json()["memories"]] == [
+        memory_id
+    ]
+    r = await users.bob.delete(f"/v1/memory/{memory_id}")
+    assert r.status_code == 400 and r.json()["error"]["field"] == "memory_id"
+    r = await users.alice.delete(f"/v1/memory/{memory_id}")
+    assert r.json() == {"id": memory_id, "chunks_removed": 1}
+    assert (await users.alice.get("/v1/memory")).json() == {"memories": []}
