@@ -75,7 +75,10 @@ class Retrieval:
         return ToolSpec(
             name=TOOL_NAME,
             description=f"Search the knowledge base ({names}) for passages about a question. "
-            f"Returns excerpts with the document each comes from.",
+            f"Returns excerpts with the document each comes from.\n\nExamples:\n"
+            'What is the refund policy? -> {"query": "refund policy"}\n'
+            'When are you open on Saturday? -> {"query": "opening hours Saturday"}\n'
+            'How much does the premium plan cost? -> {"query": "premium plan price"}',
             parameters={
                 "type": "object",
                 "properties": {"query": {"type": "string", "description": "what to look for"}},

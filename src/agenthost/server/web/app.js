@@ -240,6 +240,9 @@ function render(event) {
     case "tool.call.completed":
       toolResult(event);
       break;
+    case "knowledge.retrieved":
+      showSources(event);
+      break;
     case "error": // the frame before run.failed, which shows it
       view.error = event.error;
       break;
@@ -341,6 +344,16 @@ function toolResult(event) {
   card.result.textContent = part?.content || event.error?.message || "";
   card.result.hidden = false;
   setStatus(card, event.error || part?.is_error ? "error" : "done");
+}
+
+// what a knowledge base (or the memory) search found: its sources, and a fallback notice
+function showSources(event) {
+  const { citations = [], notice, mode } = event.data ?? {};
+  const label = mode === "memory" ? "Remembered" : "Sources";
+  const names = citations.map((c) => (c.chunk == null ? c.document : `${c.document} #${c.chunk}`));
+  const text = `${label}: ${names.length ? names.join(", ") : "none found"}`;
+  ui.transcript.append(h("p", { class: "hint sources", "data-mode": mode ?? "" }, text));
+  if (notice) ui.transcript.append(h("p", { class: "notice fallback" }, notice));
 }
 
 function runFailed(event) {
