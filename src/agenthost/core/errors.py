@@ -14,6 +14,9 @@ The tree::
     │   ├── RunNotFound                  no such run
     │   ├── SessionBusy                  a run is active and the busy policy is 'reject'
     │   ├── ArtifactNotFound             no such artifact (or version) in the session
+    │   ├── KnowledgeBaseNotFound        no such knowledge base (of this user)
+    │   ├── KnowledgeBaseExists          a knowledge base with that name exists already
+    │   ├── DocumentError                a document could not be read (type, empty, corrupt)
     │   └── ApprovalError                an answer to an approval request is refused
     │       ├── ApprovalNotFound         no such approval request
     │       ├── ApprovalForbidden        it belongs to another user's session
@@ -32,6 +35,7 @@ The tree::
     │   ├── RunCancelled                 somebody cancelled the run
     │   ├── RunDeadlineExceeded          the run's deadline passed
     │   ├── RunInterrupted               a newer message interrupted the run
+    │   ├── KnowledgeUnavailable         an embedding or rerank endpoint failed
     │   └── PluginError                  a plugin agent crashed, hung or broke the protocol
     ├── HostAPIError                     an agent's host API call was refused (.code below)
     ├── ChannelError                     a channel (agenthost.channels) failed
@@ -260,6 +264,43 @@ class ApprovalRunFinished(ApprovalError):
         self.run_id = run_id
 
 
+class KnowledgeBaseNotFound(UserError):
+    code = "knowledge_base_not_found"
+
+    def __init__(self, name: str, known: Iterable[str] = ()) -> None:
+        names = sorted(known)
+        super().__init__(
+            f"Knowledge base {name!r} was not found{did_you_mean(name, names) or '.'} "
+            f"Yours: {', '.join(names) or '(none)'}. Create it with 'agenthost kb create {name}'."
+        )
+        self.name = name
+        self.field = "kb"
+
+
+class KnowledgeBaseExists(UserError):
+    code = "knowledge_base_exists"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"Knowledge base {name!r} already exists. Add documents to it, delete it first "
+            f"('agenthost kb rm {name}'), or pick another name."
+        )
+        self.name = name
+        self.field = "name"
+
+
+class DocumentError(UserError):
+    """One document could not be ingested; the others of the same batch still are."""
+
+    code = "document_error"
+
+    def __init__(self, source: str, reason: str) -> None:
+        super().__init__(f"{source}: {reason}")
+        self.source = source
+        self.reason = reason
+        self.field = "source"
+
+
 # ---- failures during a run ----------------------------------------------------------------
 
 
@@ -401,6 +442,26 @@ class RunInterrupted(RunError):
 PluginErrorCode = Literal[
     "plugin.crashed", "plugin.timeout", "plugin.protocol_error", "plugin.unavailable"
 ]
+
+
+class KnowledgeUnavailable(RunError):
+    """An embedding or rerank endpoint failed. `fallback` holds the chunks that full-text
+    search alone found (None when there is no fallback for this failure)."""
+
+    code = "knowledge_unavailable"
+    retryable = True
+
+    def __init__(
+        self, component: str, endpoint: str, reason: str, *, fallback: list[Any] | None = None
+    ) -> None:
+        super().__init__(
+            f"The {component} endpoint {redact_url(endpoint)!r} failed: {reason}. Check that it "
+            f"is up and its key is right; an agent with on_retrieval_error: fallback answers "
+            f"from full-text search meanwhile."
+        )
+        self.component = component
+        self.endpoint = endpoint
+        self.fallback = fallback
 
 
 class PluginError(RunError):

@@ -26,6 +26,7 @@ EventType = Literal[
     "state.updated",
     "approval.requested",  # a tool call waits for a person's answer (core/approvals.py)
     "approval.answered",  # the answer; the first event of the run that goes on after it
+    "knowledge.retrieved",  # chunks a run retrieved, cited (document, chunk) for the client
     "run.completed",
     "run.failed",
     "run.interrupted",

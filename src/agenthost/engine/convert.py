@@ -11,6 +11,7 @@ from agenthost.core.session import SessionKey
 from agenthost.core.state import scoped_key
 from agenthost.ports.protocol import (
     ApprovalRequested,
+    KnowledgeRetrieved,
     MessageCompleted,
     MessageDelta,
     RunResult,
@@ -85,6 +86,11 @@ def _fields(result: RunResult) -> tuple[EventType, dict[str, Any]] | None:
             "arguments": result.arguments,
         }
         return "approval.requested", {"data": data}
+    if isinstance(result, KnowledgeRetrieved):
+        data = {"query": result.query, "mode": result.mode, "citations": result.citations}
+        if result.notice is not None:
+            data["notice"] = result.notice
+        return "knowledge.retrieved", {"data": data}
     return None
 
 

@@ -10,6 +10,7 @@ stores each step's events in one transaction.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -27,6 +28,7 @@ from agenthost.engine.catalog import Catalog, as_tool
 from agenthost.engine.history import window
 from agenthost.engine.model_chain import ModelChain, RetryPolicy
 from agenthost.engine.resolve import resolve_model
+from agenthost.engine.retrieval import MEMORY_TOOL, TOOL_NAME, MemoryUse, Retrieval
 from agenthost.engine.shown import Shown
 from agenthost.engine.tool_exec import cap, error_output
 from agenthost.ports.models import (
@@ -41,6 +43,7 @@ from agenthost.ports.protocol import (
     ApprovalRequested,
     Capabilities,
     HostAPI,
+    KnowledgeResource,
     Manifest,
     MessageCompleted,
     MessageDelta,
@@ -58,9 +61,13 @@ from agenthost.ports.protocol import (
 )
 from agenthost.ports.tools import Tool, ToolOutput
 
+log = logging.getLogger("agenthost.llm_agent")
+
 
 class LLMAgent:
-    """The default agent. `model` and `fallbacks` are ChatModels or 'provider:model' ids."""
+    """The default agent. `model` and `fallbacks` are ChatModels or 'provider:model' ids.
+    `retrieval` searches knowledge bases before each turn or as a tool; `memory` recalls and
+    remembers the user's earlier sessions (engine/retrieval.py)."""
 
     def __init__(
         self,
@@ -81,6 +88,8 @@ class LLMAgent:
         settings: ModelSettings | None = None,
         retry: RetryPolicy | None = None,
         approval: Sequence[str] = (),
+        retrieval: Retrieval | None = None,
+        memory: MemoryUse | None = None,
     ) -> None:
         if max_tool_rounds < 0:
             raise ConfigError(f"max_tool_rounds must be >= 0, got {max_tool_rounds}")
@@ -105,17 +114,31 @@ class LLMAgent:
         self.settings = settings
         self.retry = retry or RetryPolicy()
         self._model_ids = [m.name for m in self.models]
+        self.retrieval = retrieval
         self._tool_specs = [t.spec for t in self.tools]
+        if retrieval is not None and retrieval.mode == "tool":
+            self._tool_specs.append(retrieval.tool_spec())
+        self.memory = memory
+        if memory is not None and memory.tool:
+            self._tool_specs.append(memory.tool_spec())
+        self._own_tools = {TOOL_NAME, MEMORY_TOOL} & {s.name for s in self._tool_specs}
         self._system = Message.system(instructions) if instructions else None
         self._manifest = Manifest(
             id=f"agenthost:llm/{name}",
             name=name,
             description=description or "Tool-calling agent over a chat model.",
             capabilities=Capabilities(
-                streaming=True, tool_calling=bool(self.tools), interrupt=True
+                streaming=True,
+                tool_calling=bool(self._tool_specs),
+                knowledge_retrieval=retrieval is not None,
+                interrupt=True,
             ),
             permissions=Permissions(
-                models=True, tools=bool(self.tools), history=["page"], state=["session"]
+                models=True,
+                tools=bool(self.tools),
+                knowledge_bases=retrieval is not None,
+                history=["page"],
+                state=["session"],
             ),
         )
 
@@ -124,6 +147,10 @@ class LLMAgent:
     async def __aenter__(self) -> LLMAgent:
         for model in self._owned:
             await model.__aenter__()
+        if self.retrieval is not None:
+            await self.retrieval.open()
+        if self.memory is not None:
+            await self.memory.open()
         for tool in self.tools:  # tools that hold resources (agent_tool's agent)
             enter = getattr(tool, "__aenter__", None)
             if enter is not None and hasattr(tool, "aclose"):
@@ -142,6 +169,10 @@ class LLMAgent:
                 await close()
         for model in self._owned:
             await model.__aexit__(None, None, None)
+        if self.retrieval is not None:
+            await self.retrieval.aclose()
+        if self.memory is not None:
+            await self.memory.aclose()
 
     # ---- what the host needs to know ------------------------------------------------------
 
@@ -153,6 +184,8 @@ class LLMAgent:
         catalog = Catalog()
         catalog.add_models(self.models)
         catalog.add_tools(self.tools)
+        if self.retrieval is not None:
+            catalog.add_knowledge(self.retrieval.bases)
         return catalog
 
     def resources(self) -> Resources:
@@ -161,6 +194,11 @@ class LLMAgent:
             tools=[
                 ToolResource(tool_name=s.name, description=s.description, parameters=s.parameters)
                 for s in self._tool_specs
+                if s.name not in self._own_tools
+            ],
+            knowledge_bases=[
+                KnowledgeResource(kb_id=kb.id, operations=["retrieve"])
+                for kb in (self.retrieval.bases if self.retrieval is not None else ())
             ],
         )
 
@@ -168,6 +206,21 @@ class LLMAgent:
 
     async def run(self, ctx: RunContext, host: HostAPI) -> AsyncIterator[ResultBatch]:
         messages = self._prepare(await host.history.messages())
+        retrieval = self.retrieval
+        if retrieval is not None and retrieval.mode == "context" and ctx.input.text.strip():
+            chunks, retrieved = await retrieval.search(host, ctx.input.text)
+            yield [retrieved]
+            self._add_context(messages, retrieval.context(chunks))
+        memory = self.memory
+        if memory is not None and memory.context and ctx.input.text.strip():
+            remembered, recalled = await memory.search(
+                ctx.context.user_id,
+                ctx.input.text,
+                "memory",
+                session_id=ctx.context.conversation_id,
+            )
+            yield [recalled]
+            self._add_context(messages, memory.context_text(remembered))
         model = ModelChain.over(host.models, self._model_ids, self.retry)
         streaming = self.stream and ctx.delivery.supports_streaming
         tools = self._tool_specs
@@ -199,6 +252,7 @@ class LLMAgent:
             )
             calls = response.message.tool_calls
             if not calls:
+                await self._remember(ctx, [*messages, response.message])
                 yield [done, RunCompleted(finish_reason=response.finish_reason or "stop")]
                 return
             if round_no == self.max_tool_rounds:
@@ -206,13 +260,14 @@ class LLMAgent:
                 yield [done, RunFailed(error=error.message, code=error.code)]
                 return
             if self.approval and any(c.name in self.approval for c in calls):
-                async for batch in self._pause(host, done, calls):
+                async for batch in self._pause(host, done, calls, ctx.context.user_id):
                     yield batch
                 return
             yield [done, *self._started(calls)]
-            outputs = await self._run_tools(host, calls)
+            found: list[RunResult] = []
+            outputs = await self._run_tools(host, calls, found, ctx.context.user_id)
             completed = [self._completed(c, o) for c, o in zip(calls, outputs, strict=True)]
-            yield list[RunResult](completed)
+            yield [*completed, *found]
             messages.append(response.message)
             messages.extend(c.tool_message() for c in completed)
 
@@ -228,13 +283,14 @@ class LLMAgent:
         return history
 
     async def _pause(
-        self, host: HostAPI, done: MessageCompleted, calls: list[ToolCallPart]
+        self, host: HostAPI, done: MessageCompleted, calls: list[ToolCallPart], user: str
     ) -> AsyncIterator[ResultBatch]:
         """Run the calls of this turn that need no approval, then end the run paused with
         an approval request for each of the others (engine/approval.py)."""
         free = [c for c in calls if c.name not in self.approval]
         yield [done, *self._started(free)]
-        outputs = await self._run_tools(host, free) if free else []
+        found: list[RunResult] = []
+        outputs = await self._run_tools(host, free, found, user) if free else []
         completed = [self._completed(c, o) for c, o in zip(free, outputs, strict=True)]
         requests = [
             ApprovalRequested(
@@ -243,7 +299,34 @@ class LLMAgent:
             for c in calls
             if c.name in self.approval
         ]
-        yield [*completed, *requests, RunCompleted(finish_reason=FINISH_REASON)]
+        yield [*completed, *found, *requests, RunCompleted(finish_reason=FINISH_REASON)]
+
+    async def _remember(self, ctx: RunContext, messages: list[Message]) -> None:
+        """Remember the session in the user's memory (best effort: a failure is logged)."""
+        memory = self.memory
+        if memory is None or not memory.auto_add:
+            return
+        from agenthost.engine.retrieval import transcript
+
+        try:
+            await memory.memory.add_session(
+                ctx.context.user_id,
+                app=ctx.context.app,
+                session_id=ctx.context.conversation_id,
+                transcript=transcript(messages),
+            )
+        except AgentHostError as exc:
+            log.warning("could not remember session %s: %s", ctx.context.conversation_id, exc)
+
+    def _add_context(self, messages: list[Message], context: str) -> None:
+        """The retrieved excerpts join the system prompt (one system message: small models'
+        chat templates take only one)."""
+        if not context:
+            return
+        if messages and messages[0].role == "system":
+            messages[0] = Message.system(f"{messages[0].text}\n\n{context}")
+        else:
+            messages.insert(0, Message.system(context))
 
     @staticmethod
     def _started(calls: list[ToolCallPart]) -> list[RunResult]:
@@ -256,14 +339,18 @@ class LLMAgent:
         content = cap(output.content, self.max_tool_result_chars)
         return ToolCallCompleted.of(call.id, call.name, content, error=output.is_error)
 
-    async def _run_tools(self, host: HostAPI, calls: list[ToolCallPart]) -> list[ToolOutput]:
+    async def _run_tools(
+        self, host: HostAPI, calls: list[ToolCallPart], found: list[RunResult], user: str
+    ) -> list[ToolOutput]:
         if len(calls) == 1 or not self.parallel_tools:
-            return [await self._run_tool(host, call) for call in calls]
+            return [await self._run_tool(host, call, found, user) for call in calls]
         async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(self._run_tool(host, call)) for call in calls]
+            tasks = [group.create_task(self._run_tool(host, call, found, user)) for call in calls]
         return [task.result() for task in tasks]
 
-    async def _run_tool(self, host: HostAPI, call: ToolCallPart) -> ToolOutput:
+    async def _run_tool(
+        self, host: HostAPI, call: ToolCallPart, found: list[RunResult], user: str
+    ) -> ToolOutput:
         try:
             arguments = call.parsed_arguments()
         except ValueError as exc:
@@ -272,6 +359,8 @@ class LLMAgent:
                 f"send the arguments as a JSON object matching the tool's schema",
                 is_error=True,
             )
+        if call.name in self._own_tools:
+            return await self._search_tool(host, call.name, arguments, found, user)
         try:
             return await host.tools.call(call.name, arguments, timeout=self.tool_timeout)
         except HostAPIError as exc:
@@ -282,6 +371,28 @@ class LLMAgent:
                     is_error=True,
                 )
             return error_output(exc)
+
+    async def _search_tool(
+        self, host: HostAPI, name: str, arguments: dict[str, Any], found: list[RunResult], user: str
+    ) -> ToolOutput:
+        """search_knowledge or load_memory, run by the agent itself."""
+        from agenthost.engine.retrieval import format_chunks
+
+        query = arguments.get("query")
+        if not isinstance(query, str) or not query.strip():
+            return ToolOutput(
+                content='error: pass {"query": "what to look for"} as a non-empty string',
+                is_error=True,
+            )
+        if name == MEMORY_TOOL and self.memory is not None:
+            chunks, event = await self.memory.search(user, query, "memory")
+            empty = "nothing in your memory of earlier conversations matches that"
+        else:
+            assert self.retrieval is not None
+            chunks, event = await self.retrieval.search(host, query)
+            empty = "no passage in the knowledge base matches that query"
+        found.append(event)
+        return ToolOutput(content=format_chunks(chunks) or empty)
 
 
 __all__ = ["LLMAgent", "ToolSpec"]

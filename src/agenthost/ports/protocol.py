@@ -249,6 +249,18 @@ class ApprovalRequested(_Result, frozen=True, tag="approval.requested"):
     arguments: str  # JSON text, as the model produced it
 
 
+class KnowledgeRetrieved(_Result, frozen=True, tag="knowledge.retrieved"):
+    """What a retrieval found, so a client can show the sources: `citations` are
+    `{kb, document, chunk, id, score}` (chunk = the chunk's index in its document); `mode` is
+    `context` (added before the turn) or `tool` (the model called the search tool); `notice`
+    says what failed when the retrieval fell back (an embedding or rerank endpoint down)."""
+
+    query: str
+    mode: str = "context"
+    citations: list[dict[str, Any]] = msgspec.field(default_factory=list)
+    notice: str | None = None
+
+
 class RunCompleted(_Result, frozen=True, tag="run.completed"):
     """The run's successful end. A `message` here is the run's last answer, not streamed as a
     message.completed before: `final()` is that message.completed (the one rule for it)."""
@@ -279,6 +291,7 @@ RunResult = (
     | ToolCallCompleted
     | StateUpdated
     | ApprovalRequested
+    | KnowledgeRetrieved
     | RunCompleted
     | RunFailed
 )
@@ -637,6 +650,7 @@ __all__ = [
     "InputSection",
     "KnowledgeAPI",
     "KnowledgeResource",
+    "KnowledgeRetrieved",
     "Manifest",
     "MessageCompleted",
     "MessageDelta",

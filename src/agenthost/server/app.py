@@ -70,6 +70,7 @@ _ROUTERS: dict[str, str | RouterFactory] = {
     "web": "agenthost.server.web:router",
     "a2a": "agenthost.server.a2a:router",  # empty without the a2a extra
     "mcp": "agenthost.server.mcp:router",  # POST /mcp; empty without the mcp extra
+    "knowledge": "agenthost.server.knowledge:router",  # /v1/knowledge_bases, per user
 }
 
 
@@ -336,6 +337,9 @@ def _lifespan(
                             await _call(hook, state)
                         except Exception:
                             log.exception("on_shutdown hook %r failed", hook)
+                    for close in reversed(state.closers):
+                        await close()
+                    state.closers.clear()
                     state.runs = None
 
     return lifespan

@@ -8,7 +8,7 @@ read them at request time, never at import or factory time.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -71,6 +71,8 @@ class ServerState:
         self._runs: RunManager | None = None
         self.page_path: str | None = None  # a web page a router serves (shown in the banner)
         self.extras: dict[str, Any] = {}  # for routers that need to keep something
+        # what routers opened lazily (a knowledge store), closed when the server stops
+        self.closers: list[Callable[[], Awaitable[None]]] = []
 
     @property
     def runs(self) -> RunManager:

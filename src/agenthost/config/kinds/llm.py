@@ -9,6 +9,12 @@ import msgspec
 from agenthost.config._types import NonNegativeInt, PositiveFloat, PositiveInt, Problem
 from agenthost.config._validate import model_problems, tool_ref_problems
 from agenthost.config.kinds._base import AgentKindConfig, AgentKindSpec
+from agenthost.config.knowledge import (
+    AgentMemoryConfig,
+    OnRetrievalError,
+    RetrievalMode,
+    agent_knowledge_problems,
+)
 from agenthost.config.mcp import McpToolFilter, agent_problems
 
 if TYPE_CHECKING:
@@ -26,7 +32,10 @@ class LLMAgentConfig(AgentKindConfig):
     of a module, 'demo:...' for the demo tools, or 'mcp:SERVER' for every tool of an MCP
     server of `mcp_servers`; `mcp` picks some tools of a server ({SERVER: {allow, deny}}).
     `approval` names the tools (names or shell patterns, e.g. 'time__*') whose calls wait for
-    a person's answer (docs/tools.md, Human approval)."""
+    a person's answer (docs/tools.md, Human approval).
+    `knowledge_bases` names bases of `knowledge_bases:` searched before each turn (`retrieval:
+    context`) or by a `search_knowledge` tool (`tool`); `memory` recalls and remembers the
+    user's earlier sessions; see docs/knowledge.md."""
 
     kind: Literal["llm"] = "llm"
     model: str | None = None
@@ -41,12 +50,20 @@ class LLMAgentConfig(AgentKindConfig):
     history_max_tokens: PositiveInt | None = None
     stream: bool = True
     approval: list[str] = msgspec.field(default_factory=list)
+    knowledge_bases: list[str] = msgspec.field(default_factory=list)
+    retrieval: RetrievalMode = "context"
+    retrieval_top_k: PositiveInt = 5
+    rerank_model: str | None = None
+    rerank_top_k: PositiveInt | None = None
+    on_retrieval_error: OnRetrievalError = "fallback"
+    memory: AgentMemoryConfig | None = None
 
     def problems(self, config: AgentHostConfig) -> list[Problem]:
         return [
             *model_problems(self.model, config),
             *tool_ref_problems(self.tools),
             *agent_problems(self.tools, self.mcp, config),
+            *agent_knowledge_problems(self.knowledge_bases, self.rerank_model, config),
         ]
 
 
@@ -55,6 +72,25 @@ def build(name: str, config: LLMAgentConfig, builder: AgentBuilder) -> Agent:
 
     models, settings = builder.models(name, config.model)
     tools = builder.tools(name, config.tools, mcp=config.mcp)
+    retrieval = None
+    if config.knowledge_bases:
+        from agenthost.config.knowledge import retrieval_for
+
+        retrieval = retrieval_for(
+            builder.config,
+            name,
+            bases=config.knowledge_bases,
+            mode=config.retrieval,
+            top_k=config.retrieval_top_k,
+            rerank_model=config.rerank_model,
+            rerank_top_k=config.rerank_top_k,
+            on_error=config.on_retrieval_error,
+        )
+    memory = None
+    if config.memory is not None:
+        from agenthost.config.knowledge import memory_for
+
+        memory = memory_for(builder.config, config.memory, config.on_retrieval_error)
     return builder.construct(
         name,
         LLMAgent,
@@ -73,6 +109,8 @@ def build(name: str, config: LLMAgentConfig, builder: AgentBuilder) -> Agent:
         stream=config.stream,
         settings=settings,
         approval=config.approval,
+        retrieval=retrieval,
+        memory=memory,
     )
 
 

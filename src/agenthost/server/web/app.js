@@ -280,6 +280,9 @@ function render(event) {
     case "tool.call.completed":
       toolResult(event);
       break;
+    case "knowledge.retrieved":
+      showSources(event);
+      break;
     case "error": // the frame before run.failed, which shows it
       view.error = event.error;
       break;
@@ -453,6 +456,14 @@ async function answerApproval(id, approve, text, original) {
   const path = appPath(agent, `approvals/${enc(id)}`);
   await drive((signal) => api(path, { method: "POST", body, signal }));
   refreshSessions();
+// what a knowledge base (or the memory) search found: its sources, and a fallback notice
+function showSources(event) {
+  const { citations = [], notice, mode } = event.data ?? {};
+  const label = mode === "memory" ? "Remembered" : "Sources";
+  const names = citations.map((c) => (c.chunk == null ? c.document : `${c.document} #${c.chunk}`));
+  const text = `${label}: ${names.length ? names.join(", ") : "none found"}`;
+  ui.transcript.append(h("p", { class: "hint sources", "data-mode": mode ?? "" }, text));
+  if (notice) ui.transcript.append(h("p", { class: "notice fallback" }, notice));
 }
 
 function runFailed(event) {
