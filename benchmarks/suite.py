@@ -8,7 +8,8 @@
 
 Workloads: turn, concurrency, history, startup, server, memory, local, approval, channels,
 knowledge. `--compare` needs benchmarks/.venv-compare (benchmarks/compare_setup.sh). The exit
-status is 0 even when a target is missed (the table says so); it is 1 only when a workload could not run.
+status is 0 even when a target is missed (the table says so); it is 1 only when a workload
+could not run.
 """
 
 from __future__ import annotations
