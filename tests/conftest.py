@@ -3,7 +3,10 @@ the test models themselves and the fake OpenAI server on 127.0.0.1."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from collections.abc import AsyncIterator
 
 import pytest
@@ -13,6 +16,12 @@ from agenthost.ports.sessions import SessionStore
 
 os.environ.pop("OPENAI_API_KEY", None)
 os.environ.pop("OPENAI_BASE_URL", None)
+
+# Nothing a test does lands in the user's ~/.agenthost (stores, knowledge bases, work
+# directories, pid files): every test, and every process it starts, gets a private home.
+_HOME = tempfile.mkdtemp(prefix="agenthost-test-home-")
+os.environ["AGENTHOST_HOME"] = _HOME
+atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
 
 
 @pytest.fixture(params=["memory", "sqlite"])
