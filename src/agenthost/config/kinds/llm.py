@@ -41,6 +41,7 @@ class LLMAgentConfig(AgentKindConfig):
     history_max_tokens: PositiveInt | None = None
     stream: bool = True
     approval: list[str] = msgspec.field(default_factory=list)
+    max_tool_images: NonNegativeInt = 4  # images tools return the model sees (newest)
 
     def problems(self, config: AgentHostConfig) -> list[Problem]:
         return [
@@ -73,6 +74,7 @@ def build(name: str, config: LLMAgentConfig, builder: AgentBuilder) -> Agent:
         stream=config.stream,
         settings=settings,
         approval=config.approval,
+        max_tool_images=config.max_tool_images,
     )
 
 
