@@ -5,7 +5,10 @@ text-only model gets a line naming the image instead, and the run does not fail.
 from __future__ import annotations
 
 import base64
+import subprocess
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +27,7 @@ from agenthost.testing.fake_openai import FakeOpenAIServer
 
 pytestmark = pytest.mark.integration
 
+ROOT = Path(__file__).resolve().parents[2]
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(40))
 
 
@@ -77,3 +81,21 @@ async def test_a_text_only_model_reads_the_text_and_the_run_goes_on(
     assert sent[3]["content"] == (
         "The image returned by tool screenshot (call call_1):[image: image/png, 48 bytes]"
     )
+
+
+def test_the_example_shows_the_image_after_the_tool_message(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "multimodal" / "tool_image.py")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "answer: All green.",
+        "tool -> [image: image/png, 32 bytes] the dashboard",
+        "[image/png saved as artifact://tool-outputs/snapshot-0.png?version=0]",
+        "user -> ['The image returned by tool snapshot (call call_1):', "
+        "'data:image/png;base64,iVBORw0K']",
+    ]

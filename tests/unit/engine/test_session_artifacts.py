@@ -3,6 +3,8 @@ user's `user:` ones nor another session's."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from agenthost.backends.artifacts import MemoryArtifactStore
 from agenthost.backends.sessions import MemorySessionStore
 from agenthost.engine.llm_agent import LLMAgent
@@ -16,7 +18,7 @@ async def test_delete_session_deletes_its_artifacts() -> None:
     async with Runner(agent, store=MemorySessionStore(), app="t", artifacts=store) as runner:
         await collect(runner.run("ann", "s1", "hi"))
         await collect(runner.run("ann", "s2", "hi"))
-        where = {"app": "t", "user_id": "ann"}
+        where: dict[str, Any] = {"app": "t", "user_id": "ann"}
         for data in (b"v0", b"v1"):
             await store.save(**where, session_id="s1", name="notes/plan.md", data=data)
         await store.save(**where, session_id="s1", name="user:prefs.json", data=b"{}")
