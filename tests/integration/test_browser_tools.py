@@ -48,6 +48,7 @@ from agenthost.backends.tools.web import WebPolicy
 from agenthost.backends.tools.web.ssrf import BlockedAddress
 from agenthost.config.tools import load_tools
 from agenthost.core.errors import ConfigError, ToolError
+from agenthost.core.messages import ImagePart
 from agenthost.engine.llm_agent import LLMAgent
 from agenthost.engine.runner import Runner, collect, final_text
 from agenthost.ports.tools import ToolOutput
@@ -353,6 +354,14 @@ async def test_a_run_uses_the_tools_across_runs(site: Site) -> None:
         assert "Revealed!" in done[0].text
         assert done[1].text.startswith("[image: image/png, ")
         assert final_text(second) == "Revealed."
+        shown = model.calls[-1][-1]  # the screenshot reached the model after its result
+        assert shown.role == "tool" and shown.text.startswith("The image returned by")
+        image = shown.parts[1]
+        assert (
+            isinstance(image, ImagePart)
+            and image.data is not None
+            and image.data.startswith(b"\x89PNG\r\n\x1a\n")
+        )
         pool = tools[0]._pool
         assert pool.running and pool.sessions() == [("t", "ann", "s1")]
     assert not pool.running

@@ -283,5 +283,5 @@ async def open_sessions(
     `delete_session` of one agent's sessions (default: the default agent's)."""
     config = config if config is not None else AgentHostConfig()
     name, _ = config.select_agent(agent)
-    async with open_store(config) as store:
-        yield Runner(_SessionsOnly(), store=store, app=agent_app(config, name))
+    async with open_store(config) as store, open_artifacts(config) as artifacts:
+        yield Runner(_SessionsOnly(), store=store, app=agent_app(config, name), artifacts=artifacts)

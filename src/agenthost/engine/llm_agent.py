@@ -31,6 +31,7 @@ from agenthost.engine.resolve import resolve_model
 from agenthost.engine.retrieval import MEMORY_TOOL, TOOL_NAME, MemoryUse, Retrieval
 from agenthost.engine.shown import Shown
 from agenthost.engine.tool_exec import cap, error_output
+from agenthost.engine.tool_images import images_message, keep_newest
 from agenthost.ports.models import (
     ChatModel,
     ModelResponse,
@@ -90,6 +91,7 @@ class LLMAgent:
         approval: Sequence[str] = (),
         retrieval: Retrieval | None = None,
         memory: MemoryUse | None = None,
+        max_tool_images: int = 4,
     ) -> None:
         if max_tool_rounds < 0:
             raise ConfigError(f"max_tool_rounds must be >= 0, got {max_tool_rounds}")
@@ -108,6 +110,8 @@ class LLMAgent:
         self.parallel_tools = parallel_tools
         self.tool_timeout = tool_timeout
         self.max_tool_result_chars = max_tool_result_chars
+        # images tools return that the model sees, newest first (engine/tool_images.py)
+        self.max_tool_images = max_tool_images
         self.history_max_messages = history_max_messages
         self.history_max_tokens = history_max_tokens
         self.stream = stream
@@ -270,6 +274,10 @@ class LLMAgent:
             yield [*completed, *found]
             messages.append(response.message)
             messages.extend(c.tool_message() for c in completed)
+            images = images_message(calls, outputs) if self.max_tool_images > 0 else None
+            if images is not None:
+                messages.append(images)
+                keep_newest(messages, self.max_tool_images)
 
     def _prepare(self, history: list[Message]) -> list[Message]:
         if self.history_max_messages is not None or self.history_max_tokens is not None:

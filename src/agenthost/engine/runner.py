@@ -56,6 +56,7 @@ from agenthost.engine.locks import (
     store_leases,
 )
 from agenthost.engine.recovery import Recovery
+from agenthost.engine.session_artifacts import delete_session_artifacts
 from agenthost.engine.uploads import keep_uploads
 from agenthost.ports.artifacts import ArtifactStore
 from agenthost.ports.knowledge import KnowledgeBase
@@ -683,6 +684,8 @@ class Runner:
             raise SessionNotFound(session_id)
         self._history.forget(key)
         await self.store.delete(key)
+        if self.artifacts is not None:  # its files go with it (not the user's `user:` ones)
+            await delete_session_artifacts(self.artifacts, key)
 
     # ---- approvals (engine/approval.py) -----------------------------------------------------
 

@@ -4,6 +4,7 @@ carrying the run id; the host authorizes it against that run's resources and ans
 from __future__ import annotations
 
 import asyncio
+import builtins
 from collections.abc import AsyncGenerator, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,7 @@ from agenthost.core.events import Event
 from agenthost.core.messages import Message
 from agenthost.core.state import Scope
 from agenthost.ports import wire
+from agenthost.ports.artifacts import Artifact, ArtifactInfo
 from agenthost.ports.knowledge import Chunk
 from agenthost.ports.models import ModelResponse, ModelSettings, StreamEvent, ToolSpec
 from agenthost.ports.protocol import HistoryPage, Host
@@ -204,6 +206,50 @@ class ProxyStorage(_Capability):
         return keys
 
 
+class ProxyArtifacts(_Capability):
+    """The run's artifacts; bytes travel as base64 (msgspec encodes `bytes` so)."""
+
+    __slots__ = ()
+
+    async def save(
+        self,
+        name: str,
+        data: bytes,
+        *,
+        mime_type: str = "application/octet-stream",
+        metadata: dict[str, Any] | None = None,
+    ) -> ArtifactInfo:
+        params = wire.ArtifactSaveParams(
+            run_id=self._ch.run_id, name=name, data=data, mime_type=mime_type, metadata=metadata
+        )
+        info: ArtifactInfo = await self._ch.call("host.artifacts_save", params, ArtifactInfo)
+        return info
+
+    async def load(self, name: str, *, version: int | None = None) -> Artifact | None:
+        params = wire.ArtifactLoadParams(run_id=self._ch.run_id, name=name, version=version)
+        found: Artifact | None = await self._ch.call("host.artifacts_load", params, Artifact | None)
+        return found
+
+    async def list(self) -> list[ArtifactInfo]:
+        params = wire.RunOnlyParams(run_id=self._ch.run_id)
+        found: list[ArtifactInfo] = await self._ch.call(
+            "host.artifacts_list", params, list[ArtifactInfo]
+        )
+        return found
+
+    async def versions(self, name: str) -> builtins.list[ArtifactInfo]:
+        params = wire.ArtifactNameParams(run_id=self._ch.run_id, name=name)
+        found: list[ArtifactInfo] = await self._ch.call(
+            "host.artifacts_versions", params, builtins.list[ArtifactInfo]
+        )
+        return found
+
+    async def delete(self, name: str) -> bool:
+        params = wire.ArtifactNameParams(run_id=self._ch.run_id, name=name)
+        deleted: bool = await self._ch.call("host.artifacts_delete", params, bool)
+        return deleted
+
+
 def HostProxy(endpoint: Endpoint, run_id: str, send: Send) -> Host:
     """The HostAPI of one run over JSON-RPC (see ports.protocol.HostAPI for the contract).
     Every call carries this run's id and nothing else can be named. Refusals raise
@@ -217,6 +263,7 @@ def HostProxy(endpoint: Endpoint, run_id: str, send: Send) -> Host:
         history=ProxyHistory(channel),
         state=ProxyState(channel),
         storage=ProxyStorage(channel),
+        artifacts=ProxyArtifacts(channel),
     )
 
 

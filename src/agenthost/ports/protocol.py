@@ -331,6 +331,7 @@ class Permissions(Struct):
     events: list[Literal["get", "page"]] = msgspec.field(default_factory=list)
     state: list[Scope] = msgspec.field(default_factory=list)
     storage: bool = False
+    artifacts: bool = False
 
 
 class Manifest(Struct):

@@ -313,6 +313,22 @@ class StorageSetParams(_HostParams, kw_only=True):
     value: Any = None
 
 
+class ArtifactSaveParams(_HostParams, kw_only=True):
+    name: str
+    data: bytes  # base64 in JSON
+    mime_type: str = "application/octet-stream"
+    metadata: dict[str, Any] | None = None
+
+
+class ArtifactNameParams(_HostParams, kw_only=True):
+    name: str
+
+
+class ArtifactLoadParams(_HostParams, kw_only=True):
+    name: str
+    version: int | None = None
+
+
 # method -> its params struct (results: see HostAPI in ports.protocol)
 HOST_METHODS: Final[dict[str, type[_HostParams]]] = {
     "host.invoke_model": ModelParams,
@@ -332,4 +348,9 @@ HOST_METHODS: Final[dict[str, type[_HostParams]]] = {
     "host.storage_set": StorageSetParams,
     "host.storage_delete": StorageKeyParams,
     "host.storage_list": RunOnlyParams,
+    "host.artifacts_save": ArtifactSaveParams,
+    "host.artifacts_load": ArtifactLoadParams,
+    "host.artifacts_list": RunOnlyParams,
+    "host.artifacts_versions": ArtifactNameParams,
+    "host.artifacts_delete": ArtifactNameParams,
 }

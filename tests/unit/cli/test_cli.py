@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import msgspec
@@ -97,7 +98,13 @@ def test_sessions_list_show_rm(config: Path, fake: ThreadedFakeServer) -> None:
     assert "tool · lookup" in out and "found fake" in out
     assert "completed" in out and "failed" in out and "run failed (model_http_error)" in out
 
+    picture = config.parent / "photo.png"
+    picture.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(20))
+    assert invoke("run", "what is this?", "--file", str(picture), "-s", "s1").exit_code == 0
+    saved = Path(os.environ["AGENTHOST_HOME"]) / "artifacts"
+    assert [p for p in saved.rglob("*.bin") if "uploads" in str(p)]
     assert invoke("sessions", "rm", "s1").stdout == "deleted session s1\n"
+    assert not list(saved.rglob("*.bin"))  # the session's files went with it
     gone = invoke("sessions", "show", "s1")
     assert gone.exit_code == 2 and "Session 's1' was not found" in gone.stderr
     assert invoke("sessions", "rm", "s1").exit_code == 2

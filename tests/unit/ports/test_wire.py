@@ -13,6 +13,7 @@ from agenthost.core.errors import HostAPIError
 from agenthost.core.events import Event
 from agenthost.core.messages import Message
 from agenthost.ports import wire
+from agenthost.ports.artifacts import Artifact, ArtifactInfo
 from agenthost.ports.knowledge import Chunk
 from agenthost.ports.models import ModelResponse, ToolSpec
 from agenthost.ports.protocol import HistoryPage, MessageCompleted, RunCompleted
@@ -48,6 +49,11 @@ RESULTS: dict[str, Any] = {
     "host.storage_set": None,
     "host.storage_delete": None,
     "host.storage_list": list[str],
+    "host.artifacts_save": ArtifactInfo,
+    "host.artifacts_load": Artifact | None,
+    "host.artifacts_list": list[ArtifactInfo],
+    "host.artifacts_versions": list[ArtifactInfo],
+    "host.artifacts_delete": bool,
 }
 NOTIFICATIONS: dict[str, type[Any]] = {
     "agent.result": wire.ResultParams,

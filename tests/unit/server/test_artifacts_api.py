@@ -232,3 +232,23 @@ async def test_an_agent_without_an_artifact_store_says_so() -> None:
             response = await alice.get("/v1/apps/plain/sessions/s1/artifacts")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "artifacts_disabled"
+
+
+async def test_deleting_a_session_deletes_its_artifacts_not_the_users(
+    alice: httpx.AsyncClient,
+) -> None:
+    for sid in ("s1", "s2"):
+        assert (await alice.post(BASE, json={"session_id": sid})).status_code == 201
+    await alice.post(f"{BASE}/s1/artifacts/notes/plan.md", json={"data": "IyB2MA=="})
+    await alice.post(f"{BASE}/s1/artifacts/notes/plan.md", json={"data": "IyB2MQ=="})
+    await alice.post(f"{BASE}/s1/artifacts/user:prefs.json", json={"data": "e30="})
+    await alice.post(f"{BASE}/s2/artifacts/kept.txt", json={"data": "eA=="})
+    assert (await alice.delete(f"{BASE}/s1")).status_code == 204
+    # made again under the same id: none of the old session's files, the user's still there
+    assert (await alice.post(BASE, json={"session_id": "s1"})).status_code == 201
+    listed = (await alice.get(f"{BASE}/s1/artifacts")).json()["artifacts"]
+    assert [a["name"] for a in listed] == ["user:prefs.json"]
+    old = await alice.get(f"{BASE}/s1/artifacts/notes/plan.md", params={"version": 0})
+    assert old.status_code == 404
+    others = (await alice.get(f"{BASE}/s2/artifacts")).json()["artifacts"]
+    assert sorted(a["name"] for a in others) == ["kept.txt", "user:prefs.json"]

@@ -7,6 +7,10 @@ default), or replaced by a line of text that names it (`on_unsupported="text"`):
 
     [image: image/png, 1234 bytes, artifact://uploads/image-1.png?version=0]
 
+Images in a `tool`-role message (the images a tool returned, engine/tool_images.py) always
+become such lines for a model that cannot take them: the tool's text result already names them,
+so a text-only model goes on without them.
+
 The embedded local model is text only; an OpenAI-compatible model takes images and files
 unless its config says otherwise (`models: {alias: {input: [text], unsupported_input: text}}`).
 """
@@ -55,7 +59,9 @@ def fit_input(messages: Sequence[Message], policy: InputPolicy, *, model: str) -
             if out is not None:
                 out.append(message)
             continue
-        if policy.on_unsupported == "error":
+        # a tool-role message's images came from a tool (engine/tool_images.py), whose result
+        # already names them: a model that cannot see them reads that, never an error
+        if policy.on_unsupported == "error" and message.role != "tool":
             raise ModelInputUnsupported(
                 model=model, kinds=[_KIND[type(p)] for p in refused], accepts=policy.accepts
             )

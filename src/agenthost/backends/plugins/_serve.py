@@ -43,6 +43,8 @@ def _needs(method: str, params: Any, perms: Permissions) -> str | None:
         return None if params.scope in perms.state else f"state: {params.scope}"
     if group.startswith("storage_"):
         return None if perms.storage else "storage"
+    if group.startswith("artifacts_"):
+        return None if perms.artifacts else "artifacts"
     return f"an unknown method {method!r}"  # pragma: no cover - HOST_METHODS lists them all
 
 
@@ -89,7 +91,27 @@ async def _call(method: str, host: HostAPI, p: Any, request_id: Any, reply: Repl
             return await host.storage.delete(p.key)
         case "host.storage_list":
             return await host.storage.keys()
+        case _ if method.startswith("host.artifacts_"):
+            return await _artifacts(method, host, p)
     raise AssertionError(method)  # pragma: no cover - HOST_METHODS lists them all
+
+
+async def _artifacts(method: str, host: HostAPI, p: Any) -> Any:
+    """`host.artifacts_*`: the run's `host.artifacts`, authorized there like any agent's."""
+    artifacts = host.artifacts
+    if artifacts is None:
+        raise HostAPIError("unauthorized", "This host has no artifact store.")
+    match method:
+        case "host.artifacts_save":
+            return await artifacts.save(p.name, p.data, mime_type=p.mime_type, metadata=p.metadata)
+        case "host.artifacts_load":
+            return await artifacts.load(p.name, version=p.version)
+        case "host.artifacts_list":
+            return await artifacts.list()
+        case "host.artifacts_versions":
+            return await artifacts.versions(p.name)
+        case _:
+            return await artifacts.delete(p.name)
 
 
 async def serve_host_call(

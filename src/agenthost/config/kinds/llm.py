@@ -57,6 +57,7 @@ class LLMAgentConfig(AgentKindConfig):
     rerank_top_k: PositiveInt | None = None
     on_retrieval_error: OnRetrievalError = "fallback"
     memory: AgentMemoryConfig | None = None
+    max_tool_images: NonNegativeInt = 4  # images tools return the model sees (newest)
 
     def problems(self, config: AgentHostConfig) -> list[Problem]:
         return [
@@ -111,6 +112,7 @@ def build(name: str, config: LLMAgentConfig, builder: AgentBuilder) -> Agent:
         approval=config.approval,
         retrieval=retrieval,
         memory=memory,
+        max_tool_images=config.max_tool_images,
     )
 
 
