@@ -456,6 +456,8 @@ async function answerApproval(id, approve, text, original) {
   const path = appPath(agent, `approvals/${enc(id)}`);
   await drive((signal) => api(path, { method: "POST", body, signal }));
   refreshSessions();
+}
+
 // what a knowledge base (or the memory) search found: its sources, and a fallback notice
 function showSources(event) {
   const { citations = [], notice, mode } = event.data ?? {};
