@@ -6,7 +6,8 @@ One call:
 1. bwrap makes new user, mount, pid, network, IPC and UTS namespaces (no network but a
    loopback of its own; nested user namespaces disabled), binds /usr (and the /bin, /lib
    links or directories, a few files of /etc) read-only, mounts a fresh /proc and /dev, and
-   a tmpfs of `limits.disk` bytes on /work (and of `limits.tmp_size` on /tmp).
+   a tmpfs of `limits.disk` bytes on /work (and of `limits.tmp_size` on /tmp); the rest
+   of the tree (bwrap's own root tmpfs) is remounted read-only.
 2. A bash prelude unpacks the work directory there (a tar stream the host writes, see
    _transfer), says it is ready, and waits. The host opens /work through /proc/<pid>/root and
    records every file's signature; then it lets the prelude go.
@@ -131,6 +132,7 @@ class BwrapSandbox:
             "/dev",
             *("--size", str(limits.disk), "--perms", "0700", "--tmpfs", "/work"),
             *("--size", str(limits.tmp_size), "--perms", "1777", "--tmpfs", "/tmp"),
+            *("--remount-ro", "/"),  # bwrap's root is a tmpfs: read-only, as the system is
             *("--chdir", "/work", "--clearenv"),
             *("--setenv", "PATH", PATH, "--setenv", "HOME", "/work", "--setenv", "TMPDIR", "/tmp"),
             *("--setenv", "LANG", "C.UTF-8", "--setenv", "PYTHONDONTWRITEBYTECODE", "1"),
