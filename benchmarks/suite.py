@@ -6,7 +6,7 @@
     .venv/bin/python -m benchmarks --skip-local         # without the embedded model
     .venv/bin/python -m benchmarks --only server --compare  # + Google ADK, AgentScope Runtime
 
-Workloads: turn, concurrency, history, startup, server, memory, local. `--compare` needs
+Workloads: turn, concurrency, history, startup, server, memory, local, mcp, run_code. `--compare` needs
 benchmarks/.venv-compare (benchmarks/compare_setup.sh). The exit status is 0 even when a
 target is missed (the table says so); it is 1 only when a workload could not run.
 """
@@ -19,7 +19,17 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from benchmarks import concurrency, history, local, server, server_memory, startup, turn
+from benchmarks import (
+    concurrency,
+    history,
+    local,
+    mcp_overhead,
+    run_code,
+    server,
+    server_memory,
+    startup,
+    turn,
+)
 from benchmarks._common import Outcome, Settings
 from benchmarks.report import document, print_table, write_json
 
@@ -31,6 +41,8 @@ WORKLOADS: dict[str, Callable[[Settings], Outcome]] = {
     "server": server.run,
     "memory": server_memory.run,
     "local": local.run,
+    "mcp": mcp_overhead.run,
+    "run_code": run_code.run,
 }
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "latest.json"
 

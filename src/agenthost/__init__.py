@@ -51,6 +51,7 @@ _EXPORTS: dict[str, str] = {
     "ModelResponseError": "agenthost.core.errors",
     "ToolError": "agenthost.core.errors",
     "ToolTimeout": "agenthost.core.errors",
+    "SandboxUnavailable": "agenthost.core.errors",
     "MaxTurnsExceeded": "agenthost.core.errors",
     "RunCancelled": "agenthost.core.errors",
     "RunDeadlineExceeded": "agenthost.core.errors",
@@ -113,6 +114,10 @@ _EXPORTS: dict[str, str] = {
     "make_search_tool": "agenthost.backends.tools.web",
     "SearxngSearch": "agenthost.backends.tools.web",
     "TavilySearch": "agenthost.backends.tools.web",
+    "make_run_code_tool": "agenthost.backends.tools.sandbox",
+    "SandboxLimits": "agenthost.backends.tools.sandbox",
+    "BwrapSandbox": "agenthost.backends.tools.sandbox",
+    "DockerSandbox": "agenthost.backends.tools.sandbox",
     "PluginAgent": "agenthost.backends.plugins",
     "A2AAgent": "agenthost.backends.agents",
     "BailianAgent": "agenthost.backends.agents",
@@ -155,12 +160,14 @@ __all__ = [
     "AgentScopeAgent",
     "BackendUnavailable",
     "BailianAgent",
+    "BwrapSandbox",
     "Capabilities",
     "ChainAgent",
     "ChatModel",
     "ConfigError",
     "CozeAgent",
     "DifyAgent",
+    "DockerSandbox",
     "ErrorInfo",
     "Event",
     "FetchLimits",
@@ -219,6 +226,8 @@ __all__ = [
     "Runner",
     "RunnerConfig",
     "Runtime",
+    "SandboxLimits",
+    "SandboxUnavailable",
     "SearxngSearch",
     "ServerConfig",
     "ServerState",
@@ -262,6 +271,7 @@ __all__ = [
     "infer_model",
     "load_config",
     "make_fetch_tool",
+    "make_run_code_tool",
     "make_search_tool",
     "open_session_store",
 ]
@@ -287,6 +297,12 @@ if TYPE_CHECKING:
     from agenthost.backends.sessions import open_session_store
     from agenthost.backends.tools.files import FileLimits, file_tools
     from agenthost.backends.tools.mcp import McpServer
+    from agenthost.backends.tools.sandbox import (
+        BwrapSandbox,
+        DockerSandbox,
+        SandboxLimits,
+        make_run_code_tool,
+    )
     from agenthost.backends.tools.web import (
         Fetcher,
         FetchLimits,
@@ -328,6 +344,7 @@ if TYPE_CHECKING:
         RunError,
         RunInterrupted,
         RunNotFound,
+        SandboxUnavailable,
         SessionBusy,
         SessionExists,
         SessionNotFound,
