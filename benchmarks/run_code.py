@@ -40,7 +40,9 @@ async def _samples(language: str, samples: int, workdir: Path) -> list[float]:
 def run(settings: Settings) -> Outcome:
     out = Outcome()
     if shutil.which("bwrap") is None:
-        out.notes.append(f"{WORKLOAD}: skipped: bubblewrap is not installed (apt-get install bubblewrap)")
+        out.notes.append(
+            f"{WORKLOAD}: skipped: bubblewrap is not installed (apt-get install bubblewrap)"
+        )
         return out
     samples = 10 if settings.quick else 50
     with tempfile.TemporaryDirectory(prefix="agenthost-bench-") as tmp:

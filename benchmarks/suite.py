@@ -6,7 +6,8 @@
     .venv/bin/python -m benchmarks --skip-local         # without the embedded model
     .venv/bin/python -m benchmarks --only server --compare  # + Google ADK, AgentScope Runtime
 
-Workloads: turn, concurrency, history, startup, server, memory, local, mcp, run_code. `--compare` needs
+Workloads: turn, concurrency, history, startup, server, memory, local, mcp,
+run_code. `--compare` needs
 benchmarks/.venv-compare (benchmarks/compare_setup.sh). The exit status is 0 even when a
 target is missed (the table says so); it is 1 only when a workload could not run.
 """

@@ -1,6 +1,6 @@
 """run_code without a config file: a sandbox run directly, and the tool made for an agent.
 
-    python run_code_in_code.py      (needs bubblewrap: apt-get install bubblewrap)
+python run_code_in_code.py      (needs bubblewrap: apt-get install bubblewrap)
 """
 
 from __future__ import annotations

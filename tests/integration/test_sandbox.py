@@ -11,6 +11,8 @@ import json
 import os
 import shutil
 import socket
+import subprocess
+import sys
 import tracemalloc
 import uuid
 from pathlib import Path
@@ -35,7 +37,9 @@ from agenthost.testing.scripted import ScriptedModel, tool_call
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap: apt-get install bubblewrap"),
+    pytest.mark.skipif(
+        shutil.which("bwrap") is None, reason="bubblewrap: apt-get install bubblewrap"
+    ),
 ]
 
 MiB = 1024 * 1024
@@ -45,7 +49,7 @@ SMALL = SandboxLimits(cpu_seconds=2, processes=16, disk=8 * MiB, file_size=4 * M
 async def run(
     code: str, workdir: Path, language: str = "python", limits: SandboxLimits = SMALL
 ) -> CodeResult:
-    workdir.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(workdir.mkdir, parents=True, exist_ok=True)
     return await BwrapSandbox().run(language, code, workdir=workdir, limits=limits)  # type: ignore[arg-type]
 
 
@@ -243,11 +247,12 @@ except OSError as exc:
 async def test_runaway_output_is_bounded_and_stopped(tmp_path: Path) -> None:
     tracemalloc.start()
     try:
-        result = await run("yes 'all work and no play'", tmp_path / "w", "shell")
+        limits = SandboxLimits(cpu_seconds=2, timeout=5)
+        result = await run("yes 'all work and no play'", tmp_path / "w", "shell", limits)
         _size, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert result.stopped is not None  # the CPU limit ended it
+    assert result.stopped is not None, result.render()  # the CPU limit or the deadline
     assert len(result.stdout.head) == SMALL.max_output
     assert result.stdout.total > 10 * SMALL.max_output
     assert "[output truncated:" in result.render()
@@ -328,7 +333,8 @@ async def test_cancelling_the_call_kills_its_processes(tmp_path: Path) -> None:
     token = uuid.uuid4().hex
     code = f"import time\nprint('{token}', flush=True)\ntime.sleep(600)"
     task = asyncio.create_task(run(code, tmp_path / "w", limits=SandboxLimits(timeout=600)))
-    while not processes_with(token):  # wait until it runs
+    # only /proc shows the sandbox's processes from outside: poll it until the code runs
+    while not processes_with(token):  # noqa: ASYNC110
         await asyncio.sleep(0.05)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -353,3 +359,33 @@ def test_the_ref_resolves_in_config() -> None:
     assert tool.spec.name == "run_code"
     assert tool.spec.parameters["required"] == ["language", "code"]
     assert [t.spec.name for t in load_tools(["sandbox:*"])] == ["run_code"]
+
+
+def test_the_examples_run(tmp_path: Path) -> None:
+    """examples/sandbox: the demo agent with MCP time tools and run_code, and the code one."""
+    root = Path(__file__).resolve().parents[2]
+    env = {
+        **os.environ,
+        "AGENTHOST_HOME": str(tmp_path / "home"),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PYTHONPATH": os.pathsep.join([str(root / "src"), os.environ.get("PYTHONPATH", "")]),
+    }
+
+    def example(name: str) -> str:
+        done = subprocess.run(
+            [sys.executable, str(root / "examples" / "sandbox" / name)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    out = example("sandbox_agent.py")
+    assert '"timezone": "Europe/Paris"' in out  # the MCP time tool answered
+    assert "[run_code] exit code: 0" in out and "max 24.1" in out
+    assert "[read_file] mean 22.1" in out  # what the sandbox wrote, read back
+    (saved,) = (tmp_path / "home" / "workdirs").rglob("summary.txt")
+    assert saved.read_text() == "mean 22.1"
+    assert example("run_code_in_code.py").splitlines()[0] == "0 42"

@@ -27,6 +27,7 @@ readable through the read-only binds either.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import glob
 import json
 import os
@@ -70,7 +71,9 @@ ETC = (
 PATH = "/usr/local/bin:/usr/bin:/bin"
 # Runs as the sandbox's user: unpack the work directory, say "ready", wait for "go", run.
 PRELUDE = """r=$1 g=$2 x=$3; shift 3
-if [ "$x" = 1 ]; then tar -x -f - -C /work || { echo "unpacking the work directory failed" >&2; exit 125; }; fi
+if [ "$x" = 1 ]; then
+  tar -x -f - -C /work || { echo "unpacking the work directory failed" >&2; exit 125; }
+fi
 exec </dev/null
 echo ready >&"$r"; exec {r}>&-
 read -r _ <&"$g" || exit 125
@@ -115,7 +118,9 @@ class BwrapSandbox:
     ) -> list[str]:
         """The bwrap command line; `fds` are the info, ready and go descriptors."""
         info, ready, go = fds
-        interpreter = [self.python, "-c", code] if language == "python" else [self.shell, "-c", code]
+        interpreter = (
+            [self.python, "-c", code] if language == "python" else [self.shell, "-c", code]
+        )
         return [
             self.executable(),
             "--unshare-all",
@@ -266,11 +271,8 @@ class _TarFeeder:
 
     @staticmethod
     def _feed(host_fd: int, fd: int) -> None:
-        with os.fdopen(fd, "wb") as out:
-            try:
-                write_tar(host_fd, out)
-            except (BrokenPipeError, ConnectionResetError):
-                pass
+        with os.fdopen(fd, "wb") as out, contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            write_tar(host_fd, out)
 
     def join(self) -> None:
         if self.thread is not None:
@@ -307,10 +309,8 @@ def rlimits(limits: SandboxLimits) -> list[str]:
 
 def _close(fd: int) -> int:
     if fd >= 0:
-        try:
+        with contextlib.suppress(OSError):
             os.close(fd)
-        except OSError:
-            pass
     return -1
 
 

@@ -74,7 +74,9 @@ class DockerSandbox:
         self, language: Language, code: str, limits: SandboxLimits, workdir: Path, name: str
     ) -> list[str]:
         cpu = max(1, limits.cpu_seconds)
-        interpreter = [self.python, "-c", code] if language == "python" else [self.shell, "-c", code]
+        interpreter = (
+            [self.python, "-c", code] if language == "python" else [self.shell, "-c", code]
+        )
         return [
             *(self.docker, "run", "--rm", "--interactive", "--name", name),
             *("--label", "agenthost.sandbox=1", "--network", "none", "--read-only"),
@@ -153,7 +155,7 @@ class DockerSandbox:
 def _signatures(workdir: Path) -> dict[str, Signature]:
     fd = open_root(workdir)
     try:
-        return {path: sig for path, sig in snapshot(fd).items()}
+        return snapshot(fd)
     finally:
         os.close(fd)
 

@@ -11,6 +11,7 @@ result says so. Nothing here follows a symbolic link.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import stat
@@ -163,7 +164,5 @@ def _remove(host_fd: int, path: str) -> None:
 
 
 def _unlink_quietly(name: str, dir_fd: int) -> None:
-    try:
+    with contextlib.suppress(OSError):
         os.unlink(name, dir_fd=dir_fd)
-    except OSError:
-        pass
