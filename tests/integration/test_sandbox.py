@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import socket
-import subprocess
 import sys
 import tracemalloc
 import uuid
@@ -34,6 +33,7 @@ from agenthost.core.errors import SandboxUnavailable
 from agenthost.engine.llm_agent import LLMAgent
 from agenthost.engine.runner import Runner, collect
 from agenthost.testing.scripted import ScriptedModel, tool_call
+from tests.test_examples import run_example
 
 pytestmark = [
     pytest.mark.integration,
@@ -371,21 +371,10 @@ def test_the_examples_run(tmp_path: Path) -> None:
         "PYTHONPATH": os.pathsep.join([str(root / "src"), os.environ.get("PYTHONPATH", "")]),
     }
 
-    def example(name: str) -> str:
-        done = subprocess.run(
-            [sys.executable, str(root / "examples" / "sandbox" / name)],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert done.returncode == 0, done.stderr
-        return done.stdout
-
-    out = example("sandbox_agent.py")
+    out = run_example("sandbox/sandbox_agent.py", env, tmp_path)
     assert '"timezone": "Europe/Paris"' in out  # the MCP time tool answered
     assert "[run_code] exit code: 0" in out and "max 24.1" in out
     assert "[read_file] mean 22.1" in out  # what the sandbox wrote, read back
     (saved,) = (tmp_path / "home" / "workdirs").rglob("summary.txt")
     assert saved.read_text() == "mean 22.1"
-    assert example("run_code_in_code.py").splitlines()[0] == "0 42"
+    assert run_example("sandbox/run_code_in_code.py", env, tmp_path).startswith("0 42\n")
