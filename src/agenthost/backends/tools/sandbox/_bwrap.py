@@ -13,7 +13,8 @@ One call:
    records every file's signature; then it lets the prelude go.
 3. The prelude execs `prlimit` with the limits (CPU seconds, address space, processes, file
    size, open files), which execs python3 or bash with the code.
-4. When that process ends, the pid namespace's init dies and the kernel kills every process
+4. When that process ends, the pid namespace's init dies (the host kills it and waits on
+   its pidfd, as bwrap may exit first) and the kernel kills every process
    left in it (background jobs, daemons, fork bombs); past `limits.timeout` the host kills
    bwrap, whose child dies with it (--die-with-parent) and takes the namespace down the same
    way. Then the host copies back what changed.
@@ -32,6 +33,7 @@ import glob
 import json
 import os
 import shutil
+import signal
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -193,42 +195,39 @@ class BwrapSandbox:
                 _close(fd)
         feeder = _TarFeeder(host_fd, tar_w, unpack)
         watch = Watch(limits.max_output, started)
-        box = _Box()
+        box = _Box(info_r)
         stopped: str | None = None
-        info, info_pipe = await pipe_reader(info_r)
         ready, ready_pipe = await pipe_reader(ready_r)
         try:
-            async with reaped(process):
-                try:
-                    async with asyncio.timeout(limits.timeout), asyncio.TaskGroup() as tasks:
-                        tasks.create_task(watch.drain(process.stdout, watch.stdout))
-                        tasks.create_task(watch.drain(process.stderr, watch.stderr))
-                        await self._start(info, ready, go_w, box)
-                        go_w = _close(go_w)
-                        await process.wait()
-                except TimeoutError:
-                    stopped = (
-                        f"timed out after {limits.timeout}s; every process of the call was killed"
-                    )
-        finally:
-            info_pipe.close()
-            ready_pipe.close()
-            _close(go_w)
-            await asyncio.to_thread(feeder.join)
-        try:
+            try:
+                async with reaped(process, before=box.kill):
+                    try:
+                        async with asyncio.timeout(limits.timeout), asyncio.TaskGroup() as tasks:
+                            tasks.create_task(watch.drain(process.stdout, watch.stdout))
+                            tasks.create_task(watch.drain(process.stderr, watch.stderr))
+                            await self._start(ready, go_w, box)
+                            go_w = _close(go_w)
+                            await process.wait()
+                    except TimeoutError:
+                        stopped = (
+                            f"timed out after {limits.timeout}s; all its processes were killed"
+                        )
+            finally:
+                ready_pipe.close()
+                _close(go_w)
+                await asyncio.shield(box.ended())
+                await asyncio.to_thread(feeder.join)
             changes = await asyncio.to_thread(box.copy_back, host_fd)
         finally:
             box.close()
         code_ = process.returncode if stopped is None else None
         return _result(code_, stopped, watch, changes, limits, loop.time() - started)
 
-    async def _start(
-        self, info: asyncio.StreamReader, ready: asyncio.StreamReader, go_w: int, box: _Box
-    ) -> None:
+    async def _start(self, ready: asyncio.StreamReader, go_w: int, box: _Box) -> None:
         """Wait until the sandbox is set up and the files are in, open its /work, let it go."""
-        raw = await info.read()
-        child = json.loads(raw).get("child-pid") if raw.strip() else None
-        if not await ready.readline() or not isinstance(child, int):
+        while (child := box.read_info()) is None and not box.info_ended:
+            await readable(box.info_fd)
+        if not await ready.readline() or child is None:
             return  # bwrap or the prelude failed (stderr says why)
         box.fd = os.open(f"/proc/{child}/root/work", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         box.before = await asyncio.to_thread(snapshot, box.fd)
@@ -244,9 +243,68 @@ class _Box:
     """The sandbox's /work, held open by the host (it outlives the sandbox's processes), and
     its files' signatures before the code ran."""
 
-    def __init__(self) -> None:
+    def __init__(self, info_fd: int) -> None:
         self.fd: int | None = None
         self.before: dict[str, Signature] = {}
+        self.info_fd = info_fd  # bwrap's --info-fd (non-blocking): the init's pid
+        os.set_blocking(info_fd, False)
+        self.info = b""
+        self.info_ended = False
+        self.child: int | None = None
+        self.init: int | None = None  # a pidfd on the pid namespace's init
+
+    def read_info(self) -> int | None:
+        """The init's pid from bwrap's info once it is all there (None before), and a pidfd
+        on it if it is still that process."""
+        if self.child is not None or self.info_fd < 0 or self.info_ended:
+            return self.child
+        try:
+            while chunk := os.read(self.info_fd, 65536):
+                self.info += chunk
+            self.info_ended = True
+        except BlockingIOError:
+            pass
+        try:
+            info = json.loads(self.info)
+        except ValueError:
+            return None
+        pid, namespace = info.get("child-pid"), info.get("pid-namespace")
+        if not isinstance(pid, int):
+            return None
+        self.child = pid
+        try:
+            pidfd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            return pid
+        try:  # checked after pidfd_open: a pid reused before it is in another namespace
+            same = os.stat(f"/proc/{pid}/ns/pid").st_ino == namespace
+        except OSError:
+            same = False
+        if same:
+            self.init = pidfd
+        else:
+            os.close(pidfd)
+        return pid
+
+    async def ended(self) -> None:
+        """Kill the namespace's init and wait until it is gone: bwrap may exit as soon as
+        the code's process ends, before its init has taken the namespace's other processes
+        down. When the init has exited, the kernel has killed and reaped all of them."""
+        self.kill()
+        if self.init is None:
+            return
+        pidfd, self.init = self.init, None
+        try:
+            await readable(pidfd)
+        finally:
+            os.close(pidfd)
+
+    def kill(self) -> None:
+        """SIGKILL the namespace's init (its info read first if it came late)."""
+        self.read_info()
+        if self.init is not None:
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(self.init, signal.SIGKILL)
 
     def copy_back(self, host_fd: int) -> Changes:
         return Changes() if self.fd is None else copy_out(self.fd, host_fd, self.before)
@@ -255,6 +313,23 @@ class _Box:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+        self.info_fd = _close(self.info_fd)
+
+
+async def readable(fd: int) -> None:
+    """Wait until `fd` is readable (a pipe with data or closed, a pidfd whose process ended)."""
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_reader(fd, wake)
+    try:
+        await ready
+    finally:
+        loop.remove_reader(fd)
 
 
 class _TarFeeder:

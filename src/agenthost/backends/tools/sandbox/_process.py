@@ -7,11 +7,12 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from agenthost.backends.tools.sandbox._types import Stream
 
 CHUNK = 64 * 1024
+FINISH_SECONDS = 30.0
 
 
 class Watch:
@@ -45,13 +46,37 @@ def kill_tree(process: asyncio.subprocess.Process) -> None:
 
 
 @contextlib.asynccontextmanager
-async def reaped(process: asyncio.subprocess.Process) -> AsyncIterator[None]:
-    """On the way out (an error, a timeout, a cancellation), kill and reap `process`."""
+async def reaped(
+    process: asyncio.subprocess.Process, *, before: Callable[[], None] | None = None
+) -> AsyncIterator[None]:
+    """On the way out (an error, a timeout, a cancellation), kill and reap `process`
+    (`before` kills what else must die for its pipes to close)."""
     try:
         yield
     finally:
         kill_tree(process)
-        await asyncio.shield(process.wait())
+        if before is not None:
+            before()
+        await asyncio.shield(_finish(process))
+
+
+async def _finish(process: asyncio.subprocess.Process) -> None:
+    """Read its pipes to their end, then reap it. asyncio's `wait()` returns only once the
+    pipes are closed, and a reader whose buffer is full (the drain was cancelled while the
+    program printed) stops reading: without this it would never see the end. Past
+    FINISH_SECONDS (a pipe held open by a process that escaped the kill) the pipes are
+    closed by hand."""
+    try:
+        async with asyncio.timeout(FINISH_SECONDS):
+            for reader in (process.stdout, process.stderr):
+                if reader is not None:
+                    while await reader.read(CHUNK):
+                        pass
+            await process.wait()
+    except TimeoutError:
+        transport = getattr(process, "_transport", None)
+        if transport is not None:
+            transport.close()
 
 
 async def pipe_reader(fd: int) -> tuple[asyncio.StreamReader, asyncio.BaseTransport]:
