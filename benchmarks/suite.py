@@ -7,9 +7,9 @@
     .venv/bin/python -m benchmarks --only server --compare  # + Google ADK, AgentScope Runtime
 
 Workloads: turn, concurrency, history, startup, server, memory, local, approval, channels,
-knowledge. `--compare` needs benchmarks/.venv-compare (benchmarks/compare_setup.sh). The exit
-status is 0 even when a target is missed (the table says so); it is 1 only when a workload
-could not run.
+knowledge, mcp, run_code. `--compare` needs benchmarks/.venv-compare
+(benchmarks/compare_setup.sh). The exit status is 0 even when a target is missed (the table
+says so); it is 1 only when a workload could not run.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from benchmarks import (
     history,
     knowledge,
     local,
+    mcp_overhead,
+    run_code,
     server,
     server_memory,
     startup,
@@ -46,6 +48,8 @@ WORKLOADS: dict[str, Callable[[Settings], Outcome]] = {
     "approval": approval.run,
     "channels": channels.run,
     "knowledge": knowledge.run,
+    "mcp": mcp_overhead.run,
+    "run_code": run_code.run,
 }
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "latest.json"
 

@@ -51,6 +51,7 @@ _EXPORTS: dict[str, str] = {
     "ModelResponseError": "agenthost.core.errors",
     "ToolError": "agenthost.core.errors",
     "ToolTimeout": "agenthost.core.errors",
+    "SandboxUnavailable": "agenthost.core.errors",
     "MaxTurnsExceeded": "agenthost.core.errors",
     "RunCancelled": "agenthost.core.errors",
     "RunDeadlineExceeded": "agenthost.core.errors",
@@ -149,6 +150,10 @@ _EXPORTS: dict[str, str] = {
     "BrowserPool": "agenthost.backends.tools.browser",
     "BrowserTools": "agenthost.backends.tools.browser",
     "browser_tools": "agenthost.backends.tools.browser",
+    "make_run_code_tool": "agenthost.backends.tools.sandbox",
+    "SandboxLimits": "agenthost.backends.tools.sandbox",
+    "BwrapSandbox": "agenthost.backends.tools.sandbox",
+    "DockerSandbox": "agenthost.backends.tools.sandbox",
     "PluginAgent": "agenthost.backends.plugins",
     "A2AAgent": "agenthost.backends.agents",
     "BailianAgent": "agenthost.backends.agents",
@@ -226,6 +231,7 @@ __all__ = [
     "BrowserLimits",
     "BrowserPool",
     "BrowserTools",
+    "BwrapSandbox",
     "Capabilities",
     "ChainAgent",
     "ChannelError",
@@ -238,6 +244,7 @@ __all__ = [
     "DeliveryFailed",
     "DeliveryRetry",
     "DifyAgent",
+    "DockerSandbox",
     "EmbeddedReranker",
     "ErrorInfo",
     "Event",
@@ -316,6 +323,8 @@ __all__ = [
     "RunnerConfig",
     "Runtime",
     "SQLiteArtifactStore",
+    "SandboxLimits",
+    "SandboxUnavailable",
     "SearxngSearch",
     "ServerConfig",
     "ServerState",
@@ -365,6 +374,7 @@ __all__ = [
     "infer_model",
     "load_config",
     "make_fetch_tool",
+    "make_run_code_tool",
     "make_search_tool",
     "open_artifact_store",
     "open_knowledge_store",
@@ -418,6 +428,12 @@ if TYPE_CHECKING:
     )
     from agenthost.backends.tools.files import FileLimits, file_tools
     from agenthost.backends.tools.mcp import McpServer
+    from agenthost.backends.tools.sandbox import (
+        BwrapSandbox,
+        DockerSandbox,
+        SandboxLimits,
+        make_run_code_tool,
+    )
     from agenthost.backends.tools.web import (
         Fetcher,
         FetchLimits,
@@ -486,6 +502,7 @@ if TYPE_CHECKING:
         RunError,
         RunInterrupted,
         RunNotFound,
+        SandboxUnavailable,
         SessionBusy,
         SessionExists,
         SessionNotFound,

@@ -30,7 +30,8 @@ The tree::
     │   │   ├── ModelResponseError       the answer could not be understood
     │   │   └── ModelInputUnsupported    the model cannot take the message's images/files
     │   ├── ToolError                    a tool failed (the message goes back to the model)
-    │   │   └── ToolTimeout              a tool ran past its timeout
+    │   │   ├── ToolTimeout              a tool ran past its timeout
+    │   │   └── SandboxUnavailable       run_code's sandbox cannot run here (bwrap, docker)
     │   ├── MaxToolRoundsExceeded        the agent used up max_tool_rounds
     │   ├── RunCancelled                 somebody cancelled the run
     │   ├── RunDeadlineExceeded          the run's deadline passed
@@ -399,6 +400,16 @@ class ToolTimeout(ToolError):
             tool_name=tool_name,
         )
         self.seconds = seconds
+
+
+class SandboxUnavailable(ToolError):
+    """run_code cannot run code here: bubblewrap is missing, user namespaces are off, no
+    Docker daemon answers. The message names the fix."""
+
+    code = "sandbox_unavailable"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"run_code: {message}", tool_name="run_code")
 
 
 class MaxToolRoundsExceeded(RunError):
