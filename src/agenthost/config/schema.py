@@ -30,6 +30,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from agenthost.config._budgets import BudgetsConfig, LimitsConfig, PricingConfig, UsageConfig
 from agenthost.config._types import (
     NonNegativeFloat,
     PositiveFloat,
@@ -165,6 +166,8 @@ class AgentHostConfig(_Struct):
     default_agent: str | None = None
     runner: RunnerConfig = msgspec.field(default_factory=RunnerConfig)
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
+    budgets: BudgetsConfig | None = None  # shared by all agents (docs/pricing.md)
+    usage: UsageConfig = msgspec.field(default_factory=UsageConfig)
 
     def effective_agents(self) -> dict[str, AgentKindConfig]:
         return self.agents or {DEFAULT_AGENT: default_agent_config()}
@@ -203,15 +206,19 @@ __all__ = [
     "AgentHostConfig",
     "AgentKind",
     "AgentKindConfig",
+    "BudgetsConfig",
     "BusyPolicy",
     "LLMAgentConfig",
+    "LimitsConfig",
     "ModelConfig",
     "ModelSettingsConfig",
     "PriceConfig",
+    "PricingConfig",
     "ProviderConfig",
     "RunnerConfig",
     "ServerConfig",
     "StoreConfig",
+    "UsageConfig",
     "default_agent_config",
     "suggestion",
 ]

@@ -42,6 +42,7 @@ from agenthost.core.session import Session, SessionInfo, SessionKey
 from agenthost.core.usage import Usage
 from agenthost.engine import approval, tracing
 from agenthost.engine.active import ActiveRun, Grants
+from agenthost.engine.budgets import Meter
 from agenthost.engine.catalog import Catalog, catalog_of, resources_for
 from agenthost.engine.context import build_context
 from agenthost.engine.convert import delta_event, new_event, result_event
@@ -151,6 +152,7 @@ class Runner:
         busy_policy: BusyPolicy = "queue",
         timeout: float | None = None,
         kv: KeyValueStore | None = None,
+        meter: Meter | None = None,
     ) -> None:
         if busy_policy not in BUSY_POLICIES:
             raise InvalidArgument(
@@ -178,6 +180,7 @@ class Runner:
         self._info: dict[str, RunInfo] = {}
         self._author = agent.manifest.name
         self.recovery = Recovery(self.kv)  # owner records, lease, dead runs: recovery.py
+        self.meter = meter  # pricing, budgets, usage records: budgets.py
 
     # ---- lifecycle ------------------------------------------------------------------------
 
@@ -251,6 +254,8 @@ class Runner:
             raise InvalidArgument("run_id", f"run {run_id!r} is already active")
         key = SessionKey(self.app, user_id, session_id)
         seconds = timeout if timeout is not None else self.timeout
+        if self.meter is not None:  # budgets and rate limits: refused before anything is stored
+            await self.meter.check(key)
         async with self._locks.hold(key, policy=policy, run_id=run_id, interrupt=self._interrupt):
             received: Event | None = None
             if fresh:
@@ -557,7 +562,7 @@ class Runner:
                 await agen.aclose()
         except Exception:  # an agent failing while closing must not lose the terminal event
             log.exception("agent %s failed while closing run %s", self._author, active.run_id)
-        usage = outcome.usage
+        usage = outcome.usage if self.meter is None else self.meter.price(outcome.usage)
         data: dict[str, Any] = {
             "status": outcome.status,
             "duration_ms": round((time.time() - active.started) * 1000, 3),
@@ -581,6 +586,8 @@ class Runner:
         )
         active.finished = True
         if outcome.store_failed:  # the client still learns that the run failed, and why
+            if self.meter is not None:
+                await self.meter.record(terminal, active.started)
             return [terminal]
         events = [*outcome.tail, terminal]
         try:
@@ -588,6 +595,8 @@ class Runner:
         except StoreError as exc:
             self._store_failed(active, outcome, exc)
             return await self._finish(active, outcome, None)
+        if self.meter is not None:  # the usage record, right after the terminal event
+            await self.meter.record(terminal, active.started)
         return events
 
     def _store_failed(self, active: ActiveRun, outcome: _Outcome, exc: StoreError) -> None:

@@ -48,7 +48,7 @@ from agenthost.server._fast_runs import FastRunsMiddleware
 from agenthost.server._guard import RequestGuardMiddleware
 from agenthost.server._validation import validation_error
 from agenthost.server.auth import ApiKeys
-from agenthost.server.errors import RouteNotFound, encode_error, error_body
+from agenthost.server.errors import RouteNotFound, encode_error, error_body, retry_after_header
 from agenthost.server.runs import AfterRun, BeforeRun, OnDisconnect, RunManager
 from agenthost.server.state import RouterFactory, ServerSettings, ServerState
 
@@ -377,7 +377,7 @@ def agenthost_error_response(method: str, path: str, exc: AgentHostError) -> Res
     status, body = encode_error(exc)
     if status >= 500:
         log.error("%s %s failed: %s %s", method, path, exc.code, exc)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else retry_after_header(exc)
     return _json(status, body, headers)
 
 
