@@ -66,6 +66,8 @@ _ROUTERS: dict[str, str | RouterFactory] = {
     "web": "agenthost.server.web:router",
     "a2a": "agenthost.server.a2a:router",  # empty without the a2a extra
     "mcp": "agenthost.server.mcp:router",  # POST /mcp; empty without the mcp extra
+    "agui": "agenthost.server.agui:router",  # POST /agui/{agent}: AG-UI over SSE
+    "usage": "agenthost.server.usage:router",  # GET /v1/usage: cost by user, agent, day
 }
 
 
