@@ -45,7 +45,10 @@ def _pointer(key: str) -> str:
 
 def agui_messages(events: Iterable[Event]) -> list[Any]:
     """A session's conversation as AG-UI messages: user and assistant text, the assistant's
-    tool calls, tool results (ids: our event ids; a tool message's is its event's)."""
+    tool calls, tool results. Their ids are our event ids, never an id a stream used
+    (`msg_...`, `tool_...`, a tool call's) nor the client's: the client's @ag-ui/client keeps
+    a message whose id it knows at its old place, so an id in common would reorder the
+    conversation; with none, the snapshot replaces the client's list as it is."""
     from ag_ui.core import AssistantMessage, FunctionCall, ToolCall, ToolMessage, UserMessage
 
     out: list[Any] = []
@@ -202,7 +205,7 @@ class AguiMapper:
             content = event.error.message
         return [
             ToolCallResultEvent(
-                message_id=event.id, tool_call_id=call_id, content=content, role="tool"
+                message_id=f"tool_{event.id}", tool_call_id=call_id, content=content, role="tool"
             )
         ]
 

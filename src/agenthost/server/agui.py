@@ -185,7 +185,8 @@ async def run_agui(state: ServerState, who: Principal, agent: str, body: Any) ->
     if isinstance(message, Message):
         from ag_ui.core import UserMessage
 
-        history.append(UserMessage(id=data.messages[-1].id, content=message.text))
+        # its own id (see agui_messages): the client's would keep the client's place
+        history.append(UserMessage(id=f"in_{request.run_id}", content=message.text))
     mapper = AguiMapper(thread, data.run_id, start_state)
     frames = _frames(state, channel, mapper, history)
     headers = {"X-Run-Id": request.run_id, "X-Session-Id": thread}
