@@ -136,7 +136,8 @@ class Runner:
     `models`, `tools` and `knowledge` add to what the agent itself provides (an agent with a
     `catalog()` method, like LLMAgent, brings its own). `resources` overrides what each run is
     granted; by default a run gets what the agent asks for (`agent.resources()`), or
-    everything in the catalogue that its manifest's permissions allow.
+    everything in the catalogue that its manifest's permissions allow. `meter` prices each
+    run, checks budgets and rate limits before it starts, and records its usage (budgets.py).
     """
 
     def __init__(

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import re
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Annotated, Any
@@ -138,8 +139,6 @@ def _state_delta(session: Session | None, state: Any) -> dict[str, Any] | None:
 
 
 def _validated_thread(thread_id: str) -> str:
-    import re
-
     if not re.fullmatch(SESSION_ID_PATTERN, thread_id):
         raise InvalidArgument(
             "threadId", "must be 1-256 letters, digits or . _ : @ + = - (it is the session id)"
