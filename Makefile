@@ -60,8 +60,8 @@ $(DEV_STAMP): pyproject.toml $(DEMO_STAMP) $(TEST_SYSTEM_STAMP)
 	$(BIN)/pip install --quiet -e '.[dev,server,local,knowledge]'
 	@touch $@
 
-# npm packages for tests: the JavaScript OpenAI SDK (it works against our server unchanged) and
-# the reference MCP server (@modelcontextprotocol/server-everything) for the MCP client tests.
+# npm packages for tests: the JavaScript OpenAI SDK and the AG-UI client (@ag-ui/client; both work
+# against our server unchanged) and the reference MCP server for the MCP client tests.
 $(NODE_STAMP): tests/js/package.json tests/js/package-lock.json
 	@if command -v npm >/dev/null 2>&1; then \
 		npm ci --prefix tests/js --no-audit --no-fund --loglevel=error && touch $@; \

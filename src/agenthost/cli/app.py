@@ -234,6 +234,33 @@ def approve(
     )
 
 
+@app.command("usage")
+def usage(
+    config: ConfigOption = None,
+    agent: AgentOption = None,
+    by: Annotated[
+        str, typer.Option("--by", "-b", help="Group by: user, agent or day (UTC).")
+    ] = "day",
+    output: Annotated[str, typer.Option("--format", "-f", help="table, csv or json.")] = "table",
+    since: Annotated[
+        str | None, typer.Option("--since", help="From this day on (YYYY-MM-DD, UTC).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Before this day (YYYY-MM-DD, UTC).")
+    ] = None,
+    user: Annotated[
+        str | None, typer.Option("--user", "-u", help="Only this user's runs (default: all).")
+    ] = None,
+) -> None:
+    """What the runs cost: tokens and USD by user, agent or day (all users by default)."""
+    from agenthost.cli._usage import usage_report
+
+    options = Options(config=config, agent=agent)
+    _execute(
+        lambda: usage_report(options, by=by, output=output, since=since, until=until, user=user)
+    )
+
+
 @app.command()
 def serve(
     config: ConfigOption = None,

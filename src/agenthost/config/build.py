@@ -24,8 +24,9 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
+from agenthost.config._metering import SharedBudgets, make_meter, open_usage, shared_budgets
 from agenthost.config._validate import ConfigSource, check_references
 from agenthost.config.kinds._builder import (
     LOCAL_DEFAULT,
@@ -46,6 +47,7 @@ from agenthost.ports.protocol import Agent, HostAPI, Manifest, ResultBatch, RunC
 if TYPE_CHECKING:
     from agenthost.backends.sessions import SessionBackend
     from agenthost.backends.tools.mcp import McpServer
+    from agenthost.ports.usage import UsageStore
 
 log = logging.getLogger("agenthost.config")
 
@@ -97,6 +99,8 @@ async def build_runtime(
     app: str | None = None,
     mcp_servers: Mapping[str, McpServer] | None = None,
     artifacts: ArtifactStore | None = None,
+    usage: UsageStore | Literal["open"] | None = "open",
+    shared: SharedBudgets | Literal["config"] | None = "config",
 ) -> AsyncIterator[Runtime]:
     """Open the store and models of `agent` (default: the config's default agent) and give
     a Runtime whose `runner` runs it; everything is closed on exit.
@@ -104,7 +108,10 @@ async def build_runtime(
     `store`: use this opened store (the caller's) instead of opening the config's. `app`: the
     runner's app name (default `agent_app(config, agent)`, as the server names it, so the CLI
     and the server see the same sessions). `mcp_servers`: use these opened MCP servers
-    (by name) instead of starting the ones of `config.mcp_servers` the agent uses."""
+    (by name) instead of starting the ones of `config.mcp_servers` the agent uses.
+    `usage`: the opened usage store to record runs in (default: open the config's, see
+    `usage:`); `shared`: the top-level budgets with their rate window (default: the
+    config's; `build_runtimes` passes one to every agent)."""
     config = config if config is not None else AgentHostConfig()
     name, _ = config.select_agent(agent)
     home = home_dir()
@@ -121,6 +128,13 @@ async def build_runtime(
             artifacts = await stack.enter_async_context(open_artifacts(config, home=home))
         for model in models:
             await stack.enter_async_context(model)
+        opened = (
+            await stack.enter_async_context(open_usage(config, home))
+            if isinstance(usage, str)
+            else usage
+        )
+        budgets = shared_budgets(config) if isinstance(shared, str) else shared
+        meter = make_meter(config, name, opened, budgets)
         runner = Runner(
             built,
             store=store,
@@ -130,6 +144,7 @@ async def build_runtime(
             artifacts=artifacts,
             leases="local" if config.cluster.leases == "local" else "auto",
             lease_seconds=config.cluster.lease_seconds,
+            meter=meter,
         )
         await stack.enter_async_context(runner)  # opens and closes what the agent owns
         log.info(
@@ -203,6 +218,8 @@ async def build_runtimes(
         servers = await open_servers(stack, config, [s for s in config.mcp_servers if s in used])
         store = await stack.enter_async_context(open_store(config))
         artifacts = await stack.enter_async_context(open_artifacts(config))
+        usage = await stack.enter_async_context(open_usage(config, home_dir()))
+        shared = shared_budgets(config)
         runtimes: dict[str, Runtime] = {}
         for name in names:
             runtimes[name] = await stack.enter_async_context(
@@ -213,6 +230,8 @@ async def build_runtimes(
                     app=agent_app(config, name),
                     mcp_servers=servers,
                     artifacts=artifacts,
+                    usage=usage,
+                    shared=shared,
                 )
             )
         yield runtimes

@@ -31,6 +31,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from agenthost.config._budgets import BudgetsConfig, LimitsConfig, PricingConfig, UsageConfig
 from agenthost.config._types import (
     NonNegativeFloat,
     PositiveFloat,
@@ -207,6 +208,8 @@ class AgentHostConfig(_Struct):
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
     channels: ChannelsConfig | None = None  # see config/channels.py and docs/channels.md
     cluster: ClusterConfig = msgspec.field(default_factory=ClusterConfig)
+    budgets: BudgetsConfig | None = None  # shared by all agents (docs/pricing.md)
+    usage: UsageConfig = msgspec.field(default_factory=UsageConfig)
 
     def effective_agents(self) -> dict[str, AgentKindConfig]:
         return self.agents or {DEFAULT_AGENT: default_agent_config()}
@@ -245,17 +248,21 @@ __all__ = [
     "AgentHostConfig",
     "AgentKind",
     "AgentKindConfig",
+    "BudgetsConfig",
     "BusyPolicy",
     "KnowledgeBaseConfig",
     "KnowledgeConfig",
     "LLMAgentConfig",
+    "LimitsConfig",
     "ModelConfig",
     "ModelSettingsConfig",
     "PriceConfig",
+    "PricingConfig",
     "ProviderConfig",
     "RunnerConfig",
     "ServerConfig",
     "StoreConfig",
+    "UsageConfig",
     "default_agent_config",
     "suggestion",
 ]

@@ -17,6 +17,8 @@ The tree::
     │   ├── KnowledgeBaseNotFound        no such knowledge base (of this user)
     │   ├── KnowledgeBaseExists          a knowledge base with that name exists already
     │   ├── DocumentError                a document could not be read (type, empty, corrupt)
+    │   ├── BudgetExceeded               a user or session spent its budget (HTTP 402)
+    │   ├── RateLimited                  too many runs a minute (HTTP 429, Retry-After)
     │   └── ApprovalError                an answer to an approval request is refused
     │       ├── ApprovalNotFound         no such approval request
     │       ├── ApprovalForbidden        it belongs to another user's session
@@ -204,6 +206,72 @@ class SessionBusy(UserError):
         )
         self.session_id = session_id
         self.run_id = run_id
+
+
+class BudgetExceeded(UserError):
+    """A run refused before it started: the user (or session) has spent its budget for the
+    period. `scope` is 'user' or 'session', `period` 'day', 'month' or 'total';
+    `retry_after` is the seconds until the period ends (None for 'total')."""
+
+    code = "budget_exceeded"
+
+    def __init__(
+        self,
+        *,
+        scope: str,
+        subject: str,
+        period: str,
+        limit: float,
+        spent: float,
+        where: str,
+        retry_after: float | None = None,
+    ) -> None:
+        when = {"day": " today (UTC)", "month": " this month (UTC)", "total": ""}[period]
+        setting = "cost_total" if period == "total" else f"cost_per_{period}"
+        if retry_after is not None:
+            then = f"No more runs until it resets, in {_duration(retry_after)}."
+        elif scope == "session":
+            then = "Start a new session, or raise the limit."
+        else:
+            then = "Raise the limit to go on."
+        super().__init__(
+            f"The {scope} {subject!r} has spent ${spent:.4f}{when}; the budget of {where} is "
+            f"${limit:g} (budgets.{scope}.{setting}). {then}"
+        )
+        self.scope = scope
+        self.period = period
+        self.limit = limit
+        self.spent = spent
+        self.retry_after = retry_after
+        self.field = "session_id" if scope == "session" else "user_id"
+
+
+class RateLimited(UserError):
+    """A run refused before it started: more runs than `limit` a minute for this user (or
+    session). `retry_after` is the seconds until one more is allowed."""
+
+    code = "rate_limited"
+    retryable = True
+
+    def __init__(
+        self, *, scope: str, subject: str, limit: int, where: str, retry_after: float
+    ) -> None:
+        super().__init__(
+            f"The {scope} {subject!r} started {limit} runs in the last minute, the limit of "
+            f"{where} (budgets.{scope}.runs_per_minute). Retry in {_duration(retry_after)}."
+        )
+        self.scope = scope
+        self.limit = limit
+        self.retry_after = retry_after
+        self.field = "session_id" if scope == "session" else "user_id"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{max(1, round(seconds))}s"
+    if seconds < 5400:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 class ApprovalError(UserError):

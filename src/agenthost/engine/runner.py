@@ -42,6 +42,7 @@ from agenthost.core.session import Session, SessionInfo, SessionKey
 from agenthost.core.usage import Usage
 from agenthost.engine import approval, tracing
 from agenthost.engine.active import ActiveRun, Grants
+from agenthost.engine.budgets import Meter
 from agenthost.engine.catalog import Catalog, catalog_of, resources_for
 from agenthost.engine.context import build_context
 from agenthost.engine.convert import delta_event, new_event, result_event
@@ -147,7 +148,8 @@ class Runner:
     `models`, `tools` and `knowledge` add to what the agent itself provides (an agent with a
     `catalog()` method, like LLMAgent, brings its own). `resources` overrides what each run is
     granted; by default a run gets what the agent asks for (`agent.resources()`), or
-    everything in the catalogue that its manifest's permissions allow.
+    everything in the catalogue that its manifest's permissions allow. `meter` prices each
+    run, checks budgets and rate limits before it starts, and records its usage (budgets.py).
     """
 
     def __init__(
@@ -166,6 +168,7 @@ class Runner:
         artifacts: ArtifactStore | None = None,
         leases: LeaseStore | Literal["auto", "local"] = "auto",
         lease_seconds: float = LEASE_SECONDS,
+        meter: Meter | None = None,
     ) -> None:
         if busy_policy not in BUSY_POLICIES:
             raise InvalidArgument(
@@ -205,6 +208,7 @@ class Runner:
         self._author = agent.manifest.name
         # owner records, lease, dead runs: recovery.py
         self.recovery = Recovery(self.kv, leased=self.leases is not None)
+        self.meter = meter  # pricing, budgets, usage records: budgets.py
 
     # ---- lifecycle ------------------------------------------------------------------------
 
@@ -280,6 +284,8 @@ class Runner:
         if self.artifacts is not None:
             msg = await keep_uploads(self.artifacts, key, msg)  # attachments become artifacts
         seconds = timeout if timeout is not None else self.timeout
+        if self.meter is not None:  # budgets and rate limits: refused before anything is stored
+            await self.meter.check(key)
         async with self._locks.hold(key, policy=policy, run_id=run_id, interrupt=self._interrupt):
             received: Event | None = None
             if fresh:
@@ -587,7 +593,7 @@ class Runner:
                 await agen.aclose()
         except Exception:  # an agent failing while closing must not lose the terminal event
             log.exception("agent %s failed while closing run %s", self._author, active.run_id)
-        usage = outcome.usage
+        usage = outcome.usage if self.meter is None else self.meter.price(outcome.usage)
         data: dict[str, Any] = {
             "status": outcome.status,
             "duration_ms": round((time.time() - active.started) * 1000, 3),
@@ -612,6 +618,8 @@ class Runner:
         active.finished = True
         tracing.record_run(terminal)
         if outcome.store_failed:  # the client still learns that the run failed, and why
+            if self.meter is not None:
+                await self.meter.record(terminal, active.started)
             return [terminal]
         events = [*outcome.tail, terminal]
         try:
@@ -619,6 +627,8 @@ class Runner:
         except StoreError as exc:
             self._store_failed(active, outcome, exc)
             return await self._finish(active, outcome, None)
+        if self.meter is not None:  # the usage record, right after the terminal event
+            await self.meter.record(terminal, active.started)
         return events
 
     def _store_failed(self, active: ActiveRun, outcome: _Outcome, exc: StoreError) -> None:

@@ -51,7 +51,7 @@ from agenthost.server._trace_context import TraceContextMiddleware
 from agenthost.server._validation import validation_error
 from agenthost.server.auth import ApiKeys
 from agenthost.server.cluster import open_cluster, start_listener
-from agenthost.server.errors import RouteNotFound, encode_error, error_body
+from agenthost.server.errors import RouteNotFound, encode_error, error_body, retry_after_header
 from agenthost.server.runs import AfterRun, BeforeRun, OnDisconnect, RunManager
 from agenthost.server.state import RouterFactory, ServerSettings, ServerState
 
@@ -71,6 +71,8 @@ _ROUTERS: dict[str, str | RouterFactory] = {
     "a2a": "agenthost.server.a2a:router",  # empty without the a2a extra
     "mcp": "agenthost.server.mcp:router",  # POST /mcp; empty without the mcp extra
     "knowledge": "agenthost.server.knowledge:router",  # /v1/knowledge_bases, per user
+    "agui": "agenthost.server.agui:router",  # POST /agui/{agent}: AG-UI over SSE
+    "usage": "agenthost.server.usage:router",  # GET /v1/usage: cost by user, agent, day
 }
 
 
@@ -392,7 +394,7 @@ def agenthost_error_response(method: str, path: str, exc: AgentHostError) -> Res
     status, body = encode_error(exc)
     if status >= 500:
         log.error("%s %s failed: %s %s", method, path, exc.code, exc)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else retry_after_header(exc)
     return _json(status, body, headers)
 
 

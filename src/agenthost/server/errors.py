@@ -24,6 +24,7 @@ SDKs raise the right exception class.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import orjson
@@ -35,10 +36,12 @@ from agenthost.core.errors import (
     ApprovalNotFound,
     ApprovalRunFinished,
     ArtifactNotFound,
+    BudgetExceeded,
     ConfigError,
     KnowledgeBaseExists,
     KnowledgeBaseNotFound,
     KnowledgeUnavailable,
+    RateLimited,
     RunCancelled,
     RunNotFound,
     SessionBusy,
@@ -134,6 +137,8 @@ _STATUS: list[tuple[type[AgentHostError], int]] = [
     (RunFinished, 409),
     (RunCancelled, 409),
     (PayloadTooLarge, 413),
+    (BudgetExceeded, 402),
+    (RateLimited, 429),
     (SessionNotFound, 404),
     (KnowledgeBaseNotFound, 404),
     (RunNotFound, 404),
@@ -153,10 +158,12 @@ _STATUS: list[tuple[type[AgentHostError], int]] = [
 _TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
+    402: "insufficient_quota",
     403: "permission_error",
     404: "not_found_error",
     409: "conflict_error",
     413: "invalid_request_error",
+    429: "rate_limit_error",
     415: "invalid_request_error",
     431: "invalid_request_error",
     422: "invalid_request_error",
@@ -228,6 +235,14 @@ def field_of(exc: AgentHostError) -> str | None:
         if isinstance(exc, cls):
             return name
     return None
+
+
+def retry_after_header(exc: AgentHostError) -> dict[str, str] | None:
+    """`Retry-After` (whole seconds, rounded up) for an error that says when to retry."""
+    seconds = getattr(exc, "retry_after", None)
+    if not isinstance(seconds, int | float) or seconds < 0:
+        return None
+    return {"Retry-After": str(max(1, math.ceil(seconds)))}
 
 
 def encode_error(exc: AgentHostError) -> tuple[int, bytes]:

@@ -163,7 +163,7 @@ async def test_every_composition_of_the_example_is_served(
         (
             {"w": {}, "t": {"kind": "transfer", "router": "w", "targets": ["w"], "model": "x"}},
             "agents.t.model: not a setting of kind 'transfer'; its settings are description, "
-            "router, targets",
+            "pricing, budgets, router, targets",
         ),
     ],
 )

@@ -310,7 +310,10 @@ def test_several_problems_are_reported_together(tmp_path: Path) -> None:
     ("text", "expected"),
     [
         ("agents: [a, b]\n", "agents: expected a mapping of names to entries, got a list"),
-        ("agents:\n  a: 5\n", "agents.a: expected a mapping (fields: kind, description, model"),
+        (
+            "agents:\n  a: 5\n",
+            "agents.a: expected a mapping (fields: kind, description, pricing, budgets, model",
+        ),
         ("runner: fast\n", "runner: expected a mapping (fields: busy_policy, timeout), got a"),
         ("agents:\n  a:\n    stream: maybe\n", "agents.a.stream: expected bool, got str"),
         ("agents:\n  a:\n    tool_timeout: 0\n", "agents.a.tool_timeout: expected float > 0"),

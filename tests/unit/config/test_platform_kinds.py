@@ -56,7 +56,7 @@ async def test_a_setting_of_another_kind_is_named(tmp_path: Path) -> None:
         load_config(path)
     assert info.value.message.startswith(
         f"{path}:2: agents.a.bot_id: not a setting of kind 'dify'; its settings are "
-        f"description, api_key, api_key_env,"
+        f"description, pricing, budgets, api_key, api_key_env,"
     )
 
 

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from agenthost.config._budgets import BudgetsConfig, PricingConfig
 from agenthost.config._types import ConfigStruct, FieldPath, Problem
 
 if TYPE_CHECKING:
@@ -31,10 +32,12 @@ if TYPE_CHECKING:
 
 class AgentKindConfig(ConfigStruct):
     """Base of every kind's config: `kind` (each kind narrows it to its own name, with that
-    name as the default) and `description`."""
+    name as the default), `description`, and `pricing` / `budgets` (config/_budgets.py)."""
 
     kind: str = ""
     description: str = ""
+    pricing: PricingConfig | None = None
+    budgets: BudgetsConfig | None = None
 
     def references(self) -> list[tuple[FieldPath, str]]:
         """The other agents of the file this agent is made of: (field path within the entry,

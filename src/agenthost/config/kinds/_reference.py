@@ -15,7 +15,7 @@ from agenthost.config.kinds._base import AgentKindSpec
 
 START = "<!-- kinds: generated from the registry by agenthost.config.kinds._reference -->"
 END = "<!-- /kinds -->"
-COMMON = ("kind", "description")
+COMMON = ("kind", "description", "pricing", "budgets")
 
 
 def built_in_kinds() -> list[AgentKindSpec]:
@@ -34,7 +34,10 @@ def _setting(spec: AgentKindSpec, name: str) -> str:
 def reference_table() -> str:
     """One row per built-in kind: its name, what it is, and its settings besides `kind` and
     `description` (which every kind takes)."""
-    rows = ["| kind | what it is | settings (besides `description`) |", "|---|---|---|"]
+    rows = [
+        "| kind | what it is | settings (besides `description`, `pricing`, `budgets`) |",
+        "|---|---|---|",
+    ]
     for spec in built_in_kinds():
         settings = ", ".join(_setting(spec, f) for f in spec.fields() if f not in COMMON)
         rows.append(f"| `{spec.name}` | {spec.summary} | {settings or '-'} |")

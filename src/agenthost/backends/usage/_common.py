@@ -1,0 +1,61 @@
+"""What the usage backends share: the columns, and a query as SQL conditions."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from agenthost.core.usage import UsageRecord
+from agenthost.ports.usage import UsageQuery
+
+COLUMNS: Final = (
+    "run_id",
+    "app",
+    "agent",
+    "user_id",
+    "session_id",
+    "started_at",
+    "finished_at",
+    "status",
+    "input_tokens",
+    "output_tokens",
+    "requests",
+    "cost",
+)
+
+
+def row_of(record: UsageRecord) -> tuple[Any, ...]:
+    return tuple(getattr(record, name) for name in COLUMNS)
+
+
+def record_of(row: Any) -> UsageRecord:
+    return UsageRecord(**{name: row[i] for i, name in enumerate(COLUMNS)})
+
+
+def where(query: UsageQuery, placeholder: str = "?") -> tuple[str, list[Any]]:
+    """The WHERE clause (with its leading ' WHERE ', or '') and its parameters. `placeholder`
+    is '?' (SQLite) or '$' (asyncpg: numbered $1, $2, ...)."""
+    conditions: list[str] = []
+    params: list[Any] = []
+
+    def mark() -> str:
+        return "?" if placeholder == "?" else f"${len(params)}"
+
+    for column, op, value in (
+        ("app", "=", query.app),
+        ("user_id", "=", query.user_id),
+        ("session_id", "=", query.session_id),
+        ("started_at", ">=", query.since),
+        ("started_at", "<", query.until),
+    ):
+        if value is not None:
+            params.append(value)
+            conditions.append(f"{column} {op} {mark()}")
+    if query.app_prefix is not None:
+        params.append(query.app_prefix)
+        if placeholder == "?":  # a range, not LIKE (app names may hold % and _)
+            low = mark()
+            params.append(query.app_prefix + "\U0010ffff")
+            conditions.append(f"app >= {low} AND app < {mark()}")
+        else:  # Postgres: ranges depend on the collation
+            conditions.append(f"starts_with(app, {mark()})")
+    return (" WHERE " + " AND ".join(conditions) if conditions else ""), params

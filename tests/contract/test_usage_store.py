@@ -1,0 +1,96 @@
+"""One suite for every usage store (ports/usage.py): memory, SQLite (a file, shared with the
+session store's tables), Postgres (skipped on a laptop without it, failing under CI)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from agenthost.backends.sessions import open_session_store
+from agenthost.backends.usage import open_usage_store
+from agenthost.core.errors import ConfigError
+from agenthost.core.usage import UsageRecord
+from agenthost.ports.usage import UsageQuery, UsageStore
+
+from .server_stores import server_url
+
+
+def rec(run_id: str, **fields: object) -> UsageRecord:
+    values: dict[str, object] = {
+        "run_id": run_id,
+        "app": "shop/helper",
+        "agent": "helper",
+        "user_id": "alice",
+        "session_id": "s1",
+        "started_at": 1000.0,
+        "finished_at": 1001.0,
+        "status": "completed",
+        "input_tokens": 10,
+        "output_tokens": 5,
+        "requests": 1,
+        "cost": 0.5,
+    }
+    values.update(fields)
+    return UsageRecord(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+async def usage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[UsageStore]:
+    if request.param == "memory":
+        url = "memory://"
+    elif request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/agenthost.db"
+    else:
+        url = f"{server_url('postgres')}?table_prefix=t{uuid.uuid4().hex[:12]}_"
+    store = open_usage_store(url)
+    async with store:
+        yield store
+        if request.param == "postgres":
+            await store._p().execute(f"DROP TABLE {store.table}")  # type: ignore[attr-defined]
+
+
+async def test_records_sums_and_filters(usage: UsageStore) -> None:
+    await usage.record(rec("r1"))
+    await usage.record(rec("r2", session_id="s2", started_at=2000.0, cost=0.25))
+    await usage.record(rec("r3", user_id="bob", app="shop/other", started_at=3000.0, cost=1.0))
+    await usage.record(rec("r4", app="shopping/x", started_at=4000.0, cost=2.0))
+    assert await usage.total_cost(UsageQuery()) == pytest.approx(3.75)
+    assert await usage.total_cost(UsageQuery(user_id="alice")) == pytest.approx(2.75)
+    assert await usage.total_cost(UsageQuery(app="shop/helper")) == pytest.approx(0.75)
+    # a prefix matches the apps that start with it, not "shopping/"
+    assert await usage.total_cost(UsageQuery(app_prefix="shop/")) == pytest.approx(1.75)
+    assert await usage.total_cost(UsageQuery(session_id="s2")) == pytest.approx(0.25)
+    assert await usage.total_cost(UsageQuery(since=2000.0, until=4000.0)) == pytest.approx(1.25)
+    assert await usage.total_cost(UsageQuery(user_id="nobody")) == 0.0
+    found = await usage.records(UsageQuery(user_id="alice"))
+    assert [r.run_id for r in found] == ["r1", "r2", "r4"]  # oldest first
+    assert found[0] == rec("r1")
+    assert [r.run_id for r in await usage.records(UsageQuery(), limit=2)] == ["r3", "r4"]
+
+
+async def test_recording_a_run_again_replaces_it(usage: UsageStore) -> None:
+    await usage.record(rec("r1", status="paused", cost=0.1))
+    await usage.record(rec("r1", status="completed", cost=0.3))
+    assert [(r.status, r.cost) for r in await usage.records(UsageQuery())] == [("completed", 0.3)]
+
+
+async def test_app_names_with_sql_wildcards_are_matched_literally(usage: UsageStore) -> None:
+    await usage.record(rec("r1", app="a%b/x"))
+    await usage.record(rec("r2", app="aXb/x"))
+    assert [r.run_id for r in await usage.records(UsageQuery(app_prefix="a%b/"))] == ["r1"]
+
+
+async def test_sqlite_usage_lives_in_the_session_stores_file(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/agenthost.db"
+    async with open_session_store(url), open_usage_store(url) as usage:
+        await usage.record(rec("r1"))
+    async with open_usage_store(url) as again:
+        assert [r.run_id for r in await again.records(UsageQuery())] == ["r1"]
+
+
+def test_a_scheme_without_a_usage_store_is_an_error_that_says_what_to_do() -> None:
+    with pytest.raises(ConfigError, match=r"usage\.url"):
+        open_usage_store("redis://127.0.0.1:6379/0")
