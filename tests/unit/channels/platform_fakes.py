@@ -29,8 +29,8 @@ import itertools
 import json
 import time
 from collections import defaultdict
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar, Self
 
 import aiohttp
 from aiohttp import web
@@ -51,7 +51,7 @@ class Fake:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    async def __aenter__(self) -> Fake:
+    async def __aenter__(self) -> Self:
         self.runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
@@ -92,7 +92,12 @@ class Fake:
 
 class FakeTelegram(Fake):
     TOKEN = "123456:TEST-token"
-    BOT = {"id": 999, "is_bot": True, "first_name": "Helper", "username": "helper_bot"}
+    BOT: ClassVar[dict[str, Any]] = {
+        "id": 999,
+        "is_bot": True,
+        "first_name": "Helper",
+        "username": "helper_bot",
+    }
 
     def __init__(self) -> None:
         super().__init__()
@@ -134,7 +139,8 @@ class FakeTelegram(Fake):
             failed = await self.record(method, params)
             if failed is not None:
                 return failed
-        return await getattr(self, f"_{method}")(params)
+        handler: Callable[[dict[str, Any]], Awaitable[web.Response]] = getattr(self, f"_{method}")
+        return await handler(params)
 
     def _ok(self, result: Any) -> web.Response:
         return web.json_response({"ok": True, "result": result})
@@ -218,7 +224,12 @@ class FakeTelegram(Fake):
 
 class FakeDiscord(Fake):
     TOKEN = "discord-test-token"
-    BOT = {"id": "777", "username": "helper", "discriminator": "0", "bot": True}
+    BOT: ClassVar[dict[str, Any]] = {
+        "id": "777",
+        "username": "helper",
+        "discriminator": "0",
+        "bot": True,
+    }
 
     def __init__(self) -> None:
         super().__init__()
@@ -462,9 +473,11 @@ class FakeSlack(Fake):
             "X-Slack-Request-Timestamp": timestamp,
             "X-Slack-Signature": f"v0={signature}",
         }
-        async with aiohttp.ClientSession() as session:
-            async with session.post(url, data=body, headers=headers) as response:
-                return response.status, await response.json(content_type=None)
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(url, data=body, headers=headers) as response,
+        ):
+            return response.status, await response.json(content_type=None)
 
     @staticmethod
     def event_callback(event: dict[str, Any]) -> dict[str, Any]:
