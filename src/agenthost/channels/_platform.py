@@ -26,8 +26,8 @@ def token_from_env(where: str, token: str | None, env: str) -> str:
     value = os.environ.get(env)
     if not value:
         raise ConfigError(
-            f"{where}: the variable {env} is not set; export the bot token in it (the token "
-            f"never goes in the config file), or set token_env to the variable that holds it."
+            f"{where}: the variable {env} is not set; export the token or secret in it (it "
+            f"never goes in the config file), or name the variable that holds it."
         )
     return value
 

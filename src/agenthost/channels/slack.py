@@ -252,7 +252,11 @@ class SlackOutput(OutputClient):
         await _call(
             self.api,
             "chat.update",
-            {"channel": handle["channel"], "ts": handle["ts"], "text": text},
+            {
+                "channel": handle["channel"],
+                "ts": handle["ts"],
+                "text": text[: self.limits.max_chars or MAX_CHARS],
+            },
         )
 
 

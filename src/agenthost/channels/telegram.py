@@ -1,7 +1,9 @@
 """Telegram: a bot through the Bot API (https://core.telegram.org/bots/api), over aiohttp.
 
 Input (`TelegramInput`): long polling with `getUpdates` (`offset` = last `update_id` + 1,
-`timeout` seconds, `allowed_updates: ["message"]`). Each `message` becomes an InboundMessage:
+`timeout` seconds, `allowed_updates: ["message"]`), or, with `webhook_url`, an HTTP endpoint
+registered with `setWebhook` (`secret_token`): an update without the matching
+`X-Telegram-Bot-Api-Secret-Token` header is refused (401). Each `message` becomes an InboundMessage:
 conversation = `chat.id`, id = `message_id`, sender = `from.id`, text = `text` or `caption`.
 In groups (`chat.type` group/supergroup) only messages that mention the bot (`@username`) or
 reply to it are taken when `require_mention` (the default); private chats always are. The
@@ -20,13 +22,18 @@ Telegram's per-chat limit). Errors: 429 (`parameters.retry_after`) and 5xx are r
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
+import re
 from typing import Any, ClassVar
+
+import msgspec
+from aiohttp import web
 
 from agenthost.channels._platform import Api, file_attachment, token_from_env
 from agenthost.channels.base import InputClient, OutputClient, OutputLimits, Sink
 from agenthost.config.channels import TelegramInputConfig, TelegramOutputConfig
-from agenthost.core.errors import DeliveryFailed
+from agenthost.core.errors import ConfigError, DeliveryFailed
 from agenthost.ports.channels import Attachment, Delivery, InboundMessage
 
 log = logging.getLogger("agenthost.channels.telegram")
@@ -65,7 +72,8 @@ class _Bot:
 
 
 class TelegramInput(InputClient):
-    """A Telegram bot's messages by long polling (see the module doc)."""
+    """A Telegram bot's messages by long polling, or by webhook when `webhook_url` is set
+    (see the module doc)."""
 
     platform: ClassVar[str] = "telegram"
 
@@ -78,45 +86,101 @@ class TelegramInput(InputClient):
         poll_timeout: int = 30,
         require_mention: bool = True,
         max_attachment_bytes: int = 10 * 1024 * 1024,
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 8443,
+        path: str = "/telegram",
     ) -> None:
         super().__init__(name=name)
+        if webhook_url is not None and not (
+            webhook_secret and re.fullmatch(r"[A-Za-z0-9_-]{1,256}", webhook_secret)
+        ):
+            raise ConfigError(
+                f"Telegram input {self.name!r}: a webhook needs a secret of 1-256 characters "
+                f"A-Z, a-z, 0-9, _ and - (set webhook_secret_env); Telegram sends it in "
+                f"X-Telegram-Bot-Api-Secret-Token and other requests are refused."
+            )
         self.bot = _Bot(token, base_url, timeout=poll_timeout + 15)
         self.poll_timeout = poll_timeout
         self.require_mention = require_mention
         self.max_attachment_bytes = max_attachment_bytes
+        self.webhook_url = webhook_url
+        self.webhook_secret = webhook_secret
+        self.host = host
+        self.port = port
+        self.path = path
         self.offset: int | None = None
         self.me: dict[str, Any] = {}
-        self.polling = asyncio.Event()  # set once getMe answered and polling started
+        self.polling = asyncio.Event()  # set once getMe answered and updates are awaited
 
     def describe(self) -> str:
-        return f"telegram @{self.me.get('username', '?')} (long polling)"
+        how = f"webhook {self.webhook_url}" if self.webhook_url else "long polling"
+        return f"telegram @{self.me.get('username', '?')} ({how})"
 
     async def run(self, sink: Sink) -> None:
         try:
             self.me = await self.bot.call("getMe")
-            self.polling.set()
-            while True:
-                params: dict[str, Any] = {
-                    "timeout": self.poll_timeout,
-                    "allowed_updates": ["message"],
-                }
-                if self.offset is not None:
-                    params["offset"] = self.offset
-                try:
-                    updates = await self.bot.call("getUpdates", **params)
-                except DeliveryFailed as exc:
-                    if not exc.retryable:
-                        raise
-                    await asyncio.sleep(exc.retry_after or 1.0)
-                    continue
-                for update in updates or ():
-                    message = await self.parse(update)
-                    if message is not None:
-                        await sink.submit(message)
-                    self.offset = int(update["update_id"]) + 1
+            if self.webhook_url:
+                await self._serve(sink)
+            else:
+                await self._poll(sink)
         finally:
             self.polling.clear()
             await self.bot.api.close()
+
+    async def _poll(self, sink: Sink) -> None:
+        self.polling.set()
+        while True:
+            params: dict[str, Any] = {"timeout": self.poll_timeout, "allowed_updates": ["message"]}
+            if self.offset is not None:
+                params["offset"] = self.offset
+            try:
+                updates = await self.bot.call("getUpdates", **params)
+            except DeliveryFailed as exc:
+                if not exc.retryable:
+                    raise  # 409: a webhook is set (deleteWebhook) or another poller runs
+                await asyncio.sleep(exc.retry_after or 1.0)
+                continue
+            for update in updates or ():
+                message = await self.parse(update)
+                if message is not None:
+                    await sink.submit(message)
+                self.offset = int(update["update_id"]) + 1
+
+    async def _serve(self, sink: Sink) -> None:
+        async def receive(request: web.Request) -> web.Response:
+            secret = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
+            if not hmac.compare_digest(secret, self.webhook_secret or ""):
+                log.warning("telegram %s: refused an update without the secret token", self.name)
+                return web.Response(status=401, text="unauthorized")
+            try:
+                update = msgspec.json.decode(await request.read())
+            except msgspec.DecodeError:
+                return web.Response(status=400, text="the body is not JSON")
+            message = await self.parse(update) if isinstance(update, dict) else None
+            if message is not None and await sink.submit(message) == "stopping":
+                return web.Response(status=503, text="stopping")  # Telegram sends it again
+            return web.Response(status=200)
+
+        app = web.Application(client_max_size=1_048_576)
+        app.router.add_post(self.path, receive)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, self.host, self.port).start()
+            if self.port == 0:
+                self.port = int(runner.addresses[0][1])
+            await self.bot.call(
+                "setWebhook",
+                url=self.webhook_url,
+                secret_token=self.webhook_secret,
+                allowed_updates=["message"],
+            )
+            self.polling.set()
+            await asyncio.Event().wait()  # until cancelled
+        finally:
+            await runner.cleanup()
 
     async def parse(self, update: dict[str, Any]) -> InboundMessage | None:
         """An update as an InboundMessage, or None when it is not for the agent."""
@@ -238,13 +302,23 @@ class TelegramOutput(OutputClient):
 
 def build_input(name: str, config: TelegramInputConfig) -> TelegramInput:
     """The input of a `type: telegram` entry of agenthost.yaml."""
+    where = f"channels.inputs.{name}"
     return TelegramInput(
         name=name,
-        token=token_from_env(f"channels.inputs.{name}.token_env", None, config.token_env),
+        token=token_from_env(f"{where}.token_env", None, config.token_env),
         base_url=config.base_url,
         poll_timeout=config.poll_timeout,
         require_mention=config.require_mention,
         max_attachment_bytes=config.max_attachment_bytes,
+        webhook_url=config.webhook_url,
+        webhook_secret=token_from_env(
+            where + ".webhook_secret_env", None, config.webhook_secret_env
+        )
+        if config.webhook_url
+        else None,
+        host=config.host,
+        port=config.port,
+        path=config.path,
     )
 
 

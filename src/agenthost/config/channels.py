@@ -113,6 +113,11 @@ class TelegramInputConfig(ChannelInputConfig, kw_only=True):
     poll_timeout: PositiveInt = 30
     require_mention: bool = True
     max_attachment_bytes: PositiveInt = 10 * 1024 * 1024
+    webhook_url: str | None = None  # set: a webhook instead of long polling
+    webhook_secret_env: str = "TELEGRAM_WEBHOOK_SECRET"
+    host: str = "127.0.0.1"
+    port: Port = 8443
+    path: str = "/telegram"
 
 
 class TelegramOutputConfig(ChannelOutputConfig, kw_only=True):

@@ -104,6 +104,7 @@ class FakeTelegram(Fake):
         self.updates: list[dict[str, Any]] = []
         self.files: dict[str, bytes] = {}
         self.messages: dict[tuple[str, int], str] = {}
+        self.webhook: dict[str, Any] = {}
         self._ids = itertools.count(1000)
         self._update_ids = itertools.count(1)
         self.app.router.add_route("*", "/bot{token}/{method}", self.method)
@@ -122,8 +123,9 @@ class FakeTelegram(Fake):
             **extra,
         }
         update = {"update_id": next(self._update_ids), "message": message}
-        self.updates.append(update)
-        await self.notify()
+        if not self.webhook:  # with a webhook set, the test pushes it
+            self.updates.append(update)
+            await self.notify()
         return update
 
     async def method(self, request: web.Request) -> web.Response:
@@ -200,6 +202,23 @@ class FakeTelegram(Fake):
         self.messages[key] = params["text"]
         await self.notify()
         return self._ok({"message_id": key[1], "text": params["text"]})
+
+    async def _setWebhook(self, params: dict[str, Any]) -> web.Response:
+        self.webhook = params
+        await self.notify()
+        return self._ok(True)
+
+    async def push(self, update: dict[str, Any], secret: str | None = None) -> int:
+        """POST an update to the webhook set with setWebhook, as Telegram does."""
+        headers = {"Content-Type": "application/json"}
+        token = secret if secret is not None else self.webhook.get("secret_token")
+        if token:
+            headers["X-Telegram-Bot-Api-Secret-Token"] = token
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(self.webhook["url"], json=update, headers=headers) as response,
+        ):
+            return response.status
 
     async def _sendChatAction(self, params: dict[str, Any]) -> web.Response:
         return self._ok(True)

@@ -10,7 +10,7 @@ import pytest
 from agenthost import LLMAgent
 from agenthost.channels import ChannelRuntime
 from agenthost.channels.telegram import TelegramInput, TelegramOutput
-from agenthost.core.errors import DeliveryFailed
+from agenthost.core.errors import ConfigError, DeliveryFailed
 from agenthost.ports.channels import Delivery, OutboxItem
 from agenthost.testing import FunctionModel, ScriptedModel
 from tests.unit.channels.conftest import echo_agent
@@ -198,3 +198,45 @@ async def test_a_streamed_reply_is_edited_in_place(fake: FakeTelegram) -> None:
     assert len(edits) >= 2 and edits[-1] == "Hello there, my friend"
     assert fake.bodies("sendChatAction") == [{"chat_id": "42", "action": "typing"}]
     assert list(fake.messages.values()) == ["Hello there, my friend"]
+
+
+async def test_webhook_mode_checks_the_secret_token(fake: FakeTelegram) -> None:
+    hook = TelegramInput(
+        name="tg",
+        token=fake.TOKEN,
+        base_url=fake.url,
+        webhook_url="https://bot.example.com/telegram",
+        webhook_secret="s3cr3t_token-1",
+        port=0,
+    )
+    runtime = ChannelRuntime(
+        inputs=[hook],
+        outputs=[
+            TelegramOutput(name="tg", token=fake.TOKEN, base_url=fake.url, edit_interval=None)
+        ],
+        agent=echo_agent(),
+        store="memory://",
+        retry=FAST_RETRY,
+        handle_signals=False,
+    )
+    async with running(runtime):
+        await hook.polling.wait()
+        assert fake.webhook == {
+            "url": "https://bot.example.com/telegram",
+            "secret_token": "s3cr3t_token-1",
+            "allowed_updates": ["message"],
+        }
+        fake.webhook["url"] = f"http://127.0.0.1:{hook.port}/telegram"  # what the proxy does
+        update = await fake.user_message(PRIVATE, "over the webhook")
+        assert await fake.push(update, secret="wrong") == 401
+        assert await fake.push(update) == 200
+        assert await fake.push(update) == 200  # Telegram retrying: a duplicate, run once
+        await fake.wait_for(lambda: len(sent(fake)) == 1)
+    assert sent(fake) == [("42", "echo: over the webhook")]
+    assert fake.bodies("getUpdates") == []
+    assert runtime.statuses[("input", "tg")].duplicates == 1
+
+
+def test_a_webhook_needs_a_valid_secret() -> None:
+    with pytest.raises(ConfigError, match="webhook needs a secret"):
+        TelegramInput(token="1:a", webhook_url="https://x.example/t", webhook_secret="no spaces")
