@@ -255,6 +255,8 @@ class FakeDiscord(Fake):
         self.messages: dict[str, dict[str, Any]] = {}
         self.nonces: dict[str, str] = {}
         self.identify: dict[str, Any] | None = None
+        self.identifies = 0
+        self.no_ack: set[int] = set()  # connections (by identify count) left without ACKs
         self.heartbeats: list[Any] = []
         self.heartbeat_interval = 45_000
         self.sockets: list[web.WebSocketResponse] = []
@@ -349,6 +351,16 @@ class FakeDiscord(Fake):
         await ws.prepare(request)
         assert request.query.get("v") == "10" and request.query.get("encoding") == "json"
         await ws.send_json({"op": 10, "d": {"heartbeat_interval": self.heartbeat_interval}})
+        try:
+            await self._serve_gateway(ws)
+        finally:
+            if ws in self.sockets:
+                self.sockets.remove(ws)
+            await self.notify()
+        return ws
+
+    async def _serve_gateway(self, ws: web.WebSocketResponse) -> None:
+        connection = 0
         async for msg in ws:
             payload = json.loads(msg.data)
             if payload["op"] == 2:
@@ -356,6 +368,8 @@ class FakeDiscord(Fake):
                     await ws.close(code=4004, message=b"Authentication failed.")
                     break
                 self.identify = payload["d"]
+                self.identifies += 1
+                connection = self.identifies
                 self.sockets.append(ws)
                 await ws.send_json(
                     {
@@ -375,9 +389,14 @@ class FakeDiscord(Fake):
                 await self.notify()
             elif payload["op"] == 1:
                 self.heartbeats.append(payload["d"])
-                await ws.send_json({"op": 11})
+                if connection not in self.no_ack:
+                    await ws.send_json({"op": 11})
                 await self.notify()
-        return ws
+
+    async def reconnect(self) -> None:
+        """Ask every connected client to reconnect (op 7), as Discord does before a restart."""
+        for ws in list(self.sockets):
+            await ws.send_json({"op": 7, "d": None})
 
     async def dispatch_message(
         self,
@@ -406,7 +425,7 @@ class FakeDiscord(Fake):
         }
         if guild is not None:
             data["guild_id"] = guild
-        for ws in self.sockets:
+        for ws in list(self.sockets):
             await ws.send_json({"op": 0, "s": next(self._seq), "t": "MESSAGE_CREATE", "d": data})
         return mid
 

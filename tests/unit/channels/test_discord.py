@@ -25,7 +25,7 @@ async def fake() -> AsyncIterator[FakeDiscord]:
 
 
 def runtime_for(
-    fake: FakeDiscord, agent: Any = None, edit_interval: float | None = None
+    fake: FakeDiscord, agent: Any = None, edit_interval: float | None = None, **kw: Any
 ) -> tuple[ChannelRuntime, DiscordInput]:
     gateway = DiscordInput(name="dc", token=fake.TOKEN, base_url=fake.api_url)
     runtime = ChannelRuntime(
@@ -39,6 +39,7 @@ def runtime_for(
         store="memory://",
         retry=FAST_RETRY,
         handle_signals=False,
+        **kw,
     )
     return runtime, gateway
 
@@ -138,3 +139,20 @@ async def test_a_streamed_reply_is_edited_in_place(fake: FakeDiscord) -> None:
     assert posted(fake) == ["Streaming to Discord now"]  # one message, edited
     edits = [b["content"] for b in fake.bodies("edit")]
     assert len(edits) >= 2 and edits[-1] == "Streaming to Discord now"
+
+
+async def test_a_reconnect_request_or_a_missing_ack_identifies_again(fake: FakeDiscord) -> None:
+    runtime, gateway = runtime_for(fake, restart_delay=0.001)
+    async with running(runtime):
+        await gateway.ready.wait()
+        await fake.reconnect()  # op 7
+        await fake.wait_for(lambda: fake.identifies == 2)
+        fake.heartbeat_interval = 20  # ms, for the next connections
+        fake.no_ack = {3}  # the next connection is a zombie: its heartbeats go unanswered
+        await fake.reconnect()
+        await fake.wait_for(lambda: fake.identifies == 4)  # dropped, identified again
+        await gateway.ready.wait()
+        await fake.dispatch_message("still there?", channel="dm-1")
+        await fake.wait_for(lambda: len(fake.messages) == 1)
+    assert posted(fake) == ["echo: still there?"]
+    assert runtime.statuses[("input", "dc")].restarts >= 3
