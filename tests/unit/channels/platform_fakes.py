@@ -425,7 +425,7 @@ class FakeDiscord(Fake):
         }
         if guild is not None:
             data["guild_id"] = guild
-        for ws in list(self.sockets):
+        for ws in [ws for ws in self.sockets if not ws.closed]:
             await ws.send_json({"op": 0, "s": next(self._seq), "t": "MESSAGE_CREATE", "d": data})
         return mid
 
