@@ -79,7 +79,6 @@ class Api:
         json: Any = None,
         params: dict[str, Any] | None = None,
         timeout: float | None = None,
-        retry_after: Any = retry_after_of,
     ) -> tuple[int, Any, Any]:
         """(status, decoded JSON body or None, headers); network errors and timeouts raise a
         retryable DeliveryFailed. The token is never in the message (URLs are not shown)."""
@@ -101,17 +100,18 @@ class Api:
                 return response.status, body, response.headers
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise DeliveryFailed(
-                f"{self.what} {method} {_public(path)} failed: {type(exc).__name__}: {exc}"
+                f"{self.what} {method} {_public(path)} failed: "
+                f"{type(exc).__name__}: {_public(str(exc))}"
             ) from None
 
     def failed(
-        self, method: str, path: str, status: int, body: Any, headers: Any, *, hint: str = ""
+        self, method: str, path: str, status: int, body: Any, headers: Any
     ) -> DeliveryFailed:
         """The DeliveryFailed for an answer that is not a success."""
         retry = status in _RETRY_STATUS or status >= 500
         detail = body if isinstance(body, str) else msgspec.json.encode(body).decode()[:300]
         return DeliveryFailed(
-            f"{self.what} {method} {_public(path)} answered {status}: {detail}{hint}",
+            f"{self.what} {method} {_public(path)} answered {status}: {detail}",
             retryable=retry,
             retry_after=retry_after_of(headers, body) if retry else None,
         )
@@ -132,8 +132,8 @@ class Api:
 
 
 def _public(path: str) -> str:
-    """A path without a bot token (Telegram's /bot<token>/method)."""
-    return re.sub(r"/bot[^/]+/", "/bot***/", path)
+    """A path or message without a bot token (Telegram's /bot<token>/method)."""
+    return re.sub(r"/bot[^/\s]+/", "/bot***/", path)
 
 
 def file_attachment(

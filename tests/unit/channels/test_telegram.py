@@ -240,3 +240,18 @@ async def test_webhook_mode_checks_the_secret_token(fake: FakeTelegram) -> None:
 def test_a_webhook_needs_a_valid_secret() -> None:
     with pytest.raises(ConfigError, match="webhook needs a secret"):
         TelegramInput(token="1:a", webhook_url="https://x.example/t", webhook_secret="no spaces")
+
+
+async def test_an_unreachable_server_is_retried_and_the_token_never_shows() -> None:
+    async with FakeTelegram() as gone:
+        url = gone.url  # a port that answered a moment ago and now is closed
+    out = TelegramOutput(token=FakeTelegram.TOKEN, base_url=url)
+    try:
+        with pytest.raises(DeliveryFailed) as failed:
+            await out.send(delivery("hello"))
+    finally:
+        await out.stop()
+    assert failed.value.retryable
+    assert FakeTelegram.TOKEN not in str(failed.value) and "/bot***/sendMessage" in str(
+        failed.value
+    )
