@@ -26,11 +26,15 @@ if TYPE_CHECKING:
         StreamingOutput,
     )
     from agenthost.channels.cron import CronInput
+    from agenthost.channels.discord import DiscordInput, DiscordOutput
     from agenthost.channels.routing import Route, split_text
     from agenthost.channels.runtime import ChannelRuntime
+    from agenthost.channels.slack import SlackInput, SlackOutput
     from agenthost.channels.stdio import StdinInput, StdoutOutput
+    from agenthost.channels.telegram import TelegramInput, TelegramOutput
     from agenthost.channels.validation import MessageLimits
     from agenthost.channels.webhook import WebhookInput, WebhookOutput
+    from agenthost.channels.x import XOutput
     from agenthost.ports.channels import Attachment, Delivery, InboundMessage
 
 _EXPORTS: dict[str, str] = {
@@ -50,6 +54,13 @@ _EXPORTS: dict[str, str] = {
     "MessageLimits": "agenthost.channels.validation",
     "WebhookInput": "agenthost.channels.webhook",
     "WebhookOutput": "agenthost.channels.webhook",
+    "TelegramInput": "agenthost.channels.telegram",
+    "TelegramOutput": "agenthost.channels.telegram",
+    "DiscordInput": "agenthost.channels.discord",
+    "DiscordOutput": "agenthost.channels.discord",
+    "SlackInput": "agenthost.channels.slack",
+    "SlackOutput": "agenthost.channels.slack",
+    "XOutput": "agenthost.channels.x",
     "Attachment": "agenthost.ports.channels",
     "Delivery": "agenthost.ports.channels",
     "InboundMessage": "agenthost.ports.channels",
@@ -62,6 +73,8 @@ __all__ = [
     "CronInput",
     "Delivery",
     "DeliveryRetry",
+    "DiscordInput",
+    "DiscordOutput",
     "InboundMessage",
     "InputClient",
     "MessageLimits",
@@ -69,11 +82,16 @@ __all__ = [
     "OutputLimits",
     "Route",
     "Sink",
+    "SlackInput",
+    "SlackOutput",
     "StdinInput",
     "StdoutOutput",
     "StreamingOutput",
+    "TelegramInput",
+    "TelegramOutput",
     "WebhookInput",
     "WebhookOutput",
+    "XOutput",
     "split_text",
 ]
 

@@ -123,7 +123,8 @@ def build_channel_runtime(
     """A ChannelRuntime for the section, over a runner (the caller's, opened)."""
     if not section.inputs:
         raise ConfigError(
-            "channels.inputs: no input is configured; add one (cron, webhook, stdin)."
+            "channels.inputs: no input is configured; add one (cron, webhook, stdin, telegram, "
+            "discord, slack)."
         )
     inputs, outputs = build_clients(section)
     return ChannelRuntime(

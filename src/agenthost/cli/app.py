@@ -38,7 +38,10 @@ approvals_app = typer.Typer(
 app.add_typer(approvals_app, name="approvals")
 app.add_typer(db_app, name="db")
 channels_app = typer.Typer(
-    help="Run the config's channels (cron, webhook, stdin inputs; webhook, stdout outputs).",
+    help=(
+        "Run the config's channels (cron, webhook, stdin, telegram, discord, slack inputs; "
+        "webhook, stdout, telegram, discord, slack, x outputs)."
+    ),
     no_args_is_help=True,
     add_completion=False,
 )

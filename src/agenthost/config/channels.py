@@ -104,6 +104,74 @@ class StdoutOutputConfig(ChannelOutputConfig, kw_only=True):
     format: Literal["text", "json"] = "text"
 
 
+# Chat platforms: the token is read from the variable `token_env` names (never the file);
+# `base_url` points at a self-hosted API server (Telegram) or a test fake.
+class TelegramInputConfig(ChannelInputConfig, kw_only=True):
+    type: Literal["telegram"] = "telegram"
+    token_env: str = "TELEGRAM_BOT_TOKEN"
+    base_url: str = "https://api.telegram.org"
+    poll_timeout: PositiveInt = 30
+    require_mention: bool = True
+    max_attachment_bytes: PositiveInt = 10 * 1024 * 1024
+    webhook_url: str | None = None  # set: a webhook instead of long polling
+    webhook_secret_env: str = "TELEGRAM_WEBHOOK_SECRET"
+    host: str = "127.0.0.1"
+    port: Port = 8443
+    path: str = "/telegram"
+
+
+class TelegramOutputConfig(ChannelOutputConfig, kw_only=True):
+    type: Literal["telegram"] = "telegram"
+    token_env: str = "TELEGRAM_BOT_TOKEN"
+    base_url: str = "https://api.telegram.org"
+    edit_interval: PositiveFloat | None = 1.0
+    max_chars: Annotated[int, msgspec.Meta(ge=1, le=4096)] = 4096
+    parse_mode: str | None = None
+
+
+class DiscordInputConfig(ChannelInputConfig, kw_only=True):
+    type: Literal["discord"] = "discord"
+    token_env: str = "DISCORD_BOT_TOKEN"
+    base_url: str = "https://discord.com/api/v10"
+    gateway_url: str | None = None
+    require_mention: bool = True
+
+
+class DiscordOutputConfig(ChannelOutputConfig, kw_only=True):
+    type: Literal["discord"] = "discord"
+    token_env: str = "DISCORD_BOT_TOKEN"
+    base_url: str = "https://discord.com/api/v10"
+    edit_interval: PositiveFloat | None = 1.0
+    max_chars: Annotated[int, msgspec.Meta(ge=1, le=2000)] = 2000
+
+
+class SlackInputConfig(ChannelInputConfig, kw_only=True):
+    type: Literal["slack"] = "slack"
+    token_env: str = "SLACK_BOT_TOKEN"
+    signing_secret_env: str = "SLACK_SIGNING_SECRET"
+    base_url: str = "https://slack.com/api"
+    host: str = "127.0.0.1"
+    port: Port = 3000
+    path: str = "/slack/events"
+    require_mention: bool = True
+    max_attachment_bytes: PositiveInt = 10 * 1024 * 1024
+
+
+class SlackOutputConfig(ChannelOutputConfig, kw_only=True):
+    type: Literal["slack"] = "slack"
+    token_env: str = "SLACK_BOT_TOKEN"
+    base_url: str = "https://slack.com/api"
+    edit_interval: PositiveFloat | None = 1.5
+    max_chars: Annotated[int, msgspec.Meta(ge=1, le=40_000)] = 4000
+
+
+class XOutputConfig(ChannelOutputConfig, kw_only=True):
+    type: Literal["x"] = "x"
+    token_env: str = "X_USER_TOKEN"
+    base_url: str = "https://api.x.com"
+    max_chars: Annotated[int, msgspec.Meta(ge=1, le=280)] = 280
+
+
 class RouteConfig(ConfigStruct, kw_only=True):
     """Replies of the messages of `inputs` (all when empty) also go to `outputs`; `target`
     replaces the conversation id there; `origin: false` stops the reply to the origin."""
@@ -164,6 +232,15 @@ def channel_types(direction: Direction) -> dict[str, ChannelTypeSpec]:
     return {name: spec for (d, name), spec in _TYPES.items() if d == direction}
 
 
+_PLATFORM_CONFIGS: dict[tuple[str, str], type[ChannelInputConfig] | type[ChannelOutputConfig]] = {
+    ("input", "telegram"): TelegramInputConfig,
+    ("output", "telegram"): TelegramOutputConfig,
+    ("input", "discord"): DiscordInputConfig,
+    ("output", "discord"): DiscordOutputConfig,
+    ("input", "slack"): SlackInputConfig,
+    ("output", "slack"): SlackOutputConfig,
+    ("output", "x"): XOutputConfig,
+}
 _B = "agenthost.channels._build"
 for _spec in (
     ChannelTypeSpec(
@@ -203,3 +280,24 @@ for _spec in (
     ),
 ):
     register_channel_type(_spec)
+
+for _platform, _summary, _directions in (
+    ("telegram", "a Telegram bot (Bot API: long polling; sendMessage, edits)", ("input", "output")),
+    ("discord", "a Discord bot (Gateway websocket; REST messages, edits)", ("input", "output")),
+    (
+        "slack",
+        "a Slack app (Events API over HTTP; chat.postMessage, chat.update)",
+        ("input", "output"),
+    ),
+    ("x", "posts on X (API v2 /2/tweets; long replies as a thread)", ("output",)),
+):
+    for _direction in _directions:
+        register_channel_type(
+            ChannelTypeSpec(
+                direction=_direction,  # type: ignore[arg-type]
+                name=_platform,
+                config=_PLATFORM_CONFIGS[(_direction, _platform)],
+                build=f"agenthost.channels.{_platform}:build_{_direction}",
+                summary=_summary,
+            )
+        )
