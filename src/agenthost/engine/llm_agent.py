@@ -24,6 +24,7 @@ from agenthost.core.ids import new_id
 from agenthost.core.messages import Message, ToolCallPart
 from agenthost.engine.approval import approval_names
 from agenthost.engine.catalog import Catalog, as_tool
+from agenthost.engine.compaction import Compaction, Compactor
 from agenthost.engine.history import window
 from agenthost.engine.model_chain import ModelChain, RetryPolicy
 from agenthost.engine.resolve import resolve_model
@@ -81,6 +82,7 @@ class LLMAgent:
         settings: ModelSettings | None = None,
         retry: RetryPolicy | None = None,
         approval: Sequence[str] = (),
+        compaction: Compaction | None = None,
     ) -> None:
         if max_tool_rounds < 0:
             raise ConfigError(f"max_tool_rounds must be >= 0, got {max_tool_rounds}")
@@ -104,6 +106,12 @@ class LLMAgent:
         self.stream = stream
         self.settings = settings
         self.retry = retry or RetryPolicy()
+        # summarises older turns when a request passes its budget (engine/compaction.py)
+        self.compaction = None if compaction is None else Compactor(compaction, self.models[0])
+        extra = None if self.compaction is None else self.compaction.extra_model
+        if extra is not None and self.compaction is not None and self.compaction.owned:
+            self._owned.append(extra)
+        self._extra_models = [extra] if extra is not None else []
         self._model_ids = [m.name for m in self.models]
         self._tool_specs = [t.spec for t in self.tools]
         self._system = Message.system(instructions) if instructions else None
@@ -151,13 +159,15 @@ class LLMAgent:
 
     def catalog(self) -> Catalog:
         catalog = Catalog()
-        catalog.add_models(self.models)
+        catalog.add_models([*self.models, *self._extra_models])
         catalog.add_tools(self.tools)
         return catalog
 
     def resources(self) -> Resources:
         return Resources(
-            models=[ModelResource(model_id=m) for m in self._model_ids],
+            models=[
+                ModelResource(model_id=m.name) for m in [*self.models, *self._extra_models]
+            ],
             tools=[
                 ToolResource(tool_name=s.name, description=s.description, parameters=s.parameters)
                 for s in self._tool_specs
@@ -167,7 +177,13 @@ class LLMAgent:
     # ---- the loop -------------------------------------------------------------------------
 
     async def run(self, ctx: RunContext, host: HostAPI) -> AsyncIterator[ResultBatch]:
-        messages = self._prepare(await host.history.messages())
+        if self.compaction is None:
+            messages = self._prepare(await host.history.messages())
+        else:
+            history, notes = await self.compaction.prepare(host, self._system, self._tool_specs)
+            if notes:
+                yield notes
+            messages = self._prepare(history)
         model = ModelChain.over(host.models, self._model_ids, self.retry)
         streaming = self.stream and ctx.delivery.supports_streaming
         tools = self._tool_specs
