@@ -97,6 +97,8 @@ _EXPORTS: dict[str, str] = {
     "RunCompleted": "agenthost.ports.protocol",
     "RunFailed": "agenthost.ports.protocol",
     "ApprovalRequested": "agenthost.ports.protocol",
+    "CompactionSummary": "agenthost.ports.protocol",
+    "CompactionFailed": "agenthost.ports.protocol",
     "SessionStore": "agenthost.ports.sessions",
     "Tool": "agenthost.ports.tools",
     "ToolOutput": "agenthost.ports.tools",
@@ -107,6 +109,7 @@ _EXPORTS: dict[str, str] = {
     "collect": "agenthost.engine.runner",
     "final_text": "agenthost.engine.runner",
     "LLMAgent": "agenthost.engine.llm_agent",
+    "Compaction": "agenthost.engine.compaction",
     "function_tool": "agenthost.engine.function_tool",
     "FunctionTool": "agenthost.engine.function_tool",
     "requires_approval": "agenthost.engine.approval",
@@ -217,6 +220,9 @@ __all__ = [
     "BrowserPool",
     "BrowserTools",
     "Capabilities",
+    "Compaction",
+    "CompactionFailed",
+    "CompactionSummary",
     "ChainAgent",
     "ChannelError",
     "ChannelRuntime",
@@ -492,6 +498,7 @@ if TYPE_CHECKING:
     from agenthost.engine.model_chain import RetryPolicy
     from agenthost.engine.runner import RunFailedError, Runner, collect, final_text
     from agenthost.ports.artifacts import Artifact, ArtifactInfo, ArtifactStore
+    from agenthost.engine.compaction import Compaction
     from agenthost.ports.knowledge import KnowledgeBase
     from agenthost.ports.models import ChatModel, ModelResponse, ModelSettings, ToolSpec
     from agenthost.ports.protocol import (
@@ -499,6 +506,8 @@ if TYPE_CHECKING:
         ApprovalRequested,
         ArtifactsResource,
         Capabilities,
+        CompactionFailed,
+        CompactionSummary,
         HostAPI,
         Manifest,
         MessageCompleted,

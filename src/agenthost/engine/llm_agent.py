@@ -111,7 +111,8 @@ class LLMAgent:
         extra = None if self.compaction is None else self.compaction.extra_model
         if extra is not None and self.compaction is not None and self.compaction.owned:
             self._owned.append(extra)
-        self._extra_models = [extra] if extra is not None else []
+        named = {m.name for m in self.models}
+        self._extra_models = [extra] if extra is not None and extra.name not in named else []
         self._model_ids = [m.name for m in self.models]
         self._tool_specs = [t.spec for t in self.tools]
         self._system = Message.system(instructions) if instructions else None

@@ -2,21 +2,42 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import msgspec
 
-from agenthost.config._types import NonNegativeInt, PositiveFloat, PositiveInt, Problem
-from agenthost.config._validate import model_problems, tool_ref_problems
+from agenthost.config._types import (
+    ConfigStruct,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    Problem,
+)
+from agenthost.config._validate import model_problems, model_ref_problem, tool_ref_problems
 from agenthost.config.kinds._base import AgentKindConfig, AgentKindSpec
 from agenthost.config.mcp import McpToolFilter, agent_problems
 
 if TYPE_CHECKING:
     from agenthost.config.kinds._builder import AgentBuilder
     from agenthost.config.schema import AgentHostConfig
+    from agenthost.engine.compaction import Compaction
     from agenthost.ports.protocol import Agent
 
 ORDER = 0
+
+
+class CompactionConfig(ConfigStruct):
+    """`compaction:` of an llm agent (docs/compaction.md): when a request to the model would
+    pass `budget_tokens`, the turns before the last `keep_turns` are summarised by `model`
+    (an alias or id; default: the agent's model) with `instructions`, and the summary is
+    stored in the session as a `compaction.summary` event."""
+
+    budget_tokens: Annotated[int, msgspec.Meta(ge=64)]
+    keep_turns: PositiveInt = 4
+    model: str | None = None
+    instructions: str | None = None
+    max_summary_tokens: PositiveInt | None = 1024
+    timeout: PositiveFloat | None = 120.0
 
 
 class LLMAgentConfig(AgentKindConfig):
@@ -41,10 +62,14 @@ class LLMAgentConfig(AgentKindConfig):
     history_max_tokens: PositiveInt | None = None
     stream: bool = True
     approval: list[str] = msgspec.field(default_factory=list)
+    compaction: CompactionConfig | None = None
 
     def problems(self, config: AgentHostConfig) -> list[Problem]:
+        summariser = None if self.compaction is None else self.compaction.model
+        why = None if summariser is None else model_ref_problem(summariser, config)
         return [
             *model_problems(self.model, config),
+            *([] if why is None else [(("compaction", "model"), why)]),
             *tool_ref_problems(self.tools),
             *agent_problems(self.tools, self.mcp, config),
         ]
@@ -73,6 +98,27 @@ def build(name: str, config: LLMAgentConfig, builder: AgentBuilder) -> Agent:
         stream=config.stream,
         settings=settings,
         approval=config.approval,
+        compaction=_compaction(name, config.compaction, builder),
+    )
+
+
+def _compaction(
+    name: str, config: CompactionConfig | None, builder: AgentBuilder
+) -> Compaction | None:
+    from agenthost.engine.compaction import DEFAULT_INSTRUCTIONS, Compaction
+
+    if config is None:
+        return None
+    model = None
+    if config.model is not None:
+        model = builder.models(name, config.model, field="compaction.model")[0][0]
+    return Compaction(
+        budget_tokens=config.budget_tokens,
+        keep_turns=config.keep_turns,
+        model=model,
+        instructions=config.instructions or DEFAULT_INSTRUCTIONS,
+        max_summary_tokens=config.max_summary_tokens,
+        timeout=config.timeout,
     )
 
 
