@@ -6,7 +6,8 @@
     .venv/bin/python -m benchmarks --skip-local         # without the embedded model
     .venv/bin/python -m benchmarks --only server --compare  # + Google ADK, AgentScope Runtime
 
-Workloads: turn, concurrency, history, startup, server, memory, local, approval, channels.
+Workloads: turn, concurrency, history, startup, server, memory, local, approval, channels,
+compaction.
 `--compare` needs
 benchmarks/.venv-compare (benchmarks/compare_setup.sh). The exit status is 0 even when a
 target is missed (the table says so); it is 1 only when a workload could not run.
@@ -23,6 +24,7 @@ from pathlib import Path
 from benchmarks import (
     approval,
     channels,
+    compaction,
     concurrency,
     history,
     local,
@@ -44,6 +46,7 @@ WORKLOADS: dict[str, Callable[[Settings], Outcome]] = {
     "local": local.run,
     "approval": approval.run,
     "channels": channels.run,
+    "compaction": compaction.run,
 }
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "latest.json"
 
