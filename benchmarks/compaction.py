@@ -91,9 +91,7 @@ def run(settings: Settings) -> Outcome:
     turns = 120 + WARMUP if settings.quick else 500
     window = 40 if settings.quick else WINDOW
     with tempfile.TemporaryDirectory(prefix="agenthost-bench-") as tmp:
-        times, tokens, compactions = asyncio.run(
-            _session(turns, True, Path(tmp) / "compacted.db")
-        )
+        times, tokens, compactions = asyncio.run(_session(turns, True, Path(tmp) / "compacted.db"))
         plain_times, plain_tokens, _ = asyncio.run(_session(turns, False, Path(tmp) / "plain.db"))
     first = median(times[WARMUP : WARMUP + window]) * 1e3
     last = median(times[-window:]) * 1e3

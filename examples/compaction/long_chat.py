@@ -39,20 +39,22 @@ async def main(db: str) -> None:
             model=FunctionModel(summarise, name="test:summariser"),
         ),
     )
-    async with open_session_store(f"sqlite:///{db}") as store:
-        async with Runner(agent, store=store) as runner:
-            for turn in range(30):
-                events = await collect(
-                    runner.run("ann", "long", f"Question {turn}: tell me about topic {turn}. " * 3)
-                )
-                for event in events:
-                    if event.type == "compaction.summary":
-                        data = event.data or {}
-                        print(
-                            f"turn {turn}: summarised events {data['start_seq']}-{data['end_seq']}"
-                            f" ({data['tokens_before']} -> {data['tokens_after']} tokens)"
-                        )
-            session = await runner.get_session("ann", "long")
+    async with (
+        open_session_store(f"sqlite:///{db}") as store,
+        Runner(agent, store=store) as runner,
+    ):
+        for turn in range(30):
+            events = await collect(
+                runner.run("ann", "long", f"Question {turn}: tell me about topic {turn}. " * 3)
+            )
+            for event in events:
+                if event.type == "compaction.summary":
+                    data = event.data or {}
+                    print(
+                        f"turn {turn}: summarised events {data['start_seq']}-{data['end_seq']}"
+                        f" ({data['tokens_before']} -> {data['tokens_after']} tokens)"
+                    )
+        session = await runner.get_session("ann", "long")
     received = [e for e in session.events if e.type == "message.received"]
     print(f"stored: {len(session.events)} events, all {len(received)} questions still readable")
 

@@ -220,13 +220,13 @@ __all__ = [
     "BrowserPool",
     "BrowserTools",
     "Capabilities",
-    "Compaction",
-    "CompactionFailed",
-    "CompactionSummary",
     "ChainAgent",
     "ChannelError",
     "ChannelRuntime",
     "ChatModel",
+    "Compaction",
+    "CompactionFailed",
+    "CompactionSummary",
     "ConfigError",
     "CozeAgent",
     "CronInput",
@@ -486,6 +486,7 @@ if TYPE_CHECKING:
     from agenthost.core.session import Session, SessionInfo, SessionKey
     from agenthost.core.usage import Price, Usage
     from agenthost.engine.approval import ApprovalTool, requires_approval
+    from agenthost.engine.compaction import Compaction
     from agenthost.engine.composition import (
         ChainAgent,
         LoopAgent,
@@ -498,7 +499,6 @@ if TYPE_CHECKING:
     from agenthost.engine.model_chain import RetryPolicy
     from agenthost.engine.runner import RunFailedError, Runner, collect, final_text
     from agenthost.ports.artifacts import Artifact, ArtifactInfo, ArtifactStore
-    from agenthost.engine.compaction import Compaction
     from agenthost.ports.knowledge import KnowledgeBase
     from agenthost.ports.models import ChatModel, ModelResponse, ModelSettings, ToolSpec
     from agenthost.ports.protocol import (

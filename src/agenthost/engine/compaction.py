@@ -204,14 +204,25 @@ class Compactor:
         self.model: ChatModel = agent_model if spec is None else resolve_model(spec)
         self.owned = isinstance(spec, str)  # made here from an id: ours to open and close
         self.counter = counter_for(agent_model.name)
-        self._settings = ModelSettings(
-            max_tokens=config.max_summary_tokens, timeout=config.timeout
-        )
+        self._settings = ModelSettings(max_tokens=config.max_summary_tokens, timeout=config.timeout)
 
-    @property
-    def extra_model(self) -> ChatModel | None:
-        """The summariser when it is not the agent's own model (to grant it to the run)."""
-        return None if self.config.model is None else self.model
+    def extra(self, agent: Any) -> list[ChatModel]:
+        """The summariser, to grant besides the agent's models ([] when it is one of them);
+        one made here from an id joins the models the agent opens and closes. Models are
+        granted by name, so a different model object under a taken name is an error (it
+        would never be called)."""
+        model = self.model
+        if self.config.model is None or any(m is model for m in agent.models):
+            return []
+        if any(m.name == model.name for m in agent.models):
+            raise ConfigError(
+                f"compaction.model {model.name!r} is a different model object with the name "
+                f"of one of the agent's models; give the summariser its own name (or pass the "
+                f"agent's model itself)"
+            )
+        if self.owned:
+            agent._owned.append(model)
+        return [model]
 
     async def prepare(
         self, host: HostAPI, system: Message | None, tools: Sequence[ToolSpec]
@@ -239,9 +250,11 @@ class Compactor:
             return view.messages, []
         try:
             summary, usage = await self._summarise(host, view.messages[:cut], view.summary)
-        except (AgentHostError, TimeoutError, ValueError) as exc:
+        except Exception as exc:  # any failure of the summariser: the turn goes on
             code = exc.code if isinstance(exc, AgentHostError) else "compaction_failed"
-            text = exc.message if isinstance(exc, AgentHostError) else str(exc) or "timed out"
+            text = (
+                exc.message if isinstance(exc, AgentHostError) else str(exc) or type(exc).__name__
+            )
             log.warning("compaction failed, the turn goes on uncompacted: %s", text)
             kept = self._fit(view.messages, budget - fixed)
             after = fixed + sum(count_message(self.counter, m) for m in kept)
@@ -274,9 +287,7 @@ class Compactor:
         first = 1 if view.summary else 0
         if any(seq <= 0 for seq in view.seqs):  # unstored events: no range to name
             return None
-        starts = [
-            i for i in range(first, len(view.messages)) if view.messages[i].role == "user"
-        ]
+        starts = [i for i in range(first, len(view.messages)) if view.messages[i].role == "user"]
         if len(starts) <= self.config.keep_turns:
             return None
         cut = starts[-self.config.keep_turns]

@@ -100,8 +100,8 @@ def _fields(result: RunResult) -> tuple[EventType, dict[str, Any]] | None:
         return "compaction.summary", {"data": data, "usage": result.usage}
     if isinstance(result, CompactionFailed):
         data = {"tokens_before": result.tokens_before, "tokens_after": result.tokens_after}
-        error = ErrorInfo(code=result.code, message=result.error)
-        return "compaction.failed", {"data": data, "error": error}
+        info = ErrorInfo(code=result.code, message=result.error)
+        return "compaction.failed", {"data": data, "error": info}
     return None
 
 

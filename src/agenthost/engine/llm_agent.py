@@ -108,11 +108,7 @@ class LLMAgent:
         self.retry = retry or RetryPolicy()
         # summarises older turns when a request passes its budget (engine/compaction.py)
         self.compaction = None if compaction is None else Compactor(compaction, self.models[0])
-        extra = None if self.compaction is None else self.compaction.extra_model
-        if extra is not None and self.compaction is not None and self.compaction.owned:
-            self._owned.append(extra)
-        named = {m.name for m in self.models}
-        self._extra_models = [extra] if extra is not None and extra.name not in named else []
+        self._extra_models = [] if self.compaction is None else self.compaction.extra(self)
         self._model_ids = [m.name for m in self.models]
         self._tool_specs = [t.spec for t in self.tools]
         self._system = Message.system(instructions) if instructions else None
@@ -166,9 +162,7 @@ class LLMAgent:
 
     def resources(self) -> Resources:
         return Resources(
-            models=[
-                ModelResource(model_id=m.name) for m in [*self.models, *self._extra_models]
-            ],
+            models=[ModelResource(model_id=m.name) for m in [*self.models, *self._extra_models]],
             tools=[
                 ToolResource(tool_name=s.name, description=s.description, parameters=s.parameters)
                 for s in self._tool_specs

@@ -9,8 +9,10 @@ import pytest
 
 from agenthost.backends.sessions import open_session_store
 from agenthost.core.errors import ConfigError, ModelHTTPError
-from agenthost.core.messages import Message
-from agenthost.core.session import SessionKey
+from agenthost.core.events import Event
+from agenthost.core.ids import new_id
+from agenthost.core.messages import Message, ToolCallPart, ToolResultPart
+from agenthost.core.session import Session, SessionKey
 from agenthost.engine.compaction import (
     Compaction,
     EstimateCounter,
@@ -117,7 +119,8 @@ async def test_reloaded_session_builds_the_same_view(tmp_path: Path) -> None:
 async def test_failing_summariser_goes_on_uncompacted_and_says_so() -> None:
     recorder = Recorder()
     broken = ScriptedModel(
-        [ModelHTTPError(model="test:broken", status_code=503, body="overloaded")] * 20, name="test:broken"
+        [ModelHTTPError(model="test:broken", status_code=503, body="overloaded")] * 20,
+        name="test:broken",
     )
     agent = LLMAgent(
         model=FunctionModel(recorder),
@@ -165,3 +168,78 @@ def test_bad_settings_name_the_field() -> None:
         Compaction(budget_tokens=10)
     with pytest.raises(ConfigError, match="keep_turns"):
         Compaction(budget_tokens=1000, keep_turns=0)
+    same_name = Compaction(budget_tokens=1000, model=ScriptedModel([], name="test:scripted"))
+    with pytest.raises(ConfigError, match="its own name"):
+        LLMAgent(model=ScriptedModel([]), compaction=same_name)
+
+
+def _ev(kind: str, seq: int, message: Message | None = None, **data: object) -> Event:
+    return Event(
+        id=new_id(),
+        run_id="r",
+        author="a",
+        type=kind,  # type: ignore[arg-type]
+        message=message,
+        data=dict(data) or None,
+        seq=seq,
+    )
+
+
+def test_history_view_from_the_latest_summary_incremental_and_fresh() -> None:
+    """The cache applies a summary to what it derived so far, and a fresh cache (a reload)
+    starts at the summary's range: both give the same messages."""
+    call = ToolCallPart(id="c1", name="t", arguments="{}")
+    session = Session(app="a", user_id="u", id="s")
+    session.events += [
+        _ev("message.received", 1, Message.user("one")),
+        _ev("message.completed", 2, Message.assistant("", (call,))),
+        _ev(
+            "tool.call.completed",
+            3,
+            Message.tool(ToolResultPart(tool_call_id="c1", name="t", content="r")),
+        ),
+        _ev("message.completed", 4, Message.assistant("done one")),
+        _ev("run.completed", 5),
+        _ev("message.received", 6, Message.user("two")),
+        _ev("message.completed", 7, Message.assistant("done two")),
+        _ev("message.received", 8, Message.user("three")),
+    ]
+    cache = HistoryCache()
+    assert len(cache.messages(session)) == 7
+    session.events.append(_ev("compaction.summary", 9, summary="S1", start_seq=1, end_seq=5))
+    view = cache.view(session)
+    expected = ["user", "user", "assistant", "user"]
+    assert [m.role for m in view.messages] == expected
+    assert view.messages[0].text == SUMMARY_PREFIX + "S1" and view.seqs == [5, 6, 7, 8]
+    assert view.summary is not None and view.summary["end_seq"] == 5
+    session.events.append(_ev("message.completed", 10, Message.assistant("done three")))
+    incremental = cache.messages(session)
+    assert [m.text for m in incremental][-1] == "done three"
+    assert HistoryCache().messages(session) == incremental  # a reload sees the same
+    # a later summary replaces the first one
+    session.events.append(_ev("compaction.summary", 11, summary="S2", start_seq=1, end_seq=7))
+    later = cache.messages(session)
+    assert [m.text for m in later] == [SUMMARY_PREFIX + "S2", "three", "done three"]
+    assert HistoryCache().messages(session) == later
+
+
+async def test_a_summariser_that_raises_anything_does_not_fail_the_turn() -> None:
+    def boom(messages: list[Message], tools: object) -> str:
+        raise RuntimeError("summariser bug")
+
+    recorder = Recorder()
+    agent = LLMAgent(
+        model=FunctionModel(recorder),
+        compaction=Compaction(
+            budget_tokens=BUDGET, keep_turns=1, model=FunctionModel(boom, name="test:boom")
+        ),
+    )
+    async with open_session_store("memory://") as store:
+        runner = Runner(agent, store=store)
+        runs = [await collect(runner.run("u", "s", f"q{t}: {WORDS}")) for t in range(6)]
+    assert all(events[-1].type == "run.completed" for events in runs)
+    failed = [e for events in runs for e in events if e.type == "compaction.failed"]
+    assert failed and failed[0].error is not None
+    assert (
+        failed[0].error.code == "compaction_failed" and "summariser bug" in failed[0].error.message
+    )
