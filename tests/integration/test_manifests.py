@@ -38,7 +38,6 @@ K8S_VERSION = "1.37"
 BIN = Path(sys.executable).parent
 CHECK_JSONSCHEMA = (sys.executable, "-m", "check_jsonschema")
 
-
 def _instructions() -> list[tuple[str, str]]:
     """The Dockerfile's instructions (continuation lines joined, comments dropped)."""
     text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
