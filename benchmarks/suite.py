@@ -7,7 +7,7 @@
     .venv/bin/python -m benchmarks --only server --compare  # + Google ADK, AgentScope Runtime
 
 Workloads: turn, concurrency, history, startup, server, memory, local, approval, channels,
-knowledge, mcp, run_code. `--compare` needs benchmarks/.venv-compare
+knowledge, mcp, run_code, compaction. `--compare` needs benchmarks/.venv-compare
 (benchmarks/compare_setup.sh). The exit status is 0 even when a target is missed (the table
 says so); it is 1 only when a workload could not run.
 """
@@ -23,6 +23,7 @@ from pathlib import Path
 from benchmarks import (
     approval,
     channels,
+    compaction,
     concurrency,
     history,
     knowledge,
@@ -50,6 +51,7 @@ WORKLOADS: dict[str, Callable[[Settings], Outcome]] = {
     "knowledge": knowledge.run,
     "mcp": mcp_overhead.run,
     "run_code": run_code.run,
+    "compaction": compaction.run,
 }
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "latest.json"
 

@@ -102,6 +102,8 @@ _EXPORTS: dict[str, str] = {
     "RunCompleted": "agenthost.ports.protocol",
     "RunFailed": "agenthost.ports.protocol",
     "ApprovalRequested": "agenthost.ports.protocol",
+    "CompactionSummary": "agenthost.ports.protocol",
+    "CompactionFailed": "agenthost.ports.protocol",
     "SessionStore": "agenthost.ports.sessions",
     "UsageStore": "agenthost.ports.usage",
     "UsageQuery": "agenthost.ports.usage",
@@ -118,6 +120,7 @@ _EXPORTS: dict[str, str] = {
     "final_text": "agenthost.engine.runner",
     "LLMAgent": "agenthost.engine.llm_agent",
     "Retrieval": "agenthost.engine.retrieval",
+    "Compaction": "agenthost.engine.compaction",
     "function_tool": "agenthost.engine.function_tool",
     "FunctionTool": "agenthost.engine.function_tool",
     "requires_approval": "agenthost.engine.approval",
@@ -258,6 +261,9 @@ __all__ = [
     "ChannelRuntime",
     "ChatModel",
     "Chunk",
+    "Compaction",
+    "CompactionFailed",
+    "CompactionSummary",
     "ConfigError",
     "CozeAgent",
     "CronInput",
@@ -568,6 +574,7 @@ if TYPE_CHECKING:
     from agenthost.core.session import Session, SessionInfo, SessionKey
     from agenthost.core.usage import Price, Usage
     from agenthost.engine.approval import ApprovalTool, requires_approval
+    from agenthost.engine.compaction import Compaction
     from agenthost.engine.composition import (
         ChainAgent,
         LoopAgent,
@@ -588,6 +595,8 @@ if TYPE_CHECKING:
         ApprovalRequested,
         ArtifactsResource,
         Capabilities,
+        CompactionFailed,
+        CompactionSummary,
         HostAPI,
         KnowledgeRetrieved,
         Manifest,

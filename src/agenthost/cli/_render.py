@@ -131,6 +131,9 @@ class EventRenderer:
             self.info.print(approval_panel(event))
         elif kind == "approval.answered":
             self.info.print(f"[dim]{escape(answer_line(event))}[/]")
+        elif kind in ("compaction.summary", "compaction.failed"):
+            self._end_stream()
+            self.info.print(compaction_line(event))
         elif kind == "run.completed":
             self._end_stream()
             line = usage_line(event)
@@ -165,6 +168,17 @@ def approval_panel(event: Event) -> Panel:
         border_style="magenta",
         expand=False,
     )
+
+
+def compaction_line(event: Event) -> str:
+    """'compacted: events 1-18 summarised (674 -> 312 tokens)', or why it failed."""
+    data = event.data or {}
+    tokens = f"({data.get('tokens_before')} -> {data.get('tokens_after')} tokens)"
+    if event.type == "compaction.failed":
+        reason = event.error.message if event.error is not None else "failed"
+        return f"[yellow]compaction failed {tokens}: {escape(reason)}[/]"
+    span = f"events {data.get('start_seq')}-{data.get('end_seq')}"
+    return f"[dim]compacted: {span} summarised {tokens}[/]"
 
 
 def answer_line(event: Event) -> str:
@@ -211,6 +225,8 @@ def render_transcript(console: Console, events: Iterable[Event]) -> int:
             "run.interrupted",
             "approval.requested",
             "approval.answered",
+            "compaction.summary",
+            "compaction.failed",
         ):
             renderer.handle(event)
     return shown

@@ -27,6 +27,8 @@ EventType = Literal[
     "approval.requested",  # a tool call waits for a person's answer (core/approvals.py)
     "approval.answered",  # the answer; the first event of the run that goes on after it
     "knowledge.retrieved",  # chunks a run retrieved, cited (document, chunk) for the client
+    "compaction.summary",  # older events summarised for the model (engine/compaction.py)
+    "compaction.failed",  # the summariser failed: the turn went on uncompacted
     "run.completed",
     "run.failed",
     "run.interrupted",

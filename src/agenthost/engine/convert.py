@@ -11,6 +11,8 @@ from agenthost.core.session import SessionKey
 from agenthost.core.state import scoped_key
 from agenthost.ports.protocol import (
     ApprovalRequested,
+    CompactionFailed,
+    CompactionSummary,
     KnowledgeRetrieved,
     MessageCompleted,
     MessageDelta,
@@ -91,6 +93,21 @@ def _fields(result: RunResult) -> tuple[EventType, dict[str, Any]] | None:
         if result.notice is not None:
             data["notice"] = result.notice
         return "knowledge.retrieved", {"data": data}
+    if isinstance(result, CompactionSummary):
+        data = {
+            "summary": result.summary,
+            "start_seq": result.start_seq,
+            "end_seq": result.end_seq,
+            "tokens_before": result.tokens_before,
+            "tokens_after": result.tokens_after,
+        }
+        if result.model:
+            data["model"] = result.model
+        return "compaction.summary", {"data": data, "usage": result.usage}
+    if isinstance(result, CompactionFailed):
+        data = {"tokens_before": result.tokens_before, "tokens_after": result.tokens_after}
+        info = ErrorInfo(code=result.code, message=result.error)
+        return "compaction.failed", {"data": data, "error": info}
     return None
 
 

@@ -8,12 +8,18 @@ Which events become messages: `message.received` (user), `message.completed` (as
 and tool calls) and `tool.call.completed` (tool results). An assistant tool call that never got
 a result (a crashed or cancelled run) is closed with a synthetic error result, because
 OpenAI-compatible APIs refuse a tool call without a result.
+
+A `compaction.summary` event (engine/compaction.py) replaces the events it covers: from it on
+the messages are its summary (one user message) followed by the messages of the events after
+its `end_seq`. The covered events stay stored; only the model's view changes.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 from agenthost.core.events import Event
 from agenthost.core.messages import Message, ToolResultPart
@@ -23,20 +29,38 @@ _MISSING_RESULT = "error: no result (the run stopped before this tool finished)"
 
 
 _MESSAGE_OVERHEAD = 300  # bytes of objects per cached message (struct, parts, list slot)
+SUMMARY_PREFIX = "Summary of the earlier conversation:\n"
+SUMMARY_TYPE = "compaction.summary"
+
+
+def summary_message(summary: str) -> Message:
+    """The message a compaction summary stands as in the model's history."""
+    return Message.user(SUMMARY_PREFIX + summary)
+
+
+class HistoryView(NamedTuple):
+    """The model-facing messages with, for each, the `seq` of the event it came from (a
+    summary message has its `end_seq`), and the data of the summary they start with."""
+
+    messages: list[Message]
+    seqs: list[int]
+    summary: dict[str, Any] | None
 
 
 class _Entry:
-    __slots__ = ("first_id", "messages", "pending", "seen", "size")
+    __slots__ = ("first_id", "messages", "pending", "seen", "seqs", "size", "summary")
 
     def __init__(self, first_id: str | None) -> None:
         self.first_id = first_id
         self.seen = 0
         self.size = 0  # approximate bytes of the messages this entry keeps alive
         self.messages: list[Message] = []
+        self.seqs: list[int] = []  # the seq of each message's event
         self.pending: dict[str, str] = {}  # open tool call id -> tool name
+        self.summary: dict[str, Any] | None = None  # data of the summary messages start with
 
 
-def _close_pending(entry: _Entry) -> None:
+def _close_pending(entry: _Entry, seq: int) -> None:
     for call_id, name in entry.pending.items():
         entry.messages.append(
             Message.tool(
@@ -45,7 +69,27 @@ def _close_pending(entry: _Entry) -> None:
                 )
             )
         )
+        entry.seqs.append(seq)
     entry.pending.clear()
+
+
+def _summarise(entry: _Entry, data: dict[str, Any]) -> None:
+    """Replace the messages of the events up to `end_seq` by the summary."""
+    end = int(data.get("end_seq", 0))
+    keep = bisect_right(entry.seqs, end)
+    while keep < len(entry.messages) and entry.messages[keep].role != "user":
+        keep += 1  # never start after the summary with a tool result or an assistant turn
+    entry.messages[:keep] = [summary_message(str(data.get("summary", "")))]
+    entry.seqs[:keep] = [end]
+    entry.summary = data
+    entry.pending.clear()
+    for message in entry.messages:
+        for call in message.tool_calls:
+            entry.pending[call.id] = call.name
+    for message in entry.messages:
+        for part in message.parts:
+            if type(part) is ToolResultPart:
+                entry.pending.pop(part.tool_call_id, None)
 
 
 def _feed(entry: _Entry, events: Sequence[Event]) -> None:
@@ -53,19 +97,37 @@ def _feed(entry: _Entry, events: Sequence[Event]) -> None:
         kind = event.type
         message = event.message
         if message is None:
+            if kind == SUMMARY_TYPE and event.data:
+                _summarise(entry, event.data)
             continue
         if kind == "tool.call.completed":
             for part in message.parts:
                 if type(part) is ToolResultPart:
                     entry.pending.pop(part.tool_call_id, None)
             entry.messages.append(message)
+            entry.seqs.append(event.seq)
         elif kind == "message.received" or kind == "message.completed":
             if entry.pending:
-                _close_pending(entry)
+                _close_pending(entry, event.seq)
             entry.messages.append(message)
+            entry.seqs.append(event.seq)
             if kind == "message.completed":
                 for call in message.tool_calls:
                     entry.pending[call.id] = call.name
+
+
+def _resume_at(events: Sequence[Event]) -> int:
+    """Where to start deriving a session's messages: at the first event after the range of
+    its latest summary (0 when it has none), so a long compacted session loads in flat time."""
+    for i in range(len(events) - 1, -1, -1):
+        event = events[i]
+        if event.type == SUMMARY_TYPE and event.data:
+            end = int(event.data.get("end_seq", 0))
+            j = i
+            while j > 0 and events[j - 1].seq > end:
+                j -= 1
+            return j
+    return 0
 
 
 def message_size(message: Message) -> int:
@@ -86,6 +148,10 @@ class HistoryCache:
 
     def messages(self, session: Session) -> list[Message]:
         """All model-facing messages of `session`, oldest first (a fresh list)."""
+        return self.view(session).messages
+
+    def view(self, session: Session) -> HistoryView:
+        """The model-facing messages of `session` with their events' seqs (fresh lists)."""
         events = session.events
         key = session.key
         first_id = events[0].id if events else None
@@ -93,25 +159,32 @@ class HistoryCache:
         if entry is None or entry.first_id != first_id or entry.seen > len(events):
             self.forget(key)
             entry = _Entry(first_id)
+            entry.seen = _resume_at(events)
             self._entries[key] = entry
         else:
             self._entries.move_to_end(key)
         if entry.seen < len(events):
             count = len(entry.messages)
+            summary = entry.summary
             _feed(entry, events[entry.seen :])
             entry.seen = len(events)
-            added = sum(map(message_size, entry.messages[count:]))
+            if entry.summary is summary:
+                added = sum(map(message_size, entry.messages[count:]))
+            else:  # a summary replaced older messages: count what is kept again
+                added = sum(map(message_size, entry.messages)) - entry.size
             entry.size += added
             self.size += added
             self._evict()
         out = list(entry.messages)
+        seqs = list(entry.seqs)
         if entry.pending:
             # a run in progress has open calls; close them only in the copy we return
             pending = _Entry(None)
             pending.pending = dict(entry.pending)
-            _close_pending(pending)
+            _close_pending(pending, seqs[-1] if seqs else 0)
             out.extend(pending.messages)
-        return out
+            seqs.extend(pending.seqs)
+        return HistoryView(out, seqs, entry.summary)
 
     def forget(self, key: SessionKey) -> None:
         entry = self._entries.pop(key, None)

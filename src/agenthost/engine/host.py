@@ -30,6 +30,7 @@ from agenthost.core.messages import Message
 from agenthost.core.state import Scope, scoped_key
 from agenthost.engine import tracing
 from agenthost.engine.approval import is_approved, needs_approval
+from agenthost.engine.history import HistoryView
 from agenthost.engine.tool_exec import execute_tool
 from agenthost.ports.artifacts import (
     USER_PREFIX,
@@ -294,6 +295,12 @@ class RunHistory(_Capability):
     async def messages(self) -> list[Message]:
         run = self._gate.check()
         return run.history.messages(run.session)
+
+    async def view(self) -> HistoryView:
+        """The messages with their events' seqs and the summary they start with (what
+        compaction needs; engine/compaction.py). Not part of the HostAPI protocol."""
+        run = self._gate.check()
+        return run.history.view(run.session)
 
     async def page(self, *, before: int | None = None, limit: int = 50) -> HistoryPage:
         run = self._gate.history()

@@ -25,6 +25,7 @@ from agenthost.core.ids import new_id
 from agenthost.core.messages import Message, ToolCallPart
 from agenthost.engine.approval import approval_names
 from agenthost.engine.catalog import Catalog, as_tool
+from agenthost.engine.compaction import Compaction, Compactor
 from agenthost.engine.history import window
 from agenthost.engine.model_chain import ModelChain, RetryPolicy
 from agenthost.engine.resolve import resolve_model
@@ -92,6 +93,7 @@ class LLMAgent:
         retrieval: Retrieval | None = None,
         memory: MemoryUse | None = None,
         max_tool_images: int = 4,
+        compaction: Compaction | None = None,
     ) -> None:
         if max_tool_rounds < 0:
             raise ConfigError(f"max_tool_rounds must be >= 0, got {max_tool_rounds}")
@@ -117,6 +119,9 @@ class LLMAgent:
         self.stream = stream
         self.settings = settings
         self.retry = retry or RetryPolicy()
+        # summarises older turns when a request passes its budget (engine/compaction.py)
+        self.compaction = None if compaction is None else Compactor(compaction, self.models[0])
+        self._extra_models = [] if self.compaction is None else self.compaction.extra(self)
         self._model_ids = [m.name for m in self.models]
         self.retrieval = retrieval
         self._tool_specs = [t.spec for t in self.tools]
@@ -186,7 +191,7 @@ class LLMAgent:
 
     def catalog(self) -> Catalog:
         catalog = Catalog()
-        catalog.add_models(self.models)
+        catalog.add_models([*self.models, *self._extra_models])
         catalog.add_tools(self.tools)
         if self.retrieval is not None:
             catalog.add_knowledge(self.retrieval.bases)
@@ -194,7 +199,7 @@ class LLMAgent:
 
     def resources(self) -> Resources:
         return Resources(
-            models=[ModelResource(model_id=m) for m in self._model_ids],
+            models=[ModelResource(model_id=m.name) for m in [*self.models, *self._extra_models]],
             tools=[
                 ToolResource(tool_name=s.name, description=s.description, parameters=s.parameters)
                 for s in self._tool_specs
@@ -209,7 +214,13 @@ class LLMAgent:
     # ---- the loop -------------------------------------------------------------------------
 
     async def run(self, ctx: RunContext, host: HostAPI) -> AsyncIterator[ResultBatch]:
-        messages = self._prepare(await host.history.messages())
+        if self.compaction is None:
+            messages = self._prepare(await host.history.messages())
+        else:
+            history, notes = await self.compaction.prepare(host, self._system, self._tool_specs)
+            if notes:
+                yield notes
+            messages = self._prepare(history)
         retrieval = self.retrieval
         if retrieval is not None and retrieval.mode == "context" and ctx.input.text.strip():
             chunks, retrieved = await retrieval.search(host, ctx.input.text)

@@ -261,6 +261,30 @@ class KnowledgeRetrieved(_Result, frozen=True, tag="knowledge.retrieved"):
     notice: str | None = None
 
 
+class CompactionSummary(_Result, frozen=True, tag="compaction.summary"):
+    """Older events of the session summarised for the model (engine/compaction.py): from
+    now on the model-facing history is this summary followed by the events after `end_seq`.
+    It covers the events `start_seq`..`end_seq`, which stay stored and readable."""
+
+    summary: str
+    start_seq: int
+    end_seq: int
+    model: str | None = None
+    usage: Usage | None = None
+    tokens_before: int = 0  # the request's tokens without the summary
+    tokens_after: int = 0  # and with it
+
+
+class CompactionFailed(_Result, frozen=True, tag="compaction.failed"):
+    """The summariser failed: the turn went on with the uncompacted history (cut to the
+    budget when it was over)."""
+
+    error: str
+    code: str = "runner.error"
+    tokens_before: int = 0
+    tokens_after: int = 0
+
+
 class RunCompleted(_Result, frozen=True, tag="run.completed"):
     """The run's successful end. A `message` here is the run's last answer, not streamed as a
     message.completed before: `final()` is that message.completed (the one rule for it)."""
@@ -292,6 +316,8 @@ RunResult = (
     | StateUpdated
     | ApprovalRequested
     | KnowledgeRetrieved
+    | CompactionSummary
+    | CompactionFailed
     | RunCompleted
     | RunFailed
 )
@@ -639,6 +665,8 @@ __all__ = [
     "ArtifactsResource",
     "Attachment",
     "Capabilities",
+    "CompactionFailed",
+    "CompactionSummary",
     "ContextSection",
     "DeliverySection",
     "ErrorInfo",

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import msgspec
 
-from agenthost.config._types import NonNegativeInt, PositiveFloat, PositiveInt, Problem
-from agenthost.config._validate import model_problems, tool_ref_problems
+from agenthost.config._types import (
+    ConfigStruct,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    Problem,
+)
+from agenthost.config._validate import model_problems, model_ref_problem, tool_ref_problems
 from agenthost.config.kinds._base import AgentKindConfig, AgentKindSpec
 from agenthost.config.knowledge import (
     AgentMemoryConfig,
@@ -20,9 +26,24 @@ from agenthost.config.mcp import McpToolFilter, agent_problems
 if TYPE_CHECKING:
     from agenthost.config.kinds._builder import AgentBuilder
     from agenthost.config.schema import AgentHostConfig
+    from agenthost.engine.compaction import Compaction
     from agenthost.ports.protocol import Agent
 
 ORDER = 0
+
+
+class CompactionConfig(ConfigStruct):
+    """`compaction:` of an llm agent (docs/compaction.md): when a request to the model would
+    pass `budget_tokens`, the turns before the last `keep_turns` are summarised by `model`
+    (an alias or id; default: the agent's model) with `instructions`, and the summary is
+    stored in the session as a `compaction.summary` event."""
+
+    budget_tokens: Annotated[int, msgspec.Meta(ge=64)]
+    keep_turns: PositiveInt = 4
+    model: str | None = None
+    instructions: str | None = None
+    max_summary_tokens: PositiveInt | None = 1024
+    timeout: PositiveFloat | None = 120.0
 
 
 class LLMAgentConfig(AgentKindConfig):
@@ -58,10 +79,14 @@ class LLMAgentConfig(AgentKindConfig):
     on_retrieval_error: OnRetrievalError = "fallback"
     memory: AgentMemoryConfig | None = None
     max_tool_images: NonNegativeInt = 4  # images tools return the model sees (newest)
+    compaction: CompactionConfig | None = None
 
     def problems(self, config: AgentHostConfig) -> list[Problem]:
+        summariser = None if self.compaction is None else self.compaction.model
+        why = None if summariser is None else model_ref_problem(summariser, config)
         return [
             *model_problems(self.model, config),
+            *([] if why is None else [(("compaction", "model"), why)]),
             *tool_ref_problems(self.tools),
             *agent_problems(self.tools, self.mcp, config),
             *agent_knowledge_problems(self.knowledge_bases, self.rerank_model, config),
@@ -113,6 +138,27 @@ def build(name: str, config: LLMAgentConfig, builder: AgentBuilder) -> Agent:
         retrieval=retrieval,
         memory=memory,
         max_tool_images=config.max_tool_images,
+        compaction=_compaction(name, config.compaction, builder),
+    )
+
+
+def _compaction(
+    name: str, config: CompactionConfig | None, builder: AgentBuilder
+) -> Compaction | None:
+    from agenthost.engine.compaction import DEFAULT_INSTRUCTIONS, Compaction
+
+    if config is None:
+        return None
+    model = None
+    if config.model is not None:
+        model = builder.models(name, config.model, field="compaction.model")[0][0]
+    return Compaction(
+        budget_tokens=config.budget_tokens,
+        keep_turns=config.keep_turns,
+        model=model,
+        instructions=config.instructions or DEFAULT_INSTRUCTIONS,
+        max_summary_tokens=config.max_summary_tokens,
+        timeout=config.timeout,
     )
 
 
