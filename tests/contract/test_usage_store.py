@@ -1,5 +1,6 @@
 """One suite for every usage store (ports/usage.py): memory, SQLite (a file, shared with the
-session store's tables), Postgres (skipped on a laptop without it, failing under CI)."""
+session store's tables), Postgres, MySQL/MariaDB, Redis (the servers are skipped on a laptop
+without them, failing under CI=true)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from agenthost.core.errors import ConfigError
 from agenthost.core.usage import UsageRecord
 from agenthost.ports.usage import UsageQuery, UsageStore
 
-from .server_stores import server_url
+from .server_stores import private_server, server_url
 
 
 def rec(run_id: str, **fields: object) -> UsageRecord:
@@ -37,19 +38,22 @@ def rec(run_id: str, **fields: object) -> UsageRecord:
     return UsageRecord(**values)  # type: ignore[arg-type]
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
+SERVERS = ("postgres", "mysql")
+
+
+@pytest.fixture(params=["memory", "sqlite", *SERVERS])
 async def usage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[UsageStore]:
     if request.param == "memory":
         url = "memory://"
     elif request.param == "sqlite":
         url = f"sqlite:///{tmp_path}/agenthost.db"
-    else:
-        url = f"{server_url('postgres')}?table_prefix=t{uuid.uuid4().hex[:12]}_"
+    else:  # a private table, dropped at the end
+        url = f"{server_url(request.param)}?table_prefix=t{uuid.uuid4().hex[:12]}_"
     store = open_usage_store(url)
     async with store:
         yield store
-        if request.param == "postgres":
-            await store._p().execute(f"DROP TABLE {store.table}")  # type: ignore[attr-defined]
+        if request.param in SERVERS:
+            await store.drop_table()  # type: ignore[attr-defined]
 
 
 async def test_records_sums_and_filters(usage: UsageStore) -> None:
@@ -91,6 +95,20 @@ async def test_sqlite_usage_lives_in_the_session_stores_file(tmp_path: Path) -> 
         assert [r.run_id for r in await again.records(UsageQuery())] == ["r1"]
 
 
+@pytest.mark.parametrize("server", SERVERS)
+async def test_server_usage_follows_the_session_stores_url(server: str) -> None:
+    # the session store's URL, with its own options (migrate=true), serves the usage store
+    async with private_server(server) as url, open_session_store(url):
+        usage = open_usage_store(url)
+        async with usage:
+            try:
+                await usage.record(rec("r1"))
+                async with open_usage_store(url) as again:
+                    assert [r.run_id for r in await again.records(UsageQuery())] == ["r1"]
+            finally:
+                await usage.drop_table()  # type: ignore[attr-defined]
+
+
 def test_a_scheme_without_a_usage_store_is_an_error_that_says_what_to_do() -> None:
     with pytest.raises(ConfigError, match=r"usage\.url"):
-        open_usage_store("redis://127.0.0.1:6379/0")
+        open_usage_store("mongodb://127.0.0.1:27017/agenthost")

@@ -13,9 +13,12 @@ from agenthost.core.errors import BackendUnavailable, ConfigError, InvalidArgume
 
 _PREFIX: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}")
 OPTIONS: Final = ("table_prefix", "pool_size", "connect_timeout")
+_SESSION_ONLY: Final = ("migrate",)  # the session store's; dropped when its URL is shared
 
 
-def server_options(url: str, options: dict[str, Any]) -> tuple[str, str, int, float]:
+def server_options(
+    url: str, options: dict[str, Any], default_prefix: str = "agenthost_"
+) -> tuple[str, str, int, float]:
     """(`url` without our query parameters, table prefix, pool size, connect timeout); an
     explicit keyword in `options` wins over the URL's query."""
     parts = urlsplit(url)
@@ -24,7 +27,7 @@ def server_options(url: str, options: dict[str, Any]) -> tuple[str, str, int, fl
     for name, value in parse_qsl(parts.query, keep_blank_values=True):
         if name in OPTIONS:
             found[name] = value
-        else:
+        elif name not in _SESSION_ONLY:
             kept.append((name, value))
     unknown = set(options) - set(OPTIONS)
     if unknown:
@@ -32,7 +35,7 @@ def server_options(url: str, options: dict[str, Any]) -> tuple[str, str, int, fl
             "options", f"unknown {sorted(unknown)}; a server store takes {', '.join(OPTIONS)}"
         )
     found.update(options)
-    prefix = found.get("table_prefix", "agenthost_")
+    prefix = found.get("table_prefix", default_prefix)
     if not isinstance(prefix, str) or not _PREFIX.fullmatch(prefix):
         raise InvalidArgument(
             "table_prefix",
