@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,6 +18,10 @@ from agenthost.core.usage import UsageRecord
 from agenthost.ports.usage import UsageQuery, UsageStore
 
 from .server_stores import private_server, server_url
+
+
+async def drop(store: Any) -> None:
+    await (store.drop_keys() if hasattr(store, "drop_keys") else store.drop_table())
 
 
 def rec(run_id: str, **fields: object) -> UsageRecord:
@@ -38,7 +43,7 @@ def rec(run_id: str, **fields: object) -> UsageRecord:
     return UsageRecord(**values)  # type: ignore[arg-type]
 
 
-SERVERS = ("postgres", "mysql")
+SERVERS = ("postgres", "mysql", "redis")
 
 
 @pytest.fixture(params=["memory", "sqlite", *SERVERS])
@@ -47,13 +52,14 @@ async def usage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         url = "memory://"
     elif request.param == "sqlite":
         url = f"sqlite:///{tmp_path}/agenthost.db"
-    else:  # a private table, dropped at the end
-        url = f"{server_url(request.param)}?table_prefix=t{uuid.uuid4().hex[:12]}_"
+    else:  # a private table (keys on Redis), dropped at the end
+        option = "key_prefix" if request.param == "redis" else "table_prefix"
+        url = f"{server_url(request.param)}?{option}=t{uuid.uuid4().hex[:12]}_"
     store = open_usage_store(url)
     async with store:
         yield store
         if request.param in SERVERS:
-            await store.drop_table()  # type: ignore[attr-defined]
+            await drop(store)
 
 
 async def test_records_sums_and_filters(usage: UsageStore) -> None:
@@ -79,6 +85,12 @@ async def test_recording_a_run_again_replaces_it(usage: UsageStore) -> None:
     await usage.record(rec("r1", status="paused", cost=0.1))
     await usage.record(rec("r1", status="completed", cost=0.3))
     assert [(r.status, r.cost) for r in await usage.records(UsageQuery())] == [("completed", 0.3)]
+    # recorded again for another user and session, it leaves the first ones' sums
+    await usage.record(rec("r1", user_id="bob", session_id="s9", cost=0.7))
+    assert await usage.total_cost(UsageQuery(user_id="alice")) == 0.0
+    assert await usage.total_cost(UsageQuery(session_id="s1")) == 0.0
+    assert await usage.total_cost(UsageQuery(user_id="bob")) == pytest.approx(0.7)
+    assert [r.session_id for r in await usage.records(UsageQuery())] == ["s9"]
 
 
 async def test_app_names_with_sql_wildcards_are_matched_literally(usage: UsageStore) -> None:
@@ -106,7 +118,7 @@ async def test_server_usage_follows_the_session_stores_url(server: str) -> None:
                 async with open_usage_store(url) as again:
                     assert [r.run_id for r in await again.records(UsageQuery())] == ["r1"]
             finally:
-                await usage.drop_table()  # type: ignore[attr-defined]
+                await drop(usage)
 
 
 def test_a_scheme_without_a_usage_store_is_an_error_that_says_what_to_do() -> None:

@@ -4,6 +4,8 @@
     sqlite:///agenthost.db     SQLiteUsageStore: a `usage` table in that file (the default)
     postgresql://user@host/db  PostgresUsageStore (extra `postgres`): a `usage` table
     mysql://user@host/db       MySQLUsageStore (extra `mysql`; also mariadb://): a `usage` table
+    redis://host:6379/0        RedisUsageStore (extra `redis`; also rediss://): a hash and
+                               sorted sets by start time under the key prefix
 
 A URL of another scheme has no usage store: give the config a `usage: {url: ...}` of one of
 these. Backends are imported only when a URL needs them.
@@ -27,6 +29,8 @@ _BACKENDS = {
     "postgres": ("agenthost.backends.usage.postgres", "PostgresUsageStore", "postgres"),
     "mysql": ("agenthost.backends.usage.mysql", "MySQLUsageStore", "mysql"),
     "mariadb": ("agenthost.backends.usage.mysql", "MySQLUsageStore", "mysql"),
+    "redis": ("agenthost.backends.usage.redis", "RedisUsageStore", "redis"),
+    "rediss": ("agenthost.backends.usage.redis", "RedisUsageStore", "redis"),
 }
 
 _DRIVERS = {"postgres": "asyncpg", "mysql": "asyncmy", "redis": "redis"}
