@@ -168,7 +168,7 @@ class RedisUsageStore:
         low = "-inf" if query.since is None else repr(float(query.since))
         high = "+inf" if query.until is None else f"({float(query.until)!r}"
         try:
-            run_ids: list[bytes] = list(await client.zrangebyscore(index, low, high))
+            run_ids: list[Any] = await client.zrangebyscore(index, low, high)
             values = await client.hmget(self._records, run_ids) if run_ids else []
         except RedisError as exc:
             raise StoreError(f"Redis usage store {redact_url(self.url)!r}: {exc}") from exc
