@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 
 from agenthost.backends.artifacts import open_artifact_store
+from agenthost.backends.sessions import open_session_store
 from agenthost.core.errors import InvalidArgument, UnknownBackendError
 from agenthost.ports.artifacts import ArtifactStore, artifact_ref, parse_ref
 
-from .server_stores import server_url
+from .server_stores import private_server, server_url
 
 
 @dataclass(frozen=True)
@@ -163,3 +164,15 @@ def test_refs_round_trip(name: str, version: int) -> None:
     ref = artifact_ref(name, version)
     assert ref.startswith("artifact://")
     assert parse_ref(ref) == (name, version)
+
+
+@pytest.mark.parametrize("server", ["postgres", "mysql"])
+async def test_server_artifacts_share_the_session_stores_database(server: str) -> None:
+    # the session store's own URL (table prefix, migrate=true) opens the artifact store too
+    async with private_server(server) as url, open_session_store(url):
+        async with open_artifact_store(url) as store:
+            try:
+                await store.save(**S, name="kept.txt", data=b"kept")
+                assert [i.name for i in await store.list(**S)] == ["kept.txt"]
+            finally:
+                await store.drop_table()  # type: ignore[attr-defined]

@@ -13,6 +13,8 @@ import pytest
 
 from agenthost.backends.sessions import open_session_store
 from agenthost.backends.usage import open_usage_store
+from agenthost.config._metering import open_usage
+from agenthost.config.loader import parse_config
 from agenthost.core.errors import ConfigError
 from agenthost.core.usage import UsageRecord
 from agenthost.ports.usage import UsageQuery, UsageStore
@@ -117,6 +119,22 @@ async def test_server_usage_follows_the_session_stores_url(server: str) -> None:
                 await usage.record(rec("r1"))
                 async with open_usage_store(url) as again:
                     assert [r.run_id for r in await again.records(UsageQuery())] == ["r1"]
+            finally:
+                await drop(usage)
+
+
+@pytest.mark.parametrize("server", SERVERS)
+async def test_a_config_keeps_usage_in_its_server_store_by_default(
+    server: str, tmp_path: Path
+) -> None:
+    async with private_server(server) as url:
+        config = parse_config({"store": {"url": url}}, env={})
+        async with open_usage(config, tmp_path) as usage:
+            assert usage is not None and server in type(usage).__name__.lower()
+            try:
+                await usage.record(rec("r1"))
+                async with open_usage_store(url) as again:
+                    assert await again.total_cost(UsageQuery(user_id="alice")) == 0.5
             finally:
                 await drop(usage)
 
