@@ -169,10 +169,13 @@ def test_refs_round_trip(name: str, version: int) -> None:
 @pytest.mark.parametrize("server", ["postgres", "mysql"])
 async def test_server_artifacts_share_the_session_stores_database(server: str) -> None:
     # the session store's own URL (table prefix, migrate=true) opens the artifact store too
-    async with private_server(server) as url, open_session_store(url):
-        async with open_artifact_store(url) as store:
-            try:
-                await store.save(**S, name="kept.txt", data=b"kept")
-                assert [i.name for i in await store.list(**S)] == ["kept.txt"]
-            finally:
-                await store.drop_table()  # type: ignore[attr-defined]
+    async with (
+        private_server(server) as url,
+        open_session_store(url),
+        open_artifact_store(url) as store,
+    ):
+        try:
+            await store.save(**S, name="kept.txt", data=b"kept")
+            assert [i.name for i in await store.list(**S)] == ["kept.txt"]
+        finally:
+            await store.drop_table()  # type: ignore[attr-defined]
