@@ -104,11 +104,7 @@ class MySQLArtifactStore:
         try:
             async with self._pool.acquire() as conn, conn.cursor() as cur:
                 yield cur
-        except errors.IntegrityError:
-            raise
         except errors.Error as exc:
-            if exc.args and exc.args[0] in _RACES:
-                raise
             raise StoreError(f"MySQL artifact store {redact_url(self.url)!r}: {exc}") from exc
 
     @staticmethod
