@@ -1,10 +1,12 @@
-"""One contract for every artifact store backend (memory, local files, SQLite).
+"""One contract for every artifact store backend (memory, local files, SQLite, Postgres,
+MySQL/MariaDB; the servers are skipped on a laptop without them, failing under CI=true).
 
 `persistent` backends are reopened on the same storage to check what was really written."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,14 +14,18 @@ from pathlib import Path
 import pytest
 
 from agenthost.backends.artifacts import open_artifact_store
+from agenthost.backends.sessions import open_session_store
 from agenthost.core.errors import InvalidArgument, UnknownBackendError
 from agenthost.ports.artifacts import ArtifactStore, artifact_ref, parse_ref
+
+from .server_stores import private_server, server_url
 
 
 @dataclass(frozen=True)
 class Backend:
-    url: str  # "{tmp}" is the test's tmp_path
+    url: str  # "{tmp}" is the test's tmp_path; "{server}" the server's URL
     persistent: bool
+    server: str | None = None
 
 
 BACKENDS = [
@@ -27,6 +33,8 @@ BACKENDS = [
     pytest.param(Backend("file://{tmp}/artifacts", persistent=True), id="files"),
     pytest.param(Backend("sqlite:///{tmp}/agenthost.db", persistent=True), id="sqlite"),
     pytest.param(Backend("sqlite://:memory:", persistent=False), id="sqlite-memory"),
+    pytest.param(Backend("{server}", persistent=True, server="postgres"), id="postgres"),
+    pytest.param(Backend("{server}", persistent=True, server="mysql"), id="mysql"),
 ]
 
 S = {"app": "app", "user_id": "ann", "session_id": "s1"}
@@ -35,7 +43,13 @@ S = {"app": "app", "user_id": "ann", "session_id": "s1"}
 @pytest.fixture(params=BACKENDS)
 async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
     param: Backend = request.param
-    yield Backend(param.url.replace("{tmp}", str(tmp_path)), param.persistent)
+    url = param.url.replace("{tmp}", str(tmp_path))
+    if param.server is not None:  # a private table, dropped at the end
+        url = f"{server_url(param.server)}?table_prefix=t{uuid.uuid4().hex[:12]}_"
+    yield Backend(url, param.persistent, param.server)
+    if param.server is not None:
+        async with open_artifact_store(url) as store:
+            await store.drop_table()  # type: ignore[attr-defined]
 
 
 @pytest.fixture
@@ -137,7 +151,9 @@ async def test_persistent_stores_keep_what_they_wrote(backend: Backend) -> None:
 
 
 def test_unknown_scheme_names_the_known_ones() -> None:
-    with pytest.raises(UnknownBackendError, match="file, memory, sqlite"):
+    with pytest.raises(
+        UnknownBackendError, match="file, mariadb, memory, mysql, postgres, postgresql, sqlite"
+    ):
         open_artifact_store("gcs://bucket")
 
 
@@ -148,3 +164,18 @@ def test_refs_round_trip(name: str, version: int) -> None:
     ref = artifact_ref(name, version)
     assert ref.startswith("artifact://")
     assert parse_ref(ref) == (name, version)
+
+
+@pytest.mark.parametrize("server", ["postgres", "mysql"])
+async def test_server_artifacts_share_the_session_stores_database(server: str) -> None:
+    # the session store's own URL (table prefix, migrate=true) opens the artifact store too
+    async with (
+        private_server(server) as url,
+        open_session_store(url),
+        open_artifact_store(url) as store,
+    ):
+        try:
+            await store.save(**S, name="kept.txt", data=b"kept")
+            assert [i.name for i in await store.list(**S)] == ["kept.txt"]
+        finally:
+            await store.drop_table()  # type: ignore[attr-defined]

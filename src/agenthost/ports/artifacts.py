@@ -12,9 +12,9 @@ the user (every session of that user sees it); any other name belongs to one ses
     versions  every version of one artifact, oldest first
     delete    every version of one artifact                -> True if there was one
 
-Backends: memory, the local file system (the default) and SQLite (a blob table); one
-contract suite (tests/contract/test_artifact_store.py) runs against each. A reference to
-an artifact in text is `artifact://NAME?version=N` (`artifact_ref`).
+Backends: memory, the local file system (the default), SQLite, Postgres and MySQL (blob
+tables); one contract suite (tests/contract/test_artifact_store.py) runs against each. A
+reference to an artifact in text is `artifact://NAME?version=N` (`artifact_ref`).
 """
 
 from __future__ import annotations

@@ -5,6 +5,10 @@
     sqlite:///agenthost.db                SQLiteArtifactStore: a blob table, e.g. in the session
                                           store's own file (sqlite:////abs/path.db: absolute)
     memory://                             MemoryArtifactStore: this process only
+    postgresql://user@host/db             PostgresArtifactStore (extra `postgres`): a bytea
+                                          table, e.g. in the session store's database
+    mysql://user:pw@host/db               MySQLArtifactStore (extra `mysql`; also mariadb://):
+                                          a LONGBLOB table
 
 An unknown scheme raises UnknownBackendError listing these; nothing falls back to memory.
 Backends are imported only when a URL needs them.
@@ -13,19 +17,24 @@ Backends are imported only when a URL needs them.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from typing import TYPE_CHECKING, Any
 
-from agenthost.core.errors import InvalidArgument, UnknownBackendError
+from agenthost.core.errors import InvalidArgument, MissingExtraError, UnknownBackendError
 from agenthost.ports.artifacts import ArtifactStore
 
 if TYPE_CHECKING:
     from agenthost.backends.artifacts.files import FileArtifactStore
     from agenthost.backends.artifacts.memory import MemoryArtifactStore
+    from agenthost.backends.artifacts.mysql import MySQLArtifactStore
+    from agenthost.backends.artifacts.postgres import PostgresArtifactStore
     from agenthost.backends.artifacts.sqlite import SQLiteArtifactStore
 
 __all__ = [
     "FileArtifactStore",
     "MemoryArtifactStore",
+    "MySQLArtifactStore",
+    "PostgresArtifactStore",
     "SQLiteArtifactStore",
     "open_artifact_store",
 ]
@@ -33,9 +42,17 @@ __all__ = [
 _CLASSES = {
     "FileArtifactStore": "files",
     "MemoryArtifactStore": "memory",
+    "MySQLArtifactStore": "mysql",
+    "PostgresArtifactStore": "postgres",
     "SQLiteArtifactStore": "sqlite",
 }
-SCHEMES = ("file", "memory", "sqlite")
+SCHEMES = ("file", "mariadb", "memory", "mysql", "postgres", "postgresql", "sqlite")
+_SERVERS = {
+    "postgresql": ("PostgresArtifactStore", "postgres", "asyncpg"),
+    "postgres": ("PostgresArtifactStore", "postgres", "asyncpg"),
+    "mysql": ("MySQLArtifactStore", "mysql", "asyncmy"),
+    "mariadb": ("MySQLArtifactStore", "mysql", "asyncmy"),
+}
 
 
 def open_artifact_store(url: str) -> ArtifactStore:
@@ -57,6 +74,11 @@ def open_artifact_store(url: str) -> ArtifactStore:
         if path in ("", ":memory:"):
             path = ":memory:"
         return _load("SQLiteArtifactStore")(path)  # type: ignore[no-any-return]
+    if scheme in _SERVERS:
+        name, extra, driver = _SERVERS[scheme]
+        if importlib.util.find_spec(driver) is None:
+            raise MissingExtraError(f"The {scheme}:// artifact store", extra, driver)
+        return _load(name)(url)  # type: ignore[no-any-return]
     raise UnknownBackendError(url, scheme, SCHEMES)
 
 

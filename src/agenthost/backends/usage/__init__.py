@@ -3,14 +3,18 @@
     memory://                  MemoryUsageStore: this process only
     sqlite:///agenthost.db     SQLiteUsageStore: a `usage` table in that file (the default)
     postgresql://user@host/db  PostgresUsageStore (extra `postgres`): a `usage` table
+    mysql://user@host/db       MySQLUsageStore (extra `mysql`; also mariadb://): a `usage` table
+    redis://host:6379/0        RedisUsageStore (extra `redis`; also rediss://): a hash and
+                               sorted sets by start time under the key prefix
 
-A URL of another scheme (redis://, mysql://) has no usage store: give the config a
-`usage: {url: ...}` of one of these. Backends are imported only when a URL needs them.
+A URL of another scheme has no usage store: give the config a `usage: {url: ...}` of one of
+these. Backends are imported only when a URL needs them.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from typing import Any
 
 from agenthost.core.errors import ConfigError, InvalidArgument, MissingExtraError
@@ -23,7 +27,13 @@ _BACKENDS = {
     "sqlite": ("agenthost.backends.usage.sqlite", "SQLiteUsageStore", None),
     "postgresql": ("agenthost.backends.usage.postgres", "PostgresUsageStore", "postgres"),
     "postgres": ("agenthost.backends.usage.postgres", "PostgresUsageStore", "postgres"),
+    "mysql": ("agenthost.backends.usage.mysql", "MySQLUsageStore", "mysql"),
+    "mariadb": ("agenthost.backends.usage.mysql", "MySQLUsageStore", "mysql"),
+    "redis": ("agenthost.backends.usage.redis", "RedisUsageStore", "redis"),
+    "rediss": ("agenthost.backends.usage.redis", "RedisUsageStore", "redis"),
 }
+
+_DRIVERS = {"postgres": "asyncpg", "mysql": "asyncmy", "redis": "redis"}
 
 
 def usage_schemes() -> list[str]:
@@ -48,6 +58,9 @@ def open_usage_store(url: str, **options: Any) -> UsageStore:
             f"(e.g. usage: {{url: sqlite:///usage.db}})."
         )
     module_name, attr, extra = entry
+    driver = _DRIVERS.get(extra or "")
+    if driver is not None and importlib.util.find_spec(driver) is None:
+        raise MissingExtraError(f"The {scheme}:// usage store", extra or scheme, driver)
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:

@@ -33,12 +33,12 @@ def record_of(row: Any) -> UsageRecord:
 
 def where(query: UsageQuery, placeholder: str = "?") -> tuple[str, list[Any]]:
     """The WHERE clause (with its leading ' WHERE ', or '') and its parameters. `placeholder`
-    is '?' (SQLite) or '$' (asyncpg: numbered $1, $2, ...)."""
+    is '?' (SQLite), '$' (asyncpg: numbered $1, $2, ...) or '%s' (asyncmy)."""
     conditions: list[str] = []
     params: list[Any] = []
 
     def mark() -> str:
-        return "?" if placeholder == "?" else f"${len(params)}"
+        return f"${len(params)}" if placeholder == "$" else placeholder
 
     for column, op, value in (
         ("app", "=", query.app),
@@ -56,6 +56,9 @@ def where(query: UsageQuery, placeholder: str = "?") -> tuple[str, list[Any]]:
             low = mark()
             params.append(query.app_prefix + "\U0010ffff")
             conditions.append(f"app >= {low} AND app < {mark()}")
-        else:  # Postgres: ranges depend on the collation
+        elif placeholder == "$":  # Postgres: ranges depend on the collation
             conditions.append(f"starts_with(app, {mark()})")
+        else:  # MySQL: the column is utf8mb4_bin, compared byte for byte
+            params.append(query.app_prefix)
+            conditions.append(f"LEFT(app, CHAR_LENGTH({mark()})) = {mark()}")
     return (" WHERE " + " AND ".join(conditions) if conditions else ""), params

@@ -94,6 +94,10 @@ class PostgresUsageStore:
             raise StoreError("The Postgres usage store is not open.")
         return self._pool
 
+    async def drop_table(self) -> None:
+        """Remove the table and every record in it (tests use it to clean up)."""
+        await self._p().execute(f"DROP TABLE IF EXISTS {self.table}")
+
     async def record(self, record: UsageRecord) -> None:
         marks = ", ".join(f"${i + 1}" for i in range(len(COLUMNS)))
         updates = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[1:])

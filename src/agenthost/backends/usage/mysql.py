@@ -1,0 +1,130 @@
+"""The usage store of a `mysql://` (or `mariadb://`) URL (extra `mysql`): a `usage` table,
+an asyncmy pool.
+
+The URL's query (`?table_prefix=x_`) names the table `x_usage`, as the Postgres usage store
+does (no prefix by default: the table is `usage`, quoted, as USAGE is a MySQL keyword); the
+table is created if missing when the store opens. Text columns are utf8mb4_bin, so an app
+prefix matches byte for byte. Recording a run again replaces its row (`REPLACE INTO`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import Any, Final, Self
+
+from agenthost.backends.common.sql_servers import (
+    close_mysql_pool,
+    mysql_connect_args,
+    mysql_pool,
+    server_options,
+)
+from agenthost.backends.usage._common import COLUMNS, record_of, row_of, where
+from agenthost.core.errors import StoreError, redact_url
+from agenthost.core.usage import UsageRecord
+from agenthost.ports.usage import UsageQuery
+
+_TEXT: Final = "VARCHAR(255) NOT NULL"
+
+
+class MySQLUsageStore:
+    def __init__(self, url: str, **options: Any) -> None:
+        self.url, prefix, self._pool_size, self._timeout = server_options(url, options, "")
+        mysql_connect_args(self.url)  # a URL without a database fails here, not on open
+        self.table = f"{prefix}usage"
+        self._pool: Any = None
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> MySQLUsageStore:
+        return cls(url, **options)
+
+    def __repr__(self) -> str:
+        return f"MySQLUsageStore({redact_url(self.url)!r}, {self.table!r})"
+
+    async def open(self) -> Self:
+        if self._pool is not None:
+            return self
+        pool = await mysql_pool(self.url, self._pool_size, self._timeout, "usage store")
+        self._pool = pool
+        t = f"`{self.table}`"
+        try:
+            async with self._cursor() as cur:
+                await cur.execute(
+                    f"""CREATE TABLE IF NOT EXISTS {t} (
+                        run_id {_TEXT} PRIMARY KEY, app {_TEXT}, agent {_TEXT},
+                        user_id {_TEXT}, session_id {_TEXT},
+                        started_at DOUBLE NOT NULL, finished_at DOUBLE NOT NULL,
+                        status {_TEXT}, input_tokens BIGINT NOT NULL,
+                        output_tokens BIGINT NOT NULL, requests BIGINT NOT NULL,
+                        cost DOUBLE NOT NULL,
+                        KEY by_user (user_id, started_at),
+                        KEY by_session (session_id, started_at),
+                        KEY by_started (started_at))
+                    ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"""
+                )
+        except BaseException:
+            self._pool = None
+            await close_mysql_pool(pool)
+            raise
+        return self
+
+    async def aclose(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await close_mysql_pool(pool)
+
+    async def __aenter__(self) -> Self:
+        return await self.open()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    @asynccontextmanager
+    async def _cursor(self) -> AsyncIterator[Any]:
+        from asyncmy import errors
+
+        if self._pool is None:
+            raise StoreError("The MySQL usage store is not open.")
+        try:
+            async with self._pool.acquire() as conn, conn.cursor() as cur:
+                yield cur
+        except errors.Error as exc:
+            raise StoreError(f"MySQL usage store {redact_url(self.url)!r}: {exc}") from exc
+
+    async def drop_table(self) -> None:
+        """Remove the table and every record in it (tests use it to clean up)."""
+        async with self._cursor() as cur:
+            await cur.execute(f"DROP TABLE IF EXISTS `{self.table}`")
+
+    async def record(self, record: UsageRecord) -> None:
+        marks = ", ".join("%s" for _ in COLUMNS)
+        async with self._cursor() as cur:
+            await cur.execute(
+                f"REPLACE INTO `{self.table}` ({', '.join(COLUMNS)}) VALUES ({marks})",
+                row_of(record),
+            )
+
+    async def total_cost(self, query: UsageQuery) -> float:
+        clause, params = where(query, "%s")
+        async with self._cursor() as cur:
+            await cur.execute(
+                f"SELECT coalesce(sum(cost), 0.0) FROM `{self.table}`{clause}", params
+            )
+            row = await cur.fetchone()
+        return float(row[0])
+
+    async def records(self, query: UsageQuery, *, limit: int | None = None) -> list[UsageRecord]:
+        clause, params = where(query, "%s")
+        sql = f"SELECT {', '.join(COLUMNS)} FROM `{self.table}`{clause} ORDER BY started_at DESC"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        async with self._cursor() as cur:
+            await cur.execute(sql, params)
+            rows = await cur.fetchall()
+        return [record_of(row) for row in reversed(rows)]
