@@ -13,8 +13,9 @@ fetched with `getFile` and `/file/bot<token>/<file_path>` and becomes an inline 
 
 Output (`TelegramOutput`): `sendMessage` (4096 characters; longer replies are split),
 streamed replies as `editMessageText` at most once per `edit_interval` (default 1 s, within
-Telegram's per-chat limit). Errors: 429 (`parameters.retry_after`) and 5xx are retried;
-403 (the user blocked the bot) and other 4xx are given up.
+Telegram's per-chat limit), after a `sendChatAction` typing indicator (best effort: a server
+that refuses it still gets the streamed reply). Errors: 429 (`parameters.retry_after`) and
+5xx are retried; 403 (the user blocked the bot) and other 4xx are given up.
 
 `base_url` is `https://api.telegram.org` unless you run your own Bot API server.
 """
@@ -292,7 +293,10 @@ class TelegramOutput(OutputClient):
             raise
 
     async def open_stream(self, conversation: str, inbound: InboundMessage) -> Any:
-        await self.bot.call("sendChatAction", chat_id=conversation, action="typing")
+        try:  # the typing indicator is cosmetic: its refusal does not cost the stream
+            await self.bot.call("sendChatAction", chat_id=conversation, action="typing")
+        except DeliveryFailed as exc:
+            log.info("telegram: sendChatAction refused (%s); streaming without it", exc)
         sent = await self.bot.call("sendMessage", chat_id=conversation, text=PLACEHOLDER)
         return {"chat_id": conversation, "message_id": sent["message_id"]}
 

@@ -200,6 +200,23 @@ async def test_a_streamed_reply_is_edited_in_place(fake: FakeTelegram) -> None:
     assert list(fake.messages.values()) == ["Hello there, my friend"]
 
 
+
+async def test_a_refused_typing_indicator_does_not_cost_the_stream(fake: FakeTelegram) -> None:
+    for _ in range(100):  # a server without sendChatAction refuses it every time
+        fake.fail(
+            "sendChatAction",
+            400,
+            {"ok": False, "error_code": 400, "description": "Bad Request: method not supported"},
+        )
+    agent = LLMAgent(model=ScriptedModel(["Hello there, my friend"]), stream=True)
+    runtime = runtime_for(fake, agent, edit_interval=0.0)
+    async with running(runtime):
+        await fake.user_message(PRIVATE, "hi")
+        await fake.wait_for(lambda: "Hello there, my friend" in fake.messages.values())
+    assert [b["text"] for b in fake.bodies("sendMessage")] == ["…"]  # still edited in place
+    assert fake.bodies("editMessageText")[-1]["text"] == "Hello there, my friend"
+    assert len(fake.bodies("sendChatAction")) == 1
+
 async def test_webhook_mode_checks_the_secret_token(fake: FakeTelegram) -> None:
     hook = TelegramInput(
         name="tg",
