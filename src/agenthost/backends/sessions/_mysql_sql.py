@@ -116,3 +116,6 @@ KV_GET: Final = "SELECT value FROM {p}kv WHERE namespace = %s AND k = %s"
 KV_SET: Final = "INSERT INTO {p}kv (namespace, k, value) VALUES (%s, %s, %s)" + ON_DUPLICATE
 KV_DELETE: Final = "DELETE FROM {p}kv WHERE namespace = %s AND k = %s"
 KV_KEYS: Final = "SELECT k FROM {p}kv WHERE namespace = %s ORDER BY k"
+# the lease's token, the row share-locked for the append's transaction (a fenced append:
+# ports/leases.py): a concurrent acquire waits for the append to commit, or it is seen
+LOCK_FENCE: Final = "SELECT token FROM {p}leases WHERE name = %s LOCK IN SHARE MODE"

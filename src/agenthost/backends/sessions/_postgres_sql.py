@@ -180,3 +180,23 @@ KV_SET: Final = (
 )
 KV_DELETE: Final = "DELETE FROM {p}kv WHERE namespace = $1 AND key = $2"
 KV_KEYS: Final = "SELECT key FROM {p}kv WHERE namespace = $1 ORDER BY key"
+
+# APPEND fenced by a session lease (ports/leases.py; $22 lease name, $23 its token): nothing
+# is written when the lease has a newer token. FOR SHARE holds the lease row for the
+# statement, so a concurrent acquire (an UPDATE of that row) waits for this append to commit,
+# or this append sees the newer token: the check and the write are one.
+# Returns (base or NULL, the lease's token or NULL).
+APPEND_FENCED: Final = (
+    APPEND.replace(
+        "WITH s AS (",
+        "WITH fence AS (\n  SELECT token FROM {p}leases WHERE name = $22 FOR SHARE\n), s AS (",
+        1,
+    )
+    .replace(
+        "  RETURNING sid, last_seq",
+        "    AND NOT EXISTS (SELECT 1 FROM fence WHERE token > $23::bigint)\n"
+        "  RETURNING sid, last_seq",
+        1,
+    )
+    .replace("SELECT base FROM s", "SELECT (SELECT base FROM s), (SELECT token FROM fence)")
+)

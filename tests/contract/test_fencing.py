@@ -1,0 +1,134 @@
+"""Fenced appends (ports/leases.py): a store with leases stores a run's events only while the
+run's lease token is the newest, checked in the same statement/transaction as the write.
+Against the real servers (Postgres, MySQL/MariaDB, Redis), with the store's own leases, and
+end to end with two Runners (two replicas) where the first one's in-flight write lands after
+the second took the session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from agenthost.backends.sessions import open_session_store
+from agenthost.core.errors import LeaseLost
+from agenthost.core.events import Event
+from agenthost.core.ids import new_id
+from agenthost.core.messages import Message
+from agenthost.core.session import SessionKey
+from agenthost.engine.llm_agent import LLMAgent
+from agenthost.engine.locks import lease_name
+from agenthost.engine.runner import Runner, collect, final_text
+from agenthost.ports.leases import Lease, LeaseStore, fences_appends
+from agenthost.testing.scripted import ScriptedModel
+
+from ..unit.engine.test_runner import HeldModel
+from .server_stores import drop, private_url
+
+SERVERS = ["postgres", "mysql", "redis"]
+KEY = SessionKey("t", "u", "s")
+SHORT = 0.3  # seconds: a lease let run out on purpose
+LONG = 30.0
+
+
+@pytest.fixture(params=SERVERS)
+async def url(request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    url, _ = private_url(request.param)
+    yield url
+    await drop(url)
+
+
+def said(text: str) -> Event:
+    return Event(
+        id=new_id(), run_id="r", author="user", type="message.received", message=Message.user(text)
+    )
+
+
+async def taken_over(leases: LeaseStore) -> tuple[Lease, Lease]:
+    """A first holder whose lease ran out (on the server's clock) and the next holder."""
+    name = lease_name(KEY)
+    first = await leases.acquire(name, "run-a", ttl=SHORT)
+    assert first is not None
+    second = None
+    async with asyncio.timeout(30):
+        for _ in range(100_000):  # the server's clock decides: ask until it is free
+            second = await leases.acquire(name, "run-b", ttl=LONG)
+            if second is not None:
+                break
+            await asyncio.sleep(0.05)
+    assert second is not None and second.token > first.token
+    return first, second
+
+
+async def test_a_stale_holders_append_is_refused(url: str) -> None:
+    store: Any = open_session_store(url)
+    async with store:
+        assert fences_appends(store)
+        leases = store.leases()
+        session = await store.create(KEY)
+        first, second = await taken_over(leases)
+        with pytest.raises(LeaseLost) as refused:
+            await store.append(session, [said("late"), said("later")], fence=first)
+        assert refused.value.code == "lease_lost" and str(first.token) in refused.value.message
+        assert session.events == []  # nothing half-applied to the object either
+        stored = await store.get(KEY)
+        assert stored is not None and stored.events == [] and stored.last_seq == 0
+        await store.append(session, [said("current")], fence=second)  # the holder writes
+        stored = await store.get(KEY)
+        assert stored is not None and [e.seq for e in stored.events] == [1]
+        # a lease released by its holder keeps its token: the stale one is still refused
+        assert await leases.release(second)
+        with pytest.raises(LeaseLost):
+            await store.append(session, [said("late")], fence=first)
+        await store.append(session, [said("unfenced")])  # not a run's write: not checked
+        stored = await store.get(KEY)
+        assert stored is not None and stored.last_seq == 2
+
+
+async def test_the_current_holder_and_a_never_leased_session_write(url: str) -> None:
+    store: Any = open_session_store(url)
+    async with store:
+        leases = store.leases()
+        lease = await leases.acquire(lease_name(KEY), "run-a", ttl=LONG)
+        assert lease is not None
+        session = await store.create(KEY)
+        await store.append(session, [said("one")], fence=lease)
+        other = SessionKey("t", "u", "other")  # no lease row at all: nothing newer
+        free = await store.create(other)
+        await store.append(
+            free, [said("two")], fence=Lease(name=lease_name(other), holder="x", token=1, ttl=1)
+        )
+        assert (await store.get(KEY)).last_seq == 1  # type: ignore[union-attr]
+        assert (await store.get(other)).last_seq == 1  # type: ignore[union-attr]
+
+
+async def test_a_replica_that_lost_its_session_cannot_write_after_the_next_one(url: str) -> None:
+    """Replica A's run stalls past its lease (its renewals do not happen: a paused process);
+    replica B takes the session, closes A's run and runs its own. When A's model answers,
+    its write is refused: the run fails `lease_lost` and nothing of it lands after B's."""
+    a_store: Any = open_session_store(url)
+    b_store: Any = open_session_store(url)
+    async with a_store, b_store:
+        held = HeldModel(["too late"])
+        a = Runner(LLMAgent(model=held), store=a_store, app="t", lease_seconds=SHORT)
+        a._locks.renew_seconds = 3600  # paused: A never learns from a renewal
+        b = Runner(LLMAgent(model=ScriptedModel(["fresh"])), store=b_store, app="t")
+        first = asyncio.create_task(collect(a.run("u", "s", "one")))
+        await held.called.wait()
+        second = await collect(b.run("u", "s", "two"))
+        assert final_text(second) == "fresh"
+        held.release.set()
+        one = await first
+        end = one[-1]
+        assert end.type == "run.failed" and end.error is not None
+        assert end.error.code == "lease_lost"
+        session = await b.get_session("u", "s")
+        a_run, b_run = one[0].run_id, second[0].run_id
+        types = [(e.run_id, e.type) for e in session.events]
+        assert types[:2] == [(a_run, "message.received"), (a_run, "run.interrupted")]
+        assert all(run == b_run for run, _ in types[2:])
+        assert types[-1] == (b_run, "run.completed")
+        assert not any(e.message and e.message.text == "too late" for e in session.events)
