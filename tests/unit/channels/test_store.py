@@ -1,4 +1,6 @@
-"""The ChannelStore port, one suite over every backend (memory, SQLite)."""
+"""The ChannelStore port, one suite over every backend (memory, SQLite, and the servers:
+Postgres, MySQL/MariaDB, Redis on 127.0.0.1, see tests/contract/server_stores.py; a server
+that does not answer is skipped on a laptop and fails the run under CI=true)."""
 
 from __future__ import annotations
 
@@ -12,9 +14,21 @@ from agenthost.backends.sessions.channel_store import channel_store_for
 from agenthost.core.errors import ConfigError
 from agenthost.ports.channels import ChannelStore, InboundMessage, OutboxItem, RunRecord
 
+from ...contract.server_stores import drop, private_url
 
-@pytest.fixture(params=["memory", "sqlite"])
+SERVERS = ["postgres", "mysql", "redis"]
+
+
+@pytest.fixture(params=["memory", "sqlite", *SERVERS])
 async def cstore(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ChannelStore]:
+    if request.param in SERVERS:
+        url, _ = private_url(request.param)
+        try:
+            async with open_session_store(url) as store:
+                yield channel_store_for(store)
+        finally:
+            await drop(url)
+        return
     url = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path}/c.db"
     async with open_session_store(url) as store:
         yield channel_store_for(store)
@@ -73,8 +87,17 @@ async def test_due_gives_each_targets_oldest_part(cstore: ChannelStore) -> None:
     assert (counts["delivered"], counts["failed"], counts["outbox_pending"]) == (1, 1, 2)
 
 
-async def test_sqlite_keeps_everything_across_a_reopen(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path}/c.db"
+@pytest.mark.parametrize("name", ["sqlite", *SERVERS])
+async def test_a_store_keeps_everything_across_a_reopen(name: str, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/c.db" if name == "sqlite" else private_url(name)[0]
+    try:
+        await _keeps_everything(url)
+    finally:
+        if name != "sqlite":
+            await drop(url)
+
+
+async def _keeps_everything(url: str) -> None:
     async with open_session_store(url) as store:
         cs = channel_store_for(store)
         await cs.accept(msg("a", "1"))
@@ -88,5 +111,5 @@ async def test_sqlite_keeps_everything_across_a_reopen(tmp_path: Path) -> None:
 
 
 async def test_other_stores_say_what_to_use() -> None:
-    with pytest.raises(ConfigError, match=r"sqlite:// or memory://"):
+    with pytest.raises(ConfigError, match=r"channel_store="):
         channel_store_for(object())

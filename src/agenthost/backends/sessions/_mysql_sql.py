@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from agenthost.backends.sessions._channel_sql import MYSQL_MIGRATION
+from agenthost.backends.sessions._channel_sql import TABLES as CHANNEL_TABLES
 from agenthost.backends.sessions._sql_common import Migration
 
 _TABLE: Final = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
@@ -50,9 +52,11 @@ MIGRATIONS: Final = (
                 PRIMARY KEY (namespace, k)){_TABLE}""",
         ),
     ),
+    MYSQL_MIGRATION,  # channel_inbox, channel_outbox: _channel_sql.py
 )
 
 TABLES: Final = (
+    *CHANNEL_TABLES,
     "leases",  # made on first use by _sql_leases.py
     "kv",
     "user_state",

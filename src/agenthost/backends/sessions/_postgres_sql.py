@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from agenthost.backends.sessions._channel_sql import PG_MIGRATION
+from agenthost.backends.sessions._channel_sql import TABLES as CHANNEL_TABLES
 from agenthost.backends.sessions._sql_common import Migration
 
 MIGRATIONS: Final = (
@@ -60,9 +62,11 @@ MIGRATIONS: Final = (
                 PRIMARY KEY (namespace, key))""",
         ),
     ),
+    PG_MIGRATION,  # channel_inbox, channel_outbox: _channel_sql.py
 )
 
 TABLES: Final = (
+    *CHANNEL_TABLES,
     "leases",  # made on first use by _sql_leases.py
     "kv",
     "user_state",
