@@ -53,11 +53,12 @@ async def test_a_version_1_database_gets_the_channel_tables_by_upgrade(
 ) -> None:
     """A database made before the channel tables (migration 1 only) is refused until
     upgraded; the upgrade applies only 2, and what was stored before is still there."""
-    from agenthost.backends.sessions import _mysql_sql, _postgres_sql
+    from agenthost.backends.sessions import _mysql_sql, _postgres_sql, mysql, postgres
     from agenthost.backends.sessions.channel_store import channel_store_for
     from agenthost.ports.channels import InboundMessage
 
     module: Any = _postgres_sql if name == "postgres" else _mysql_sql
+    assert (postgres.LATEST, mysql.LATEST) == (2, 2)  # imported before the patch below
     url, _ = private_url(name)
     plain = _without_migrate(url)
     try:
