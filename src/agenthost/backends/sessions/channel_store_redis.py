@@ -14,6 +14,7 @@ No migration: Redis has no tables (the store's schema version stays 1).
 from __future__ import annotations
 
 import builtins
+import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Final
@@ -191,6 +192,7 @@ class RedisChannelStore:
         await self._eval(FINISH, [*self._in[2:], *self._out], *args)
 
     async def due(self, output: str, *, now: float, limit: int = 500) -> builtins.list[Delivery]:
+        now = min(now, sys.float_info.max)  # `due(now=inf)`: Lua's tonumber has no inf
         flat = await self._eval(DUE, self._out, output, repr(now), limit)
         return [
             Delivery(
@@ -214,7 +216,8 @@ class RedisChannelStore:
         error: str | None = None,
     ) -> None:
         has_error = "0" if error is None else "1"
-        args = (delivery_id, status, attempts, repr(float(next_at)), has_error, error or "")
+        when = repr(min(float(next_at), sys.float_info.max))
+        args = (delivery_id, status, attempts, when, has_error, error or "")
         await self._eval(UPDATE, self._out, *args)
 
     async def counts(self) -> dict[str, int]:

@@ -10,6 +10,7 @@ transaction; a reply part is queued once (its idempotency key is unique).
 from __future__ import annotations
 
 import builtins
+import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -60,6 +61,11 @@ def _all(rows: Sequence[Sequence[Any]]) -> list[Delivery]:
         )
         for i, k, b, s, a, n, e in rows
     ]
+
+
+def _finite(seconds: float) -> float:
+    """MySQL refuses inf (`due(now=inf)`: everything pending); the largest double will do."""
+    return min(max(seconds, -sys.float_info.max), sys.float_info.max)
 
 
 def _counts(inbox: int, outbox: Sequence[Sequence[Any]]) -> dict[str, int]:
@@ -172,7 +178,7 @@ class MySQLChannelStore:
             await cur.execute("COMMIT")
 
     async def due(self, output: str, *, now: float, limit: int = 500) -> builtins.list[Delivery]:
-        return _due(await self._rows("DUE", (output, now, limit)))
+        return _due(await self._rows("DUE", (output, _finite(now), limit)))
 
     async def update(
         self,
@@ -186,7 +192,7 @@ class MySQLChannelStore:
         async with self._cursor() as cur:
             await cur.execute(
                 self._sql["UPDATE"],
-                (status, attempts, next_at, error, self._clock(), delivery_id),
+                (status, attempts, _finite(next_at), error, self._clock(), delivery_id),
             )
 
     async def counts(self) -> dict[str, int]:
