@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -132,3 +134,108 @@ async def test_a_replica_that_lost_its_session_cannot_write_after_the_next_one(u
         assert all(run == b_run for run, _ in types[2:])
         assert types[-1] == (b_run, "run.completed")
         assert not any(e.message and e.message.text == "too late" for e in session.events)
+
+
+async def _waiting(conn: Any, sql: str, prefix: str) -> None:
+    """Until a statement touching this test's leases table waits for a lock."""
+    async with asyncio.timeout(30):
+        for _ in range(100_000):
+            if await conn(sql, f"%{prefix}leases%"):
+                return
+            await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize("name", ["postgres", "mysql"])
+async def test_an_acquire_racing_an_append_is_seen_by_it(name: str) -> None:
+    """The check is one with the write: an append that starts while another process is
+    taking the lease (its UPDATE not yet committed) waits for it and is then refused; it never
+    checks a stale token and writes after the new holder got the session."""
+    url, prefix = private_url(name)
+    try:
+        store: Any = open_session_store(url)
+        async with store:
+            leases = store.leases()
+            session = await store.create(KEY)
+            first, _ = await taken_over(leases)  # row exists; first's token is stale...
+            stale = Lease(name=first.name, holder="run-b", token=first.token + 1, ttl=LONG)
+            # ...and now `stale` (the current holder) is being replaced, uncommitted
+            async with _taking(name, url, prefix, first.name) as waiting:
+                append = asyncio.create_task(store.append(session, [said("late")], fence=stale))
+                await waiting()
+                assert not append.done()  # blocked on the lease row
+            with pytest.raises(LeaseLost):
+                await append
+            stored = await store.get(KEY)
+            assert stored is not None and stored.events == []
+    finally:
+        await drop(url)
+
+
+@asynccontextmanager
+async def _taking(name: str, url: str, prefix: str, lease: str) -> AsyncIterator[Any]:
+    """Another process's acquire of `lease`, held uncommitted for the block, then committed;
+    yields a function that returns once some statement waits for its row lock."""
+    base = url.split("?")[0]
+    if name == "postgres":
+        import asyncpg
+
+        conn = await asyncpg.connect(base)
+        try:
+            tx = conn.transaction()
+            await tx.start()
+            await conn.execute(
+                f"UPDATE {prefix}leases SET token = token + 1 WHERE name = $1", lease
+            )
+            watch = await asyncpg.connect(base)
+
+            async def waiting() -> None:
+                sql = (
+                    "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND query LIKE $1"
+                )
+                await _waiting(lambda q, p: watch.fetchval(q, p), sql, prefix)
+
+            try:
+                yield waiting
+            finally:
+                await watch.close()
+            await tx.commit()
+        finally:
+            await conn.close()
+        return
+    import asyncmy
+
+    parts = urlsplit(base)
+    options = {
+        "host": parts.hostname,
+        "port": parts.port or 3306,
+        "user": parts.username,
+        "password": parts.password or "",
+        "db": parts.path.lstrip("/"),
+    }
+    conn = await asyncmy.connect(**options)
+    watch = await asyncmy.connect(**options, autocommit=True)
+    try:
+        async with conn.cursor() as cur:
+            await cur.execute("START TRANSACTION")
+            await cur.execute(
+                f"UPDATE {prefix}leases SET token = token + 1 WHERE name = %s", (lease,)
+            )
+
+            async def fetch(sql: str, pattern: str) -> Any:
+                async with watch.cursor() as w:
+                    await w.execute(sql, (pattern,))
+                    return await w.fetchone()
+
+            async def waiting() -> None:
+                sql = (
+                    "SELECT 1 FROM information_schema.INNODB_TRX "
+                    "WHERE trx_state = 'LOCK WAIT' AND trx_query LIKE %s"
+                )
+                await _waiting(fetch, sql, prefix)
+
+            yield waiting
+            await cur.execute("COMMIT")
+    finally:
+        conn.close()
+        watch.close()
