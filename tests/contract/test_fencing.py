@@ -228,9 +228,9 @@ async def _taking(name: str, url: str, prefix: str, lease: str) -> AsyncIterator
                     return await w.fetchone()
 
             async def waiting() -> None:
-                sql = (
-                    "SELECT 1 FROM information_schema.INNODB_TRX "
-                    "WHERE trx_state = 'LOCK WAIT' AND trx_query LIKE %s"
+                sql = (  # a statement on the leases table still running: the append, blocked
+                    "SELECT 1 FROM information_schema.PROCESSLIST WHERE COMMAND = 'Query' "
+                    "AND ID <> CONNECTION_ID() AND INFO LIKE %s"
                 )
                 await _waiting(fetch, sql, prefix)
 
