@@ -103,8 +103,8 @@ async def test_the_current_holder_and_a_never_leased_session_write(url: str) -> 
         await store.append(
             free, [said("two")], fence=Lease(name=lease_name(other), holder="x", token=1, ttl=1)
         )
-        assert (await store.get(KEY)).last_seq == 1  # type: ignore[union-attr]
-        assert (await store.get(other)).last_seq == 1  # type: ignore[union-attr]
+        assert (await store.get(KEY)).last_seq == 1
+        assert (await store.get(other)).last_seq == 1
 
 
 async def test_a_replica_that_lost_its_session_cannot_write_after_the_next_one(url: str) -> None:
