@@ -605,6 +605,22 @@ class BackendUnavailable(StoreError):
     retryable = True
 
 
+class LeaseLost(StoreError):
+    """A fenced append refused: another process took the session's lease (ports/leases.py)."""
+
+    code = "lease_lost"
+
+    def __init__(self, name: str, token: int, current: int | None = None) -> None:
+        newer = f" (now {current})" if current is not None else ""
+        super().__init__(
+            f"The lease {name!r} (fencing token {token}) was taken by another process{newer}: "
+            f"nothing was stored. The run lost its session; the new holder goes on with it. "
+            f"If this happens often, raise lease_seconds (a run stalled longer than its lease)."
+        )
+        self.name = name
+        self.token = token
+
+
 # ---- channels -----------------------------------------------------------------------------
 
 

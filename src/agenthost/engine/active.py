@@ -31,6 +31,7 @@ from agenthost.core.session import Session, SessionKey
 from agenthost.engine.catalog import Catalog
 from agenthost.engine.history import HistoryCache
 from agenthost.ports.artifacts import ArtifactStore
+from agenthost.ports.leases import Lease
 from agenthost.ports.protocol import (
     ArtifactsResource,
     Resources,
@@ -94,6 +95,7 @@ class ActiveRun:
     cursor: int = 0  # seq of the newest stored event before this run
     gate: Any = None  # the run's host Gate (engine/host.py), released when the run ends
     artifacts: ArtifactStore | None = None  # where `host.artifacts` keeps the session's files
+    fence: Lease | None = None  # the session's lease, when the store checks its token on append
 
     def release(self) -> None:
         """Break the host's reference cycle (gate -> host -> capabilities -> gate) when the

@@ -101,7 +101,9 @@ class SessionLocks:
         policy: BusyPolicy,
         run_id: str,
         interrupt: Callable[[str], None],
-    ) -> AsyncIterator[None]:
+    ) -> AsyncIterator[Lease | None]:
+        """Hold the session for one run; yields its lease (None without a lease store), whose
+        token fences the run's appends (ports/leases.py)."""
         slot = self._slots.get(key)
         if slot is None:
             slot = self._slots[key] = _Slot()
@@ -116,10 +118,10 @@ class SessionLocks:
                 slot.run_id = run_id
                 try:
                     if self.leases is None:
-                        yield
+                        yield None
                     else:
-                        async with self._leased(key, policy, run_id, interrupt):
-                            yield
+                        async with self._leased(key, policy, run_id, interrupt) as lease:
+                            yield lease
                 finally:
                     slot.run_id = None
         finally:
@@ -132,13 +134,13 @@ class SessionLocks:
     @asynccontextmanager
     async def _leased(
         self, key: SessionKey, policy: BusyPolicy, run_id: str, interrupt: Callable[[str], None]
-    ) -> AsyncIterator[None]:
+    ) -> AsyncIterator[Lease]:
         lease = await self._acquire(key, policy, run_id)
         renewing = asyncio.get_running_loop().create_task(
             self._renew(lease, interrupt), name=f"agenthost lease {run_id}"
         )
         try:
-            yield
+            yield lease
         finally:
             renewing.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -63,6 +63,7 @@ from typing import Any, Final
 from agenthost.core.events import ErrorInfo, Event
 from agenthost.core.session import Session
 from agenthost.engine.convert import new_event
+from agenthost.ports.leases import Lease
 from agenthost.ports.sessions import KeyValueStore, SessionStore
 
 log = logging.getLogger("agenthost.runner")
@@ -262,9 +263,15 @@ class Recovery:
         return isinstance(until, int | float) and until > now
 
     async def close_dangling(
-        self, store: SessionStore, session: Session, active: Container[str]
+        self,
+        store: SessionStore,
+        session: Session,
+        active: Container[str],
+        *,
+        fence: Lease | None = None,
     ) -> None:
-        """A run whose owner is gone gets its terminal `run.interrupted` event."""
+        """A run whose owner is gone gets its terminal `run.interrupted` event (fenced by the
+        caller's lease when given: ports/leases.py)."""
         events = session.events
         if not events or events[-1].is_terminal:
             return
@@ -274,20 +281,32 @@ class Recovery:
         log.warning(
             "run %s in session %s was left open; marking it interrupted", run_id, session.id
         )
-        await store.append(
-            session,
-            [
-                new_event(
-                    "run.interrupted",
-                    run_id,
-                    "runner",
-                    session.key,
-                    error=ErrorInfo(
-                        code="interrupted",
-                        message="the process running this run stopped before it finished",
-                        retryable=True,
-                    ),
-                    data={"status": "interrupted"},
-                )
-            ],
-        )
+        closing = [
+            new_event(
+                "run.interrupted",
+                run_id,
+                "runner",
+                session.key,
+                error=ErrorInfo(
+                    code="interrupted",
+                    message="the process running this run stopped before it finished",
+                    retryable=True,
+                ),
+                data={"status": "interrupted"},
+            )
+        ]
+        if fence is not None:
+            await store.append(session, closing, fence=fence)  # type: ignore[call-arg]
+            return
+        # one process judging at a time is not guaranteed without leases (the CLI and a
+        # server on one SQLite file): a store that can stores the end only if none is stored
+        close_run = getattr(store, "close_run", None)
+        if close_run is None:
+            await store.append(session, closing)
+        elif not await close_run(session, closing[0]):
+            log.info("run %s was closed by another process meanwhile", run_id)
+            fresh = await store.get(session.key)
+            if fresh is not None and fresh is not session:
+                session.events[:] = fresh.events
+                session.state = fresh.state
+                session.updated_at = fresh.updated_at

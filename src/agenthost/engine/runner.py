@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Sequence
 from contextlib import aclosing
 from typing import Any, Literal
 
@@ -30,6 +30,7 @@ from agenthost.core.approvals import (
 from agenthost.core.errors import (
     AgentHostError,
     InvalidArgument,
+    LeaseLost,
     RunError,
     RunNotFound,
     SessionNotFound,
@@ -61,7 +62,7 @@ from agenthost.engine.session_artifacts import delete_session_artifacts
 from agenthost.engine.uploads import keep_uploads
 from agenthost.ports.artifacts import ArtifactStore
 from agenthost.ports.knowledge import KnowledgeBase
-from agenthost.ports.leases import LeaseStore
+from agenthost.ports.leases import Lease, LeaseStore, fences_appends
 from agenthost.ports.models import ChatModel
 from agenthost.ports.protocol import (
     Agent,
@@ -197,6 +198,8 @@ class Runner:
         self.leases = (
             store_leases(store) if leases == "auto" else None if leases == "local" else leases
         )
+        # the store checks its own leases' tokens on append (ports/leases.py): fenced writes
+        self._fenced = leases == "auto" and self.leases is not None and fences_appends(store)
         self._locks = SessionLocks(
             self.leases,
             lease_seconds=lease_seconds,
@@ -286,13 +289,16 @@ class Runner:
         seconds = timeout if timeout is not None else self.timeout
         if self.meter is not None:  # budgets and rate limits: refused before anything is stored
             await self.meter.check(key)
-        async with self._locks.hold(key, policy=policy, run_id=run_id, interrupt=self._interrupt):
+        async with self._locks.hold(
+            key, policy=policy, run_id=run_id, interrupt=self._interrupt
+        ) as lease:
+            fence = lease if self._fenced else None
             received: Event | None = None
             if fresh:
                 received = self._received(run_id, key, msg, state_delta)
                 session = await self._create(key, received)
             else:
-                session = await self._load(key)
+                session = await self._load(key, fence)
                 if answer is not None:
                     answer.target, answer.others = approval.check_answer(session, answer.answer)
             deadline = time.time() + seconds if seconds is not None else None
@@ -306,6 +312,7 @@ class Runner:
                 deadline_at=deadline,
                 key=key,
                 artifacts=self.artifacts,
+                fence=fence,
             )
             self._active[run_id] = active
             self._info[run_id] = RunInfo(
@@ -357,12 +364,18 @@ class Runner:
                 active.release()
                 active.done.set()
 
-    async def _load(self, key: SessionKey) -> Session:
+    async def _load(self, key: SessionKey, fence: Lease | None = None) -> Session:
         session = await self.store.get(key)
         if session is None:
             return await self.store.create(key)
-        await self.recovery.close_dangling(self.store, session, self._active)
+        await self.recovery.close_dangling(self.store, session, self._active, fence=fence)
         return session
+
+    def _append(self, active: ActiveRun, events: list[Event]) -> Awaitable[None]:
+        """Store a run's events; fenced by its lease when the store checks tokens."""
+        if active.fence is None:
+            return self.store.append(active.session, events)
+        return self.store.append(active.session, events, fence=active.fence)  # type: ignore[call-arg]
 
     async def _create(self, key: SessionKey, received: Event) -> Session:
         """A new session with the user's message stored in it: one write when the store can
@@ -406,10 +419,10 @@ class Runner:
         events = session.events
         if events and is_paused(events[-1]):  # a new message instead of answers
             expired = approval.expire_events(session, active.run_id, active.key)
-            await self.store.append(session, [*expired, received])
+            await self._append(active, [*expired, received])
             await approval.index_remove(self.kv, approval.ids_of(expired))
             return [*expired, received]
-        await self.store.append(session, [received])
+        await self._append(active, [received])
         return [received]
 
     async def _receive_answer(
@@ -428,7 +441,7 @@ class Runner:
         )
         if state_delta:
             received.state_delta = state_delta
-        await self.store.append(active.session, [received])
+        await self._append(active, [received])
         await approval.index_remove(self.kv, [reply.approval_id])
         return [received]
 
@@ -516,7 +529,7 @@ class Runner:
             stored = [e for e in events if not e.partial]
             if stored:
                 try:
-                    await self.store.append(active.session, stored)
+                    await self._append(active, stored)
                 except StoreError as exc:
                     self._store_failed(active, outcome, exc)
                     return None
@@ -623,7 +636,7 @@ class Runner:
             return [terminal]
         events = [*outcome.tail, terminal]
         try:
-            await self.store.append(active.session, [e for e in events if not e.partial])
+            await self._append(active, [e for e in events if not e.partial])
         except StoreError as exc:
             self._store_failed(active, outcome, exc)
             return await self._finish(active, outcome, None)
@@ -635,7 +648,8 @@ class Runner:
         """The store refused a write: the run fails with `store_error`; what was not stored
         is never yielded, and nothing is reported completed."""
         log.error("run %s: the session store failed: %s", active.run_id, exc.message)
-        outcome.fail("store_error", exc.message, retryable=True)
+        code = exc.code if isinstance(exc, LeaseLost) else "store_error"
+        outcome.fail(code, exc.message, retryable=True)
         outcome.store_failed = True
         outcome.tail = []
 

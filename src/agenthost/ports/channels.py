@@ -13,8 +13,9 @@ the Runner. Two tables make the runtime crash-safe:
   exactly once. A delivery is `pending` until the output confirmed it (`delivered`), or it was
   retried `max_attempts` times or refused for good (`failed`).
 
-Backends: memory (this process only) and SQLite (tables beside the session store's, in the
-same file and connection); see `agenthost.backends.sessions.channel_store_for`.
+Backends: memory (this process only), SQLite (tables beside the session store's, in the same
+file and connection), Postgres and MySQL/MariaDB (tables of the store's migration 2) and Redis
+(keys under the store's prefix); see `agenthost.backends.sessions.channel_store_for`.
 """
 
 from __future__ import annotations

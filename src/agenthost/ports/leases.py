@@ -20,6 +20,14 @@ replicas' clocks need not agree. Implementations: `MemoryLeases` (one process: t
 memory store), Redis, Postgres and MySQL (the stores' `leases()`); SQLite and memory stores
 run in one process and use the process-local locks instead (engine/locks.py).
 One contract suite (tests/contract/test_leases.py) runs against every backend.
+
+**Fenced appends.** A session store whose `leases()` it can check in the same transaction as
+a write sets `fences_appends = True` and takes `append(session, events, fence=lease)`: the
+events are stored only if no newer token than `lease.token` was handed out for `lease.name`,
+else nothing is written and it raises `LeaseLost` (code `lease_lost`). So a write already in
+flight when its run lost the session (a long GC pause, a network partition) cannot land after
+the new holder's. The Runner passes the fence when its leases are the store's own
+(`leases: auto`); the memory and SQLite stores have no leases and no fence (nothing to pay).
 """
 
 from __future__ import annotations
@@ -37,6 +45,11 @@ class Lease(msgspec.Struct, frozen=True, kw_only=True):
     token: int
     ttl: float
     interrupt: str | None = None
+
+
+def fences_appends(store: object) -> bool:
+    """Whether a session store checks a lease's fencing token on `append` (see above)."""
+    return getattr(store, "fences_appends", False) is True
 
 
 @runtime_checkable

@@ -200,7 +200,6 @@ async def test_a_streamed_reply_is_edited_in_place(fake: FakeTelegram) -> None:
     assert list(fake.messages.values()) == ["Hello there, my friend"]
 
 
-
 async def test_a_refused_typing_indicator_does_not_cost_the_stream(fake: FakeTelegram) -> None:
     for _ in range(100):  # a server without sendChatAction refuses it every time
         fake.fail(
@@ -216,6 +215,7 @@ async def test_a_refused_typing_indicator_does_not_cost_the_stream(fake: FakeTel
     assert [b["text"] for b in fake.bodies("sendMessage")] == ["…"]  # still edited in place
     assert fake.bodies("editMessageText")[-1]["text"] == "Hello there, my friend"
     assert len(fake.bodies("sendChatAction")) == 1
+
 
 async def test_webhook_mode_checks_the_secret_token(fake: FakeTelegram) -> None:
     hook = TelegramInput(

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from agenthost.backends.sessions._channel_sql import MYSQL_MIGRATION
+from agenthost.backends.sessions._channel_sql import TABLES as CHANNEL_TABLES
 from agenthost.backends.sessions._sql_common import Migration
 
 _TABLE: Final = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
@@ -50,9 +52,11 @@ MIGRATIONS: Final = (
                 PRIMARY KEY (namespace, k)){_TABLE}""",
         ),
     ),
+    MYSQL_MIGRATION,  # channel_inbox, channel_outbox: _channel_sql.py
 )
 
 TABLES: Final = (
+    *CHANNEL_TABLES,
     "leases",  # made on first use by _sql_leases.py
     "kv",
     "user_state",
@@ -116,3 +120,6 @@ KV_GET: Final = "SELECT value FROM {p}kv WHERE namespace = %s AND k = %s"
 KV_SET: Final = "INSERT INTO {p}kv (namespace, k, value) VALUES (%s, %s, %s)" + ON_DUPLICATE
 KV_DELETE: Final = "DELETE FROM {p}kv WHERE namespace = %s AND k = %s"
 KV_KEYS: Final = "SELECT k FROM {p}kv WHERE namespace = %s ORDER BY k"
+# the lease's token, the row share-locked for the append's transaction (a fenced append:
+# ports/leases.py): a concurrent acquire waits for the append to commit, or it is seen
+LOCK_FENCE: Final = "SELECT token FROM {p}leases WHERE name = %s LOCK IN SHARE MODE"

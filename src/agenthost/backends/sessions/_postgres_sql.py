@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from agenthost.backends.sessions._channel_sql import PG_MIGRATION
+from agenthost.backends.sessions._channel_sql import TABLES as CHANNEL_TABLES
 from agenthost.backends.sessions._sql_common import Migration
 
 MIGRATIONS: Final = (
@@ -60,9 +62,11 @@ MIGRATIONS: Final = (
                 PRIMARY KEY (namespace, key))""",
         ),
     ),
+    PG_MIGRATION,  # channel_inbox, channel_outbox: _channel_sql.py
 )
 
 TABLES: Final = (
+    *CHANNEL_TABLES,
     "leases",  # made on first use by _sql_leases.py
     "kv",
     "user_state",
@@ -180,3 +184,23 @@ KV_SET: Final = (
 )
 KV_DELETE: Final = "DELETE FROM {p}kv WHERE namespace = $1 AND key = $2"
 KV_KEYS: Final = "SELECT key FROM {p}kv WHERE namespace = $1 ORDER BY key"
+
+# APPEND fenced by a session lease (ports/leases.py; $22 lease name, $23 its token): nothing
+# is written when the lease has a newer token. FOR SHARE holds the lease row for the
+# statement, so a concurrent acquire (an UPDATE of that row) waits for this append to commit,
+# or this append sees the newer token: the check and the write are one.
+# Returns (base or NULL, the lease's token or NULL).
+APPEND_FENCED: Final = (
+    APPEND.replace(
+        "WITH s AS (",
+        "WITH fence AS (\n  SELECT token FROM {p}leases WHERE name = $22 FOR SHARE\n), s AS (",
+        1,
+    )
+    .replace(
+        "  RETURNING sid, last_seq",
+        "    AND NOT EXISTS (SELECT 1 FROM fence WHERE token > $23::bigint)\n"
+        "  RETURNING sid, last_seq",
+        1,
+    )
+    .replace("SELECT base FROM s", "SELECT (SELECT base FROM s), (SELECT token FROM fence)")
+)

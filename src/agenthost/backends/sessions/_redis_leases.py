@@ -49,6 +49,11 @@ return 1
 """
 
 
+def token_key(prefix: str, name: str) -> str:
+    """The counter of a lease's fencing tokens (its last token; never expires)."""
+    return f"{prefix}lease-token:{name}"
+
+
 def _ms(seconds: float) -> int:
     return max(1, math.ceil(seconds * 1000))
 
@@ -70,7 +75,7 @@ class RedisLeases:
         return f"{self._prefix}lease:{name}"
 
     async def acquire(self, name: str, holder: str, *, ttl: float) -> Lease | None:
-        keys = (self._key(name), f"{self._prefix}lease-token:{name}")
+        keys = (self._key(name), token_key(self._prefix, name))
         async with self._client() as client:
             token = await client.eval(ACQUIRE, 2, *keys, holder, _ms(ttl))
         if token is None:

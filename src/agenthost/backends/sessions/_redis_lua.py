@@ -90,3 +90,16 @@ local v = tonumber(redis.call('GET', KEYS[1]) or '0')
 if v < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
 return v
 """
+
+# APPEND fenced by a session lease (ports/leases.py). KEYS: as APPEND, then the lease's token
+# counter (`lease-token:<name>`, _redis_leases.py). ARGV: as APPEND, then the lease's token.
+# Returns {'lease_lost', newer token} when another holder took the lease: nothing written.
+APPEND_FENCED: Final = APPEND.replace(
+    _STATE,
+    _STATE
+    + """
+local fence = tonumber(redis.call('GET', KEYS[8]) or '0')
+if fence > tonumber(ARGV[#ARGV]) then return {'lease_lost', fence} end
+""",
+    1,
+)

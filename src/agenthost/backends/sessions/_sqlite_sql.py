@@ -68,6 +68,11 @@ SELECT_REFRESH: Final = (
     "e.app = s.app AND e.user_id = s.user_id AND e.session_id = s.session_id) "
     f"FROM sessions s WHERE {WHERE_KEY}"
 )
+# has run ? (invocation_id) of the session a terminal event stored? (recovery: close_run)
+RUN_ENDED: Final = (
+    f"SELECT 1 FROM events WHERE {WHERE_KEY} AND invocation_id = ? "
+    "AND type IN ('run.completed', 'run.failed', 'run.interrupted') LIMIT 1"
+)
 SELECT_FOR_APPEND: Final = (
     f"SELECT state, updated_at, last_seq, event_count FROM sessions WHERE {WHERE_KEY}"
 )

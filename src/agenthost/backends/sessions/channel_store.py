@@ -1,8 +1,11 @@
 """Channel stores (the inbox and outbox of agenthost.channels), beside the session stores.
 
 `channel_store_for(store)` gives the channel store that lives in the same place as a session
-store: SQLite tables in the same file and connection (`channel_store_sqlite.py`), or a memory
-store for `memory://`. Other stores do not have one yet: the error says so and what to use.
+store: SQLite tables in the same file and connection (`channel_store_sqlite.py`), Postgres and
+MySQL/MariaDB tables on the store's pool (`channel_store_sql.py`, made by the stores'
+migration 2), keys under the Redis store's prefix (`channel_store_redis.py`), or a memory
+store for `memory://`. A session store of another kind (your own) has none: pass
+`channel_store=` to the ChannelRuntime.
 """
 
 from __future__ import annotations
@@ -36,11 +39,41 @@ def channel_store_for(store: Any) -> ChannelStore:
         return SQLiteChannelStore(store)
     if isinstance(store, MemorySessionStore):
         return MemoryChannelStore()
+    kind = _server_kind(store)
+    if kind == "postgres":
+        from agenthost.backends.sessions.channel_store_sql import PostgresChannelStore
+
+        return PostgresChannelStore(store)
+    if kind == "mysql":
+        from agenthost.backends.sessions.channel_store_sql import MySQLChannelStore
+
+        return MySQLChannelStore(store)
+    if kind == "redis":
+        from agenthost.backends.sessions.channel_store_redis import RedisChannelStore
+
+        return RedisChannelStore(store)
     raise ConfigError(
         f"Channels keep their inbox and outbox in the session store, and "
-        f"{type(store).__name__} has no channel tables yet. Use a sqlite:// or memory:// "
-        f"store for the channel runtime, or pass channel_store= to ChannelRuntime."
+        f"{type(store).__name__} is not one of agenthost's stores (memory, sqlite, postgresql, "
+        f"mysql, redis). Pass channel_store= to ChannelRuntime (the ChannelStore port, "
+        f"agenthost.ports.channels), or use one of those stores."
     )
+
+
+def _server_kind(store: Any) -> str | None:
+    """Which server store `store` is, without importing the drivers' modules."""
+    from agenthost.backends.sessions.mysql import MySQLSessionStore
+    from agenthost.backends.sessions.postgres import PostgresSessionStore
+    from agenthost.backends.sessions.redis import RedisSessionStore
+
+    for kind, cls in (
+        ("postgres", PostgresSessionStore),
+        ("mysql", MySQLSessionStore),
+        ("redis", RedisSessionStore),
+    ):
+        if isinstance(store, cls):
+            return kind
+    return None
 
 
 class MemoryChannelStore:

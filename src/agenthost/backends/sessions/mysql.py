@@ -54,6 +54,7 @@ from agenthost.core import serde
 from agenthost.core.errors import (
     BackendUnavailable,
     ConfigError,
+    LeaseLost,
     SessionNotFound,
     StoreError,
     redact_url,
@@ -61,6 +62,7 @@ from agenthost.core.errors import (
 from agenthost.core.events import Event
 from agenthost.core.session import Session, SessionInfo, SessionKey
 from agenthost.core.state import merge_state
+from agenthost.ports.leases import Lease
 
 if TYPE_CHECKING:
     from agenthost.backends.sessions._sql_leases import MySQLLeases
@@ -390,7 +392,11 @@ class MySQLSessionStore:
             parts.append(_delete_in(self._sql["DELETE_USER"], (key.app, key.user_id), deleted))
         return parts
 
-    async def append(self, session: Session, events: Sequence[Event]) -> None:
+    fences_appends: Final = True  # `append(..., fence=lease)`: ports/leases.py
+
+    async def append(
+        self, session: Session, events: Sequence[Event], *, fence: Lease | None = None
+    ) -> None:
         key = session.key
         check_events(events, key)
         if not events:
@@ -398,9 +404,15 @@ class MySQLSessionStore:
         options = self._options
         limit = options.max_events
         async with self._cursor() as cur:
-            _, lock = await self._script(
-                cur, [("START TRANSACTION", ()), (self._sql["LOCK_SESSION"], key)]
-            )
+            opening: list[tuple[str, Sequence[Any]]] = [
+                ("START TRANSACTION", ()),
+                (self._sql["LOCK_SESSION"], key),
+            ]
+            if fence is not None:
+                opening.append((self._sql["LOCK_FENCE"], (fence.name,)))
+            _, lock, *fenced = await self._script(cur, opening)
+            if fence is not None and fenced and fenced[0] and fenced[0][0][0] > fence.token:
+                raise LeaseLost(fence.name, fence.token, fenced[0][0][0])  # rolled back
             now = options.clock()
             if not lock or options.is_expired(lock[0][2], now):
                 raise SessionNotFound(session.id)

@@ -59,6 +59,7 @@ from agenthost.backends.sessions._sql_common import (
 from agenthost.core import serde
 from agenthost.core.errors import (
     BackendUnavailable,
+    LeaseLost,
     SessionNotFound,
     StoreError,
     redact_url,
@@ -66,6 +67,7 @@ from agenthost.core.errors import (
 from agenthost.core.events import Event
 from agenthost.core.session import Session, SessionInfo, SessionKey
 from agenthost.core.state import merge_state
+from agenthost.ports.leases import Lease
 
 if TYPE_CHECKING:
     import asyncpg
@@ -338,7 +340,11 @@ class PostgresSessionStore:
             updated_at=now,
         )
 
-    async def append(self, session: Session, events: Sequence[Event]) -> None:
+    fences_appends: Final = True  # `append(..., fence=lease)`: ports/leases.py
+
+    async def append(
+        self, session: Session, events: Sequence[Event], *, fence: Lease | None = None
+    ) -> None:
         key = session.key
         check_events(events, key)
         if not events:
@@ -351,9 +357,10 @@ class PostgresSessionStore:
         uk, uv, ud = _encoded(batch.user_delta, "user")
         stored = batch.events
         now = options.clock()
+        fenced = () if fence is None else (fence.name, fence.token)
         async with self._conn() as conn:
-            base = await conn.fetchval(
-                self._sql["APPEND"],
+            row = await conn.fetchrow(
+                self._sql["APPEND" if fence is None else "APPEND_FENCED"],
                 *key,
                 len(stored),
                 now,
@@ -373,9 +380,13 @@ class PostgresSessionStore:
                 uk,
                 uv,
                 ud,
+                *fenced,
             )
+        base = None if row is None else row[0]
         if base is None:
             _undo(events, batch.events)
+            if fence is not None and row is not None and (row[1] or 0) > fence.token:
+                raise LeaseLost(fence.name, fence.token, row[1])
             raise SessionNotFound(session.id)
         renumber(events, batch, base)
         apply_batch(session, batch, now=now, max_events=options.max_events)

@@ -58,6 +58,7 @@ from agenthost.core import serde
 from agenthost.core.errors import (
     BackendUnavailable,
     InvalidArgument,
+    LeaseLost,
     SessionNotFound,
     StoreError,
     redact_url,
@@ -65,6 +66,7 @@ from agenthost.core.errors import (
 from agenthost.core.events import Event
 from agenthost.core.session import Session, SessionInfo, SessionKey
 from agenthost.core.state import merge_state
+from agenthost.ports.leases import Lease
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -330,7 +332,11 @@ class RedisSessionStore:
             updated_at=now,
         )
 
-    async def append(self, session: Session, events: Sequence[Event]) -> None:
+    fences_appends: Final = True  # `append(..., fence=lease)`: ports/leases.py
+
+    async def append(
+        self, session: Session, events: Sequence[Event], *, fence: Lease | None = None
+    ) -> None:
         key = session.key
         check_events(events, key)
         if not events:
@@ -366,11 +372,20 @@ class RedisSessionStore:
             *u_set,
             *u_del,
         ]
+        script = lua.APPEND
+        if fence is not None:
+            from agenthost.backends.sessions._redis_leases import token_key
+
+            script = lua.APPEND_FENCED
+            keys.append(token_key(self.prefix, fence.name))
+            args.append(fence.token)
         async with self._client_open() as client:
-            base = await client.eval(lua.APPEND, len(keys), *keys, *args)
-        if base is None:
+            base = await client.eval(script, len(keys), *keys, *args)
+        if base is None or isinstance(base, list):
             for event in (*events, *batch.events):
                 event.seq = 0
+            if fence is not None and isinstance(base, list):
+                raise LeaseLost(fence.name, fence.token, int(base[1]))
             raise SessionNotFound(session.id)
         renumber(events, batch, int(base))
         apply_batch(session, batch, now=now, max_events=options.max_events)

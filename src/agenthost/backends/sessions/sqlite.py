@@ -650,6 +650,33 @@ class SQLiteSessionStore:
         except sqlite3.Error as exc:
             await self._retry(exc, self._append, session, events)
 
+    async def close_run(self, session: Session, event: Event) -> bool:
+        """Store a run's terminal `event` unless that run has one stored already (another
+        process sharing the file closed it first): the check and the write are one
+        transaction. True when stored (engine/recovery.py)."""
+        check_events([event], session.key)
+        try:
+            return self._close_run(session, event)
+        except sqlite3.Error as exc:
+            return await self._retry(exc, self._close_run, session, event)
+
+    def _close_run(self, session: Session, event: Event) -> bool:
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._sync_external(conn)
+            if conn.execute(sql.RUN_ENDED, (*session.key, event.run_id)).fetchone() is not None:
+                conn.rollback()
+                return False
+            w = self._write_batch(conn, session, [event])
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.rollback()
+            raise
+        self._wrote(row_bytes(w.rows))
+        self._after_append(session, w.entry, w.batch, w.new_own, w.now)
+        return True
+
     def _grouping(self, key: SessionKey) -> bool:
         """Does a write to this session wait for the group commit? Yes when this loop tick
         already committed writes to IMMEDIATE_SESSIONS other sessions."""

@@ -19,6 +19,7 @@ from agenthost.core.session import SessionKey
 from tests.contract.server_stores import drop, private_url
 
 SERVERS = ["postgres", "mysql", "redis"]
+MIGRATIONS = {"postgres": [1, 2], "mysql": [1, 2], "redis": [1]}  # 2: channel tables
 KEY = SessionKey("app", "alice", "s1")
 
 
@@ -35,13 +36,45 @@ async def test_open_refuses_a_database_without_the_schema_until_upgraded(name: s
             await open_session_store(plain).open()
         store: Any = open_session_store(plain)
         assert await store.schema_version() == 0
-        assert await store.upgrade() == [1]
+        assert await store.upgrade() == MIGRATIONS[name]
         assert await store.upgrade() == []  # idempotent
-        assert await store.schema_version() == 1
+        assert await store.schema_version() == MIGRATIONS[name][-1]
         async with open_session_store(plain) as opened:
             await opened.check()
             await opened.create(KEY)
             assert await opened.get(KEY) is not None
+    finally:
+        await drop(url)
+
+
+@pytest.mark.parametrize("name", ["postgres", "mysql"])
+async def test_a_version_1_database_gets_the_channel_tables_by_upgrade(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database made before the channel tables (migration 1 only) is refused until
+    upgraded; the upgrade applies only 2, and what was stored before is still there."""
+    from agenthost.backends.sessions import _mysql_sql, _postgres_sql, mysql, postgres
+    from agenthost.backends.sessions.channel_store import channel_store_for
+    from agenthost.ports.channels import InboundMessage
+
+    module: Any = _postgres_sql if name == "postgres" else _mysql_sql
+    assert (postgres.LATEST, mysql.LATEST) == (2, 2)  # imported before the patch below
+    url, _ = private_url(name)
+    plain = _without_migrate(url)
+    try:
+        with monkeypatch.context() as patch:
+            patch.setattr(module, "MIGRATIONS", module.MIGRATIONS[:1])
+            old: Any = open_session_store(plain)
+            assert await old.upgrade() == [1]
+        with pytest.raises(ConfigError, match="agenthost db upgrade"):
+            await open_session_store(plain).open()
+        store: Any = open_session_store(plain)
+        assert await store.schema_version() == 1
+        assert await store.upgrade() == [2]
+        async with open_session_store(plain) as opened:
+            await opened.check()
+            inbound = InboundMessage(id="1", conversation="c", text="hi", input="in")
+            assert await channel_store_for(opened).accept(inbound)
     finally:
         await drop(url)
 
@@ -62,9 +95,9 @@ def test_cli_db_upgrade_and_status(
         assert "schema version 0" in status.output and "agenthost db upgrade" in status.output
         done = runner.invoke(app, ["db", "upgrade", "--config", str(config)])
         assert done.exit_code == 0, done.output
-        assert "applied migrations [1]" in done.output
+        assert f"applied migrations {MIGRATIONS[name]}" in done.output
         again = runner.invoke(app, ["db", "upgrade", "--config", str(config)])
-        assert "already at schema version 1" in again.output
+        assert f"already at schema version {MIGRATIONS[name][-1]}" in again.output
         status = runner.invoke(app, ["db", "status", "--config", str(config)])
         assert status.exit_code == 0 and "up to date" in status.output
     finally:
