@@ -592,6 +592,11 @@ class ChannelRuntime:
                     if not run_id:
                         run_id = event.run_id
                         self._active.add(run_id)
+                        if self._hurry:  # stopping began while it waited for its session
+                            with contextlib.suppress(AgentHostError):
+                                runner.cancel(
+                                    run_id, "the channel runtime stopped", code="interrupted"
+                                )
                     if (
                         event.type == "message.delta"
                         and stream is not None
