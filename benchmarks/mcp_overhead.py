@@ -1,9 +1,10 @@
 """MCP tool call overhead: one `echo` call through agenthost's McpServer against the same call
 with the bare SDK (`mcp.Client.call_tool`), on the same server, over stdio and streamable HTTP.
 
-The server is benchmarks/_mcp_echo.py (the SDK's MCPServer). Rounds alternate bare and ours
-(`repeat` rounds of `calls` calls each, after a warm-up); the value is the median of the
-rounds' mean call times. Target: ours at most 1.2x the bare SDK.
+The server is benchmarks/_mcp_echo.py (the SDK's MCPServer). Short rounds of ROUND calls
+alternate bare and ours (bare-ours, ours-bare, ...; `calls * repeat` calls each, after a
+warm-up); the value is the median of the rounds' mean call times. Target: ours at most 1.2x
+the bare SDK.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from benchmarks._common import Outcome, Settings, compared, median
 WORKLOAD = "mcp"
 MAX_RATIO = 1.2
 SERVER = Path(__file__).with_name("_mcp_echo.py")
+ROUND = 10  # calls per measured round
 
 Call = Callable[[], Awaitable[Any]]
 
@@ -35,13 +37,17 @@ async def _mean_call(call: Call, calls: int) -> float:
 
 
 async def _measure(bare: Call, ours: Call, calls: int, repeat: int) -> tuple[float, float]:
+    """Short rounds (ROUND calls) in the order bare, ours, ours, bare, ...: on a busy machine
+    the load drifts within seconds, and long rounds gave ratios from 0.8x to 1.3x for the
+    same code; short alternating rounds see the same load."""
     for call in (bare, ours):  # warm-up
         await _mean_call(call, max(calls // 5, 5))
     bare_s: list[float] = []
     ours_s: list[float] = []
-    for _ in range(repeat):
-        bare_s.append(await _mean_call(bare, calls))
-        ours_s.append(await _mean_call(ours, calls))
+    for index in range(max(calls * repeat // ROUND, 2)):
+        order = ((bare, bare_s), (ours, ours_s))
+        for call, times in order if index % 2 == 0 else reversed(order):
+            times.append(await _mean_call(call, ROUND))
     return median(bare_s), median(ours_s)
 
 

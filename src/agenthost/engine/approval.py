@@ -23,7 +23,10 @@ The design, in one place:
   if given, and a note to the model that they were changed); a rejected one gets the
   rejection as its result (`error: not run: ...`). When other approvals of that turn are
   still pending, the run ends paused again; else the agent runs on from the stored history
-  (the model sees the call's result and goes on).
+  (the model sees the call's result and goes on). The images the approved call returned
+  reach the model as in any round of tool results (engine/tool_images.py): the agent that
+  goes on reads them with `approved_images()` before its first model request. They are
+  shown only when the agent goes on in that run (not when other approvals still wait).
 - **A new message while approvals are pending** expires them: the new run first stores, per
   pending approval, `approval.answered` (decision `expired`) and the call's result ("not run:
   ... the user sent a new message instead"), so the model knows the call was not made. An
@@ -69,9 +72,11 @@ from agenthost.core.errors import (
     InvalidArgument,
 )
 from agenthost.core.events import Event
+from agenthost.core.messages import Message, ToolCallPart
 from agenthost.core.session import Session, SessionKey
 from agenthost.engine.convert import new_event, result_event
 from agenthost.engine.tool_exec import cap, error_output
+from agenthost.engine.tool_images import images_message
 from agenthost.ports.models import ToolSpec
 from agenthost.ports.protocol import (
     Agent,
@@ -174,6 +179,17 @@ def approved_call(tool_name: str) -> Iterator[None]:
 
 def is_approved(tool_name: str) -> bool:
     return _approved.get() == tool_name
+
+
+_approved_images: ContextVar[Message | None] = ContextVar("agenthost_approved_images", default=None)
+
+
+def approved_images() -> Message | None:
+    """The message showing the images the approved call of this run returned (see
+    `images_message`), or None: set by `continue_after` while the agent that goes on after
+    the call starts, up to its first result (LLMAgent reads it before its first model
+    request)."""
+    return _approved_images.get()
 
 
 # ---- the index: approval id -> where it is --------------------------------------------------
@@ -354,6 +370,7 @@ async def continue_after(
     of that turn is pending, `then` (the agent's run, going on from the stored history)."""
     try:
         call_id, name = target.tool_call_id, target.tool_name
+        images: Message | None = None
         if answer.approve:
             arguments = target.arguments
             if answer.arguments is not None:
@@ -366,12 +383,22 @@ async def continue_after(
             if answer.message:
                 content = f"note from the user: {answer.message}\n{content}"
             yield [ToolCallCompleted.of(call_id, name, content, error=output.is_error)]
+            call = ToolCallPart(id=call_id, name=name, arguments=arguments)
+            images = images_message([call], [output])
         else:
             text = f"{REJECTED}: {answer.message}" if answer.message else REJECTED
             yield [ToolCallCompleted.of(call_id, name, text, error=True)]
         if others:
             yield RunCompleted(finish_reason=FINISH_REASON)
             return
+        token = _approved_images.set(images)  # read by the agent before its first result
+        try:
+            first = await anext(then, None)
+        finally:
+            _approved_images.reset(token)
+        if first is None:
+            return
+        yield first
         async for batch in then:
             yield batch
     finally:

@@ -23,7 +23,7 @@ from agenthost.core.errors import (
 )
 from agenthost.core.ids import new_id
 from agenthost.core.messages import Message, ToolCallPart
-from agenthost.engine.approval import approval_names
+from agenthost.engine.approval import approval_names, approved_images
 from agenthost.engine.catalog import Catalog, as_tool
 from agenthost.engine.compaction import Compaction, Compactor
 from agenthost.engine.history import window
@@ -221,6 +221,10 @@ class LLMAgent:
             if notes:
                 yield notes
             messages = self._prepare(history)
+        approved = approved_images()  # an approved call's images (engine/approval.py)
+        if approved is not None and self.max_tool_images > 0:
+            messages.append(approved)
+            keep_newest(messages, self.max_tool_images)
         retrieval = self.retrieval
         if retrieval is not None and retrieval.mode == "context" and ctx.input.text.strip():
             chunks, retrieved = await retrieval.search(host, ctx.input.text)

@@ -18,7 +18,7 @@ from agenthost.core.errors import (
     InvalidArgument,
 )
 from agenthost.core.events import Event, summarize_runs
-from agenthost.core.messages import Message, ToolResultPart
+from agenthost.core.messages import ImagePart, Message, TextPart, ToolResultPart
 from agenthost.engine.approval import INDEX, requires_approval
 from agenthost.engine.function_tool import function_tool
 from agenthost.engine.llm_agent import LLMAgent
@@ -305,6 +305,64 @@ async def test_other_calls_of_the_turn_run_before_the_pause(store: SessionStore)
     assert CALLS == [("get_time", {}), ("send_money", {"to": "bob", "amount": 5})]
     results = tool_results(seen[-1])
     assert results["t1"].content == "noon" and results["c1"].content == "sent 5 to bob"
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(40))
+
+
+@function_tool(requires_approval=True)
+def screenshot(page: str) -> ToolOutput:
+    """Take a screenshot of a page (two images: the top and the bottom)."""
+    CALLS.append(("screenshot", {"page": page}))
+    return ToolOutput(
+        content=f"[image: image/png, {len(PNG) + 1} bytes] x2 of {page}",
+        parts=(
+            ImagePart(data=PNG + b"\x01", mime_type="image/png"),
+            ImagePart(data=PNG + b"\x02", mime_type="image/png"),
+        ),
+    )
+
+
+@pytest.mark.parametrize("limit", [4, 1, 0])
+async def test_the_images_of_an_approved_call_reach_the_model(
+    store: SessionStore, limit: int
+) -> None:
+    model = ScriptedModel(
+        [tool_call("screenshot", '{"page": "home"}', id="c1"), "a red square", "still red"]
+    )
+    llm = LLMAgent(model=model, tools=[screenshot], max_tool_images=limit)
+    runner = Runner(llm, store=store, app="t")
+    paused = await collect(runner.run("alice", None, "look at home"))
+    [request] = requested(paused)
+    approval_id = str((request.data or {})["approval_id"])
+    events = await collect(runner.answer_approval("alice", approval_id, approve=True))
+    assert final_text(events) == "a red square"
+    assert CALLS == [("screenshot", {"page": "home"})]
+    after = model.calls[1]
+    assert [m.role for m in after] == ["user", "assistant", "tool", *(["tool"] * (limit > 0))]
+    assert "x2 of home" in tool_results(after)["c1"].content
+    if limit:
+        shown = after[-1]
+        named = "The 2 images returned by tool screenshot (call c1):"
+        assert shown.parts[0] == TextPart(text=named)
+        images = [p.data for p in shown.parts if type(p) is ImagePart]
+        assert images == [PNG + b"\x01", PNG + b"\x02"][-limit:]  # the newest `limit`
+    # the images were for that run only: the next run's model reads the text naming them
+    await collect(runner.run("alice", paused[0].session_id, "and now?"))
+    later = model.calls[2]
+    assert not any(type(p) is ImagePart for m in later for p in m.parts)
+    model.assert_consumed()
+
+
+async def test_a_rejected_call_shows_no_images(store: SessionStore) -> None:
+    model = ScriptedModel([tool_call("screenshot", '{"page": "home"}', id="c1"), "ok"])
+    runner = Runner(LLMAgent(model=model, tools=[screenshot]), store=store, app="t")
+    paused = await collect(runner.run("alice", None, "look at home"))
+    [request] = requested(paused)
+    approval_id = str((request.data or {})["approval_id"])
+    await collect(runner.answer_approval("alice", approval_id, approve=False))
+    assert CALLS == []
+    assert [m.role for m in model.calls[1]] == ["user", "assistant", "tool"]
 
 
 async def test_two_approvals_in_one_turn_wait_for_both(store: SessionStore) -> None:

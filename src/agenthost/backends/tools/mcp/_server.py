@@ -228,16 +228,18 @@ class McpServer:
         ToolTimeout, a broken connection ToolError; cancellation cancels the request."""
         client = self._connected()
         seconds = timeout if timeout is not None else self.timeout
-        shown = namespaced(self.name, tool)
         try:
-            async with asyncio.timeout(seconds):
+            if seconds is None:
                 result = await client.call_tool(tool, arguments)
+            else:
+                async with asyncio.timeout(seconds):
+                    result = await client.call_tool(tool, arguments)
         except TimeoutError as exc:
-            raise ToolTimeout(tool_name=shown, seconds=seconds or 0) from exc
+            raise ToolTimeout(tool_name=namespaced(self.name, tool), seconds=seconds or 0) from exc
         except Exception as exc:
             raise ToolError(
                 f"MCP server {self.name!r}, tool {tool!r}: {type(exc).__name__}: {exc}",
-                tool_name=shown,
+                tool_name=namespaced(self.name, tool),
             ) from exc
         return to_output(result)
 
