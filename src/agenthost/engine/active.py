@@ -31,8 +31,10 @@ from agenthost.core.session import Session, SessionKey
 from agenthost.engine.catalog import Catalog
 from agenthost.engine.history import HistoryCache
 from agenthost.ports.artifacts import ArtifactStore
+from agenthost.ports.knowledge import LongTermMemory
 from agenthost.ports.protocol import (
     ArtifactsResource,
+    MemoryResource,
     Resources,
     RunContext,
     RunResult,
@@ -55,6 +57,7 @@ class Grants:
     storage: StorageResource | None
     max_state_bytes: int = 256_000
     artifacts: ArtifactsResource | None = None
+    memory: MemoryResource | None = None
 
     @classmethod
     def from_resources(cls, resources: Resources, *, history: bool = True) -> Grants:
@@ -68,6 +71,7 @@ class Grants:
             state_keys=None if resources.state.keys is None else frozenset(resources.state.keys),
             storage=resources.storage,
             artifacts=resources.artifacts,
+            memory=resources.memory,
         )
 
 
@@ -94,6 +98,7 @@ class ActiveRun:
     cursor: int = 0  # seq of the newest stored event before this run
     gate: Any = None  # the run's host Gate (engine/host.py), released when the run ends
     artifacts: ArtifactStore | None = None  # where `host.artifacts` keeps the session's files
+    memory: LongTermMemory | None = None  # the users' long-term memory (`host.memory`)
 
     def release(self) -> None:
         """Break the host's reference cycle (gate -> host -> capabilities -> gate) when the
