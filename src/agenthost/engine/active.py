@@ -31,9 +31,11 @@ from agenthost.core.session import Session, SessionKey
 from agenthost.engine.catalog import Catalog
 from agenthost.engine.history import HistoryCache
 from agenthost.ports.artifacts import ArtifactStore
+from agenthost.ports.knowledge import LongTermMemory
 from agenthost.ports.leases import Lease
 from agenthost.ports.protocol import (
     ArtifactsResource,
+    MemoryResource,
     Resources,
     RunContext,
     RunResult,
@@ -56,6 +58,7 @@ class Grants:
     storage: StorageResource | None
     max_state_bytes: int = 256_000
     artifacts: ArtifactsResource | None = None
+    memory: MemoryResource | None = None
 
     @classmethod
     def from_resources(cls, resources: Resources, *, history: bool = True) -> Grants:
@@ -69,6 +72,7 @@ class Grants:
             state_keys=None if resources.state.keys is None else frozenset(resources.state.keys),
             storage=resources.storage,
             artifacts=resources.artifacts,
+            memory=resources.memory,
         )
 
 
@@ -96,6 +100,7 @@ class ActiveRun:
     gate: Any = None  # the run's host Gate (engine/host.py), released when the run ends
     artifacts: ArtifactStore | None = None  # where `host.artifacts` keeps the session's files
     fence: Lease | None = None  # the session's lease, when the store checks its token on append
+    memory: LongTermMemory | None = None  # the users' long-term memory (`host.memory`)
 
     def release(self) -> None:
         """Break the host's reference cycle (gate -> host -> capabilities -> gate) when the

@@ -3,12 +3,13 @@
 One `Gate` is bound to one active run and is the only place that authorizes: every capability
 call first passes it, and it refuses with a typed `HostAPIError` when the run is no longer
 active, its deadline has passed, or the resource was not granted to this run. Refusals are
-logged. The capability objects (models, tools, knowledge, history, state, storage, artifacts)
-hold only the gate; `run_host(run)` composes them into the run's `Host`.
+logged. The capability objects (models, tools, knowledge, history, state, storage, artifacts,
+memory) hold only the gate; `run_host(run)` composes them into the run's `Host`.
 
 Artifacts are always the run's own: the store is called with the run's app, user and session,
 never with ids the agent gives. A tool output over the grant's `spill_chars` (and any image or
 file a tool returns) is saved as an artifact and the model reads a reference (`spill_output`).
+Memory likewise: every call names the run's own user, never one the agent gives.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from agenthost.ports.artifacts import (
     artifact_ref,
     check_name,
 )
-from agenthost.ports.knowledge import Chunk, KnowledgeBase
+from agenthost.ports.knowledge import Chunk, KnowledgeBase, LongTermMemory, MemoryInfo
 from agenthost.ports.models import (
     ChatModel,
     ModelResponse,
@@ -54,6 +55,7 @@ from agenthost.ports.protocol import (
     HistoryPage,
     Host,
     HostAPI,
+    MemoryResource,
     RunContext,
     StateUpdated,
 )
@@ -173,6 +175,14 @@ class Gate:
                     "unauthorized", f"User artifacts ({name!r}) are not granted to this run."
                 )
         return run.artifacts, run, grant
+
+    def memory(self, op: str) -> tuple[LongTermMemory, ActiveRun, MemoryResource]:
+        """The memory store if `op` is granted to this run; refuses otherwise."""
+        run = self.check()
+        grant = run.grants.memory
+        if grant is None or run.memory is None or op not in grant.operations:
+            raise self.refuse("unauthorized", f"Memory ({op}) is not granted to this run.")
+        return run.memory, run, grant
 
     def limit(self, name: str, value: int, most: int) -> None:
         if not 0 < value <= most:
@@ -452,6 +462,49 @@ class RunArtifacts(_Capability):
         )
 
 
+class RunMemory(_Capability):
+    """The long-term memory of the run's user: every call names the run's own user."""
+
+    __slots__ = ()
+
+    async def search(self, query: str, *, top_k: int = 3) -> list[Chunk]:
+        store, run, grant = self._gate.memory("search")
+        self._gate.limit("top_k", top_k, grant.max_top_k)
+        return await store.search(run.key.user_id, query, top_k=top_k)
+
+    async def add(self, text: str, *, metadata: dict[str, Any] | None = None) -> str:
+        store, run, grant = self._gate.memory("add")
+        if not text.strip():
+            raise self._gate.refuse("invalid_argument", "A memory needs some text.")
+        if len(text) > grant.max_chars:
+            raise self._gate.refuse(
+                "payload_too_large",
+                f"The memory is {len(text)} characters; this run may add at most "
+                f"{grant.max_chars}.",
+            )
+        meta = {**(metadata or {}), "run_id": run.run_id, "session_id": run.key.session_id}
+        return await store.add(run.key.user_id, text, app=run.key.app, metadata=meta)
+
+    async def list(self) -> builtins.list[MemoryInfo]:
+        store, run, _ = self._gate.memory("list")
+        return await store.memories(run.key.user_id)
+
+    async def delete(self, memory_id: str) -> bool:
+        store, run, _ = self._gate.memory("delete")
+        try:
+            await store.forget(run.key.user_id, memory_id)
+        except InvalidArgument:
+            return False
+        return True
+
+
+def agent_memory(agent: object) -> LongTermMemory | None:
+    """The memory store of an agent that has one (LLMAgent's `memory.memory`), else None."""
+    use = getattr(agent, "memory", None)
+    store = getattr(use, "memory", None)
+    return store if isinstance(store, LongTermMemory) else None
+
+
 _TOOL_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -520,6 +573,7 @@ def run_host(run: ActiveRun) -> Host:
         state=RunState(gate),
         storage=RunStorage(gate),
         artifacts=RunArtifacts(gate),
+        memory=RunMemory(gate) if run.memory is not None else None,
     )
     gate.host = host
     run.gate = gate  # released by the runner when the run ends (ActiveRun.release)

@@ -48,7 +48,7 @@ from agenthost.engine.catalog import Catalog, catalog_of, resources_for
 from agenthost.engine.context import build_context
 from agenthost.engine.convert import delta_event, new_event, result_event
 from agenthost.engine.history import HistoryCache
-from agenthost.engine.host import run_host
+from agenthost.engine.host import agent_memory, run_host
 from agenthost.engine.locks import (
     BUSY_POLICIES,
     LEASE_SECONDS,
@@ -61,7 +61,7 @@ from agenthost.engine.recovery import Recovery
 from agenthost.engine.session_artifacts import delete_session_artifacts
 from agenthost.engine.uploads import keep_uploads
 from agenthost.ports.artifacts import ArtifactStore
-from agenthost.ports.knowledge import KnowledgeBase
+from agenthost.ports.knowledge import KnowledgeBase, LongTermMemory
 from agenthost.ports.leases import Lease, LeaseStore, fences_appends
 from agenthost.ports.models import ChatModel
 from agenthost.ports.protocol import (
@@ -69,6 +69,7 @@ from agenthost.ports.protocol import (
     ArtifactsResource,
     DeliverySection,
     EventSource,
+    MemoryResource,
     MessageDelta,
     Resources,
     ResultBatch,
@@ -167,6 +168,7 @@ class Runner:
         timeout: float | None = None,
         kv: KeyValueStore | None = None,
         artifacts: ArtifactStore | None = None,
+        memory: LongTermMemory | None = None,
         leases: LeaseStore | Literal["auto", "local"] = "auto",
         lease_seconds: float = LEASE_SECONDS,
         meter: Meter | None = None,
@@ -193,6 +195,10 @@ class Runner:
             self.resources.storage = StorageResource(namespace=f"{self.app}/{agent.manifest.id}")
         if self.resources.artifacts is None and artifacts is not None:
             self.resources.artifacts = ArtifactsResource()
+        # the users' long-term memory (`host.memory`): given, else the agent's own store
+        self.memory = memory if memory is not None else agent_memory(agent)
+        if self.resources.memory is None and self.memory is not None:
+            self.resources.memory = MemoryResource()
         self._grants = Grants.from_resources(self.resources)
         # `auto`: the store's leases when it has them (replicas), else this process's locks
         self.leases = (
@@ -313,6 +319,7 @@ class Runner:
                 key=key,
                 artifacts=self.artifacts,
                 fence=fence,
+                memory=self.memory,
             )
             self._active[run_id] = active
             self._info[run_id] = RunInfo(

@@ -16,7 +16,7 @@ from agenthost.core.messages import Message
 from agenthost.core.state import Scope
 from agenthost.ports import wire
 from agenthost.ports.artifacts import Artifact, ArtifactInfo
-from agenthost.ports.knowledge import Chunk
+from agenthost.ports.knowledge import Chunk, MemoryInfo
 from agenthost.ports.models import ModelResponse, ModelSettings, StreamEvent, ToolSpec
 from agenthost.ports.protocol import HistoryPage, Host
 from agenthost.ports.tools import ToolOutput
@@ -250,6 +250,34 @@ class ProxyArtifacts(_Capability):
         return deleted
 
 
+class ProxyMemory(_Capability):
+    """The long-term memory of the run's user (the host knows which user; no call names one)."""
+
+    __slots__ = ()
+
+    async def search(self, query: str, *, top_k: int = 3) -> list[Chunk]:
+        params = wire.MemorySearchParams(run_id=self._ch.run_id, query=query, top_k=top_k)
+        chunks: list[Chunk] = await self._ch.call("host.memory_search", params, list[Chunk])
+        return chunks
+
+    async def add(self, text: str, *, metadata: dict[str, Any] | None = None) -> str:
+        params = wire.MemoryAddParams(run_id=self._ch.run_id, text=text, metadata=metadata)
+        memory_id: str = await self._ch.call("host.memory_add", params, str)
+        return memory_id
+
+    async def list(self) -> builtins.list[MemoryInfo]:
+        params = wire.RunOnlyParams(run_id=self._ch.run_id)
+        found: list[MemoryInfo] = await self._ch.call(
+            "host.memory_list", params, builtins.list[MemoryInfo]
+        )
+        return found
+
+    async def delete(self, memory_id: str) -> bool:
+        params = wire.MemoryIdParams(run_id=self._ch.run_id, memory_id=memory_id)
+        deleted: bool = await self._ch.call("host.memory_delete", params, bool)
+        return deleted
+
+
 def HostProxy(endpoint: Endpoint, run_id: str, send: Send) -> Host:
     """The HostAPI of one run over JSON-RPC (see ports.protocol.HostAPI for the contract).
     Every call carries this run's id and nothing else can be named. Refusals raise
@@ -264,6 +292,7 @@ def HostProxy(endpoint: Endpoint, run_id: str, send: Send) -> Host:
         state=ProxyState(channel),
         storage=ProxyStorage(channel),
         artifacts=ProxyArtifacts(channel),
+        memory=ProxyMemory(channel),
     )
 
 

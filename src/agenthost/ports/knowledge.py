@@ -45,6 +45,16 @@ class Reranker(Protocol):
     ) -> list[tuple[int, float]]: ...
 
 
+class MemoryInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """One remembered item of a user: a session (`APP/SESSION_ID`) or a note an agent added
+    (`APP/note-...`)."""
+
+    memory_id: str
+    chunks: int = 0
+    metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+    added_at: float = 0.0
+
+
 @runtime_checkable
 class LongTermMemory(Protocol):
     """A user's memory of finished sessions, searched like a knowledge base. Every call names
@@ -56,5 +66,17 @@ class LongTermMemory(Protocol):
 
     async def search(self, user_id: str, query: str, *, top_k: int = 3) -> list[Chunk]: ...
 
+    async def add(
+        self, user_id: str, text: str, *, app: str, metadata: dict[str, Any] | None = None
+    ) -> str:
+        """Remember `text` for the user; its memory id."""
+        ...
 
-__all__ = ["Chunk", "KnowledgeBase", "LongTermMemory", "Reranker"]
+    async def memories(self, user_id: str) -> list[MemoryInfo]: ...
+
+    async def forget(self, user_id: str, memory_id: str) -> int:
+        """Delete one memory (its chunks); InvalidArgument when the user has no such one."""
+        ...
+
+
+__all__ = ["Chunk", "KnowledgeBase", "LongTermMemory", "MemoryInfo", "Reranker"]

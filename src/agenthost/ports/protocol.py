@@ -19,7 +19,7 @@ from agenthost.core.messages import Message, ToolResultPart
 from agenthost.core.state import Scope
 from agenthost.core.usage import Usage
 from agenthost.ports.artifacts import Artifact, ArtifactInfo
-from agenthost.ports.knowledge import Chunk
+from agenthost.ports.knowledge import Chunk, MemoryInfo
 from agenthost.ports.models import ModelResponse, ModelSettings, StreamEvent, ToolSpec
 from agenthost.ports.tools import ToolOutput
 
@@ -32,6 +32,7 @@ ToolOp = Literal["detail", "call"]
 KnowledgeOp = Literal["list", "retrieve"]
 StorageOp = Literal["get", "set", "delete", "list"]
 ArtifactOp = Literal["save", "load", "list", "delete"]
+MemoryOp = Literal["search", "add", "list", "delete"]
 
 
 class Struct(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -123,6 +124,17 @@ class ArtifactsResource(Struct):
     spill_chars: int | None = 16_000
 
 
+class MemoryResource(Struct):
+    """The long-term memory of the run's user (never another's). `max_top_k` caps a search,
+    `max_chars` one added memory."""
+
+    operations: list[MemoryOp] = msgspec.field(
+        default_factory=lambda: ["search", "add", "list", "delete"]
+    )
+    max_top_k: int = 50
+    max_chars: int = 100_000
+
+
 class Resources(Struct):
     models: list[ModelResource] = msgspec.field(default_factory=list)
     tools: list[ToolResource] = msgspec.field(default_factory=list)
@@ -130,6 +142,7 @@ class Resources(Struct):
     state: StateResource = msgspec.field(default_factory=StateResource)
     storage: StorageResource | None = None
     artifacts: ArtifactsResource | None = None
+    memory: MemoryResource | None = None
 
 
 class RuntimeSection(Struct):
@@ -358,6 +371,7 @@ class Permissions(Struct):
     state: list[Scope] = msgspec.field(default_factory=list)
     storage: bool = False
     artifacts: bool = False
+    memory: bool = False
 
 
 class Manifest(Struct):
@@ -475,6 +489,19 @@ class ArtifactsAPI(Protocol):
     async def delete(self, name: str) -> bool: ...
 
 
+class MemoryAPI(Protocol):
+    """The long-term memory of the run's user: no call names a user, so a run only ever
+    reaches its own user's memories."""
+
+    async def search(self, query: str, *, top_k: int = 3) -> list[Chunk]: ...
+
+    async def add(self, text: str, *, metadata: dict[str, Any] | None = None) -> str: ...
+
+    async def list(self) -> list[MemoryInfo]: ...
+
+    async def delete(self, memory_id: str) -> bool: ...
+
+
 @runtime_checkable
 class HostAPI(Protocol):
     """What an agent may call during its run: one capability object per kind of resource.
@@ -489,7 +516,8 @@ class HostAPI(Protocol):
     Hosts that change one capability (a sub-agent's own history, a router's extra tools)
     are the parent's `Host` with that capability replaced (`Host.replace`).
     `host.artifacts` (save, load, list, versions, delete) holds the session's files; it is
-    None on hosts that have no artifact store. Memory will be a further capability."""
+    None on hosts that have no artifact store. `host.memory` (search, add, list, delete) is
+    the run's user's long-term memory; None on hosts without a memory store."""
 
     @property
     def run_id(self) -> str: ...
@@ -515,6 +543,9 @@ class HostAPI(Protocol):
     @property
     def artifacts(self) -> ArtifactsAPI | None: ...
 
+    @property
+    def memory(self) -> MemoryAPI | None: ...
+
 
 class Host:
     """A HostAPI composed of capability objects. `replace(history=...)` makes a host that
@@ -527,6 +558,7 @@ class Host:
         "artifacts",
         "history",
         "knowledge",
+        "memory",
         "models",
         "run_id",
         "state",
@@ -545,9 +577,11 @@ class Host:
         state: StateAPI,
         storage: StorageAPI,
         artifacts: ArtifactsAPI | None = None,
+        memory: MemoryAPI | None = None,
     ) -> None:
         self.run_id = run_id
         self.artifacts = artifacts
+        self.memory = memory
         self.models = models
         self.tools = tools
         self.knowledge = knowledge
@@ -637,7 +671,16 @@ class Host:
         return await self.storage.keys()
 
 
-_CAPABILITIES = ("models", "tools", "knowledge", "history", "state", "storage", "artifacts")
+_CAPABILITIES = (
+    "models",
+    "tools",
+    "knowledge",
+    "history",
+    "state",
+    "storage",
+    "artifacts",
+    "memory",
+)
 
 
 ResultBatch = RunResult | list[RunResult]
@@ -681,6 +724,9 @@ __all__ = [
     "KnowledgeResource",
     "KnowledgeRetrieved",
     "Manifest",
+    "MemoryAPI",
+    "MemoryOp",
+    "MemoryResource",
     "MessageCompleted",
     "MessageDelta",
     "ModelResource",

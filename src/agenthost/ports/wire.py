@@ -329,6 +329,20 @@ class ArtifactLoadParams(_HostParams, kw_only=True):
     version: int | None = None
 
 
+class MemorySearchParams(_HostParams, kw_only=True):
+    query: str
+    top_k: int = 3
+
+
+class MemoryAddParams(_HostParams, kw_only=True):
+    text: str
+    metadata: dict[str, Any] | None = None
+
+
+class MemoryIdParams(_HostParams, kw_only=True):
+    memory_id: str
+
+
 # method -> its params struct (results: see HostAPI in ports.protocol)
 HOST_METHODS: Final[dict[str, type[_HostParams]]] = {
     "host.invoke_model": ModelParams,
@@ -353,4 +367,8 @@ HOST_METHODS: Final[dict[str, type[_HostParams]]] = {
     "host.artifacts_list": RunOnlyParams,
     "host.artifacts_versions": ArtifactNameParams,
     "host.artifacts_delete": ArtifactNameParams,
+    "host.memory_search": MemorySearchParams,
+    "host.memory_add": MemoryAddParams,
+    "host.memory_list": RunOnlyParams,
+    "host.memory_delete": MemoryIdParams,
 }

@@ -161,7 +161,7 @@ async def test_storage_round_trip_and_deadline_refusal(store: SessionStore) -> N
 
 
 def test_the_host_api_protocol_is_narrow() -> None:
-    """HostAPI is the run id and seven capability objects, nothing else."""
+    """HostAPI is the run id and eight capability objects, nothing else."""
     members = {name for name in dir(HostAPI) if not name.startswith("_")}
     assert members == {
         "run_id",
@@ -172,6 +172,7 @@ def test_the_host_api_protocol_is_narrow() -> None:
         "state",
         "storage",
         "artifacts",
+        "memory",
     }
 
 

@@ -14,7 +14,7 @@ from agenthost.core.events import Event
 from agenthost.core.messages import Message
 from agenthost.ports import wire
 from agenthost.ports.artifacts import Artifact, ArtifactInfo
-from agenthost.ports.knowledge import Chunk
+from agenthost.ports.knowledge import Chunk, MemoryInfo
 from agenthost.ports.models import ModelResponse, ToolSpec
 from agenthost.ports.protocol import HistoryPage, MessageCompleted, RunCompleted
 from agenthost.ports.tools import ToolOutput
@@ -54,6 +54,10 @@ RESULTS: dict[str, Any] = {
     "host.artifacts_list": list[ArtifactInfo],
     "host.artifacts_versions": list[ArtifactInfo],
     "host.artifacts_delete": bool,
+    "host.memory_search": list[Chunk],
+    "host.memory_add": str,
+    "host.memory_list": list[MemoryInfo],
+    "host.memory_delete": bool,
 }
 NOTIFICATIONS: dict[str, type[Any]] = {
     "agent.result": wire.ResultParams,

@@ -10,11 +10,12 @@ the user: nobody reaches another user's memory.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from agenthost.backends.knowledge.store import DocumentInfo, KnowledgeStore
 from agenthost.core.errors import InvalidArgument
-from agenthost.ports.knowledge import Chunk
+from agenthost.ports.knowledge import Chunk, MemoryInfo
 
 MEMORY = "_memory"
 
@@ -48,6 +49,30 @@ class KnowledgeMemory:
     async def search(self, user_id: str, query: str, *, top_k: int = 3) -> list[Chunk]:
         await self._base(user_id)
         return await self.store.search(user_id, MEMORY, query, top_k=top_k)
+
+    async def add(
+        self, user_id: str, text: str, *, app: str, metadata: dict[str, Any] | None = None
+    ) -> str:
+        """Remember a note (`host.memory.add`): a document `APP/note-<id>`; its id."""
+        if not text.strip():
+            raise InvalidArgument("text", "a memory needs some text")
+        await self._base(user_id)
+        memory_id = f"{app}/note-{uuid.uuid4().hex[:16]}"
+        meta: dict[str, Any] = {**(metadata or {}), "app": app, "source": "note"}
+        await self.store.add(user_id, MEMORY, memory_id, text, meta)
+        return memory_id
+
+    async def memories(self, user_id: str) -> list[MemoryInfo]:
+        """The user's memories (sessions and notes)."""
+        return [
+            MemoryInfo(
+                memory_id=doc.document,
+                chunks=doc.chunks,
+                metadata=doc.metadata,
+                added_at=doc.added_at,
+            )
+            for doc in await self.sessions(user_id)
+        ]
 
     async def sessions(self, user_id: str) -> list[DocumentInfo]:
         """The user's remembered sessions."""

@@ -65,7 +65,7 @@ def excess_permissions(asked: Permissions, allowed: Permissions) -> list[str]:
     """The permissions in `asked` that `allowed` does not give, e.g. ['tools', 'state: app']."""
     out = [
         flag
-        for flag in ("models", "tools", "knowledge_bases", "storage", "artifacts")
+        for flag in ("models", "tools", "knowledge_bases", "storage", "artifacts", "memory")
         if getattr(asked, flag) and not getattr(allowed, flag)
     ]
     for group in ("history", "events", "state"):

@@ -45,6 +45,8 @@ def _needs(method: str, params: Any, perms: Permissions) -> str | None:
         return None if perms.storage else "storage"
     if group.startswith("artifacts_"):
         return None if perms.artifacts else "artifacts"
+    if group.startswith("memory_"):
+        return None if perms.memory else "memory"
     return f"an unknown method {method!r}"  # pragma: no cover - HOST_METHODS lists them all
 
 
@@ -93,7 +95,24 @@ async def _call(method: str, host: HostAPI, p: Any, request_id: Any, reply: Repl
             return await host.storage.keys()
         case _ if method.startswith("host.artifacts_"):
             return await _artifacts(method, host, p)
+        case _ if method.startswith("host.memory_"):
+            return await _memory(method, host, p)
     raise AssertionError(method)  # pragma: no cover - HOST_METHODS lists them all
+
+
+async def _memory(method: str, host: HostAPI, p: Any) -> Any:
+    """`host.memory_*`: the run's `host.memory` (its own user's), authorized there."""
+    memory = host.memory
+    if memory is None:
+        raise HostAPIError("unauthorized", "This host has no memory store.")
+    match method:
+        case "host.memory_search":
+            return await memory.search(p.query, top_k=p.top_k)
+        case "host.memory_add":
+            return await memory.add(p.text, metadata=p.metadata)
+        case "host.memory_list":
+            return await memory.list()
+    return await memory.delete(p.memory_id)
 
 
 async def _artifacts(method: str, host: HostAPI, p: Any) -> Any:
