@@ -56,6 +56,9 @@ def fake_env(tmp_path: Path) -> Iterator[dict[str, str]]:
             "OPENAI_BASE_URL": server.base_url,
             "OPENAI_API_KEY": "sk-test",
             "AGENTHOST_HOME": str(tmp_path / "home"),
+            # the `agenthost` command of this interpreter's virtualenv, as the examples' shell
+            # scripts call it (`make test` runs .venv/bin/pytest without activating the venv)
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         }
 
 
