@@ -334,7 +334,9 @@ async def test_cancelling_the_call_kills_its_processes(tmp_path: Path) -> None:
     code = f"import time\nprint('{token}', flush=True)\ntime.sleep(600)"
     task = asyncio.create_task(run(code, tmp_path / "w", limits=SandboxLimits(timeout=600)))
     # only /proc shows the sandbox's processes from outside: poll it until the code runs
-    while not processes_with(token):  # noqa: ASYNC110
+    while not processes_with(token):
+        if task.done():  # it ended before its code ran: say how, rather than wait forever
+            raise AssertionError(f"run_code ended before its code ran: {task.result()!r}")
         await asyncio.sleep(0.05)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
