@@ -329,19 +329,63 @@ async def test_memory_is_limited(tmp_path: Path) -> None:
     assert "MemoryError" in result.stderr.text() and "ALLOCATED" not in result.stdout.text()
 
 
-async def test_cancelling_the_call_kills_its_processes(tmp_path: Path) -> None:
-    token = uuid.uuid4().hex
+# Driven in a fresh interpreter: inside the long suite's process this test hung once in
+# three fresh-clone runs (state left by earlier tests; not reproduced alone: see the closing
+# note of session 3). The token is passed by environment, so only the sandboxed program's
+# command line holds it.
+_CANCEL = r"""
+import asyncio, os, sys
+from pathlib import Path
+from agenthost.backends.tools.sandbox import BwrapSandbox, SandboxLimits
+
+def processes_with(token):
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if token.encode() in cmdline:
+                found.append(int(entry))
+    return found
+
+async def main():
+    token = os.environ["SANDBOX_TOKEN"]
     code = f"import time\nprint('{token}', flush=True)\ntime.sleep(600)"
-    task = asyncio.create_task(run(code, tmp_path / "w", limits=SandboxLimits(timeout=600)))
-    # only /proc shows the sandbox's processes from outside: poll it until the code runs
-    while not processes_with(token):
-        if task.done():  # it ended before its code ran: say how, rather than wait forever
-            raise AssertionError(f"run_code ended before its code ran: {task.result()!r}")
+    workdir = Path(sys.argv[1])
+    workdir.mkdir(parents=True, exist_ok=True)
+    limits = SandboxLimits(timeout=600)
+    task = asyncio.create_task(BwrapSandbox().run("python", code, workdir=workdir, limits=limits))
+    while not processes_with(token):  # only /proc shows the sandbox's processes from outside
+        if task.done():
+            raise SystemExit(f"run_code ended before its code ran: {task.result()!r}")
         await asyncio.sleep(0.05)
     task.cancel()
-    with pytest.raises(asyncio.CancelledError):
+    try:
         await task
-    assert processes_with(token) == []
+    except asyncio.CancelledError:
+        print("left", processes_with(token))
+    else:
+        raise SystemExit("the call was not cancelled")
+
+asyncio.run(main())
+"""
+
+
+async def test_cancelling_the_call_kills_its_processes(tmp_path: Path) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _CANCEL,
+        str(tmp_path / "w"),
+        env={**os.environ, "SANDBOX_TOKEN": uuid.uuid4().hex},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    assert out.decode().strip() == "left []"
 
 
 # ---- configuration ----------------------------------------------------------------------------
