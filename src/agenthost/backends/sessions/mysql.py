@@ -23,10 +23,10 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Self
 from urllib.parse import unquote, urlsplit
 
+from agenthost.backends.common.lifecycle import OpenClose
 from agenthost.backends.sessions import _mysql_sql as sql
 from agenthost.backends.sessions._common import (
     Clock,
@@ -91,7 +91,7 @@ def connect_args(url: str) -> dict[str, Any]:
     }
 
 
-class MySQLSessionStore:
+class MySQLSessionStore(OpenClose):
     """Sessions, events, state scopes and KV values in MySQL/MariaDB tables (module doc)."""
 
     def __init__(
@@ -250,17 +250,6 @@ class MySQLSessionStore:
         if current != LATEST:
             error = schema_error("MySQL session store", self.url, current, LATEST)
             raise StoreError(error.message)
-
-    async def __aenter__(self) -> Self:
-        return await self.open()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def leases(self) -> MySQLLeases:
         """The lease port on this store's connections (ports/leases.py): session leases

@@ -29,9 +29,9 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Self
 
+from agenthost.backends.common.lifecycle import OpenClose
 from agenthost.backends.sessions import _postgres_sql as sql
 from agenthost.backends.sessions._common import (
     Clock,
@@ -80,7 +80,7 @@ OPTIONS: Final = ("table_prefix", "migrate", "pool_size", "connect_timeout")
 LATEST: Final = latest_version(sql.MIGRATIONS)
 
 
-class PostgresSessionStore:
+class PostgresSessionStore(OpenClose):
     """Sessions, events, state scopes and KV values in Postgres tables (see the module doc)."""
 
     def __init__(
@@ -231,17 +231,6 @@ class PostgresSessionStore:
             raise StoreError(
                 schema_error("Postgres session store", self.url, current, LATEST).message
             )
-
-    async def __aenter__(self) -> Self:
-        return await self.open()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def leases(self) -> PostgresLeases:
         """The lease port on this store's connections (ports/leases.py): session leases

@@ -27,10 +27,10 @@ import math
 import re
 import time
 from collections.abc import AsyncIterator, Sequence
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Self, cast
 from urllib.parse import quote, unquote
 
+from agenthost.backends.common.lifecycle import OpenClose
 from agenthost.backends.sessions import _redis_lua as lua
 from agenthost.backends.sessions._common import (
     Clock,
@@ -84,7 +84,7 @@ def _q(value: str) -> str:
     return quote(value, safe="")
 
 
-class RedisSessionStore:
+class RedisSessionStore(OpenClose):
     """Sessions, events, state scopes and KV values in Redis (see the module doc)."""
 
     def __init__(
@@ -197,17 +197,6 @@ class RedisSessionStore:
         if current != LATEST:
             error = schema_error("Redis session store", self.url, current, LATEST)
             raise StoreError(error.message)
-
-    async def __aenter__(self) -> Self:
-        return await self.open()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     @contextlib.asynccontextmanager
     async def _errors(self) -> AsyncIterator[None]:

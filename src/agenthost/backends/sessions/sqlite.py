@@ -72,11 +72,11 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Final, ParamSpec, Self, TypeVar
 
 import msgspec
 
+from agenthost.backends.common.lifecycle import OpenClose
 from agenthost.backends.sessions import _sqlite_sql as sql
 from agenthost.backends.sessions._common import (
     Batch,
@@ -154,7 +154,7 @@ def _is_busy(exc: sqlite3.Error) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
 
 
-class SQLiteSessionStore:
+class SQLiteSessionStore(OpenClose):
     """Sessions, events, state scopes and KV values in one SQLite file (see the module doc).
 
     `cache_size` is how many sessions `get` keeps decoded (0 turns the cache off);
@@ -303,17 +303,6 @@ class SQLiteSessionStore:
         self._watch.verify()
         if self._checkpointer is not None:
             self._checkpointer.note_write(nbytes)
-
-    async def __aenter__(self) -> Self:
-        return await self.open()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def _connection(self) -> sqlite3.Connection:
         conn = self._conn

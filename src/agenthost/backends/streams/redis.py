@@ -20,12 +20,12 @@ import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator, Sequence
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Self
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
 
+from agenthost.backends.common.lifecycle import OpenClose
 from agenthost.core import serde
 from agenthost.core.errors import BackendUnavailable, InvalidArgument, StoreError, redact_url
 from agenthost.core.events import Event
@@ -66,7 +66,7 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-class RedisRunStreams:
+class RedisRunStreams(OpenClose):
     """See the module doc."""
 
     def __init__(
@@ -124,17 +124,6 @@ class RedisRunStreams:
         client, self._redis = self._redis, None
         if client is not None:
             await client.aclose()
-
-    async def __aenter__(self) -> Self:
-        return await self.open()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def drop(self) -> None:
         """Delete every key under this prefix (tests)."""

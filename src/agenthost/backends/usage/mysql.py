@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from types import TracebackType
 from typing import Any, Final, Self
 
+from agenthost.backends.common.lifecycle import OpenClose
 from agenthost.backends.common.sql_servers import (
     close_mysql_pool,
     mysql_connect_args,
@@ -28,7 +28,7 @@ from agenthost.ports.usage import UsageQuery
 _TEXT: Final = "VARCHAR(255) NOT NULL"
 
 
-class MySQLUsageStore:
+class MySQLUsageStore(OpenClose):
     def __init__(self, url: str, **options: Any) -> None:
         self.url, prefix, self._pool_size, self._timeout = server_options(url, options, "")
         mysql_connect_args(self.url)  # a URL without a database fails here, not on open
@@ -73,17 +73,6 @@ class MySQLUsageStore:
         pool, self._pool = self._pool, None
         if pool is not None:
             await close_mysql_pool(pool)
-
-    async def __aenter__(self) -> Self:
-        return await self.open()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     @asynccontextmanager
     async def _cursor(self) -> AsyncIterator[Any]:

@@ -7,10 +7,10 @@ tables are named; the table is created if missing when the store opens.
 from __future__ import annotations
 
 import re
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import parse_qsl
 
+from agenthost.backends.common.lifecycle import OpenClose
 from agenthost.backends.usage._common import COLUMNS, record_of, row_of, where
 from agenthost.core.errors import BackendUnavailable, ConfigError, StoreError, redact_url
 from agenthost.core.usage import UsageRecord
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 _PREFIX = re.compile(r"[a-z_][a-z0-9_]{0,40}")
 
 
-class PostgresUsageStore:
+class PostgresUsageStore(OpenClose):
     def __init__(self, dsn: str, *, table_prefix: str = "") -> None:
         if table_prefix and not _PREFIX.fullmatch(table_prefix):
             raise ConfigError(f"table_prefix {table_prefix!r}: use lowercase letters, digits, _")
@@ -77,17 +77,6 @@ class PostgresUsageStore:
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
-
-    async def __aenter__(self) -> Self:
-        return await self.open()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def _p(self) -> asyncpg.Pool:
         if self._pool is None:

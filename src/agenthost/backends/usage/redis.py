@@ -19,12 +19,12 @@ reads only that user's runs in the window.
 from __future__ import annotations
 
 import re
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Self
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import msgspec
 
+from agenthost.backends.common.lifecycle import OpenClose
 from agenthost.backends.usage._common import COLUMNS, record_of, row_of
 from agenthost.core.errors import BackendUnavailable, InvalidArgument, StoreError, redact_url
 from agenthost.core.usage import UsageRecord
@@ -56,7 +56,7 @@ def _q(value: str) -> str:
     return quote(value, safe="")
 
 
-class RedisUsageStore:
+class RedisUsageStore(OpenClose):
     def __init__(self, url: str, *, key_prefix: str = "agenthost:") -> None:
         if not isinstance(key_prefix, str) or not _PREFIX.fullmatch(key_prefix):
             raise InvalidArgument(
@@ -106,17 +106,6 @@ class RedisUsageStore:
         client, self._redis = self._redis, None
         if client is not None:
             await client.aclose()
-
-    async def __aenter__(self) -> Self:
-        return await self.open()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def _r(self) -> Redis:
         if self._redis is None:

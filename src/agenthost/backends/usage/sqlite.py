@@ -12,9 +12,9 @@ import asyncio
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Final, Self, TypeVar
 
+from agenthost.backends.common.lifecycle import OpenClose
 from agenthost.backends.usage._common import COLUMNS, record_of, row_of, where
 from agenthost.core.errors import BackendUnavailable, ConfigError, StoreError
 from agenthost.core.usage import UsageRecord
@@ -50,7 +50,7 @@ def sqlite_path(url: str) -> str:
     return rest[1:]
 
 
-class SQLiteUsageStore:
+class SQLiteUsageStore(OpenClose):
     def __init__(self, path: str = "agenthost.db", *, busy_timeout: float = 5.0) -> None:
         self.path = path
         self._busy_timeout = busy_timeout
@@ -86,17 +86,6 @@ class SQLiteUsageStore:
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()
-
-    async def __aenter__(self) -> Self:
-        return await self.open()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
