@@ -121,6 +121,13 @@ def owner_session(name: str, session_id: str) -> str:
     return "" if name.startswith(USER_PREFIX) else session_id
 
 
+def artifact_key(app: str, user_id: str, session_id: str, name: str) -> tuple[str, str, str, str]:
+    """What an artifact is stored under: app, user, owning session (see `owner_session`) and
+    its name, the name checked first (`check_name`)."""
+    check_name(name)
+    return (app, user_id, owner_session(name, session_id), name)
+
+
 def new_info(
     name: str, version: int, data: bytes, mime_type: str, metadata: dict[str, Any] | None
 ) -> ArtifactInfo:

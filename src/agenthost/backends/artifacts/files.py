@@ -29,9 +29,8 @@ import msgspec
 from agenthost.ports.artifacts import (
     Artifact,
     ArtifactInfo,
-    check_name,
+    artifact_key,
     new_info,
-    owner_session,
 )
 
 _encode = msgspec.json.Encoder().encode
@@ -65,8 +64,8 @@ class FileArtifactStore:
         return self.root / _segment(app) / _segment(user_id) / where
 
     def _folder(self, app: str, user_id: str, session_id: str, name: str) -> Path:
-        check_name(name)
-        return self._owner(app, user_id, owner_session(name, session_id)) / _segment(name)
+        app, user_id, owner, name = artifact_key(app, user_id, session_id, name)
+        return self._owner(app, user_id, owner) / _segment(name)
 
     # ---- blocking parts (run in a thread) --------------------------------------------------
 

@@ -9,9 +9,8 @@ from typing import Any
 from agenthost.ports.artifacts import (
     Artifact,
     ArtifactInfo,
-    check_name,
+    artifact_key,
     new_info,
-    owner_session,
 )
 
 _Key = tuple[str, str, str, str]  # app, user, owner session ('' = the user's), name
@@ -23,8 +22,7 @@ class MemoryArtifactStore:
 
     @staticmethod
     def _key(app: str, user_id: str, session_id: str, name: str) -> _Key:
-        check_name(name)
-        return (app, user_id, owner_session(name, session_id), name)
+        return artifact_key(app, user_id, session_id, name)
 
     async def save(
         self,

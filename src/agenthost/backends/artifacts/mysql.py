@@ -37,7 +37,7 @@ from agenthost.core.errors import StoreError, redact_url
 from agenthost.ports.artifacts import (
     Artifact,
     ArtifactInfo,
-    check_name,
+    artifact_key,
     new_info,
     owner_session,
 )
@@ -109,8 +109,7 @@ class MySQLArtifactStore:
 
     @staticmethod
     def _key(app: str, user_id: str, session_id: str, name: str) -> tuple[bytes, ...]:
-        check_name(name)
-        return (_k(app, user_id, owner_session(name, session_id), name),)
+        return (_k(*artifact_key(app, user_id, session_id, name)),)
 
     async def drop_table(self) -> None:
         """Remove the table and every artifact in it (tests use it to clean up)."""

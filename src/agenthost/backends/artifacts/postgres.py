@@ -27,9 +27,8 @@ from agenthost.core.errors import StoreError, redact_url
 from agenthost.ports.artifacts import (
     Artifact,
     ArtifactInfo,
-    check_name,
+    artifact_key,
     new_info,
-    owner_session,
 )
 
 _KEY = "app = $1 AND user_id = $2 AND owner = $3 AND name = $4"
@@ -89,8 +88,7 @@ class PostgresArtifactStore:
 
     @staticmethod
     def _key(app: str, user_id: str, session_id: str, name: str) -> tuple[str, ...]:
-        check_name(name)
-        return (app, user_id, owner_session(name, session_id), name)
+        return artifact_key(app, user_id, session_id, name)
 
     async def drop_table(self) -> None:
         """Remove the table and every artifact in it (tests use it to clean up)."""

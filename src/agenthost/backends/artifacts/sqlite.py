@@ -24,9 +24,8 @@ from agenthost.core.errors import StoreError
 from agenthost.ports.artifacts import (
     Artifact,
     ArtifactInfo,
-    check_name,
+    artifact_key,
     new_info,
-    owner_session,
 )
 
 T = TypeVar("T")
@@ -114,8 +113,7 @@ class SQLiteArtifactStore:
 
     @staticmethod
     def _where(app: str, user_id: str, session_id: str, name: str) -> tuple[str, ...]:
-        check_name(name)
-        return (app, user_id, owner_session(name, session_id), name)
+        return artifact_key(app, user_id, session_id, name)
 
     async def save(
         self,
