@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from agenthost.backends.knowledge._endpoint import JsonEndpoint
 from agenthost.core.errors import ConfigError, KnowledgeUnavailable, MissingExtraError
 
 if TYPE_CHECKING:
@@ -125,8 +126,11 @@ def normalize(vectors: Vectors) -> Vectors:
     return unit
 
 
-class HttpEmbedder:
+class HttpEmbedder(JsonEndpoint):
     """An OpenAI-compatible embeddings endpoint."""
+
+    what = "embedding"
+    path = "/embeddings"
 
     def __init__(
         self,
@@ -139,62 +143,32 @@ class HttpEmbedder:
         batch_size: int = 128,
         client: aiohttp.ClientSession | None = None,
     ) -> None:
-        self.name = f"{provider}:{model}"
-        self.model = model
-        self.url = base_url.rstrip("/") + "/embeddings"
-        self.timeout = timeout
+        super().__init__(
+            provider, model, base_url=base_url, api_key=api_key, timeout=timeout, client=client
+        )
         self.batch_size = batch_size
-        self._headers = {"Content-Type": "application/json"}
-        if api_key:
-            self._headers["Authorization"] = f"Bearer {api_key}"
-        self._client = client
-        self._owns_client = client is None
-
-    def __repr__(self) -> str:
-        return f"HttpEmbedder(name={self.name!r}, url={self.url!r})"
 
     async def embed(self, texts: Sequence[str]) -> Vectors:
         import numpy as np
 
         rows: list[list[float]] = []
         for start in range(0, len(texts), self.batch_size):
-            rows.extend(await self._post(list(texts[start : start + self.batch_size])))
+            rows.extend(await self._embed(list(texts[start : start + self.batch_size])))
         if not rows:
             return np.zeros((0, 0), dtype=np.float32)
         return normalize(np.asarray(rows, dtype=np.float32))
 
-    async def _post(self, batch: list[str]) -> list[list[float]]:
-        import aiohttp
+    async def _embed(self, batch: list[str]) -> list[list[float]]:
         import orjson
 
-        from agenthost.backends.common.http import make_http_client
-
-        if self._client is None:
-            self._client = make_http_client(max_connections=16, connect_timeout=self.timeout)
-        body = orjson.dumps({"model": self.model, "input": batch})
+        payload = await self._post({"model": self.model, "input": batch})
         try:
-            async with asyncio.timeout(self.timeout):
-                response = await self._client.post(self.url, data=body, headers=self._headers)
-                async with response:
-                    payload = await response.read()
-                    if response.status >= 400:
-                        reason = f"HTTP {response.status}: {payload[:300].decode(errors='replace')}"
-                        raise KnowledgeUnavailable("embedding", self.url, reason)
             data = orjson.loads(payload)["data"]
             ordered = sorted(data, key=lambda item: item.get("index", 0))
             vectors = [item["embedding"] for item in ordered]
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            raise KnowledgeUnavailable("embedding", self.url, reason) from exc
         except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
-            reason = f"an answer without data[].embedding ({type(exc).__name__})"
-            raise KnowledgeUnavailable("embedding", self.url, reason) from exc
+            raise self._bad_answer("data[].embedding", exc) from exc
         if len(vectors) != len(batch):
             reason = f"{len(vectors)} embeddings for {len(batch)} inputs"
             raise KnowledgeUnavailable("embedding", self.url, reason)
         return vectors
-
-    async def aclose(self) -> None:
-        if self._owns_client and self._client is not None:
-            await self._client.close()
-            self._client = None

@@ -16,12 +16,10 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from agenthost.backends.knowledge._endpoint import JsonEndpoint
 from agenthost.backends.knowledge._text import content_words
-from agenthost.core.errors import KnowledgeUnavailable
 
 if TYPE_CHECKING:
-    import aiohttp
-
     from agenthost.backends.knowledge._embed import StaticEmbedder
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
@@ -63,68 +61,26 @@ class EmbeddedReranker:
         return scores[:top_k]
 
 
-class HttpReranker:
+class HttpReranker(JsonEndpoint):
     """A rerank endpoint in the Cohere / Jina / vLLM format."""
 
-    def __init__(
-        self,
-        provider: str,
-        model: str,
-        *,
-        base_url: str,
-        api_key: str | None = None,
-        timeout: float = 30.0,
-        client: aiohttp.ClientSession | None = None,
-    ) -> None:
-        self.name = f"{provider}:{model}"
-        self.model = model
-        self.url = base_url.rstrip("/") + "/rerank"
-        self.timeout = timeout
-        self._headers = {"Content-Type": "application/json"}
-        if api_key:
-            self._headers["Authorization"] = f"Bearer {api_key}"
-        self._client = client
-        self._owns_client = client is None
-
-    def __repr__(self) -> str:
-        return f"HttpReranker(name={self.name!r}, url={self.url!r})"
+    what = "rerank"
+    path = "/rerank"
 
     async def rerank(
         self, query: str, documents: Sequence[str], *, top_k: int
     ) -> list[tuple[int, float]]:
-        import aiohttp
         import orjson
-
-        from agenthost.backends.common.http import make_http_client
 
         if not documents:
             return []
-        if self._client is None:
-            self._client = make_http_client(max_connections=16, connect_timeout=self.timeout)
         body = {"model": self.model, "query": query, "documents": list(documents), "top_n": top_k}
+        payload = await self._post(body)
         try:
-            async with asyncio.timeout(self.timeout):
-                response = await self._client.post(
-                    self.url, data=orjson.dumps(body), headers=self._headers
-                )
-                async with response:
-                    payload = await response.read()
-                    if response.status >= 400:
-                        reason = f"HTTP {response.status}: {payload[:300].decode(errors='replace')}"
-                        raise KnowledgeUnavailable("rerank", self.url, reason)
             results = orjson.loads(payload)["results"]
             ranked = [(int(r["index"]), float(r["relevance_score"])) for r in results]
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            raise KnowledgeUnavailable("rerank", self.url, reason) from exc
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            reason = f"an answer without results[].index/relevance_score ({type(exc).__name__})"
-            raise KnowledgeUnavailable("rerank", self.url, reason) from exc
+            raise self._bad_answer("results[].index/relevance_score", exc) from exc
         ranked = [(i, s) for i, s in ranked if 0 <= i < len(documents)]
         ranked.sort(key=lambda item: item[1], reverse=True)
         return ranked[:top_k]
-
-    async def aclose(self) -> None:
-        if self._owns_client and self._client is not None:
-            await self._client.close()
-            self._client = None
