@@ -7,26 +7,17 @@ runs, so `agenthost --help` stays fast.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import typer
+
+from agenthost.cli._options import ConfigOption
 
 db_app = typer.Typer(
     help="The session store's schema: apply migrations, show the version.",
     no_args_is_help=True,
     add_completion=False,
 )
-
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        "-c",
-        help="Config file (default: ./agenthost.yaml if present).",
-        envvar="AGENTHOST_CONFIG",
-        show_default=False,
-    ),
-]
 
 
 def _store(config: Path | None) -> tuple[Any, str]:

@@ -29,6 +29,8 @@ from typing import Annotated
 
 import typer
 
+from agenthost.cli._options import ConfigOption
+
 EXIT_NOT_RUNNING = 3  # `status` of a daemon that is not running (as LSB init scripts do)
 _POLL = 0.1  # seconds between looks at a starting or stopping daemon
 _BANNER = re.compile(r"agenthost is serving \d+ agent\(s\) on (http://\S+?):? ")
@@ -283,16 +285,7 @@ def _err(message: str) -> None:
 
 @deploy_app.command("local")
 def local(
-    config: Annotated[
-        Path | None,
-        typer.Option(
-            "--config",
-            "-c",
-            help="Config file (default: ./agenthost.yaml if present).",
-            envvar="AGENTHOST_CONFIG",
-            show_default=False,
-        ),
-    ] = None,
+    config: ConfigOption = None,
     host: Annotated[
         str | None, typer.Option("--host", help="Address (default: server.host).")
     ] = None,

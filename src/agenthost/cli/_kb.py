@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from agenthost.cli._options import ConfigOption
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -25,16 +27,6 @@ kb_app = typer.Typer(
     add_completion=False,
 )
 
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        "-c",
-        help="Config file (default: ./agenthost.yaml if present).",
-        envvar="AGENTHOST_CONFIG",
-        show_default=False,
-    ),
-]
 UserOption = Annotated[
     str | None,
     typer.Option(

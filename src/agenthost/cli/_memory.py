@@ -10,7 +10,8 @@ from typing import Annotated
 
 import typer
 
-from agenthost.cli._kb import ConfigOption, UserOption, _context, _run
+from agenthost.cli._kb import UserOption, _context, _run
+from agenthost.cli._options import ConfigOption
 
 memory_app = typer.Typer(
     help="Long-term memory: remembered sessions, per user.",

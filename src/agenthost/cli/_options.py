@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
+
+import typer
 
 
 @dataclass(slots=True, kw_only=True)
@@ -18,3 +21,16 @@ class Options:
 
 def default_user() -> str:
     return os.environ.get("USER") or "local"
+
+
+# `--config` of every command that reads agenthost.yaml
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="Config file (default: ./agenthost.yaml if present).",
+        envvar="AGENTHOST_CONFIG",
+        show_default=False,
+    ),
+]

@@ -16,7 +16,7 @@ from agenthost.cli._db import db_app
 from agenthost.cli._deploy import deploy_app
 from agenthost.cli._kb import kb_app
 from agenthost.cli._memory import memory_app
-from agenthost.cli._options import Options, default_user
+from agenthost.cli._options import ConfigOption, Options, default_user
 
 app = typer.Typer(
     name="agenthost",
@@ -50,16 +50,6 @@ app.add_typer(deploy_app, name="deploy")
 app.add_typer(kb_app, name="kb")
 app.add_typer(memory_app, name="memory")
 
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        "-c",
-        help="Config file (default: ./agenthost.yaml if present).",
-        envvar="AGENTHOST_CONFIG",
-        show_default=False,
-    ),
-]
 AgentOption = Annotated[
     str | None,
     typer.Option("--agent", "-a", help="Agent to run (default: the config's default agent)."),
