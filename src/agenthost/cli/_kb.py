@@ -166,9 +166,11 @@ async def _ingest(
 def _summary(console: Console, name: str, report: IngestReport) -> None:
     from rich.markup import escape
 
-    console.print(f"{escape(name)}: {report.summary()}")
+    # one line each, never wrapped at the terminal's width: a path and its reason stay together
+    # (and greppable when the output is piped)
+    console.print(f"{escape(name)}: {report.summary()}", soft_wrap=True)
     for document, reason in report.failed:
-        console.print(f"[red]failed[/] {escape(document)}: {escape(reason)}")
+        console.print(f"[red]failed[/] {escape(document)}: {escape(reason)}", soft_wrap=True)
 
 
 @kb_app.command("ls")
