@@ -41,7 +41,7 @@ from agenthost.core.ids import new_run_id, new_session_id
 from agenthost.core.messages import Message, as_message
 from agenthost.core.session import Session, SessionInfo, SessionKey
 from agenthost.core.usage import Usage
-from agenthost.engine import approval, tracing
+from agenthost.engine import approval, gc_tuning, tracing
 from agenthost.engine.active import ActiveRun, Grants
 from agenthost.engine.budgets import Meter
 from agenthost.engine.catalog import Catalog, catalog_of, resources_for
@@ -222,6 +222,7 @@ class Runner:
     # ---- lifecycle ------------------------------------------------------------------------
 
     async def __aenter__(self) -> Runner:
+        gc_tuning.tune()  # once per process: the GC settings for many runs (gc_tuning.py)
         await self.recovery.start()
         enter = getattr(self.agent, "__aenter__", None)
         if enter is not None:

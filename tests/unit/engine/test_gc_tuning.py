@@ -1,0 +1,71 @@
+"""The GC settings a Runner applies once per process (engine/gc_tuning.py)."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+
+import pytest
+
+from agenthost.engine import gc_tuning
+from agenthost.engine.llm_agent import LLMAgent
+from agenthost.engine.runner import Runner, collect
+from agenthost.ports.sessions import SessionStore
+from agenthost.testing.scripted import ScriptedModel
+
+
+@pytest.fixture
+def fresh_gc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A process whose GC no Runner has tuned yet; the settings restored afterwards."""
+    threshold = gc.get_threshold()
+    enabled = gc.isenabled()
+    monkeypatch.setattr(gc_tuning, "_tuned", False)
+    monkeypatch.delenv(gc_tuning.ENV, raising=False)
+    gc.set_threshold(700, threshold[1], threshold[2])
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
+        if enabled:
+            gc.enable()
+
+
+async def test_the_first_runner_freezes_startup_and_raises_the_young_threshold(
+    fresh_gc: None, store: SessionStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    freezes: list[int] = []
+    freeze = gc.freeze
+    monkeypatch.setattr(gc, "freeze", lambda: freezes.append(1) or freeze())
+    before = gc.get_freeze_count()
+    async with Runner(LLMAgent(model=ScriptedModel(["hi"])), store=store) as runner:
+        assert gc.get_threshold()[0] == gc_tuning.YOUNG_THRESHOLD
+        assert freezes == [1] and gc.get_freeze_count() > before
+        events = await collect(runner.run("u", None, "hello"))
+        assert events[-1].type == "run.completed"
+    async with Runner(LLMAgent(model=ScriptedModel(["hi"])), store=store):
+        assert freezes == [1]  # once per process, not per runner
+
+
+async def test_a_higher_threshold_is_kept_and_a_lower_one_never_set(fresh_gc: None) -> None:
+    gc.set_threshold(50_000, 10, 10)
+    assert gc_tuning.tune() is True
+    assert gc.get_threshold() == (50_000, 10, 10)
+
+
+async def test_agenthost_gc_default_leaves_the_collector_alone(
+    fresh_gc: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(gc_tuning.ENV, "default")
+    before = gc.get_freeze_count()
+    assert gc_tuning.tune() is False
+    assert gc.get_threshold()[0] == 700 and gc.get_freeze_count() == before
+
+
+async def test_a_disabled_collector_is_left_alone_until_it_is_enabled(fresh_gc: None) -> None:
+    gc.disable()
+    assert gc_tuning.tune() is False
+    assert gc.get_threshold()[0] == 700
+    gc.enable()
+    assert gc_tuning.tune() is True
+    assert gc.get_threshold()[0] == gc_tuning.YOUNG_THRESHOLD
