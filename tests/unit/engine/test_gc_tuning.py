@@ -36,7 +36,12 @@ async def test_the_first_runner_freezes_startup_and_raises_the_young_threshold(
 ) -> None:
     freezes: list[int] = []
     freeze = gc.freeze
-    monkeypatch.setattr(gc, "freeze", lambda: freezes.append(1) or freeze())
+
+    def counted() -> None:
+        freezes.append(1)
+        freeze()
+
+    monkeypatch.setattr(gc, "freeze", counted)
     before = gc.get_freeze_count()
     async with Runner(LLMAgent(model=ScriptedModel(["hi"])), store=store) as runner:
         assert gc.get_threshold()[0] == gc_tuning.YOUNG_THRESHOLD
