@@ -74,3 +74,19 @@ async def test_a_disabled_collector_is_left_alone_until_it_is_enabled(fresh_gc: 
     gc.enable()
     assert gc_tuning.tune() is True
     assert gc.get_threshold()[0] == gc_tuning.YOUNG_THRESHOLD
+
+
+def test_events_and_messages_are_not_tracked_by_the_cyclic_gc() -> None:
+    """Stores and caches hold many of them: a full collection must not walk them all."""
+    from agenthost.core.events import Event
+    from agenthost.core.messages import Message
+
+    event = Event(
+        id="e",
+        run_id="r",
+        author="a",
+        type="tool.call.started",
+        message=Message.user("hi"),
+        data={"parameters": {"query": ["x"]}},
+    )
+    assert not gc.is_tracked(event) and not gc.is_tracked(event.message)
