@@ -100,7 +100,7 @@ async def test_a_tool_round_trip_is_four_writes_and_the_answer_ends_with_the_run
         return f"found {query}"
 
     log = CallLog(store, combined=True)
-    steps = [tool_call("lookup", '{"query": "x"}'), "done"]
+    steps: list[Any] = [tool_call("lookup", '{"query": "x"}'), "done"]
     events = await _run(log, None, LLMAgent(model=ScriptedModel(steps), tools=[lookup]))
     assert log.batches == [
         ["message.received"],
