@@ -114,3 +114,12 @@ def test_quick_approval_workload_reports_the_pause(tmp_path: Path) -> None:
         ("pause + approve", "sqlite"),
     }
     assert all(r["value"] > 0 and r["reference"] > 0 and r["target"] == "" for r in rows)
+
+
+def test_engine_turn_prints_cpu_and_gc_per_store() -> None:
+    cmd = [sys.executable, "-m", "benchmarks.engine_turn", "--turns", "3", "--reps", "1"]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == ["memory", "sqlite"]
+    assert all("µs/turn" in line and "collections/turn" in line for line in lines)
