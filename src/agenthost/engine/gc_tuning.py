@@ -12,14 +12,13 @@ scan then walks every run in flight. Measured with 500 sessions at once
 13 middle collections and one full one; 0.72-0.86 s of CPU with the defaults, 0.46-0.60 s with
 the settings below, while the bare aiohttp loop's 0.28-0.37 s did not move.
 
-So the first Runner entered in a process:
-
-- collects once and freezes what is alive (`gc.freeze`: the imported modules, the
-  configuration, the agents and stores: they live as long as the process, and a full
-  collection no longer scans them; the server and the CLI freeze again after their start-up);
-- raises the young generation's threshold to `YOUNG_THRESHOLD` allocations (never lowers it).
-  Runs leave no reference cycles behind (`ActiveRun.release`), so their objects are freed by
-  reference counting and the rarer collections find little: memory does not grow from it.
+So the first Runner entered in a process raises the young generation's threshold to
+`YOUNG_THRESHOLD` allocations (never lowers it). Runs leave no reference cycles behind
+(`ActiveRun.release`), so their objects are freed by reference counting and the rarer
+collections find little: memory does not grow from it. (What start-up loaded is kept out of
+the collections by `gc.freeze()` in the server and the CLI, after their own start-up; the
+Runner does not freeze: in a library, objects alive at that moment that later became
+garbage in a cycle would never be freed.)
 
 Set `AGENTHOST_GC=default` to leave the collector as it is (an application that tunes it
 itself); a disabled collector (`gc.disable()`) is left alone too.
@@ -43,8 +42,6 @@ def tune() -> bool:
     if _tuned or not gc.isenabled() or os.environ.get(ENV, "").lower() == "default":
         return False
     _tuned = True
-    gc.collect()
-    gc.freeze()
     young, middle, old = gc.get_threshold()
     if 0 < young < YOUNG_THRESHOLD:
         gc.set_threshold(YOUNG_THRESHOLD, middle, old)

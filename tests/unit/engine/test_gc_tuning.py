@@ -25,31 +25,21 @@ def fresh_gc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     try:
         yield
     finally:
-        gc.unfreeze()
         gc.set_threshold(*threshold)
         if enabled:
             gc.enable()
 
 
-async def test_the_first_runner_freezes_startup_and_raises_the_young_threshold(
-    fresh_gc: None, store: SessionStore, monkeypatch: pytest.MonkeyPatch
+async def test_the_first_runner_raises_the_young_threshold_once(
+    fresh_gc: None, store: SessionStore
 ) -> None:
-    freezes: list[int] = []
-    freeze = gc.freeze
-
-    def counted() -> None:
-        freezes.append(1)
-        freeze()
-
-    monkeypatch.setattr(gc, "freeze", counted)
-    before = gc.get_freeze_count()
     async with Runner(LLMAgent(model=ScriptedModel(["hi"])), store=store) as runner:
         assert gc.get_threshold()[0] == gc_tuning.YOUNG_THRESHOLD
-        assert freezes == [1] and gc.get_freeze_count() > before
         events = await collect(runner.run("u", None, "hello"))
         assert events[-1].type == "run.completed"
+    gc.set_threshold(700, 10, 10)  # the application sets its own afterwards: kept
     async with Runner(LLMAgent(model=ScriptedModel(["hi"])), store=store):
-        assert freezes == [1]  # once per process, not per runner
+        assert gc.get_threshold() == (700, 10, 10)  # once per process, not per runner
 
 
 async def test_a_higher_threshold_is_kept_and_a_lower_one_never_set(fresh_gc: None) -> None:
@@ -62,9 +52,8 @@ async def test_agenthost_gc_default_leaves_the_collector_alone(
     fresh_gc: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(gc_tuning.ENV, "default")
-    before = gc.get_freeze_count()
     assert gc_tuning.tune() is False
-    assert gc.get_threshold()[0] == 700 and gc.get_freeze_count() == before
+    assert gc.get_threshold()[0] == 700
 
 
 async def test_a_disabled_collector_is_left_alone_until_it_is_enabled(fresh_gc: None) -> None:
