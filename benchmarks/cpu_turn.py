@@ -22,29 +22,16 @@ from collections.abc import Awaitable, Callable
 from agenthost.testing.fake_openai import FakeOpenAIServer
 from benchmarks import bare_loops
 from benchmarks._agent import agent_turn, open_runner
+from benchmarks._common import GCTime
 
 Turn = Callable[[], Awaitable[object]]
-
-
-class _GCTime:
-    """The collector's thread time while installed (a `gc.callbacks` entry)."""
-
-    def __init__(self) -> None:
-        self.seconds = 0.0
-        self._start = 0.0
-
-    def __call__(self, phase: str, _info: dict[str, int]) -> None:
-        if phase == "start":
-            self._start = time.thread_time()
-        else:
-            self.seconds += time.thread_time() - self._start
 
 
 async def _best(turn: Turn, turns: int, reps: int) -> tuple[float, float, float]:
     wall = cpu = float("inf")
     in_gc = 0.0
     for _ in range(reps):
-        spent = _GCTime()
+        spent = GCTime()
         gc.callbacks.append(spent)
         try:
             w, c = time.perf_counter(), time.process_time()

@@ -30,6 +30,7 @@ from agenthost.engine.llm_agent import LLMAgent
 from agenthost.engine.runner import Runner
 from agenthost.ports.models import ModelResponse, ResponseDone, StreamEvent, TextDelta, ToolSpec
 from benchmarks._agent import SEARCH, agent_turn
+from benchmarks._common import GCTime
 from benchmarks.bare_loops import ANSWER
 
 _calls = count(1)
@@ -71,20 +72,6 @@ class InstantModel:
         return None
 
 
-class _GCTime:
-    def __init__(self) -> None:
-        self.seconds = 0.0
-        self.collections = 0
-        self._start = 0.0
-
-    def __call__(self, phase: str, _info: dict[str, int]) -> None:
-        if phase == "start":
-            self._start = time.thread_time()
-        else:
-            self.seconds += time.thread_time() - self._start
-            self.collections += 1
-
-
 async def measure(url: str, *, stream: bool, turns: int) -> tuple[float, float, float]:
     """(CPU µs per turn, GC µs per turn, collections per turn)."""
     async with open_session_store(url) as store:
@@ -92,7 +79,7 @@ async def measure(url: str, *, stream: bool, turns: int) -> tuple[float, float, 
         async with Runner(agent, store=store) as runner:
             for _ in range(200):
                 await agent_turn(runner)
-            spent = _GCTime()
+            spent = GCTime()
             gc.callbacks.append(spent)
             try:
                 start = time.process_time()
