@@ -8,9 +8,10 @@ context and host), against about 90 for a bare HTTP loop. With many runs in flig
 of them survive the young collections that their neighbours' allocations keep triggering, so
 the collector scans them again and again and promotes them to the old generation, whose full
 scan then walks every run in flight. Measured with 500 sessions at once
-(`benchmarks/concurrency.py`, process CPU of the timed part, memory store): about 150 young and
-13 middle collections and one full one; 0.72-0.86 s of CPU with the defaults, 0.46-0.60 s with
-the settings below, while the bare aiohttp loop's 0.28-0.37 s did not move.
+(`benchmarks/concurrency.py`, process CPU of the timed part, a loaded machine): about 150
+young and 13 middle collections and one full one; 0.62-0.87 s of CPU with the defaults and
+0.52-0.67 s with the setting below (memory store; SQLite 0.79-0.99 s and 0.51-0.73 s), while
+the bare aiohttp loop took 0.28-0.37 s with either.
 
 So the first Runner entered in a process raises the young generation's threshold to
 `YOUNG_THRESHOLD` allocations (never lowers it). Runs leave no reference cycles behind
