@@ -86,6 +86,15 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Child:
     """A server in a child process (its own process group), its log in a temp file."""
@@ -103,11 +112,7 @@ class Child:
 
     def cpu_seconds(self) -> float:
         """User + system CPU time of the server process so far (Linux; 0 elsewhere)."""
-        try:
-            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            return 0.0
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_seconds(self.proc.pid)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -355,6 +360,8 @@ class Burst:
     errors: list[str]
     timed_out: bool = False
     server_cpu_s: float = 0.0
+    client_cpu_s: float = 0.0  # this process: the load generator
+    fake_cpu_s: float = 0.0  # the fake model's process
 
     @property
     def ok(self) -> int:
@@ -372,9 +379,14 @@ class Burst:
             "p50_s": percentile(lat, 0.50),
             "p99_s": percentile(lat, 0.99),
             "max_s": lat[-1] if lat else None,
-            "server_cpu_ms_per_run": 1e3 * self.server_cpu_s / self.runs if self.runs else None,
+            "server_cpu_ms_per_run": self._per_run(self.server_cpu_s),
+            "client_cpu_ms_per_run": self._per_run(self.client_cpu_s),
+            "fake_cpu_ms_per_run": self._per_run(self.fake_cpu_s),
             "first_errors": sorted(set(self.errors))[:5],
         }
+
+    def _per_run(self, cpu_s: float) -> float | None:
+        return 1e3 * cpu_s / self.runs if self.runs else None
 
 
 def percentile(ordered: list[float], q: float) -> float | None:
@@ -384,9 +396,17 @@ def percentile(ordered: list[float], q: float) -> float | None:
 
 
 async def burst(
-    run_one: RunOne, runs: int, *, warmup: int, timeout: float, server: Child | None = None
+    run_one: RunOne,
+    runs: int,
+    *,
+    warmup: int,
+    timeout: float,
+    server: Child | None = None,
+    fake_pid: int | None = None,
 ) -> Burst:
-    """`warmup` runs one after another, then `runs` at once; cancelled after `timeout` s."""
+    """`warmup` runs one after another, then `runs` at once; cancelled after `timeout` s.
+    The CPU time of the server, of this process (the client) and of the fake model's process
+    (`fake_pid`) over the burst is measured too: the three share the machine's cores."""
     async with client_session(limit=0) as session:
         for i in range(warmup):
             error = await run_one(session, -1 - i)
@@ -407,17 +427,30 @@ async def burst(
                 latencies.append(time.perf_counter() - start)
 
         cpu = server.cpu_seconds() if server else 0.0
+        fake_cpu = cpu_seconds(fake_pid) if fake_pid else 0.0
+        client_cpu = time.process_time()
         start = time.perf_counter()
         tasks = [asyncio.create_task(one(i)) for i in range(runs)]
         _, pending = await asyncio.wait(tasks, timeout=timeout)
         wall = time.perf_counter() - start
+        client_cpu = time.process_time() - client_cpu
         cpu = (server.cpu_seconds() - cpu) if server else 0.0
+        fake_cpu = (cpu_seconds(fake_pid) - fake_cpu) if fake_pid else 0.0
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
         if pending:
             errors.extend(["not finished in time"] * len(pending))
-        return Burst(runs, wall, latencies, errors, timed_out=bool(pending), server_cpu_s=cpu)
+        return Burst(
+            runs,
+            wall,
+            latencies,
+            errors,
+            timed_out=bool(pending),
+            server_cpu_s=cpu,
+            client_cpu_s=client_cpu,
+            fake_cpu_s=fake_cpu,
+        )
 
 
 def burst_row(name: str, result: Burst, ideal: float) -> list[Row]:
@@ -493,6 +526,7 @@ def concurrent(settings: Settings, out: Outcome, tmp: Path) -> None:
                             warmup=3,
                             timeout=settings.server_timeout,
                             server=child,
+                            fake_pid=fake.process.pid,
                         )
                     )
             except Exception as exc:  # a compared framework that cannot run: say why
@@ -555,16 +589,21 @@ def ab(
                     agenthost_server(Path(name), fake.base_url, env=env) as server,
                 ):
                     one = agenthost_run_one(server.url, "bench")
+                    pid = fake.process.pid
                     asyncio.run(burst(one, 200, warmup=3, timeout=60, server=server))
                     for _ in range(bursts):
-                        result = asyncio.run(burst(one, runs, warmup=0, timeout=120, server=server))
+                        result = asyncio.run(
+                            burst(one, runs, warmup=0, timeout=120, server=server, fake_pid=pid)
+                        )
                         summary = {"source": source, **result.summary()}
                         results.append(summary)
                         print(
                             f"{source}: {summary['completed']}/{runs} ok, "
                             f"{summary['runs_per_s'] or 0:.0f} runs/s, "
                             f"p99 {fmt_s(summary['p99_s'])}, "
-                            f"server CPU {summary['server_cpu_ms_per_run'] or 0:.2f} ms/run, "
+                            f"server CPU {summary['server_cpu_ms_per_run'] or 0:.2f} ms/run "
+                            f"(client {summary['client_cpu_ms_per_run'] or 0:.2f}, "
+                            f"fake model {summary['fake_cpu_ms_per_run'] or 0:.2f}), "
                             f"{summary['errors']} errors",
                             flush=True,
                         )

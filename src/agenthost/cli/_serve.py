@@ -88,6 +88,9 @@ def _server(app: FastAPI, *, host: str, port: int, grace: float) -> uvicorn.Serv
         # the grace, then time for the cancelled runs' terminal events to reach their streams
         timeout_graceful_shutdown=math.ceil(grace) + _STREAM_MARGIN,
         server_header=False,
+        # off unless its records would be written: uvicorn formats an access record (client
+        # address, quoted path) for every response, before the logger drops it
+        access_log=logging.getLogger("uvicorn.access").isEnabledFor(logging.INFO),
         http=limited_protocol(
             max_headers=settings.max_headers, max_header_bytes=settings.max_header_bytes
         ),

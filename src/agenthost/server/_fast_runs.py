@@ -40,6 +40,11 @@ _TELEMETRY = "fastapi.telemetry"  # in the scope when FastAPI's own tracing/metr
 _AUTH_HEADERS = {b"authorization", b"x-api-key", USER_HEADER.encode(), b"content-type"}
 
 
+def is_run_route(path: str) -> bool:
+    """`path` is one of the run routes this middleware serves."""
+    return _RUNS.fullmatch(path) is not None
+
+
 def _is_json(content_type: str | None) -> bool:
     if content_type is None:
         return False

@@ -37,6 +37,7 @@ from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from agenthost import __version__
 from agenthost.config.build import Runtime
@@ -45,7 +46,7 @@ from agenthost.core.errors import AgentHostError, ConfigError
 from agenthost.engine import tracing
 from agenthost.engine.runner import Runner
 from agenthost.server._body_limit import BodyLimitMiddleware
-from agenthost.server._fast_runs import FastRunsMiddleware
+from agenthost.server._fast_runs import FastRunsMiddleware, is_run_route
 from agenthost.server._guard import RequestGuardMiddleware
 from agenthost.server._trace_context import TraceContextMiddleware
 from agenthost.server._validation import validation_error
@@ -229,7 +230,7 @@ def create_app(
     )
     state = ServerState(settings, config=config)
     hooks = _Hooks(list(on_startup), list(on_shutdown), list(before_run), list(after_run))
-    app = FastAPI(
+    app = _App(
         title="agenthost",
         version=__version__,
         description="Agents over HTTP: the native API, an OpenAI-compatible API, operations.",
@@ -274,6 +275,28 @@ def create_app(
     if tracing.enabled():  # outermost: a caller's `traceparent` parents the whole request
         app.add_middleware(TraceContextMiddleware)
     return app
+
+
+class _App(FastAPI):
+    """FastAPI, but a run request (`POST .../runs`, see `_fast_runs`) goes straight to the
+    middleware stack while tracing is off: FastAPI's own `__call__` asks OpenTelemetry whether
+    its telemetry is on (three provider look-ups) on every request. With tracing on, or a
+    `root_path`, every request takes FastAPI's way."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and not self.root_path
+            and is_run_route(scope["path"])
+            and not tracing.enabled()
+        ):
+            scope["app"] = self
+            if self.middleware_stack is None:
+                self.middleware_stack = self.build_middleware_stack()
+            await self.middleware_stack(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 @dataclass(slots=True)
