@@ -46,7 +46,7 @@ from agenthost.core.errors import AgentHostError, ConfigError
 from agenthost.engine import tracing
 from agenthost.engine.runner import Runner
 from agenthost.server._body_limit import BodyLimitMiddleware
-from agenthost.server._fast_runs import FastRunsMiddleware, is_run_route
+from agenthost.server._fast_runs import FastRunsMiddleware, RunRoutes
 from agenthost.server._guard import RequestGuardMiddleware
 from agenthost.server._trace_context import TraceContextMiddleware
 from agenthost.server._validation import validation_error
@@ -61,10 +61,9 @@ log = logging.getLogger("agenthost.server")
 LifecycleHook = Callable[[ServerState], Awaitable[None] | None]
 RouterSpec = str | APIRouter | RouterFactory
 
-_NATIVE = "agenthost.server.native:router"
 _ROUTERS: dict[str, str | RouterFactory] = {
     "ops": "agenthost.server.ops:router",
-    "native": _NATIVE,
+    "native": "agenthost.server.native:router",
     "approvals": "agenthost.server.approvals:router",  # /v1/apps/{agent}/approvals
     "artifacts": "agenthost.server.artifacts:router",
     "openai": "agenthost.server.openai:router",
@@ -243,11 +242,18 @@ def create_app(
     app.openapi = _openapi(app, agents)  # type: ignore[method-assign]
     _install_errors(app)
     served = [*(routers if routers is not None else _ROUTERS), *extra_routers]
-    for spec in served:
-        app.include_router(_load_router(spec, state))
-    if "native" in served and _ROUTERS.get("native") == _NATIVE:
+    loaded = [_load_router(spec, state) for spec in served]
+    for router in loaded:
+        app.include_router(router)
+    app.run_routes = RunRoutes.of(route for router in loaded for route in router.routes)
+    if app.run_routes.routes:
         # the innermost middleware: the run routes without FastAPI's machinery (_fast_runs)
-        app.add_middleware(FastRunsMiddleware, state=state, on_error=agenthost_error_response)
+        app.add_middleware(
+            FastRunsMiddleware,
+            state=state,
+            routes=app.run_routes,
+            on_error=agenthost_error_response,
+        )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(
         RequestGuardMiddleware,
@@ -278,17 +284,20 @@ def create_app(
 
 
 class _App(FastAPI):
-    """FastAPI, but a run request (`POST .../runs`, see `_fast_runs`) goes straight to the
-    middleware stack while tracing is off: FastAPI's own `__call__` asks OpenTelemetry whether
-    its telemetry is on (three provider look-ups) on every request. With tracing on, or a
-    `root_path`, every request takes FastAPI's way."""
+    """FastAPI, but a request to a run route (`run_routes`, served by `_fast_runs`) goes
+    straight to the middleware stack while agenthost's tracing is off: FastAPI's own
+    `__call__` asks OpenTelemetry whether its telemetry is on (three provider look-ups) on
+    every request. With tracing on (a tracer provider configured), or a `root_path`, every
+    request takes FastAPI's way, its telemetry included."""
+
+    run_routes = RunRoutes()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             scope["type"] == "http"
             and scope["method"] == "POST"
             and not self.root_path
-            and is_run_route(scope["path"])
+            and self.run_routes.match(scope["path"]) is not None
             and not tracing.enabled()
         ):
             scope["app"] = self
