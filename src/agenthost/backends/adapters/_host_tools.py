@@ -54,6 +54,14 @@ Args:
     name: The file's name.
 """
 _LIST_DOC = """List the files saved in this conversation, with their latest version."""
+# each tool's description, for frameworks whose tools are made before the run
+DOCS = {
+    TOOL_NAME: _SEARCH_DOC.format(names="the agent's knowledge bases"),
+    MEMORY_TOOL: _MEMORY_DOC,
+    SAVE_ARTIFACT: _SAVE_DOC,
+    LOAD_ARTIFACT: _LOAD_DOC,
+    LIST_ARTIFACTS: _LIST_DOC,
+}
 
 
 def as_retrieval(knowledge: Retrieval | Sequence[KnowledgeBase] | None) -> Retrieval | None:

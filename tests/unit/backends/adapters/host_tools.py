@@ -68,7 +68,7 @@ async def call(
     events = await collect(runner.run(user, session, f"use {tool}"))
     assert events[-1].type == "run.completed", events[-1]
     results = tool_results(events, tool)
-    assert len(results) == 1, [e.type for e in events]
+    assert len(results) == 1, [(e.type, e.data) for e in events]
     return results[0], events
 
 
