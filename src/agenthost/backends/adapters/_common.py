@@ -24,8 +24,8 @@ from agenthost.core.messages import Message, Part, TextPart, ToolCallPart
 from agenthost.core.usage import Usage
 from agenthost.engine.catalog import Catalog, catalog_of
 from agenthost.engine.retrieval import MemoryUse, Retrieval
-from agenthost.ports.knowledge import KnowledgeBase
 from agenthost.engine.shown import Shown
+from agenthost.ports.knowledge import KnowledgeBase
 from agenthost.ports.protocol import (
     Capabilities,
     HostAPI,

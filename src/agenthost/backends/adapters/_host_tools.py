@@ -21,7 +21,7 @@ from typing import Any
 from agenthost.core.errors import AgentHostError
 from agenthost.engine.retrieval import MEMORY_TOOL, TOOL_NAME, Retrieval, citation, format_chunks
 from agenthost.ports.knowledge import KnowledgeBase
-from agenthost.ports.protocol import HostAPI, KnowledgeRetrieved, RunResult
+from agenthost.ports.protocol import ArtifactsAPI, HostAPI, KnowledgeRetrieved, RunResult
 
 HostTool = Callable[..., Awaitable[str]]
 SAVE_ARTIFACT = "save_artifact"
@@ -175,7 +175,7 @@ class RunTools:
         lines = [f"{i.name} (version {i.version}, {i.mime_type}, {i.size} bytes)" for i in listed]
         return "\n".join(lines) or "no files saved yet"
 
-    def _artifacts(self) -> Any:
+    def _artifacts(self) -> ArtifactsAPI | str:
         """The host's artifacts, or the error the tool answers."""
         if not self.artifacts or self.host.artifacts is None:
             return "error: this agent has no artifact store"
@@ -188,7 +188,8 @@ def _named(method: Callable[..., Awaitable[str]], name: str, doc: str) -> HostTo
 
     @functools.wraps(method)
     async def tool(*args: Any, **kwargs: Any) -> str:
-        return await method(*args, **kwargs)
+        result: str = await method(*args, **kwargs)
+        return result
 
     tool.__name__ = tool.__qualname__ = name
     tool.__doc__ = doc

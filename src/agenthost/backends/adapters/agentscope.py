@@ -35,7 +35,7 @@ import asyncio
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from agenthost.backends.adapters._common import (
     ADAPTER_ERROR,
@@ -48,7 +48,7 @@ from agenthost.backends.adapters._common import (
     split_history,
     usage,
 )
-from agenthost.backends.adapters._host_tools import HostTool, RunTools
+from agenthost.backends.adapters._host_tools import RunTools
 from agenthost.core.messages import Message, ToolCallPart, ToolResultPart
 from agenthost.ports.protocol import (
     HostAPI,
@@ -75,7 +75,7 @@ try:
         ToolResultState,
     )
     from agentscope.state import ReplyContext
-    from agentscope.tool import FunctionTool
+    from agentscope.tool import FunctionTool, ToolBase
     from agentscope.types import ReplyFinishedReason
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise missing("The AgentScope adapter", "agentscope", exc) from exc
@@ -118,7 +118,9 @@ class AgentScopeAgent(AdapterAgent):
         async with self._lock:
             functions = tools.functions()
             if functions:
-                await self.agent.toolkit.add_tool([FunctionTool(f) for f in functions])
+                # a tool may return plain text (AgentScope wraps it in a ToolChunk)
+                made: list[ToolBase] = [FunctionTool(cast(Any, f)) for f in functions]
+                await self.agent.toolkit.add_tool(made)
             try:
                 async with aclosing(self._reply(prior, text)) as replies:
                     async for results in replies:

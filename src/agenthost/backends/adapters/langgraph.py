@@ -24,7 +24,7 @@ Cancelling the run closes the `astream` generator, which cancels the running nod
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from contextlib import aclosing
 from typing import Any, ClassVar
 
@@ -98,16 +98,19 @@ class LangGraphAgent(AdapterAgent):
         """LangChain tools over the run's host API, to build the graph with (bind them to the
         model and put them in its ToolNode): `search_knowledge`, `load_memory`, and
         `save_artifact`, `load_artifact`, `list_artifacts`."""
-        chosen = [
-            *([_search_knowledge] if knowledge else []),
-            *([_load_memory] if memory else []),
-            *([_save_artifact, _load_artifact, _list_artifacts] if artifacts else []),
+        table: list[tuple[bool, Callable[..., Awaitable[str]]]] = [
+            (knowledge, _search_knowledge),
+            (memory, _load_memory),
+            (artifacts, _save_artifact),
+            (artifacts, _load_artifact),
+            (artifacts, _list_artifacts),
         ]
         return [
             StructuredTool.from_function(
-                coroutine=f, name=f.__name__.lstrip("_"), description=DOCS[f.__name__.lstrip("_")]
+                coroutine=f, name=f.__name__[1:], description=DOCS[f.__name__[1:]]
             )
-            for f in chosen
+            for wanted, f in table
+            if wanted
         ]
 
     async def _turn(

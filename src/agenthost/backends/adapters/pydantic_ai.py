@@ -27,9 +27,9 @@ from collections.abc import AsyncGenerator, Sequence
 from typing import Any, ClassVar
 
 from agenthost.backends.adapters._common import (
+    AdapterAgent,
     KnowledgeOption,
     MemoryOption,
-    AdapterAgent,
     assistant,
     json_text,
     missing,
