@@ -103,11 +103,11 @@ class RunTools:
         """The tools this run is configured with, as async functions with typed parameters
         and a docstring (name, description, Google-style Args) that the frameworks read."""
         out: list[HostTool] = []
+        if self.memory:
+            out.append(_named(self.load_memory, MEMORY_TOOL, _MEMORY_DOC))
         if self.retrieval is not None:
             names = ", ".join(kb.id for kb in self.retrieval.bases)
             out.append(_named(self.search_knowledge, TOOL_NAME, _SEARCH_DOC.format(names=names)))
-        if self.memory:
-            out.append(_named(self.load_memory, MEMORY_TOOL, _MEMORY_DOC))
         if self.artifacts:
             out.append(_named(self.save_artifact, SAVE_ARTIFACT, _SAVE_DOC))
             out.append(_named(self.load_artifact, LOAD_ARTIFACT, _LOAD_DOC))
