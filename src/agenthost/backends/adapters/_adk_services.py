@@ -11,7 +11,7 @@ count from 0, as in ADK. A call the run is not granted raises the host's HostAPI
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from google.adk.artifacts import BaseArtifactService
 from google.adk.artifacts.base_artifact_service import ArtifactVersion, ensure_part
@@ -28,6 +28,7 @@ from agenthost.engine.retrieval import citation
 from agenthost.ports.artifacts import Artifact, ArtifactInfo
 from agenthost.ports.protocol import ArtifactsAPI, KnowledgeRetrieved, MemoryAPI
 
+T = TypeVar("T")
 TEXT_PART = "adk_text_part"  # metadata of an artifact ADK saved as a text part
 
 
@@ -39,10 +40,7 @@ class HostMemoryService(BaseMemoryService):
         self.tools = tools
 
     def _memory(self) -> MemoryAPI:
-        memory = self.tools.host.memory
-        if memory is None:
-            raise HostAPIError("unauthorized", "This host has no memory store.")
-        return memory
+        return _required(self.tools.host.memory, "memory")
 
     async def add_session_to_memory(self, session: Session) -> None:
         await self.add_events_to_memory(
@@ -101,10 +99,7 @@ class HostArtifactService(BaseArtifactService):
         self.tools = tools
 
     def _artifacts(self) -> ArtifactsAPI:
-        artifacts = self.tools.host.artifacts
-        if artifacts is None:
-            raise HostAPIError("unauthorized", "This host has no artifact store.")
-        return artifacts
+        return _required(self.tools.host.artifacts, "artifact")
 
     async def save_artifact(
         self,
@@ -178,6 +173,13 @@ class HostArtifactService(BaseArtifactService):
         if version is None:
             return _version(versions[-1]) if versions else None
         return next((_version(i) for i in versions if i.version == version), None)
+
+
+def _required(capability: T | None, store: str) -> T:
+    """The host's capability; a host without it refuses, as the host API does."""
+    if capability is None:
+        raise HostAPIError("unauthorized", f"This host has no {store} store.")
+    return capability
 
 
 def _part(artifact: Artifact) -> types.Part:

@@ -75,8 +75,8 @@ try:
     from google.adk.events import Event
     from google.adk.runners import Runner
     from google.adk.sessions import InMemorySessionService
-    from google.adk.tools.tool_context import ToolContext
     from google.adk.tools.load_artifacts_tool import load_artifacts_tool as load_artifacts
+    from google.adk.tools.tool_context import ToolContext
     from google.genai import types
 
     from agenthost.backends.adapters._adk_services import HostArtifactService, HostMemoryService
