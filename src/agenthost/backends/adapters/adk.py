@@ -54,6 +54,7 @@ from agenthost.backends.adapters._common import (
     usage,
 )
 from agenthost.backends.adapters._host_tools import DOCS, RunTools
+from agenthost.core.errors import AgentHostError
 from agenthost.core.messages import Message, ToolCallPart, ToolResultPart
 from agenthost.engine.retrieval import MEMORY_TOOL
 from agenthost.ports.protocol import (
@@ -160,7 +161,10 @@ class ADKAgent(AdapterAgent):
 
 
 async def load_memory(query: str, tool_context: ToolContext) -> str:
-    found = await tool_context.search_memory(query)
+    try:
+        found = await tool_context.search_memory(query)
+    except AgentHostError as exc:  # not granted: the model reads why, as with other tools
+        return f"error: {exc.message}"
     texts = [
         f"[{n}] {m.id or ''}:\n" + "".join(p.text or "" for p in m.content.parts or ())
         for n, m in enumerate(found.memories, 1)

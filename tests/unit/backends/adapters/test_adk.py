@@ -142,3 +142,11 @@ async def test_tool_context_artifacts_and_load_artifacts_of_the_runs_session_onl
     # load_artifacts put ann's file into the next model request; bob's has no such file
     assert "Ann's new plan" in str(ann_request["messages"])
     assert "Ann's" not in str(bob_request["messages"]) and "plan.md" in loaded
+
+
+async def test_load_memory_without_a_memory_store_answers_an_error(
+    srv: FakeOpenAIServer, store: SessionStore, clients: list[AsyncOpenAI]
+) -> None:
+    async with Runner(agent(srv, clients, memory=True), store=store, app="t") as runner:
+        answer, _ = await call(runner, srv, "ann", "s1", "load_memory", query="cat")
+    assert answer == "error: This host has no memory store."
