@@ -2,8 +2,9 @@
 an asyncmy pool.
 
 The URL's query (`?table_prefix=x_`) names the table `x_usage`, as the Postgres usage store
-does (no prefix by default: the table is `usage`, quoted, as USAGE is a MySQL keyword); the
-table is created if missing when the store opens. Text columns are utf8mb4_bin, so an app
+does (no prefix by default: the table is `usage`, quoted, as USAGE is a MySQL keyword). The
+table is made by `agenthost db upgrade` (versioned steps, `MIGRATIONS`; `?migrate=true`
+applies them at start-up); a store opened without them refuses to start. Text columns are utf8mb4_bin, so an app
 prefix matches byte for byte. Recording a run again replaces its row (`REPLACE INTO`).
 """
 
@@ -14,6 +15,7 @@ from contextlib import asynccontextmanager
 from typing import Any, Final, Self
 
 from agenthost.backends.common.lifecycle import OpenClose
+from agenthost.backends.common.migrations import Migrated, Schema, Step
 from agenthost.backends.common.sql_servers import (
     close_mysql_pool,
     mysql_connect_args,
@@ -28,11 +30,38 @@ from agenthost.ports.usage import UsageQuery
 _TEXT: Final = "VARCHAR(255) NOT NULL"
 
 
-class MySQLUsageStore(OpenClose):
+MIGRATIONS: Final = (
+    Step(
+        1,
+        "the usage table",
+        (
+            f"""CREATE TABLE IF NOT EXISTS `{{p}}usage` (
+                run_id {_TEXT} PRIMARY KEY, app {_TEXT}, agent {_TEXT},
+                user_id {_TEXT}, session_id {_TEXT},
+                started_at DOUBLE NOT NULL, finished_at DOUBLE NOT NULL,
+                status {_TEXT}, input_tokens BIGINT NOT NULL,
+                output_tokens BIGINT NOT NULL, requests BIGINT NOT NULL,
+                cost DOUBLE NOT NULL,
+                KEY by_user (user_id, started_at),
+                KEY by_session (session_id, started_at),
+                KEY by_started (started_at))
+            ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin""",
+        ),
+    ),
+)
+SCHEMA: Final = Schema("MySQL usage store", "usage", MIGRATIONS)
+
+
+class MySQLUsageStore(Migrated, OpenClose):
+    _kind = "mysql"
+    _schema = SCHEMA
+
     def __init__(self, url: str, **options: Any) -> None:
-        self.url, prefix, self._pool_size, self._timeout = server_options(url, options, "")
+        checked = server_options(url, options, "")
+        self.url, self.prefix, self._migrate = checked.url, checked.prefix, checked.migrate
+        self._pool_size, self._timeout = checked.pool_size, checked.timeout
         mysql_connect_args(self.url)  # a URL without a database fails here, not on open
-        self.table = f"{prefix}usage"
+        self.table = f"{self.prefix}usage"
         self._pool: Any = None
 
     @classmethod
@@ -42,31 +71,18 @@ class MySQLUsageStore(OpenClose):
     def __repr__(self) -> str:
         return f"MySQLUsageStore({redact_url(self.url)!r}, {self.table!r})"
 
+    def _shown_url(self) -> str:
+        return self.url
+
+    async def _new_pool(self) -> Any:
+        return await mysql_pool(self.url, self._pool_size, self._timeout, "usage store")
+
+    async def _end_pool(self, pool: Any) -> None:
+        await close_mysql_pool(pool)
+
     async def open(self) -> Self:
-        if self._pool is not None:
-            return self
-        pool = await mysql_pool(self.url, self._pool_size, self._timeout, "usage store")
-        self._pool = pool
-        t = f"`{self.table}`"
-        try:
-            async with self._cursor() as cur:
-                await cur.execute(
-                    f"""CREATE TABLE IF NOT EXISTS {t} (
-                        run_id {_TEXT} PRIMARY KEY, app {_TEXT}, agent {_TEXT},
-                        user_id {_TEXT}, session_id {_TEXT},
-                        started_at DOUBLE NOT NULL, finished_at DOUBLE NOT NULL,
-                        status {_TEXT}, input_tokens BIGINT NOT NULL,
-                        output_tokens BIGINT NOT NULL, requests BIGINT NOT NULL,
-                        cost DOUBLE NOT NULL,
-                        KEY by_user (user_id, started_at),
-                        KEY by_session (session_id, started_at),
-                        KEY by_started (started_at))
-                    ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"""
-                )
-        except BaseException:
-            self._pool = None
-            await close_mysql_pool(pool)
-            raise
+        if self._pool is None:
+            self._pool = await self._open_pool()
         return self
 
     async def aclose(self) -> None:
@@ -87,9 +103,8 @@ class MySQLUsageStore(OpenClose):
             raise StoreError(f"MySQL usage store {redact_url(self.url)!r}: {exc}") from exc
 
     async def drop_table(self) -> None:
-        """Remove the table and every record in it (tests use it to clean up)."""
-        async with self._cursor() as cur:
-            await cur.execute(f"DROP TABLE IF EXISTS `{self.table}`")
+        """Remove the table, its versions and every record (tests use it to clean up)."""
+        await self._drop(f"`{self.table}`")
 
     async def record(self, record: UsageRecord) -> None:
         marks = ", ".join("%s" for _ in COLUMNS)
