@@ -17,6 +17,7 @@ into it: ingesting a folder writes for seconds, and the session store's writers 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -59,44 +60,50 @@ def _warn_local(what: str, store: str, where: str, field: str) -> None:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    """How one store follows the session store's URL."""
+
+    what: str  # for the warning
+    field: str  # the config field that overrides it
+    local: str  # where it is kept on this machine, under the home directory
+    local_scheme: str  # "file" or "sqlite"
+    servers: tuple[str, ...]  # schemes whose database it shares
+    beside: bool  # SQLite: a `local` file beside the session file (else that file itself)
+
+    def url(self, store: str | None, home: Path) -> str:
+        default = self._local_url(home / self.local)
+        if store is None:
+            return default
+        scheme = _scheme(store)
+        if scheme in self.servers:
+            return store
+        if scheme in ("memory", "sqlite"):
+            path = _sqlite_file(store) if scheme == "sqlite" else None
+            if path is None:
+                return "memory://"
+            return f"sqlite:///{Path(path).parent / self.local if self.beside else path}"
+        _warn_local(self.what, store, str(home / self.local), self.field)
+        return default
+
+    def _local_url(self, path: Path) -> str:
+        return f"{self.local_scheme}://{'/' if self.local_scheme == 'sqlite' else ''}{path}"
+
+
+_ARTIFACTS: Final = _Rule("artifacts", "artifacts.url", "artifacts", "file", _SERVERS, False)
+_KNOWLEDGE: Final = _Rule(
+    "knowledge bases", "knowledge.url", "knowledge.db", "sqlite", _POSTGRES, True
+)
+
+
 def artifacts_url(config: AgentHostConfig, home: Path) -> str:
     """`artifacts.url`; else the artifact store that follows `store.url` (module doc)."""
-    if config.artifacts.url:
-        return config.artifacts.url
-    files = f"file://{home / 'artifacts'}"
-    store = config.store.url
-    if store is None:
-        return files
-    scheme = _scheme(store)
-    if scheme == "memory":
-        return "memory://"
-    if scheme == "sqlite":
-        path = _sqlite_file(store)
-        return "memory://" if path is None else f"sqlite:///{path}"
-    if scheme in _SERVERS:
-        return store
-    _warn_local("artifacts", store, str(home / "artifacts"), "artifacts.url")
-    return files
+    return config.artifacts.url or _ARTIFACTS.url(config.store.url, home)
 
 
 def knowledge_url(config: AgentHostConfig, home: Path) -> str:
     """`knowledge.url`; else the knowledge store that follows `store.url` (module doc)."""
-    if config.knowledge.url:
-        return config.knowledge.url
-    default = f"sqlite:///{home / 'knowledge.db'}"
-    store = config.store.url
-    if store is None:
-        return default
-    scheme = _scheme(store)
-    if scheme in _POSTGRES:
-        return store
-    if scheme == "memory":
-        return "memory://"
-    if scheme == "sqlite":
-        path = _sqlite_file(store)
-        return "memory://" if path is None else f"sqlite:///{Path(path).parent / 'knowledge.db'}"
-    _warn_local("knowledge bases", store, str(home / "knowledge.db"), "knowledge.url")
-    return default
+    return config.knowledge.url or _KNOWLEDGE.url(config.store.url, home)
 
 
 def session_url(config: AgentHostConfig, home: Path) -> str:

@@ -3,12 +3,12 @@ artifacts as `LONGBLOB` rows in `<prefix>artifacts` (prefix `agenthost_` by defa
 asyncmy pool.
 
 The table is made by `agenthost db upgrade` (versioned steps, `MIGRATIONS`; `?migrate=true`
-applies them at start-up); a store opened without them refuses to start. Text columns are utf8mb4_bin (names
-compare byte for byte). (app, user_id, owner, name) is longer than an InnoDB key may be, so
-the primary key is (`k`, version) with `k` the SHA-256 of those four; they are kept as columns
-too, for `list`. A save reads `MAX(version) + 1` and inserts; a writer that lost the race
-(duplicate key, or a deadlock between the two) reads again and tries the next version. The
-server's `max_allowed_packet` bounds the size of one artifact.
+applies them at start-up); a store opened without them refuses to start. Text columns are
+utf8mb4_bin (names compare byte for byte). (app, user_id, owner, name) is longer than an
+InnoDB key may be, so the primary key is (`k`, version) with `k` the SHA-256 of those four;
+they are kept as columns too, for `list`. A save reads `MAX(version) + 1` and inserts; a
+writer that lost the race (duplicate key, or a deadlock between the two) reads again and
+tries the next version. The server's `max_allowed_packet` bounds the size of one artifact.
 URL query options: `table_prefix`, `pool_size` (4), `connect_timeout` (10 s), `migrate`.
 """
 
@@ -30,9 +30,6 @@ from agenthost.backends.artifacts._server import (
 )
 from agenthost.backends.common.migrations import Migrated, Schema, Step
 from agenthost.backends.common.sql_servers import (
-    close_mysql_pool,
-    mysql_connect_args,
-    mysql_pool,
     server_options,
 )
 from agenthost.core.errors import StoreError, redact_url
@@ -74,29 +71,14 @@ class MySQLArtifactStore(Migrated):
     _kind = "mysql"
     _schema = SCHEMA
 
+    _role = "artifact store"
+
     def __init__(self, url: str, **options: Any) -> None:
-        checked = server_options(url, options)
-        self.url, self.prefix = checked.url, checked.prefix
-        self._pool_size, self._timeout, self._migrate = (
-            checked.pool_size,
-            checked.timeout,
-            checked.migrate,
-        )
-        mysql_connect_args(self.url)  # a URL without a database fails here, not on open
+        self._configure(server_options(url, options))
         self.table = f"{self.prefix}artifacts"
-        self._pool: Any = None
 
     def __repr__(self) -> str:
-        return f"MySQLArtifactStore({redact_url(self.url)!r}, {self.table!r})"
-
-    def _shown_url(self) -> str:
-        return self.url
-
-    async def _new_pool(self) -> Any:
-        return await mysql_pool(self.url, self._pool_size, self._timeout, "artifact store")
-
-    async def _end_pool(self, pool: Any) -> None:
-        await close_mysql_pool(pool)
+        return f"MySQLArtifactStore({redact_url(self._url)!r}, {self.table!r})"
 
     async def __aenter__(self) -> MySQLArtifactStore:
         if self._pool is not None:
@@ -110,9 +92,7 @@ class MySQLArtifactStore(Migrated):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            await close_mysql_pool(pool)
+        await self._close()
 
     @asynccontextmanager
     async def _cursor(self) -> AsyncIterator[Any]:
@@ -127,7 +107,7 @@ class MySQLArtifactStore(Migrated):
             async with self._pool.acquire() as conn, conn.cursor() as cur:
                 yield cur
         except errors.Error as exc:
-            raise StoreError(f"MySQL artifact store {redact_url(self.url)!r}: {exc}") from exc
+            raise StoreError(f"MySQL artifact store {redact_url(self._url)!r}: {exc}") from exc
 
     @staticmethod
     def _key(app: str, user_id: str, session_id: str, name: str) -> tuple[bytes, ...]:
@@ -179,7 +159,7 @@ class MySQLArtifactStore(Migrated):
                 except errors.Error as exc:
                     if not (exc.args and exc.args[0] in _RACES):
                         raise StoreError(
-                            f"MySQL artifact store {redact_url(self.url)!r}: {exc}"
+                            f"MySQL artifact store {redact_url(self._url)!r}: {exc}"
                         ) from exc
                     continue
             return info

@@ -24,7 +24,7 @@ from agenthost.backends.artifacts._server import (
     list_sql,
 )
 from agenthost.backends.common.migrations import Migrated, Schema, Step
-from agenthost.backends.common.sql_servers import postgres_dsn, postgres_pool, server_options
+from agenthost.backends.common.sql_servers import server_options
 from agenthost.core.errors import StoreError, redact_url
 from agenthost.ports.artifacts import (
     Artifact,
@@ -57,29 +57,14 @@ class PostgresArtifactStore(Migrated):
     _kind = "postgres"
     _schema = SCHEMA
 
+    _role = "artifact store"
+
     def __init__(self, url: str, **options: Any) -> None:
-        checked = server_options(url, options)
-        self.prefix, self._pool_size, self._timeout = (
-            checked.prefix,
-            checked.pool_size,
-            checked.timeout,
-        )
-        self._migrate = checked.migrate
-        self._dsn = postgres_dsn(checked.url)
+        self._configure(server_options(url, options))
         self.table = f"{self.prefix}artifacts"
-        self._pool: Any = None
 
     def __repr__(self) -> str:
-        return f"PostgresArtifactStore({redact_url(self._dsn)!r}, {self.table!r})"
-
-    def _shown_url(self) -> str:
-        return self._dsn
-
-    async def _new_pool(self) -> Any:
-        return await postgres_pool(self._dsn, self._pool_size, self._timeout, "artifact store")
-
-    async def _end_pool(self, pool: Any) -> None:
-        await pool.close()
+        return f"PostgresArtifactStore({redact_url(self._url)!r}, {self.table!r})"
 
     async def __aenter__(self) -> PostgresArtifactStore:
         if self._pool is not None:
@@ -93,9 +78,7 @@ class PostgresArtifactStore(Migrated):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            await pool.close()
+        await self._close()
 
     def _p(self) -> Any:
         if self._pool is None:

@@ -19,6 +19,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
+from agenthost.backends.common.sql_servers import (
+    ServerURL,
+    close_mysql_pool,
+    mysql_connect_args,
+    mysql_pool,
+    postgres_pool,
+)
 from agenthost.core.errors import ConfigError, StoreError, redact_url
 
 log = logging.getLogger("agenthost.migrations")
@@ -71,11 +78,11 @@ def behind_error(what: str, url: str, current: int, latest: int) -> ConfigError:
             f"The {where} has schema version {current}, newer than this agenthost's "
             f"({latest}). Upgrade agenthost on every replica, or point the store elsewhere."
         )
-    state = "has no tables yet" if current == 0 else f"is at schema version {current}"
+    state = "has no agenthost schema yet" if current == 0 else f"is at schema version {current}"
     return ConfigError(
         f"The {where} {state}; this agenthost needs version {latest}. Run `agenthost db "
-        f"upgrade` (with the same --config), or add ?migrate=true to the store's URL to "
-        f"upgrade it at start-up."
+        f"upgrade` (with the same --config), or open the store with migrate=true (URL query "
+        f"?migrate=true) to upgrade it at start-up."
     )
 
 
@@ -164,24 +171,44 @@ _UPGRADE = {"postgres": _pg_upgrade, "mysql": _mysql_upgrade}
 
 
 class Migrated:
-    """`upgrade()`, `schema_version()` and the start-up check for a server store. The store
-    sets `_kind`, `_schema`, `prefix`, `_migrate`, `_pool` (None when closed) and implements
-    `_new_pool()`, `_end_pool(pool)` and `_shown_url()`."""
+    """`upgrade()`, `schema_version()`, the start-up check and the pool of a server store.
+    The store sets `_kind` and `_schema` and calls `_configure` with its checked options; its
+    `_pool` is None while it is closed."""
 
     _kind: Kind
     _schema: Schema
+    _role: str  # "artifact store": how connection errors name it
     prefix: str
+    _url: str  # without our query options (a postgresql:// DSN on Postgres)
     _migrate: bool
+    _pool_size: int
+    _timeout: float
     _pool: Any
 
+    def _configure(self, checked: ServerURL) -> None:
+        self.prefix, self._migrate = checked.prefix, checked.migrate
+        self._pool_size, self._timeout = checked.pool_size, checked.timeout
+        url = checked.url
+        if self._kind == "mysql":
+            mysql_connect_args(url)  # a URL without a database fails here, not on open
+        self._url = "postgresql://" + url.partition("://")[2] if self._kind == "postgres" else url
+        self._pool = None
+
     async def _new_pool(self) -> Any:
-        raise NotImplementedError
+        if self._kind == "postgres":
+            return await postgres_pool(self._url, self._pool_size, self._timeout, self._role)
+        return await mysql_pool(self._url, self._pool_size, self._timeout, self._role)
 
     async def _end_pool(self, pool: Any) -> None:
-        raise NotImplementedError
+        if self._kind == "postgres":
+            await pool.close()
+        else:
+            await close_mysql_pool(pool)
 
-    def _shown_url(self) -> str:
-        raise NotImplementedError
+    async def _close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await self._end_pool(pool)
 
     @property
     def schema_latest(self) -> int:
@@ -207,7 +234,7 @@ class Migrated:
             await self._apply(pool)
         current = await self._version(pool)
         if current != self._schema.latest:
-            raise behind_error(self._schema.what, self._shown_url(), current, self._schema.latest)
+            raise behind_error(self._schema.what, self._url, current, self._schema.latest)
 
     async def _open_pool(self) -> Any:
         """A new pool on a database at this agenthost's version (see `_check_schema`)."""

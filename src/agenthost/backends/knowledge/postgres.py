@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
+from agenthost.backends.common.migrations import Migrated, Schema, Step
+from agenthost.backends.common.sql_servers import server_options
 from agenthost.backends.knowledge.store import (
     DocumentInfo,
     KnowledgeBaseInfo,
@@ -35,12 +37,9 @@ from agenthost.backends.knowledge.store import (
     matrix_from_blobs,
     vectors_to_blob,
 )
-from agenthost.backends.common.migrations import Migrated, Schema, Step
-from agenthost.backends.common.sql_servers import postgres_dsn, postgres_pool, server_options
 from agenthost.core.errors import MissingExtraError, StoreError, redact_url
 
 if TYPE_CHECKING:
-    import asyncpg
     import numpy as np
     from numpy.typing import NDArray
 
@@ -148,6 +147,7 @@ class PostgresKnowledgeStore(Migrated, KnowledgeStore):
     `migrate`); `language` the text search configuration."""
 
     _kind = "postgres"
+    _role = "knowledge store"
 
     def __init__(
         self,
@@ -159,42 +159,34 @@ class PostgresKnowledgeStore(Migrated, KnowledgeStore):
         pool_size: int = 5,
     ) -> None:
         super().__init__(embedder, candidates=candidates)
-        checked = server_options(url, {"pool_size": pool_size}, "")
-        self.url = postgres_dsn(checked.url)
-        self.prefix, self._migrate = checked.prefix, checked.migrate
-        self._pool_size, self._timeout = checked.pool_size, checked.timeout
+        self._configure(server_options(url, {"pool_size": pool_size}, ""))
         if not language.isidentifier():
             raise StoreError(f"language {language!r} is not a text search configuration name")
         self.language = language
         self._schema = Schema(
             "Postgres knowledge store", "kb", MIGRATIONS, fields={"language": language}
         )
-        self._pool: asyncpg.Pool | None = None
+
+    @property
+    def url(self) -> str:
+        return self._url
 
     def __repr__(self) -> str:
         return f"PostgresKnowledgeStore({redact_url(self.url)!r}, embedder={self.embedder.name!r})"
-
-    def _shown_url(self) -> str:
-        return self.url
 
     async def _new_pool(self) -> Any:
         try:
             import asyncpg  # noqa: F401
         except ImportError:
             raise MissingExtraError("The Postgres knowledge store", "postgres", "asyncpg") from None
-        return await postgres_pool(self.url, self._pool_size, self._timeout, "knowledge store")
-
-    async def _end_pool(self, pool: Any) -> None:
-        await pool.close()
+        return await super()._new_pool()
 
     async def open(self) -> None:
         if self._pool is None:
             self._pool = await self._open_pool()
 
     async def aclose(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+        await self._close()
         await super().aclose()
 
     async def drop_tables(self) -> None:

@@ -4,25 +4,25 @@ an asyncmy pool.
 The URL's query (`?table_prefix=x_`) names the table `x_usage`, as the Postgres usage store
 does (no prefix by default: the table is `usage`, quoted, as USAGE is a MySQL keyword). The
 table is made by `agenthost db upgrade` (versioned steps, `MIGRATIONS`; `?migrate=true`
-applies them at start-up); a store opened without them refuses to start. Text columns are utf8mb4_bin, so an app
-prefix matches byte for byte. Recording a run again replaces its row (`REPLACE INTO`).
+applies them at start-up); a store opened without them refuses to start. Text columns are
+utf8mb4_bin, so an app prefix matches byte for byte. Recording a run again replaces its row
+(`REPLACE INTO`).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, Final, Self
+from typing import Any, Final
 
-from agenthost.backends.common.lifecycle import OpenClose
-from agenthost.backends.common.migrations import Migrated, Schema, Step
-from agenthost.backends.common.sql_servers import (
-    close_mysql_pool,
-    mysql_connect_args,
-    mysql_pool,
-    server_options,
+from agenthost.backends.common.migrations import Schema, Step
+from agenthost.backends.usage._common import (
+    COLUMNS,
+    ServerUsageStore,
+    record_of,
+    row_of,
+    where,
 )
-from agenthost.backends.usage._common import COLUMNS, record_of, row_of, where
 from agenthost.core.errors import StoreError, redact_url
 from agenthost.core.usage import UsageRecord
 from agenthost.ports.usage import UsageQuery
@@ -52,43 +52,9 @@ MIGRATIONS: Final = (
 SCHEMA: Final = Schema("MySQL usage store", "usage", MIGRATIONS)
 
 
-class MySQLUsageStore(Migrated, OpenClose):
+class MySQLUsageStore(ServerUsageStore):
     _kind = "mysql"
     _schema = SCHEMA
-
-    def __init__(self, url: str, **options: Any) -> None:
-        checked = server_options(url, options, "")
-        self.url, self.prefix, self._migrate = checked.url, checked.prefix, checked.migrate
-        self._pool_size, self._timeout = checked.pool_size, checked.timeout
-        mysql_connect_args(self.url)  # a URL without a database fails here, not on open
-        self.table = f"{self.prefix}usage"
-        self._pool: Any = None
-
-    @classmethod
-    def from_url(cls, url: str, **options: Any) -> MySQLUsageStore:
-        return cls(url, **options)
-
-    def __repr__(self) -> str:
-        return f"MySQLUsageStore({redact_url(self.url)!r}, {self.table!r})"
-
-    def _shown_url(self) -> str:
-        return self.url
-
-    async def _new_pool(self) -> Any:
-        return await mysql_pool(self.url, self._pool_size, self._timeout, "usage store")
-
-    async def _end_pool(self, pool: Any) -> None:
-        await close_mysql_pool(pool)
-
-    async def open(self) -> Self:
-        if self._pool is None:
-            self._pool = await self._open_pool()
-        return self
-
-    async def aclose(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            await close_mysql_pool(pool)
 
     @asynccontextmanager
     async def _cursor(self) -> AsyncIterator[Any]:
@@ -100,11 +66,7 @@ class MySQLUsageStore(Migrated, OpenClose):
             async with self._pool.acquire() as conn, conn.cursor() as cur:
                 yield cur
         except errors.Error as exc:
-            raise StoreError(f"MySQL usage store {redact_url(self.url)!r}: {exc}") from exc
-
-    async def drop_table(self) -> None:
-        """Remove the table, its versions and every record (tests use it to clean up)."""
-        await self._drop(f"`{self.table}`")
+            raise StoreError(f"MySQL usage store {redact_url(self._url)!r}: {exc}") from exc
 
     async def record(self, record: UsageRecord) -> None:
         marks = ", ".join("%s" for _ in COLUMNS)

@@ -8,13 +8,17 @@ a database without them refuses to start and says so.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final, Self
+from typing import TYPE_CHECKING, Final
 
-from agenthost.backends.common.lifecycle import OpenClose
-from agenthost.backends.common.migrations import Migrated, Schema, Step
-from agenthost.backends.common.sql_servers import postgres_dsn, postgres_pool, server_options
-from agenthost.backends.usage._common import COLUMNS, record_of, row_of, where
-from agenthost.core.errors import StoreError, redact_url
+from agenthost.backends.common.migrations import Schema, Step
+from agenthost.backends.usage._common import (
+    COLUMNS,
+    ServerUsageStore,
+    record_of,
+    row_of,
+    where,
+)
+from agenthost.core.errors import StoreError
 from agenthost.core.usage import UsageRecord
 from agenthost.ports.usage import UsageQuery
 
@@ -42,52 +46,14 @@ MIGRATIONS: Final = (
 SCHEMA: Final = Schema("Postgres usage store", "usage", MIGRATIONS)
 
 
-class PostgresUsageStore(Migrated, OpenClose):
+class PostgresUsageStore(ServerUsageStore):
     _kind = "postgres"
     _schema = SCHEMA
-
-    def __init__(self, url: str, **options: Any) -> None:
-        checked = server_options(url, options, "")
-        self._dsn = postgres_dsn(checked.url)
-        self.prefix, self._migrate = checked.prefix, checked.migrate
-        self._pool_size, self._timeout = checked.pool_size, checked.timeout
-        self.table = f"{self.prefix}usage"
-        self._pool: asyncpg.Pool | None = None
-
-    @classmethod
-    def from_url(cls, url: str, **options: Any) -> PostgresUsageStore:
-        return cls(url, **options)
-
-    def __repr__(self) -> str:
-        return f"PostgresUsageStore({redact_url(self._dsn)!r}, {self.table!r})"
-
-    def _shown_url(self) -> str:
-        return self._dsn
-
-    async def _new_pool(self) -> Any:
-        return await postgres_pool(self._dsn, self._pool_size, self._timeout, "usage store")
-
-    async def _end_pool(self, pool: Any) -> None:
-        await pool.close()
-
-    async def open(self) -> Self:
-        if self._pool is None:
-            self._pool = await self._open_pool()
-        return self
-
-    async def aclose(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            await pool.close()
 
     def _p(self) -> asyncpg.Pool:
         if self._pool is None:
             raise StoreError("The Postgres usage store is not open.")
         return self._pool
-
-    async def drop_table(self) -> None:
-        """Remove the table, its versions and every record (tests use it to clean up)."""
-        await self._drop(self.table)
 
     async def record(self, record: UsageRecord) -> None:
         marks = ", ".join(f"${i + 1}" for i in range(len(COLUMNS)))
