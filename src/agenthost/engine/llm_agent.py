@@ -217,7 +217,7 @@ class LLMAgent:
         # this turn's knowledge and memory excerpts are searched first, so that compaction
         # counts the request as it will be sent; the events keep their order (compaction,
         # retrieval, memory), and so does the request (history, excerpts, approved images)
-        contexts, found = await self._contexts(ctx, host)
+        contexts, retrieved = await self._contexts(ctx, host)
         approved = approved_images()  # an approved call's images (engine/approval.py)
         if approved is not None and self.max_tool_images <= 0:
             approved = None
@@ -230,7 +230,7 @@ class LLMAgent:
             if notes:
                 yield notes
             messages = self._prepare(history)
-        for event in found:
+        for event in retrieved:
             yield [event]
         for context in contexts:
             self._add_context(messages, context)
