@@ -1,8 +1,8 @@
 """`knowledge:` (the store and its embedder) and `knowledge_bases:` (bases the agents use).
 
     knowledge:
-      url: sqlite:///./knowledge.db     # default: $AGENTHOST_HOME/knowledge.db; the session
-                                        # store's Postgres when that is Postgres
+      url: sqlite:///./knowledge.db     # default: follows store.url (config/store_urls.py):
+                                        # its Postgres, or $AGENTHOST_HOME/knowledge.db
       embedding: local                  # or 'PROVIDER:MODEL', an OpenAI-compatible endpoint
     knowledge_bases:
       handbook:
