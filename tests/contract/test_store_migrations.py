@@ -178,6 +178,33 @@ def test_cli_db_upgrades_every_store_of_the_config(
         asyncio.run(drop(url))
 
 
+@pytest.mark.parametrize("server", ["postgres", "mysql"])
+async def test_start_up_refuses_stores_behind_the_session_store(
+    server: str, tmp_path: Path
+) -> None:
+    """Sessions upgraded (as an older agenthost's `db upgrade` left them) but not the stores
+    that follow store.url: opening the config's stores refuses, naming the command."""
+    from agenthost.backends.sessions import open_session_store
+
+    url, _ = private_url(server)
+    config = parse_config({"store": {"url": _plain(url)}}, env={})
+    try:
+        sessions: Any = open_session_store(_plain(url))
+        await sessions.upgrade()
+        with pytest.raises(ConfigError, match=r"artifact store .*agenthost db upgrade"):
+            async with open_artifacts(config, home=tmp_path):
+                pass
+        with pytest.raises(ConfigError, match=r"usage store .*agenthost db upgrade"):
+            async with open_usage(config, tmp_path):
+                pass
+        if server == "postgres":
+            with pytest.raises(ConfigError, match=r"knowledge store .*agenthost db upgrade"):
+                async with open_knowledge(config, home=tmp_path):
+                    pass
+    finally:
+        await drop(url)
+
+
 # ---- the default stores follow store.url --------------------------------------------------
 
 
@@ -218,7 +245,7 @@ async def test_a_sqlite_store_keeps_artifacts_in_its_file_and_knowledge_beside_i
 ) -> None:
     db = tmp_path / "data" / "agenthost.db"
     db.parent.mkdir()
-    config = parse_config({"store": {"url": f"sqlite:///{db}?busy_timeout=3"}}, env={})
+    config = parse_config({"store": {"url": f"sqlite:///{db}"}}, env={})
     async with open_artifacts(config, home=tmp_path / "home") as artifacts:
         assert type(artifacts).__name__ == "SQLiteArtifactStore"
         await _use_artifacts(artifacts)
@@ -260,7 +287,14 @@ async def test_redis_store_keeps_artifacts_and_knowledge_in_local_files_and_says
     said = caplog.text
     assert "artifacts: the redis:// store has no artifacts backend" in said
     assert "set artifacts.url to share them across replicas" in said
-    assert "set knowledge.url" in said
+    assert "knowledge bases: the redis:// store has no knowledge bases backend" in said
+    # MySQL keeps artifacts in its database, but has no knowledge backend
+    mysql = parse_config({"store": {"url": "mysql://root@127.0.0.1/test"}}, env={})
+    with caplog.at_level(logging.WARNING, logger="agenthost.config"):
+        assert store_urls.artifacts_url(mysql, tmp_path) == "mysql://root@127.0.0.1/test"
+        assert store_urls.knowledge_url(mysql, tmp_path) == f"sqlite:///{tmp_path}/knowledge.db"
+    assert "the mysql:// store has no knowledge bases backend" in caplog.text
+    assert "set knowledge.url" in caplog.text
 
 
 def test_an_explicit_url_wins(tmp_path: Path) -> None:
