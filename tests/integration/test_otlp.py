@@ -55,17 +55,12 @@ def _value(value: AnyValue) -> Any:
     return getattr(value, which) if which else None
 
 
-class Receiver(http.server.ThreadingHTTPServer):
-    """An OTLP/HTTP (protobuf) trace receiver on 127.0.0.1."""
+class Spans:
+    """The spans a receiver got (any thread adds, the test waits)."""
 
     def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
         self.spans: list[Span] = []
         self.changed = threading.Condition()
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
 
     def add(self, body: bytes) -> None:
         request = ExportTraceServiceRequest.FromString(body)
@@ -94,6 +89,18 @@ class Receiver(http.server.ThreadingHTTPServer):
         with self.changed:
             assert self.changed.wait_for(lambda: ready(self.spans), timeout), self.spans
             return list(self.spans)
+
+
+class Receiver(Spans, http.server.ThreadingHTTPServer):
+    """An OTLP/HTTP (protobuf) trace receiver on 127.0.0.1."""
+
+    def __init__(self) -> None:
+        Spans.__init__(self)
+        http.server.ThreadingHTTPServer.__init__(self, ("127.0.0.1", 0), _Handler)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):

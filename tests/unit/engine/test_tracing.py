@@ -180,6 +180,23 @@ def test_a_bad_exporter_is_a_warning_not_a_crash() -> None:
     assert "'zipkin' is not supported: use otlp or console" in done.stderr
 
 
+def test_grpc_without_its_exporter_names_the_extra() -> None:
+    probe = (
+        "import logging, sys\n"
+        "logging.basicConfig(level=logging.WARNING)\n"
+        "sys.modules['opentelemetry.exporter.otlp.proto.grpc.trace_exporter'] = None\n"
+        "from agenthost.engine import otel\n"
+        "env = {'OTEL_EXPORTER_OTLP_ENDPOINT': 'http://127.0.0.1:4317',\n"
+        "       'OTEL_EXPORTER_OTLP_PROTOCOL': 'grpc'}\n"
+        "print(otel.configure_from_env(env))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.split() == ["False"]
+    assert "pip install 'agenthost[otel-grpc]'" in done.stderr
+
+
 def test_import_agenthost_loads_no_opentelemetry() -> None:
     probe = (
         "import sys, agenthost\n"
