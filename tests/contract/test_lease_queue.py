@@ -18,7 +18,7 @@ from agenthost.engine.runner import Runner, collect, final_text
 from agenthost.ports.leases import LeaseQueue
 from agenthost.testing.scripted import FunctionModel
 
-from .server_stores import drop, private_url
+from .server_stores import private_server
 
 QUEUES = ["postgres", "redis"]
 SHORT = 0.3  # seconds: a ticket let run out on purpose
@@ -27,9 +27,8 @@ LONG = 30.0
 
 @pytest.fixture(params=QUEUES)
 async def url(request: pytest.FixtureRequest) -> AsyncIterator[str]:
-    url, _ = private_url(request.param)
-    yield url
-    await drop(url)
+    async with private_server(request.param) as url:
+        yield url
 
 
 async def test_the_oldest_live_ticket_gets_the_lease(url: str) -> None:

@@ -15,15 +15,14 @@ import httpx
 import orjson
 import pytest
 
-from agenthost.backends.streams import open_run_streams
 from agenthost.config.loader import load_config
 from agenthost.core.events import Event
 from agenthost.server.app import create_app
 from agenthost.server.errors import Forbidden
 from agenthost.server.runs import RunRequest
 
-from ..contract.server_stores import drop, private_url, server_url
-from .cluster_procs import Cluster, broker_url, slow_model, write_config
+from ..contract.server_stores import private_url, server_url
+from .cluster_procs import Cluster, broker_url, slow_model, stop_cluster, write_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -51,10 +50,7 @@ async def worker(tmp_path: Path) -> AsyncIterator[tuple[Cluster, Path]]:
             await procs._wait_for(proc, "agenthost worker ready")
             yield procs, out
         finally:
-            procs.close()
-            async with open_run_streams(f"{events}?key_prefix={prefix}") as streams:
-                await streams.drop()
-            await drop(store)
+            await stop_cluster(procs, events, store)
 
 
 def _lines(out: Path) -> list[bytes]:

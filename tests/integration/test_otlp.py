@@ -142,6 +142,13 @@ def model() -> Iterator[Any]:
 
 @pytest.fixture
 def server(receiver: Receiver, model: Any, tmp_path: Path) -> Iterator[str]:
+    config = assistant_config(tmp_path)
+    with serve(config, otel_env(receiver.endpoint, "agenthost-under-test", model)) as url:
+        yield url
+
+
+def assistant_config(tmp_path: Path) -> Path:
+    """A config with one agent, `assistant`, on the fake model, with a calculator tool."""
     config = tmp_path / "agenthost.yaml"
     config.write_text(
         "store: memory://\n"
@@ -150,8 +157,19 @@ def server(receiver: Receiver, model: Any, tmp_path: Path) -> Iterator[str]:
         "    model: openai:gpt-4o-mini\n"
         "    tools: ['demo:calculator']\n"
     )
-    with serve(config, otel_env(receiver.endpoint, "agenthost-under-test", model)) as url:
-        yield url
+    return config
+
+
+def post_run(url: str, agent: str, message: str, trace_id: str) -> httpx.Response:
+    """A native run to its end, in the caller's trace `trace_id` (parent span CALLER_SPAN)."""
+    response = httpx.post(
+        f"{url}/v1/apps/{agent}/runs",
+        json={"message": message, "stream": False},
+        headers={"traceparent": f"00-{trace_id}-{CALLER_SPAN}-01"},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    return response
 
 
 def otel_env(endpoint: str, service: str, model: Any, **more: str) -> dict[str, str]:
@@ -348,13 +366,7 @@ def test_a_remote_a2a_agent_continues_the_trace(
             f"  frontdesk: {{kind: a2a, card_url: '{remote}/a2a/helper/'}}\n"
         )
         with serve(ours_config, otel_env(receiver.endpoint, "agenthost-ours", model)) as ours:
-            response = httpx.post(
-                f"{ours}/v1/apps/frontdesk/runs",
-                json={"message": "Hello?", "stream": False},
-                headers={"traceparent": f"00-{trace_id}-{CALLER_SPAN}-01"},
-                timeout=60,
-            )
-            assert response.status_code == 200, response.text
+            response = post_run(ours, "frontdesk", "Hello?", trace_id)
             assert "Hello from the remote." in response.text
 
             def ready(spans: list[Span]) -> bool:

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-import httpx
 import pytest
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -25,7 +24,9 @@ from .test_otlp import (
     _reaches,
     _run_tree,
     _script,
+    assistant_config,
     otel_env,
+    post_run,
     serve,
 )
 from .test_otlp import model as model  # the fake model server fixture
@@ -71,14 +72,7 @@ def receiver() -> Iterator[GrpcReceiver]:
 
 def test_spans_are_exported_over_grpc(receiver: GrpcReceiver, model: Any, tmp_path: Path) -> None:
     _script(model)
-    config = tmp_path / "agenthost.yaml"
-    config.write_text(
-        "store: memory://\n"
-        "agents:\n"
-        "  assistant:\n"
-        "    model: openai:gpt-4o-mini\n"
-        "    tools: ['demo:calculator']\n"
-    )
+    config = assistant_config(tmp_path)
     trace_id = "6bf92f3577b34da6a3ce929d0e0e4738"
     env = otel_env(
         receiver.endpoint,
@@ -88,13 +82,7 @@ def test_spans_are_exported_over_grpc(receiver: GrpcReceiver, model: Any, tmp_pa
         OTEL_EXPORTER_OTLP_HEADERS="x-tenant=test",
     )
     with serve(config, env) as url:
-        response = httpx.post(
-            f"{url}/v1/apps/assistant/runs",
-            json={"message": "What is 6 * 7?", "stream": False},
-            headers={"traceparent": f"00-{trace_id}-{CALLER_SPAN}-01"},
-            timeout=60,
-        )
-        assert response.status_code == 200, response.text
+        post_run(url, "assistant", "What is 6 * 7?", trace_id)
         spans = receiver.spans.wait_for(_complete(trace_id))
     tree = _run_tree(spans, trace_id)
     (run,) = tree["agenthost run assistant"]
