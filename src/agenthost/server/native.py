@@ -549,10 +549,7 @@ async def _background(state: ServerState, request: RunRequest, runner: Runner) -
             "cluster.broker in agenthost.yaml (or AGENTHOST_EVENTS_URL and AGENTHOST_BROKER_URL) "
             "and start `agenthost worker`",
         )
-    if state.runs.closing:
-        from agenthost.server.errors import ServiceUnavailable
-
-        raise ServiceUnavailable("The server is shutting down; retry on another instance.")
+    await state.runs.admit(request)  # shutting down, before-run hooks: as a foreground run
     await submit_background(cluster, request, runner)
 
 

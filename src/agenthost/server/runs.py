@@ -305,10 +305,7 @@ class RunManager:
         """Start a run in the background; returns once its first event (the stored user
         message) is out, or raises what stopped it before that (a 4xx error: bad input, a
         busy session with the 'reject' policy, a before-run hook's refusal)."""
-        if self.closing:
-            raise ServiceUnavailable("The server is shutting down; retry on another instance.")
-        for hook in self._before:
-            await _call(hook, request)
+        await self.admit(request)
         channel = RunChannel(request, runner, capacity=self._capacity)
         if self.streams is not None:
             await self.streams.describe(
@@ -326,6 +323,14 @@ class RunManager:
         )
         await asyncio.shield(channel.started)
         return channel
+
+    async def admit(self, request: RunRequest) -> None:
+        """Refuse a run if the server is closing or a before-run hook says no; `start` does
+        this first, and a background run is admitted here before it is sent to a worker."""
+        if self.closing:
+            raise ServiceUnavailable("The server is shutting down; retry on another instance.")
+        for hook in self._before:
+            await _call(hook, request)
 
     async def _drain(self, channel: RunChannel) -> None:
         """The run's task: drive the runner into the channel, in a span, logged."""
