@@ -189,9 +189,7 @@ class SessionLocks:
                     return lease
                 if policy == "reject":
                     holder = await self.leases.current(name)
-                    raise SessionBusy(
-                        key.session_id, holder.holder if holder is not None else None
-                    )
+                    raise SessionBusy(key.session_id, holder.holder if holder is not None else None)
                 if policy == "interrupt" and not asked:
                     asked = await self.leases.interrupt(name, INTERRUPT_REASON)
                 if queue is not None and ticket is None:
