@@ -33,6 +33,7 @@ from agenthost.cli._common import (
     stderr_console,
 )
 from agenthost.cli._options import Options
+from agenthost.engine import gc_tuning
 
 if TYPE_CHECKING:
     import uvicorn
@@ -159,7 +160,8 @@ def serve(
         return EXIT_USAGE if usage else EXIT_RUN_FAILED
 
     setup_logging(log_level, log_format)
-    gc.set_threshold(*GC_THRESHOLDS)
+    if gc.isenabled() and os.environ.get(gc_tuning.ENV, "").lower() != "default":
+        gc.set_threshold(*GC_THRESHOLDS)  # AGENTHOST_GC=default leaves the collector alone
     hooks: dict[str, Any] = {}
     if config.channels is not None and channels:  # the channels in this process too
         from agenthost.server.channels import ServedChannels
