@@ -152,6 +152,12 @@ INSERT_SESSION: Final = (
     "event_count) VALUES ($1, $2, $3, $4, $4, 0, 0) "
     "ON CONFLICT (app, user_id, session_id) DO NOTHING RETURNING sid"
 )
+# `create` without initial state or TTL (the usual case): the INSERT and the shared scopes'
+# read in ONE statement (one round trip, one implicit transaction) instead of BEGIN, INSERT,
+# SELECT_SHARED, COMMIT. Returns (sid or NULL when the session exists, the four arrays).
+CREATE_BARE: Final = f"""
+WITH ins AS ({INSERT_SESSION})
+SELECT (SELECT sid FROM ins),{SELECT_SHARED.removeprefix(chr(10) + "SELECT")}"""
 INSERT_OWN_STATE: Final = (
     "INSERT INTO {p}session_state (sid, key, value) SELECT $1, k, v "
     "FROM unnest($2::text[], $3::bytea[]) AS d(k, v)"

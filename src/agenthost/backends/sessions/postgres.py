@@ -10,7 +10,8 @@ BEGIN/SELECT FOR UPDATE/INSERT/UPDATE/COMMIT transaction in either):
   written in the same statement (one implicit transaction), only if the session is alive.
 - `get`: ONE query (the row, its events and the three state scopes as arrays). Nothing is
   cached: another replica may have written, and one round trip is what a cache check costs.
-- `create`: one transaction of a few statements (rare: once per session).
+- `create`: ONE statement without initial state or TTL (`CREATE_BARE`: the insert and the
+  shared scopes' read), else one transaction of a few statements (once per session).
 
 The seq numbers in the stored event blobs are provisional; the `seq` column is the truth and
 is set on every event read. Sessions handed out are fresh objects; `append` updates the one
@@ -32,6 +33,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any, Final, Self
 
 from agenthost.backends.common.lifecycle import OpenClose
+from agenthost.backends.common.sql_servers import no_reset
 from agenthost.backends.sessions import _postgres_sql as sql
 from agenthost.backends.sessions._common import (
     Clock,
@@ -142,7 +144,11 @@ class PostgresSessionStore(OpenClose):
 
         try:
             pool = await asyncpg.create_pool(
-                self.url, min_size=1, max_size=self._pool_size, timeout=self._timeout
+                self.url,
+                min_size=1,
+                max_size=self._pool_size,
+                timeout=self._timeout,
+                reset=no_reset,  # no reset query on release: see its doc
             )
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise BackendUnavailable(
@@ -295,31 +301,19 @@ class PostgresSessionStore(OpenClose):
         check_key(key)
         app_delta, user_delta, own = initial_state(state)
         own = {k: v for k, v in own.items() if v is not None}
-        own_blobs = [encode_json("state", v) for v in own.values()]
-        app_keys, app_vals, app_del = _encoded(app_delta, "app")
-        user_keys, user_vals, user_del = _encoded(user_delta, "user")
         options = self._options
-        async with self._conn() as conn, conn.transaction():
-            now = options.clock()
-            cutoff = options.cutoff(now)
-            if cutoff is not None:
-                await conn.execute(self._sql["DELETE_EXPIRED_ONE"], *key, cutoff)
-            sid = await conn.fetchval(self._sql["INSERT_SESSION"], *key, now)
-            if sid is None:
-                raise session_exists_error(key)
-            if own:
-                await conn.execute(self._sql["INSERT_OWN_STATE"], sid, list(own), own_blobs)
-            if app_keys:
-                await conn.execute(self._sql["UPSERT_APP"], key.app, app_keys, app_vals)
-            if app_del:
-                await conn.execute(self._sql["DELETE_APP"], key.app, app_del)
-            if user_keys:
-                await conn.execute(
-                    self._sql["UPSERT_USER"], key.app, key.user_id, user_keys, user_vals
+        now = options.clock()
+        if not (own or app_delta or user_delta) and options.cutoff(now) is None:
+            async with self._conn() as conn:  # the usual case: one statement
+                sid, *shared = await conn.fetchrow(self._sql["CREATE_BARE"], *key, now)
+        else:
+            async with self._conn() as conn, conn.transaction():
+                sid, *shared = await self._create_with_state(
+                    conn, key, now, own, app_delta, user_delta
                 )
-            if user_del:
-                await conn.execute(self._sql["DELETE_USER"], key.app, key.user_id, user_del)
-            ak, av, uk, uv = await conn.fetchrow(self._sql["SELECT_SHARED"], key.app, key.user_id)
+        if sid is None:
+            raise session_exists_error(key)
+        ak, av, uk, uv = shared
         return Session(
             app=key.app,
             user_id=key.user_id,
@@ -328,6 +322,38 @@ class PostgresSessionStore(OpenClose):
             created_at=now,
             updated_at=now,
         )
+
+    async def _create_with_state(
+        self,
+        conn: asyncpg.Connection,
+        key: SessionKey,
+        now: float,
+        own: dict[str, Any],
+        app_delta: dict[str, Any],
+        user_delta: dict[str, Any],
+    ) -> builtins.list[Any]:
+        """`create`'s statements in its transaction: (sid or None, the shared scopes' arrays)."""
+        app_keys, app_vals, app_del = _encoded(app_delta, "app")
+        user_keys, user_vals, user_del = _encoded(user_delta, "user")
+        cutoff = self._options.cutoff(now)
+        if cutoff is not None:
+            await conn.execute(self._sql["DELETE_EXPIRED_ONE"], *key, cutoff)
+        sid = await conn.fetchval(self._sql["INSERT_SESSION"], *key, now)
+        if sid is None:
+            return [None, (), (), (), ()]
+        if own:
+            own_blobs = [encode_json("state", v) for v in own.values()]
+            await conn.execute(self._sql["INSERT_OWN_STATE"], sid, list(own), own_blobs)
+        if app_keys:
+            await conn.execute(self._sql["UPSERT_APP"], key.app, app_keys, app_vals)
+        if app_del:
+            await conn.execute(self._sql["DELETE_APP"], key.app, app_del)
+        if user_keys:
+            await conn.execute(self._sql["UPSERT_USER"], key.app, key.user_id, user_keys, user_vals)
+        if user_del:
+            await conn.execute(self._sql["DELETE_USER"], key.app, key.user_id, user_del)
+        shared = await conn.fetchrow(self._sql["SELECT_SHARED"], key.app, key.user_id)
+        return [sid, *shared]
 
     fences_appends: Final = True  # `append(..., fence=lease)`: ports/leases.py
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import parse_qsl
 
 from agenthost.backends.common.lifecycle import OpenClose
+from agenthost.backends.common.sql_servers import no_reset
 from agenthost.backends.usage._common import COLUMNS, record_of, row_of, where
 from agenthost.core.errors import BackendUnavailable, ConfigError, StoreError, redact_url
 from agenthost.core.usage import UsageRecord
@@ -46,7 +47,7 @@ class PostgresUsageStore(OpenClose):
         if self._pool is not None:
             return self
         try:
-            pool = await asyncpg.create_pool(self._dsn, min_size=1, max_size=4)
+            pool = await asyncpg.create_pool(self._dsn, min_size=1, max_size=4, reset=no_reset)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise BackendUnavailable(
                 f"Cannot reach Postgres at {redact_url(self._dsn)}: {exc}"
