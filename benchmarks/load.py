@@ -86,6 +86,7 @@ class Phase:
     cpu: dict[str, float] = field(default_factory=dict)  # component -> CPU seconds (window)
     replica_cpu: list[float] = field(default_factory=list)  # each replica's CPU seconds
     streamed: list[Streamed] = field(default_factory=list)
+    served: dict[int, int] = field(default_factory=dict)  # replica -> runs it streamed
 
     def error(self, kind: str) -> None:
         self.errors += 1
@@ -121,6 +122,7 @@ class Phase:
             "lost_events": self.lost,
             "duplicated_events": self.duplicated,
             "runs_verified": self.verified,
+            "runs_per_replica": [self.served.get(i, 0) for i in range(self.replicas)],
             "replica_core_share": self.core_share(),
             "cpu_ms_per_run": per_run,
         }
@@ -312,18 +314,17 @@ class _Budget:
         return self.left >= 0
 
 
-async def _client(client: Client, replicas: int, index: int, phase: Phase, budget: _Budget) -> None:
-    turn = index
+async def _client(client: Client, phase: Phase, budget: _Budget) -> None:
     while budget.take():
+        replica = phase.started % phase.replicas  # round-robin, as a load balancer would
         phase.started += 1
         try:
-            run = await client.run(turn % replicas)
+            run = await client.run(replica)
         except (RunFailed, OSError) as exc:
             phase.error(str(exc).split(":")[0])
             continue
-        finally:
-            turn += 1
         phase.streamed.append(run)
+        phase.served[run.replica] = phase.served.get(run.replica, 0) + 1
         phase.duplicated += run.duplicated
         phase.lost += run.gaps
         if not run.completed:
@@ -335,9 +336,7 @@ async def _client(client: Client, replicas: int, index: int, phase: Phase, budge
 
 
 async def _drive(clients: list[Client], phase: Phase, budget: _Budget) -> None:
-    await asyncio.gather(
-        *(_client(c, phase.replicas, i, phase, budget) for i, c in enumerate(clients))
-    )
+    await asyncio.gather(*(_client(c, phase, budget) for c in clients))
 
 
 async def _verify(ports: list[int], phase: Phase, limit: int) -> None:
