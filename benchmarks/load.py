@@ -33,6 +33,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -52,7 +53,7 @@ T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[1]
 WORKLOAD = "load: streaming runs, replicas"
 MIN_SCALE = 1.3  # issue 13: two Postgres replicas >= 1.3x one replica's runs/s
-CPU_BOUND = 0.85  # a replica using this share of a core or more is CPU-bound
+CPU_BOUND = 0.85  # a replica on CPU or waiting for one this share of the time is CPU-bound
 STORES = ("sqlite", "postgres", "redis")
 
 
@@ -60,10 +61,11 @@ STORES = ("sqlite", "postgres", "redis")
 class LoadSettings:
     stores: Sequence[str] = STORES
     replicas: Sequence[int] = (1, 2)
-    duration: float = 10.0  # seconds per phase (the timed window)
+    duration: float = 12.0  # seconds per phase (the sum of its windows)
     runs: int | None = None  # instead of a duration: this many runs per phase
     clients: int = 32
-    warmup: float = 1.0  # seconds of runs before the window (connections, pools, caches)
+    rounds: int = 4  # windows per replica count, alternated (1, 2, 1, 2, ...): see the doc
+    warmup: float = 1.0  # seconds of runs before the windows (connections, pools, caches)
     verify: int = 200  # runs per phase whose stored events are read back and compared
     timeout: float = 600.0  # the whole workload
     leases: str = "auto"
@@ -85,6 +87,7 @@ class Phase:
     first_event_ms: list[float] = field(default_factory=list)
     cpu: dict[str, float] = field(default_factory=dict)  # component -> CPU seconds (window)
     replica_cpu: list[float] = field(default_factory=list)  # each replica's CPU seconds
+    replica_wait: list[float] = field(default_factory=list)  # seconds runnable, not running
     streamed: list[Streamed] = field(default_factory=list)
     served: dict[int, int] = field(default_factory=dict)  # replica -> runs it streamed
 
@@ -103,6 +106,14 @@ class Phase:
     def core_share(self) -> list[float]:
         """Each replica's CPU as a share of one core over the window."""
         return [round(c / self.window, 3) if self.window else 0.0 for c in self.replica_cpu]
+
+    def wants_share(self) -> list[float]:
+        """Each replica's CPU plus its time waiting for a CPU (runnable: it had work), as a
+        share of one core: near 1.0, the replica could use a whole core (CPU-bound)."""
+        return [
+            round((c + w) / self.window, 3) if self.window else 0.0
+            for c, w in zip(self.replica_cpu, self.replica_wait, strict=True)
+        ]
 
     def summary(self) -> dict[str, Any]:
         per_run = {
@@ -124,6 +135,7 @@ class Phase:
             "runs_verified": self.verified,
             "runs_per_replica": [self.served.get(i, 0) for i in range(self.replicas)],
             "replica_core_share": self.core_share(),
+            "replica_wants_share": self.wants_share(),
             "cpu_ms_per_run": per_run,
         }
 
@@ -149,6 +161,16 @@ def _named(name: str) -> list[int]:
     return pids
 
 
+def _run_wait_ns(pid: int) -> int:
+    """Nanoseconds the process's threads were runnable but waiting for a CPU (schedstat)."""
+    total = 0
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                total += int((task / "schedstat").read_text().split()[1])
+    return total
+
+
 def _machine_busy() -> int:
     """Busy jiffies of the whole machine (every core): all but idle and iowait."""
     fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
@@ -157,38 +179,73 @@ def _machine_busy() -> int:
 
 @dataclass
 class CpuMeter:
-    """CPU seconds of each component between `start()` and `stop()` (Linux /proc)."""
+    """CPU seconds of each component between `start()` and `stop()` (Linux /proc).
+
+    Postgres is this phase's backends only (`application_name`, set in the store URL);
+    the server's other processes (WAL writer, other clients' backends) count as `other`,
+    with every other process on the machine."""
 
     replicas: list[int]
     model: int
+    postgres_app: str | None = None  # the store URL's application_name (Postgres phases)
     hz: float = field(default_factory=lambda: float(os.sysconf("SC_CLK_TCK")))
     _before: dict[str, int] = field(default_factory=dict)
+    _pg_before: dict[int, int] = field(default_factory=dict)
 
-    def _sample(self) -> dict[str, int]:
+    def _sample(self) -> tuple[dict[str, int], dict[int, int]]:
         sample = {f"replica{i}": _ticks(pid) for i, pid in enumerate(self.replicas)}
+        sample |= {f"wait{i}": _run_wait_ns(pid) for i, pid in enumerate(self.replicas)}
         sample["client"] = _ticks("self")
         sample["model"] = _ticks(self.model)
-        sample["postgres"] = sum(_ticks(pid) for pid in _named("postgres"))
         sample["redis"] = sum(_ticks(pid) for pid in _named("redis-server"))
         sample["machine"] = _machine_busy()
-        return sample
+        return sample, {pid: _ticks(pid) for pid in _named("postgres")}
 
     def start(self) -> None:
-        self._before = self._sample()
+        self._before, self._pg_before = self._sample()
 
-    def stop(self, phase: Phase) -> None:
-        after = self._sample()
+    async def stop(self, phase: Phase) -> None:
+        """Add the CPU since `start()` to the phase (its replicas: the first `replicas`)."""
+        after, pg_after = self._sample()
         delta = {k: (after[k] - self._before.get(k, 0)) / self.hz for k in after}
-        phase.replica_cpu = [delta[f"replica{i}"] for i in range(len(self.replicas))]
+        ours_pg = await _backends(self.postgres_app) if self.postgres_app else []
+        postgres = sum(pg_after.get(p, 0) - self._pg_before.get(p, 0) for p in ours_pg)
+        n = phase.replicas
+        if not phase.replica_cpu:
+            phase.replica_cpu, phase.replica_wait = [0.0] * n, [0.0] * n
+        for i in range(n):
+            phase.replica_cpu[i] += delta[f"replica{i}"]
+            phase.replica_wait[i] += (after[f"wait{i}"] - self._before[f"wait{i}"]) / 1e9
         ours = {
-            "replicas": sum(phase.replica_cpu),
+            "replicas": sum(delta[f"replica{i}"] for i in range(len(self.replicas))),
             "client": delta["client"],
             "model": delta["model"],
-            "postgres": delta["postgres"],
+            "postgres": postgres / self.hz,
             "redis": delta["redis"],
         }
         ours["other"] = max(0.0, delta["machine"] - sum(ours.values()))
-        phase.cpu = ours
+        for key, value in ours.items():
+            phase.cpu[key] = phase.cpu.get(key, 0.0) + value
+
+
+async def _backends(application_name: str) -> list[int]:
+    """The pids of the Postgres backends serving this phase's replicas."""
+    import asyncpg
+
+    conn = await asyncpg.connect(_postgres_base())
+    try:
+        rows = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = $1", application_name
+        )
+    finally:
+        await conn.close()
+    return [int(r[0]) for r in rows]
+
+
+def _postgres_base() -> str:
+    return os.environ.get("AGENTHOST_TEST_POSTGRES_URL") or (
+        "postgresql://postgres@127.0.0.1:5432/test"
+    )
 
 
 # ----------------------------------------------------------------------------- processes
@@ -213,10 +270,8 @@ def store_url(store: str, tmp: Path) -> str:
         return f"sqlite:///{tmp}/load.db"
     prefix = f"load{uuid.uuid4().hex[:8]}_"
     if store == "postgres":
-        base = os.environ.get("AGENTHOST_TEST_POSTGRES_URL") or (
-            "postgresql://postgres@127.0.0.1:5432/test"
-        )
-        option = "table_prefix"
+        base = _postgres_base()
+        option = f"application_name={prefix}load&table_prefix"
     elif store == "redis":
         base = os.environ.get("AGENTHOST_TEST_REDIS_URL") or "redis://127.0.0.1:6379/0"
         option = "key_prefix"
@@ -224,6 +279,11 @@ def store_url(store: str, tmp: Path) -> str:
         raise ValueError(f"unknown store {store!r}: one of {', '.join(STORES)}")
     sep = "&" if "?" in base else "?"
     return f"{base}{sep}{option}={prefix}&migrate=true"
+
+
+def _app_name(url: str) -> str | None:
+    found = re.search(r"application_name=([a-z0-9_]+)", url)
+    return found.group(1) if found else None
 
 
 def write_config(tmp: Path, url: str, model_url: str, leases: str) -> Path:
@@ -385,55 +445,63 @@ def _dechunk(body: bytes) -> bytes:
     return bytes(out)
 
 
-async def run_phase(
-    store: str, replicas: int, model: Any, settings: LoadSettings, tmp: Path
-) -> Phase:
-    phase = Phase(store, replicas, settings.clients)
+async def run_store(store: str, model: Any, settings: LoadSettings, tmp: Path) -> list[Phase]:
+    """The phases of one store: as many replicas as the most asked for, started once; the
+    windows of each replica count alternate (1, 2, 1, 2, ...), so that a machine whose other
+    load drifts weighs on every count alike. With fewer replicas than started, the runs go
+    to the first ones only; the others stay idle."""
+    counts = sorted(set(settings.replicas))
+    phases = {n: Phase(store, n, settings.clients) for n in counts}
     url = store_url(store, tmp)
     config = write_config(tmp, url, model.base_url, settings.leases)
     try:
-        with servers(config, replicas, tmp) as procs:
-            ports = [r.port for r in procs]
+        with servers(config, counts[-1], tmp) as procs:
             deadline = time.monotonic() + 120
             for replica in procs:
                 await _ready(replica, deadline)
-            bases = [("127.0.0.1", port) for port in ports]
+            bases = [("127.0.0.1", r.port) for r in procs]
             request = request_bytes("helper")
             clients = [Client(bases, request) for _ in range(settings.clients)]
+            meter = CpuMeter([r.proc.pid for r in procs], model.pid, _app_name(url))
             try:
-                await _timed(
-                    clients, phase, settings, CpuMeter([r.proc.pid for r in procs], model.pid)
-                )
-                await _verify(ports, phase, settings.verify)
+                if settings.warmup > 0:
+                    warm = Phase(store, counts[-1], settings.clients)
+                    await _drive(
+                        clients, warm, _Budget(until=time.perf_counter() + settings.warmup)
+                    )
+                    phases[counts[-1]].errors += warm.errors
+                for _ in range(settings.rounds):
+                    for n in counts:
+                        await _window(clients, phases[n], settings, meter)
+                for n in counts:
+                    await _verify([r.port for r in procs[:n]], phases[n], settings.verify)
             finally:
                 for client in clients:
                     client.close()
     finally:
         if store != "sqlite":
             await _drop(url)
-    phase.streamed.clear()  # ids of every run: not for the JSON
-    return phase
+    for phase in phases.values():
+        phase.streamed.clear()  # ids of every run: not for the JSON
+    return list(phases.values())
 
 
-async def _timed(
+async def _window(
     clients: list[Client], phase: Phase, settings: LoadSettings, meter: CpuMeter
 ) -> None:
-    if settings.warmup > 0:
-        warm = Phase(phase.store, phase.replicas, phase.clients)
-        await _drive(clients, warm, _Budget(until=time.perf_counter() + settings.warmup))
-        phase.errors += warm.errors
+    """One timed window of the phase (a share of its duration or of its runs)."""
     meter.start()
     start = time.perf_counter()
     if settings.runs is not None:
-        await _drive(clients, phase, _Budget(runs=settings.runs))
-        phase.window = time.perf_counter() - start
-        meter.stop(phase)
+        await _drive(clients, phase, _Budget(runs=settings.runs // settings.rounds))
+        phase.window += time.perf_counter() - start
+        await meter.stop(phase)
         return
-    until = start + settings.duration
+    until = start + settings.duration / settings.rounds
     drain = asyncio.ensure_future(_drive(clients, phase, _Budget(until=until)))
     await asyncio.sleep(max(0.0, until - time.perf_counter()))
-    phase.window = time.perf_counter() - start
-    meter.stop(phase)
+    phase.window += time.perf_counter() - start
+    await meter.stop(phase)
     await drain  # the runs in flight end (checked, not counted)
 
 
@@ -473,9 +541,8 @@ async def measure(settings: LoadSettings) -> list[Phase]:
         model.pid = model.process.pid  # type: ignore[attr-defined]
         async with asyncio.timeout(settings.timeout):
             for store in settings.stores:
-                for replicas in settings.replicas:
-                    with tempfile.TemporaryDirectory(prefix="agenthost-load-") as name:
-                        phases.append(await run_phase(store, replicas, model, settings, Path(name)))
+                with tempfile.TemporaryDirectory(prefix="agenthost-load-") as name:
+                    phases += await run_store(store, model, settings, Path(name))
     return phases
 
 
@@ -495,9 +562,10 @@ def _note(phase: Phase) -> str:
     per_run = phase.summary()["cpu_ms_per_run"]
     cpu = ", ".join(f"{k} {v:.2f}" for k, v in per_run.items() if v)
     shares = "/".join(f"{100 * s:.0f}%" for s in phase.core_share())
+    wants = "/".join(f"{100 * s:.0f}%" for s in phase.wants_share())
     return (
         f"first event p50 {phase.pct(0.5)} ms, p99 {phase.pct(0.99)} ms; errors {phase.errors}; "
-        f"replica CPU {shares} of a core; CPU ms/run: {cpu}"
+        f"replica on CPU {shares} of a core, + waiting for a CPU {wants}; CPU ms/run: {cpu}"
     )
 
 
@@ -517,7 +585,8 @@ def rows_of(phases: Sequence[Phase]) -> list[Row]:
     one, two = by.get(("postgres", 1)), by.get(("postgres", 2))
     if one is not None and two is not None and one.runs_per_s > 0:
         ratio = two.runs_per_s / one.runs_per_s
-        bound = max(one.core_share(), default=0.0) >= CPU_BOUND
+        got, wanted = max(one.core_share(), default=0.0), max(one.wants_share(), default=0.0)
+        bound = wanted >= CPU_BOUND
         rows.append(
             Row(
                 workload=WORKLOAD,
@@ -529,9 +598,10 @@ def rows_of(phases: Sequence[Phase]) -> list[Row]:
                 target=f">= {MIN_SCALE:g}x",
                 met=ratio >= MIN_SCALE,
                 note=(
-                    f"1 replica at {100 * max(one.core_share()):.0f}% of a core "
-                    f"({'CPU-bound' if bound else 'NOT CPU-bound: the target assumes it is'}); "
-                    f"{os.cpu_count()} cores for replicas, client, model and stores"
+                    f"1 replica: on CPU {100 * got:.0f}% of a core, with its waits for a CPU "
+                    f"{100 * wanted:.0f}% ({'CPU-bound' if bound else 'NOT CPU-bound'}); "
+                    f"{os.cpu_count()} cores shared by replicas, client, model, stores and the "
+                    f"machine's other processes"
                 ),
             )
         )
