@@ -323,7 +323,13 @@ def servers(config: Path, count: int, tmp: Path) -> Iterator[list[Replica]]:
             with log.open("wb") as out:
                 cmd = [sys.executable, "-m", "agenthost.cli", "serve", "--config", str(config)]
                 cmd += ["--port", str(port), "--log-level", "warning"]
-                proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=_env())
+                proc = subprocess.Popen(
+                    cmd,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    env=_env(),
+                    start_new_session=True,  # its own scheduling group: see the module doc
+                )
             replicas.append(Replica(port, proc, log))
         yield replicas
     finally:
@@ -565,7 +571,7 @@ def _note(phase: Phase) -> str:
     wants = "/".join(f"{100 * s:.0f}%" for s in phase.wants_share())
     return (
         f"first event p50 {phase.pct(0.5)} ms, p99 {phase.pct(0.99)} ms; errors {phase.errors}; "
-        f"replica on CPU {shares} of a core, + waiting for a CPU {wants}; CPU ms/run: {cpu}"
+        f"replica on CPU {shares} of a core, on CPU or runnable {wants}; CPU ms/run: {cpu}"
     )
 
 
