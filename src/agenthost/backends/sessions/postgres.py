@@ -4,7 +4,8 @@ Round trips (benchmarks/pg_drivers.py picked the driver and the shape; asyncpg a
 measured within a few % of each other, the one-statement append 2.2x faster than the classic
 BEGIN/SELECT FOR UPDATE/INSERT/UPDATE/COMMIT transaction in either):
 
-- `append`: ONE statement (a data-modifying CTE, `_postgres_sql.APPEND`). Its UPDATE locks the
+- `append`: ONE statement (a data-modifying CTE, `_postgres_sql.APPEND`, or `APPEND_EVENTS`
+  when the batch changes no state and nothing is trimmed). Its UPDATE locks the
   session row and returns the old `last_seq`, so two processes appending to one session get
   unique, contiguous seq ranges; events, the trim to `max_events` and every state scope are
   written in the same statement (one implicit transaction), only if the session is alive.
@@ -373,28 +374,26 @@ class PostgresSessionStore(OpenClose):
         stored = batch.events
         now = options.clock()
         fenced = () if fence is None else (fence.name, fence.token)
+        columns: tuple[Any, ...] = (
+            [e.id for e in stored],
+            [e.run_id for e in stored],
+            [e.type for e in stored],
+            [e.timestamp for e in stored],
+            blobs,
+        )
+        args: tuple[Any, ...]
+        if options.max_events is None and not (sk or sd or ak or ad or uk or ud):
+            name, args = "APPEND_EVENTS", (now, options.cutoff(now), *columns)  # the lean one
+        else:
+            name = "APPEND"
+            args = (now, options.cutoff(now), options.max_events, *columns)
+            args += (sk, sv, sd, ak, av, ad, uk, uv, ud)
         async with self._conn() as conn:
             row = await conn.fetchrow(
-                self._sql["APPEND" if fence is None else "APPEND_FENCED"],
+                self._sql[name if fence is None else f"{name}_FENCED"],
                 *key,
                 len(stored),
-                now,
-                options.cutoff(now),
-                options.max_events,
-                [e.id for e in stored],
-                [e.run_id for e in stored],
-                [e.type for e in stored],
-                [e.timestamp for e in stored],
-                blobs,
-                sk,
-                sv,
-                sd,
-                ak,
-                av,
-                ad,
-                uk,
-                uv,
-                ud,
+                *args,
                 *fenced,
             )
         base = None if row is None else row[0]
