@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 BODY = b'{"message":"hello, load"}'
 TERMINATOR = b"\r\n0\r\n\r\n"  # the last chunk of a chunked body
+IDLE_MAX = 2.0  # seconds: an idle connection older than this is replaced, not reused
 _STATUS = re.compile(rb"HTTP/1\.[01] (\d{3})")
 _SESSION = re.compile(rb"\r\nx-session-id: ([^\r]+)\r\n", re.IGNORECASE)
 _FRAME = re.compile(rb"(?:^|\n)id: ([0-9.]+)\nevent: ([a-z_.]+)\ndata: \{\"id\":\"([^\"]+)\"")
@@ -45,6 +46,7 @@ class _Connection(asyncio.Protocol):
         self.headers_end = -1
         self.waiter: asyncio.Future[None] | None = None
         self.lost = False
+        self.idle_since = time.monotonic()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -82,7 +84,10 @@ class _Connection(asyncio.Protocol):
         self.headers_end = -1
         self.waiter = asyncio.get_running_loop().create_future()
         self.transport.write(request)
-        await self.waiter
+        try:
+            await self.waiter
+        finally:
+            self.idle_since = time.monotonic()
         return bytes(self.buffer)
 
 
@@ -142,6 +147,11 @@ class Client:
 
     async def run(self, replica: int) -> Streamed:
         conn = self._connections.get(replica)
+        if conn is not None and time.monotonic() - conn.idle_since > IDLE_MAX:
+            # the server closes idle connections (uvicorn: after 5 s); a request written as it
+            # does would fail for the client's sake, not the server's: start afresh instead
+            self._drop(replica)
+            conn = None
         if conn is None or conn.lost:
             host, port = self.bases[replica]
             loop = asyncio.get_running_loop()

@@ -569,8 +569,10 @@ def _note(phase: Phase) -> str:
     cpu = ", ".join(f"{k} {v:.2f}" for k, v in per_run.items() if v)
     shares = "/".join(f"{100 * s:.0f}%" for s in phase.core_share())
     wants = "/".join(f"{100 * s:.0f}%" for s in phase.wants_share())
+    kinds = f" {phase.error_kinds}" if phase.errors else ""
     return (
-        f"first event p50 {phase.pct(0.5)} ms, p99 {phase.pct(0.99)} ms; errors {phase.errors}; "
+        f"first event p50 {phase.pct(0.5)} ms, p99 {phase.pct(0.99)} ms; "
+        f"errors {phase.errors}{kinds}; "
         f"replica on CPU {shares} of a core, on CPU or runnable {wants}; CPU ms/run: {cpu}"
     )
 
