@@ -5,7 +5,7 @@ asserted; the checks are errors, lost and duplicated events, and the rows it rep
 
 from __future__ import annotations
 
-from benchmarks._load_client import checked
+from benchmarks._load_client import Streamed, checked
 from benchmarks.load import LoadSettings, Phase, measure, rows_of, run_async
 from benchmarks.suite import WORKLOADS
 
@@ -35,35 +35,26 @@ def _frame(frame_id: str, kind: str, event_id: str) -> bytes:
     return f'id: {frame_id}\nevent: {kind}\ndata: {{"id":"{event_id}","x":1}}\n\n'.encode()
 
 
-def _response(*frames: bytes) -> bytes:
+def _checked(*frames: bytes) -> Streamed:
     head = b"HTTP/1.1 200 OK\r\nx-session-id: s_1\r\ntransfer-encoding: chunked\r\n\r\n"
-    return head + b"".join(frames) + b"\r\n0\r\n\r\n"
+    return checked(head + b"".join(frames) + b"\r\n0\r\n\r\n", sent=0.0, first=0.1, ended=0.2)
 
 
 def test_the_stream_check_finds_duplicates_gaps_and_unfinished_runs() -> None:
-    good = checked(
-        _response(
-            _frame("1", "message.received", "a"),
-            _frame("1.1", "message.delta", "b"),
-            _frame("2", "message.completed", "c"),
-            _frame("3", "run.completed", "d"),
-        ),
-        sent=0.0,
-        first=0.001,
-        ended=0.002,
+    good = _checked(
+        _frame("1", "message.received", "a"),
+        _frame("1.1", "message.delta", "b"),
+        _frame("2", "message.completed", "c"),
+        _frame("3", "run.completed", "d"),
     )
     assert (good.session_id, good.completed, good.duplicated, good.gaps) == ("s_1", True, 0, 0)
     assert good.stored == [(1, "a"), (2, "c"), (3, "d")]
+    assert round(good.first_event_ms) == 100
 
-    bad = checked(
-        _response(
-            _frame("1", "message.received", "a"),
-            _frame("1", "message.received", "a"),
-            _frame("3", "run.failed", "d"),
-        ),
-        sent=0.0,
-        first=0.001,
-        ended=0.002,
+    bad = _checked(
+        _frame("1", "message.received", "a"),
+        _frame("1", "message.received", "a"),
+        _frame("3", "run.failed", "d"),
     )
     assert (bad.completed, bad.duplicated, bad.gaps) == (False, 1, 1)
 
