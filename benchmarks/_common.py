@@ -1,8 +1,9 @@
-"""What every workload shares: the settings, a result row, and medians."""
+"""What every workload shares: the settings, a result row, medians, the GC's time."""
 
 from __future__ import annotations
 
 import statistics
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -159,3 +160,19 @@ def fastest(medians: dict[str, float]) -> tuple[str, float]:
     """The name and value of the smallest entry."""
     name = min(medians, key=medians.__getitem__)
     return name, medians[name]
+
+
+class GCTime:
+    """The cyclic GC's thread time and collections while it is in `gc.callbacks`."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.collections = 0
+        self._start = 0.0
+
+    def __call__(self, phase: str, _info: dict[str, int]) -> None:
+        if phase == "start":
+            self._start = time.thread_time()
+        else:
+            self.seconds += time.thread_time() - self._start
+            self.collections += 1

@@ -5,13 +5,16 @@
 Wall-clock ratios are unreliable when other processes share the cores; the process's own CPU
 time per turn (`time.process_time`, the fake server runs in another process) is steadier.
 Run it alternately on the two checkouts and compare. Prints one line per variant: wall and
-CPU µs per turn (each the minimum over the repetitions) and the CPU above the bare loop's.
+CPU µs per turn (each the minimum over the repetitions), the CPU above the bare loop's, and
+the cyclic garbage collector's share of the CPU (its own thread time, from `gc.callbacks`, in
+the repetition with the least CPU).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -19,24 +22,34 @@ from collections.abc import Awaitable, Callable
 from agenthost.testing.fake_openai import FakeOpenAIServer
 from benchmarks import bare_loops
 from benchmarks._agent import agent_turn, open_runner
+from benchmarks._common import GCTime
 
 Turn = Callable[[], Awaitable[object]]
 
 
-async def _best(turn: Turn, turns: int, reps: int) -> tuple[float, float]:
+async def _best(turn: Turn, turns: int, reps: int) -> tuple[float, float, float]:
     wall = cpu = float("inf")
+    in_gc = 0.0
     for _ in range(reps):
-        w, c = time.perf_counter(), time.process_time()
-        for _ in range(turns):
-            await turn()
-        wall = min(wall, (time.perf_counter() - w) / turns * 1e6)
-        cpu = min(cpu, (time.process_time() - c) / turns * 1e6)
-    return wall, cpu
+        spent = GCTime()
+        gc.callbacks.append(spent)
+        try:
+            w, c = time.perf_counter(), time.process_time()
+            for _ in range(turns):
+                await turn()
+            this_wall = (time.perf_counter() - w) / turns * 1e6
+            this_cpu = (time.process_time() - c) / turns * 1e6
+        finally:
+            gc.callbacks.remove(spent)
+        wall = min(wall, this_wall)
+        if this_cpu < cpu:
+            cpu, in_gc = this_cpu, spent.seconds / turns * 1e6
+    return wall, cpu, in_gc
 
 
 async def agenthost(
     base_url: str, url: str, *, stream: bool, history: int, turns: int, reps: int
-) -> tuple[float, float]:
+) -> tuple[float, float, float]:
     async with open_runner(base_url, url, stream=stream) as runner:
         for _ in range(100):
             await agent_turn(runner)
@@ -48,7 +61,7 @@ async def agenthost(
 
 async def bare(
     base_url: str, *, stream: bool, history: int, turns: int, reps: int
-) -> tuple[float, float]:
+) -> tuple[float, float, float]:
     """The bare loop; with `history`, its one conversation grows as agenthost's session does."""
     client, _ = bare_loops.open_client("aiohttp")
     async with client as opened:
@@ -74,7 +87,7 @@ def main() -> None:
         FakeOpenAIServer.start_in_process(latency=0.0) as server,
         tempfile.TemporaryDirectory(prefix="agenthost-cpu-") as tmp,
     ):
-        rows: list[tuple[str, float, float, float]] = []
+        rows: list[tuple[str, float, float, float, float]] = []
         for stream in (False, True):
             suffix = " stream" if stream else ""
             base = asyncio.run(bare(server.base_url, stream=stream, history=0, turns=n, reps=reps))
@@ -95,9 +108,12 @@ def main() -> None:
                     agenthost(server.base_url, url, stream=False, history=h, turns=few, reps=reps)
                 )
                 rows.append((f"agenthost {store}, {h} turns", *got, base[1]))
-    for name, wall, cpu, base_cpu in rows:
+    for name, wall, cpu, in_gc, base_cpu in rows:
         own = cpu - base_cpu
-        print(f"{name:<30} wall {wall:8.0f} µs  cpu {cpu:7.0f} µs  own cpu {own:6.0f} µs")
+        print(
+            f"{name:<30} wall {wall:8.0f} µs  cpu {cpu:7.0f} µs  own cpu {own:6.0f} µs  "
+            f"gc {in_gc:5.1f} µs"
+        )
 
 
 if __name__ == "__main__":

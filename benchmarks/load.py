@@ -512,28 +512,29 @@ async def _window(
 
 
 async def _drop(url: str) -> None:
+    """Drop the phase's tables or keys: all under its prefix (the session store's, and on
+    Postgres also what the replicas made beside it: usage, artifacts, ...)."""
     from agenthost.backends.sessions import open_session_store
 
     store = open_session_store(url)
     await store.drop_tables()  # type: ignore[attr-defined]
-    usage = _usage_table(url)
-    if usage is not None:
-        await _drop_usage(url, usage)
+    if url.startswith("postgresql"):
+        await _drop_prefixed(url)
 
 
-def _usage_table(url: str) -> str | None:
-    if not url.startswith("postgresql"):
-        return None
-    prefix = url.split("table_prefix=", 1)[1].split("&", 1)[0]
-    return f"{prefix}usage"
-
-
-async def _drop_usage(url: str, table: str) -> None:
+async def _drop_prefixed(url: str) -> None:
     import asyncpg
 
+    prefix = url.split("table_prefix=", 1)[1].split("&", 1)[0]
     conn = await asyncpg.connect(url.split("?", 1)[0])
     try:
-        await conn.execute(f"DROP TABLE IF EXISTS {table}")
+        rows = await conn.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+            "AND starts_with(tablename, $1)",
+            prefix,
+        )
+        if rows:
+            await conn.execute(f"DROP TABLE IF EXISTS {', '.join(r[0] for r in rows)} CASCADE")
     finally:
         await conn.close()
 

@@ -146,6 +146,7 @@ _EXPORTS: dict[str, str] = {
     "Provider": "agenthost.backends.models",
     "ProviderSettings": "agenthost.backends.models",
     "InMemoryKnowledgeBase": "agenthost.backends.knowledge",
+    "KnowledgeMemory": "agenthost.backends.knowledge.memory_store",
     "open_knowledge_store": "agenthost.backends.knowledge",
     "KnowledgeStore": "agenthost.backends.knowledge",
     "StaticEmbedder": "agenthost.backends.knowledge",
@@ -297,6 +298,7 @@ __all__ = [
     "InvalidArgument",
     "InvalidMessage",
     "KnowledgeBase",
+    "KnowledgeMemory",
     "KnowledgeRetrieved",
     "KnowledgeStore",
     "LLMAgent",
@@ -458,6 +460,7 @@ if TYPE_CHECKING:
         StaticEmbedder,
         open_knowledge_store,
     )
+    from agenthost.backends.knowledge.memory_store import KnowledgeMemory
     from agenthost.backends.models import (
         OpenAICompatibleModel,
         Provider,

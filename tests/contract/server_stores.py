@@ -76,9 +76,24 @@ def private_url(name: str, **params: str) -> tuple[str, str]:
 
 
 async def drop(url: str) -> None:
-    """Remove everything a test wrote under its prefix."""
+    """Remove everything a test wrote under its prefix: the session store's tables (keys on
+    Redis) and those of the artifact, usage and knowledge stores that follow its URL."""
     store: Any = open_session_store(url)
     await store.drop_tables()
+    scheme = url.partition("://")[0]
+    if scheme == "redis":
+        return
+    from agenthost.backends.artifacts import open_artifact_store
+    from agenthost.backends.usage import open_usage_store
+
+    others: list[Any] = [open_artifact_store(url), open_usage_store(url)]
+    for other in others:
+        await other.drop_table()
+    if scheme.startswith("postgres"):
+        from agenthost.backends.knowledge import open_knowledge_store
+
+        knowledge: Any = open_knowledge_store(url)
+        await knowledge.drop_tables()
 
 
 @asynccontextmanager

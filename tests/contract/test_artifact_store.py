@@ -45,11 +45,11 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     param: Backend = request.param
     url = param.url.replace("{tmp}", str(tmp_path))
     if param.server is not None:  # a private table, dropped at the end
-        url = f"{server_url(param.server)}?table_prefix=t{uuid.uuid4().hex[:12]}_"
+        prefix = f"t{uuid.uuid4().hex[:12]}_"
+        url = f"{server_url(param.server)}?table_prefix={prefix}&migrate=true"
     yield Backend(url, param.persistent, param.server)
     if param.server is not None:
-        async with open_artifact_store(url) as store:
-            await store.drop_table()  # type: ignore[attr-defined]
+        await open_artifact_store(url).drop_table()  # type: ignore[attr-defined]
 
 
 @pytest.fixture

@@ -156,6 +156,53 @@ async def test_a_replica_that_lost_its_session_cannot_write_after_the_next_one(u
         assert not any(e.message and e.message.text == "too late" for e in session.events)
 
 
+@pytest.mark.parametrize("dangling", [False, True], ids=["message", "closing-a-dead-run"])
+async def test_a_run_that_loses_its_lease_before_its_first_write_ends_failed(
+    url: str, dangling: bool
+) -> None:
+    """Replica A takes the session's lease, then stalls before storing the user's message
+    (its session read is held) past the lease; another replica takes the lease. A's first
+    write (the user's message, or the `run.interrupted` closing a dead run it found) is
+    refused: the run ends with one `run.failed` (`lease_lost`), not an exception, and
+    nothing of it is stored."""
+    a_store: Any = open_session_store(url)
+    b_store: Any = open_session_store(url)
+    async with a_store, b_store:
+        b = Runner(LLMAgent(model=ScriptedModel(["first"])), store=b_store, app="t")
+        assert final_text(await collect(b.run("u", "s", "one"))) == "first"
+        if dangling:  # a run whose process died: A, holding the lease, would close it
+            session = await b_store.get(KEY)
+            await b_store.append(session, [said("dead")])
+        a = Runner(LLMAgent(model=ScriptedModel(["never"])), store=a_store, app="t")
+        a._locks.lease_seconds, a._locks.renew_seconds = SHORT, 3600  # paused: no renewal
+        reading, resume = asyncio.Event(), asyncio.Event()
+        get = a_store.get
+
+        async def held_get(key: SessionKey) -> Any:
+            reading.set()
+            await resume.wait()
+            return await get(key)
+
+        a_store.get = held_get
+        run = asyncio.create_task(collect(a.run("u", "s", "two")))
+        await reading.wait()  # A holds the lease and has written nothing yet
+        name = lease_name(KEY)
+        taken = None
+        async with asyncio.timeout(30):
+            while taken is None:  # the server's clock decides when A's lease has run out
+                taken = await b_store.leases().acquire(name, "run-b", ttl=LONG)
+                await asyncio.sleep(0.05)
+        resume.set()
+        events = await run
+        assert [e.type for e in events] == ["run.failed"]
+        assert events[0].error is not None and events[0].error.code == "lease_lost"
+        stored = await b_store.get(KEY)
+        assert stored is not None and events[0].run_id not in {e.run_id for e in stored.events}
+        last = "message.received" if dangling else "run.completed"
+        assert stored.events[-1].type == last  # the dead run is left to the lease's holder
+        assert not a._active and not a._locks.is_locked(KEY)
+
+
 async def _waiting(conn: Any, sql: str, prefix: str) -> None:
     """Until a statement touching this test's leases table waits for a lock."""
     async with asyncio.timeout(30):

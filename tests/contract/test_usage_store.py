@@ -56,7 +56,7 @@ async def usage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         url = f"sqlite:///{tmp_path}/agenthost.db"
     else:  # a private table (keys on Redis), dropped at the end
         option = "key_prefix" if request.param == "redis" else "table_prefix"
-        url = f"{server_url(request.param)}?{option}=t{uuid.uuid4().hex[:12]}_"
+        url = f"{server_url(request.param)}?{option}=t{uuid.uuid4().hex[:12]}_&migrate=true"
     store = open_usage_store(url)
     async with store:
         yield store

@@ -26,9 +26,10 @@ import httpx
 import orjson
 import pytest
 
+from agenthost.backends.streams import open_run_streams
 from agenthost.testing.fake_openai import ProcessFakeServer
 
-from ..contract.server_stores import server_url
+from ..contract.server_stores import drop, server_url
 
 BROKERS = {
     "amqp": ("AGENTHOST_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//"),
@@ -145,6 +146,14 @@ class Cluster:
     def close(self) -> None:
         for proc in self.procs:
             proc.stop()
+
+
+async def stop_cluster(procs: Cluster, events: str, store: str) -> None:
+    """Stop the processes, then drop the cluster's run streams and its store's tables."""
+    procs.close()
+    async with open_run_streams(f"{events}?key_prefix={procs.prefix}") as streams:
+        await streams.drop()
+    await drop(store)
 
 
 def write_config(

@@ -24,10 +24,9 @@ import httpx
 import pytest
 
 from agenthost.backends.sessions import open_session_store
-from agenthost.backends.streams import open_run_streams
 from agenthost.core.session import SessionKey
 
-from ..contract.server_stores import drop, private_url, server_url
+from ..contract.server_stores import private_url, server_url
 from .cluster_procs import (
     Cluster,
     Seen,
@@ -36,6 +35,7 @@ from .cluster_procs import (
     read_run,
     resume,
     slow_model,
+    stop_cluster,
     write_config,
 )
 
@@ -64,10 +64,7 @@ async def cluster(tmp_path: Path) -> AsyncIterator[tuple[Cluster, str]]:
             )
             yield procs, store
         finally:
-            procs.close()
-            async with open_run_streams(f"{events}?key_prefix={prefix}") as streams:
-                await streams.drop()
-            await drop(store)
+            await stop_cluster(procs, events, store)
 
 
 class Client:

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,17 +55,12 @@ def _value(value: AnyValue) -> Any:
     return getattr(value, which) if which else None
 
 
-class Receiver(http.server.ThreadingHTTPServer):
-    """An OTLP/HTTP (protobuf) trace receiver on 127.0.0.1."""
+class Spans:
+    """The spans a receiver got (any thread adds, the test waits)."""
 
     def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
         self.spans: list[Span] = []
         self.changed = threading.Condition()
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
 
     def add(self, body: bytes) -> None:
         request = ExportTraceServiceRequest.FromString(body)
@@ -93,6 +89,18 @@ class Receiver(http.server.ThreadingHTTPServer):
         with self.changed:
             assert self.changed.wait_for(lambda: ready(self.spans), timeout), self.spans
             return list(self.spans)
+
+
+class Receiver(Spans, http.server.ThreadingHTTPServer):
+    """An OTLP/HTTP (protobuf) trace receiver on 127.0.0.1."""
+
+    def __init__(self) -> None:
+        Spans.__init__(self)
+        http.server.ThreadingHTTPServer.__init__(self, ("127.0.0.1", 0), _Handler)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -134,6 +142,13 @@ def model() -> Iterator[Any]:
 
 @pytest.fixture
 def server(receiver: Receiver, model: Any, tmp_path: Path) -> Iterator[str]:
+    config = assistant_config(tmp_path)
+    with serve(config, otel_env(receiver.endpoint, "agenthost-under-test", model)) as url:
+        yield url
+
+
+def assistant_config(tmp_path: Path) -> Path:
+    """A config with one agent, `assistant`, on the fake model, with a calculator tool."""
     config = tmp_path / "agenthost.yaml"
     config.write_text(
         "store: memory://\n"
@@ -142,15 +157,39 @@ def server(receiver: Receiver, model: Any, tmp_path: Path) -> Iterator[str]:
         "    model: openai:gpt-4o-mini\n"
         "    tools: ['demo:calculator']\n"
     )
+    return config
+
+
+def post_run(url: str, agent: str, message: str, trace_id: str) -> httpx.Response:
+    """A native run to its end, in the caller's trace `trace_id` (parent span CALLER_SPAN)."""
+    response = httpx.post(
+        f"{url}/v1/apps/{agent}/runs",
+        json={"message": message, "stream": False},
+        headers={"traceparent": f"00-{trace_id}-{CALLER_SPAN}-01"},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    return response
+
+
+def otel_env(endpoint: str, service: str, model: Any, **more: str) -> dict[str, str]:
+    """The environment of a server exporting its spans to `endpoint` as `service`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AGENTHOST_"))}
     env.update(
-        AGENTHOST_HOME=str(tmp_path / "home"),
         OPENAI_API_KEY="sk-test",
         OPENAI_BASE_URL=model.base_url,
-        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
-        OTEL_SERVICE_NAME="agenthost-under-test",
+        OTEL_EXPORTER_OTLP_ENDPOINT=endpoint,
+        OTEL_SERVICE_NAME=service,
         OTEL_BSP_SCHEDULE_DELAY="50",  # ms: spans leave soon after they end
+        **more,
     )
+    return env
+
+
+@contextmanager
+def serve(config: Path, env: dict[str, str]) -> Iterator[str]:
+    """`agenthost serve --config config` on a free port; yields its URL, stops it after."""
+    env = {**env, "AGENTHOST_HOME": str(config.parent / f"home-{config.stem}")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "agenthost.cli", "serve", "--config", str(config), "--port", "0"],
         env=env,
@@ -307,3 +346,55 @@ def test_a_run_without_traceparent_starts_its_own_trace(
     tree = _run_tree(spans, run.trace_id)
     assert run.trace_id != CALLER_TRACE
     assert _reaches(run, "", tree)  # a root span of this server's own
+
+
+def test_a_remote_a2a_agent_continues_the_trace(
+    receiver: Receiver, model: Any, tmp_path: Path
+) -> None:
+    """Our server's agent is a remote A2A agent served by a second agenthost server: the
+    caller's trace goes through ours into the remote (it receives a `traceparent` with the
+    caller's trace id and one of our spans as the parent), and both export to one trace."""
+    model.server.add(TextReply("Hello from the remote.", usage=(30, 5)))
+    remote_config = tmp_path / "remote.yaml"
+    remote_config.write_text("store: memory://\nagents:\n  helper: {model: openai:gpt-4o-mini}\n")
+    trace_id = "5bf92f3577b34da6a3ce929d0e0e4737"
+    with serve(remote_config, otel_env(receiver.endpoint, "agenthost-remote", model)) as remote:
+        ours_config = tmp_path / "ours.yaml"
+        ours_config.write_text(
+            "store: memory://\n"
+            "agents:\n"
+            f"  frontdesk: {{kind: a2a, card_url: '{remote}/a2a/helper/'}}\n"
+        )
+        with serve(ours_config, otel_env(receiver.endpoint, "agenthost-ours", model)) as ours:
+            response = post_run(ours, "frontdesk", "Hello?", trace_id)
+            assert "Hello from the remote." in response.text
+
+            def ready(spans: list[Span]) -> bool:
+                names = {(s.resource["service.name"], s.name) for s in spans}
+                return {
+                    ("agenthost-ours", "agenthost run frontdesk"),
+                    ("agenthost-remote", "agenthost run helper"),
+                    ("agenthost-remote", "chat gpt-4o-mini"),
+                } <= names
+
+            spans = receiver.wait_for(ready)
+    tree = _run_tree(spans, trace_id)
+    every = [s for v in tree.values() for s in v]
+    mine = {s.span_id: s for s in every if s.resource["service.name"] == "agenthost-ours"}
+    theirs = [s for s in every if s.resource["service.name"] == "agenthost-remote"]
+    (ours_run,) = tree["agenthost run frontdesk"]
+    (remote_run,) = tree["agenthost run helper"]
+    assert _reaches(ours_run, CALLER_SPAN, tree)
+    # the remote's spans hang under one of ours: the traceparent it received
+    entry = {s.parent_id for s in theirs if s.parent_id not in {t.span_id for t in theirs}}
+    assert len(entry) == 1 and entry <= set(mine), (entry, list(mine))
+    assert _reaches(remote_run, CALLER_SPAN, tree)  # through our spans to the caller
+    (agent,) = [s for s in mine.values() if s.name.startswith("invoke_agent ")]
+    chain, seen = [], mine[next(iter(entry))]
+    while seen.span_id != agent.span_id and seen.parent_id in mine:
+        chain.append(seen.name)
+        seen = mine[seen.parent_id]
+    assert seen.span_id == agent.span_id, chain  # sent from inside our agent's run
+    # the remote model call is in the same trace, under the remote run
+    (chat,) = tree["chat gpt-4o-mini"]
+    assert chat.resource["service.name"] == "agenthost-remote"

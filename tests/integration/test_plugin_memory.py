@@ -96,3 +96,72 @@ async def test_the_runs_grant_and_the_manifest_authorize(memory: KnowledgeMemory
     assert events[-1].type == "run.failed" and events[-1].error is not None
     assert "memory" in events[-1].error.message
     assert await memory.memories("ann") == []  # nothing was added by the refused runs
+
+
+async def test_a_plugin_from_the_config_file_is_granted_memory(tmp_path: Path) -> None:
+    """`memory: true` in a `kind: plugin` entry: its runs reach their own user's memories in
+    the config's knowledge store, never another user's; `memory: [search]` grants searching
+    only."""
+    from agenthost.config import build_runtime, parse_config
+
+    def config(memory: object) -> Any:
+        entry = {
+            "kind": "plugin",
+            "command": COMMAND,
+            "allowed_permissions": {"memory": True},
+            "memory": memory,
+        }
+        return parse_config(
+            {
+                "app": "t",
+                "store": {"url": "memory://"},
+                "knowledge": {"url": f"sqlite:///{tmp_path}/kb.db"},
+                "agents": {"memo": entry},
+            },
+            env={},
+        )
+
+    async with build_runtime(config(True)) as rt:
+        await ask(rt.runner, "ann", "add Ann's cat is called Miso")
+        await ask(rt.runner, "bob", "add Bob's cat is called Pepper")
+        ann_found = await ask(rt.runner, "ann", "search cat", session="later")
+        bob_found = await ask(rt.runner, "bob", "search cat", session="later")
+        bob_listed = await ask(rt.runner, "bob", "list")
+    assert ann_found == {"found": ["Ann's cat is called Miso"]}
+    assert bob_found == {"found": ["Bob's cat is called Pepper"]}
+    assert len(bob_listed["listed"]) == 1
+    # the notes are in the config's knowledge store, each under its own user
+    async with open_knowledge_store(f"sqlite:///{tmp_path}/kb.db") as store:
+        stored = KnowledgeMemory(store)
+        assert [c.text for c in await stored.search("ann", "cat")] == ["Ann's cat is called Miso"]
+    # a grant of some operations only
+    async with build_runtime(config(["search"])) as rt:
+        refused = await ask(rt.runner, "ann", "add Ann likes tea")
+        found = await ask(rt.runner, "ann", "search cat")
+    assert refused["refused"] == "unauthorized" and "Memory (add)" in refused["message"]
+    assert found == {"found": ["Ann's cat is called Miso"]}
+    # no `memory:`: nothing granted
+    async with build_runtime(config(False)) as rt:
+        refused = await ask(rt.runner, "ann", "search cat")
+    assert refused == {"refused": "unauthorized", "message": "This host has no memory store."}
+
+
+@pytest.mark.parametrize(
+    ("memory", "allowed", "error"),
+    [
+        ("yes", True, "agents.memo.memory: expected bool | array, got str"),
+        (["search", "forget"], True, "agents.memo.memory[1]: 'forget' is not a memory operation"),
+        ([], True, "agents.memo.memory: an empty list grants nothing"),
+        (True, False, "agents.memo.memory: grants memory, but allowed_permissions does not"),
+    ],
+)
+def test_a_bad_memory_setting_names_the_field(memory: object, allowed: bool, error: str) -> None:
+    from agenthost.config import parse_config
+    from agenthost.core.errors import ConfigError
+
+    entry = {"kind": "plugin", "command": COMMAND, "memory": memory}
+    if allowed:
+        entry["allowed_permissions"] = {"memory": True}
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"agents": {"memo": entry}}, env={})
+    assert caught.value.message.startswith(error), caught.value.message

@@ -80,6 +80,25 @@ def test_quick_server_workload_writes_json(tmp_path: Path) -> None:
     runs = details["concurrent"]["agenthost"]
     assert runs["runs"] == runs["completed"] == 5
     assert runs["errors"] == 0 and not runs["timed_out"]
+    assert all(runs[k] is not None for k in ("client_cpu_ms_per_run", "fake_cpu_ms_per_run"))
+    (rate,) = [r for r in rows if r["variant"] == "agenthost, 5 runs: throughput"]
+    assert rate["unit"] == "runs/s" and rate["target"] == ">= 1000 runs/s"
+    assert rate["met"] is (rate["value"] >= 1000)  # judged, never left out
+    assert "server CPU" in rate["note"] and "load generator" in rate["note"]
+    assert "p99" in rate["note"]
+
+
+def test_the_load_generator_parses_sse_bodies_whole() -> None:
+    from benchmarks.server import parse_sse
+
+    body = (
+        b": ping\n\nid: 1\nevent: message.received\ndata: {}\n\n"
+        b'data: a\r\ndata: b\r\n\r\nid: 2\nevent: run.completed\ndata: {"x": 1}\n\n'
+    )
+    stream = parse_sse(body)
+    assert stream.types == ["message.received", "message", "run.completed"]
+    assert stream.last_data == '{"x": 1}'
+    assert parse_sse(b"data: a\ndata: b").last_data == "a\nb"  # no blank line at the end
 
 
 def test_cpu_turn_runs_and_prints_every_variant() -> None:
@@ -114,3 +133,12 @@ def test_quick_approval_workload_reports_the_pause(tmp_path: Path) -> None:
         ("pause + approve", "sqlite"),
     }
     assert all(r["value"] > 0 and r["reference"] > 0 and r["target"] == "" for r in rows)
+
+
+def test_engine_turn_prints_cpu_and_gc_per_store() -> None:
+    cmd = [sys.executable, "-m", "benchmarks.engine_turn", "--turns", "3", "--reps", "1"]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == ["memory", "sqlite"]
+    assert all("µs/turn" in line and "collections/turn" in line for line in lines)

@@ -264,15 +264,13 @@ async def open_store(
 async def open_artifacts(
     config: AgentHostConfig | None = None, *, home: Path | None = None
 ) -> AsyncIterator[ArtifactStore]:
-    """The config's artifact store, opened (default: files under `$AGENTHOST_HOME/artifacts`,
-    memory when the session store is `memory://`)."""
+    """The config's artifact store, opened: `artifacts.url`, else the one that follows
+    `store.url` (config/store_urls.py; files under `$AGENTHOST_HOME/artifacts` by default)."""
     from agenthost.backends.artifacts import open_artifact_store
+    from agenthost.config.store_urls import artifacts_url
 
     config = config if config is not None else AgentHostConfig()
-    url = config.artifacts.url
-    if url is None:
-        memory = (config.store.url or "").startswith("memory:")
-        url = "memory://" if memory else f"file://{(home or home_dir()) / 'artifacts'}"
+    url = artifacts_url(config, home or home_dir())
     try:
         artifacts = open_artifact_store(url)
     except (ConfigError, InvalidArgument) as exc:

@@ -1,8 +1,8 @@
 """`knowledge:` (the store and its embedder) and `knowledge_bases:` (bases the agents use).
 
     knowledge:
-      url: sqlite:///./knowledge.db     # default: $AGENTHOST_HOME/knowledge.db; the session
-                                        # store's Postgres when that is Postgres
+      url: sqlite:///./knowledge.db     # default: follows store.url (config/store_urls.py):
+                                        # its Postgres, or $AGENTHOST_HOME/knowledge.db
       embedding: local                  # or 'PROVIDER:MODEL', an OpenAI-compatible endpoint
     knowledge_bases:
       handbook:
@@ -136,16 +136,10 @@ def agent_knowledge_problems(
 
 
 def knowledge_url(config: AgentHostConfig, home: Path) -> str:
-    """`knowledge.url`; else the session store's Postgres; else a memory store beside a
-    memory session store; else `$AGENTHOST_HOME/knowledge.db`."""
-    if config.knowledge.url:
-        return config.knowledge.url
-    store = config.store.url or ""
-    if store.startswith(("postgresql://", "postgres://", "postgresql+asyncpg://")):
-        return store
-    if store.startswith("memory://"):
-        return "memory://"
-    return f"sqlite:///{home / 'knowledge.db'}"
+    """`knowledge.url`, else where it follows `store.url` (config/store_urls.py)."""
+    from agenthost.config.store_urls import knowledge_url as following
+
+    return following(config, home)
 
 
 def _endpoint(config: AgentHostConfig, spec: str, field: str) -> tuple[str, str, str | None]:

@@ -125,9 +125,9 @@ class StoreConfig(_Struct):
 
 class ArtifactsConfig(_Struct):
     """Where sessions' files are kept, by URL (`file:///dir`, `sqlite:///path.db`,
-    `postgresql://...`, `mysql://...`, `memory://`); no URL means
-    `file://$AGENTHOST_HOME/artifacts` (`memory://` when the session store is `memory://`).
-    See docs/artifacts.md."""
+    `postgresql://...`, `mysql://...`, `memory://`); no URL means the store that follows
+    `store.url` (its SQLite file, its database, memory; config/store_urls.py), or
+    `file://$AGENTHOST_HOME/artifacts` without one. See docs/artifacts.md."""
 
     url: str | None = None
 

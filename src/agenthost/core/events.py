@@ -44,12 +44,15 @@ class ErrorInfo(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     retryable: bool = False
 
 
-class Event(msgspec.Struct, kw_only=True, omit_defaults=True):
+class Event(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
     """One thing that happened in a session.
 
     `seq` is the event's position in its session, assigned when it is stored (0 = not stored).
     `branch` is set on events of composed agents' sub-agents: their path in the agent tree,
     dot-separated ("pipeline.writer"); `author` is then the sub-agent's name.
+
+    Not tracked by the cyclic GC (`gc=False`, as Message and its parts): stores and caches
+    hold many events, and an event never refers back to itself through its `data`.
     """
 
     id: str

@@ -1,14 +1,22 @@
 """Context compaction: older events summarised by a model when a session's history passes a
 token budget.
 
-Before each run of an LLMAgent that has a `Compaction`, the request it is about to send (system
-prompt + history + tool specs) is counted. Over `budget_tokens`, everything before the last
+Before each run of an LLMAgent that has a `Compaction`, the request it is about to send is
+counted: the system prompt with the knowledge and memory excerpts retrieved for this turn, the
+history, the tool specs, an approved call's images. Over `budget_tokens`, everything before the last
 `keep_turns` turns (a turn starts at a user message; the current one counts) is summarised by
 the compaction model, folding in the previous summary, so each summary costs about one budget
 whatever the session's length. The summary is stored as a `compaction.summary` event whose
 `data` holds the text and the range of events it covers (`start_seq`..`end_seq`); the model's
 history is from then on that summary followed by the events after `end_seq`
 (engine/history.py). The covered events stay stored and readable.
+
+Sub-agents compact too: an LLMAgent with a `Compaction` inside a chain, parallel, loop or
+transfer sees the conversation before the run followed by its own input
+(engine/composition/_sub.py); the stored part of it is summarised like the top agent's, into a
+`compaction.summary` event of the session (authored by the sub-agent), so every later turn of
+any agent of the session starts from that summary. Its own input (not stored) is never
+summarised.
 
 The user waits for the summariser on the turn that crosses the budget (it runs before the
 model call, so the request that follows is under the budget); the other turns pay only the
@@ -225,16 +233,22 @@ class Compactor:
         return [model]
 
     async def prepare(
-        self, host: HostAPI, system: Message | None, tools: Sequence[ToolSpec]
+        self,
+        host: HostAPI,
+        system: Message | None,
+        tools: Sequence[ToolSpec],
+        extra: Sequence[Message] = (),
     ) -> tuple[list[Message], list[RunResult]]:
-        """The history for this run's first request, compacted when over the budget, and
-        the results that say what happened (a summary, or a failure)."""
+        """The history for this run's first request, compacted when the whole request is over
+        the budget, and the results that say what happened (a summary, or a failure).
+        `system` is the system prompt as it will be sent (with this turn's retrieved
+        excerpts), `extra` the messages sent after the history (an approved call's images)."""
         view_of = getattr(host.history, "view", None)
-        if view_of is None:  # a sub-agent's own history or a foreign host: nothing to cut
+        if view_of is None:  # a foreign host without event seqs: nothing to cut
             return await host.history.messages(), []
         view: HistoryView = await view_of()
         budget = self.config.budget_tokens
-        fixed = count_request(self.counter, [system] if system else [], tools)
+        fixed = count_request(self.counter, [*([system] if system else []), *extra], tools)
         before = fixed + sum(count_message(self.counter, m) for m in view.messages)
         if before <= budget:
             return view.messages, []
@@ -270,10 +284,13 @@ class Compactor:
         kept = self._fit([head, *view.messages[cut:]], budget - fixed, pinned=1)
         after = fixed + sum(count_message(self.counter, m) for m in kept)
         start = int(view.summary["start_seq"]) if view.summary else min(view.seqs[:cut])
+        # up to the first kept event; up to the last summarised one when the first kept
+        # message was never stored (a sub-agent's own input)
+        end = view.seqs[cut] - 1 if view.seqs[cut] > 0 else max(view.seqs[:cut])
         result = CompactionSummary(
             summary=summary,
             start_seq=max(start, 1),
-            end_seq=view.seqs[cut] - 1,
+            end_seq=end,
             model=self.model.name,
             usage=usage,
             tokens_before=before,
@@ -283,15 +300,16 @@ class Compactor:
 
     def _cut(self, view: HistoryView) -> int | None:
         """Index of the first message kept verbatim (the start of the oldest kept turn), or
-        None when there is nothing before it to summarise."""
+        None when there is nothing before it to summarise. Only stored messages (seq > 0)
+        are summarised: a summary names the range of events it covers."""
         first = 1 if view.summary else 0
-        if any(seq <= 0 for seq in view.seqs):  # unstored events: no range to name
-            return None
         starts = [i for i in range(first, len(view.messages)) if view.messages[i].role == "user"]
         if len(starts) <= self.config.keep_turns:
             return None
         cut = starts[-self.config.keep_turns]
-        return cut if cut > first else None
+        if cut <= first or any(seq <= 0 for seq in view.seqs[:cut]):
+            return None
+        return cut
 
     async def _summarise(
         self, host: HostAPI, messages: Sequence[Message], previous: dict[str, Any] | None

@@ -214,32 +214,29 @@ class LLMAgent:
     # ---- the loop -------------------------------------------------------------------------
 
     async def run(self, ctx: RunContext, host: HostAPI) -> AsyncIterator[ResultBatch]:
+        # this turn's knowledge and memory excerpts are searched first, so that compaction
+        # counts the request as it will be sent; the events keep their order (compaction,
+        # retrieval, memory), and so does the request (history, excerpts, approved images)
+        contexts, retrieved = await self._contexts(ctx, host)
+        approved = approved_images()  # an approved call's images (engine/approval.py)
+        if approved is not None and self.max_tool_images <= 0:
+            approved = None
         if self.compaction is None:
             messages = self._prepare(await host.history.messages())
         else:
-            history, notes = await self.compaction.prepare(host, self._system, self._tool_specs)
+            history, notes = await self.compaction.prepare(
+                host, self._system_with(contexts), self._tool_specs, [approved] if approved else []
+            )
             if notes:
                 yield notes
             messages = self._prepare(history)
-        approved = approved_images()  # an approved call's images (engine/approval.py)
-        if approved is not None and self.max_tool_images > 0:
+        for event in retrieved:
+            yield [event]
+        for context in contexts:
+            self._add_context(messages, context)
+        if approved is not None:
             messages.append(approved)
             keep_newest(messages, self.max_tool_images)
-        retrieval = self.retrieval
-        if retrieval is not None and retrieval.mode == "context" and ctx.input.text.strip():
-            chunks, retrieved = await retrieval.search(host, ctx.input.text)
-            yield [retrieved]
-            self._add_context(messages, retrieval.context(chunks))
-        memory = self.memory
-        if memory is not None and memory.context and ctx.input.text.strip():
-            remembered, recalled = await memory.search(
-                ctx.context.user_id,
-                ctx.input.text,
-                "memory",
-                session_id=ctx.context.conversation_id,
-            )
-            yield [recalled]
-            self._add_context(messages, memory.context_text(remembered))
         model = ModelChain.over(host.models, self._model_ids, self.retry)
         streaming = self.stream and ctx.delivery.supports_streaming
         tools = self._tool_specs
@@ -340,6 +337,35 @@ class LLMAgent:
             )
         except AgentHostError as exc:
             log.warning("could not remember session %s: %s", ctx.context.conversation_id, exc)
+
+    async def _contexts(self, ctx: RunContext, host: HostAPI) -> tuple[list[str], list[RunResult]]:
+        """The excerpts retrieval and memory add to this turn's system prompt (`context`
+        modes), and the events that say what was found."""
+        text = ctx.input.text
+        contexts: list[str] = []
+        found: list[RunResult] = []
+        if not text.strip():
+            return contexts, found
+        retrieval = self.retrieval
+        if retrieval is not None and retrieval.mode == "context":
+            chunks, retrieved = await retrieval.search(host, text)
+            found.append(retrieved)
+            contexts.append(retrieval.context(chunks))
+        memory = self.memory
+        if memory is not None and memory.context:
+            remembered, recalled = await memory.search(
+                ctx.context.user_id, text, "memory", session_id=ctx.context.conversation_id
+            )
+            found.append(recalled)
+            contexts.append(memory.context_text(remembered))
+        return contexts, found
+
+    def _system_with(self, contexts: list[str]) -> Message | None:
+        """The system message as it will be sent, with the excerpts added."""
+        messages = [self._system] if self._system is not None else []
+        for context in contexts:
+            self._add_context(messages, context)
+        return messages[0] if messages else None
 
     def _add_context(self, messages: list[Message], context: str) -> None:
         """The retrieved excerpts join the system prompt (one system message: small models'

@@ -1,6 +1,7 @@
 """Per-session serialization with a busy policy (what to do with a second message).
 
-- `queue` (default): wait for the active run to finish, then run (FIFO within a process).
+- `queue` (default): wait for the active run to finish, then run (FIFO; across processes
+  with a queue-keeping lease store, see below).
 - `reject`: raise `SessionBusy` at once; nothing is stored.
 - `interrupt`: cancel the active run (it ends with `run.failed`, code `interrupted`), then run.
 
@@ -14,7 +15,11 @@ held by the run (holder = run id) for as long as it runs:
 
 - taken at once when free; when another process holds it, `reject` raises SessionBusy,
   `queue` polls until it is free (backoff from 20 ms to `poll_max`), `interrupt` asks the
-  holder to stop (`LeaseStore.interrupt`) and then polls like `queue`;
+  holder to stop (`LeaseStore.interrupt`) and then polls like `queue`; with a store that
+  keeps a queue of waiters (`LeaseQueue`: Postgres, Redis) a run that has to wait takes a
+  ticket when it arrives (at once when a run of this process holds the session, else when
+  the lease is found taken) and the lease goes to the oldest live ticket: arrival order
+  across replicas, and a newcomer does not jump the queue;
 - renewed every `renew_seconds` by a task that lives as long as the hold (structured: it is
   cancelled when the run ends); a renewal that reports an interrupt request, or that finds
   the lease lost (it ran out and another process took it: its fencing token is no longer
@@ -36,7 +41,7 @@ from urllib.parse import quote
 
 from agenthost.core.errors import SessionBusy
 from agenthost.core.session import SessionKey
-from agenthost.ports.leases import Lease, LeaseStore
+from agenthost.ports.leases import Lease, LeaseQueue, LeaseStore
 
 log = logging.getLogger("agenthost.runner")
 
@@ -81,6 +86,8 @@ class SessionLocks:
     ) -> None:
         self._slots: dict[SessionKey, _Slot] = {}
         self.leases = leases
+        # waiters in arrival order across processes, when the store keeps a queue
+        self._queue: LeaseQueue | None = leases if isinstance(leases, LeaseQueue) else None
         self.lease_seconds = lease_seconds
         self.renew_seconds = renew_seconds
         self.poll_max = poll_max
@@ -107,24 +114,32 @@ class SessionLocks:
         slot = self._slots.get(key)
         if slot is None:
             slot = self._slots[key] = _Slot()
+        ticket: int | None = None
         if slot.lock.locked():
             if policy == "reject":
                 raise SessionBusy(key.session_id, slot.run_id)
             if policy == "interrupt" and slot.run_id is not None:
                 interrupt(slot.run_id)
+            ticket = await self._enqueue(key, run_id)  # its turn across replicas: arrival
         slot.users += 1
+        touching = self._touching(key, ticket)
         try:
             async with slot.lock:
+                await _stop(touching)
                 slot.run_id = run_id
                 try:
                     if self.leases is None:
                         yield None
                     else:
-                        async with self._leased(key, policy, run_id, interrupt) as lease:
+                        async with self._leased(key, policy, run_id, interrupt, ticket) as lease:
+                            ticket = None  # served: it left the queue
                             yield lease
                 finally:
                     slot.run_id = None
         finally:
+            await _stop(touching)
+            if ticket is not None:  # gave up waiting
+                await self._dequeue(lease_name(key), ticket)
             slot.users -= 1
             if slot.users == 0:
                 self._slots.pop(key, None)
@@ -133,9 +148,14 @@ class SessionLocks:
 
     @asynccontextmanager
     async def _leased(
-        self, key: SessionKey, policy: BusyPolicy, run_id: str, interrupt: Callable[[str], None]
+        self,
+        key: SessionKey,
+        policy: BusyPolicy,
+        run_id: str,
+        interrupt: Callable[[str], None],
+        ticket: int | None = None,
     ) -> AsyncIterator[Lease]:
-        lease = await self._acquire(key, policy, run_id)
+        lease = await self._acquire(key, policy, run_id, ticket)
         renewing = asyncio.get_running_loop().create_task(
             self._renew(lease, interrupt), name=f"agenthost lease {run_id}"
         )
@@ -147,22 +167,74 @@ class SessionLocks:
                 await renewing
             await self._release(lease)
 
-    async def _acquire(self, key: SessionKey, policy: BusyPolicy, run_id: str) -> Lease:
+    async def _acquire(
+        self, key: SessionKey, policy: BusyPolicy, run_id: str, ticket: int | None = None
+    ) -> Lease:
+        """Take the lease, waiting per the policy; with a queue (LeaseQueue) in turn: a run
+        that has to wait takes a ticket, and the lease goes to the oldest live ticket."""
         assert self.leases is not None
+        queue = self._queue
         name = lease_name(key)
         delay = 0.02
         asked = False
-        while True:
-            lease = await self.leases.acquire(name, run_id, ttl=self.lease_seconds)
-            if lease is not None:
-                return lease
-            if policy == "reject":
-                holder = await self.leases.current(name)
-                raise SessionBusy(key.session_id, holder.holder if holder is not None else None)
-            if policy == "interrupt" and not asked:
-                asked = await self.leases.interrupt(name, INTERRUPT_REASON)
-            await asyncio.sleep(delay)
-            delay = min(delay * 1.5, self.poll_max)
+        try:
+            while True:
+                if queue is None:
+                    lease = await self.leases.acquire(name, run_id, ttl=self.lease_seconds)
+                else:
+                    lease = await queue.acquire_queued(
+                        name, run_id, ttl=self.lease_seconds, ticket=ticket
+                    )
+                if lease is not None:
+                    return lease
+                if policy == "reject":
+                    holder = await self.leases.current(name)
+                    raise SessionBusy(key.session_id, holder.holder if holder is not None else None)
+                if policy == "interrupt" and not asked:
+                    asked = await self.leases.interrupt(name, INTERRUPT_REASON)
+                if queue is not None and ticket is None:
+                    ticket = await queue.enqueue(name, run_id, ttl=self.lease_seconds)
+                    continue  # perhaps first in line already
+                await asyncio.sleep(delay)
+                delay = min(delay * 1.5, self.poll_max)
+        except BaseException:
+            if ticket is not None:
+                await self._dequeue(name, ticket)
+            raise
+
+    # ---- the waiters' queue, when the lease store has one (ports/leases.py LeaseQueue) ----
+
+    async def _enqueue(self, key: SessionKey, run_id: str) -> int | None:
+        """A ticket for a run that waits behind another run of this process (None without a
+        queue): taken now, so that it keeps its place against other replicas' runs."""
+        if self._queue is None:
+            return None
+        return await self._queue.enqueue(lease_name(key), run_id, ttl=self.lease_seconds)
+
+    def _touching(self, key: SessionKey, ticket: int | None) -> asyncio.Task[None] | None:
+        """Keep a ticket in the queue while its run waits for this process's lock."""
+        queue = self._queue
+        if ticket is None or queue is None:
+            return None
+        name = lease_name(key)
+
+        async def touch() -> None:
+            while True:
+                await asyncio.sleep(self.renew_seconds)
+                try:
+                    await queue.touch(name, ticket, ttl=self.lease_seconds)
+                except Exception as exc:  # a store hiccup: the ticket lasts a few more
+                    log.warning("could not keep the place of a waiting run: %s", exc)
+
+        return asyncio.get_running_loop().create_task(touch(), name=f"agenthost ticket {ticket}")
+
+    async def _dequeue(self, name: str, ticket: int) -> None:
+        if self._queue is None:
+            return
+        try:
+            await self._queue.dequeue(name, ticket)
+        except Exception as exc:  # it runs out anyway
+            log.warning("could not leave the queue of %s: %s", name, exc)
 
     async def _renew(self, lease: Lease, interrupt: Callable[[str], None]) -> None:
         assert self.leases is not None
@@ -207,3 +279,10 @@ class SessionLocks:
             yield True
         finally:
             await self._release(lease)
+
+
+async def _stop(task: asyncio.Task[None] | None) -> None:
+    if task is not None and not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -12,8 +12,9 @@ export:
 
 plus everything the SDK reads itself (OTEL_RESOURCE_ATTRIBUTES, OTEL_EXPORTER_OTLP_HEADERS,
 OTEL_BSP_SCHEDULE_DELAY, ...). Spans leave in batches; what is pending is flushed when the
-process exits. Needs the `otel` extra (`pip install 'agenthost[otel]'`); for gRPC add
-`opentelemetry-exporter-otlp-proto-grpc`. Without them tracing stays off, with one warning.
+process exits. Needs the `otel` extra (`pip install 'agenthost[otel]'`); for gRPC the
+`otel-grpc` extra (`opentelemetry-exporter-otlp-proto-grpc`). Without them tracing stays off,
+with one warning naming the extra.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 log = logging.getLogger("agenthost.otel")
 
 _EXTRA = "pip install 'agenthost[otel]'"
+_EXTRA_GRPC = "pip install 'agenthost[otel-grpc]' (OTEL_EXPORTER_OTLP_PROTOCOL=grpc)"
 
 
 def _exporters(env: Mapping[str, str]) -> list[str]:
@@ -60,7 +62,7 @@ def configure_from_env(env: Mapping[str, str] | None = None) -> bool:
             "installed: tracing is off. Install it: %s",
             ",".join(exporters),
             exc.name,
-            _EXTRA,
+            _EXTRA_GRPC if protocol == "grpc" else _EXTRA,
         )
         return False
     except ValueError as exc:

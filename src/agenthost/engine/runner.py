@@ -41,7 +41,7 @@ from agenthost.core.ids import new_run_id, new_session_id
 from agenthost.core.messages import Message, as_message
 from agenthost.core.session import Session, SessionInfo, SessionKey
 from agenthost.core.usage import Usage
-from agenthost.engine import approval, tracing
+from agenthost.engine import approval, gc_tuning, tracing
 from agenthost.engine.active import ActiveRun, Grants
 from agenthost.engine.budgets import Meter
 from agenthost.engine.catalog import Catalog, catalog_of, resources_for
@@ -222,6 +222,7 @@ class Runner:
     # ---- lifecycle ------------------------------------------------------------------------
 
     async def __aenter__(self) -> Runner:
+        gc_tuning.tune()  # once per process: the GC settings for many runs (gc_tuning.py)
         await self.recovery.start()
         enter = getattr(self.agent, "__aenter__", None)
         if enter is not None:
@@ -304,7 +305,11 @@ class Runner:
                 received = self._received(run_id, key, msg, state_delta)
                 session = await self._create(key, received)
             else:
-                session = await self._load(key, fence)
+                try:
+                    session = await self._load(key, fence)
+                except LeaseLost as exc:  # another replica took the session before any write
+                    yield self._lease_lost(run_id, key, exc)
+                    return
                 if answer is not None:
                     answer.target, answer.others = approval.check_answer(session, answer.answer)
             deadline = time.time() + seconds if seconds is not None else None
@@ -340,7 +345,13 @@ class Runner:
                 with tracing.run_span(run_id, self._author, session_id):
                     opening = [received] if received is not None else []
                     if received is None:
-                        opening = await self._receive(active, msg, state_delta, answer)
+                        try:
+                            opening = await self._receive(active, msg, state_delta, answer)
+                        except LeaseLost as exc:  # lost at its first write: nothing is stored
+                            self._store_failed(active, outcome, exc)
+                            for event in await self._finish(active, outcome, None):
+                                yield event
+                            return
                         received = opening[-1]
                     try:
                         for event in opening:
@@ -659,6 +670,13 @@ class Runner:
         outcome.fail(code, exc.message, retryable=True)
         outcome.store_failed = True
         outcome.tail = []
+
+    @staticmethod
+    def _lease_lost(run_id: str, key: SessionKey, exc: LeaseLost) -> Event:
+        """The (unstored) end of a run whose session another replica took before it began."""
+        error = ErrorInfo(code=exc.code, message=exc.message, retryable=True)
+        data = {"status": "failed", "stored": False}
+        return new_event("run.failed", run_id, "runner", key, error=error, data=data)
 
     # ---- control --------------------------------------------------------------------------
 

@@ -63,3 +63,28 @@ class LeaseStore(Protocol):
     async def current(self, name: str) -> Lease | None: ...
 
     async def interrupt(self, name: str, reason: str) -> bool: ...
+
+
+@runtime_checkable
+class LeaseQueue(Protocol):
+    """Optional, for a lease store whose waiters take their turn in arrival order across
+    processes (Postgres, Redis; engine/locks.py uses it when the store has it):
+
+    - `enqueue(name, holder, ttl)`: a ticket in the name's queue (tickets only grow); it stays
+      in the queue for `ttl` unless `touch`ed, so a waiter that died stops holding it up.
+    - `acquire_queued(name, holder, ttl, ticket)`: the lease if it is free and no live waiter
+      is ahead: with `ticket=None` no live waiter at all (a newcomer does not jump the
+      queue), with a ticket none with a smaller one; the ticket leaves the queue on success.
+    - `touch(name, ticket, ttl)`: keep a waiting ticket in the queue.
+    - `dequeue(name, ticket)`: leave the queue (the waiter gave up).
+    """
+
+    async def enqueue(self, name: str, holder: str, *, ttl: float) -> int: ...
+
+    async def acquire_queued(
+        self, name: str, holder: str, *, ttl: float, ticket: int | None
+    ) -> Lease | None: ...
+
+    async def touch(self, name: str, ticket: int, *, ttl: float) -> None: ...
+
+    async def dequeue(self, name: str, ticket: int) -> None: ...

@@ -3,14 +3,16 @@
 `POST /v1/apps/{agent}/runs` and `POST /v1/apps/{agent}/sessions/{sid}/runs` are what a
 busy server mostly serves. Through FastAPI each costs route matching over every route, a
 `Request`, dependency resolution (state, bearer scheme, principal), body parsing and
-validation; this middleware, the innermost one (so CORS, the request guard, the body limit and
-FastAPI's own outer layers still run first), does only what those routes need and calls the
-same `native.start_run`.
+validation. This middleware, the innermost one (so CORS, the request guard, the body limit and
+FastAPI's own outer layers still run first), takes those routes' paths and endpoints from the
+app's own routes (`RunRoutes.of`, the endpoints `native.FAST_ENDPOINTS` names) and calls the
+route function itself with what its dependencies would give: there is one implementation of a
+run route, the route function; this only resolves its arguments more cheaply.
 
 It takes a request only on the straight path: a JSON body that decodes and validates as a
 `RunBody`, a valid session id, no `root_path` and no FastAPI telemetry on the request. Anything
 else goes on to the app with the body it read replayed, so every validation error stays the
-routes' own. What the run start raises (no or a bad key, an unknown agent, a busy session, a
+routes' own. What the route raises (no or a bad key, an unknown agent, a busy session, a
 before-run hook's refusal) gets the app's `AgentHostError` answer; any other exception goes up
 to the app's server-error handler, as from a route.
 """
@@ -18,26 +20,54 @@ to the app's server-error handler, as from a route.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 
 import orjson
+from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from starlette.responses import Response
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agenthost.core.errors import AgentHostError
-from agenthost.core.ids import new_session_id
 from agenthost.server.auth import USER_HEADER, resolve_principal
-from agenthost.server.native import start_run
+from agenthost.server.native import FAST_ENDPOINTS
 from agenthost.server.schemas import SESSION_ID_PATTERN, RunBody
 from agenthost.server.state import ServerState
 
 ErrorResponse = Callable[[str, str, AgentHostError], Response]
+Endpoint = Callable[..., Awaitable[Response]]
 
-_RUNS = re.compile(r"/v1/apps/([^/]+)/(?:sessions/([^/]+)/)?runs")
 _SESSION_ID = re.compile(SESSION_ID_PATTERN)
 _TELEMETRY = "fastapi.telemetry"  # in the scope when FastAPI's own tracing/metrics are on
 _AUTH_HEADERS = {b"authorization", b"x-api-key", USER_HEADER.encode(), b"content-type"}
+
+
+@dataclass(frozen=True, slots=True)
+class RunRoutes:
+    """The run routes of an app: each one's path pattern and route function."""
+
+    routes: tuple[tuple[re.Pattern[str], Endpoint], ...] = ()
+
+    @classmethod
+    def of(cls, routes: Iterable[BaseRoute]) -> RunRoutes:
+        found = tuple(
+            (route.path_regex, route.endpoint)
+            for route in routes
+            if isinstance(route, APIRoute)
+            and route.endpoint in FAST_ENDPOINTS
+            and route.methods == {"POST"}
+        )
+        return cls(found)
+
+    def match(self, path: str) -> tuple[Endpoint, dict[str, str]] | None:
+        """The route function and path parameters of a run route's path, or None."""
+        for pattern, endpoint in self.routes:
+            found = pattern.match(path)
+            if found is not None:
+                return endpoint, found.groupdict()
+        return None
 
 
 def _is_json(content_type: str | None) -> bool:
@@ -85,9 +115,12 @@ def _parse(body: bytes) -> RunBody | None:
 class FastRunsMiddleware:
     """Serves the run routes of the native API directly (see the module doc)."""
 
-    def __init__(self, app: ASGIApp, *, state: ServerState, on_error: ErrorResponse) -> None:
+    def __init__(
+        self, app: ASGIApp, *, state: ServerState, routes: RunRoutes, on_error: ErrorResponse
+    ) -> None:
         self.app = app
         self.state = state
+        self.routes = routes
         self.on_error = on_error
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -98,11 +131,11 @@ class FastRunsMiddleware:
             and not scope.get("root_path")
             and _TELEMETRY not in scope
         ):
-            match = _RUNS.fullmatch(scope["path"])
+            match = self.routes.match(scope["path"])
         if match is None:
             await self.app(scope, receive, send)
             return
-        agent, session_id = match.group(1), match.group(2)
+        endpoint, params = match
         headers: dict[bytes, str] = {}
         for name, value in scope["headers"]:
             if name in _AUTH_HEADERS and name not in headers:
@@ -111,18 +144,19 @@ class FastRunsMiddleware:
         if body is None:
             return  # the client is gone: nothing to answer
         parsed = _parse(body) if _is_json(headers.get(b"content-type")) else None
+        session_id = params.get("session_id")
         if parsed is None or (session_id is not None and not _SESSION_ID.fullmatch(session_id)):
             await self.app(scope, _replay(body, receive), send)
             return
-        response = await self._start(scope, headers, agent, session_id, parsed)
+        response = await self._start(scope, headers, endpoint, params, parsed)
         await response(scope, receive, send)
 
     async def _start(
         self,
         scope: Scope,
         headers: dict[bytes, str],
-        agent: str,
-        session_id: str | None,
+        endpoint: Endpoint,
+        params: dict[str, str],
         body: RunBody,
     ) -> Response:
         state = self.state
@@ -134,8 +168,6 @@ class FastRunsMiddleware:
                 act_as=headers.get(USER_HEADER.encode()),
             )
             scope.setdefault("state", {})["principal"] = who  # as `current_principal` does
-            if session_id is None:
-                return await start_run(state, who, agent, new_session_id(), body, new=True)
-            return await start_run(state, who, agent, session_id, body, new=False)
+            return await endpoint(who=who, state=state, body=body, **params)
         except AgentHostError as exc:
             return self.on_error(scope["method"], scope["path"], exc)

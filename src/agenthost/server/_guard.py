@@ -21,6 +21,7 @@ passes before any route sees it.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 from collections.abc import Iterable
@@ -51,6 +52,17 @@ TEST_HOST = "testserver"  # the Host of Starlette's TestClient and of httpx's AS
 def is_local_host(name: str) -> bool:
     """A loopback name or address: `localhost`, `*.localhost` (RFC 6761), 127/8, ::1, and
     `testserver` (test clients; a name without a dot no public DNS answers)."""
+    # asked on every request in local development mode: the answers for names of DNS length
+    # are remembered (at most 1,024 of them, so at most ~260 kB)
+    return _is_local_host(name) if len(name) <= 253 else _local_host(name)
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_local_host(name: str) -> bool:
+    return _local_host(name)
+
+
+def _local_host(name: str) -> bool:
     name = name.rstrip(".")  # `localhost.` is the same name, fully qualified
     return is_loopback(name) or name.endswith(".localhost") or name == TEST_HOST
 
@@ -58,6 +70,15 @@ def is_local_host(name: str) -> bool:
 def is_remote_client(address: str) -> bool:
     """A client address that is an IP address of another machine (a test client's made-up
     name such as Starlette's `testclient` is not a network peer)."""
+    return _is_remote_client(address) if len(address) <= 64 else _remote_client(address)
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_remote_client(address: str) -> bool:
+    return _remote_client(address)
+
+
+def _remote_client(address: str) -> bool:
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:

@@ -37,6 +37,7 @@ from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from agenthost import __version__
 from agenthost.config.build import Runtime
@@ -45,7 +46,7 @@ from agenthost.core.errors import AgentHostError, ConfigError
 from agenthost.engine import tracing
 from agenthost.engine.runner import Runner
 from agenthost.server._body_limit import BodyLimitMiddleware
-from agenthost.server._fast_runs import FastRunsMiddleware
+from agenthost.server._fast_runs import FastRunsMiddleware, RunRoutes
 from agenthost.server._guard import RequestGuardMiddleware
 from agenthost.server._trace_context import TraceContextMiddleware
 from agenthost.server._validation import validation_error
@@ -60,10 +61,9 @@ log = logging.getLogger("agenthost.server")
 LifecycleHook = Callable[[ServerState], Awaitable[None] | None]
 RouterSpec = str | APIRouter | RouterFactory
 
-_NATIVE = "agenthost.server.native:router"
 _ROUTERS: dict[str, str | RouterFactory] = {
     "ops": "agenthost.server.ops:router",
-    "native": _NATIVE,
+    "native": "agenthost.server.native:router",
     "approvals": "agenthost.server.approvals:router",  # /v1/apps/{agent}/approvals
     "artifacts": "agenthost.server.artifacts:router",
     "openai": "agenthost.server.openai:router",
@@ -229,7 +229,7 @@ def create_app(
     )
     state = ServerState(settings, config=config)
     hooks = _Hooks(list(on_startup), list(on_shutdown), list(before_run), list(after_run))
-    app = FastAPI(
+    app = _App(
         title="agenthost",
         version=__version__,
         description="Agents over HTTP: the native API, an OpenAI-compatible API, operations.",
@@ -242,11 +242,18 @@ def create_app(
     app.openapi = _openapi(app, agents)  # type: ignore[method-assign]
     _install_errors(app)
     served = [*(routers if routers is not None else _ROUTERS), *extra_routers]
-    for spec in served:
-        app.include_router(_load_router(spec, state))
-    if "native" in served and _ROUTERS.get("native") == _NATIVE:
+    loaded = [_load_router(spec, state) for spec in served]
+    for router in loaded:
+        app.include_router(router)
+    app.run_routes = RunRoutes.of(route for router in loaded for route in router.routes)
+    if app.run_routes.routes:
         # the innermost middleware: the run routes without FastAPI's machinery (_fast_runs)
-        app.add_middleware(FastRunsMiddleware, state=state, on_error=agenthost_error_response)
+        app.add_middleware(
+            FastRunsMiddleware,
+            state=state,
+            routes=app.run_routes,
+            on_error=agenthost_error_response,
+        )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(
         RequestGuardMiddleware,
@@ -274,6 +281,31 @@ def create_app(
     if tracing.enabled():  # outermost: a caller's `traceparent` parents the whole request
         app.add_middleware(TraceContextMiddleware)
     return app
+
+
+class _App(FastAPI):
+    """FastAPI, but a request to a run route (`run_routes`, served by `_fast_runs`) goes
+    straight to the middleware stack while agenthost's tracing is off: FastAPI's own
+    `__call__` asks OpenTelemetry whether its telemetry is on (three provider look-ups) on
+    every request. With tracing on (a tracer provider configured), or a `root_path`, every
+    request takes FastAPI's way, its telemetry included."""
+
+    run_routes = RunRoutes()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and not self.root_path
+            and self.run_routes.match(scope["path"]) is not None
+            and not tracing.enabled()
+        ):
+            scope["app"] = self
+            if self.middleware_stack is None:
+                self.middleware_stack = self.build_middleware_stack()
+            await self.middleware_stack(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 @dataclass(slots=True)

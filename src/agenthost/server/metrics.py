@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 from wsgiref.simple_server import WSGIServer
@@ -41,6 +41,7 @@ from prometheus_client import (
     generate_latest,
     start_http_server,
 )
+from prometheus_client.core import CounterMetricFamily
 
 from agenthost.core.events import Event
 
@@ -55,6 +56,28 @@ class ObservedRun(Protocol):
 
     @property
     def run_id(self) -> str: ...
+
+
+class EventCounts:
+    """`agenthost_events_total{agent,type}` as plain ints, read when the metrics are scraped:
+    `observe` counts every event of every run, and a Counter child's `inc` takes a lock."""
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, str], int] = {}
+
+    def _family(self) -> CounterMetricFamily:
+        return CounterMetricFamily(
+            "agenthost_events", "Events streamed, by type.", labels=["agent", "type"]
+        )
+
+    def describe(self) -> Iterator[CounterMetricFamily]:
+        yield self._family()
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = self._family()
+        for (agent, kind), count in list(self.counts.items()):
+            family.add_metric([agent, kind], count)
+        yield family
 
 
 _LATENCY = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
@@ -95,13 +118,11 @@ class Metrics:
             ["agent"],
             registry=registry,
         )
-        self.events = Counter(
-            "agenthost_events", "Events streamed, by type.", ["agent", "type"], registry=registry
-        )
+        self.events = EventCounts()
+        registry.register(self.events)
         self._last_at: dict[str, float] = {}  # run id -> time of its last non-partial event
-        # the children of `events` and `active` by labels: `labels()` locks and checks its
-        # arguments on every call, and `observe` runs for every event of every run
-        self._event_counters: dict[tuple[str, str], Counter] = {}
+        # the children of `active` by labels: `labels()` locks and checks its arguments on
+        # every call, and `observe` runs for every event of every run
         self._active_gauges: dict[str, Gauge] = {}
 
     def observe(self, request: ObservedRun, event: Event) -> None:
@@ -109,10 +130,9 @@ class Metrics:
         agent = request.agent
         run_id = request.run_id
         kind = event.type
-        counter = self._event_counters.get((agent, kind))
-        if counter is None:
-            counter = self._event_counters[(agent, kind)] = self.events.labels(agent, kind)
-        counter.inc()
+        counts = self.events.counts
+        key = (agent, kind)
+        counts[key] = counts.get(key, 0) + 1
         if event.partial:
             return
         if kind == "message.received":

@@ -365,6 +365,11 @@ async def run_in_session(
     return await start_run(state, who, agent, session_id, body, new=False)
 
 
+# the run routes `_fast_runs` calls directly on the straight path (a valid JSON body): their
+# parameters must be exactly `who`, `state`, `body` and path parameters
+FAST_ENDPOINTS = frozenset({run_new, run_in_session})
+
+
 @api.get("/{agent}/sessions/{session_id}/runs/{run_id}", summary="A run's status")
 async def get_run(
     who: Who, state: State, agent: AgentName, session_id: SessionPath, run_id: RunPath
@@ -544,10 +549,7 @@ async def _background(state: ServerState, request: RunRequest, runner: Runner) -
             "cluster.broker in agenthost.yaml (or AGENTHOST_EVENTS_URL and AGENTHOST_BROKER_URL) "
             "and start `agenthost worker`",
         )
-    if state.runs.closing:
-        from agenthost.server.errors import ServiceUnavailable
-
-        raise ServiceUnavailable("The server is shutting down; retry on another instance.")
+    await state.runs.admit(request)  # shutting down, before-run hooks: as a foreground run
     await submit_background(cluster, request, runner)
 
 

@@ -214,6 +214,47 @@ class RunChannel:
         return True
 
 
+def _run_span(request: RunRequest) -> contextlib.AbstractContextManager[Any]:
+    """The run's span (nothing to make while tracing is off)."""
+    if not tracing.enabled():
+        return contextlib.nullcontext()
+    attributes = {
+        "agenthost.run_id": request.run_id,
+        "agenthost.api": request.api,
+        "gen_ai.agent.name": request.agent,
+        "gen_ai.conversation.id": request.session_id,
+    }
+    if request.end_user is not None:
+        attributes["enduser.id"] = request.end_user
+    return tracing.span(f"agenthost run {request.agent}", **attributes)
+
+
+def _log_started(request: RunRequest) -> None:
+    log.info(
+        "run started",
+        extra={
+            "agent": request.agent,
+            "user_id": request.user_id,
+            "session_id": request.session_id,
+            "api": request.api,
+            "end_user": request.end_user,
+        },
+    )
+
+
+def _log_finished(request: RunRequest, terminal: Event | None) -> None:
+    data = (terminal.data or {}) if terminal is not None else {}
+    log.info(
+        "run finished",
+        extra={
+            "agent": request.agent,
+            "status": data.get("status", "not started"),
+            "duration_ms": data.get("duration_ms"),
+            "error_code": terminal.error.code if terminal and terminal.error else None,
+        },
+    )
+
+
 BeforeRun = Callable[[RunRequest], Awaitable[None] | None]
 AfterRun = Callable[[RunRequest, Event | None], Awaitable[None] | None]
 RunObserver = Callable[[RunRequest, Event], None]
@@ -264,10 +305,7 @@ class RunManager:
         """Start a run in the background; returns once its first event (the stored user
         message) is out, or raises what stopped it before that (a 4xx error: bad input, a
         busy session with the 'reject' policy, a before-run hook's refusal)."""
-        if self.closing:
-            raise ServiceUnavailable("The server is shutting down; retry on another instance.")
-        for hook in self._before:
-            await _call(hook, request)
+        await self.admit(request)
         channel = RunChannel(request, runner, capacity=self._capacity)
         if self.streams is not None:
             await self.streams.describe(
@@ -286,29 +324,21 @@ class RunManager:
         await asyncio.shield(channel.started)
         return channel
 
+    async def admit(self, request: RunRequest) -> None:
+        """Refuse a run if the server is closing or a before-run hook says no; `start` does
+        this first, and a background run is admitted here before it is sent to a worker."""
+        if self.closing:
+            raise ServiceUnavailable("The server is shutting down; retry on another instance.")
+        for hook in self._before:
+            await _call(hook, request)
+
     async def _drain(self, channel: RunChannel) -> None:
         """The run's task: drive the runner into the channel, in a span, logged."""
         request = channel.request
         current_run.set(request.run_id)
-        attributes = {
-            "agenthost.run_id": request.run_id,
-            "agenthost.api": request.api,
-            "gen_ai.agent.name": request.agent,
-            "gen_ai.conversation.id": request.session_id,
-        }
-        if request.end_user is not None:
-            attributes["enduser.id"] = request.end_user
-        with tracing.span(f"agenthost run {request.agent}", **attributes):
-            log.info(
-                "run started",
-                extra={
-                    "agent": request.agent,
-                    "user_id": request.user_id,
-                    "session_id": request.session_id,
-                    "api": request.api,
-                    "end_user": request.end_user,
-                },
-            )
+        with _run_span(request):
+            if log.isEnabledFor(logging.INFO):
+                _log_started(request)
             try:
                 await self._pump(channel)
             finally:
@@ -319,17 +349,10 @@ class RunManager:
                 channel.close()
                 terminal = channel.terminal
                 tracing.record_run(terminal)
-                data = (terminal.data or {}) if terminal is not None else {}
-                log.info(
-                    "run finished",
-                    extra={
-                        "agent": request.agent,
-                        "status": data.get("status", "not started"),
-                        "duration_ms": data.get("duration_ms"),
-                        "error_code": terminal.error.code if terminal and terminal.error else None,
-                    },
-                )
-                await self._after_run(channel)
+                if log.isEnabledFor(logging.INFO):
+                    _log_finished(request, terminal)
+                if self._after:
+                    await self._after_run(channel)
 
     async def _pump(self, channel: RunChannel) -> None:
         request = channel.request

@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from typing import Any
 
@@ -37,7 +37,7 @@ from agenthost.ports.streams import RunStreams
 from agenthost.server.cluster import listen, publish_tail
 from agenthost.server.errors import RunFinished
 from agenthost.server.metrics import Metrics, MetricsServer, metrics_port, serve_metrics
-from agenthost.server.runs import RunManager, RunRequest
+from agenthost.server.runs import AfterRun, RunManager, RunRequest
 
 log = logging.getLogger("agenthost.worker")
 
@@ -60,12 +60,24 @@ def _request(payload: Mapping[str, Any]) -> RunRequest:
 
 
 class WorkerRuntime:
-    """The config's agents, opened on a loop in a thread of their own (`start`/`stop`)."""
+    """The config's agents, opened on a loop in a thread of their own (`start`/`stop`).
 
-    def __init__(self, config: AgentHostConfig, events_url: str, *, grace: float = 30.0) -> None:
+    `after_run(request, terminal_event)` hooks run here when a background run ends, as a
+    server runs them after its own runs (its before-run hooks ran on the server that took
+    the run, before it was queued: `RunManager.admit`)."""
+
+    def __init__(
+        self,
+        config: AgentHostConfig,
+        events_url: str,
+        *,
+        grace: float = 30.0,
+        after_run: Sequence[AfterRun] = (),
+    ) -> None:
         self.config = config
         self.events_url = events_url
         self.grace = grace
+        self.after_run = list(after_run)
         self.runners: dict[str, Runner] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._manager: RunManager | None = None
@@ -110,7 +122,11 @@ class WorkerRuntime:
             self.runners = {name: rt.runner for name, rt in runtimes.items()}
             self._streams = streams
             manager = self._manager = RunManager(
-                group, streams=streams, grace=self.grace, observers=self._observers()
+                group,
+                streams=streams,
+                grace=self.grace,
+                observers=self._observers(),
+                after_run=self.after_run,
             )
             listener = group.create_task(listen(streams, manager), name="agenthost cancels")
             self._stop = asyncio.Event()

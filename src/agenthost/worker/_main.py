@@ -6,11 +6,15 @@ import logging
 import socket
 import sys
 import uuid
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from agenthost.config.schema import AgentHostConfig
 from agenthost.worker._celery import TASK, make_celery
 from agenthost.worker._execute import WorkerRuntime
+
+if TYPE_CHECKING:
+    from agenthost.server.runs import AfterRun
 
 log = logging.getLogger("agenthost.worker")
 
@@ -25,13 +29,15 @@ def run_worker(
     concurrency: int = 4,
     loglevel: str = "INFO",
     name: str | None = None,
+    after_run: Sequence[AfterRun] = (),
 ) -> int:
     """Run the worker until it is stopped (SIGTERM/SIGINT: Celery's warm shutdown lets the
-    runs going finish); returns the exit code."""
+    runs going finish); returns the exit code. `after_run(request, terminal_event)`: called
+    after each run it drove, as the server's `create_app(after_run=...)` (docs/deploy.md)."""
     from celery import signals
 
     cluster = config.cluster
-    runtime = WorkerRuntime(config, events, grace=config.server.shutdown_grace)
+    runtime = WorkerRuntime(config, events, grace=config.server.shutdown_grace, after_run=after_run)
     celery = make_celery(broker, queue=cluster.queue, visibility_timeout=cluster.visibility_timeout)
 
     @celery.task(name=TASK, bind=True)  # type: ignore[untyped-decorator]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 
 import msgspec
@@ -101,10 +102,17 @@ def test_sessions_list_show_rm(config: Path, fake: ThreadedFakeServer) -> None:
     picture = config.parent / "photo.png"
     picture.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(20))
     assert invoke("run", "what is this?", "--file", str(picture), "-s", "s1").exit_code == 0
-    saved = Path(os.environ["AGENTHOST_HOME"]) / "artifacts"
-    assert [p for p in saved.rglob("*.bin") if "uploads" in str(p)]
+    # the artifacts follow store.url: a table in the session store's SQLite file
+    db = config.parent / "cli.db"
+
+    def saved() -> list[str]:
+        with sqlite3.connect(db) as conn:
+            return [r[0] for r in conn.execute("SELECT name FROM agenthost_artifacts")]
+
+    assert [name for name in saved() if name.startswith("uploads/")]
+    assert not (Path(os.environ["AGENTHOST_HOME"]) / "artifacts").exists()
     assert invoke("sessions", "rm", "s1").stdout == "deleted session s1\n"
-    assert not list(saved.rglob("*.bin"))  # the session's files went with it
+    assert not saved()  # the session's files went with it
     gone = invoke("sessions", "show", "s1")
     assert gone.exit_code == 2 and "Session 's1' was not found" in gone.stderr
     assert invoke("sessions", "rm", "s1").exit_code == 2

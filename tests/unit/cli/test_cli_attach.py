@@ -4,6 +4,7 @@ and are kept as artifacts of the session (files under $AGENTHOST_HOME/artifacts)
 from __future__ import annotations
 
 import base64
+import sqlite3
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -31,8 +32,9 @@ def test_run_with_files(config: Path, fake: ThreadedFakeServer, env: Path, tmp_p
         content[1]["image_url"]["url"] == "data:image/png;base64," + base64.b64encode(PNG).decode()
     )
     assert content[2]["file"]["filename"] == "notes.txt"
-    kept = list((env / "artifacts").rglob("*.bin"))
-    assert sorted(p.read_bytes() for p in kept) == sorted([PNG, b"remember the milk"])
+    with sqlite3.connect(config.parent / "cli.db") as conn:  # artifacts follow store.url
+        kept = [r[0] for r in conn.execute("SELECT data FROM agenthost_artifacts")]
+    assert sorted(kept) == sorted([PNG, b"remember the milk"])
 
 
 def test_run_with_a_missing_file_fails_before_running(

@@ -12,7 +12,7 @@ from agenthost.core.session import Session, SessionKey
 from agenthost.engine.llm_agent import LLMAgent
 from agenthost.engine.runner import Runner
 from agenthost.ports.sessions import SessionStore
-from agenthost.testing.scripted import ScriptedModel
+from agenthost.testing.scripted import ScriptedModel, tool_call
 
 
 class CallLog:
@@ -22,6 +22,7 @@ class CallLog:
         self.inner = inner
         self.calls: list[str] = []
         self.stored: set[str] = set()
+        self.batches: list[list[str]] = []  # the event types of each write
         if combined:
             self.create_with_events = self._create_with_events
 
@@ -37,16 +38,18 @@ class CallLog:
         self.calls.append("create_with_events")
         session: Session = await self.inner.create_with_events(key, events)  # type: ignore[attr-defined]
         self.stored.update(e.id for e in events)
+        self.batches.append([e.type for e in events])
         return session
 
     async def append(self, session: Session, events: Sequence[Event]) -> None:
         self.calls.append("append")
         await self.inner.append(session, events)
         self.stored.update(e.id for e in events)
+        self.batches.append([e.type for e in events])
 
 
-async def _run(log: CallLog, session_id: str | None) -> list[Event]:
-    agent = LLMAgent(model=ScriptedModel(["hello"]))
+async def _run(log: CallLog, session_id: str | None, agent: LLMAgent | None = None) -> list[Event]:
+    agent = agent or LLMAgent(model=ScriptedModel(["hello"]))
     runner = Runner(agent, store=log, app="t")  # type: ignore[arg-type]
     events = []
     async for event in runner.run("u", session_id, "hi"):
@@ -79,3 +82,30 @@ async def test_a_named_session_is_looked_up_first(store: SessionStore) -> None:
     log.calls.clear()
     await _run(log, "s1")
     assert log.calls[0] == "get" and "create" not in log.calls
+
+
+async def test_a_tool_round_trip_is_four_writes_and_the_answer_ends_with_the_run(
+    store: SessionStore,
+) -> None:
+    """One write per point where the caller gets stored events: the user's message (with the
+    new session), the tool call, its result, and the answer together with `run.completed`
+    (one transaction: a crash cannot store the answer without the run's end)."""
+
+    async def lookup(query: str) -> str:
+        """Look something up.
+
+        Args:
+            query: what to look up
+        """
+        return f"found {query}"
+
+    log = CallLog(store, combined=True)
+    steps: list[Any] = [tool_call("lookup", '{"query": "x"}'), "done"]
+    events = await _run(log, None, LLMAgent(model=ScriptedModel(steps), tools=[lookup]))
+    assert log.batches == [
+        ["message.received"],
+        ["message.completed", "tool.call.started"],
+        ["tool.call.completed"],
+        ["message.completed", "run.completed"],
+    ]
+    assert [e.type for e in events if not e.partial] == [t for b in log.batches for t in b]

@@ -165,6 +165,13 @@ def test_nothing_is_configured_when_disabled_or_not_asked() -> None:
     assert otel.configure_from_env(disabled) is False
 
 
+def _probe(code: str) -> subprocess.CompletedProcess[str]:
+    """`code` run by a fresh interpreter (what a process sees at start)."""
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+
+
 def test_a_bad_exporter_is_a_warning_not_a_crash() -> None:
     probe = (
         "import logging, sys\n"
@@ -173,11 +180,24 @@ def test_a_bad_exporter_is_a_warning_not_a_crash() -> None:
         "print(otel.configure_from_env({'OTEL_TRACES_EXPORTER': 'zipkin'}))\n"
         "print(tracing.enabled())\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
-    )
+    done = _probe(probe)
     assert done.stdout.split() == ["False", "False"]
     assert "'zipkin' is not supported: use otlp or console" in done.stderr
+
+
+def test_grpc_without_its_exporter_names_the_extra() -> None:
+    probe = (
+        "import logging, sys\n"
+        "logging.basicConfig(level=logging.WARNING)\n"
+        "sys.modules['opentelemetry.exporter.otlp.proto.grpc.trace_exporter'] = None\n"
+        "from agenthost.engine import otel\n"
+        "env = {'OTEL_EXPORTER_OTLP_ENDPOINT': 'http://127.0.0.1:4317',\n"
+        "       'OTEL_EXPORTER_OTLP_PROTOCOL': 'grpc'}\n"
+        "print(otel.configure_from_env(env))\n"
+    )
+    done = _probe(probe)
+    assert done.stdout.split() == ["False"]
+    assert "pip install 'agenthost[otel-grpc]'" in done.stderr
 
 
 def test_import_agenthost_loads_no_opentelemetry() -> None:
@@ -186,7 +206,5 @@ def test_import_agenthost_loads_no_opentelemetry() -> None:
         "from agenthost import Runner, LLMAgent\n"
         "print(sorted(m for m in sys.modules if m.startswith('opentelemetry')))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
-    )
+    done = _probe(probe)
     assert done.stdout.strip() == "[]"

@@ -203,3 +203,32 @@ async def test_a_server_error_in_a_hook_is_the_apps_500(runners: dict[str, Runne
         assert answer.status_code == status
         code = orjson.loads(answer.content)["error"]["code"]
         assert code == ("internal_error" if status == 500 else "invalid_argument")
+
+
+def test_the_fast_path_calls_the_route_functions_themselves() -> None:
+    from agenthost.server import native
+    from agenthost.server._fast_runs import RunRoutes
+
+    routes = RunRoutes.of(native.api.routes)
+    assert routes.match("/v1/apps/helper/runs") == (native.run_new, {"agent": "helper"})
+    assert routes.match("/v1/apps/helper/sessions/s-1/runs") == (
+        native.run_in_session,
+        {"agent": "helper", "session_id": "s-1"},
+    )
+    assert routes.match("/v1/apps/helper/sessions/s-1/runs/r-1/cancel") is None
+    assert routes.match("/v1/apps/helper/sessions") is None
+
+
+async def test_without_the_native_routes_there_is_no_fast_path(
+    runners: dict[str, Runner], served: list[str]
+) -> None:
+    app = create_app(runners, api_keys=KEYS, routers=["ops"])
+    assert not any(m.cls is FastRunsMiddleware for m in app.user_middleware)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            answer = await c.post(
+                "/v1/apps/helper/runs", json={"message": "hi"}, headers=ALICE_AUTH
+            )
+    assert answer.status_code == 404
+    assert served == []

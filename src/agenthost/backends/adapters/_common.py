@@ -1,8 +1,10 @@
 """What the framework adapters share: the manifest, the run wrapper that turns a framework's
-exception into `RunFailed`, history splitting and small value helpers.
+exception into `RunFailed`, the run's host tools (knowledge, memory, artifacts: _host_tools.py),
+history splitting and small value helpers.
 
-An adapter subclass implements `_turn(ctx, host)`, an async generator of results that ends
-with `RunCompleted`. `run()` wraps it in `aclosing`, so when the runner cancels the pending
+An adapter subclass implements `_turn(ctx, host, tools)`, an async generator of results that
+ends with `RunCompleted`; `tools` are the run's host tools, which it gives its framework in the
+framework's own format. `run()` wraps it in `aclosing`, so when the runner cancels the pending
 await (runner.cancel, a deadline, the caller going away) or closes the generator, the
 framework's own stream is closed by the `async with` blocks inside `_turn`.
 """
@@ -12,25 +14,35 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeAlias
 
 import orjson
 
+from agenthost.backends.adapters._host_tools import RunTools, as_retrieval
 from agenthost.core.errors import AgentHostError, MissingExtraError
 from agenthost.core.messages import Message, Part, TextPart, ToolCallPart
 from agenthost.core.usage import Usage
+from agenthost.engine.catalog import Catalog, catalog_of
+from agenthost.engine.retrieval import MemoryUse, Retrieval
 from agenthost.engine.shown import Shown
+from agenthost.ports.knowledge import KnowledgeBase
 from agenthost.ports.protocol import (
     Capabilities,
     HostAPI,
+    KnowledgeResource,
     Manifest,
     Permissions,
+    Resources,
     ResultBatch,
     RunContext,
     RunFailed,
 )
 
 log = logging.getLogger("agenthost.adapters")
+
+# the adapters' `knowledge` and `memory` options (see AdapterAgent)
+KnowledgeOption: TypeAlias = Retrieval | Sequence[KnowledgeBase] | None
+MemoryOption: TypeAlias = bool | MemoryUse
 
 ADAPTER_ERROR = "adapter.error"  # the framework raised
 MODEL_ERROR = "adapter.model_error"  # the model endpoint answered an HTTP error, or broke off
@@ -128,33 +140,106 @@ def usage(input_tokens: Any, output_tokens: Any, requests: int = 1) -> Usage | N
 
 
 class AdapterAgent:
-    """Base of the framework adapters (see the module docstring)."""
+    """Base of the framework adapters (see the module docstring).
+
+    `knowledge` (knowledge bases, or a `Retrieval` for its `top_k` and reranker) gives the
+    framework agent a `search_knowledge(query)` tool over them, and grants them to its runs.
+    `memory` gives it `load_memory(query)` over the run's user's long-term memory: `True`
+    uses the Runner's memory store (`Runner(memory=...)`), a `MemoryUse` brings its own
+    store (opened with the agent). `artifacts=True` gives it `save_artifact`,
+    `load_artifact` and `list_artifacts` over the run's session's files (the Runner's
+    artifact store). Every tool goes through the run's host API (_host_tools.py)."""
 
     kind: ClassVar[str]  # "pydantic-ai": the manifest id's prefix
     framework: ClassVar[str]  # "pydantic-ai": for messages
     permissions: ClassVar[Permissions] = Permissions()
 
-    def __init__(self, *, name: str, description: str = "") -> None:
+    def __init__(
+        self,
+        *,
+        name: str,
+        description: str = "",
+        knowledge: KnowledgeOption = None,
+        memory: MemoryOption = False,
+        artifacts: bool = False,
+    ) -> None:
         self.name = name
+        self.retrieval = as_retrieval(knowledge)
+        # a MemoryUse's store is the one the Runner grants runs (`agent_memory`)
+        self.memory: MemoryUse | None = None if isinstance(memory, bool) else memory
+        self._uses_memory = bool(memory)
+        self._uses_artifacts = artifacts
+        perms = self.permissions
+        if self.retrieval is not None or memory or artifacts:
+            perms = Permissions(
+                knowledge_bases=self.retrieval is not None,
+                memory=bool(memory),
+                artifacts=artifacts,
+            )
         self._manifest = Manifest(
             id=f"agenthost:{self.kind}/{name}",
             name=name,
             description=description or f"An agent written with {self.framework}.",
             capabilities=Capabilities(
-                streaming=True, tool_calling=True, stateful_session=True, interrupt=True
+                streaming=True,
+                tool_calling=True,
+                stateful_session=True,
+                interrupt=True,
+                knowledge_retrieval=self.retrieval is not None,
             ),
-            permissions=self.permissions,
+            permissions=perms,
         )
 
     @property
     def manifest(self) -> Manifest:
         return self._manifest
 
+    def catalog(self) -> Catalog:
+        """The knowledge bases the agent searches (the Runner adds them to its catalogue)."""
+        return catalog_of(knowledge=self.retrieval.bases if self.retrieval is not None else ())
+
+    def resources(self) -> Resources:
+        """What its runs are granted besides the Runner's stores: its knowledge bases."""
+        bases = self.retrieval.bases if self.retrieval is not None else ()
+        return Resources(knowledge_bases=[KnowledgeResource(kb_id=kb.id) for kb in bases])
+
+    async def __aenter__(self) -> AdapterAgent:
+        if self.retrieval is not None:
+            await self.retrieval.open()
+        if self.memory is not None:
+            await self.memory.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        try:
+            if self.retrieval is not None:
+                await self.retrieval.aclose()
+        finally:
+            if self.memory is not None:
+                await self.memory.aclose()
+
+    def run_tools(self, host: HostAPI) -> RunTools:
+        """The host tools of a run (those the adapter is configured with)."""
+        return RunTools(
+            host,
+            retrieval=self.retrieval,
+            memory=self._uses_memory,
+            memory_top_k=self.memory.top_k if self.memory is not None else 3,
+            artifacts=self._uses_artifacts,
+        )
+
     async def run(self, ctx: RunContext, host: HostAPI) -> AsyncGenerator[ResultBatch, None]:
         shown = Shown()  # a reply cut off mid-stream is kept, marked incomplete
+        tools = self.run_tools(host)
         try:
-            async with aclosing(self._turn(ctx, host)) as turn:
+            async with aclosing(self._turn(ctx, host, tools)) as turn:
                 async for batch in turn:
+                    found = tools.take_found()  # the searches the tools ran meanwhile
+                    if found:
+                        batch = [*found, *(batch if isinstance(batch, list) else [batch])]
                     shown.note(batch)
                     cut = shown.cut_off()
                     if (
@@ -174,5 +259,7 @@ class AdapterAgent:
             cut = shown.cut_off()
             yield failed if cut is None else [cut, failed]
 
-    def _turn(self, ctx: RunContext, host: HostAPI) -> AsyncGenerator[ResultBatch, None]:
+    def _turn(
+        self, ctx: RunContext, host: HostAPI, tools: RunTools
+    ) -> AsyncGenerator[ResultBatch, None]:
         raise NotImplementedError

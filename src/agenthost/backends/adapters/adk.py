@@ -21,6 +21,13 @@ The run goes through `google.adk.runners.Runner.run_async()` with SSE streaming:
                                                  adapter.error)
     end of the stream                           RunCompleted
 
+Knowledge, memory and artifacts (see AdapterAgent): with `memory=True` the run's ADK Runner
+gets a memory service over the run's `host.memory`, and with `artifacts=True` an artifact
+service over its `host.artifacts` (_adk_services.py), so ADK's own `load_memory` and
+`load_artifacts` tools (added to an `LlmAgent` that lacks them) and `tool_context.search_memory`
+/ `save_artifact` / `load_artifact` use agenthost's stores; `knowledge` adds a
+`search_knowledge` function tool. Tools are added to a per-run clone of the agent.
+
 Cancelling the run closes the `run_async` generator, which cancels the HTTP request to the
 model.
 """
@@ -35,6 +42,8 @@ from typing import Any, ClassVar
 from agenthost.backends.adapters._common import (
     ADAPTER_ERROR,
     AdapterAgent,
+    KnowledgeOption,
+    MemoryOption,
     assistant,
     json_text,
     missing,
@@ -44,7 +53,10 @@ from agenthost.backends.adapters._common import (
     transport_failure,
     usage,
 )
+from agenthost.backends.adapters._host_tools import DOCS, RunTools
+from agenthost.core.errors import AgentHostError
 from agenthost.core.messages import Message, ToolCallPart, ToolResultPart
+from agenthost.engine.retrieval import MEMORY_TOOL
 from agenthost.ports.protocol import (
     HostAPI,
     MessageCompleted,
@@ -59,19 +71,24 @@ from agenthost.ports.protocol import (
 )
 
 try:
-    from google.adk.agents import BaseAgent, RunConfig
+    from google.adk.agents import BaseAgent, LlmAgent, RunConfig
     from google.adk.agents.run_config import StreamingMode  # type: ignore[attr-defined]
     from google.adk.events import Event
     from google.adk.runners import Runner
     from google.adk.sessions import InMemorySessionService
+    from google.adk.tools.load_artifacts_tool import load_artifacts_tool as load_artifacts
+    from google.adk.tools.tool_context import ToolContext
     from google.genai import types
+
+    from agenthost.backends.adapters._adk_services import HostArtifactService, HostMemoryService
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise missing("The Google ADK adapter", "adk", exc) from exc
 
 
 class ADKAgent(AdapterAgent):
     """`agent` (an ADK agent, e.g. an `LlmAgent`) as an agent; `run_config` is passed to every
-    run (its streaming mode is set to SSE unless it says otherwise)."""
+    run (its streaming mode is set to SSE unless it says otherwise); `knowledge`, `memory`
+    and `artifacts` give it agenthost's stores (see the module docstring)."""
 
     kind: ClassVar[str] = "adk"
     framework: ClassVar[str] = "Google ADK"
@@ -83,14 +100,36 @@ class ADKAgent(AdapterAgent):
         name: str | None = None,
         description: str = "",
         run_config: RunConfig | None = None,
+        knowledge: KnowledgeOption = None,
+        memory: MemoryOption = False,
+        artifacts: bool = False,
     ) -> None:
         super().__init__(
-            name=name or agent.name or "adk", description=description or agent.description
+            name=name or agent.name or "adk",
+            description=description or agent.description,
+            knowledge=knowledge,
+            memory=memory,
+            artifacts=artifacts,
         )
         self.agent = agent
         self.run_config = run_config or RunConfig(streaming_mode=StreamingMode.SSE)
 
-    async def _turn(self, ctx: RunContext, host: HostAPI) -> AsyncGenerator[ResultBatch, None]:
+    def _agent(self, tools: RunTools) -> BaseAgent:
+        """The agent for one run: an LlmAgent gets the host tools it lacks (a clone)."""
+        agent = self.agent
+        if not isinstance(agent, LlmAgent):
+            return agent
+        names = {getattr(t, "name", getattr(t, "__name__", None)) for t in agent.tools}
+        extra: list[Any] = [f for f in tools.functions() if f.__name__ == "search_knowledge"]
+        if tools.memory and MEMORY_TOOL not in names:
+            extra.append(load_memory)
+        if tools.artifacts and load_artifacts.name not in names:
+            extra.append(load_artifacts)
+        return agent.clone(update={"tools": [*agent.tools, *extra]}) if extra else agent
+
+    async def _turn(
+        self, ctx: RunContext, host: HostAPI, tools: RunTools
+    ) -> AsyncGenerator[ResultBatch, None]:
         prior, current = split_history(await host.history.messages())
         app, user = ctx.context.app or "agenthost", ctx.context.user_id or "user"
         sessions = InMemorySessionService()
@@ -98,7 +137,13 @@ class ADKAgent(AdapterAgent):
         for event in to_adk_events(prior, author=self.agent.name, run_id=ctx.run_id):
             await sessions.append_event(session, event)
         text = current.text if current is not None else ctx.input.text
-        runner = Runner(app_name=app, agent=self.agent, session_service=sessions)
+        runner = Runner(
+            app_name=app,
+            agent=self._agent(tools),
+            session_service=sessions,
+            memory_service=HostMemoryService(tools) if tools.memory else None,
+            artifact_service=HostArtifactService(tools) if tools.artifacts else None,
+        )
         stream = runner.run_async(
             user_id=user,
             session_id=session.id,
@@ -113,6 +158,24 @@ class ADKAgent(AdapterAgent):
                     if isinstance(results[-1], RunFailed):
                         return
         yield RunCompleted()
+
+
+async def load_memory(query: str, tool_context: ToolContext) -> str:
+    try:
+        found = await tool_context.search_memory(query)
+    except AgentHostError as exc:  # not granted: the model reads why, as with other tools
+        return f"error: {exc.message}"
+    texts = [
+        f"[{n}] {m.id or ''}:\n" + "".join(p.text or "" for p in m.content.parts or ())
+        for n, m in enumerate(found.memories, 1)
+    ]
+    return "\n\n".join(texts) or "nothing in your memory of earlier conversations matches that"
+
+
+# ADK's own load_memory tool answers a pydantic object, which ADK's OpenAILlm cannot send
+# (json.dumps); this one searches the same memory service (tool_context.search_memory) and
+# answers text
+load_memory.__doc__ = DOCS[MEMORY_TOOL]
 
 
 def _results(event: Event) -> list[RunResult]:

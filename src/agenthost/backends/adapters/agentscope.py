@@ -21,6 +21,9 @@ The run goes through `agent.reply_stream()`:
     RequireExternalExecutionEvent                permission mode or rules that allow its tools
     end of the stream                           RunCompleted
 
+The run's host tools (`knowledge`, `memory`, `artifacts`: see AdapterAgent) are added to the
+agent's toolkit as `FunctionTool`s for the run and removed after it (runs take turns).
+
 Cancelling the run cancels the pending await inside `reply_stream`, which cancels the HTTP
 request to the model; AgentScope catches the cancellation and ends the reply as interrupted,
 and the adapter raises it again so the run ends as cancelled (or past its deadline).
@@ -32,17 +35,20 @@ import asyncio
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from agenthost.backends.adapters._common import (
     ADAPTER_ERROR,
     AdapterAgent,
+    KnowledgeOption,
+    MemoryOption,
     assistant,
     json_text,
     missing,
     split_history,
     usage,
 )
+from agenthost.backends.adapters._host_tools import RunTools
 from agenthost.core.messages import Message, ToolCallPart, ToolResultPart
 from agenthost.ports.protocol import (
     HostAPI,
@@ -69,6 +75,7 @@ try:
         ToolResultState,
     )
     from agentscope.state import ReplyContext
+    from agentscope.tool import FunctionTool, ToolBase
     from agentscope.types import ReplyFinishedReason
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise missing("The AgentScope adapter", "agentscope", exc) from exc
@@ -77,38 +84,70 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 class AgentScopeAgent(AdapterAgent):
     """`agent` (an `agentscope.agent.Agent`) as an agent. Its tools must be allowed to run
     without asking (e.g. `PermissionMode.BYPASS` or allow rules): a run that would wait for the
-    user's confirmation fails."""
+    user's confirmation fails. `knowledge`, `memory` and `artifacts` give it host tools (see
+    AdapterAgent)."""
 
     kind: ClassVar[str] = "agentscope"
     framework: ClassVar[str] = "AgentScope"
 
-    def __init__(self, agent: Agent, *, name: str | None = None, description: str = "") -> None:
-        super().__init__(name=name or agent.name or "agentscope", description=description)
+    def __init__(
+        self,
+        agent: Agent,
+        *,
+        name: str | None = None,
+        description: str = "",
+        knowledge: KnowledgeOption = None,
+        memory: MemoryOption = False,
+        artifacts: bool = False,
+    ) -> None:
+        super().__init__(
+            name=name or agent.name or "agentscope",
+            description=description,
+            knowledge=knowledge,
+            memory=memory,
+            artifacts=artifacts,
+        )
         self.agent = agent
         self._lock = asyncio.Lock()
 
-    async def _turn(self, ctx: RunContext, host: HostAPI) -> AsyncGenerator[ResultBatch, None]:
+    async def _turn(
+        self, ctx: RunContext, host: HostAPI, tools: RunTools
+    ) -> AsyncGenerator[ResultBatch, None]:
         prior, current = split_history(await host.history.messages())
         text = current.text if current is not None else ctx.input.text
         async with self._lock:
-            state = self.agent.state
-            state.context = to_agentscope(prior, agent_name=self.agent.name)
-            state.reply_context = ReplyContext()
-            turn = _Turn()
-            stream = self.agent.reply_stream(
-                Msg(name="user", role="user", content=[TextBlock(text=text)])
-            )
-            async with aclosing(stream):
-                async for event in stream:
-                    if _interrupted(event) and _cancelling():
-                        # AgentScope swallows the cancellation and ends the reply as
-                        # interrupted: hand it back to the runner
-                        raise asyncio.CancelledError
-                    results = turn.results(event)
-                    if results:
+            functions = tools.functions()
+            if functions:
+                # a tool may return plain text (AgentScope wraps it in a ToolChunk)
+                made: list[ToolBase] = [FunctionTool(cast(Any, f)) for f in functions]
+                await self.agent.toolkit.add_tool(made)
+            try:
+                async with aclosing(self._reply(prior, text)) as replies:
+                    async for results in replies:
                         yield results
-                        if isinstance(results[-1], RunFailed):
-                            return
+            finally:
+                if functions:
+                    await self.agent.toolkit.remove_tool([f.__name__ for f in functions])
+
+    async def _reply(self, prior: list[Message], text: str) -> AsyncGenerator[ResultBatch, None]:
+        state = self.agent.state
+        state.context = to_agentscope(prior, agent_name=self.agent.name)
+        state.reply_context = ReplyContext()
+        turn = _Turn()
+        stream = self.agent.reply_stream(
+            Msg(name="user", role="user", content=[TextBlock(text=text)])
+        )
+        async with aclosing(stream):
+            async for event in stream:
+                if _interrupted(event) and _cancelling():
+                    # AgentScope swallows the cancellation and ends the reply as
+                    # interrupted: hand it back to the runner
+                    raise asyncio.CancelledError
+                results = turn.results(event)
+                if results:
+                    yield results
+                    if isinstance(results[-1], RunFailed):
+                        return
         yield RunCompleted()
 
 

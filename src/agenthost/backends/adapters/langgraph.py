@@ -13,23 +13,32 @@ The graph runs with `astream(stream_mode=["messages", "updates"])`:
     updates: a ToolMessage             ToolCallCompleted (error when its status is "error")
     end of the stream                  RunCompleted
 
+A compiled graph's tools are fixed when it is built, so the run's host tools (knowledge,
+memory, artifacts: see AdapterAgent) are LangChain tools the graph is built with:
+`LangGraphAgent.host_tools()`. Each run passes its own tools in the graph's config
+(`configurable["agenthost_tools"]`), which LangGraph hands every tool call; a host tool in a
+graph whose adapter was not given that resource answers `error: ...`.
+
 Cancelling the run closes the `astream` generator, which cancels the running node.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from contextlib import aclosing
 from typing import Any, ClassVar
 
 from agenthost.backends.adapters._common import (
     AdapterAgent,
+    KnowledgeOption,
+    MemoryOption,
     assistant,
     json_text,
     missing,
     plain_text,
     usage,
 )
+from agenthost.backends.adapters._host_tools import DOCS, RunTools
 from agenthost.core.messages import Message, ToolCallPart, ToolResultPart
 from agenthost.ports.protocol import (
     HostAPI,
@@ -45,13 +54,16 @@ from agenthost.ports.protocol import (
 
 try:
     from langchain_core import messages as lc
+    from langchain_core.runnables import RunnableConfig
+    from langchain_core.tools import BaseTool, StructuredTool
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise missing("The LangGraph adapter", "langgraph", exc) from exc
 
 
 class LangGraphAgent(AdapterAgent):
     """`graph` (a compiled LangGraph graph whose state holds a message list under
-    `input_key`) as an agent."""
+    `input_key`) as an agent; `knowledge`, `memory` and `artifacts` grant its runs those
+    resources for the graph's `host_tools()` (see AdapterAgent)."""
 
     kind: ClassVar[str] = "langgraph"
     framework: ClassVar[str] = "LangGraph"
@@ -64,19 +76,53 @@ class LangGraphAgent(AdapterAgent):
         name: str | None = None,
         description: str = "",
         config: dict[str, Any] | None = None,
+        knowledge: KnowledgeOption = None,
+        memory: MemoryOption = False,
+        artifacts: bool = False,
     ) -> None:
         super().__init__(
-            name=name or getattr(graph, "name", None) or "langgraph", description=description
+            name=name or getattr(graph, "name", None) or "langgraph",
+            description=description,
+            knowledge=knowledge,
+            memory=memory,
+            artifacts=artifacts,
         )
         self.graph = graph
         self.input_key = input_key
         self.config = dict(config or {})
 
-    async def _turn(self, ctx: RunContext, host: HostAPI) -> AsyncGenerator[ResultBatch, None]:
+    @staticmethod
+    def host_tools(
+        *, knowledge: bool = True, memory: bool = True, artifacts: bool = True
+    ) -> list[BaseTool]:
+        """LangChain tools over the run's host API, to build the graph with (bind them to the
+        model and put them in its ToolNode): `search_knowledge`, `load_memory`, and
+        `save_artifact`, `load_artifact`, `list_artifacts`."""
+        table: list[tuple[bool, Callable[..., Awaitable[str]]]] = [
+            (knowledge, _search_knowledge),
+            (memory, _load_memory),
+            (artifacts, _save_artifact),
+            (artifacts, _load_artifact),
+            (artifacts, _list_artifacts),
+        ]
+        return [
+            StructuredTool.from_function(
+                coroutine=f, name=f.__name__[1:], description=DOCS[f.__name__[1:]]
+            )
+            for wanted, f in table
+            if wanted
+        ]
+
+    async def _turn(
+        self, ctx: RunContext, host: HostAPI, tools: RunTools
+    ) -> AsyncGenerator[ResultBatch, None]:
         history = await host.history.messages()
         graph_input = {self.input_key: to_langchain(history)}
+        configurable = {**self.config.get("configurable", {}), TOOLS_KEY: tools}
         stream = self.graph.astream(
-            graph_input, config=self.config or None, stream_mode=["messages", "updates"]
+            graph_input,
+            config={**self.config, "configurable": configurable},
+            stream_mode=["messages", "updates"],
         )
         async with aclosing(stream):
             async for mode, chunk in stream:
@@ -102,6 +148,36 @@ class LangGraphAgent(AdapterAgent):
         if value is None:
             return []
         return list(value) if isinstance(value, list | tuple) else [value]
+
+
+TOOLS_KEY = "agenthost_tools"  # the run's RunTools in the graph config's `configurable`
+
+
+def _run_tools(config: RunnableConfig) -> RunTools:
+    tools = (config.get("configurable") or {}).get(TOOLS_KEY)
+    if not isinstance(tools, RunTools):
+        raise RuntimeError("agenthost's host tools run only inside a LangGraphAgent's run")
+    return tools
+
+
+async def _search_knowledge(query: str, config: RunnableConfig) -> str:
+    return await _run_tools(config).search_knowledge(query)
+
+
+async def _load_memory(query: str, config: RunnableConfig) -> str:
+    return await _run_tools(config).load_memory(query)
+
+
+async def _save_artifact(name: str, content: str, config: RunnableConfig) -> str:
+    return await _run_tools(config).save_artifact(name, content)
+
+
+async def _load_artifact(name: str, config: RunnableConfig) -> str:
+    return await _run_tools(config).load_artifact(name)
+
+
+async def _list_artifacts(config: RunnableConfig) -> str:
+    return await _run_tools(config).list_artifacts()
 
 
 def _text(content: Any) -> str:

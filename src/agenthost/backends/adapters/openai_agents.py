@@ -15,6 +15,9 @@ The run goes through `Runner.run_streamed()`:
     run item: tool_output                        ToolCallCompleted
     end of the stream                            RunCompleted
 
+The run's host tools (`knowledge`, `memory`, `artifacts`: see AdapterAgent) are added to the
+agent's own tools for that run, as `function_tool`s of a clone of the agent.
+
 Cancelling the run cancels the SDK's run task (`RunResultStreaming.cancel()`), which cancels the
 HTTP request to the model.
 """
@@ -26,12 +29,15 @@ from typing import Any, ClassVar
 
 from agenthost.backends.adapters._common import (
     AdapterAgent,
+    KnowledgeOption,
+    MemoryOption,
     assistant,
     json_text,
     missing,
     plain_text,
     usage,
 )
+from agenthost.backends.adapters._host_tools import RunTools
 from agenthost.core.messages import Message, ToolCallPart, ToolResultPart
 from agenthost.ports.protocol import (
     HostAPI,
@@ -60,7 +66,8 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 class OpenAIAgentsAgent(AdapterAgent):
     """`agent` (an `agents.Agent`) as an agent; `context`, `max_turns` and `run_config` are
-    passed to every `Runner.run_streamed()`."""
+    passed to every `Runner.run_streamed()`; `knowledge`, `memory` and `artifacts` give it
+    host tools (see AdapterAgent)."""
 
     kind: ClassVar[str] = "openai-agents"
     framework: ClassVar[str] = "OpenAI Agents SDK"
@@ -74,27 +81,43 @@ class OpenAIAgentsAgent(AdapterAgent):
         context: Any = None,
         max_turns: int = 10,
         run_config: agents.RunConfig | None = None,
+        knowledge: KnowledgeOption = None,
+        memory: MemoryOption = False,
+        artifacts: bool = False,
     ) -> None:
-        super().__init__(name=name or agent.name or "openai-agents", description=description)
+        super().__init__(
+            name=name or agent.name or "openai-agents",
+            description=description,
+            knowledge=knowledge,
+            memory=memory,
+            artifacts=artifacts,
+        )
         self.agent = agent
         self.context = context
         self.max_turns = max_turns
         self.run_config = run_config
 
-    async def _turn(self, ctx: RunContext, host: HostAPI) -> AsyncGenerator[ResultBatch, None]:
+    async def _turn(
+        self, ctx: RunContext, host: HostAPI, tools: RunTools
+    ) -> AsyncGenerator[ResultBatch, None]:
         items = to_input_items(await host.history.messages())
         if not items:
             items = [{"role": "user", "content": ctx.input.text}]
+        agent = self.agent
+        functions = tools.functions()
+        if functions:
+            agent = agent.clone(tools=[*agent.tools, *map(agents.function_tool, functions)])
         result = agents.Runner.run_streamed(
-            self.agent,
+            agent,
             items,
             context=self.context,
             max_turns=self.max_turns,
             run_config=self.run_config,
         )
+        names: dict[str, str] = {}  # tool call id: tool name (an output item may not say)
         try:
             async for event in result.stream_events():
-                batch = _results(event)
+                batch = _results(event, names)
                 if batch:
                     yield batch
         finally:
@@ -102,7 +125,7 @@ class OpenAIAgentsAgent(AdapterAgent):
         yield RunCompleted()
 
 
-def _results(event: Any) -> list[RunResult]:
+def _results(event: Any, names: dict[str, str]) -> list[RunResult]:
     if isinstance(event, RawResponsesStreamEvent):
         data = event.data
         if isinstance(data, ResponseTextDeltaEvent) and data.delta:
@@ -116,6 +139,7 @@ def _results(event: Any) -> list[RunResult]:
             raw = item.raw_item
             if not isinstance(raw, ResponseFunctionToolCall):
                 return []  # hosted tools (web search, ...) are not reported
+            names[raw.call_id] = raw.name
             return [
                 ToolCallStarted(
                     tool_call_id=raw.call_id,
@@ -129,7 +153,9 @@ def _results(event: Any) -> list[RunResult]:
             return [
                 ToolCallCompleted(
                     tool_call_id=str(call_id or ""),
-                    tool_name=_get(raw_out, "name") or _tool_name(item),
+                    tool_name=_get(raw_out, "name")
+                    or names.get(str(call_id or ""))
+                    or _tool_name(item),
                     result=plain_text(item.output),
                 )
             ]

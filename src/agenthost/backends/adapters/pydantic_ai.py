@@ -14,6 +14,9 @@ The run goes through `agent.iter()`, node by node:
                                                          its outcome is "success")
     end                                                 RunCompleted
 
+The run's host tools (`knowledge`, `memory`, `artifacts`: see AdapterAgent) are added to the
+agent's own for that run as a `FunctionToolset` (`iter(toolsets=...)`).
+
 Cancelling the run closes the node streams and the `iter()` context, which cancels the HTTP
 request to the model.
 """
@@ -25,6 +28,8 @@ from typing import Any, ClassVar
 
 from agenthost.backends.adapters._common import (
     AdapterAgent,
+    KnowledgeOption,
+    MemoryOption,
     assistant,
     json_text,
     missing,
@@ -32,6 +37,7 @@ from agenthost.backends.adapters._common import (
     split_history,
     usage,
 )
+from agenthost.backends.adapters._host_tools import RunTools
 from agenthost.core.messages import Message, TextPart, ToolCallPart, ToolResultPart
 from agenthost.ports.protocol import (
     HostAPI,
@@ -45,7 +51,7 @@ from agenthost.ports.protocol import (
 )
 
 try:
-    from pydantic_ai import Agent
+    from pydantic_ai import Agent, FunctionToolset
     from pydantic_ai import messages as pm
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise missing("The pydantic-ai adapter", "pydantic-ai", exc) from exc
@@ -53,7 +59,8 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 class PydanticAIAgent(AdapterAgent):
     """`agent` (a `pydantic_ai.Agent` with a text output) as an agent; `deps` and
-    `model_settings` are passed to every run."""
+    `model_settings` are passed to every run; `knowledge`, `memory` and `artifacts` give it
+    host tools (see AdapterAgent)."""
 
     kind: ClassVar[str] = "pydantic-ai"
     framework: ClassVar[str] = "pydantic-ai"
@@ -66,20 +73,33 @@ class PydanticAIAgent(AdapterAgent):
         description: str = "",
         deps: Any = None,
         model_settings: Any = None,
+        knowledge: KnowledgeOption = None,
+        memory: MemoryOption = False,
+        artifacts: bool = False,
     ) -> None:
-        super().__init__(name=name or agent.name or "pydantic-ai", description=description)
+        super().__init__(
+            name=name or agent.name or "pydantic-ai",
+            description=description,
+            knowledge=knowledge,
+            memory=memory,
+            artifacts=artifacts,
+        )
         self.agent = agent
         self.deps = deps
         self.model_settings = model_settings
 
-    async def _turn(self, ctx: RunContext, host: HostAPI) -> AsyncGenerator[ResultBatch, None]:
+    async def _turn(
+        self, ctx: RunContext, host: HostAPI, tools: RunTools
+    ) -> AsyncGenerator[ResultBatch, None]:
         prior, current = split_history(await host.history.messages())
         prompt = current.text if current is not None else ctx.input.text
+        functions = tools.functions()
         async with self.agent.iter(
             prompt,
             message_history=to_pydantic_ai(prior),
             deps=self.deps,
             model_settings=self.model_settings,
+            toolsets=[FunctionToolset(functions)] if functions else None,
         ) as run:
             async for node in run:
                 if Agent.is_model_request_node(node):

@@ -2,13 +2,14 @@
 artifacts as `LONGBLOB` rows in `<prefix>artifacts` (prefix `agenthost_` by default), an
 asyncmy pool.
 
-The table is created if missing when the store opens. Text columns are utf8mb4_bin (names
-compare byte for byte). (app, user_id, owner, name) is longer than an InnoDB key may be, so
-the primary key is (`k`, version) with `k` the SHA-256 of those four; they are kept as columns
-too, for `list`. A save reads `MAX(version) + 1` and inserts; a writer that lost the race
-(duplicate key, or a deadlock between the two) reads again and tries the next version. The
-server's `max_allowed_packet` bounds the size of one artifact.
-URL query options: `table_prefix`, `pool_size` (4), `connect_timeout` (10 s).
+The table is made by `agenthost db upgrade` (versioned steps, `MIGRATIONS`; `?migrate=true`
+applies them at start-up); a store opened without them refuses to start. Text columns are
+utf8mb4_bin (names compare byte for byte). (app, user_id, owner, name) is longer than an
+InnoDB key may be, so the primary key is (`k`, version) with `k` the SHA-256 of those four;
+they are kept as columns too, for `list`. A save reads `MAX(version) + 1` and inserts; a
+writer that lost the race (duplicate key, or a deadlock between the two) reads again and
+tries the next version. The server's `max_allowed_packet` bounds the size of one artifact.
+URL query options: `table_prefix`, `pool_size` (4), `connect_timeout` (10 s), `migrate`.
 """
 
 from __future__ import annotations
@@ -27,10 +28,8 @@ from agenthost.backends.artifacts._server import (
     info_of,
     list_sql,
 )
+from agenthost.backends.common.migrations import Migrated, Schema, Step
 from agenthost.backends.common.sql_servers import (
-    close_mysql_pool,
-    mysql_connect_args,
-    mysql_pool,
     server_options,
 )
 from agenthost.core.errors import StoreError, redact_url
@@ -46,40 +45,45 @@ _TEXT: Final = "VARCHAR(255) NOT NULL"
 _RACES: Final = (1062, 1213)  # duplicate key, deadlock: another save took the version
 
 
+MIGRATIONS: Final = (
+    Step(
+        1,
+        "the artifacts table",
+        (
+            f"""CREATE TABLE IF NOT EXISTS {{p}}artifacts (
+                k BINARY(32) NOT NULL, version INT NOT NULL,
+                app {_TEXT}, user_id {_TEXT}, owner {_TEXT}, name VARCHAR(300) NOT NULL,
+                mime_type {_TEXT}, size BIGINT NOT NULL, created_at DOUBLE NOT NULL,
+                metadata LONGTEXT NOT NULL, data LONGBLOB NOT NULL,
+                PRIMARY KEY (k, version), KEY by_owner (app, user_id, owner))
+            ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin""",
+        ),
+    ),
+)
+SCHEMA: Final = Schema("MySQL artifact store", "artifacts", MIGRATIONS)
+
+
 def _k(app: str, user_id: str, owner: str, name: str) -> bytes:
     return hashlib.sha256("\x00".join((app, user_id, owner, name)).encode()).digest()
 
 
-class MySQLArtifactStore:
+class MySQLArtifactStore(Migrated):
+    _kind = "mysql"
+    _schema = SCHEMA
+
+    _role = "artifact store"
+
     def __init__(self, url: str, **options: Any) -> None:
-        self.url, self.prefix, self._pool_size, self._timeout = server_options(url, options)
-        mysql_connect_args(self.url)  # a URL without a database fails here, not on open
+        self._configure(server_options(url, options))
         self.table = f"{self.prefix}artifacts"
-        self._pool: Any = None
 
     def __repr__(self) -> str:
-        return f"MySQLArtifactStore({redact_url(self.url)!r}, {self.table!r})"
+        return f"MySQLArtifactStore({redact_url(self._url)!r}, {self.table!r})"
 
     async def __aenter__(self) -> MySQLArtifactStore:
         if self._pool is not None:
             return self
-        pool = await mysql_pool(self.url, self._pool_size, self._timeout, "artifact store")
-        self._pool = pool
-        try:
-            async with self._cursor() as cur:
-                await cur.execute(
-                    f"""CREATE TABLE IF NOT EXISTS {self.table} (
-                        k BINARY(32) NOT NULL, version INT NOT NULL,
-                        app {_TEXT}, user_id {_TEXT}, owner {_TEXT}, name VARCHAR(300) NOT NULL,
-                        mime_type {_TEXT}, size BIGINT NOT NULL, created_at DOUBLE NOT NULL,
-                        metadata LONGTEXT NOT NULL, data LONGBLOB NOT NULL,
-                        PRIMARY KEY (k, version), KEY by_owner (app, user_id, owner))
-                    ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"""
-                )
-        except BaseException:
-            self._pool = None
-            await close_mysql_pool(pool)
-            raise
+        self._pool = await self._open_pool()
         return self
 
     async def __aexit__(
@@ -88,9 +92,7 @@ class MySQLArtifactStore:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            await close_mysql_pool(pool)
+        await self._close()
 
     @asynccontextmanager
     async def _cursor(self) -> AsyncIterator[Any]:
@@ -105,16 +107,15 @@ class MySQLArtifactStore:
             async with self._pool.acquire() as conn, conn.cursor() as cur:
                 yield cur
         except errors.Error as exc:
-            raise StoreError(f"MySQL artifact store {redact_url(self.url)!r}: {exc}") from exc
+            raise StoreError(f"MySQL artifact store {redact_url(self._url)!r}: {exc}") from exc
 
     @staticmethod
     def _key(app: str, user_id: str, session_id: str, name: str) -> tuple[bytes, ...]:
         return (_k(*artifact_key(app, user_id, session_id, name)),)
 
     async def drop_table(self) -> None:
-        """Remove the table and every artifact in it (tests use it to clean up)."""
-        async with self._cursor() as cur:
-            await cur.execute(f"DROP TABLE IF EXISTS {self.table}")
+        """Remove the table, its versions and every artifact (tests use it to clean up)."""
+        await self._drop(self.table)
 
     async def save(
         self,
@@ -158,7 +159,7 @@ class MySQLArtifactStore:
                 except errors.Error as exc:
                     if not (exc.args and exc.args[0] in _RACES):
                         raise StoreError(
-                            f"MySQL artifact store {redact_url(self.url)!r}: {exc}"
+                            f"MySQL artifact store {redact_url(self._url)!r}: {exc}"
                         ) from exc
                     continue
             return info

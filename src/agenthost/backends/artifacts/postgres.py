@@ -3,17 +3,18 @@
 tables), an asyncpg pool.
 
 Point it at the session store's database to keep sessions and their artifacts together. The
-table is created if missing when the store opens (`CREATE TABLE IF NOT EXISTS`). A save reads
-`MAX(version) + 1` and inserts with `ON CONFLICT DO NOTHING`: a writer that lost the race to
-another reads the next version and tries again, so two writers never share a version.
-URL query options: `table_prefix`, `pool_size` (4), `connect_timeout` (10 s).
+table is made by `agenthost db upgrade` (versioned steps, `MIGRATIONS`; `?migrate=true` applies
+them at start-up); a store opened on a database without them refuses to start and says so. A
+save reads `MAX(version) + 1` and inserts with `ON CONFLICT DO NOTHING`: a writer that lost the
+race to another reads the next version and tries again, so two writers never share a version.
+URL query options: `table_prefix`, `pool_size` (4), `connect_timeout` (10 s), `migrate`.
 """
 
 from __future__ import annotations
 
 import builtins
 from types import TracebackType
-from typing import Any
+from typing import Any, Final
 
 from agenthost.backends.artifacts._server import (
     COLUMNS,
@@ -22,7 +23,8 @@ from agenthost.backends.artifacts._server import (
     info_of,
     list_sql,
 )
-from agenthost.backends.common.sql_servers import postgres_dsn, postgres_pool, server_options
+from agenthost.backends.common.migrations import Migrated, Schema, Step
+from agenthost.backends.common.sql_servers import server_options
 from agenthost.core.errors import StoreError, redact_url
 from agenthost.ports.artifacts import (
     Artifact,
@@ -33,39 +35,41 @@ from agenthost.ports.artifacts import (
 
 _KEY = "app = $1 AND user_id = $2 AND owner = $3 AND name = $4"
 
+MIGRATIONS: Final = (
+    Step(
+        1,
+        "the artifacts table",
+        (
+            """CREATE TABLE IF NOT EXISTS {p}artifacts (
+                app TEXT NOT NULL, user_id TEXT NOT NULL,
+                owner TEXT NOT NULL,  -- the session id, '' for the user's artifacts
+                name TEXT NOT NULL, version INTEGER NOT NULL, mime_type TEXT NOT NULL,
+                size BIGINT NOT NULL, created_at DOUBLE PRECISION NOT NULL,
+                metadata TEXT NOT NULL, data BYTEA NOT NULL,
+                PRIMARY KEY (app, user_id, owner, name, version))""",
+        ),
+    ),
+)
+SCHEMA: Final = Schema("Postgres artifact store", "artifacts", MIGRATIONS)
 
-class PostgresArtifactStore:
+
+class PostgresArtifactStore(Migrated):
+    _kind = "postgres"
+    _schema = SCHEMA
+
+    _role = "artifact store"
+
     def __init__(self, url: str, **options: Any) -> None:
-        base, self.prefix, self._pool_size, self._timeout = server_options(url, options)
-        self._dsn = postgres_dsn(base)
+        self._configure(server_options(url, options))
         self.table = f"{self.prefix}artifacts"
-        self._pool: Any = None
 
     def __repr__(self) -> str:
-        return f"PostgresArtifactStore({redact_url(self._dsn)!r}, {self.table!r})"
+        return f"PostgresArtifactStore({redact_url(self._url)!r}, {self.table!r})"
 
     async def __aenter__(self) -> PostgresArtifactStore:
-        import asyncpg
-
         if self._pool is not None:
             return self
-        pool = await postgres_pool(self._dsn, self._pool_size, self._timeout, "artifact store")
-        try:
-            await pool.execute(
-                f"""CREATE TABLE IF NOT EXISTS {self.table} (
-                    app TEXT NOT NULL, user_id TEXT NOT NULL,
-                    owner TEXT NOT NULL,  -- the session id, '' for the user's artifacts
-                    name TEXT NOT NULL, version INTEGER NOT NULL, mime_type TEXT NOT NULL,
-                    size BIGINT NOT NULL, created_at DOUBLE PRECISION NOT NULL,
-                    metadata TEXT NOT NULL, data BYTEA NOT NULL,
-                    PRIMARY KEY (app, user_id, owner, name, version))"""
-            )
-        except asyncpg.UniqueViolationError:
-            pass  # another process created it at the same moment
-        except BaseException:
-            await pool.close()
-            raise
-        self._pool = pool
+        self._pool = await self._open_pool()
         return self
 
     async def __aexit__(
@@ -74,9 +78,7 @@ class PostgresArtifactStore:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            await pool.close()
+        await self._close()
 
     def _p(self) -> Any:
         if self._pool is None:
@@ -91,8 +93,8 @@ class PostgresArtifactStore:
         return artifact_key(app, user_id, session_id, name)
 
     async def drop_table(self) -> None:
-        """Remove the table and every artifact in it (tests use it to clean up)."""
-        await self._p().execute(f"DROP TABLE IF EXISTS {self.table}")
+        """Remove the table, its versions and every artifact (tests use it to clean up)."""
+        await self._drop(self.table)
 
     async def save(
         self,

@@ -1,33 +1,51 @@
-"""What the artifact and usage stores on Postgres and MySQL/MariaDB share: their URL options
-(`?table_prefix=x_&pool_size=4`), the MySQL URL as asyncmy's connect arguments, and opening a
-pool with an error that names the server. Drivers are imported only when a pool is opened.
+"""What the artifact, usage and knowledge stores on Postgres and MySQL/MariaDB share: their
+URL options (`?table_prefix=x_&pool_size=4&migrate=true`), the MySQL URL as asyncmy's connect
+arguments, and opening a pool with an error that names the server. Drivers are imported only
+when a pool is opened.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from agenthost.core.errors import BackendUnavailable, ConfigError, InvalidArgument, redact_url
 
 _PREFIX: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}")
-OPTIONS: Final = ("table_prefix", "pool_size", "connect_timeout")
-_SESSION_ONLY: Final = ("migrate",)  # the session store's; dropped when its URL is shared
+OPTIONS: Final = ("table_prefix", "pool_size", "connect_timeout", "migrate")
+_TRUE: Final = ("1", "true", "yes", "on")
+_FALSE: Final = ("0", "false", "no", "off")
+
+
+class ServerURL(NamedTuple):
+    url: str  # without our query parameters
+    prefix: str
+    pool_size: int
+    timeout: float
+    migrate: bool  # apply pending migrations when the store opens
+
+
+def _as_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in _TRUE + _FALSE:
+        return value.lower() in _TRUE
+    raise InvalidArgument("migrate", f"must be true or false, got {value!r}")
 
 
 def server_options(
     url: str, options: dict[str, Any], default_prefix: str = "agenthost_"
-) -> tuple[str, str, int, float]:
-    """(`url` without our query parameters, table prefix, pool size, connect timeout); an
-    explicit keyword in `options` wins over the URL's query."""
+) -> ServerURL:
+    """`url` without our query parameters, and the options; an explicit keyword in `options`
+    wins over the URL's query."""
     parts = urlsplit(url)
     kept: list[tuple[str, str]] = []
     found: dict[str, Any] = {}
     for name, value in parse_qsl(parts.query, keep_blank_values=True):
         if name in OPTIONS:
             found[name] = value
-        elif name not in _SESSION_ONLY:
+        else:
             kept.append((name, value))
     unknown = set(options) - set(OPTIONS)
     if unknown:
@@ -53,7 +71,8 @@ def server_options(
         raise InvalidArgument(
             "connect_timeout", f"must be seconds, got {found['connect_timeout']!r}"
         ) from None
-    return urlunsplit(parts._replace(query=urlencode(kept))), prefix, size, timeout
+    base = urlunsplit(parts._replace(query=urlencode(kept)))
+    return ServerURL(base, prefix, size, timeout, _as_bool(found.get("migrate", False)))
 
 
 def postgres_dsn(url: str) -> str:

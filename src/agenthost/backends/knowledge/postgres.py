@@ -11,15 +11,24 @@ documented in docs/knowledge.md: the column becomes `embedding vector(256)`, an 
 hnsw (embedding vector_cosine_ops)` is added, and the vector ranking becomes `ORDER BY
 embedding <=> $1 LIMIT n` in SQL (approximate, and no matrix in the process's memory). This
 machine's PostgreSQL 15 has no pgvector package, so that path is not shipped untested.
+
+Tables: `<prefix>kb_bases`, `<prefix>kb_documents`, `<prefix>kb_chunks` (no prefix by default;
+`?table_prefix=x_` in the URL, as the session store's), made by `agenthost db upgrade`
+(versioned steps, `MIGRATIONS`; `?migrate=true` applies them at start-up). A store opened on a
+database without them refuses to start and says what to run.
 """
 
 from __future__ import annotations
 
+import re
 import time
-from typing import TYPE_CHECKING, Any
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
+from agenthost.backends.common.migrations import Migrated, Schema, Step
+from agenthost.backends.common.sql_servers import server_options
 from agenthost.backends.knowledge.store import (
     DocumentInfo,
     KnowledgeBaseInfo,
@@ -28,37 +37,87 @@ from agenthost.backends.knowledge.store import (
     matrix_from_blobs,
     vectors_to_blob,
 )
-from agenthost.core.errors import BackendUnavailable, MissingExtraError, StoreError, redact_url
+from agenthost.core.errors import MissingExtraError, StoreError, redact_url
 
 if TYPE_CHECKING:
-    import asyncpg
     import numpy as np
     from numpy.typing import NDArray
 
     from agenthost.backends.knowledge._embed import Embedder, Vectors
 
-_LOCK = 7_316_402_991  # advisory lock: one process creates the tables at a time
+MIGRATIONS: Final = (
+    Step(
+        1,
+        "knowledge bases, documents, chunks with a full-text column",
+        (
+            """CREATE TABLE IF NOT EXISTS {p}kb_bases (
+                id BIGSERIAL PRIMARY KEY, owner TEXT NOT NULL, name TEXT NOT NULL,
+                description TEXT NOT NULL DEFAULT '', chunk_size INT NOT NULL,
+                chunk_overlap INT NOT NULL, embedder TEXT NOT NULL DEFAULT '',
+                version BIGINT NOT NULL DEFAULT 0, created_at DOUBLE PRECISION NOT NULL,
+                UNIQUE (owner, name))""",
+            """CREATE TABLE IF NOT EXISTS {p}kb_documents (
+                kb BIGINT NOT NULL REFERENCES {p}kb_bases (id) ON DELETE CASCADE,
+                document TEXT NOT NULL, hash TEXT NOT NULL, metadata JSONB NOT NULL,
+                chunks INT NOT NULL, added_at DOUBLE PRECISION NOT NULL,
+                PRIMARY KEY (kb, document))""",
+            """CREATE TABLE IF NOT EXISTS {p}kb_chunks (
+                id BIGSERIAL PRIMARY KEY,
+                kb BIGINT NOT NULL REFERENCES {p}kb_bases (id) ON DELETE CASCADE,
+                document TEXT NOT NULL, idx INT NOT NULL, text TEXT NOT NULL,
+                metadata JSONB NOT NULL, embedding BYTEA NOT NULL,
+                tsv TSVECTOR GENERATED ALWAYS AS (to_tsvector('{language}', text)) STORED)""",
+            "CREATE INDEX IF NOT EXISTS {p}kb_chunks_tsv ON {p}kb_chunks USING GIN (tsv)",
+            "CREATE INDEX IF NOT EXISTS {p}kb_chunks_doc ON {p}kb_chunks (kb, document)",
+        ),
+    ),
+)
+_TABLES: Final = ("kb_chunks", "kb_documents", "kb_bases")
+_TABLE_NAME = re.compile(r"\bkb_(bases|documents|chunks)\b")
 
 
-def _schema(language: str) -> str:
-    return f"""
-CREATE TABLE IF NOT EXISTS kb_bases (
-    id BIGSERIAL PRIMARY KEY, owner TEXT NOT NULL, name TEXT NOT NULL,
-    description TEXT NOT NULL DEFAULT '', chunk_size INT NOT NULL, chunk_overlap INT NOT NULL,
-    embedder TEXT NOT NULL DEFAULT '', version BIGINT NOT NULL DEFAULT 0,
-    created_at DOUBLE PRECISION NOT NULL, UNIQUE (owner, name));
-CREATE TABLE IF NOT EXISTS kb_documents (
-    kb BIGINT NOT NULL REFERENCES kb_bases (id) ON DELETE CASCADE, document TEXT NOT NULL,
-    hash TEXT NOT NULL, metadata JSONB NOT NULL, chunks INT NOT NULL,
-    added_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (kb, document));
-CREATE TABLE IF NOT EXISTS kb_chunks (
-    id BIGSERIAL PRIMARY KEY, kb BIGINT NOT NULL REFERENCES kb_bases (id) ON DELETE CASCADE,
-    document TEXT NOT NULL, idx INT NOT NULL, text TEXT NOT NULL, metadata JSONB NOT NULL,
-    embedding BYTEA NOT NULL,
-    tsv TSVECTOR GENERATED ALWAYS AS (to_tsvector('{language}', text)) STORED);
-CREATE INDEX IF NOT EXISTS kb_chunks_tsv ON kb_chunks USING GIN (tsv);
-CREATE INDEX IF NOT EXISTS kb_chunks_doc ON kb_chunks (kb, document);
-"""
+@lru_cache(maxsize=256)
+def _prefixed(prefix: str, sql: str) -> str:
+    return _TABLE_NAME.sub(lambda m: prefix + m.group(0), sql)
+
+
+class _Prefixed:
+    """A pool (or connection) whose statements name the tables under a prefix."""
+
+    __slots__ = ("_prefix", "_target")
+
+    def __init__(self, target: Any, prefix: str) -> None:
+        self._target, self._prefix = target, prefix
+
+    async def fetch(self, sql: str, *args: Any) -> Any:
+        return await self._target.fetch(_prefixed(self._prefix, sql), *args)
+
+    async def fetchrow(self, sql: str, *args: Any) -> Any:
+        return await self._target.fetchrow(_prefixed(self._prefix, sql), *args)
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        return await self._target.fetchval(_prefixed(self._prefix, sql), *args)
+
+    async def execute(self, sql: str, *args: Any) -> Any:
+        return await self._target.execute(_prefixed(self._prefix, sql), *args)
+
+    async def executemany(self, sql: str, args: Any) -> Any:
+        return await self._target.executemany(_prefixed(self._prefix, sql), args)
+
+    def transaction(self) -> Any:
+        return self._target.transaction()
+
+    def acquire(self) -> Any:
+        prefix, acquiring = self._prefix, self._target.acquire()
+
+        class _Acquire:
+            async def __aenter__(self) -> _Prefixed:
+                return _Prefixed(await acquiring.__aenter__(), prefix)
+
+            async def __aexit__(self, *exc_info: Any) -> Any:
+                return await acquiring.__aexit__(*exc_info)
+
+        return _Acquire()
 
 
 _BASE_COLUMNS = (
@@ -83,8 +142,12 @@ def _info(row: Any) -> KnowledgeBaseInfo:
     )
 
 
-class PostgresKnowledgeStore(KnowledgeStore):
-    """`url` is a postgresql:// URL; `language` the text search configuration."""
+class PostgresKnowledgeStore(Migrated, KnowledgeStore):
+    """`url` is a postgresql:// URL (query: `table_prefix`, `pool_size`, `connect_timeout`,
+    `migrate`); `language` the text search configuration."""
+
+    _kind = "postgres"
+    _role = "knowledge store"
 
     def __init__(
         self,
@@ -96,46 +159,45 @@ class PostgresKnowledgeStore(KnowledgeStore):
         pool_size: int = 5,
     ) -> None:
         super().__init__(embedder, candidates=candidates)
-        self.url = url.replace("postgresql+asyncpg://", "postgresql://", 1)
+        self._configure(server_options(url, {"pool_size": pool_size}, ""))
         if not language.isidentifier():
             raise StoreError(f"language {language!r} is not a text search configuration name")
         self.language = language
-        self._pool_size = pool_size
-        self._pool: asyncpg.Pool | None = None
+        self._schema = Schema(
+            "Postgres knowledge store", "kb", MIGRATIONS, fields={"language": language}
+        )
+
+    @property
+    def url(self) -> str:
+        return self._url
 
     def __repr__(self) -> str:
         return f"PostgresKnowledgeStore({redact_url(self.url)!r}, embedder={self.embedder.name!r})"
 
-    async def open(self) -> None:
-        if self._pool is not None:
-            return
+    async def _new_pool(self) -> Any:
         try:
-            import asyncpg
+            import asyncpg  # noqa: F401
         except ImportError:
             raise MissingExtraError("The Postgres knowledge store", "postgres", "asyncpg") from None
-        try:
-            pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self._pool_size)
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            raise BackendUnavailable(
-                f"Cannot connect to Postgres at {redact_url(self.url)!r}: {exc}. Is the server "
-                f"running, and is knowledge.url right?"
-            ) from exc
-        async with pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK)
-            await conn.execute(_schema(self.language))
-        self._pool = pool
+        return await super()._new_pool()
+
+    async def open(self) -> None:
+        if self._pool is None:
+            self._pool = await self._open_pool()
 
     async def aclose(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+        await self._close()
         await super().aclose()
 
+    async def drop_tables(self) -> None:
+        """Drop this prefix's knowledge tables and their versions (tests; destroys data)."""
+        await self._drop(*(self.prefix + t for t in _TABLES))
+
     @property
-    def pool(self) -> asyncpg.Pool:
+    def pool(self) -> Any:
         if self._pool is None:
             raise RuntimeError("the knowledge store is not open: use 'async with store'")
-        return self._pool
+        return _Prefixed(self._pool, self.prefix) if self.prefix else self._pool
 
     async def _base(self, owner: str, name: str) -> tuple[int, int, KnowledgeBaseInfo] | None:
         row = await self.pool.fetchrow(

@@ -68,6 +68,7 @@ MIGRATIONS: Final = (
 TABLES: Final = (
     *CHANNEL_TABLES,
     "leases",  # made on first use by _sql_leases.py
+    "lease_waiters",  # likewise
     "kv",
     "user_state",
     "app_state",

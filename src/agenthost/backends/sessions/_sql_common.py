@@ -16,8 +16,9 @@ from types import ModuleType
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from agenthost.backends.common.migrations import behind_error
 from agenthost.backends.sessions._common import Batch
-from agenthost.core.errors import ConfigError, InvalidArgument, redact_url
+from agenthost.core.errors import ConfigError, InvalidArgument
 from agenthost.core.events import Event
 
 _SQL_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}")
@@ -125,19 +126,9 @@ class ServerOptions:
 
 
 def schema_error(what: str, url: str, current: int, latest: int) -> ConfigError:
-    """The start-up refusal when the schema is not the one this agenthost writes."""
-    where = f"{what} at {redact_url(url)!r}"
-    if current > latest:
-        return ConfigError(
-            f"The {where} has schema version {current}, newer than this agenthost's "
-            f"({latest}). Upgrade agenthost on every replica, or point store.url elsewhere."
-        )
-    state = "has no agenthost schema yet" if current == 0 else f"is at schema version {current}"
-    return ConfigError(
-        f"The {where} {state}; this agenthost needs version {latest}. "
-        f"Run `agenthost db upgrade` (with the same --config), or open the store with "
-        f"migrate=true (URL query ?migrate=true) to upgrade it at start-up."
-    )
+    """The start-up refusal when the schema is not the one this agenthost writes (the same
+    words as the artifact, usage and knowledge stores': backends/common/migrations.py)."""
+    return behind_error(what, url, current, latest)
 
 
 def renumber(events: Sequence[Event], batch: Batch, base: int) -> None:

@@ -38,6 +38,41 @@ PG: Final = {
         WHERE name = $1 AND expires_at > {PG_NOW} RETURNING token""",
 }
 
+# The waiters' queue (ports/leases.py LeaseQueue): one row per waiting run, in ticket order.
+PG_QUEUE: Final = {
+    "CREATE": """CREATE TABLE IF NOT EXISTS {p}lease_waiters (
+        ticket bigserial PRIMARY KEY, name text COLLATE "C" NOT NULL, holder text NOT NULL,
+        expires_at double precision NOT NULL);
+        CREATE INDEX IF NOT EXISTS {p}lease_waiters_name ON {p}lease_waiters (name, ticket)""",
+    "ENQUEUE": f"""WITH gone AS (
+            DELETE FROM {{p}}lease_waiters WHERE name = $1 AND expires_at <= {PG_NOW})
+        INSERT INTO {{p}}lease_waiters (name, holder, expires_at)
+        VALUES ($1, $2, {PG_NOW} + $3) RETURNING ticket""",
+    # $4: the caller's ticket or NULL. Taken only when free and no live waiter is ahead; the
+    # ticket then leaves the queue, else it is kept alive for another $3 seconds
+    "ACQUIRE": f"""WITH ahead AS (
+            SELECT 1 FROM {{p}}lease_waiters WHERE name = $1 AND expires_at > {PG_NOW}
+                AND ($4::bigint IS NULL OR ticket < $4) LIMIT 1
+        ), got AS (
+            INSERT INTO {{p}}leases AS l (name, holder, token, expires_at, interrupt)
+            SELECT $1, $2, 1, {PG_NOW} + $3, NULL WHERE NOT EXISTS (SELECT 1 FROM ahead)
+            ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, token = l.token + 1,
+                expires_at = EXCLUDED.expires_at, interrupt = NULL
+            WHERE l.expires_at <= {PG_NOW}
+            RETURNING token
+        ), served AS (
+            DELETE FROM {{p}}lease_waiters
+            WHERE name = $1 AND ticket = $4 AND EXISTS (SELECT 1 FROM got)
+        ), waiting AS (
+            UPDATE {{p}}lease_waiters SET expires_at = {PG_NOW} + $3
+            WHERE name = $1 AND ticket = $4 AND NOT EXISTS (SELECT 1 FROM got)
+        )
+        SELECT token FROM got""",
+    "TOUCH": f"""UPDATE {{p}}lease_waiters SET expires_at = {PG_NOW} + $3
+        WHERE name = $1 AND ticket = $2""",
+    "DEQUEUE": "DELETE FROM {p}lease_waiters WHERE name = $1 AND ticket = $2",
+}
+
 MY_NOW: Final = "UNIX_TIMESTAMP(NOW(6))"
 MYSQL: Final = {
     "CREATE": """CREATE TABLE IF NOT EXISTS {p}leases (
@@ -84,6 +119,7 @@ class PostgresLeases:
     def __init__(self, conn: Callable[[], AbstractAsyncContextManager[Any]], prefix: str) -> None:
         self._conn = conn
         self._table = _Table(PG, prefix)
+        self._queue = _Table(PG_QUEUE, prefix)
 
     async def _fetchrow(self, name: str, *args: Any) -> Any:
         async with self._conn() as conn:
@@ -115,6 +151,33 @@ class PostgresLeases:
 
     async def interrupt(self, name: str, reason: str) -> bool:
         return await self._fetchrow("INTERRUPT", name, reason) is not None
+
+    # ---- the waiters' queue (LeaseQueue) ---------------------------------------------------
+
+    async def _queued(self, name: str, *args: Any) -> Any:
+        queue = self._queue
+        async with self._conn() as conn:
+            if not self._table._made:
+                await self._table.ensure(_pg_create(conn))
+            if not queue._made:
+                await queue.ensure(_pg_create(conn))
+            return await conn.fetchrow(queue.sql[name], *args)
+
+    async def enqueue(self, name: str, holder: str, *, ttl: float) -> int:
+        row = await self._queued("ENQUEUE", name, holder, float(ttl))
+        return int(row[0])
+
+    async def acquire_queued(
+        self, name: str, holder: str, *, ttl: float, ticket: int | None
+    ) -> Lease | None:
+        row = await self._queued("ACQUIRE", name, holder, float(ttl), ticket)
+        return None if row is None else Lease(name=name, holder=holder, token=row[0], ttl=ttl)
+
+    async def touch(self, name: str, ticket: int, *, ttl: float) -> None:
+        await self._queued("TOUCH", name, ticket, float(ttl))
+
+    async def dequeue(self, name: str, ticket: int) -> None:
+        await self._queued("DEQUEUE", name, ticket)
 
 
 def _pg_create(conn: Any) -> Callable[[str], Any]:

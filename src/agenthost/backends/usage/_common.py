@@ -1,9 +1,14 @@
-"""What the usage backends share: the columns, and a query as SQL conditions."""
+"""What the usage backends share: the columns, a query as SQL conditions, and the life of
+the stores on a server database."""
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any, Final, Self
 
+from agenthost.backends.common.lifecycle import OpenClose
+from agenthost.backends.common.migrations import Migrated
+from agenthost.backends.common.sql_servers import server_options
+from agenthost.core.errors import redact_url
 from agenthost.core.usage import UsageRecord
 from agenthost.ports.usage import UsageQuery
 
@@ -62,3 +67,33 @@ def where(query: UsageQuery, placeholder: str = "?") -> tuple[str, list[Any]]:
             params.append(query.app_prefix)
             conditions.append(f"LEFT(app, CHAR_LENGTH({mark()})) = {mark()}")
     return (" WHERE " + " AND ".join(conditions) if conditions else ""), params
+
+
+class ServerUsageStore(Migrated, OpenClose):
+    """A usage store on Postgres or MySQL: its `<prefix>usage` table (no prefix by default),
+    versioned by its `_schema`, checked when it opens."""
+
+    _role = "usage store"
+
+    def __init__(self, url: str, **options: Any) -> None:
+        self._configure(server_options(url, options, ""))
+        self.table = f"{self.prefix}usage"
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> Self:
+        return cls(url, **options)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({redact_url(self._url)!r}, {self.table!r})"
+
+    async def open(self) -> Self:
+        if self._pool is None:
+            self._pool = await self._open_pool()
+        return self
+
+    async def aclose(self) -> None:
+        await self._close()
+
+    async def drop_table(self) -> None:
+        """Remove the table, its versions and every record (tests use it to clean up)."""
+        await self._drop(f"`{self.table}`" if self._kind == "mysql" else self.table)

@@ -2,25 +2,27 @@
 an asyncmy pool.
 
 The URL's query (`?table_prefix=x_`) names the table `x_usage`, as the Postgres usage store
-does (no prefix by default: the table is `usage`, quoted, as USAGE is a MySQL keyword); the
-table is created if missing when the store opens. Text columns are utf8mb4_bin, so an app
-prefix matches byte for byte. Recording a run again replaces its row (`REPLACE INTO`).
+does (no prefix by default: the table is `usage`, quoted, as USAGE is a MySQL keyword). The
+table is made by `agenthost db upgrade` (versioned steps, `MIGRATIONS`; `?migrate=true`
+applies them at start-up); a store opened without them refuses to start. Text columns are
+utf8mb4_bin, so an app prefix matches byte for byte. Recording a run again replaces its row
+(`REPLACE INTO`).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, Final, Self
+from typing import Any, Final
 
-from agenthost.backends.common.lifecycle import OpenClose
-from agenthost.backends.common.sql_servers import (
-    close_mysql_pool,
-    mysql_connect_args,
-    mysql_pool,
-    server_options,
+from agenthost.backends.common.migrations import Schema, Step
+from agenthost.backends.usage._common import (
+    COLUMNS,
+    ServerUsageStore,
+    record_of,
+    row_of,
+    where,
 )
-from agenthost.backends.usage._common import COLUMNS, record_of, row_of, where
 from agenthost.core.errors import StoreError, redact_url
 from agenthost.core.usage import UsageRecord
 from agenthost.ports.usage import UsageQuery
@@ -28,51 +30,31 @@ from agenthost.ports.usage import UsageQuery
 _TEXT: Final = "VARCHAR(255) NOT NULL"
 
 
-class MySQLUsageStore(OpenClose):
-    def __init__(self, url: str, **options: Any) -> None:
-        self.url, prefix, self._pool_size, self._timeout = server_options(url, options, "")
-        mysql_connect_args(self.url)  # a URL without a database fails here, not on open
-        self.table = f"{prefix}usage"
-        self._pool: Any = None
+MIGRATIONS: Final = (
+    Step(
+        1,
+        "the usage table",
+        (
+            f"""CREATE TABLE IF NOT EXISTS `{{p}}usage` (
+                run_id {_TEXT} PRIMARY KEY, app {_TEXT}, agent {_TEXT},
+                user_id {_TEXT}, session_id {_TEXT},
+                started_at DOUBLE NOT NULL, finished_at DOUBLE NOT NULL,
+                status {_TEXT}, input_tokens BIGINT NOT NULL,
+                output_tokens BIGINT NOT NULL, requests BIGINT NOT NULL,
+                cost DOUBLE NOT NULL,
+                KEY by_user (user_id, started_at),
+                KEY by_session (session_id, started_at),
+                KEY by_started (started_at))
+            ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin""",
+        ),
+    ),
+)
+SCHEMA: Final = Schema("MySQL usage store", "usage", MIGRATIONS)
 
-    @classmethod
-    def from_url(cls, url: str, **options: Any) -> MySQLUsageStore:
-        return cls(url, **options)
 
-    def __repr__(self) -> str:
-        return f"MySQLUsageStore({redact_url(self.url)!r}, {self.table!r})"
-
-    async def open(self) -> Self:
-        if self._pool is not None:
-            return self
-        pool = await mysql_pool(self.url, self._pool_size, self._timeout, "usage store")
-        self._pool = pool
-        t = f"`{self.table}`"
-        try:
-            async with self._cursor() as cur:
-                await cur.execute(
-                    f"""CREATE TABLE IF NOT EXISTS {t} (
-                        run_id {_TEXT} PRIMARY KEY, app {_TEXT}, agent {_TEXT},
-                        user_id {_TEXT}, session_id {_TEXT},
-                        started_at DOUBLE NOT NULL, finished_at DOUBLE NOT NULL,
-                        status {_TEXT}, input_tokens BIGINT NOT NULL,
-                        output_tokens BIGINT NOT NULL, requests BIGINT NOT NULL,
-                        cost DOUBLE NOT NULL,
-                        KEY by_user (user_id, started_at),
-                        KEY by_session (session_id, started_at),
-                        KEY by_started (started_at))
-                    ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"""
-                )
-        except BaseException:
-            self._pool = None
-            await close_mysql_pool(pool)
-            raise
-        return self
-
-    async def aclose(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            await close_mysql_pool(pool)
+class MySQLUsageStore(ServerUsageStore):
+    _kind = "mysql"
+    _schema = SCHEMA
 
     @asynccontextmanager
     async def _cursor(self) -> AsyncIterator[Any]:
@@ -84,12 +66,7 @@ class MySQLUsageStore(OpenClose):
             async with self._pool.acquire() as conn, conn.cursor() as cur:
                 yield cur
         except errors.Error as exc:
-            raise StoreError(f"MySQL usage store {redact_url(self.url)!r}: {exc}") from exc
-
-    async def drop_table(self) -> None:
-        """Remove the table and every record in it (tests use it to clean up)."""
-        async with self._cursor() as cur:
-            await cur.execute(f"DROP TABLE IF EXISTS `{self.table}`")
+            raise StoreError(f"MySQL usage store {redact_url(self._url)!r}: {exc}") from exc
 
     async def record(self, record: UsageRecord) -> None:
         marks = ", ".join("%s" for _ in COLUMNS)

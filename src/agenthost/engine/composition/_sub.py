@@ -26,6 +26,7 @@ from agenthost.core.errors import AgentHostError, HostAPIError
 from agenthost.core.events import ErrorInfo, Event
 from agenthost.core.messages import Message
 from agenthost.core.usage import Usage
+from agenthost.engine.history import HistoryView
 from agenthost.ports.protocol import (
     Agent,
     HistoryAPI,
@@ -209,6 +210,26 @@ class OwnHistory:
 
     async def messages(self) -> list[Message]:
         return list(self._messages)
+
+    async def view(self) -> HistoryView:
+        """The sub-agent's messages with the seqs of the stored ones, for compaction
+        (engine/compaction.py): the session's current view up to the last message the two
+        share (a summary a sibling stored since counts), then the sub-agent's own messages
+        (seq 0: not stored). Without a parent view, every message is unstored."""
+        view_of = getattr(self._parent, "view", None)
+        own = list(self._messages)
+        if view_of is None:
+            return HistoryView(own, [0] * len(own), None)
+        parent: HistoryView = await view_of()
+        at = {id(m): i for i, m in enumerate(parent.messages)}
+        shared = max((k for k, m in enumerate(own) if id(m) in at), default=-1)
+        if shared < 0:
+            return HistoryView(own, [0] * len(own), None)
+        end = at[id(own[shared])] + 1
+        rest = own[shared + 1 :]
+        return HistoryView(
+            [*parent.messages[:end], *rest], [*parent.seqs[:end], *[0] * len(rest)], parent.summary
+        )
 
     async def page(self, *, before: int | None = None, limit: int = 50) -> HistoryPage:
         return await self._parent.page(before=before, limit=limit)

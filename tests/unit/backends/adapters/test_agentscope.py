@@ -4,6 +4,7 @@ server, through the Runner."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import orjson
 import pytest
@@ -21,6 +22,7 @@ from agenthost.testing._fake_replies import TextReply
 from agenthost.testing.fake_openai import FakeOpenAIServer
 
 from .conftest import deltas, first, kinds
+from .host_tools import HANDBOOK, check_artifacts, check_knowledge_and_memory
 
 
 def get_weather(city: str) -> str:
@@ -45,7 +47,7 @@ async def models() -> AsyncIterator[list[OpenAIChatModel]]:
 MODELS: list[OpenAIChatModel] = []
 
 
-def agent(srv: FakeOpenAIServer, *, tools: bool = True) -> AgentScopeAgent:
+def agent(srv: FakeOpenAIServer, *, tools: bool = True, **options: Any) -> AgentScopeAgent:
     model = OpenAIChatModel(
         credential=OpenAICredential(api_key="sk-test", base_url=srv.base_url),
         model="fake-model",
@@ -61,7 +63,7 @@ def agent(srv: FakeOpenAIServer, *, tools: bool = True) -> AgentScopeAgent:
         state=AgentState(permission_context=PermissionContext(mode=PermissionMode.BYPASS)),
         injection_config=InjectionConfig(inject_runtime_state=False),
     )
-    return AgentScopeAgent(scope_agent)
+    return AgentScopeAgent(scope_agent, **options)
 
 
 async def test_a_reply_with_its_usage_and_events(
@@ -94,3 +96,24 @@ async def test_tool_calls_and_results_are_carried_to_the_next_turn(
     assert sent[3]["content"] == "sunny in fake"
     assert "Done: sunny in fake" in orjson.dumps(sent[4]["content"]).decode()
     assert sent[5]["content"][0]["text"] == "and tomorrow?"
+
+
+async def test_knowledge_and_memory_tools_of_the_runs_user_only(
+    srv: FakeOpenAIServer, store: SessionStore
+) -> None:
+    made: list[AgentScopeAgent] = []
+
+    def make() -> AgentScopeAgent:
+        made.append(agent(srv, knowledge=[HANDBOOK], memory=True))
+        return made[-1]
+
+    await check_knowledge_and_memory(make, srv, store)
+    # the host tools were the run's only: the agent's toolkit is as it was
+    schemas = await made[0].agent.toolkit.get_tool_schemas()
+    assert [s["function"]["name"] for s in schemas] == ["get_weather"]
+
+
+async def test_artifact_tools_of_the_runs_session_only(
+    srv: FakeOpenAIServer, store: SessionStore
+) -> None:
+    await check_artifacts(lambda: agent(srv, artifacts=True), srv, store)

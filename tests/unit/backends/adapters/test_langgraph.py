@@ -17,6 +17,7 @@ from agenthost.testing._fake_replies import TextReply
 from agenthost.testing.fake_openai import FakeOpenAIServer
 
 from .conftest import deltas, first, kinds
+from .host_tools import HANDBOOK, call, check_artifacts, check_knowledge_and_memory
 
 
 @tool
@@ -25,7 +26,7 @@ def get_weather(city: str) -> str:
     return f"sunny in {city}"
 
 
-def graph(srv: FakeOpenAIServer, *, tools: bool = True) -> Any:
+def graph(srv: FakeOpenAIServer, *, tools: bool = True, host_tools: bool = False) -> Any:
     llm = ChatOpenAI(
         model="fake-model",
         base_url=srv.base_url,
@@ -34,7 +35,8 @@ def graph(srv: FakeOpenAIServer, *, tools: bool = True) -> Any:
         stream_usage=True,
         max_retries=0,
     )
-    model = llm.bind_tools([get_weather]) if tools else llm
+    toolbox = [get_weather, *(LangGraphAgent.host_tools() if host_tools else [])]
+    model = llm.bind_tools(toolbox) if tools else llm
 
     async def agent(state: MessagesState) -> dict[str, Any]:
         return {"messages": [await model.ainvoke(state["messages"])]}
@@ -43,7 +45,7 @@ def graph(srv: FakeOpenAIServer, *, tools: bool = True) -> Any:
     builder.add_node("agent", agent)
     builder.add_edge(START, "agent")
     if tools:
-        builder.add_node("tools", ToolNode([get_weather]))
+        builder.add_node("tools", ToolNode(toolbox))
         builder.add_conditional_edges("agent", tools_condition)
         builder.add_edge("tools", "agent")
     return builder.compile(name="weather")
@@ -77,3 +79,34 @@ async def test_tool_calls_and_results_are_carried_to_the_next_turn(
     assert sent[2]["content"] == "sunny in fake"
     assert sent[3]["content"] == "Done: sunny in fake"
     assert sent[4]["content"] == "and tomorrow?"
+
+
+async def test_knowledge_and_memory_tools_of_the_runs_user_only(
+    srv: FakeOpenAIServer, store: SessionStore
+) -> None:
+    await check_knowledge_and_memory(
+        lambda: LangGraphAgent(graph(srv, host_tools=True), knowledge=[HANDBOOK], memory=True),
+        srv,
+        store,
+    )
+
+
+async def test_artifact_tools_of_the_runs_session_only(
+    srv: FakeOpenAIServer, store: SessionStore
+) -> None:
+    await check_artifacts(
+        lambda: LangGraphAgent(graph(srv, host_tools=True), artifacts=True), srv, store
+    )
+
+
+async def test_a_host_tool_the_adapter_was_not_given_answers_an_error(
+    srv: FakeOpenAIServer, store: SessionStore
+) -> None:
+    async with Runner(LangGraphAgent(graph(srv, host_tools=True)), store=store, app="t") as runner:
+        answer, _ = await call(runner, srv, "ann", "s1", "load_memory", query="cat")
+    assert answer == "error: this agent has no long-term memory"
+    sent = srv.bodies[0]["tools"]
+    assert {t["function"]["name"] for t in sent} >= {"search_knowledge", "save_artifact"}
+    # the run's tools ride in the config: the model is not asked for it
+    memory = next(t for t in sent if t["function"]["name"] == "load_memory")
+    assert set(memory["function"]["parameters"]["properties"]) == {"query"}

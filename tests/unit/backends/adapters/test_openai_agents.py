@@ -4,6 +4,7 @@ OpenAI server, through the Runner."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from agents import Agent, ModelSettings, OpenAIChatCompletionsModel, RunConfig, function_tool
@@ -16,6 +17,7 @@ from agenthost.testing._fake_replies import TextReply
 from agenthost.testing.fake_openai import FakeOpenAIServer
 
 from .conftest import deltas, first, kinds
+from .host_tools import HANDBOOK, check_artifacts, check_knowledge_and_memory
 
 NO_TRACING = RunConfig(tracing_disabled=True)
 
@@ -35,7 +37,7 @@ async def clients() -> AsyncIterator[list[AsyncOpenAI]]:
 
 
 def agent(
-    srv: FakeOpenAIServer, clients: list[AsyncOpenAI], *, tools: bool = True
+    srv: FakeOpenAIServer, clients: list[AsyncOpenAI], *, tools: bool = True, **options: Any
 ) -> OpenAIAgentsAgent:
     client = AsyncOpenAI(base_url=srv.base_url, api_key="sk-test", max_retries=0)
     clients.append(client)
@@ -46,7 +48,7 @@ def agent(
         model_settings=ModelSettings(include_usage=True),
         tools=[get_weather] if tools else [],
     )
-    return OpenAIAgentsAgent(sdk_agent, run_config=NO_TRACING)
+    return OpenAIAgentsAgent(sdk_agent, run_config=NO_TRACING, **options)
 
 
 async def test_a_reply_with_its_usage_and_events(
@@ -79,3 +81,17 @@ async def test_tool_calls_and_results_are_carried_to_the_next_turn(
     assert sent[3]["content"] == "sunny in fake"
     assert sent[4]["content"] == "Done: sunny in fake"
     assert sent[5]["content"] == "and tomorrow?"
+
+
+async def test_knowledge_and_memory_tools_of_the_runs_user_only(
+    srv: FakeOpenAIServer, store: SessionStore, clients: list[AsyncOpenAI]
+) -> None:
+    await check_knowledge_and_memory(
+        lambda: agent(srv, clients, knowledge=[HANDBOOK], memory=True), srv, store
+    )
+
+
+async def test_artifact_tools_of_the_runs_session_only(
+    srv: FakeOpenAIServer, store: SessionStore, clients: list[AsyncOpenAI]
+) -> None:
+    await check_artifacts(lambda: agent(srv, clients, artifacts=True), srv, store)

@@ -17,6 +17,7 @@ from agenthost.testing._fake_replies import TextReply
 from agenthost.testing.fake_openai import FakeOpenAIServer
 
 from .conftest import deltas, kinds
+from .host_tools import HANDBOOK, check_artifacts, check_knowledge_and_memory
 
 
 @pytest.fixture
@@ -74,3 +75,21 @@ async def test_tool_calls_and_results_are_carried_to_the_next_turn(
     assert sent[3]["content"] == "sunny in fake"
     assert sent[4]["content"] == "Done: sunny in fake"
     assert sent[5]["content"] == "and tomorrow?"
+
+
+async def test_knowledge_and_memory_tools_of_the_runs_user_only(
+    srv: FakeOpenAIServer, store: SessionStore, clients: list[AsyncOpenAI]
+) -> None:
+    await check_knowledge_and_memory(
+        lambda: PydanticAIAgent(Agent(model(srv, clients)), knowledge=[HANDBOOK], memory=True),
+        srv,
+        store,
+    )
+
+
+async def test_artifact_tools_of_the_runs_session_only(
+    srv: FakeOpenAIServer, store: SessionStore, clients: list[AsyncOpenAI]
+) -> None:
+    await check_artifacts(
+        lambda: PydanticAIAgent(Agent(model(srv, clients)), artifacts=True), srv, store
+    )

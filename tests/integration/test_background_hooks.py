@@ -1,0 +1,110 @@
+"""Background runs go through the same before/after-run hooks as foreground runs: the server
+that takes the POST runs its before-run hooks before queueing (a refusal is the poster's 4xx
+and nothing is queued), and the real Celery worker (`run_worker`, in a child process) that
+drives the run calls its after-run hooks with the request and the terminal event."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from agenthost.config.loader import load_config
+from agenthost.core.events import Event
+from agenthost.server.app import create_app
+from agenthost.server.errors import Forbidden
+from agenthost.server.runs import RunRequest
+
+from ..contract.server_stores import private_url, server_url
+from .cluster_procs import Cluster, broker_url, slow_model, stop_cluster, write_config
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+CHILD = Path(__file__).with_name("hooks_worker_child.py")
+
+
+@pytest.fixture
+async def worker(tmp_path: Path) -> AsyncIterator[tuple[Cluster, Path]]:
+    """A config for a cluster on Postgres, Redis run streams and a Redis broker, and one real
+    worker (concurrency 1) whose after-run hook writes to the returned file."""
+    store, _ = private_url("postgres")
+    events = server_url("redis")
+    with slow_model(0.0) as model:
+        config, prefix = write_config(
+            tmp_path,
+            store=store,
+            events=events,
+            broker=broker_url("redis"),
+            model_url=model.base_url,
+        )
+        procs = Cluster(tmp_path, config, prefix)
+        out = tmp_path / "after_run.jsonl"
+        try:
+            proc = procs._spawn("worker", [sys.executable, str(CHILD), str(config), str(out)])
+            await procs._wait_for(proc, "agenthost worker ready")
+            yield procs, out
+        finally:
+            await stop_cluster(procs, events, store)
+
+
+def _lines(out: Path) -> list[bytes]:
+    return out.read_bytes().splitlines() if out.exists() else []
+
+
+async def after_runs(out: Path, count: int) -> list[dict[str, Any]]:
+    """The worker's after-run records, once there are `count` of them."""
+    async with asyncio.timeout(120):
+        while True:
+            lines = _lines(out)
+            if len(lines) >= count:
+                return [orjson.loads(line) for line in lines]
+            await asyncio.sleep(0.05)
+
+
+async def test_background_runs_pass_the_before_and_after_run_hooks(
+    worker: tuple[Cluster, Path],
+) -> None:
+    procs, out = worker
+    before: list[RunRequest] = []
+    after: list[tuple[RunRequest, Event | None]] = []
+
+    def check(request: RunRequest) -> None:
+        before.append(request)
+        if "secret" in str(getattr(request.message, "text", "")):
+            raise Forbidden("no secrets in background runs")
+
+    app = create_app(
+        load_config(procs.config),
+        before_run=[check],
+        after_run=[lambda request, terminal: after.append((request, terminal))],
+    )
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            url = "/v1/apps/helper/runs"
+            refused = await client.post(url, json={"message": "a secret", "background": True})
+            assert refused.status_code == 403, refused.text
+            assert "no secrets" in refused.text
+            posted = await client.post(url, json={"message": "hello there", "background": True})
+            assert posted.status_code == 202, posted.text
+            run_id = posted.json()["run_id"]
+            foreground = await client.post(url, json={"message": "in the foreground"})
+            assert foreground.status_code == 200, foreground.text
+    # the worker took one run (concurrency 1, in order): the refused one was never queued
+    (record,) = await after_runs(out, 1)
+    assert record["run_id"] == run_id and record["text"] == "hello there"
+    assert record["user_id"] == "local"
+    assert record["terminal"]["type"] == "run.completed"
+    assert record["terminal"]["run_id"] == run_id
+    texts = [getattr(r.message, "text", None) for r in before]
+    assert texts == ["a secret", "hello there", "in the foreground"]
+    assert before[1].run_id == run_id
+    # the server's after-run hooks saw its own run only: the worker's run ends on the worker
+    assert [r.message.text for r, _ in after] == ["in the foreground"]  # type: ignore[union-attr]
+    assert after[0][1] is not None and after[0][1].type == "run.completed"
