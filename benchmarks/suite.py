@@ -7,7 +7,8 @@
     .venv/bin/python -m benchmarks --only server --compare  # + Google ADK, AgentScope Runtime
 
 Workloads: turn, concurrency, history, startup, server, memory, local, approval, channels,
-knowledge, mcp, run_code, compaction. `--compare` needs benchmarks/.venv-compare
+knowledge, mcp, run_code, compaction, load (streaming runs through 1 and 2 replicas on SQLite,
+Postgres and Redis: benchmarks/load.py). `--compare` needs benchmarks/.venv-compare
 (benchmarks/compare_setup.sh). The exit status is 0 even when a target is missed (the table
 says so); it is 1 only when a workload could not run.
 """
@@ -27,6 +28,7 @@ from benchmarks import (
     concurrency,
     history,
     knowledge,
+    load,
     local,
     mcp_overhead,
     run_code,
@@ -52,6 +54,7 @@ WORKLOADS: dict[str, Callable[[Settings], Outcome]] = {
     "mcp": mcp_overhead.run,
     "run_code": run_code.run,
     "compaction": compaction.run,
+    "load": load.run,
 }
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "latest.json"
 

@@ -90,6 +90,26 @@ async def test_a_stale_holders_append_is_refused(url: str) -> None:
         assert stored is not None and stored.last_seq == 2
 
 
+async def test_a_stale_holders_append_with_state_is_refused(url: str) -> None:
+    """The same with a state change in the batch (a store may write such a batch with another
+    statement than plain events: the Postgres store does)."""
+    store: Any = open_session_store(url)
+    async with store:
+        leases = store.leases()
+        session = await store.create(KEY)
+        first, second = await taken_over(leases)
+        changed = Event(
+            id=new_id(), run_id="r", author="a", type="state.updated", state_delta={"k": 1}
+        )
+        with pytest.raises(LeaseLost):
+            await store.append(session, [said("late"), changed], fence=first)
+        stored = await store.get(KEY)
+        assert stored is not None and stored.events == [] and "k" not in stored.state
+        await store.append(session, [said("current"), changed], fence=second)
+        stored = await store.get(KEY)
+        assert stored is not None and stored.last_seq == 2 and stored.state["k"] == 1
+
+
 async def test_the_current_holder_and_a_never_leased_session_write(url: str) -> None:
     store: Any = open_session_store(url)
     async with store:

@@ -105,9 +105,24 @@ SELECT ARRAY(SELECT key FROM {p}app_state WHERE app = $1 ORDER BY key),
   ARRAY(SELECT key FROM {p}user_state WHERE app = $1 AND user_id = $2 ORDER BY key),
   ARRAY(SELECT value FROM {p}user_state WHERE app = $1 AND user_id = $2 ORDER BY key)"""
 
+
+def _insert_events(first: int) -> str:
+    """An APPEND's INSERT of the events (parameters $first to $first + 4: ids, run ids,
+    types, timestamps, blobs), numbered from the seq range the UPDATE `s` handed out."""
+    ids, runs, types, ts, blobs = (f"${first + i}" for i in range(5))
+    return (
+        "  INSERT INTO {p}events (sid, seq, id, run_id, type, ts, data)\n"
+        "  SELECT s.sid, s.base + d.n, d.id, d.inv, d.type, d.ts, d.data\n"
+        f"  FROM s, unnest({ids}::text[], {runs}::text[], {types}::text[], {ts}::float8[], "
+        f"{blobs}::bytea[])\n"
+        "    WITH ORDINALITY AS d(id, inv, type, ts, data, n)\n"
+    )
+
+
 # One statement, one round trip: the UPDATE locks the session row and hands out the seq
 # range (atomic across processes), the rest happens only when that row exists and is alive.
-APPEND: Final = """
+APPEND: Final = (
+    """
 WITH s AS (
   UPDATE {p}sessions SET last_seq = last_seq + $4::bigint, updated_at = $5::float8,
     event_count = CASE WHEN $7::bigint IS NULL THEN event_count + $4::bigint
@@ -116,11 +131,9 @@ WITH s AS (
     AND ($6::float8 IS NULL OR updated_at >= $6::float8)
   RETURNING sid, last_seq - $4::bigint AS base
 ), ev AS (
-  INSERT INTO {p}events (sid, seq, id, run_id, type, ts, data)
-  SELECT s.sid, s.base + d.n, d.id, d.inv, d.type, d.ts, d.data
-  FROM s, unnest($8::text[], $9::text[], $10::text[], $11::float8[], $12::bytea[])
-    WITH ORDINALITY AS d(id, inv, type, ts, data, n)
-  WHERE $7::bigint IS NULL OR d.n > $4::bigint - $7::bigint
+"""
+    + _insert_events(8)
+    + """  WHERE $7::bigint IS NULL OR d.n > $4::bigint - $7::bigint
 ), trimmed AS (
   DELETE FROM {p}events e USING s
   WHERE $7::bigint IS NOT NULL AND e.sid = s.sid AND e.seq <= s.base + $4::bigint - $7::bigint
@@ -146,6 +159,7 @@ WITH s AS (
   ON CONFLICT (app, user_id, key) DO UPDATE SET value = excluded.value
 )
 SELECT base FROM s"""
+)
 
 DELETE_EXPIRED_ONE: Final = f"DELETE FROM {{p}}sessions WHERE {WHERE_KEY} AND updated_at < $4"
 INSERT_SESSION: Final = (
@@ -153,6 +167,12 @@ INSERT_SESSION: Final = (
     "event_count) VALUES ($1, $2, $3, $4, $4, 0, 0) "
     "ON CONFLICT (app, user_id, session_id) DO NOTHING RETURNING sid"
 )
+# `create` without initial state or TTL (the usual case): the INSERT and the shared scopes'
+# read in ONE statement (one round trip, one implicit transaction) instead of BEGIN, INSERT,
+# SELECT_SHARED, COMMIT. Returns (sid or NULL when the session exists, the four arrays).
+CREATE_BARE: Final = f"""
+WITH ins AS ({INSERT_SESSION})
+SELECT (SELECT sid FROM ins),{SELECT_SHARED.removeprefix(chr(10) + "SELECT")}"""
 INSERT_OWN_STATE: Final = (
     "INSERT INTO {p}session_state (sid, key, value) SELECT $1, k, v "
     "FROM unnest($2::text[], $3::bytea[]) AS d(k, v)"
@@ -186,22 +206,52 @@ KV_SET: Final = (
 KV_DELETE: Final = "DELETE FROM {p}kv WHERE namespace = $1 AND key = $2"
 KV_KEYS: Final = "SELECT key FROM {p}kv WHERE namespace = $1 ORDER BY key"
 
+
 # APPEND fenced by a session lease (ports/leases.py; $22 lease name, $23 its token): nothing
 # is written when the lease has a newer token. FOR SHARE holds the lease row for the
 # statement, so a concurrent acquire (an UPDATE of that row) waits for this append to commit,
 # or this append sees the newer token: the check and the write are one.
 # Returns (base or NULL, the lease's token or NULL).
-APPEND_FENCED: Final = (
-    APPEND.replace(
-        "WITH s AS (",
-        "WITH fence AS (\n  SELECT token FROM {p}leases WHERE name = $22 FOR SHARE\n), s AS (",
-        1,
+def _fenced(statement: str, name: int, token: int) -> str:
+    """`statement` (an APPEND) fenced by the lease named by parameter `name` whose token is
+    parameter `token`: see APPEND_FENCED."""
+    return (
+        statement.replace(
+            "WITH s AS (",
+            f"WITH fence AS (\n  SELECT token FROM {{p}}leases WHERE name = ${name} FOR SHARE\n"
+            "), s AS (",
+            1,
+        )
+        .replace(
+            "  RETURNING sid, last_seq",
+            f"    AND NOT EXISTS (SELECT 1 FROM fence WHERE token > ${token}::bigint)\n"
+            "  RETURNING sid, last_seq",
+            1,
+        )
+        .replace("SELECT base FROM s", "SELECT (SELECT base FROM s), (SELECT token FROM fence)")
     )
-    .replace(
-        "  RETURNING sid, last_seq",
-        "    AND NOT EXISTS (SELECT 1 FROM fence WHERE token > $23::bigint)\n"
-        "  RETURNING sid, last_seq",
-        1,
-    )
-    .replace("SELECT base FROM s", "SELECT (SELECT base FROM s), (SELECT token FROM fence)")
+
+
+APPEND_FENCED: Final = _fenced(APPEND, 22, 23)
+
+# APPEND when the batch changes no state and nothing is trimmed (`max_events` unset): most
+# appends of a run. The same seq hand-out and insert without the six state branches, which
+# Postgres plans and runs (empty unnests, conflict checks) on every call: about half the
+# server's CPU of an append. $1-$3 key, $4 count, $5 now, $6 cutoff, $7-$11 the events.
+APPEND_EVENTS: Final = (
+    """
+WITH s AS (
+  UPDATE {p}sessions SET last_seq = last_seq + $4::bigint, updated_at = $5::float8,
+    event_count = event_count + $4::bigint
+  WHERE app = $1 AND user_id = $2 AND session_id = $3
+    AND ($6::float8 IS NULL OR updated_at >= $6::float8)
+  RETURNING sid, last_seq - $4::bigint AS base
+), ev AS (
+"""
+    + _insert_events(7)
+    + """)
+SELECT base FROM s"""
 )
+
+# APPEND_EVENTS fenced like APPEND_FENCED ($12 lease name, $13 its token).
+APPEND_EVENTS_FENCED: Final = _fenced(APPEND_EVENTS, 12, 13)

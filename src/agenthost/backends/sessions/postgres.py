@@ -4,13 +4,15 @@ Round trips (benchmarks/pg_drivers.py picked the driver and the shape; asyncpg a
 measured within a few % of each other, the one-statement append 2.2x faster than the classic
 BEGIN/SELECT FOR UPDATE/INSERT/UPDATE/COMMIT transaction in either):
 
-- `append`: ONE statement (a data-modifying CTE, `_postgres_sql.APPEND`). Its UPDATE locks the
+- `append`: ONE statement (a data-modifying CTE, `_postgres_sql.APPEND`, or `APPEND_EVENTS`
+  when the batch changes no state and nothing is trimmed). Its UPDATE locks the
   session row and returns the old `last_seq`, so two processes appending to one session get
   unique, contiguous seq ranges; events, the trim to `max_events` and every state scope are
   written in the same statement (one implicit transaction), only if the session is alive.
 - `get`: ONE query (the row, its events and the three state scopes as arrays). Nothing is
   cached: another replica may have written, and one round trip is what a cache check costs.
-- `create`: one transaction of a few statements (rare: once per session).
+- `create`: ONE statement without initial state or TTL (`CREATE_BARE`: the insert and the
+  shared scopes' read), else one transaction of a few statements (once per session).
 
 The seq numbers in the stored event blobs are provisional; the `seq` column is the truth and
 is set on every event read. Sessions handed out are fresh objects; `append` updates the one
@@ -32,6 +34,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any, Final, Self
 
 from agenthost.backends.common.lifecycle import OpenClose
+from agenthost.backends.common.sql_servers import no_reset
 from agenthost.backends.sessions import _postgres_sql as sql
 from agenthost.backends.sessions._common import (
     Clock,
@@ -142,7 +145,11 @@ class PostgresSessionStore(OpenClose):
 
         try:
             pool = await asyncpg.create_pool(
-                self.url, min_size=1, max_size=self._pool_size, timeout=self._timeout
+                self.url,
+                min_size=1,
+                max_size=self._pool_size,
+                timeout=self._timeout,
+                reset=no_reset,  # no reset query on release: see its doc
             )
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise BackendUnavailable(
@@ -295,31 +302,19 @@ class PostgresSessionStore(OpenClose):
         check_key(key)
         app_delta, user_delta, own = initial_state(state)
         own = {k: v for k, v in own.items() if v is not None}
-        own_blobs = [encode_json("state", v) for v in own.values()]
-        app_keys, app_vals, app_del = _encoded(app_delta, "app")
-        user_keys, user_vals, user_del = _encoded(user_delta, "user")
         options = self._options
-        async with self._conn() as conn, conn.transaction():
-            now = options.clock()
-            cutoff = options.cutoff(now)
-            if cutoff is not None:
-                await conn.execute(self._sql["DELETE_EXPIRED_ONE"], *key, cutoff)
-            sid = await conn.fetchval(self._sql["INSERT_SESSION"], *key, now)
-            if sid is None:
-                raise session_exists_error(key)
-            if own:
-                await conn.execute(self._sql["INSERT_OWN_STATE"], sid, list(own), own_blobs)
-            if app_keys:
-                await conn.execute(self._sql["UPSERT_APP"], key.app, app_keys, app_vals)
-            if app_del:
-                await conn.execute(self._sql["DELETE_APP"], key.app, app_del)
-            if user_keys:
-                await conn.execute(
-                    self._sql["UPSERT_USER"], key.app, key.user_id, user_keys, user_vals
+        now = options.clock()
+        if not (own or app_delta or user_delta) and options.cutoff(now) is None:
+            async with self._conn() as conn:  # the usual case: one statement
+                sid, *shared = await conn.fetchrow(self._sql["CREATE_BARE"], *key, now)
+        else:
+            async with self._conn() as conn, conn.transaction():
+                sid, *shared = await self._create_with_state(
+                    conn, key, now, own, app_delta, user_delta
                 )
-            if user_del:
-                await conn.execute(self._sql["DELETE_USER"], key.app, key.user_id, user_del)
-            ak, av, uk, uv = await conn.fetchrow(self._sql["SELECT_SHARED"], key.app, key.user_id)
+        if sid is None:
+            raise session_exists_error(key)
+        ak, av, uk, uv = shared
         return Session(
             app=key.app,
             user_id=key.user_id,
@@ -328,6 +323,38 @@ class PostgresSessionStore(OpenClose):
             created_at=now,
             updated_at=now,
         )
+
+    async def _create_with_state(
+        self,
+        conn: asyncpg.Connection,
+        key: SessionKey,
+        now: float,
+        own: dict[str, Any],
+        app_delta: dict[str, Any],
+        user_delta: dict[str, Any],
+    ) -> builtins.list[Any]:
+        """`create`'s statements in its transaction: (sid or None, the shared scopes' arrays)."""
+        app_keys, app_vals, app_del = _encoded(app_delta, "app")
+        user_keys, user_vals, user_del = _encoded(user_delta, "user")
+        cutoff = self._options.cutoff(now)
+        if cutoff is not None:
+            await conn.execute(self._sql["DELETE_EXPIRED_ONE"], *key, cutoff)
+        sid = await conn.fetchval(self._sql["INSERT_SESSION"], *key, now)
+        if sid is None:
+            return [None, (), (), (), ()]
+        if own:
+            own_blobs = [encode_json("state", v) for v in own.values()]
+            await conn.execute(self._sql["INSERT_OWN_STATE"], sid, list(own), own_blobs)
+        if app_keys:
+            await conn.execute(self._sql["UPSERT_APP"], key.app, app_keys, app_vals)
+        if app_del:
+            await conn.execute(self._sql["DELETE_APP"], key.app, app_del)
+        if user_keys:
+            await conn.execute(self._sql["UPSERT_USER"], key.app, key.user_id, user_keys, user_vals)
+        if user_del:
+            await conn.execute(self._sql["DELETE_USER"], key.app, key.user_id, user_del)
+        shared = await conn.fetchrow(self._sql["SELECT_SHARED"], key.app, key.user_id)
+        return [sid, *shared]
 
     fences_appends: Final = True  # `append(..., fence=lease)`: ports/leases.py
 
@@ -347,28 +374,26 @@ class PostgresSessionStore(OpenClose):
         stored = batch.events
         now = options.clock()
         fenced = () if fence is None else (fence.name, fence.token)
+        columns: tuple[Any, ...] = (
+            [e.id for e in stored],
+            [e.run_id for e in stored],
+            [e.type for e in stored],
+            [e.timestamp for e in stored],
+            blobs,
+        )
+        args: tuple[Any, ...]
+        if options.max_events is None and not (sk or sd or ak or ad or uk or ud):
+            name, args = "APPEND_EVENTS", (now, options.cutoff(now), *columns)  # the lean one
+        else:
+            name = "APPEND"
+            args = (now, options.cutoff(now), options.max_events, *columns)
+            args += (sk, sv, sd, ak, av, ad, uk, uv, ud)
         async with self._conn() as conn:
             row = await conn.fetchrow(
-                self._sql["APPEND" if fence is None else "APPEND_FENCED"],
+                self._sql[name if fence is None else f"{name}_FENCED"],
                 *key,
                 len(stored),
-                now,
-                options.cutoff(now),
-                options.max_events,
-                [e.id for e in stored],
-                [e.run_id for e in stored],
-                [e.type for e in stored],
-                [e.timestamp for e in stored],
-                blobs,
-                sk,
-                sv,
-                sd,
-                ak,
-                av,
-                ad,
-                uk,
-                uv,
-                ud,
+                *args,
                 *fenced,
             )
         base = None if row is None else row[0]
