@@ -55,6 +55,10 @@ async def start(*argv: str, **options: Any) -> tuple[asyncio.subprocess.Process,
             if spawn.cancelled():  # the spawn itself (the loop is closing): nothing started
                 raise
             cancelled = True  # let it finish starting; the caller's cleanup kills it
+        except Exception:
+            if cancelled:  # it did not start: the call ends as cancelled, as it was asked
+                raise asyncio.CancelledError from None
+            raise
 
 
 def kill_tree(process: asyncio.subprocess.Process) -> None:
