@@ -6,6 +6,7 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import AsyncIterator
 
@@ -13,6 +14,12 @@ import pytest
 
 from agenthost.backends.sessions import open_session_store
 from agenthost.ports.sessions import SessionStore
+
+# A suite started as a background job (`make test-stress &`, nohup, a CI step) inherits SIGINT
+# ignored, and so would every process it starts: the tests that stop a child with Ctrl-C need
+# it delivered (a handled signal is reset to its default in a child that execs).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 os.environ.pop("OPENAI_API_KEY", None)
 os.environ.pop("OPENAI_BASE_URL", None)

@@ -151,7 +151,12 @@ def test_logs_follow_prints_new_lines(env: dict[str, str], tmp_path: Path) -> No
                 break
     finally:
         follow.send_signal(signal.SIGINT)
-        follow.communicate(timeout=30)
+        try:
+            follow.communicate(timeout=60)
+        except subprocess.TimeoutExpired:  # it failed: leave nothing running
+            follow.kill()
+            follow.communicate()
+            raise
         assert cli(env, "stop", "--dir", str(folder)).returncode == 0
 
 

@@ -70,7 +70,28 @@ async def mem() -> AsyncIterator[SessionStore]:
 
 
 async def run(runner: Runner, text: str, session: str = "s", **kw: Any) -> list[Event]:
-    return await asyncio.wait_for(collect(runner.run("u", session, text, **kw)), 20)
+    return await asyncio.wait_for(collect(runner.run("u", session, text, **kw)), 120)
+
+
+async def started(runner: Runner, text: str, session: str) -> asyncio.Task[list[Event]]:
+    """Start a run; return its task once the plugin has streamed a first delta for it (the
+    run is inside the plugin process)."""
+    streamed = asyncio.Event()
+
+    async def go() -> list[Event]:
+        events = []
+        async for event in runner.run("u", session, text):
+            events.append(event)
+            if event.partial:
+                streamed.set()
+        return events
+
+    task = asyncio.create_task(go())
+    waiting = asyncio.create_task(streamed.wait())
+    await asyncio.wait([task, waiting], return_when=asyncio.FIRST_COMPLETED)
+    waiting.cancel()
+    assert streamed.is_set(), task.result()
+    return task
 
 
 # ---- the happy path -----------------------------------------------------------------------
@@ -174,10 +195,9 @@ async def test_a_crash_fails_the_run_and_the_next_run_restarts_it(mem: SessionSt
 
 async def test_a_crash_fails_every_run_on_that_process(mem: SessionStore) -> None:
     async with Runner(behaviour_plugin(), store=mem) as runner:
-        sleeping = asyncio.create_task(run(runner, "sleep 5", session="a"))
-        await asyncio.sleep(0.5)
+        sleeping = await started(runner, "sleep 3600", session="a")
         crashed = await run(runner, "crash", session="b")
-        assert error_code(await sleeping) == "plugin.crashed"
+        assert error_code(await asyncio.wait_for(sleeping, 120)) == "plugin.crashed"
     assert error_code(crashed) == "plugin.crashed"
 
 
@@ -192,8 +212,7 @@ async def test_a_malformed_result_fails_that_run_only(mem: SessionStore) -> None
 
 async def test_a_malformed_frame_does_not_disturb_other_runs(mem: SessionStore) -> None:
     async with Runner(behaviour_plugin(), store=mem) as runner:
-        sleeping = asyncio.create_task(run(runner, "sleep 1", session="a"))
-        await asyncio.sleep(0.3)
+        sleeping = await started(runner, "sleep 1", session="a")
         bad = await run(runner, "malformed", session="b")
         good = await sleeping
     assert error_code(bad) == "plugin.protocol_error"

@@ -54,6 +54,7 @@ class Behaviour:
     async def run(self, ctx: RunContext, host: HostAPI) -> AsyncIterator[object]:
         command, _, arg = ctx.input.text.partition(" ")
         if command == "sleep":
+            yield MessageDelta(text="sleeping")  # the test waits for it: the run is in here
             await asyncio.sleep(float(arg))
             reply = f"slept (pid {os.getpid()})"
         elif command == "meet":

@@ -517,7 +517,7 @@ async def test_cancel_reaches_every_sub_agent(store: SessionStore, kind: str) ->
 async def test_deadline_reaches_every_sub_agent(store: SessionStore, kind: str) -> None:
     sleepers = [Sleeper("s0"), Sleeper("s1")]
     runner = Runner(_composed(kind, sleepers), store=store)
-    events = await asyncio.wait_for(collect(runner.run("u", "s", "go", timeout=0.3)), 3)
+    events = await asyncio.wait_for(collect(runner.run("u", "s", "go", timeout=0.3)), 60)
     assert events[-1].error is not None and events[-1].error.code == "deadline_exceeded"
     used = sleepers if kind == "parallel" else sleepers[:1]
     assert all(s.cancelled for s in used)
@@ -530,7 +530,7 @@ async def test_cancel_between_events_closes_parallel_branches(store: SessionStor
     async for event in runner.run("u", "s", "go", run_id="run_g"):
         events.append(event)
         if event.partial:  # the agent is suspended at its yield: no scope to fire
-            await asyncio.wait_for(sleepers[1].started.wait(), 2)
+            await asyncio.wait_for(sleepers[1].started.wait(), 60)
             runner.cancel("run_g")
     assert events[-1].error is not None and events[-1].error.code == "cancelled"
     assert all(s.cancelled for s in sleepers)

@@ -75,7 +75,7 @@ class Host:
         self.reader.feed_data(data)
 
     async def next(self) -> wire.Frame:
-        return wire.decode_frame(await asyncio.wait_for(self.out.get(), 2))
+        return wire.decode_frame(await asyncio.wait_for(self.out.get(), 60))
 
 
 @contextmanager
@@ -130,7 +130,7 @@ async def test_initialize_run_host_call_cancel_and_shutdown() -> None:
         assert nope.error.code == wire.METHOD_NOT_FOUND
         host.send(wire.request(6, "shutdown", None))
         assert (await host.next()).id == 6
-        await asyncio.wait_for(task, 2)
+        await asyncio.wait_for(task, 60)
 
 
 async def test_the_host_going_away_cancels_the_runs() -> None:
@@ -139,5 +139,5 @@ async def test_the_host_going_away_cancels_the_runs() -> None:
         host.send(wire.request(1, "agent.run", wire.RunParams(context=context("r1", "hang"))))
         await asyncio.wait_for(agent.hanging.wait(), 30)
         host.reader.feed_eof()
-        await asyncio.wait_for(task, 2)
+        await asyncio.wait_for(task, 60)
     assert agent.cancelled == ["r1"]

@@ -144,7 +144,7 @@ async def local(runners: dict[str, Runner]) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def wait_until(predicate: Callable[[], object], timeout: float = 5.0) -> None:
+async def wait_until(predicate: Callable[[], object], timeout: float = 120.0) -> None:
     """Poll `predicate` (server internals have no event to wait on) until it is true."""
     async with asyncio.timeout(timeout):
         while not predicate():  # noqa: ASYNC110 - nothing to await but time

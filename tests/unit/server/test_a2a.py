@@ -329,11 +329,10 @@ async def test_return_immediately_then_poll(alice: Client, base_url: str) -> Non
     task = event.task
     assert task.status.state in (TaskState.TASK_STATE_SUBMITTED, TaskState.TASK_STATE_WORKING)
     GATES["wait a bit"].set()
-    for _ in range(200):
-        task = await alice.get_task(GetTaskRequest(id=task.id))
-        if task.status.state == COMPLETED:
-            break
-        await asyncio.sleep(0.05)
+    async with asyncio.timeout(120):  # a guard: the gate is open, the run ends
+        while task.status.state != COMPLETED:
+            task = await alice.get_task(GetTaskRequest(id=task.id))
+            await asyncio.sleep(0.05)
     assert artifact_text(task) == "Echo: wait a bit (#1)"
 
 
@@ -392,13 +391,14 @@ async def test_disconnect_policy_cancel(http: httpx.AsyncClient) -> None:
                     task = orjson.loads(line.removeprefix("data: "))["result"]
                     break
         # the client went away: the run is cancelled (by default it would go on)
-        for _ in range(200):
-            status = await run_status(
-                http, url, ALICE, Task(id=task["id"], context_id=task["contextId"])
-            )
-            if status["status"] != "running":
-                break
-            await asyncio.sleep(0.02)
+        async with asyncio.timeout(120):  # a guard: the cancel ends the run
+            while True:
+                status = await run_status(
+                    http, url, ALICE, Task(id=task["id"], context_id=task["contextId"])
+                )
+                if status["status"] != "running":
+                    break
+                await asyncio.sleep(0.02)
         assert status["status"] == "cancelled"
 
 

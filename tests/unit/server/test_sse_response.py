@@ -80,7 +80,7 @@ async def test_a_client_that_leaves_stops_the_stream_and_closes_the_frames() -> 
         assert task is not None
         return task.cancelling()
 
-    cancelling = await asyncio.wait_for(asyncio.create_task(serve()), 5)
+    cancelling = await asyncio.wait_for(asyncio.create_task(serve()), 60)
     assert cancelling == 0  # the listener's cancellation was taken back
     assert cleaned.is_set()
     assert client.bodies() == [b"data: 1\n\n"]  # no end of body for a client that left

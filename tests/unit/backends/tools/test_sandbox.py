@@ -8,6 +8,7 @@ import asyncio
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from agenthost.backends.tools.sandbox import (
     SandboxLimits,
     sandbox_from_env,
 )
+from agenthost.backends.tools.sandbox._process import start
 from agenthost.backends.tools.sandbox._types import Stream, why_killed
 from agenthost.core.errors import ConfigError, SandboxUnavailable
 
@@ -126,3 +128,22 @@ async def test_the_docker_backend_runs_code_without_network(tmp_path: Path) -> N
     )
     assert slow.stopped is not None and "timed out" in slow.stopped
     await asyncio.sleep(0)
+
+
+async def test_a_start_cancelled_meanwhile_returns_the_started_process() -> None:
+    """The process is started whole and handed back with `cancelled`: the caller kills it."""
+    task = asyncio.create_task(start(sys.executable, "-c", "pass", start_new_session=True))
+    await asyncio.sleep(0)  # the task waits for the spawn, which has not run yet
+    task.cancel()
+    process, cancelled = await task
+    assert cancelled and await process.wait() == 0
+
+
+async def test_a_start_cancelled_before_its_spawn_failed_ends_cancelled() -> None:
+    task = asyncio.create_task(start("/nonexistent/agenthost-no-such-program"))
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    with pytest.raises(FileNotFoundError):  # not cancelled: the error itself
+        await start("/nonexistent/agenthost-no-such-program")

@@ -39,7 +39,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from agenthost.backends.tools.sandbox._process import Watch, pipe_reader, reaped
+from agenthost.backends.tools.sandbox._process import Watch, reaped, start
 from agenthost.backends.tools.sandbox._transfer import (
     Changes,
     Signature,
@@ -175,9 +175,9 @@ class BwrapSandbox:
         ready_r, ready_w = os.pipe()
         go_r, go_w = os.pipe()
         tar_r, tar_w = os.pipe()
-        child_fds = (info_w, ready_w, go_r, tar_r)
+        box = _Box(info_r, ready_r, go_w)
         try:
-            process = await asyncio.create_subprocess_exec(
+            process, cancelled = await start(
                 *self.argv(language, code, limits, (info_w, ready_w, go_r), unpack),
                 stdin=tar_r,
                 stdout=asyncio.subprocess.PIPE,
@@ -187,34 +187,31 @@ class BwrapSandbox:
                 **self._user(),
             )
         except BaseException:
-            for fd in (info_r, ready_r, go_r, go_w, tar_r, tar_w, info_w, ready_w):
-                os.close(fd)
+            box.close()
+            _close(tar_w)
             raise
         finally:
-            for fd in child_fds:
+            for fd in (info_w, ready_w, go_r, tar_r):  # the sandbox's ends
                 _close(fd)
         feeder = _TarFeeder(host_fd, tar_w, unpack)
         watch = Watch(limits.max_output, started)
-        box = _Box(info_r)
         stopped: str | None = None
-        ready, ready_pipe = await pipe_reader(ready_r)
         try:
             try:
                 async with reaped(process, before=box.kill):
+                    if cancelled:  # while it started: killed on the way out, as any other time
+                        raise asyncio.CancelledError
                     try:
                         async with asyncio.timeout(limits.timeout), asyncio.TaskGroup() as tasks:
                             tasks.create_task(watch.drain(process.stdout, watch.stdout))
                             tasks.create_task(watch.drain(process.stderr, watch.stderr))
-                            await self._start(ready, go_w, box)
-                            go_w = _close(go_w)
+                            await self._start(box)
                             await process.wait()
                     except TimeoutError:
                         stopped = (
                             f"timed out after {limits.timeout}s; all its processes were killed"
                         )
             finally:
-                ready_pipe.close()
-                _close(go_w)
                 await asyncio.shield(box.ended())
                 await asyncio.to_thread(feeder.join)
             changes = await asyncio.to_thread(box.copy_back, host_fd)
@@ -223,15 +220,21 @@ class BwrapSandbox:
         code_ = process.returncode if stopped is None else None
         return _result(code_, stopped, watch, changes, limits, loop.time() - started)
 
-    async def _start(self, ready: asyncio.StreamReader, go_w: int, box: _Box) -> None:
-        """Wait until the sandbox is set up and the files are in, open its /work, let it go."""
-        while (child := box.read_info()) is None and not box.info_ended:
-            await readable(box.info_fd)
-        if not await ready.readline() or child is None:
-            return  # bwrap or the prelude failed (stderr says why)
-        box.fd = os.open(f"/proc/{child}/root/work", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        box.before = await asyncio.to_thread(snapshot, box.fd)
-        os.write(go_w, b"go\n")
+    async def _start(self, box: _Box) -> None:
+        """Wait until the sandbox is set up and the files are in, open its /work, let it go
+        (or, when bwrap or the prelude failed, close "go": stderr says why)."""
+        try:
+            while (child := box.read_info()) is None and not box.info_ended:
+                await readable(box.info_fd)
+            if not await box.ready() or child is None:
+                return
+            box.fd = os.open(
+                f"/proc/{child}/root/work", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+            )
+            box.before = await asyncio.to_thread(snapshot, box.fd)
+            os.write(box.go_fd, b"go\n")
+        finally:
+            box.go_fd = _close(box.go_fd)
 
     def _user(self) -> dict[str, Any]:
         if os.geteuid() != 0:
@@ -241,13 +244,17 @@ class BwrapSandbox:
 
 class _Box:
     """The sandbox's /work, held open by the host (it outlives the sandbox's processes), and
-    its files' signatures before the code ran."""
+    its files' signatures before the code ran; the host's ends of the pipes to bwrap and the
+    prelude (info, ready, go)."""
 
-    def __init__(self, info_fd: int) -> None:
+    def __init__(self, info_fd: int, ready_fd: int, go_fd: int) -> None:
         self.fd: int | None = None
         self.before: dict[str, Signature] = {}
         self.info_fd = info_fd  # bwrap's --info-fd (non-blocking): the init's pid
         os.set_blocking(info_fd, False)
+        self.ready_fd = ready_fd  # the prelude's "ready" (non-blocking)
+        os.set_blocking(ready_fd, False)
+        self.go_fd = go_fd  # "go" to the prelude; closed, it exits
         self.info = b""
         self.info_ended = False
         self.child: int | None = None
@@ -299,8 +306,19 @@ class _Box:
         finally:
             os.close(pidfd)
 
+    async def ready(self) -> bool:
+        """True once the prelude said it is ready, False if it ended first."""
+        while True:
+            try:
+                return os.read(self.ready_fd, 64) != b""
+            except BlockingIOError:
+                await readable(self.ready_fd)
+
     def kill(self) -> None:
-        """SIGKILL the namespace's init (its info read first if it came late)."""
+        """Close "go" (a prelude still waiting for it exits, and bwrap's init with it, even
+        one that outlived bwrap) and SIGKILL the namespace's init (its info read first if it
+        came late)."""
+        self.go_fd = _close(self.go_fd)
         self.read_info()
         if self.init is not None:
             with contextlib.suppress(ProcessLookupError):
@@ -314,6 +332,8 @@ class _Box:
             os.close(self.fd)
             self.fd = None
         self.info_fd = _close(self.info_fd)
+        self.ready_fd = _close(self.ready_fd)
+        self.go_fd = _close(self.go_fd)
 
 
 async def readable(fd: int) -> None:

@@ -18,7 +18,7 @@ import os
 import secrets
 from pathlib import Path
 
-from agenthost.backends.tools.sandbox._process import Watch, reaped
+from agenthost.backends.tools.sandbox._process import Watch, reaped, start
 from agenthost.backends.tools.sandbox._transfer import Changes, Signature, snapshot
 from agenthost.backends.tools.sandbox._types import CodeResult, Language, SandboxLimits, why_killed
 from agenthost.backends.tools.workdir import open_root
@@ -55,6 +55,7 @@ class DockerSandbox:
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,  # kill_tree kills its process group
             )
         except FileNotFoundError:
             raise SandboxUnavailable(
@@ -103,7 +104,7 @@ class DockerSandbox:
         name = f"agenthost-sandbox-{secrets.token_hex(6)}"
         watch = Watch(limits.max_output, started)
         stopped: str | None = None
-        process = await asyncio.create_subprocess_exec(
+        process, cancelled = await start(
             *self.argv(language, code, limits, workdir, name),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
@@ -112,6 +113,8 @@ class DockerSandbox:
         )
         try:
             async with reaped(process):
+                if cancelled:  # while it started: the container is removed on the way out
+                    raise asyncio.CancelledError
                 try:
                     async with asyncio.timeout(limits.timeout), asyncio.TaskGroup() as tasks:
                         tasks.create_task(watch.drain(process.stdout, watch.stdout))
@@ -147,6 +150,7 @@ class DockerSandbox:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
+            start_new_session=True,  # kill_tree kills its process group
         )
         async with reaped(process):
             await asyncio.wait_for(process.wait(), 60)

@@ -1,5 +1,6 @@
-"""One sandboxed process, watched: output read as it comes (bounded), a wall-clock deadline,
-and the whole process tree killed at the end whatever happens (also on cancellation)."""
+"""One sandboxed process, watched: started whole even when the call is cancelled meanwhile,
+output read as it comes (bounded), a wall-clock deadline, and the whole process tree killed
+at the end whatever happens (also on cancellation)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import contextlib
 import os
 import signal
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from agenthost.backends.tools.sandbox._types import Stream
 
@@ -35,14 +37,38 @@ class Watch:
             into.feed(chunk)
 
 
+async def start(*argv: str, **options: Any) -> tuple[asyncio.subprocess.Process, bool]:
+    """`asyncio.create_subprocess_exec`, never interrupted halfway: the process, and whether
+    the call was cancelled while it started (the caller then raises CancelledError inside its
+    own cleanup, which kills every process the call started).
+
+    Cancelled while it connects the pipes, asyncio kills the direct child only and waits for
+    its pipes to close. bwrap's init, killed that early (before its --die-with-parent holds),
+    outlives it and keeps them open while its prelude waits for the caller's "go": the
+    cancelled call waited forever (seen in a long-lived process)."""
+    spawn = asyncio.ensure_future(asyncio.create_subprocess_exec(*argv, **options))
+    cancelled = False
+    while True:
+        try:
+            return await asyncio.shield(spawn), cancelled
+        except asyncio.CancelledError:
+            if spawn.cancelled():  # the spawn itself (the loop is closing): nothing started
+                raise
+            cancelled = True  # let it finish starting; the caller's cleanup kills it
+        except Exception:
+            if cancelled:  # it did not start: the call ends as cancelled, as it was asked
+                raise asyncio.CancelledError from None
+            raise
+
+
 def kill_tree(process: asyncio.subprocess.Process) -> None:
-    """SIGKILL the process group of `process` (started with start_new_session)."""
+    """SIGKILL the process group of `process` (started with start_new_session, so it leads
+    it). Not `process.kill()`: its poll() reaps the process under asyncio's child watcher,
+    which then logs "Unknown child process pid" and reports exit code 255."""
     if process.returncode is not None:
         return
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
-    with contextlib.suppress(ProcessLookupError):
-        process.kill()
 
 
 @contextlib.asynccontextmanager
@@ -77,13 +103,3 @@ async def _finish(process: asyncio.subprocess.Process) -> None:
         transport = getattr(process, "_transport", None)
         if transport is not None:
             transport.close()
-
-
-async def pipe_reader(fd: int) -> tuple[asyncio.StreamReader, asyncio.BaseTransport]:
-    """An asyncio reader on the read end `fd` of a pipe (the transport owns and closes it)."""
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader()
-    transport, _protocol = await loop.connect_read_pipe(
-        lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(fd, "rb", buffering=0)
-    )
-    return reader, transport
