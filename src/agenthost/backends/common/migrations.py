@@ -119,7 +119,8 @@ async def _pg_upgrade(pool: Any, prefix: str, schema: Schema, fields: dict[str, 
 # ---- MySQL/MariaDB (asyncmy pool, autocommit) ---------------------------------------------
 
 
-async def _mysql_version(pool: Any, table: str) -> int:
+async def mysql_schema_version(pool: Any, table: str) -> int:
+    """The highest version recorded in the migrations `table` (0 when it does not exist)."""
     async with pool.acquire() as conn, conn.cursor() as cur:
         await cur.execute(
             "SELECT count(*) FROM information_schema.tables "
@@ -166,7 +167,7 @@ async def _mysql_upgrade(
     return applied
 
 
-_VERSION = {"postgres": _pg_version, "mysql": _mysql_version}
+_VERSION = {"postgres": _pg_version, "mysql": mysql_schema_version}
 _UPGRADE = {"postgres": _pg_upgrade, "mysql": _mysql_upgrade}
 
 

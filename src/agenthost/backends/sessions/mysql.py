@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Final, Self
 from urllib.parse import unquote, urlsplit
 
 from agenthost.backends.common.lifecycle import OpenClose
+from agenthost.backends.common.migrations import mysql_schema_version
 from agenthost.backends.sessions import _mysql_sql as sql
 from agenthost.backends.sessions._common import (
     Clock,
@@ -173,17 +174,8 @@ class MySQLSessionStore(OpenClose):
         return self
 
     async def _version(self, pool: Any) -> int:
-        table = f"{self.prefix}schema_migrations"
-        async with self._errors(), pool.acquire() as conn, conn.cursor() as cur:
-            await cur.execute(
-                "SELECT count(*) FROM information_schema.tables "
-                "WHERE table_schema = DATABASE() AND table_name = %s",
-                (table,),
-            )
-            if (await cur.fetchone())[0] == 0:
-                return 0
-            await cur.execute(f"SELECT coalesce(max(version), 0) FROM {table}")
-            return int((await cur.fetchone())[0])
+        async with self._errors():
+            return await mysql_schema_version(pool, f"{self.prefix}schema_migrations")
 
     async def _upgrade(self, pool: Any) -> builtins.list[int]:
         applied: builtins.list[int] = []
