@@ -50,13 +50,13 @@ import os
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, ClassVar, NoReturn, Self, TypedDict
+from typing import Any, ClassVar, NoReturn, TypedDict
 
 import aiohttp
 import orjson
 
 from agenthost.backends.common.http import make_http_client, parse_retry_after
+from agenthost.backends.common.lifecycle import Closing
 from agenthost.backends.common.retry import Backoff
 from agenthost.backends.common.sse import ServerSentEvent, SSEDecoder
 from agenthost.core.errors import ConfigError, RunError
@@ -320,7 +320,7 @@ class StopRequest:
     body: Mapping[str, Any] | None = None
 
 
-class PlatformAgent:
+class PlatformAgent(Closing):
     """Base of the remote-platform agents; see the module docstring for what it provides.
 
     Subclasses set the class variables and implement `_turn` (one run, an async generator of
@@ -404,17 +404,6 @@ class PlatformAgent:
             client = self._client = make_http_client(connect_timeout=self.connect_timeout)
             self._client_loop = loop
         return client
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Wait for stop calls still running, then close the client if this agent made it."""

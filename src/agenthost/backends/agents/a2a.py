@@ -47,8 +47,7 @@ import asyncio
 import logging
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, ClassVar, Self, cast
+from typing import Any, ClassVar, cast
 
 try:
     import httpx
@@ -94,6 +93,7 @@ from agenthost.backends.agents._platform import (
     run_with_retries,
 )
 from agenthost.backends.common.http import parse_retry_after
+from agenthost.backends.common.lifecycle import Closing
 from agenthost.backends.common.propagation import httpx_event_hooks
 from agenthost.core import messages as ours
 from agenthost.core.errors import ConfigError
@@ -203,7 +203,7 @@ def _our_parts(parts: Any) -> tuple[list[str], list[ours.Part]]:
     return texts, files
 
 
-class A2AAgent:
+class A2AAgent(Closing):
     """A remote A2A agent (see the module doc).
 
     `api_key` is sent as `Authorization: Bearer <key>`; `headers` are added to every request
@@ -283,17 +283,6 @@ class A2AAgent:
         return self._manifest
 
     # ---- resources ------------------------------------------------------------------------
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Wait for cancel calls still running, then close the HTTP client if it is ours."""

@@ -1,4 +1,5 @@
-"""`async with` for the stores: one base instead of the same two methods in every backend."""
+"""`async with` for stores, agents and models: one base instead of the same two methods in every
+backend."""
 
 from __future__ import annotations
 
@@ -6,20 +7,17 @@ from types import TracebackType
 from typing import Self
 
 
-class OpenClose:
-    """A resource opened by `open()` (which returns it) and closed by `aclose()`; `async with
-    resource:` does both."""
+class Closing:
+    """A resource usable as soon as it is made and closed by `aclose()`; `async with resource:`
+    closes it at the end."""
 
     __slots__ = ()
-
-    async def open(self) -> Self:
-        raise NotImplementedError
 
     async def aclose(self) -> None:
         raise NotImplementedError
 
     async def __aenter__(self) -> Self:
-        return await self.open()
+        return self
 
     async def __aexit__(
         self,
@@ -28,3 +26,16 @@ class OpenClose:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+class OpenClose(Closing):
+    """A resource opened by `open()` (which returns it) and closed by `aclose()`; `async with
+    resource:` does both."""
+
+    __slots__ = ()
+
+    async def open(self) -> Self:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        return await self.open()

@@ -16,12 +16,12 @@ from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 import orjson
 
+from agenthost.backends.common.lifecycle import Closing
 from agenthost.backends.models._input import TEXT_ONLY, InputPolicy, OnUnsupported, fit_input
 from agenthost.backends.models.local import _prompts, _repetition, _server
 from agenthost.backends.models.local._prompts import PreparedTool, ToolExample
@@ -60,7 +60,7 @@ class _Call:
     messages: Sequence[Message] = ()
 
 
-class LocalModel:
+class LocalModel(Closing):
     """A small instruct model run in-process by llama.cpp (see `make_local_model`).
 
     The server starts on first use and is shared by every LocalModel of the same file; leave
@@ -114,17 +114,6 @@ class LocalModel:
         return self._handle.base_url if self._handle is not None else None
 
     # ---- lifecycle ------------------------------------------------------------------------
-
-    async def __aenter__(self) -> LocalModel:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def start(self) -> None:
         """Start (or join) the embedded server now instead of at the first call."""
