@@ -15,7 +15,6 @@ once.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import math
 import os
@@ -160,8 +159,7 @@ def serve(
         return EXIT_USAGE if usage else EXIT_RUN_FAILED
 
     setup_logging(log_level, log_format)
-    if gc.isenabled() and os.environ.get(gc_tuning.ENV, "").lower() != "default":
-        gc.set_threshold(*GC_THRESHOLDS)  # AGENTHOST_GC=default leaves the collector alone
+    gc_tuning.tune(GC_THRESHOLDS)  # AGENTHOST_GC=default leaves the collector alone
     hooks: dict[str, Any] = {}
     if config.channels is not None and channels:  # the channels in this process too
         from agenthost.server.channels import ServedChannels

@@ -37,13 +37,19 @@ ENV: Final = "AGENTHOST_GC"
 _tuned = False
 
 
-def tune() -> bool:
-    """Apply the settings above once per process; True when this call applied them."""
+def tune(thresholds: tuple[int, int, int] | None = None) -> bool:
+    """Apply the settings above once per process; True when this call applied them.
+
+    `thresholds` (young, middle, old) replaces them all: a process that knows its load (the
+    server) sets its own before any Runner is entered.
+    """
     global _tuned
     if _tuned or not gc.isenabled() or os.environ.get(ENV, "").lower() == "default":
         return False
     _tuned = True
     young, middle, old = gc.get_threshold()
-    if 0 < young < YOUNG_THRESHOLD:
+    if thresholds is not None:
+        gc.set_threshold(*thresholds)
+    elif 0 < young < YOUNG_THRESHOLD:
         gc.set_threshold(YOUNG_THRESHOLD, middle, old)
     return True

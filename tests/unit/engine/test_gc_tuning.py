@@ -79,3 +79,17 @@ def test_events_and_messages_are_not_tracked_by_the_cyclic_gc() -> None:
         data={"parameters": {"query": ["x"]}},
     )
     assert not gc.is_tracked(event) and not gc.is_tracked(event.message)
+
+
+async def test_a_process_that_sets_its_own_thresholds_keeps_them_for_its_runners(
+    fresh_gc: None, store: SessionStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert gc_tuning.tune((100_000, 20, 10)) is True  # what `agenthost serve` does at start
+    assert gc.get_threshold() == (100_000, 20, 10)
+    async with Runner(LLMAgent(model=ScriptedModel(["hi"])), store=store):
+        assert gc.get_threshold() == (100_000, 20, 10)
+    monkeypatch.setattr(gc_tuning, "_tuned", False)
+    monkeypatch.setenv(gc_tuning.ENV, "default")
+    gc.set_threshold(700, 10, 10)
+    assert gc_tuning.tune((100_000, 20, 10)) is False  # the opt-out covers the server too
+    assert gc.get_threshold() == (700, 10, 10)
