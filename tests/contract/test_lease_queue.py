@@ -1,17 +1,23 @@
 """Waiting runs take their turn in arrival order across replicas (ports/leases.py LeaseQueue):
-the contract of the queue on the stores that keep one (Postgres, Redis), and two Runners in
-one process sharing a store, each a replica, whose queued runs start in the order they came.
+the contract of the queue on the stores that keep one (Postgres, MySQL/MariaDB, Redis), and
+two Runners in one process sharing a store, each a replica, whose queued runs start in the
+order they came. MySQL's queue table is a migration: a database made before it gets it by
+`agenthost db upgrade`.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from agenthost.backends.sessions import open_session_store
+from agenthost.cli.app import app
+from agenthost.core.errors import ConfigError
 from agenthost.core.messages import Message
 from agenthost.engine.llm_agent import LLMAgent
 from agenthost.engine.runner import Runner, collect, final_text
@@ -20,7 +26,7 @@ from agenthost.testing.scripted import FunctionModel
 
 from .server_stores import private_server
 
-QUEUES = ["postgres", "redis"]
+QUEUES = ["postgres", "mysql", "redis"]
 SHORT = 0.3  # seconds: a ticket let run out on purpose
 LONG = 30.0
 
@@ -122,3 +128,36 @@ async def test_queued_runs_start_in_arrival_order_across_replicas(url: str) -> N
         for text, run in zip(order, runs, strict=True):
             assert final_text(await run) == f"re: {text}"
         assert started == ["first", *order]
+
+
+async def test_a_mysql_database_before_the_queue_gets_it_by_db_upgrade(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A MySQL database at schema version 2 (no waiters' table) is refused at start-up until
+    `agenthost db upgrade` applies step 3; then the queue serves tickets in order."""
+    from agenthost.backends.sessions import _mysql_sql
+
+    monkeypatch.setenv("AGENTHOST_HOME", str(tmp_path))
+    async with private_server("mysql") as url:
+        plain = url.replace("&migrate=true", "")
+        with monkeypatch.context() as patch:
+            patch.setattr(_mysql_sql, "MIGRATIONS", _mysql_sql.MIGRATIONS[:2])
+            assert await open_session_store(plain).upgrade() == [1, 2]
+        with pytest.raises(ConfigError, match="agenthost db upgrade"):
+            await open_session_store(plain).open()
+        config = tmp_path / "agenthost.yaml"
+        config.write_text(f"store:\n  url: '{plain}'\n")
+        done = await asyncio.to_thread(
+            CliRunner().invoke, app, ["db", "upgrade", "--config", str(config)]
+        )
+        assert done.exit_code == 0 and "applied migrations [3]" in done.output, done.output
+        store: Any = open_session_store(plain)
+        async with store:
+            queue = store.leases()
+            first = await queue.enqueue("s", "run-1", ttl=LONG)
+            second = await queue.enqueue("s", "run-2", ttl=LONG)
+            assert await queue.acquire_queued("s", "run-2", ttl=LONG, ticket=second) is None
+            lease = await queue.acquire_queued("s", "run-1", ttl=LONG, ticket=first)
+            assert lease is not None and await queue.release(lease)
+            lease = await queue.acquire_queued("s", "run-2", ttl=LONG, ticket=second)
+            assert lease is not None and await queue.release(lease)

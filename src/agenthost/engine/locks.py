@@ -16,7 +16,7 @@ held by the run (holder = run id) for as long as it runs:
 - taken at once when free; when another process holds it, `reject` raises SessionBusy,
   `queue` polls until it is free (backoff from 20 ms to `poll_max`), `interrupt` asks the
   holder to stop (`LeaseStore.interrupt`) and then polls like `queue`; with a store that
-  keeps a queue of waiters (`LeaseQueue`: Postgres, Redis) a run that has to wait takes a
+  keeps a queue of waiters (`LeaseQueue`: Postgres, MySQL, Redis) a run that has to wait takes a
   ticket when it arrives (at once when a run of this process holds the session, else when
   the lease is found taken) and the lease goes to the oldest live ticket: arrival order
   across replicas, and a newcomer does not jump the queue;

@@ -68,7 +68,7 @@ class LeaseStore(Protocol):
 @runtime_checkable
 class LeaseQueue(Protocol):
     """Optional, for a lease store whose waiters take their turn in arrival order across
-    processes (Postgres, Redis; engine/locks.py uses it when the store has it):
+    processes (Postgres, MySQL/MariaDB, Redis; engine/locks.py uses it when the store has it):
 
     - `enqueue(name, holder, ttl)`: a ticket in the name's queue (tickets only grow); it stays
       in the queue for `ttl` unless `touch`ed, so a waiter that died stops holding it up.

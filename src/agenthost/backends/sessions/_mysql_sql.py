@@ -14,6 +14,7 @@ from typing import Final
 from agenthost.backends.sessions._channel_sql import MYSQL_MIGRATION
 from agenthost.backends.sessions._channel_sql import TABLES as CHANNEL_TABLES
 from agenthost.backends.sessions._sql_common import Migration
+from agenthost.backends.sessions._sql_leases import MYSQL_QUEUE_TABLE
 
 _TABLE: Final = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
 _TEXT: Final = "VARCHAR(255) NOT NULL"
@@ -53,10 +54,13 @@ MIGRATIONS: Final = (
         ),
     ),
     MYSQL_MIGRATION,  # channel_inbox, channel_outbox: _channel_sql.py
+    # the session leases' waiters in arrival order (LeaseQueue): _sql_leases.py
+    Migration(3, "lease waiters' queue", (MYSQL_QUEUE_TABLE,)),
 )
 
 TABLES: Final = (
     *CHANNEL_TABLES,
+    "lease_waiters",  # migration 3
     "leases",  # made on first use by _sql_leases.py
     "kv",
     "user_state",

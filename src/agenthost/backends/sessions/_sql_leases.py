@@ -6,6 +6,8 @@ only grow. `expires_at` is the database's clock (seconds since the epoch), never
 Each operation is one statement (acquire on MySQL: an INSERT IGNORE of the row, then one
 conditional UPDATE). The table holds only short-lived rows with nothing to migrate, so it is
 created on first use (CREATE TABLE IF NOT EXISTS) and dropped with the store's tables.
+The waiters' queue (LeaseQueue) is `{prefix}lease_waiters`: made on first use on Postgres, a
+versioned migration of the MySQL session store (its step 3, `agenthost db upgrade`).
 """
 
 from __future__ import annotations
@@ -93,6 +95,32 @@ MYSQL: Final = {
         WHERE name = %s AND expires_at > {MY_NOW}""",
     "INTERRUPT": f"""UPDATE {{p}}leases SET interrupt = %s
         WHERE name = %s AND expires_at > {MY_NOW}""",
+}
+
+# The waiters' queue on MySQL/MariaDB (LeaseQueue): one row per waiting run, in ticket order.
+# The table is versioned (migration 3 of the MySQL session store, _mysql_sql.py), not made on
+# first use. MySQL has neither data-modifying CTEs nor RETURNING: acquire_queued is the lease's
+# conditional UPDATE with "no live waiter ahead" as a subquery (one statement, so the check
+# and the take are atomic), then the ticket leaves the queue (taken) or is kept alive.
+MYSQL_QUEUE_TABLE: Final = """CREATE TABLE IF NOT EXISTS {p}lease_waiters (
+    ticket BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    name VARCHAR(512) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+    holder VARCHAR(512) NOT NULL, expires_at DOUBLE NOT NULL,
+    KEY by_name (name, ticket)) ENGINE=InnoDB"""
+MYSQL_QUEUE: Final = {
+    "GONE": f"DELETE FROM {{p}}lease_waiters WHERE name = %s AND expires_at <= {MY_NOW}",
+    "ENQUEUE": f"""INSERT INTO {{p}}lease_waiters (name, holder, expires_at)
+        VALUES (%s, %s, {MY_NOW} + %s)""",
+    # (holder, ttl, name, name, ticket, ticket): free, and no live waiter ahead of the ticket
+    # (with no ticket: no live waiter at all)
+    "ACQUIRE": f"""UPDATE {{p}}leases SET holder = %s, token = token + 1,
+        expires_at = {MY_NOW} + %s, interrupt = NULL
+        WHERE name = %s AND expires_at <= {MY_NOW} AND NOT EXISTS (
+            SELECT 1 FROM {{p}}lease_waiters w WHERE w.name = %s AND w.expires_at > {MY_NOW}
+                AND (%s IS NULL OR w.ticket < %s))""",
+    "TOUCH": f"""UPDATE {{p}}lease_waiters SET expires_at = {MY_NOW} + %s
+        WHERE name = %s AND ticket = %s""",
+    "DEQUEUE": "DELETE FROM {p}lease_waiters WHERE name = %s AND ticket = %s",
 }
 
 
@@ -196,6 +224,7 @@ class MySQLLeases:
     def __init__(self, cursor: Callable[[], AbstractAsyncContextManager[Any]], prefix: str) -> None:
         self._cursor = cursor
         self._table = _Table(MYSQL, prefix)
+        self._queue = _Table(MYSQL_QUEUE, prefix).sql
 
     @asynccontextmanager
     async def _open(self) -> AsyncIterator[Any]:
@@ -214,10 +243,14 @@ class MySQLLeases:
         async with self._open() as cur:
             await cur.execute(sql["INSERT"], (name,))
             await cur.execute(sql["ACQUIRE"], (holder, float(ttl), name))
-            if cur.rowcount != 1:
-                return None
-            await cur.execute(sql["TOKEN"], (name, holder))
-            row = await cur.fetchone()
+            return await self._taken(cur, name, holder, ttl)
+
+    async def _taken(self, cur: Any, name: str, holder: str, ttl: float) -> Lease | None:
+        """The lease the conditional UPDATE just on `cur` gave `holder`, if it did."""
+        if cur.rowcount != 1:
+            return None
+        await cur.execute(self._table.sql["TOKEN"], (name, holder))
+        row = await cur.fetchone()
         return None if row is None else Lease(name=name, holder=holder, token=row[0], ttl=ttl)
 
     async def renew(self, lease: Lease, *, ttl: float | None = None) -> Lease | None:
@@ -257,3 +290,34 @@ class MySQLLeases:
         async with self._open() as cur:
             await cur.execute(self._table.sql["INTERRUPT"], (reason, name))
             return bool(cur.rowcount == 1)
+
+    # ---- the waiters' queue (LeaseQueue) ---------------------------------------------------
+
+    async def enqueue(self, name: str, holder: str, *, ttl: float) -> int:
+        async with self._open() as cur:
+            await cur.execute(self._queue["GONE"], (name,))
+            await cur.execute(self._queue["ENQUEUE"], (name, holder, float(ttl)))
+            return int(cur.lastrowid)
+
+    async def acquire_queued(
+        self, name: str, holder: str, *, ttl: float, ticket: int | None
+    ) -> Lease | None:
+        queue = self._queue
+        async with self._open() as cur:
+            await cur.execute(self._table.sql["INSERT"], (name,))
+            await cur.execute(queue["ACQUIRE"], (holder, float(ttl), name, name, ticket, ticket))
+            lease = await self._taken(cur, name, holder, ttl)
+            if ticket is not None:
+                if lease is not None:
+                    await cur.execute(queue["DEQUEUE"], (name, ticket))  # served
+                else:
+                    await cur.execute(queue["TOUCH"], (float(ttl), name, ticket))  # still waiting
+        return lease
+
+    async def touch(self, name: str, ticket: int, *, ttl: float) -> None:
+        async with self._open() as cur:
+            await cur.execute(self._queue["TOUCH"], (float(ttl), name, ticket))
+
+    async def dequeue(self, name: str, ticket: int) -> None:
+        async with self._open() as cur:
+            await cur.execute(self._queue["DEQUEUE"], (name, ticket))

@@ -19,7 +19,8 @@ from agenthost.core.session import SessionKey
 from tests.contract.server_stores import drop, private_url
 
 SERVERS = ["postgres", "mysql", "redis"]
-MIGRATIONS = {"postgres": [1, 2], "mysql": [1, 2], "redis": [1]}  # 2: channel tables
+# 2: channel tables; MySQL 3: the lease waiters' queue (Postgres makes it on first use)
+MIGRATIONS = {"postgres": [1, 2], "mysql": [1, 2, 3], "redis": [1]}
 KEY = SessionKey("app", "alice", "s1")
 
 
@@ -58,7 +59,7 @@ async def test_a_version_1_database_gets_the_channel_tables_by_upgrade(
     from agenthost.ports.channels import InboundMessage
 
     module: Any = _postgres_sql if name == "postgres" else _mysql_sql
-    assert (postgres.LATEST, mysql.LATEST) == (2, 2)  # imported before the patch below
+    assert (postgres.LATEST, mysql.LATEST) == (2, 3)  # imported before the patch below
     url, _ = private_url(name)
     plain = _without_migrate(url)
     try:
@@ -70,7 +71,7 @@ async def test_a_version_1_database_gets_the_channel_tables_by_upgrade(
             await open_session_store(plain).open()
         store: Any = open_session_store(plain)
         assert await store.schema_version() == 1
-        assert await store.upgrade() == [2]
+        assert await store.upgrade() == MIGRATIONS[name][1:]
         async with open_session_store(plain) as opened:
             await opened.check()
             inbound = InboundMessage(id="1", conversation="c", text="hi", input="in")
