@@ -1,7 +1,8 @@
 """Background runs go through the same before/after-run hooks as foreground runs: the server
 that takes the POST runs its before-run hooks before queueing (a refusal is the poster's 4xx
 and nothing is queued), and the real Celery worker (`run_worker`, in a child process) that
-drives the run calls its after-run hooks with the request and the terminal event."""
+drives the run calls its after-run hooks with the request and the terminal event, also for
+the runs it refuses or finds left by a dead worker."""
 
 from __future__ import annotations
 
@@ -15,11 +16,18 @@ import httpx
 import orjson
 import pytest
 
+from agenthost.backends.sessions import open_session_store
+from agenthost.config.build import agent_app
 from agenthost.config.loader import load_config
 from agenthost.core.events import Event
+from agenthost.core.ids import new_id
+from agenthost.core.messages import Message
+from agenthost.core.session import SessionKey
+from agenthost.engine.locks import lease_name
 from agenthost.server.app import create_app
 from agenthost.server.errors import Forbidden
 from agenthost.server.runs import RunRequest
+from agenthost.worker import Submitter
 
 from ..contract.server_stores import private_url, server_url
 from .cluster_procs import Cluster, broker_url, slow_model, stop_cluster, write_config
@@ -108,3 +116,69 @@ async def test_background_runs_pass_the_before_and_after_run_hooks(
     # the server's after-run hooks saw its own run only: the worker's run ends on the worker
     assert [r.message.text for r, _ in after] == ["in the foreground"]  # type: ignore[union-attr]
     assert after[0][1] is not None and after[0][1].type == "run.completed"
+
+
+async def test_the_worker_calls_its_after_run_hooks_for_runs_it_refuses_or_recovers(
+    worker: tuple[Cluster, Path],
+) -> None:
+    """The real worker calls its after-run hooks once for every task, with the run's terminal
+    event (its status): a task for an agent it does not have and one whose session is busy
+    (busy policy `reject`) are refused (an unstored run.failed); a task whose run a dead
+    worker had started is closed as interrupted; an ordinary run completes."""
+    procs, out = worker
+    config = load_config(procs.config)
+    assert config.cluster.broker is not None and config.store.url is not None
+    app = agent_app(config, "helper")  # the app of the agent's sessions
+    refused = RunRequest(agent="nobody", user_id="u", session_id="s-1", message=Message.user("a"))
+    busy = RunRequest(
+        agent="helper",
+        user_id="u",
+        session_id="s-2",
+        message=Message.user("b"),
+        busy_policy="reject",
+    )
+    left = RunRequest(agent="helper", user_id="u", session_id="s-3", message=Message.user("c"))
+    ok = RunRequest(agent="helper", user_id="u", session_id="s-4", message=Message.user("d"))
+    store: Any = open_session_store(config.store.url)
+    submit = Submitter(
+        config.cluster.broker,
+        queue=config.cluster.queue,
+        visibility_timeout=config.cluster.visibility_timeout,
+    )
+    async with store:
+        # another process holds the busy run's session
+        held = await store.leases().acquire(
+            lease_name(SessionKey(app, busy.user_id, busy.session_id)), "elsewhere", ttl=600.0
+        )
+        assert held is not None
+        # the run a worker died in: its message stored, no terminal event
+        session = await store.create(SessionKey(app, left.user_id, left.session_id))
+        received = Event(
+            id=new_id(),
+            run_id=left.run_id,
+            author="user",
+            type="message.received",
+            app=app,
+            user_id=left.user_id,
+            session_id=left.session_id,
+            message=left.message,
+        )
+        await store.append(session, [received])
+        try:
+            for request in (refused, busy, left, ok):  # concurrency 1: taken in this order
+                await submit(request, app=config.app)
+            records = await after_runs(out, 4)
+        finally:
+            submit.close()
+            await store.leases().release(held)
+    assert [r["run_id"] for r in records] == [refused.run_id, busy.run_id, left.run_id, ok.run_id]
+    ends = [r["terminal"] for r in records]
+    assert [e["run_id"] for e in ends] == [r["run_id"] for r in records]
+    assert [e["type"] for e in ends] == [
+        "run.failed",
+        "run.failed",
+        "run.interrupted",
+        "run.completed",
+    ]
+    assert [e["data"]["status"] for e in ends] == ["failed", "failed", "interrupted", "completed"]
+    assert [e["error"]["code"] for e in ends[:2]] == ["agent_not_found", "session_busy"]

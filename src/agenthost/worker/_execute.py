@@ -12,6 +12,14 @@ lease, which the dead worker held, has run out; then `Runner.get_session` closes
 `run.interrupted` (once: only the lease holder may, see engine/recovery.py) and the stored
 tail is published to the stream (`publish_tail`: ids are positions, so nothing is published
 twice). A reader on any replica may get there first: whichever does, the run ends once.
+
+**After-run hooks** (`after_run(request, terminal_event)`) are called once for every task the
+worker takes, however it ends: a run it drove (the terminal event as stored, `data.status`
+`completed`, `failed`, `cancelled`, ...), a run it refused (the unstored `run.failed` its
+stream readers got: `data.status` `failed`, `error.code` e.g. `agent_not_found`,
+`session_busy`), a run a dead worker left (its terminal event, `run.interrupted` unless the
+dead worker had stored another). A dead worker may have called its own hooks for a run it had
+ended but not yet acknowledged: a hook that must not count a run twice keys on its run id.
 """
 
 from __future__ import annotations
@@ -64,7 +72,8 @@ class WorkerRuntime:
 
     `after_run(request, terminal_event)` hooks run here when a background run ends, as a
     server runs them after its own runs (its before-run hooks ran on the server that took
-    the run, before it was queued: `RunManager.admit`)."""
+    the run, before it was queued: `RunManager.admit`), and for the runs it refuses or
+    recovers (module doc)."""
 
     def __init__(
         self,
@@ -126,7 +135,7 @@ class WorkerRuntime:
                 streams=streams,
                 grace=self.grace,
                 observers=self._observers(),
-                after_run=self.after_run,
+                after_run=[self._drained] if self.after_run else [],
             )
             listener = group.create_task(listen(streams, manager), name="agenthost cancels")
             self._stop = asyncio.Event()
@@ -177,10 +186,25 @@ class WorkerRuntime:
         if channel.task is not None:
             await asyncio.wait([channel.task])
         terminal = channel.terminal
-        return {
-            "run_id": request.run_id,
-            "status": (terminal.data or {}).get("status") if terminal else None,
-        }
+        if terminal is None:  # ended without one (cut short): `_drained` left it to us
+            await self._after(request, None)
+        return {"run_id": request.run_id, "status": _status(terminal)}
+
+    async def _drained(self, request: RunRequest, terminal: Event | None) -> None:
+        """The RunManager's after-run hook: ours, for a run that ended with its terminal
+        event. Without one it never started (`start` raised: `_refuse` calls the hooks with
+        the refusal) or was cut short (`_execute` calls them)."""
+        if terminal is not None:
+            await self._after(request, terminal)
+
+    async def _after(self, request: RunRequest, terminal: Event | None) -> None:
+        for hook in self.after_run:
+            try:
+                result = hook(request, terminal)
+                if result is not None:
+                    await result
+            except Exception:
+                log.exception("after_run hook %r failed for run %s", hook, request.run_id)
 
     async def _started_before(self, runner: Runner, request: RunRequest) -> bool:
         assert self._streams is not None
@@ -200,7 +224,9 @@ class WorkerRuntime:
                 if await publish_tail(self._streams, runner, request):
                     break
                 await asyncio.sleep(RECOVER_POLL)
-        return {"run_id": request.run_id, "status": "interrupted"}
+        terminal = await _stored_terminal(runner, request)
+        await self._after(request, terminal)
+        return {"run_id": request.run_id, "status": _status(terminal) or "interrupted"}
 
     async def _refuse(
         self, request: RunRequest, code: str, message: str, *, retryable: bool = False
@@ -218,7 +244,24 @@ class WorkerRuntime:
             data={"status": "failed", "stored": False},
         )
         await self._streams.publish(request.run_id, [((0, 2), event)])
+        await self._after(request, event)
         return {"run_id": request.run_id, "status": "failed", "error": code}
+
+
+def _status(terminal: Event | None) -> Any:
+    return (terminal.data or {}).get("status") if terminal is not None else None
+
+
+async def _stored_terminal(runner: Runner, request: RunRequest) -> Event | None:
+    """The terminal event the session holds for the run (after `publish_tail` found it)."""
+    try:
+        session = await runner.store.get(_key(runner, request))
+    except SessionNotFound:  # pragma: no cover - stores return None
+        return None
+    if session is None:
+        return None
+    ends = [e for e in session.events if e.run_id == request.run_id and e.is_terminal]
+    return ends[-1] if ends else None
 
 
 def _key(runner: Runner, request: RunRequest) -> Any:
