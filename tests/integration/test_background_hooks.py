@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import pytest
 from agenthost.backends.sessions import open_session_store
 from agenthost.config.build import agent_app
 from agenthost.config.loader import load_config
+from agenthost.config.schema import AgentHostConfig
 from agenthost.core.events import Event
 from agenthost.core.ids import new_id
 from agenthost.core.messages import Message
@@ -30,17 +32,20 @@ from agenthost.server.runs import RunRequest
 from agenthost.worker import Submitter
 
 from ..contract.server_stores import private_url, server_url
-from .cluster_procs import Cluster, broker_url, slow_model, stop_cluster, write_config
+from .cluster_procs import Cluster, _exe, broker_url, slow_model, stop_cluster, write_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 CHILD = Path(__file__).with_name("hooks_worker_child.py")
 
 
-@pytest.fixture
-async def worker(tmp_path: Path) -> AsyncIterator[tuple[Cluster, Path]]:
-    """A config for a cluster on Postgres, Redis run streams and a Redis broker, and one real
-    worker (concurrency 1) whose after-run hook writes to the returned file."""
+@asynccontextmanager
+async def hooked_worker(
+    tmp_path: Path, command: Callable[[Path], list[str]], *, config_lines: str = ""
+) -> AsyncIterator[Cluster]:
+    """A config for a cluster on Postgres, Redis run streams and a Redis broker (plus
+    `config_lines` in its cluster section), and one real worker started by `command(config)`
+    (with HOOKS_OUT, the file its after-run hooks write to, in its environment)."""
     store, _ = private_url("postgres")
     events = server_url("redis")
     with slow_model(0.0) as model:
@@ -51,14 +56,41 @@ async def worker(tmp_path: Path) -> AsyncIterator[tuple[Cluster, Path]]:
             broker=broker_url("redis"),
             model_url=model.base_url,
         )
+        with config.open("a") as config_file:
+            config_file.write(config_lines)
         procs = Cluster(tmp_path, config, prefix)
-        out = tmp_path / "after_run.jsonl"
         try:
-            proc = procs._spawn("worker", [sys.executable, str(CHILD), str(config), str(out)])
+            env = {"HOOKS_OUT": str(tmp_path / "after_run.jsonl")}
+            proc = procs._spawn("worker", command(config), env)
             await procs._wait_for(proc, "agenthost worker ready")
-            yield procs, out
+            yield procs
         finally:
             await stop_cluster(procs, events, store)
+
+
+@pytest.fixture
+async def worker(tmp_path: Path) -> AsyncIterator[tuple[Cluster, Path]]:
+    """One real worker (concurrency 1) whose after-run hook writes to the returned file."""
+    out = tmp_path / "after_run.jsonl"
+    async with hooked_worker(
+        tmp_path, lambda config: [sys.executable, str(CHILD), str(config), str(out)]
+    ) as procs:
+        yield procs, out
+
+
+async def submit_all(config: AgentHostConfig, requests: list[RunRequest]) -> None:
+    """Send the runs to the workers, in this order."""
+    assert config.cluster.broker is not None
+    submit = Submitter(
+        config.cluster.broker,
+        queue=config.cluster.queue,
+        visibility_timeout=config.cluster.visibility_timeout,
+    )
+    try:
+        for request in requests:
+            await submit(request, app=config.app)
+    finally:
+        submit.close()
 
 
 def _lines(out: Path) -> list[bytes]:
@@ -140,11 +172,6 @@ async def test_the_worker_calls_its_after_run_hooks_for_runs_it_refuses_or_recov
     left = RunRequest(agent="helper", user_id="u", session_id="s-3", message=Message.user("c"))
     ok = RunRequest(agent="helper", user_id="u", session_id="s-4", message=Message.user("d"))
     store: Any = open_session_store(config.store.url)
-    submit = Submitter(
-        config.cluster.broker,
-        queue=config.cluster.queue,
-        visibility_timeout=config.cluster.visibility_timeout,
-    )
     async with store:
         # another process holds the busy run's session
         held = await store.leases().acquire(
@@ -165,11 +192,9 @@ async def test_the_worker_calls_its_after_run_hooks_for_runs_it_refuses_or_recov
         )
         await store.append(session, [received])
         try:
-            for request in (refused, busy, left, ok):  # concurrency 1: taken in this order
-                await submit(request, app=config.app)
+            await submit_all(config, [refused, busy, left, ok])  # concurrency 1: in this order
             records = await after_runs(out, 4)
         finally:
-            submit.close()
             await store.leases().release(held)
     assert [r["run_id"] for r in records] == [refused.run_id, busy.run_id, left.run_id, ok.run_id]
     ends = [r["terminal"] for r in records]
@@ -182,3 +207,47 @@ async def test_the_worker_calls_its_after_run_hooks_for_runs_it_refuses_or_recov
     ]
     assert [e["data"]["status"] for e in ends] == ["failed", "failed", "interrupted", "completed"]
     assert [e["error"]["code"] for e in ends[:2]] == ["agent_not_found", "session_busy"]
+
+
+CLI_HOOKS = """
+import json, os
+
+
+def _write(hook, request, terminal):
+    with open(os.environ["HOOKS_OUT"], "a") as out:
+        line = {"hook": hook, "run_id": request.run_id, "status": terminal.data["status"]}
+        out.write(json.dumps(line) + "\\n")
+
+
+def record(request, terminal):
+    _write("record", request, terminal)
+
+
+async def configured(request, terminal):
+    _write("configured", request, terminal)
+"""
+
+
+async def test_agenthost_worker_takes_hooks_from_the_command_line_and_the_config(
+    tmp_path: Path,
+) -> None:
+    """`agenthost worker --after-run module:attribute` and `cluster.worker_after_run` (a
+    module beside the config file): a real worker calls both when its run ends, the
+    config's first."""
+    (tmp_path / "cli_hooks_mod.py").write_text(CLI_HOOKS)
+
+    def command(config: Path) -> list[str]:
+        args = ["worker", "--config", str(config), "-n", "1", "--log-format", "text"]
+        return [*_exe(), *args, "--after-run", "cli_hooks_mod:record"]
+
+    configured = '  worker_after_run: ["cli_hooks_mod:configured"]\n'
+    async with hooked_worker(tmp_path, command, config_lines=configured) as procs:
+        request = RunRequest(
+            agent="helper", user_id="u", session_id="s", message=Message.user("hi")
+        )
+        await submit_all(load_config(procs.config), [request])
+        records = await after_runs(tmp_path / "after_run.jsonl", 2)
+    assert records == [
+        {"hook": "configured", "run_id": request.run_id, "status": "completed"},
+        {"hook": "record", "run_id": request.run_id, "status": "completed"},
+    ]

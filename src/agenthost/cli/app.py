@@ -361,6 +361,16 @@ def worker(
     log_level: Annotated[
         str, typer.Option("--log-level", envvar="AGENTHOST_LOG_LEVEL", help="Log level.")
     ] = "INFO",
+    after_run: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--after-run",
+            help="An after-run hook, 'package.module:attribute': a callable (request, "
+            "terminal_event), or a list of them, called when each run ends (repeatable; adds "
+            "to cluster.worker_after_run).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run background runs (posted with "background": true) as a Celery worker.
 
@@ -377,6 +387,7 @@ def worker(
             concurrency=concurrency,
             log_level=log_level,
             log_format=log_format,
+            after_run=after_run or [],
         )
     )
 

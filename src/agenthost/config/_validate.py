@@ -324,6 +324,9 @@ def check_references(config: AgentHostConfig) -> list[Problem]:
         for i, ref in enumerate(model.fallbacks):
             if (why := model_ref_problem(ref, config)) is not None:
                 problems.append((("models", alias, "fallbacks", i), why))
+    for i, ref in enumerate(config.cluster.worker_after_run):
+        if (why := object_ref_problem(ref)) is not None:
+            problems.append((("cluster", "worker_after_run", i), why))
     problems.extend(_agent_problems(config))
     problems.extend(mcp_server_problems(config))
     problems.extend(_channel_problems(config))

@@ -148,6 +148,9 @@ class ClusterConfig(_Struct):
     AGENTHOST_EVENTS_URL). `broker`: the Celery broker of background runs (`amqp://...` or
     `redis://...`; env AGENTHOST_BROKER_URL), `queue` its queue name, `visibility_timeout`
     the seconds before a Redis broker redelivers the task of a worker that died.
+    `worker_after_run`: 'package.module:attribute' refs to the after-run hooks of
+    `agenthost worker` (a callable `(request, terminal_event)`, or a list of them; the
+    worker's `--after-run` adds more).
     """
 
     leases: Literal["auto", "local"] = "auto"
@@ -156,6 +159,7 @@ class ClusterConfig(_Struct):
     broker: str | None = None
     queue: str = "agenthost"
     visibility_timeout: PositiveFloat = 3600.0
+    worker_after_run: list[str] = []
 
 
 class ServerConfig(_Struct):
