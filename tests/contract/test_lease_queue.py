@@ -8,6 +8,7 @@ order they came. MySQL's queue table is a migration: a database made before it g
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -161,3 +162,24 @@ async def test_a_mysql_database_before_the_queue_gets_it_by_db_upgrade(
             assert lease is not None and await queue.release(lease)
             lease = await queue.acquire_queued("s", "run-2", ttl=LONG, ticket=second)
             assert lease is not None and await queue.release(lease)
+
+
+async def test_mysql_takes_a_known_lease_without_a_server_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The lease row is made once (INSERT ... ON DUPLICATE KEY UPDATE): taking it again makes
+    no duplicate-key warning, which would cost a SHOW WARNINGS round trip and a log line per
+    acquire (the driver fetches and logs every warning)."""
+    async with private_server("mysql") as url:
+        store: Any = open_session_store(url)
+        async with store:
+            queue = store.leases()
+            for holder in ("run-1", "run-2"):
+                lease = await queue.acquire("s", holder, ttl=LONG)
+                assert lease is not None and await queue.release(lease)
+            with caplog.at_level(logging.WARNING, logger="asyncmy"):
+                lease = await queue.acquire_queued("s", "run-3", ttl=LONG, ticket=None)
+                assert lease is not None and await queue.release(lease)
+                lease = await queue.acquire("s", "run-4", ttl=LONG)
+                assert lease is not None and await queue.release(lease)
+            assert [r.getMessage() for r in caplog.records if r.name == "asyncmy"] == []

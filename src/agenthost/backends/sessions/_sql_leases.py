@@ -3,8 +3,8 @@
 One row per lease name in `{prefix}leases` (name, holder, token, expires_at, interrupt), kept
 after release (expires_at = 0) so that the next holder's token is the last one + 1: tokens
 only grow. `expires_at` is the database's clock (seconds since the epoch), never a replica's.
-Each operation is one statement (acquire on MySQL: an INSERT IGNORE of the row, then one
-conditional UPDATE). The table holds only short-lived rows with nothing to migrate, so it is
+Each operation is one statement (acquire on MySQL: an INSERT of the row if it is missing, then
+one conditional UPDATE). The table holds only short-lived rows with nothing to migrate, so it is
 created on first use (CREATE TABLE IF NOT EXISTS) and dropped with the store's tables.
 The waiters' queue (LeaseQueue) is `{prefix}lease_waiters`: made on first use on Postgres, a
 versioned migration of the MySQL session store (its step 3, `agenthost db upgrade`).
@@ -81,7 +81,10 @@ MYSQL: Final = {
         name VARCHAR(512) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL PRIMARY KEY,
         holder VARCHAR(512) NOT NULL, token BIGINT NOT NULL, expires_at DOUBLE NOT NULL,
         interrupt TEXT NULL) ENGINE=InnoDB""",
-    "INSERT": "INSERT IGNORE INTO {p}leases VALUES (%s, '', 0, 0, NULL)",
+    # the row made once (tokens then only grow); not INSERT IGNORE: its duplicate-key warning
+    # costs a SHOW WARNINGS round trip (asyncmy fetches and logs every warning)
+    "INSERT": """INSERT INTO {p}leases VALUES (%s, '', 0, 0, NULL)
+        ON DUPLICATE KEY UPDATE name = name""",
     "ACQUIRE": f"""UPDATE {{p}}leases SET holder = %s, token = token + 1,
         expires_at = {MY_NOW} + %s, interrupt = NULL
         WHERE name = %s AND expires_at <= {MY_NOW}""",
