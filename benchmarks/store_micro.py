@@ -4,11 +4,13 @@
 
 For `memory://` and `sqlite:///<tmp>/bench.db` (a real file, WAL): µs per cached `get` of a
 session with `history` events, per `append` of a batch of 3 events (median, mean, p99: the
-mean and p99 include the WAL auto-checkpoints), and per agent turn (one get and 7 events in
-3 appends). For SQLite also: a cold get (decode the whole session), the refresh after another
-connection appended 3 events, what re-reading app/user state on every get would cost (the
-alternative to updating cached sessions on append), and the same 3-event transaction on a
-bare sqlite3 connection on the loop vs. through a thread (`asyncio.to_thread`).
+mean and p99 include the WAL auto-checkpoints), per agent turn (one get and 7 events in
+3 appends), and the CPU of a runner's new-session turn's store calls (`--turns-only`: just
+that, for quick before/after runs). For SQLite also: a cold get (decode the whole session),
+the refresh after another connection appended 3 events, what re-reading app/user state on
+every get would cost (the alternative to updating cached sessions on append), and the same
+3-event transaction on a bare sqlite3 connection on the loop vs. through a thread
+(`asyncio.to_thread`).
 
 `run_store_micro()` returns the numbers as a dict for the main benchmark suite.
 """
@@ -158,7 +160,28 @@ async def bench_store(url: str, *, history: int, rounds: int, **options: Any) ->
                 spent += time.perf_counter_ns() - start
             samples.append(spent)
         result["turn_7_events_paced"] = _summary(samples)
+        result["new_session_turn_cpu_us"] = await new_session_turn_cpu(store, rounds)
     return result
+
+
+async def new_session_turn_cpu(store: SessionBackend, rounds: int) -> float:
+    """CPU µs (every thread: the checkpoints too) of the store calls of a runner's new-session
+    turn with a tool call: `create_with_events` with the user's message, then the tool call,
+    its result, the answer with the run's end (4 writes, as `benchmarks.engine_turn`)."""
+    create = getattr(store, "create_with_events", None)
+    assert create is not None
+    turns = max(rounds, 200)
+    spent = 0.0
+    for n in range(turns + 100):  # the first 100 warm up
+        first, tool, answer = turn_batches()
+        start = time.process_time()
+        session = await create(SessionKey("bench", "u1", new_id()), first)
+        await store.append(session, tool[:2])
+        await store.append(session, tool[2:])
+        await store.append(session, answer)
+        if n >= 100:
+            spent += time.process_time() - start
+    return spent / turns * 1e6
 
 
 async def bench_sqlite_extras(path: Path, *, history: int, rounds: int) -> dict[str, Any]:
@@ -277,12 +300,32 @@ def _print(results: dict[str, Any]) -> None:
                 print(f"  {name:<40} {value:.1f} µs")
 
 
+async def _turns_only(url: str, rounds: int) -> list[float]:
+    """`new_session_turn_cpu` in blocks of 300 turns (their spread shows the machine's noise)."""
+    async with open_session_store(url) as store:
+        return [await new_session_turn_cpu(store, 300) for _ in range(max(rounds // 300, 1))]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--history", type=int, default=600, help="events in the cached session")
     parser.add_argument("--rounds", type=int, default=2000)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument(
+        "--turns-only",
+        action="store_true",
+        help="only the new-session turn's CPU (memory, then SQLite), `rounds` turns each",
+    )
     args = parser.parse_args()
+    if args.turns_only:
+        with tempfile.TemporaryDirectory(prefix="agenthost-bench-") as tmp:
+            for url in ("memory://", f"sqlite:///{tmp}/turns.db"):
+                cpu = sorted(asyncio.run(_turns_only(url, args.rounds)))
+                print(
+                    f"{url.split(':')[0]:<7} new-session turn, store calls: µs CPU min "
+                    f"{cpu[0]:.1f}, median {statistics.median(cpu):.1f} ({len(cpu)} blocks)"
+                )
+        return
     results = run_store_micro(history=args.history, rounds=args.rounds)
     if args.json:
         print(json.dumps(results, indent=2))

@@ -127,6 +127,8 @@ _SQLITE_LOCKED: Final = 6
 
 _decode_state = msgspec.json.Decoder(dict[str, Any]).decode
 
+_Db = sqlite3.Connection | sqlite3.Cursor  # what the statements run on
+
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
@@ -195,6 +197,7 @@ class SQLiteSessionStore(OpenClose):
         self._integrity = IntegrityCheck(self.path, integrity_interval)
         self._watch = FileWatch(":memory:")  # the file's identity, taken when it is opened
         self._conn: sqlite3.Connection | None = None
+        self._cur: sqlite3.Cursor | None = None  # the write path's statements (no new cursor each)
         self._checkpointer: Checkpointer | None = None
         self._cache: OrderedDict[SessionKey, Entry] = OrderedDict()
         self._data_version = -1
@@ -243,6 +246,7 @@ class SQLiteSessionStore(OpenClose):
             conn.close()
             raise
         self._conn = conn
+        self._cur = conn.cursor()
         self._checkpointer = checkpointer
         self._watch = watch
         logger.debug("opened SQLite session store %s", self.path)
@@ -269,6 +273,7 @@ class SQLiteSessionStore(OpenClose):
 
     async def aclose(self) -> None:
         conn, self._conn = self._conn, None
+        self._cur = None
         checkpointer, self._checkpointer = self._checkpointer, None
         self._cache.clear()
         try:
@@ -311,6 +316,13 @@ class SQLiteSessionStore(OpenClose):
         self._watch.usable()
         return conn
 
+    def _cursor(self) -> sqlite3.Cursor:
+        """The write path's cursor (Connection.execute makes a new cursor every call)."""
+        self._connection()  # open, not lost
+        cur = self._cur
+        assert cur is not None  # set and cleared with _conn
+        return cur
+
     # ---- errors and lock waits ------------------------------------------------------------
 
     async def _retry(
@@ -338,7 +350,7 @@ class SQLiteSessionStore(OpenClose):
 
     # ---- cache ----------------------------------------------------------------------------
 
-    def _sync_external(self, conn: sqlite3.Connection) -> None:
+    def _sync_external(self, conn: _Db) -> None:
         """Bump the epoch (making every cached session stale) if another connection wrote."""
         version = conn.execute("PRAGMA data_version").fetchone()[0]
         if version != self._data_version:
@@ -355,9 +367,7 @@ class SQLiteSessionStore(OpenClose):
             cache.popitem(last=False)
 
     @staticmethod
-    def _read_shared(
-        conn: sqlite3.Connection, app: str, user_id: str
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _read_shared(conn: _Db, app: str, user_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
         app_state = {
             k: decode_json(v)
             for k, v in conn.execute("SELECT key, value FROM app_state WHERE app = ?", (app,))
@@ -370,7 +380,7 @@ class SQLiteSessionStore(OpenClose):
         }
         return app_state, user_state
 
-    def _load(self, conn: sqlite3.Connection, key: SessionKey) -> Entry | None:
+    def _load(self, conn: _Db, key: SessionKey) -> Entry | None:
         """Read a whole session (inside the caller's transaction); None if missing or expired."""
         row = conn.execute(sql.SELECT_SESSION, key).fetchone()
         if row is None:
@@ -394,7 +404,7 @@ class SQLiteSessionStore(OpenClose):
         )
         return Entry(session, own, sid, self._epoch)
 
-    def _refresh(self, conn: sqlite3.Connection, key: SessionKey, entry: Entry) -> Entry | None:
+    def _refresh(self, conn: _Db, key: SessionKey, entry: Entry) -> Entry | None:
         """Bring a stale cached session up to date (inside the caller's transaction)."""
         row = conn.execute(sql.SELECT_REFRESH, key).fetchone()
         if row is None:
@@ -551,21 +561,21 @@ class SQLiteSessionStore(OpenClose):
         user_delta: dict[str, Any],
         events: Sequence[Event],
     ) -> Session:
-        conn = self._connection()
+        cur = self._cursor()
         plan = self._plan_create(key, own, app_delta, user_delta, events)
-        conn.execute("BEGIN IMMEDIATE")
+        cur.execute("BEGIN IMMEDIATE")
         try:
-            self._sync_external(conn)
-            written = self._write_create(conn, plan)
-            conn.execute("COMMIT")
+            self._sync_external(cur)
+            written = self._write_create(cur, plan)
+            cur.execute("COMMIT")
         except BaseException:
-            conn.rollback()
+            cur.connection.rollback()
             raise
         self._wrote(row_bytes(plan.rows))
         return self._created(plan, *written)
 
     def _write_create(
-        self, conn: sqlite3.Connection, plan: CreatePlan
+        self, conn: _Db, plan: CreatePlan
     ) -> tuple[int, dict[str, Any], dict[str, Any]]:
         """Inside the caller's transaction: the session row, its events, app/user state; the
         sid and the app/user state as they are now. SessionExists before any write."""
@@ -602,7 +612,7 @@ class SQLiteSessionStore(OpenClose):
 
     def _insert_session(
         self,
-        conn: sqlite3.Connection,
+        conn: _Db,
         key: SessionKey,
         own_blob: bytes,
         now: float,
@@ -625,7 +635,7 @@ class SQLiteSessionStore(OpenClose):
 
     async def append(self, session: Session, events: Sequence[Event]) -> None:
         """Store the events; returns once they are committed (see "Group commit" above)."""
-        key = session.key
+        key = SessionKey(session.app, session.user_id, session.id)
         check_events(events, key)
         if not events:
             return
@@ -635,9 +645,9 @@ class SQLiteSessionStore(OpenClose):
         else:
             self._mark_tick(key)
         try:
-            self._append(session, events)
+            self._append(session, key, events)
         except sqlite3.Error as exc:
-            await self._retry(exc, self._append, session, events)
+            await self._retry(exc, self._append, session, key, events)
 
     async def close_run(self, session: Session, event: Event) -> bool:
         """Store a run's terminal `event` unless that run has one stored already (another
@@ -718,7 +728,7 @@ class SQLiteSessionStore(OpenClose):
     def _write_group(self, group: builtins.list[Pending]) -> dict[int, object]:
         """One transaction for many sessions' writes; by id() of each: what refused it, or
         the Session it created."""
-        conn = self._connection()
+        conn = self._cursor()
         outcomes: dict[int, object] = {}
         done: builtins.list[tuple[Pending, Any]] = []
         conn.execute("BEGIN IMMEDIATE")
@@ -735,7 +745,7 @@ class SQLiteSessionStore(OpenClose):
                     outcomes[id(p)] = exc
             conn.execute("COMMIT")
         except BaseException:
-            conn.rollback()
+            conn.connection.rollback()
             raise
         self._wrote(sum(row_bytes(p.plan.rows if p.plan else w.rows) for p, w in done))
         for p, w in done:
@@ -746,29 +756,34 @@ class SQLiteSessionStore(OpenClose):
                 self._after_append(p.session, w.entry, w.batch, w.new_own, w.now)
         return outcomes
 
-    def _append(self, session: Session, events: Sequence[Event]) -> None:
-        conn = self._connection()
-        conn.execute("BEGIN IMMEDIATE")
+    def _append(self, session: Session, key: SessionKey, events: Sequence[Event]) -> None:
+        cur = self._cursor()
+        cur.execute("BEGIN IMMEDIATE")
         try:
-            self._sync_external(conn)
-            w = self._write_batch(conn, session, events)
-            conn.execute("COMMIT")
+            self._sync_external(cur)
+            w = self._write_batch(cur, session, events, key)
+            cur.execute("COMMIT")
         except BaseException:
-            conn.rollback()
+            cur.connection.rollback()
             raise
         # Stored (and safe from a process crash). Now the objects handed out.
         self._wrote(row_bytes(w.rows))
-        self._after_append(session, w.entry, w.batch, w.new_own, w.now)
+        self._after_append(session, w.entry, w.batch, w.new_own, w.now, key)
 
     def _write_batch(
-        self, conn: sqlite3.Connection, session: Session, events: Sequence[Event]
+        self,
+        conn: _Db,
+        session: Session,
+        events: Sequence[Event],
+        key: SessionKey | None = None,
     ) -> Written:
         """Write one session's batch inside the caller's transaction. Everything that can
         refuse the batch (a missing session, a value JSON cannot hold) is checked before the
         first write, so a refused batch leaves the transaction as it found it."""
         options = self._options
         limit = options.max_events
-        key = session.key
+        if key is None:
+            key = session.key
         entry = self._cache.get(key)
         if entry is not None and entry.epoch != self._epoch:
             entry = self._refresh(conn, key, entry)
@@ -792,7 +807,11 @@ class SQLiteSessionStore(OpenClose):
             raise SessionNotFound(session.id)
         batch = prepare_batch(events, last_seq)
         rows = event_rows(key, batch.events)
-        shared = shared_statements(key[0], key[1], batch.app_delta, batch.user_delta)
+        shared = (
+            shared_statements(key[0], key[1], batch.app_delta, batch.user_delta)
+            if batch.app_delta or batch.user_delta
+            else ()
+        )
         new_own: dict[str, Any] | None = None
         blob = b""
         if batch.session_delta:
@@ -800,7 +819,10 @@ class SQLiteSessionStore(OpenClose):
             apply_delta(new_own, batch.session_delta)
             blob = encode_json("state_delta", new_own)
         # nothing was written up to here
-        conn.executemany(sql.INSERT_EVENT, rows)
+        if len(rows) == 1:
+            conn.execute(sql.INSERT_EVENT, rows[0])
+        else:
+            conn.executemany(sql.INSERT_EVENT, rows)
         removed = 0
         if limit is not None and stored + len(batch.events) > limit:
             removed = conn.execute(sql.TRIM_EVENTS, (*key, batch.last_seq - limit)).rowcount
@@ -820,13 +842,14 @@ class SQLiteSessionStore(OpenClose):
         batch: Batch,
         new_own: dict[str, Any] | None,
         now: float,
+        key: SessionKey | None = None,
     ) -> None:
         limit = self._options.max_events
         if entry is not None:
             apply_batch(entry.session, batch, now=now, max_events=limit)
             if new_own is not None:
                 entry.own = new_own
-            self._cache.move_to_end(session.key)
+            self._cache.move_to_end(session.key if key is None else key)
         if entry is None or session is not entry.session:
             apply_batch(session, batch, now=now, max_events=limit)
         if batch.app_delta or batch.user_delta:
@@ -884,7 +907,7 @@ class SQLiteSessionStore(OpenClose):
         self._cache.pop(key, None)
 
     @staticmethod
-    def _delete_rows(conn: sqlite3.Connection, key: SessionKey) -> None:
+    def _delete_rows(conn: _Db, key: SessionKey) -> None:
         conn.execute(f"DELETE FROM events WHERE {sql.WHERE_KEY}", key)
         conn.execute(f"DELETE FROM sessions WHERE {sql.WHERE_KEY}", key)
 
