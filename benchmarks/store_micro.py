@@ -10,7 +10,8 @@ that, for quick before/after runs). For SQLite also: a cold get (decode the whol
 the refresh after another connection appended 3 events, what re-reading app/user state on
 every get would cost (the alternative to updating cached sessions on append), and the same
 3-event transaction on a bare sqlite3 connection on the loop vs. through a thread
-(`asyncio.to_thread`).
+(`asyncio.to_thread`). `--schemas`: a commit of the same appends on a bare connection with
+the store's schema and the alternatives evaluated in docs/benchmarks.md.
 
 `run_store_micro()` returns the numbers as a dict for the main benchmark suite.
 """
@@ -25,6 +26,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -221,6 +223,7 @@ async def bench_sqlite_extras(path: Path, *, history: int, rounds: int) -> dict[
 async def _bare_sqlite(path: Path, *, rounds: int) -> dict[str, Any]:
     """The append transaction on a bare connection: on the loop vs. through a thread."""
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer = ThreadPoolExecutor(1)  # a dedicated writer thread
     try:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
@@ -245,6 +248,9 @@ async def _bare_sqlite(path: Path, *, rounds: int) -> dict[str, Any]:
         async def in_thread() -> None:
             await asyncio.to_thread(transaction)
 
+        async def in_writer() -> None:
+            await asyncio.get_running_loop().run_in_executor(writer, transaction)
+
         def statement() -> None:
             conn.execute("SELECT last FROM s WHERE s = 'x'").fetchone()
 
@@ -257,11 +263,88 @@ async def _bare_sqlite(path: Path, *, rounds: int) -> dict[str, Any]:
         return {
             "bare_append3_on_loop_us": _us(await _mean_ns(on_loop, rounds)),
             "bare_append3_via_thread_us": _us(await _mean_ns(in_thread, rounds)),
+            "bare_append3_via_writer_thread_us": _us(await _mean_ns(in_writer, rounds)),
             "bare_select_on_loop_us": _us(await _mean_ns(statement_on_loop, rounds)),
             "bare_select_via_thread_us": _us(await _mean_ns(statement_in_thread, rounds)),
         }
     finally:
+        writer.shutdown()
         conn.close()
+
+
+_EVENTS_BY_ROWID = """CREATE TABLE events (pk INTEGER PRIMARY KEY, id TEXT NOT NULL,
+    invocation_id TEXT NOT NULL, type TEXT NOT NULL, timestamp REAL NOT NULL, data BLOB NOT NULL)"""
+_EVENTS_WITHOUT_ROWID = """CREATE TABLE events (sid INTEGER NOT NULL, seq INTEGER NOT NULL,
+    id TEXT NOT NULL, invocation_id TEXT NOT NULL, type TEXT NOT NULL, timestamp REAL NOT NULL,
+    data BLOB NOT NULL, PRIMARY KEY (sid, seq)) WITHOUT ROWID"""
+
+
+def bare_schema_commits(directory: Path, *, turns: int) -> dict[str, float]:
+    """CPU µs per commit of a turn's appends (1, 1, 1 and 2 events of 600 bytes, each in
+    `BEGIN IMMEDIATE`, `PRAGMA data_version`, the insert, the session-row update, `COMMIT`) on
+    a bare connection, for the store's schema and the alternatives evaluated in
+    docs/benchmarks.md: events keyed by the rowid (`sid << 32 | seq`), `WITHOUT ROWID`, no
+    session-row update, other page sizes. A checkpoint every 300 turns."""
+    from agenthost.backends.sessions import _sqlite_sql as sql
+
+    base = [s for s in sql.SCHEMA if "TABLE IF NOT EXISTS events" not in s]
+    ins_rowid = "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)"
+    ins_without = "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)"
+    blob = b'{"x":"' + b"a" * 600 + b'"}'
+    variants: dict[str, tuple[Any, ...]] = {
+        # name: schema, insert, row(key, sid, seq), update the session row, pragmas
+        "now": (sql.SCHEMA, sql.INSERT_EVENT, lambda k, _s, q: (*k, q, "i", "r", "t", 1.0, blob)),
+        "now, no session update": (sql.SCHEMA, sql.INSERT_EVENT, None),
+        "events by rowid": (
+            [*base, _EVENTS_BY_ROWID],
+            ins_rowid,
+            lambda _k, s, q: ((s << 32) + q, "i", "r", "t", 1.0, blob),
+        ),
+        "events by rowid, no session update": ([*base, _EVENTS_BY_ROWID], ins_rowid, None),
+        "events WITHOUT ROWID (sid, seq)": (
+            [*base, _EVENTS_WITHOUT_ROWID],
+            ins_without,
+            lambda _k, s, q: (s, q, "i", "r", "t", 1.0, blob),
+        ),
+        "now, page_size 8192": (sql.SCHEMA, sql.INSERT_EVENT, None, "PRAGMA page_size = 8192"),
+        "now, page_size 1024": (sql.SCHEMA, sql.INSERT_EVENT, None, "PRAGMA page_size = 1024"),
+    }
+    out: dict[str, float] = {}
+    for n, (name, spec) in enumerate(variants.items()):
+        schema, insert, row = spec[0], spec[1], spec[2]
+        if row is None:  # the row of the variant it derives from
+            row = variants["events by rowid" if "rowid" in name else "now"][2]
+        update = "no session update" not in name
+        conn = sqlite3.connect(directory / f"schema{n}.db", isolation_level=None)
+        try:
+            for pragma in spec[3:]:
+                conn.execute(pragma)
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA wal_autocheckpoint = 0")
+            for statement in schema:
+                conn.execute(statement)
+            spent, seq = 0.0, 0
+            for t in range(turns):
+                key = ("app", "user", f"s{t}")
+                sid = conn.execute(sql.INSERT_SESSION, (*key, b"{}", 1.0, 1.0, 0, 0)).lastrowid
+                start = time.process_time()
+                for count in (1, 1, 1, 2):
+                    conn.execute("BEGIN IMMEDIATE")
+                    conn.execute("PRAGMA data_version").fetchone()
+                    rows = [row(key, sid, seq + i) for i in range(1, count + 1)]
+                    seq += count
+                    conn.executemany(insert, rows)
+                    if update:
+                        conn.execute(sql.UPDATE_SESSION, (seq, 2.0, count, *key))
+                    conn.execute("COMMIT")
+                spent += time.process_time() - start
+                if t % 300 == 299:
+                    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            out[name] = spent / turns / 4 * 1e6
+        finally:
+            conn.close()
+    return out
 
 
 async def run_store_micro_async(*, history: int = 600, rounds: int = 2000) -> dict[str, Any]:
@@ -316,7 +399,17 @@ def main() -> None:
         action="store_true",
         help="only the new-session turn's CPU (memory, then SQLite), `rounds` turns each",
     )
+    parser.add_argument(
+        "--schemas",
+        action="store_true",
+        help="only the bare-connection commit of other schemas (`rounds` turns each)",
+    )
     args = parser.parse_args()
+    if args.schemas:
+        with tempfile.TemporaryDirectory(prefix="agenthost-bench-") as tmp:
+            for name, us in bare_schema_commits(Path(tmp), turns=args.rounds).items():
+                print(f"{name:<40} {us:5.1f} µs CPU a commit")
+        return
     if args.turns_only:
         with tempfile.TemporaryDirectory(prefix="agenthost-bench-") as tmp:
             for url in ("memory://", f"sqlite:///{tmp}/turns.db"):
