@@ -47,7 +47,9 @@ sessions (LRU) and checks them with `PRAGMA data_version` (about 3 µs), which c
 ANOTHER connection committed. If it did not change, the cached object is current. If it did,
 each cached session is refreshed on its next use: its row, only the events with `seq` above the
 cached last one (everything if it was deleted and created again meanwhile, and events trimmed
-by the other writer are dropped), and its app/user state: about 43 µs for 3 new events.
+by the other writer are dropped), and its app/user state: about 43 µs for 3 new events. A
+new session of the user whose session was used last starts with that session's app/user
+state when the data version did not change (no read of the two state tables).
 
 The `Session` returned by `get` and `create` is the cached object itself, the same one every
 time: `append` updates it in place (events appended, state merged, `updated_at`), and an
