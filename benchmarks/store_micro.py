@@ -4,11 +4,14 @@
 
 For `memory://` and `sqlite:///<tmp>/bench.db` (a real file, WAL): µs per cached `get` of a
 session with `history` events, per `append` of a batch of 3 events (median, mean, p99: the
-mean and p99 include the WAL auto-checkpoints), and per agent turn (one get and 7 events in
-3 appends). For SQLite also: a cold get (decode the whole session), the refresh after another
-connection appended 3 events, what re-reading app/user state on every get would cost (the
-alternative to updating cached sessions on append), and the same 3-event transaction on a
-bare sqlite3 connection on the loop vs. through a thread (`asyncio.to_thread`).
+mean and p99 include the WAL auto-checkpoints), per agent turn (one get and 7 events in
+3 appends), and the CPU of a runner's new-session turn's store calls (`--turns-only`: just
+that, for quick before/after runs). For SQLite also: a cold get (decode the whole session),
+the refresh after another connection appended 3 events, what re-reading app/user state on
+every get would cost (the alternative to updating cached sessions on append), and the same
+3-event transaction on a bare sqlite3 connection on the loop vs. through a thread
+(`asyncio.to_thread`). `--schemas`: a commit of the same appends on a bare connection with
+the store's schema and the alternatives evaluated in docs/benchmarks.md.
 
 `run_store_micro()` returns the numbers as a dict for the main benchmark suite.
 """
@@ -23,6 +26,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -158,7 +162,28 @@ async def bench_store(url: str, *, history: int, rounds: int, **options: Any) ->
                 spent += time.perf_counter_ns() - start
             samples.append(spent)
         result["turn_7_events_paced"] = _summary(samples)
+        result["new_session_turn_cpu_us"] = await new_session_turn_cpu(store, rounds)
     return result
+
+
+async def new_session_turn_cpu(store: SessionBackend, rounds: int) -> float:
+    """CPU µs (every thread: the checkpoints too) of the store calls of a runner's new-session
+    turn with a tool call: `create_with_events` with the user's message, then the tool call,
+    its result, the answer with the run's end (4 writes, as `benchmarks.engine_turn`)."""
+    create = getattr(store, "create_with_events", None)
+    assert create is not None
+    turns = max(rounds, 200)
+    spent = 0.0
+    for n in range(turns + 100):  # the first 100 warm up
+        first, tool, answer = turn_batches()
+        start = time.process_time()
+        session = await create(SessionKey("bench", "u1", new_id()), first)
+        await store.append(session, tool[:2])
+        await store.append(session, tool[2:])
+        await store.append(session, answer)
+        if n >= 100:
+            spent += time.process_time() - start
+    return spent / turns * 1e6
 
 
 async def bench_sqlite_extras(path: Path, *, history: int, rounds: int) -> dict[str, Any]:
@@ -198,6 +223,7 @@ async def bench_sqlite_extras(path: Path, *, history: int, rounds: int) -> dict[
 async def _bare_sqlite(path: Path, *, rounds: int) -> dict[str, Any]:
     """The append transaction on a bare connection: on the loop vs. through a thread."""
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer = ThreadPoolExecutor(1)  # a dedicated writer thread
     try:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
@@ -222,6 +248,9 @@ async def _bare_sqlite(path: Path, *, rounds: int) -> dict[str, Any]:
         async def in_thread() -> None:
             await asyncio.to_thread(transaction)
 
+        async def in_writer() -> None:
+            await asyncio.get_running_loop().run_in_executor(writer, transaction)
+
         def statement() -> None:
             conn.execute("SELECT last FROM s WHERE s = 'x'").fetchone()
 
@@ -234,11 +263,88 @@ async def _bare_sqlite(path: Path, *, rounds: int) -> dict[str, Any]:
         return {
             "bare_append3_on_loop_us": _us(await _mean_ns(on_loop, rounds)),
             "bare_append3_via_thread_us": _us(await _mean_ns(in_thread, rounds)),
+            "bare_append3_via_writer_thread_us": _us(await _mean_ns(in_writer, rounds)),
             "bare_select_on_loop_us": _us(await _mean_ns(statement_on_loop, rounds)),
             "bare_select_via_thread_us": _us(await _mean_ns(statement_in_thread, rounds)),
         }
     finally:
+        writer.shutdown()
         conn.close()
+
+
+_EVENTS_BY_ROWID = """CREATE TABLE events (pk INTEGER PRIMARY KEY, id TEXT NOT NULL,
+    invocation_id TEXT NOT NULL, type TEXT NOT NULL, timestamp REAL NOT NULL, data BLOB NOT NULL)"""
+_EVENTS_WITHOUT_ROWID = """CREATE TABLE events (sid INTEGER NOT NULL, seq INTEGER NOT NULL,
+    id TEXT NOT NULL, invocation_id TEXT NOT NULL, type TEXT NOT NULL, timestamp REAL NOT NULL,
+    data BLOB NOT NULL, PRIMARY KEY (sid, seq)) WITHOUT ROWID"""
+
+
+def bare_schema_commits(directory: Path, *, turns: int) -> dict[str, float]:
+    """CPU µs per commit of a turn's appends (1, 1, 1 and 2 events of 600 bytes, each in
+    `BEGIN IMMEDIATE`, `PRAGMA data_version`, the insert, the session-row update, `COMMIT`) on
+    a bare connection, for the store's schema and the alternatives evaluated in
+    docs/benchmarks.md: events keyed by the rowid (`sid << 32 | seq`), `WITHOUT ROWID`, no
+    session-row update, other page sizes. A checkpoint every 300 turns."""
+    from agenthost.backends.sessions import _sqlite_sql as sql
+
+    base = [s for s in sql.SCHEMA if "TABLE IF NOT EXISTS events" not in s]
+    ins_rowid = "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)"
+    ins_without = "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)"
+    blob = b'{"x":"' + b"a" * 600 + b'"}'
+    variants: dict[str, tuple[Any, ...]] = {
+        # name: schema, insert, row(key, sid, seq), update the session row, pragmas
+        "now": (sql.SCHEMA, sql.INSERT_EVENT, lambda k, _s, q: (*k, q, "i", "r", "t", 1.0, blob)),
+        "now, no session update": (sql.SCHEMA, sql.INSERT_EVENT, None),
+        "events by rowid": (
+            [*base, _EVENTS_BY_ROWID],
+            ins_rowid,
+            lambda _k, s, q: ((s << 32) + q, "i", "r", "t", 1.0, blob),
+        ),
+        "events by rowid, no session update": ([*base, _EVENTS_BY_ROWID], ins_rowid, None),
+        "events WITHOUT ROWID (sid, seq)": (
+            [*base, _EVENTS_WITHOUT_ROWID],
+            ins_without,
+            lambda _k, s, q: (s, q, "i", "r", "t", 1.0, blob),
+        ),
+        "now, page_size 8192": (sql.SCHEMA, sql.INSERT_EVENT, None, "PRAGMA page_size = 8192"),
+        "now, page_size 1024": (sql.SCHEMA, sql.INSERT_EVENT, None, "PRAGMA page_size = 1024"),
+    }
+    out: dict[str, float] = {}
+    for n, (name, spec) in enumerate(variants.items()):
+        schema, insert, row = spec[0], spec[1], spec[2]
+        if row is None:  # the row of the variant it derives from
+            row = variants["events by rowid" if "rowid" in name else "now"][2]
+        update = "no session update" not in name
+        conn = sqlite3.connect(directory / f"schema{n}.db", isolation_level=None)
+        try:
+            for pragma in spec[3:]:
+                conn.execute(pragma)
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA wal_autocheckpoint = 0")
+            for statement in schema:
+                conn.execute(statement)
+            spent, seq = 0.0, 0
+            for t in range(turns):
+                key = ("app", "user", f"s{t}")
+                sid = conn.execute(sql.INSERT_SESSION, (*key, b"{}", 1.0, 1.0, 0, 0)).lastrowid
+                start = time.process_time()
+                for count in (1, 1, 1, 2):
+                    conn.execute("BEGIN IMMEDIATE")
+                    conn.execute("PRAGMA data_version").fetchone()
+                    rows = [row(key, sid, seq + i) for i in range(1, count + 1)]
+                    seq += count
+                    conn.executemany(insert, rows)
+                    if update:
+                        conn.execute(sql.UPDATE_SESSION, (seq, 2.0, count, *key))
+                    conn.execute("COMMIT")
+                spent += time.process_time() - start
+                if t % 300 == 299:
+                    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            out[name] = spent / turns / 4 * 1e6
+        finally:
+            conn.close()
+    return out
 
 
 async def run_store_micro_async(*, history: int = 600, rounds: int = 2000) -> dict[str, Any]:
@@ -277,12 +383,42 @@ def _print(results: dict[str, Any]) -> None:
                 print(f"  {name:<40} {value:.1f} µs")
 
 
+async def _turns_only(url: str, rounds: int) -> list[float]:
+    """`new_session_turn_cpu` in blocks of 300 turns (their spread shows the machine's noise)."""
+    async with open_session_store(url) as store:
+        return [await new_session_turn_cpu(store, 300) for _ in range(max(rounds // 300, 1))]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--history", type=int, default=600, help="events in the cached session")
     parser.add_argument("--rounds", type=int, default=2000)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument(
+        "--turns-only",
+        action="store_true",
+        help="only the new-session turn's CPU (memory, then SQLite), `rounds` turns each",
+    )
+    parser.add_argument(
+        "--schemas",
+        action="store_true",
+        help="only the bare-connection commit of other schemas (`rounds` turns each)",
+    )
     args = parser.parse_args()
+    if args.schemas:
+        with tempfile.TemporaryDirectory(prefix="agenthost-bench-") as tmp:
+            for name, us in bare_schema_commits(Path(tmp), turns=args.rounds).items():
+                print(f"{name:<40} {us:5.1f} µs CPU a commit")
+        return
+    if args.turns_only:
+        with tempfile.TemporaryDirectory(prefix="agenthost-bench-") as tmp:
+            for url in ("memory://", f"sqlite:///{tmp}/turns.db"):
+                cpu = sorted(asyncio.run(_turns_only(url, args.rounds)))
+                print(
+                    f"{url.split(':')[0]:<7} new-session turn, store calls: µs CPU min "
+                    f"{cpu[0]:.1f}, median {statistics.median(cpu):.1f} ({len(cpu)} blocks)"
+                )
+        return
     results = run_store_micro(history=args.history, rounds=args.rounds)
     if args.json:
         print(json.dumps(results, indent=2))

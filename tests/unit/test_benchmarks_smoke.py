@@ -142,3 +142,19 @@ def test_engine_turn_prints_cpu_and_gc_per_store() -> None:
     lines = done.stdout.splitlines()
     assert [line.split()[0] for line in lines] == ["memory", "sqlite"]
     assert all("µs/turn" in line and "collections/turn" in line for line in lines)
+
+
+def test_store_micro_turns_and_schemas_print_every_line() -> None:
+    base = [sys.executable, "-m", "benchmarks.store_micro", "--rounds", "2"]
+    done = subprocess.run(
+        [*base, "--turns-only"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert [line.split()[0] for line in done.stdout.splitlines()] == ["memory", "sqlite"]
+    done = subprocess.run(
+        [*base, "--schemas"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 7
+    assert lines[0].startswith("now ") and all("µs CPU a commit" in line for line in lines)

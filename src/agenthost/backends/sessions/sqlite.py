@@ -47,7 +47,9 @@ sessions (LRU) and checks them with `PRAGMA data_version` (about 3 µs), which c
 ANOTHER connection committed. If it did not change, the cached object is current. If it did,
 each cached session is refreshed on its next use: its row, only the events with `seq` above the
 cached last one (everything if it was deleted and created again meanwhile, and events trimmed
-by the other writer are dropped), and its app/user state: about 43 µs for 3 new events.
+by the other writer are dropped), and its app/user state: about 43 µs for 3 new events. A
+new session of the user whose session was used last starts with that session's app/user
+state when the data version did not change (no read of the two state tables).
 
 The `Session` returned by `get` and `create` is the cached object itself, the same one every
 time: `append` updates it in place (events appended, state merged, `updated_at`), and an
@@ -127,6 +129,8 @@ _SQLITE_LOCKED: Final = 6
 
 _decode_state = msgspec.json.Decoder(dict[str, Any]).decode
 
+_Db = sqlite3.Connection | sqlite3.Cursor  # what the statements run on
+
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
@@ -195,6 +199,7 @@ class SQLiteSessionStore(OpenClose):
         self._integrity = IntegrityCheck(self.path, integrity_interval)
         self._watch = FileWatch(":memory:")  # the file's identity, taken when it is opened
         self._conn: sqlite3.Connection | None = None
+        self._cur: sqlite3.Cursor | None = None  # the write path's statements (no new cursor each)
         self._checkpointer: Checkpointer | None = None
         self._cache: OrderedDict[SessionKey, Entry] = OrderedDict()
         self._data_version = -1
@@ -243,6 +248,7 @@ class SQLiteSessionStore(OpenClose):
             conn.close()
             raise
         self._conn = conn
+        self._cur = conn.cursor()
         self._checkpointer = checkpointer
         self._watch = watch
         logger.debug("opened SQLite session store %s", self.path)
@@ -269,6 +275,7 @@ class SQLiteSessionStore(OpenClose):
 
     async def aclose(self) -> None:
         conn, self._conn = self._conn, None
+        self._cur = None
         checkpointer, self._checkpointer = self._checkpointer, None
         self._cache.clear()
         try:
@@ -311,6 +318,13 @@ class SQLiteSessionStore(OpenClose):
         self._watch.usable()
         return conn
 
+    def _cursor(self) -> sqlite3.Cursor:
+        """The write path's cursor (Connection.execute makes a new cursor every call)."""
+        self._connection()  # open, not lost
+        cur = self._cur
+        assert cur is not None  # set and cleared with _conn
+        return cur
+
     # ---- errors and lock waits ------------------------------------------------------------
 
     async def _retry(
@@ -338,7 +352,7 @@ class SQLiteSessionStore(OpenClose):
 
     # ---- cache ----------------------------------------------------------------------------
 
-    def _sync_external(self, conn: sqlite3.Connection) -> None:
+    def _sync_external(self, conn: _Db) -> None:
         """Bump the epoch (making every cached session stale) if another connection wrote."""
         version = conn.execute("PRAGMA data_version").fetchone()[0]
         if version != self._data_version:
@@ -355,9 +369,7 @@ class SQLiteSessionStore(OpenClose):
             cache.popitem(last=False)
 
     @staticmethod
-    def _read_shared(
-        conn: sqlite3.Connection, app: str, user_id: str
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _read_shared(conn: _Db, app: str, user_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
         app_state = {
             k: decode_json(v)
             for k, v in conn.execute("SELECT key, value FROM app_state WHERE app = ?", (app,))
@@ -370,7 +382,7 @@ class SQLiteSessionStore(OpenClose):
         }
         return app_state, user_state
 
-    def _load(self, conn: sqlite3.Connection, key: SessionKey) -> Entry | None:
+    def _load(self, conn: _Db, key: SessionKey) -> Entry | None:
         """Read a whole session (inside the caller's transaction); None if missing or expired."""
         row = conn.execute(sql.SELECT_SESSION, key).fetchone()
         if row is None:
@@ -394,7 +406,7 @@ class SQLiteSessionStore(OpenClose):
         )
         return Entry(session, own, sid, self._epoch)
 
-    def _refresh(self, conn: sqlite3.Connection, key: SessionKey, entry: Entry) -> Entry | None:
+    def _refresh(self, conn: _Db, key: SessionKey, entry: Entry) -> Entry | None:
         """Bring a stale cached session up to date (inside the caller's transaction)."""
         row = conn.execute(sql.SELECT_REFRESH, key).fetchone()
         if row is None:
@@ -551,24 +563,47 @@ class SQLiteSessionStore(OpenClose):
         user_delta: dict[str, Any],
         events: Sequence[Event],
     ) -> Session:
-        conn = self._connection()
+        cur = self._cursor()
         plan = self._plan_create(key, own, app_delta, user_delta, events)
-        conn.execute("BEGIN IMMEDIATE")
+        cur.execute("BEGIN IMMEDIATE")
         try:
-            self._sync_external(conn)
-            written = self._write_create(conn, plan)
-            conn.execute("COMMIT")
+            self._sync_external(cur)
+            cached = self._cached_shared(key)
+            written = self._write_create(cur, plan, read_shared=cached is None)
+            cur.execute("COMMIT")
         except BaseException:
-            conn.rollback()
+            cur.connection.rollback()
             raise
         self._wrote(row_bytes(plan.rows))
-        return self._created(plan, *written)
+        return self._created(plan, *written, cached=cached)
+
+    def _cached_shared(self, key: SessionKey) -> dict[str, Any] | None:
+        """The `app:`/`user:` part of the state of the most recently used cached session of
+        the same app and user, when it is current (no other connection wrote since): what a
+        new session of that user starts with, without reading both state tables (two SELECTs
+        a new-session turn). Not used by the group commit, whose later writes in the same
+        transaction could change the state before this session is cached."""
+        cache = self._cache
+        if not cache:
+            return None
+        last = next(reversed(cache))
+        if last[0] != key[0] or last[1] != key[1]:
+            return None
+        entry = cache[last]
+        if entry.epoch != self._epoch:
+            return None
+        return {
+            k: v
+            for k, v in entry.session.state.items()
+            if k.startswith(APP_PREFIX) or k.startswith(USER_PREFIX)
+        }
 
     def _write_create(
-        self, conn: sqlite3.Connection, plan: CreatePlan
+        self, conn: _Db, plan: CreatePlan, *, read_shared: bool = True
     ) -> tuple[int, dict[str, Any], dict[str, Any]]:
         """Inside the caller's transaction: the session row, its events, app/user state; the
-        sid and the app/user state as they are now. SessionExists before any write."""
+        sid and the app/user state as they are now (unless not `read_shared`: empty).
+        SessionExists before any write."""
         key = plan.key
         sid = self._insert_session(
             conn, key, plan.own_blob, plan.now, plan.batch.last_seq, len(plan.rows)
@@ -577,19 +612,36 @@ class SQLiteSessionStore(OpenClose):
             conn.executemany(sql.INSERT_EVENT, plan.rows)
         for statement, params in plan.shared:
             conn.execute(statement, params)
+        if not read_shared:
+            return sid, {}, {}
         app_state, user_state = self._read_shared(conn, key[0], key[1])
         return sid, app_state, user_state
 
     def _created(
-        self, plan: CreatePlan, sid: int, app_state: dict[str, Any], user_state: dict[str, Any]
+        self,
+        plan: CreatePlan,
+        sid: int,
+        app_state: dict[str, Any],
+        user_state: dict[str, Any],
+        *,
+        cached: dict[str, Any] | None = None,
     ) -> Session:
-        """After the commit: the Session handed out, cached, its app/user state spread."""
+        """After the commit: the Session handed out, cached, its app/user state spread.
+        `cached`: the app/user state before this create (`_cached_shared`), instead of
+        `app_state` and `user_state` read after its writes."""
         app, user_id, session_id = plan.key
+        if cached is None:
+            state = merge_state(app_state, user_state, plan.own)
+        else:
+            state = dict(plan.own)
+            state.update(cached)
+            if plan.app_delta or plan.user_delta:
+                apply_delta(state, merge_state(plan.app_delta, plan.user_delta, {}))
         session = Session(
             app=app,
             user_id=user_id,
             id=session_id,
-            state=merge_state(app_state, user_state, plan.own),
+            state=state,
             events=list(plan.batch.events),
             created_at=plan.now,
             updated_at=plan.now,
@@ -602,7 +654,7 @@ class SQLiteSessionStore(OpenClose):
 
     def _insert_session(
         self,
-        conn: sqlite3.Connection,
+        conn: _Db,
         key: SessionKey,
         own_blob: bytes,
         now: float,
@@ -625,7 +677,7 @@ class SQLiteSessionStore(OpenClose):
 
     async def append(self, session: Session, events: Sequence[Event]) -> None:
         """Store the events; returns once they are committed (see "Group commit" above)."""
-        key = session.key
+        key = SessionKey(session.app, session.user_id, session.id)
         check_events(events, key)
         if not events:
             return
@@ -635,9 +687,9 @@ class SQLiteSessionStore(OpenClose):
         else:
             self._mark_tick(key)
         try:
-            self._append(session, events)
+            self._append(session, key, events)
         except sqlite3.Error as exc:
-            await self._retry(exc, self._append, session, events)
+            await self._retry(exc, self._append, session, key, events)
 
     async def close_run(self, session: Session, event: Event) -> bool:
         """Store a run's terminal `event` unless that run has one stored already (another
@@ -718,7 +770,7 @@ class SQLiteSessionStore(OpenClose):
     def _write_group(self, group: builtins.list[Pending]) -> dict[int, object]:
         """One transaction for many sessions' writes; by id() of each: what refused it, or
         the Session it created."""
-        conn = self._connection()
+        conn = self._cursor()
         outcomes: dict[int, object] = {}
         done: builtins.list[tuple[Pending, Any]] = []
         conn.execute("BEGIN IMMEDIATE")
@@ -735,7 +787,7 @@ class SQLiteSessionStore(OpenClose):
                     outcomes[id(p)] = exc
             conn.execute("COMMIT")
         except BaseException:
-            conn.rollback()
+            conn.connection.rollback()
             raise
         self._wrote(sum(row_bytes(p.plan.rows if p.plan else w.rows) for p, w in done))
         for p, w in done:
@@ -746,29 +798,34 @@ class SQLiteSessionStore(OpenClose):
                 self._after_append(p.session, w.entry, w.batch, w.new_own, w.now)
         return outcomes
 
-    def _append(self, session: Session, events: Sequence[Event]) -> None:
-        conn = self._connection()
-        conn.execute("BEGIN IMMEDIATE")
+    def _append(self, session: Session, key: SessionKey, events: Sequence[Event]) -> None:
+        cur = self._cursor()
+        cur.execute("BEGIN IMMEDIATE")
         try:
-            self._sync_external(conn)
-            w = self._write_batch(conn, session, events)
-            conn.execute("COMMIT")
+            self._sync_external(cur)
+            w = self._write_batch(cur, session, events, key)
+            cur.execute("COMMIT")
         except BaseException:
-            conn.rollback()
+            cur.connection.rollback()
             raise
         # Stored (and safe from a process crash). Now the objects handed out.
         self._wrote(row_bytes(w.rows))
-        self._after_append(session, w.entry, w.batch, w.new_own, w.now)
+        self._after_append(session, w.entry, w.batch, w.new_own, w.now, key)
 
     def _write_batch(
-        self, conn: sqlite3.Connection, session: Session, events: Sequence[Event]
+        self,
+        conn: _Db,
+        session: Session,
+        events: Sequence[Event],
+        key: SessionKey | None = None,
     ) -> Written:
         """Write one session's batch inside the caller's transaction. Everything that can
         refuse the batch (a missing session, a value JSON cannot hold) is checked before the
         first write, so a refused batch leaves the transaction as it found it."""
         options = self._options
         limit = options.max_events
-        key = session.key
+        if key is None:
+            key = session.key
         entry = self._cache.get(key)
         if entry is not None and entry.epoch != self._epoch:
             entry = self._refresh(conn, key, entry)
@@ -792,7 +849,11 @@ class SQLiteSessionStore(OpenClose):
             raise SessionNotFound(session.id)
         batch = prepare_batch(events, last_seq)
         rows = event_rows(key, batch.events)
-        shared = shared_statements(key[0], key[1], batch.app_delta, batch.user_delta)
+        shared = (
+            shared_statements(key[0], key[1], batch.app_delta, batch.user_delta)
+            if batch.app_delta or batch.user_delta
+            else ()
+        )
         new_own: dict[str, Any] | None = None
         blob = b""
         if batch.session_delta:
@@ -800,7 +861,10 @@ class SQLiteSessionStore(OpenClose):
             apply_delta(new_own, batch.session_delta)
             blob = encode_json("state_delta", new_own)
         # nothing was written up to here
-        conn.executemany(sql.INSERT_EVENT, rows)
+        if len(rows) == 1:
+            conn.execute(sql.INSERT_EVENT, rows[0])
+        else:
+            conn.executemany(sql.INSERT_EVENT, rows)
         removed = 0
         if limit is not None and stored + len(batch.events) > limit:
             removed = conn.execute(sql.TRIM_EVENTS, (*key, batch.last_seq - limit)).rowcount
@@ -820,13 +884,14 @@ class SQLiteSessionStore(OpenClose):
         batch: Batch,
         new_own: dict[str, Any] | None,
         now: float,
+        key: SessionKey | None = None,
     ) -> None:
         limit = self._options.max_events
         if entry is not None:
             apply_batch(entry.session, batch, now=now, max_events=limit)
             if new_own is not None:
                 entry.own = new_own
-            self._cache.move_to_end(session.key)
+            self._cache.move_to_end(session.key if key is None else key)
         if entry is None or session is not entry.session:
             apply_batch(session, batch, now=now, max_events=limit)
         if batch.app_delta or batch.user_delta:
@@ -884,7 +949,7 @@ class SQLiteSessionStore(OpenClose):
         self._cache.pop(key, None)
 
     @staticmethod
-    def _delete_rows(conn: sqlite3.Connection, key: SessionKey) -> None:
+    def _delete_rows(conn: _Db, key: SessionKey) -> None:
         conn.execute(f"DELETE FROM events WHERE {sql.WHERE_KEY}", key)
         conn.execute(f"DELETE FROM sessions WHERE {sql.WHERE_KEY}", key)
 

@@ -182,6 +182,46 @@ async def test_shared_state_updates_cached_sessions_of_this_process(open_store: 
     assert bob.state == {"app:v": 2}
 
 
+async def test_a_new_session_starts_with_the_current_shared_state(open_store: Open) -> None:
+    """A new session of a user whose session was just used takes its app:/user: state from
+    the cache (no read of the state tables) unless another connection wrote since; it is
+    always what a fresh read of the file gives."""
+    a = await open_store()
+    b = await open_store()
+    first = await a.create(KEY, state={"user:lang": "de", "app:v": 1, "mine": 1})
+    await a.append(first, [event(state_delta={"user:gone": 1, "app:w": 2})])
+    await a.append(first, [event(state_delta={"user:gone": None})])
+
+    async def check(session_id: str, **create: object) -> dict[str, object]:
+        key = SessionKey("app", "alice", session_id)
+        await asyncio.sleep(0)  # a new loop tick: written at once, not in a group commit
+        made = await a.create_with_events(key, **create)  # type: ignore[arg-type]
+        fresh = await open_store(cache_size=0)
+        reread = await fresh.get(key)
+        assert reread is not None
+        assert made.state == reread.state
+        return made.state
+
+    statements: list[str] = []
+    assert a._conn is not None
+    a._conn.set_trace_callback(statements.append)
+    assert await check("s2", events=[]) == {"user:lang": "de", "app:v": 1, "app:w": 2}
+    a._conn.set_trace_callback(None)
+    assert not [s for s in statements if "_state" in s]  # from the cache
+    # its own events' app:/user: changes
+    own = [event(state_delta={"app:v": None, "user:new": 3, "x": 4})]
+    assert await check("s3", events=own) == {"user:lang": "de", "app:w": 2, "user:new": 3, "x": 4}
+    # another connection changed the shared state: read from the file
+    via_b = await b.get(KEY)
+    assert via_b is not None
+    await b.append(via_b, [event(state_delta={"app:w": 5, "user:lang": "fr"})])
+    assert await check("s4", events=[]) == {"user:lang": "fr", "app:w": 5, "user:new": 3}
+    # the last session used is another user's: its user: state is not this user's
+    bob = await a.create(SessionKey("app", "bob", "b1"), state={"user:lang": "en"})
+    assert bob.state == {"app:w": 5, "user:lang": "en"}
+    assert await check("s5", events=[]) == {"user:lang": "fr", "app:w": 5, "user:new": 3}
+
+
 async def test_deleted_by_another_connection(open_store: Open) -> None:
     a = await open_store()
     b = await open_store()
