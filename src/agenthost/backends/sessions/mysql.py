@@ -50,6 +50,7 @@ from agenthost.backends.sessions._common import (
 )
 from agenthost.backends.sessions._sql_common import (
     ServerOptions,
+    create_over_limit,
     latest_version,
     schema_error,
     split_scope,
@@ -333,12 +334,9 @@ class MySQLSessionStore(OpenClose):
         key = SessionKey(*key)
         check_key(key)
         check_events(events, key)
-        limit = self._options.max_events
-        if limit is not None and len(events) > limit:
-            encode_events(events)  # refused before anything is created
-            session = await self.create(key)  # trimmed on the way in: append's business
-            await self.append(session, events)
-            return session
+        trimmed = await create_over_limit(self, key, events, self._options.max_events)
+        if trimmed is not None:
+            return trimmed
         batch = prepare_batch(events, 0)
         try:
             own: dict[str, Any] = {}

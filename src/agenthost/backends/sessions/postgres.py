@@ -56,6 +56,7 @@ from agenthost.backends.sessions._common import (
 )
 from agenthost.backends.sessions._sql_common import (
     ServerOptions,
+    create_over_limit,
     latest_version,
     renumber,
     schema_error,
@@ -367,11 +368,9 @@ class PostgresSessionStore(OpenClose):
         check_key(key)
         check_events(events, key)
         options = self._options
-        if options.max_events is not None and len(events) > options.max_events:
-            encode_events(events)  # refused before anything is created
-            session = await self.create(key)  # trimmed on the way in: append's business
-            await self.append(session, events)
-            return session
+        trimmed = await create_over_limit(self, key, events, self._options.max_events)
+        if trimmed is not None:
+            return trimmed
         batch = prepare_batch(events, 0)
         try:
             columns = _columns(batch.events)
