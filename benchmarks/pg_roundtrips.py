@@ -34,6 +34,9 @@ from benchmarks._load_client import Client, request_bytes
 from benchmarks.load import (
     ROOT,
     Replica,
+    _analyze,
+    _app_name,
+    _drop_prefixed,
     _free_port,
     _postgres_base,
     _ready,
@@ -97,7 +100,7 @@ def _replica(config: Path, src: Path, tmp: Path) -> Any:
 
 
 async def _life(
-    config: Path, src: Path, tmp: Path, app: str, runs: int, clients: int, idle: float
+    config: Path, url: str, src: Path, tmp: Path, runs: int, clients: int, idle: float
 ) -> dict[str, float]:
     """One replica's life: start, `runs` runs (or `idle` seconds of nothing), stop; the
     database's transactions over it and the backends' CPU over the runs."""
@@ -110,6 +113,8 @@ async def _life(
         pool = [Client([("127.0.0.1", replica.port)], request) for _ in range(clients)]
         if runs:
             await asyncio.gather(*(c.run(0) for c in pool))  # connections, prepares
+            await _analyze(url)  # as in load.py: the statistics a deployment has
+            app = _app_name(url) or ""
             first = await _backend_ticks(app)
             left = [runs]
 
@@ -143,12 +148,13 @@ async def measure(runs: int, clients: int, src: Path) -> dict[str, Any]:
         tempfile.TemporaryDirectory(prefix="agenthost-rt-") as name,
     ):
         tmp = Path(name)
-        config = write_config(tmp, _url(prefix), model.base_url, "auto")
+        url = _url(prefix)
+        config = write_config(tmp, url, model.base_url, "auto")
         try:
-            busy = await _life(config, src, tmp, f"{prefix}rt", runs, clients, 0.0)
-            quiet = await _life(config, src, tmp, f"{prefix}rt", 0, clients, busy["seconds"])
+            busy = await _life(config, url, src, tmp, runs, clients, 0.0)
+            quiet = await _life(config, url, src, tmp, 0, clients, busy["seconds"])
         finally:
-            await _drop(prefix)
+            await _drop_prefixed(url)
     per_run = (busy["xacts"] - quiet["xacts"]) / (runs + clients)
     return {
         "src": str(src),
@@ -158,23 +164,6 @@ async def measure(runs: int, clients: int, src: Path) -> dict[str, Any]:
         "postgres_cpu_ms_per_run": round(1000 * busy["ticks"] / hz / runs, 2),
         "lives": {"busy": busy, "quiet": quiet},
     }
-
-
-async def _drop(prefix: str) -> None:
-    import asyncpg
-
-    base = _postgres_base().split("?", 1)[0].rsplit("/", 1)[0]
-    conn = await asyncpg.connect(f"{base}/{DATABASE}")
-    try:
-        tables = await conn.fetch(
-            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
-            "AND starts_with(tablename, $1)",
-            prefix,
-        )
-        if tables:
-            await conn.execute(f"DROP TABLE IF EXISTS {', '.join(t[0] for t in tables)} CASCADE")
-    finally:
-        await conn.close()
 
 
 def main(argv: list[str] | None = None) -> int:
