@@ -3,10 +3,10 @@ the stores on a server database."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, Self
 
+from agenthost.backends.common.grouped import Grouped
 from agenthost.backends.common.lifecycle import OpenClose
 from agenthost.backends.common.migrations import Migrated
 from agenthost.backends.common.sql_servers import server_options
@@ -72,69 +72,24 @@ def where(query: UsageQuery, placeholder: str = "?") -> tuple[str, list[Any]]:
 
 
 class RecordGroup:
-    """Concurrent `record` calls share one write (one statement, one round trip, one commit):
-    while a write is in flight, the records that arrive wait and go together in the next one.
-    Each caller returns once its record is stored, or raises what its write raised, as it
-    would alone; a caller cancelled while waiting leaves its record to be written. Under a
-    server's load (runs ending together) this cuts the usage statements per run; a lone
-    record is written at once, as before. `write(records)` stores a batch whose run ids are
+    """Concurrent `record` calls share one write (backends/common/grouped.py): while a write is
+    in flight, the records that arrive wait and go together in the next one, and each caller
+    returns once its record is stored. `write(records)` stores a batch whose run ids are
     unique (of records with one run id, the last wins, as sequential upserts would)."""
 
     def __init__(self, write: Callable[[list[UsageRecord]], Awaitable[None]]) -> None:
-        self._write = write
-        self._busy = False
-        self._next: list[UsageRecord] = []
-        self._next_done: asyncio.Future[None] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        async def unique(records: list[UsageRecord]) -> list[None]:
+            await write(list({r.run_id: r for r in records}.values()))
+            return [None] * len(records)
+
+        self._group: Grouped[UsageRecord, None] = Grouped(unique)
 
     async def record(self, record: UsageRecord) -> None:
-        if not self._busy:
-            self._busy = True
-            try:
-                await self._write([record])
-            finally:
-                self._hand_on()
-            return
-        self._next.append(record)
-        if self._next_done is None:
-            self._next_done = asyncio.get_running_loop().create_future()
-            self._next_done.add_done_callback(_retrieve)
-        await asyncio.shield(self._next_done)
-
-    def _hand_on(self) -> None:
-        """The write in flight is done: start the next batch's, if any."""
-        if not self._next:
-            self._busy = False
-            return
-        batch, done = self._next, self._next_done
-        self._next, self._next_done = [], None
-        assert done is not None
-        task = asyncio.ensure_future(self._flush(batch, done))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _flush(self, batch: list[UsageRecord], done: asyncio.Future[None]) -> None:
-        try:
-            await self._write(list({r.run_id: r for r in batch}.values()))
-        except asyncio.CancelledError:
-            done.cancel()
-            raise
-        except BaseException as exc:
-            done.set_exception(exc)
-        else:
-            done.set_result(None)
-        finally:
-            self._hand_on()
+        await self._group.submit(record)
 
     async def drain(self) -> None:
         """Wait for the writes in flight (before the pool closes)."""
-        while self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-
-
-def _retrieve(future: asyncio.Future[None]) -> None:
-    if not future.cancelled():
-        future.exception()  # its callers raised it; none left is no warning
+        await self._group.drain()
 
 
 class ServerUsageStore(Migrated, OpenClose):
