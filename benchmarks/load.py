@@ -41,7 +41,7 @@ import tempfile
 import textwrap
 import time
 import uuid
-from collections.abc import Coroutine, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -69,6 +69,7 @@ class LoadSettings:
     verify: int = 200  # runs per phase whose stored events are read back and compared
     timeout: float = 600.0  # the whole workload
     leases: str = "auto"
+    src: Path | None = None  # the code the replicas run (default: this checkout's src/)
 
 
 @dataclass
@@ -258,9 +259,10 @@ def _free_port() -> int:
         return port
 
 
-def _env() -> dict[str, str]:
+def _env(src: Path | None = None) -> dict[str, str]:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH")]))
+    first = str(src or ROOT / "src")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [first, env.get("PYTHONPATH")]))
     return env
 
 
@@ -313,7 +315,9 @@ class Replica:
 
 
 @contextlib.contextmanager
-def servers(config: Path, count: int, tmp: Path) -> Iterator[list[Replica]]:
+def servers(
+    config: Path, count: int, tmp: Path, src: Path | None = None
+) -> Iterator[list[Replica]]:
     """`count` replicas of `agenthost serve` on the config, stopped on exit."""
     replicas: list[Replica] = []
     try:
@@ -327,7 +331,7 @@ def servers(config: Path, count: int, tmp: Path) -> Iterator[list[Replica]]:
                     cmd,
                     stdout=out,
                     stderr=subprocess.STDOUT,
-                    env=_env(),
+                    env=_env(src),
                     start_new_session=True,  # its own scheduling group: see the module doc
                 )
             replicas.append(Replica(port, proc, log))
@@ -461,7 +465,7 @@ async def run_store(store: str, model: Any, settings: LoadSettings, tmp: Path) -
     url = store_url(store, tmp)
     config = write_config(tmp, url, model.base_url, settings.leases)
     try:
-        with servers(config, counts[-1], tmp) as procs:
+        with servers(config, counts[-1], tmp, settings.src) as procs:
             deadline = time.monotonic() + 120
             for replica in procs:
                 await _ready(replica, deadline)
@@ -476,6 +480,8 @@ async def run_store(store: str, model: Any, settings: LoadSettings, tmp: Path) -
                         clients, warm, _Budget(until=time.perf_counter() + settings.warmup)
                     )
                     phases[counts[-1]].errors += warm.errors
+                if store == "postgres":
+                    await _analyze(url)
                 for _ in range(settings.rounds):
                     for n in counts:
                         await _window(clients, phases[n], settings, meter)
@@ -522,7 +528,20 @@ async def _drop(url: str) -> None:
         await _drop_prefixed(url)
 
 
+async def _analyze(url: str) -> None:
+    """Statistics for the phase's new tables, as autovacuum gathers within a minute of a
+    table's first writes in a deployment: without them Postgres may look a session up
+    through the by-user index (every session of the user) instead of its unique key, and the
+    one load user's sessions grow by thousands in a phase."""
+    await _each_prefixed(url, lambda tables: f"ANALYZE {', '.join(tables)}")
+
+
 async def _drop_prefixed(url: str) -> None:
+    await _each_prefixed(url, lambda tables: f"DROP TABLE IF EXISTS {', '.join(tables)} CASCADE")
+
+
+async def _each_prefixed(url: str, statement: Callable[[list[str]], str]) -> None:
+    """Run `statement(the tables under the URL's prefix)`, if there are any."""
     import asyncpg
 
     prefix = url.split("table_prefix=", 1)[1].split("&", 1)[0]
@@ -534,7 +553,7 @@ async def _drop_prefixed(url: str) -> None:
             prefix,
         )
         if rows:
-            await conn.execute(f"DROP TABLE IF EXISTS {', '.join(r[0] for r in rows)} CASCADE")
+            await conn.execute(statement([r[0] for r in rows]))
     finally:
         await conn.close()
 
@@ -640,7 +659,8 @@ def run(settings: Settings) -> Outcome:
 
 
 def _settings_dict(load: LoadSettings) -> dict[str, Any]:
-    return {k: getattr(load, k) for k in LoadSettings.__dataclass_fields__}
+    values = {k: getattr(load, k) for k in LoadSettings.__dataclass_fields__}
+    return {k: str(v) if isinstance(v, Path) else v for k, v in values.items()}
 
 
 # ----------------------------------------------------------------------------- standalone
@@ -656,6 +676,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         leases=args.leases,
         timeout=args.timeout,
         verify=args.verify,
+        src=args.src,
     )
     phases = run_async(measure(load))
     for phase in phases:
@@ -663,7 +684,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for row in rows_of(phases):
         verdict = "" if row.met is None else ("met" if row.met else "MISSED")
         print(f"{row.store:<9} {row.variant:<48} {row.value} {row.unit} {verdict}  {row.note}")
-    out = ROOT / "benchmarks" / "results" / "load.json"
+    out = args.out or ROOT / "benchmarks" / "results" / "load.json"
     out.parent.mkdir(exist_ok=True)
     doc = {"phases": [p.summary() for p in phases], "cores": os.cpu_count()}
     out.write_text(json.dumps(doc, indent=2) + "\n")
@@ -681,6 +702,10 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--leases", choices=["auto", "local"], default="auto", help="cluster.leases (see docs)"
     )
     parser.add_argument("--timeout", type=float, default=600.0, help="the whole benchmark")
+    parser.add_argument(
+        "--src", type=Path, default=None, help="the code the replicas run (e.g. main's src/)"
+    )
+    parser.add_argument("--out", type=Path, default=None, help="the JSON (default: results/)")
     return parser.parse_args(argv)
 
 

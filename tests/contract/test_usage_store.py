@@ -4,6 +4,7 @@ without them, failing under CI=true)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -93,6 +94,15 @@ async def test_recording_a_run_again_replaces_it(usage: UsageStore) -> None:
     assert await usage.total_cost(UsageQuery(session_id="s1")) == 0.0
     assert await usage.total_cost(UsageQuery(user_id="bob")) == pytest.approx(0.7)
     assert [r.session_id for r in await usage.records(UsageQuery())] == ["s9"]
+
+
+async def test_records_made_at_once_are_all_stored(usage: UsageStore) -> None:
+    """Runs ending together (the Postgres and MySQL stores write them in batches)."""
+    await asyncio.gather(*(usage.record(rec(f"r{i}", cost=1.0)) for i in range(40)))
+    await asyncio.gather(*(usage.record(rec(f"r{i}", cost=2.0)) for i in range(0, 40, 2)))
+    found = await usage.records(UsageQuery())
+    assert sorted(r.run_id for r in found) == sorted(f"r{i}" for i in range(40))
+    assert await usage.total_cost(UsageQuery()) == pytest.approx(60.0)
 
 
 async def test_app_names_with_sql_wildcards_are_matched_literally(usage: UsageStore) -> None:

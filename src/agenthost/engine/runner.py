@@ -33,6 +33,7 @@ from agenthost.core.errors import (
     LeaseLost,
     RunError,
     RunNotFound,
+    SessionExists,
     SessionNotFound,
     StoreError,
 )
@@ -261,16 +262,21 @@ class Runner:
         adapter: dict[str, Any] | None = None,
         source: EventSource | None = None,
         delivery: DeliverySection | None = None,
+        new: bool = False,
     ) -> AsyncGenerator[Event, None]:
         """Run the agent on `message` in the session; yields events as they happen.
 
         `session_id=None` starts a new session (its id is on every event: `event.session_id`).
+        `new=True` says `session_id` is an id the caller just made for a new session (the
+        server's run in a new session): it is created with the message in one write, without
+        a `get` first; should it exist after all, the run goes on in it as without `new`.
         `timeout` (seconds) is the run's deadline. `busy_policy` overrides the runner's for
         this message. An `ApprovalAnswer` as the message answers a pending approval in the
         session (see `answer_approval`).
         """
         _check_id("user_id", user_id)
         fresh = session_id is None  # a new session: nothing to get, nothing to recover
+        named_new = new and not fresh and not isinstance(message, ApprovalAnswer)
         if session_id is None:
             session_id = new_session_id()
         _check_id("session_id", session_id)
@@ -301,10 +307,16 @@ class Runner:
         ) as lease:
             fence = lease if self._fenced else None
             received: Event | None = None
+            if named_new:  # as fresh, unless the session exists after all
+                received = self._received(run_id, key, msg, state_delta)
+                try:
+                    session = await self._create(key, received)
+                except SessionExists:
+                    received = None
             if fresh:
                 received = self._received(run_id, key, msg, state_delta)
                 session = await self._create(key, received)
-            else:
+            elif received is None:
                 try:
                     session = await self._load(key, fence)
                 except LeaseLost as exc:  # another replica took the session before any write

@@ -288,6 +288,7 @@ async def start_run(
         state_delta=body.state_delta,
         config=body.config,
         busy_policy=body.busy_policy,
+        new_session=new,
     )
     if body.background:
         headers = {"X-Run-Id": request.run_id, "X-Session-Id": session_id}

@@ -116,6 +116,7 @@ class RunRequest:
     busy_policy: Literal["queue", "reject", "interrupt"] | None = None
     end_user: str | None = None  # the OpenAI `user` field: the client app's end user (logs)
     run_id: str = field(default_factory=new_run_id)
+    new_session: bool = False  # session_id was just made for this run: Runner.run(new=True)
 
 
 def _retrieve(future: asyncio.Future[None]) -> None:
@@ -369,6 +370,7 @@ class RunManager:
             source=EventSource(
                 platform=platform, conversation_id=request.session_id, sender_id=request.user_id
             ),
+            new=request.new_session,
         )
         try:
             async with aclosing(events) as stream:

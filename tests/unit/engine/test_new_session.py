@@ -48,11 +48,13 @@ class CallLog:
         self.batches.append([e.type for e in events])
 
 
-async def _run(log: CallLog, session_id: str | None, agent: LLMAgent | None = None) -> list[Event]:
+async def _run(
+    log: CallLog, session_id: str | None, agent: LLMAgent | None = None, *, new: bool = False
+) -> list[Event]:
     agent = agent or LLMAgent(model=ScriptedModel(["hello"]))
     runner = Runner(agent, store=log, app="t")  # type: ignore[arg-type]
     events = []
-    async for event in runner.run("u", session_id, "hi"):
+    async for event in runner.run("u", session_id, "hi", new=new):
         assert event.partial or event.id in log.stored, event.type
         events.append(event)
     return events
@@ -82,6 +84,32 @@ async def test_a_named_session_is_looked_up_first(store: SessionStore) -> None:
     log.calls.clear()
     await _run(log, "s1")
     assert log.calls[0] == "get" and "create" not in log.calls
+
+
+async def test_a_session_named_new_is_created_with_the_message_without_a_get(
+    store: SessionStore,
+) -> None:
+    """The server's run in a new session names the id it made: `new=True`."""
+    log = CallLog(store, combined=True)
+    events = await _run(log, "s-new", new=True)
+    assert log.calls == ["create_with_events", "append"]
+    assert {e.session_id for e in events} == {"s-new"}
+    session = await store.get(SessionKey("t", "u", "s-new"))
+    assert session is not None
+    assert [e.type for e in session.events] == [e.type for e in events if not e.partial]
+
+
+async def test_a_session_named_new_that_exists_goes_on_in_it(store: SessionStore) -> None:
+    log = CallLog(store, combined=True)
+    await _run(log, "s1")
+    log.calls.clear()
+    events = await _run(log, "s1", new=True)
+    assert log.calls[:2] == ["create_with_events", "get"]
+    assert events[0].type == "message.received" and events[0].seq == 4
+    session = await store.get(SessionKey("t", "u", "s1"))
+    assert session is not None
+    assert [e.type for e in session.events].count("message.received") == 2
+    assert [e.seq for e in session.events] == list(range(1, 7))
 
 
 async def test_a_tool_round_trip_is_four_writes_and_the_answer_ends_with_the_run(

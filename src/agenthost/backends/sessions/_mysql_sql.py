@@ -112,7 +112,7 @@ ON_DUPLICATE: Final = " ON DUPLICATE KEY UPDATE value = VALUES(value)"
 SELECT_EXPIRY: Final = f"SELECT updated_at FROM {{p}}sessions WHERE {WHERE_KEY} FOR UPDATE"
 INSERT_SESSION: Final = (
     "INSERT INTO {p}sessions (app, user_id, session_id, created_at, updated_at, last_seq, "
-    "event_count) VALUES (%s, %s, %s, %s, %s, 0, 0)"
+    "event_count) VALUES (%s, %s, %s, %s, %s, %s, %s)"
 )
 LIST: Final = (
     "SELECT session_id, created_at, updated_at, event_count FROM {p}sessions "

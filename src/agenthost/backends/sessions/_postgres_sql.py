@@ -173,6 +173,29 @@ INSERT_SESSION: Final = (
 CREATE_BARE: Final = f"""
 WITH ins AS ({INSERT_SESSION})
 SELECT (SELECT sid FROM ins),{SELECT_SHARED.removeprefix(chr(10) + "SELECT")}"""
+# `create_with_events` when the events change no state and there is no TTL (the runner's new
+# session and its user message): the session row (its seq range already handed out), the
+# events and the shared scopes' read in ONE statement. $1-$3 key, $4 now, $5 the event count,
+# $6-$10 the events. Returns (sid or NULL when the session exists, the four arrays).
+CREATE_WITH_EVENTS: Final = (
+    """
+WITH s AS (
+  INSERT INTO {p}sessions (app, user_id, session_id, created_at, updated_at, last_seq,
+    event_count) VALUES ($1, $2, $3, $4, $4, $5, $5)
+  ON CONFLICT (app, user_id, session_id) DO NOTHING
+  RETURNING sid, 0::bigint AS base
+), ev AS (
+"""
+    + _insert_events(6)
+    + f""")
+SELECT (SELECT sid FROM s),{SELECT_SHARED.removeprefix(chr(10) + "SELECT")}"""
+)
+# the events of a new session created by `_create_with_state` ($1 its sid, $2-$6 the events)
+INSERT_FIRST_EVENTS: Final = (
+    "WITH s AS (UPDATE {p}sessions SET last_seq = cardinality($2::text[]), "
+    "event_count = cardinality($2::text[]) WHERE sid = $1 RETURNING sid, 0::bigint AS base)\n"
+    + _insert_events(2)
+)
 INSERT_OWN_STATE: Final = (
     "INSERT INTO {p}session_state (sid, key, value) SELECT $1, k, v "
     "FROM unnest($2::text[], $3::bytea[]) AS d(k, v)"

@@ -17,9 +17,10 @@ from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from agenthost.backends.common.migrations import behind_error
-from agenthost.backends.sessions._common import Batch
+from agenthost.backends.sessions._common import Batch, encode_events
 from agenthost.core.errors import ConfigError, InvalidArgument
 from agenthost.core.events import Event
+from agenthost.core.session import Session, SessionKey
 
 _SQL_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}")
 _TRUE: Final = {"1", "true", "yes", "on"}
@@ -150,3 +151,17 @@ def split_scope(delta: dict[str, Any]) -> tuple[list[str], list[Any], list[str]]
     """A scope's net delta as (keys set, their values, keys deleted)."""
     keys = [k for k, v in delta.items() if v is not None]
     return keys, [delta[k] for k in keys], [k for k, v in delta.items() if v is None]
+
+
+async def create_over_limit(
+    store: Any, key: SessionKey, events: Sequence[Event], max_events: int | None
+) -> Session | None:
+    """`create_with_events` with more events than `max_events` keeps (trimmed on the way in:
+    `append`'s business): `create`, then `append`. None when they fit. The events are encoded
+    first: an unstorable one creates nothing."""
+    if max_events is None or len(events) <= max_events:
+        return None
+    encode_events(events)
+    session: Session = await store.create(key)
+    await store.append(session, events)
+    return session

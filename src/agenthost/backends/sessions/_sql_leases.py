@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Final
 
+from agenthost.backends.common.grouped import Grouped
 from agenthost.ports.leases import Lease
 
 PG_NOW: Final = "extract(epoch from clock_timestamp())"
@@ -34,6 +35,18 @@ PG: Final = {
         WHERE name = $1 AND token = $2 AND expires_at > {PG_NOW} RETURNING interrupt""",
     "RELEASE": f"""UPDATE {{p}}leases SET expires_at = 0
         WHERE name = $1 AND token = $2 AND expires_at > {PG_NOW} RETURNING token""",
+    # releases made together (PostgresLeases.release): ($1 names, $2 tokens); the rows are
+    # locked in name order first, so two batches never wait on each other in a cycle
+    "RELEASE_MANY": f"""WITH d AS (
+            SELECT * FROM unnest($1::text[], $2::bigint[]) AS d(name, token)
+        ), locked AS (
+            SELECT l.name, l.token FROM {{p}}leases l
+            JOIN d ON l.name = d.name AND l.token = d.token
+            WHERE l.expires_at > {PG_NOW} ORDER BY l.name FOR UPDATE OF l
+        )
+        UPDATE {{p}}leases l SET expires_at = 0 FROM locked
+        WHERE l.name = locked.name AND l.token = locked.token AND l.expires_at > {PG_NOW}
+        RETURNING l.name, l.token""",
     "CURRENT": f"""SELECT holder, token, expires_at - {PG_NOW}, interrupt FROM {{p}}leases
         WHERE name = $1 AND expires_at > {PG_NOW}""",
     "INTERRUPT": f"""UPDATE {{p}}leases SET interrupt = $2
@@ -151,6 +164,7 @@ class PostgresLeases:
         self._conn = conn
         self._table = _Table(PG, prefix)
         self._queue = _Table(PG_QUEUE, prefix)
+        self._releases: Grouped[tuple[str, int], bool] = Grouped(self._release_all)
 
     async def _fetchrow(self, name: str, *args: Any) -> Any:
         async with self._conn() as conn:
@@ -172,7 +186,21 @@ class PostgresLeases:
         )
 
     async def release(self, lease: Lease) -> bool:
-        return await self._fetchrow("RELEASE", lease.name, lease.token) is not None
+        """Releases made while one is in flight go together in the next statement (runs
+        ending together: backends/common/grouped.py)."""
+        return await self._releases.submit((lease.name, lease.token))
+
+    async def _release_all(self, leases: list[tuple[str, int]]) -> list[bool]:
+        if len(leases) == 1:
+            return [await self._fetchrow("RELEASE", *leases[0]) is not None]
+        async with self._conn() as conn:
+            if not self._table._made:
+                await self._table.ensure(_pg_create(conn))
+            rows = await conn.fetch(
+                self._table.sql["RELEASE_MANY"], [n for n, _ in leases], [t for _, t in leases]
+            )
+        released = {(row[0], row[1]) for row in rows}
+        return [lease in released for lease in leases]
 
     async def current(self, name: str) -> Lease | None:
         row = await self._fetchrow("CURRENT", name)

@@ -6,7 +6,10 @@ append is TWO round trips: `START TRANSACTION; SELECT ... FOR UPDATE` (the sessi
 two processes appending to one session get unique, contiguous seq), then one multi-statement
 text with the events (one multi-row INSERT), the trim, the session row, every state scope and
 `COMMIT`. `get` is one round trip (five SELECTs in one read-only transaction). Values are
-escaped by the driver into the statement text.
+escaped by the driver into the statement text. `create` is two round trips (`START
+TRANSACTION` and the expiry check under a row lock, then every write and `COMMIT`);
+`create_with_events` (the runner's new session with its user message) is the same two, its
+events written in that transaction, instead of create + append (four).
 
 asyncmy over aiomysql: aiomysql 0.3.2 cannot escape bytes with PyMySQL 1.2 (it imports a
 placeholder PyMySQL removed), and asyncmy's protocol code is compiled (Cython). Not measured
@@ -30,6 +33,7 @@ from agenthost.backends.common.lifecycle import OpenClose
 from agenthost.backends.common.migrations import mysql_schema_version
 from agenthost.backends.sessions import _mysql_sql as sql
 from agenthost.backends.sessions._common import (
+    Batch,
     Clock,
     StoreOptions,
     apply_batch,
@@ -46,6 +50,7 @@ from agenthost.backends.sessions._common import (
 )
 from agenthost.backends.sessions._sql_common import (
     ServerOptions,
+    create_over_limit,
     latest_version,
     schema_error,
     split_scope,
@@ -62,7 +67,7 @@ from agenthost.core.errors import (
 )
 from agenthost.core.events import Event
 from agenthost.core.session import Session, SessionInfo, SessionKey
-from agenthost.core.state import merge_state
+from agenthost.core.state import apply_delta, merge_state
 from agenthost.ports.leases import Lease
 
 if TYPE_CHECKING:
@@ -320,20 +325,64 @@ class MySQLSessionStore(OpenClose):
         check_key(key)
         app_delta, user_delta, own = initial_state(state)
         own = {k: v for k, v in own.items() if v is not None}
+        return await self._create(key, own, app_delta, user_delta, None)
+
+    async def create_with_events(self, key: SessionKey, events: Sequence[Event]) -> Session:
+        """Create the session with its first events, all or nothing (the runner's new session
+        and its user message): `create`'s two round trips, the events in its transaction,
+        instead of create + append (four). SessionExists when it exists."""
+        key = SessionKey(*key)
+        check_key(key)
+        check_events(events, key)
+        trimmed = await create_over_limit(self, key, events, self._options.max_events)
+        if trimmed is not None:
+            return trimmed
+        batch = prepare_batch(events, 0)
+        try:
+            own: dict[str, Any] = {}
+            apply_delta(own, batch.session_delta)
+            return await self._create(key, own, batch.app_delta, batch.user_delta, batch)
+        except BaseException:
+            for event in (*events, *batch.events):
+                event.seq = 0  # nothing was stored
+            raise
+
+    async def _create(
+        self,
+        key: SessionKey,
+        own: dict[str, Any],
+        app_delta: dict[str, Any],
+        user_delta: dict[str, Any],
+        batch: Batch | None,
+    ) -> Session:
+        """A new session with its state and (`batch`) first events in one transaction: two
+        round trips (the expiry check under a row lock, then every write and COMMIT)."""
         own_rows = [("LAST_INSERT_ID()", k, encode_json("state", v)) for k, v in own.items()]
+        stored = [] if batch is None else batch.events
+        event_rows = [
+            ("LAST_INSERT_ID()", e.seq, e.id, e.run_id, e.type, e.timestamp, blob)
+            for e, blob in zip(stored, encode_events(stored), strict=True)
+        ]
         shared = self._shared_writes(key, app_delta, user_delta)
         options = self._options
         async with self._cursor() as cur:
             now = options.clock()
-            await cur.execute("START TRANSACTION")
-            await cur.execute(self._sql["SELECT_EXPIRY"], key)
-            row = await cur.fetchone()
+            _, row = await self._script(
+                cur, [("START TRANSACTION", ()), (self._sql["SELECT_EXPIRY"], key)]
+            )
             parts: list[tuple[str, Sequence[Any]]] = []
-            if row is not None:
-                if not options.is_expired(row[0], now):
+            if row:
+                if not options.is_expired(row[0][0], now):
                     raise session_exists_error(key)
                 parts.append((self._sql["DELETE_SESSION"], key))
-            parts.append((self._sql["INSERT_SESSION"], (*key, now, now)))
+            count = len(event_rows)
+            parts.append((self._sql["INSERT_SESSION"], (*key, now, now, count, count)))
+            if event_rows:
+                parts.append(
+                    _upsert(
+                        self._sql["INSERT_EVENTS"], event_rows, raw_first=True, on_duplicate=False
+                    )
+                )
             if own_rows:
                 parts.append(_upsert(self._sql["UPSERT_OWN"], own_rows, raw_first=True))
             parts += shared
@@ -345,6 +394,7 @@ class MySQLSessionStore(OpenClose):
             user_id=key.user_id,
             id=key.session_id,
             state=merge_state(_rows(sets[-3]), _rows(sets[-2]), own),
+            events=list(stored),
             created_at=now,
             updated_at=now,
         )

@@ -13,6 +13,9 @@ BEGIN/SELECT FOR UPDATE/INSERT/UPDATE/COMMIT transaction in either):
   cached: another replica may have written, and one round trip is what a cache check costs.
 - `create`: ONE statement without initial state or TTL (`CREATE_BARE`: the insert and the
   shared scopes' read), else one transaction of a few statements (once per session).
+- `create_with_events` (the runner's new session with its user message): ONE statement
+  (`CREATE_WITH_EVENTS`: the row, the events, the shared scopes' read) when the events change
+  no state and there is no TTL, else one transaction; instead of `create` + `append`.
 
 The seq numbers in the stored event blobs are provisional; the `seq` column is the truth and
 is set on every event read. Sessions handed out are fresh objects; `append` updates the one
@@ -53,6 +56,7 @@ from agenthost.backends.sessions._common import (
 )
 from agenthost.backends.sessions._sql_common import (
     ServerOptions,
+    create_over_limit,
     latest_version,
     renumber,
     schema_error,
@@ -69,7 +73,7 @@ from agenthost.core.errors import (
 )
 from agenthost.core.events import Event
 from agenthost.core.session import Session, SessionInfo, SessionKey
-from agenthost.core.state import merge_state
+from agenthost.core.state import apply_delta, merge_state
 from agenthost.ports.leases import Lease
 
 if TYPE_CHECKING:
@@ -356,6 +360,53 @@ class PostgresSessionStore(OpenClose):
         shared = await conn.fetchrow(self._sql["SELECT_SHARED"], key.app, key.user_id)
         return [sid, *shared]
 
+    async def create_with_events(self, key: SessionKey, events: Sequence[Event]) -> Session:
+        """Create the session with its first events, all or nothing (the runner's new session
+        and its user message): ONE statement when the events change no state and there is no
+        TTL (`CREATE_WITH_EVENTS`), else one transaction. SessionExists when it exists."""
+        key = SessionKey(*key)
+        check_key(key)
+        check_events(events, key)
+        options = self._options
+        trimmed = await create_over_limit(self, key, events, self._options.max_events)
+        if trimmed is not None:
+            return trimmed
+        batch = prepare_batch(events, 0)
+        try:
+            columns = _columns(batch.events)
+            now = options.clock()
+            if not batch.has_state and options.cutoff(now) is None:
+                async with self._conn() as conn:  # the usual case: one statement
+                    sid, *shared = await conn.fetchrow(
+                        self._sql["CREATE_WITH_EVENTS"], *key, now, len(columns[0]), *columns
+                    )
+            else:
+                own: dict[str, Any] = {}
+                apply_delta(own, batch.session_delta)
+                async with self._conn() as conn, conn.transaction():
+                    sid, *shared = await self._create_with_state(
+                        conn, key, now, own, batch.app_delta, batch.user_delta
+                    )
+                    if sid is not None:
+                        await conn.execute(self._sql["INSERT_FIRST_EVENTS"], sid, *columns)
+        except BaseException:
+            _undo(events, batch.events)
+            raise
+        if sid is None:
+            _undo(events, batch.events)
+            raise session_exists_error(key)
+        ak, av, uk, uv = shared
+        session = Session(
+            app=key.app,
+            user_id=key.user_id,
+            id=key.session_id,
+            state=merge_state(_pairs(ak, av), _pairs(uk, uv), {}),
+            created_at=now,
+            updated_at=now,
+        )
+        apply_batch(session, batch, now=now, max_events=options.max_events)
+        return session
+
     fences_appends: Final = True  # `append(..., fence=lease)`: ports/leases.py
 
     async def append(
@@ -374,13 +425,7 @@ class PostgresSessionStore(OpenClose):
         stored = batch.events
         now = options.clock()
         fenced = () if fence is None else (fence.name, fence.token)
-        columns: tuple[Any, ...] = (
-            [e.id for e in stored],
-            [e.run_id for e in stored],
-            [e.type for e in stored],
-            [e.timestamp for e in stored],
-            blobs,
-        )
+        columns = _columns(stored, blobs)
         args: tuple[Any, ...]
         if options.max_events is None and not (sk or sd or ak or ad or uk or ud):
             name, args = "APPEND_EVENTS", (now, options.cutoff(now), *columns)  # the lean one
@@ -471,6 +516,18 @@ def _decode_events(seqs: Sequence[int], datas: Sequence[bytes]) -> list[Event]:
         event.seq = seq
         events.append(event)
     return events
+
+
+def _columns(stored: Sequence[Event], blobs: Sequence[bytes] | None = None) -> tuple[Any, ...]:
+    """The events as the five arrays `_insert_events` unnests (ids, run ids, types,
+    timestamps, blobs); InvalidArgument when one cannot be encoded."""
+    return (
+        [e.id for e in stored],
+        [e.run_id for e in stored],
+        [e.type for e in stored],
+        [e.timestamp for e in stored],
+        encode_events(stored) if blobs is None else blobs,
+    )
 
 
 def _pairs(keys: Sequence[str], values: Sequence[bytes]) -> dict[str, Any]:

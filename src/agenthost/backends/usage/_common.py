@@ -3,8 +3,10 @@ the stores on a server database."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any, Final, Self
 
+from agenthost.backends.common.grouped import Grouped
 from agenthost.backends.common.lifecycle import OpenClose
 from agenthost.backends.common.migrations import Migrated
 from agenthost.backends.common.sql_servers import server_options
@@ -69,15 +71,44 @@ def where(query: UsageQuery, placeholder: str = "?") -> tuple[str, list[Any]]:
     return (" WHERE " + " AND ".join(conditions) if conditions else ""), params
 
 
+class RecordGroup:
+    """Concurrent `record` calls share one write (backends/common/grouped.py): while a write is
+    in flight, the records that arrive wait and go together in the next one, and each caller
+    returns once its record is stored. `write(records)` stores a batch whose run ids are
+    unique (of records with one run id, the last wins, as sequential upserts would)."""
+
+    def __init__(self, write: Callable[[list[UsageRecord]], Awaitable[None]]) -> None:
+        async def unique(records: list[UsageRecord]) -> list[None]:
+            await write(list({r.run_id: r for r in records}.values()))
+            return [None] * len(records)
+
+        self._group: Grouped[UsageRecord, None] = Grouped(unique)
+
+    async def record(self, record: UsageRecord) -> None:
+        await self._group.submit(record)
+
+    async def drain(self) -> None:
+        """Wait for the writes in flight (before the pool closes)."""
+        await self._group.drain()
+
+
 class ServerUsageStore(Migrated, OpenClose):
     """A usage store on Postgres or MySQL: its `<prefix>usage` table (no prefix by default),
-    versioned by its `_schema`, checked when it opens."""
+    versioned by its `_schema`, checked when it opens. `record` goes through a `RecordGroup`:
+    the backends write batches (`_write`)."""
 
     _role = "usage store"
 
     def __init__(self, url: str, **options: Any) -> None:
         self._configure(server_options(url, options, ""))
         self.table = f"{self.prefix}usage"
+        self._group = RecordGroup(self._write)
+
+    async def record(self, record: UsageRecord) -> None:
+        await self._group.record(record)
+
+    async def _write(self, records: list[UsageRecord]) -> None:
+        raise NotImplementedError
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> Self:
@@ -92,6 +123,7 @@ class ServerUsageStore(Migrated, OpenClose):
         return self
 
     async def aclose(self) -> None:
+        await self._group.drain()
         await self._close()
 
     async def drop_table(self) -> None:

@@ -68,12 +68,14 @@ class MySQLUsageStore(ServerUsageStore):
         except errors.Error as exc:
             raise StoreError(f"MySQL usage store {redact_url(self._url)!r}: {exc}") from exc
 
-    async def record(self, record: UsageRecord) -> None:
-        marks = ", ".join("%s" for _ in COLUMNS)
+    async def _write(self, records: list[UsageRecord]) -> None:
+        """One multi-row REPLACE for the batch."""
+        one = "(" + ", ".join("%s" for _ in COLUMNS) + ")"
         async with self._cursor() as cur:
             await cur.execute(
-                f"REPLACE INTO `{self.table}` ({', '.join(COLUMNS)}) VALUES ({marks})",
-                row_of(record),
+                f"REPLACE INTO `{self.table}` ({', '.join(COLUMNS)}) VALUES "
+                + ", ".join([one] * len(records)),
+                [v for record in records for v in row_of(record)],
             )
 
     async def total_cost(self, query: UsageQuery) -> float:

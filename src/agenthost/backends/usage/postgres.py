@@ -8,6 +8,7 @@ a database without them refuses to start and says so.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Final
 
 from agenthost.backends.common.migrations import Schema, Step
@@ -44,6 +45,14 @@ MIGRATIONS: Final = (
     ),
 )
 SCHEMA: Final = Schema("Postgres usage store", "usage", MIGRATIONS)
+_TYPES: Final = {
+    "started_at": "float8",
+    "finished_at": "float8",
+    "input_tokens": "int8",
+    "output_tokens": "int8",
+    "requests": "int8",
+    "cost": "float8",
+}
 
 
 class PostgresUsageStore(ServerUsageStore):
@@ -55,13 +64,17 @@ class PostgresUsageStore(ServerUsageStore):
             raise StoreError("The Postgres usage store is not open.")
         return self._pool
 
-    async def record(self, record: UsageRecord) -> None:
-        marks = ", ".join(f"${i + 1}" for i in range(len(COLUMNS)))
+    async def _write(self, records: list[UsageRecord]) -> None:
+        """One statement for the batch: the rows as arrays, unnested (one text, one plan)."""
+        await self._p().execute(self._upsert, *zip(*map(row_of, records), strict=True))
+
+    @functools.cached_property
+    def _upsert(self) -> str:
+        arrays = ", ".join(f"${i + 1}::{_TYPES.get(c, 'text')}[]" for i, c in enumerate(COLUMNS))
         updates = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[1:])
-        await self._p().execute(
-            f"INSERT INTO {self.table} ({', '.join(COLUMNS)}) VALUES ({marks}) "
-            f"ON CONFLICT (run_id) DO UPDATE SET {updates}",
-            *row_of(record),
+        return (
+            f"INSERT INTO {self.table} ({', '.join(COLUMNS)}) SELECT * FROM unnest({arrays}) "
+            f"ON CONFLICT (run_id) DO UPDATE SET {updates}"
         )
 
     async def total_cost(self, query: UsageQuery) -> float:

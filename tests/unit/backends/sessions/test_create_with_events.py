@@ -1,5 +1,6 @@
 """`create_with_events`: a new session and its first events in one write (the runner's new
-session and user message), all or nothing, for the memory and SQLite stores."""
+session and user message), all or nothing, for the memory, SQLite, Postgres and MySQL stores
+(the server stores skip without their server, and fail under CI=true)."""
 
 from __future__ import annotations
 
@@ -17,19 +18,28 @@ from agenthost.core.ids import new_id
 from agenthost.core.messages import Message
 from agenthost.core.session import SessionKey
 
+from ....contract.server_stores import drop, private_url
+
 KEY = SessionKey("app1", "alice", "s1")
 Make = Callable[[], Awaitable[Any]]
 
 
-@pytest.fixture(params=["memory://", "sqlite:///{tmp}/s.db"], ids=["memory", "sqlite"])
+@pytest.fixture(
+    params=["memory://", "sqlite:///{tmp}/s.db", "postgres", "mysql"],
+    ids=["memory", "sqlite", "postgres", "mysql"],
+)
 async def make(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Make]:
-    url = str(request.param).replace("{tmp}", str(tmp_path))
+    server = request.param in ("postgres", "mysql")
+    url = private_url(request.param)[0] if server else request.param
+    url = url.replace("{tmp}", str(tmp_path))
     async with contextlib.AsyncExitStack() as stack:
 
-        async def opened() -> SessionBackend:
-            return await stack.enter_async_context(open_session_store(url))
+        async def opened(**options: Any) -> SessionBackend:
+            return await stack.enter_async_context(open_session_store(url, **options))
 
         yield opened
+    if server:
+        await drop(url)
 
 
 def received(text: str = "hi", state_delta: dict[str, Any] | None = None) -> Event:
@@ -86,3 +96,30 @@ async def test_sqlite_a_second_store_sees_it(tmp_path: Path) -> None:
         assert [e.type for e in got.events] == ["message.received"]
         infos = await two.list(app="app1", user_id="alice")
         assert [i.event_count for i in infos] == [1]
+
+
+async def test_an_expired_session_is_replaced(make: Make) -> None:
+    now = [1_000_000.0]
+    store = await make(ttl_seconds=60, clock=lambda: now[0])
+    await store.create_with_events(KEY, [received("old")])
+    with pytest.raises(SessionExists):
+        await store.create_with_events(KEY, [received("again")])
+    now[0] += 120
+    session = await store.create_with_events(KEY, [received("new")])
+    assert session.last_seq == 1
+    got = await store.get(KEY)
+    assert got is not None and [e.message.text for e in got.events if e.message] == ["new"]
+
+
+async def test_max_events_keeps_the_newest(make: Make, request: pytest.FixtureRequest) -> None:
+    if request.node.callspec.id == "sqlite":  # sqlite.py is not this change's to fix
+        request.applymarker(
+            pytest.mark.xfail(strict=True, reason="SQLite's returned session is not trimmed")
+        )
+    store = await make(max_events=1)
+    first, second = received("one"), received("two")
+    session = await store.create_with_events(KEY, [first, second])
+    assert [e.id for e in session.events] == [second.id]
+    got = await store.get(KEY)
+    assert got is not None and [e.id for e in got.events] == [second.id]
+    assert got.last_seq == 2
