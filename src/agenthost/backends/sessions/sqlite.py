@@ -630,6 +630,10 @@ class SQLiteSessionStore(OpenClose):
         `cached`: the app/user state before this create (`_cached_shared`), instead of
         `app_state` and `user_state` read after its writes."""
         app, user_id, session_id = plan.key
+        events = list(plan.batch.events)
+        limit = self._options.max_events
+        if limit is not None and len(events) > limit:  # as `get` and `append` keep it
+            events = events[len(events) - limit :]
         if cached is None:
             state = merge_state(app_state, user_state, plan.own)
         else:
@@ -642,7 +646,7 @@ class SQLiteSessionStore(OpenClose):
             user_id=user_id,
             id=session_id,
             state=state,
-            events=list(plan.batch.events),
+            events=events,
             created_at=plan.now,
             updated_at=plan.now,
         )

@@ -111,11 +111,7 @@ async def test_an_expired_session_is_replaced(make: Make) -> None:
     assert got is not None and [e.message.text for e in got.events if e.message] == ["new"]
 
 
-async def test_max_events_keeps_the_newest(make: Make, request: pytest.FixtureRequest) -> None:
-    if request.node.callspec.id == "sqlite":  # sqlite.py is not this change's to fix
-        request.applymarker(
-            pytest.mark.xfail(strict=True, reason="SQLite's returned session is not trimmed")
-        )
+async def test_max_events_keeps_the_newest(make: Make) -> None:
     store = await make(max_events=1)
     first, second = received("one"), received("two")
     session = await store.create_with_events(KEY, [first, second])
