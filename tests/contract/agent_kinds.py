@@ -297,7 +297,11 @@ class LLMKind(Kind):
         return LLMAgent(model=model, tools=[get_weather], retry=retry, **options)
 
     def reply(self, pieces: list[str], *, tail: list[Frame] | None = None) -> Reply:
-        frames: list[Frame] = [_openai({"role": "assistant", "content": p}) for p in pieces]
+        frames: list[Frame] = []
+        for piece in pieces:
+            if frames:  # a pause: text that arrives in one read is one delta (openai_compat.py)
+                frames.append(0.001)
+            frames.append(_openai({"role": "assistant", "content": piece}))
         usage = {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}
         end: list[Frame] = [
             _openai({}, "stop"),

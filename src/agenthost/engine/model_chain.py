@@ -126,28 +126,74 @@ class ModelChain:
                         break
         raise tries.failure()
 
-    async def stream(
+    def stream(
         self,
         messages: Sequence[Message],
         *,
         tools: Sequence[ToolSpec] = (),
         settings: ModelSettings | None = None,
     ) -> AsyncGenerator[StreamEvent, None]:
-        tries = _Tries(self.policy)
-        for model in self.models:
+        return _ChainStream(self, messages, tools, settings)
+
+
+class _ChainStream(AsyncGenerator[StreamEvent, None]):
+    """`ModelChain.stream`: retries and fallbacks until a model's stream gives its first item;
+    from then on every item comes straight from that stream (no frame of ours per item; a
+    later error is raised as it comes: shown output is never retried)."""
+
+    __slots__ = ("_chain", "_finished", "_inner", "_messages", "_settings", "_tools")
+
+    def __init__(
+        self,
+        chain: ModelChain,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec],
+        settings: ModelSettings | None,
+    ) -> None:
+        self._chain = chain
+        self._messages = messages
+        self._tools = tools
+        self._settings = settings
+        self._inner: AsyncGenerator[StreamEvent, None] | None = None
+        self._finished = False
+
+    def __anext__(self) -> Coroutine[Any, Any, StreamEvent]:
+        inner = self._inner
+        if inner is not None:
+            return inner.__anext__()
+        return self._first()
+
+    async def _first(self) -> StreamEvent:
+        if self._finished:
+            raise StopAsyncIteration
+        self._finished = True
+        tries = _Tries(self._chain.policy)
+        for model in self._chain.models:
             while True:
-                produced = False
+                stream = model.stream(self._messages, tools=self._tools, settings=self._settings)
                 try:
-                    async for item in model.stream(messages, tools=tools, settings=settings):
-                        produced = True
-                        yield item
-                    return
+                    item = await anext(stream)
                 except ModelError as exc:
-                    if produced:  # its text was shown: never retried
-                        raise
                     if not await tries.again(exc, model.name):
                         break
+                    continue
+                self._inner = stream
+                return item
         raise tries.failure()
+
+    def asend(self, value: None) -> Coroutine[Any, Any, StreamEvent]:
+        return self.__anext__()
+
+    async def athrow(self, typ: Any, val: Any = None, tb: Any = None) -> StreamEvent:
+        if self._inner is not None:
+            return await self._inner.athrow(typ, val, tb)
+        self._finished = True
+        raise typ if val is None else val
+
+    async def aclose(self) -> None:
+        self._finished = True
+        if self._inner is not None:
+            await self._inner.aclose()
 
 
 class _Tries:

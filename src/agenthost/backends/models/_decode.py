@@ -64,7 +64,13 @@ def decode_completion(payload: bytes, *, name: str, price: Price | None) -> Mode
 
 class StreamAssembler:
     """Turns the `data:` payloads of a chat.completion.chunk stream into deltas and, at the end,
-    the assembled ModelResponse (text, tool calls ordered by index, usage, finish reason)."""
+    the assembled ModelResponse (text, tool calls ordered by index, usage, finish reason).
+
+    It takes the payloads of one read at a time, and joins consecutive text pieces among them
+    into one TextDelta: they arrived together, so no text waits longer for it, and each delta
+    costs every layer above (the engine, an event, the edges) once. The joined text is the
+    pieces' own text; tool-call deltas, usage and finish reason are not joined or touched.
+    """
 
     __slots__ = ("_calls", "_text", "done", "finish_reason", "name", "price", "usage")
 
@@ -77,35 +83,63 @@ class StreamAssembler:
         self.usage: dict[str, Any] | None = None
         self.done = False
 
-    def feed(self, data: str) -> list[TextDelta | ToolCallDelta]:
-        """One SSE data payload; `[DONE]` marks the end."""
-        if data == "[DONE]":
-            self.done = True
-            return []
-        try:
-            chunk = orjson.loads(data)
-            return self._chunk(chunk)
-        except orjson.JSONDecodeError as exc:
-            detail = f"invalid JSON in stream ({exc}): {data[:200]!r}"
-            raise ModelResponseError(model=self.name, detail=detail) from exc
-        except (KeyError, IndexError, TypeError, AttributeError) as exc:
-            detail = f"unexpected chunk shape ({exc!r}): {data[:200]!r}"
-            raise ModelResponseError(model=self.name, detail=detail) from exc
+    def feed_all(
+        self, payloads: list[str]
+    ) -> tuple[list[TextDelta | ToolCallDelta], ModelResponseError | None]:
+        """The deltas of the SSE data payloads of one read (`[DONE]` marks the end), and the
+        error that stopped them, if one did: the deltas are those of the payloads before it."""
+        out: list[TextDelta | ToolCallDelta] = []
+        texts: list[str] = []  # text pieces not in `out` yet
+        failure = None
+        for data in payloads:
+            if data == "[DONE]":
+                self.done = True
+                continue
+            try:
+                items = self._chunk(orjson.loads(data))
+            except ModelResponseError as exc:
+                failure = exc
+                break
+            except orjson.JSONDecodeError as exc:
+                failure = self._error(f"invalid JSON in stream ({exc})", data, exc)
+                break
+            except (KeyError, IndexError, TypeError, AttributeError) as exc:
+                failure = self._error(f"unexpected chunk shape ({exc!r})", data, exc)
+                break
+            for item in items:
+                if isinstance(item, str):
+                    texts.append(item)
+                else:  # a tool-call delta: the text before it goes first
+                    if texts:
+                        out.append(TextDelta("".join(texts)))
+                        texts = []
+                    out.append(item)
+        if texts:
+            out.append(TextDelta("".join(texts)))
+        return out, failure
 
-    def _chunk(self, chunk: dict[str, Any]) -> list[TextDelta | ToolCallDelta]:
+    def _error(self, what: str, data: str, exc: Exception) -> ModelResponseError:
+        error = ModelResponseError(model=self.name, detail=f"{what}: {data[:200]!r}")
+        error.__cause__ = exc  # as `raise ... from exc` would
+        return error
+
+    def _chunk(self, chunk: dict[str, Any]) -> list[str | ToolCallDelta]:
+        """One chunk's text pieces and tool-call deltas, in order."""
         if chunk.get("error"):
             raise ModelResponseError(model=self.name, detail=f"error in stream: {chunk['error']}")
         if chunk.get("usage"):
             self.usage = chunk["usage"]
-        out: list[TextDelta | ToolCallDelta] = []
+        out: list[str | ToolCallDelta] = []
         for choice in chunk.get("choices") or ():
             if choice.get("index", 0) != 0:
                 continue
             delta = choice.get("delta") or {}
             content = delta.get("content")
             if content:
+                if type(content) is not str:
+                    raise TypeError(f"content is {type(content).__name__}, not a string")
                 self._text.append(content)
-                out.append(TextDelta(content))
+                out.append(content)
             for position, call in enumerate(delta.get("tool_calls") or ()):
                 out.append(self._tool_call(position, call))
             if choice.get("finish_reason"):

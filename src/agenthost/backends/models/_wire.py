@@ -101,6 +101,18 @@ def _content(parts: Sequence[Any]) -> str | list[dict[str, Any]]:
 
 def encode_message(message: Message) -> list[dict[str, Any]]:
     """The wire messages of one Message (a tool message with N results gives N messages)."""
+    parts = message.parts
+    if len(parts) == 1:  # the usual messages, as the general rules below encode them
+        part, role = parts[0], message.role
+        if type(part) is TextPart:
+            return [{"role": "user" if role == "tool" else role, "content": part.text}]
+        if type(part) is ToolResultPart and role == "tool":
+            return [{"role": "tool", "tool_call_id": part.tool_call_id, "content": part.content}]
+    return _encode_parts(message)
+
+
+def _encode_parts(message: Message) -> list[dict[str, Any]]:
+    """`encode_message` for any parts."""
     results = [p for p in message.parts if type(p) is ToolResultPart]
     wire = [{"role": "tool", "tool_call_id": r.tool_call_id, "content": r.content} for r in results]
     calls = [p for p in message.parts if type(p) is ToolCallPart]
@@ -147,7 +159,7 @@ def _miss(value: Message | ToolSpec) -> _Entry:
     """Encode and cache one message (or tool): one fragment holding its wire messages."""
     global _cache_bytes
     dicts = encode_message(value) if isinstance(value, Message) else encode_tool(value)
-    raw = b",".join(map(orjson.dumps, dicts))
+    raw = orjson.dumps(dicts[0]) if len(dicts) == 1 else b",".join(map(orjson.dumps, dicts))
     raw = b"".join((raw, b""))  # an exactly-sized copy (see the docstring)
     cost = entry_cost(raw)
     if len(_cache) >= MAX_ENTRIES or _cache_bytes + cost > MAX_BYTES:

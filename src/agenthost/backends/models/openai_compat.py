@@ -12,6 +12,12 @@ Errors are translated here, each raised `from` the original:
                                             that long, before its head or between chunks)
     cannot connect / connection dropped     ModelUnavailable (before the response started)
     invalid JSON, broken or cut stream      ModelResponseError (once the response started)
+
+A streamed answer is handled one socket read at a time: the SSE events that came in a read are
+decoded together, and consecutive text pieces among them become one `TextDelta` (their text
+joined: nothing waits for it, they arrived together); tool-call deltas are given as they came.
+Bytes already read are taken without a deadline; a read that has to wait has one
+(`ReadDeadline`: one timer for all the reads of a call, not one per read).
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from typing import Any, NoReturn
 import aiohttp
 import orjson
 
-from agenthost.backends.common.http import parse_retry_after
+from agenthost.backends.common.http import Deadline, ReadDeadline, parse_retry_after
 from agenthost.backends.common.sse import SSEDecoder
 from agenthost.backends.models._decode import StreamAssembler, decode_completion
 from agenthost.backends.models._input import InputPolicy, fit_input
@@ -117,7 +123,7 @@ class OpenAICompatibleModel:
         body = self._body(messages, tools, settings, stream=False)
         seconds = self._timeout(settings)
         try:
-            async with asyncio.timeout(seconds):
+            with Deadline(asyncio.get_running_loop().time() + seconds):
                 response = await self._post(body)
                 try:
                     payload = await response.read()
@@ -138,26 +144,44 @@ class OpenAICompatibleModel:
     ) -> AsyncGenerator[StreamEvent, None]:
         body = self._body(messages, tools, settings, stream=True)
         seconds = self._timeout(settings)
-        deadline = asyncio.get_running_loop().time() + seconds
-        limit, waited = self._limit(deadline, seconds)
+        loop = asyncio.get_running_loop()
+        limits = ReadDeadline(loop, loop.time() + seconds, seconds, self.provider.idle_timeout)
         try:
-            async with asyncio.timeout_at(limit):
-                response = await self._post(body)
-        except TimeoutError as exc:
-            raise ModelTimeout(model=self._name, seconds=waited) from exc
-        state = StreamAssembler(name=self._name, price=self.price)
-        decoder = SSEDecoder()
-        try:
-            while chunk := await self._read(response, deadline, seconds):
-                for event in decoder.feed(chunk):
-                    for delta in state.feed(event.data):
+            try:
+                with limits:
+                    response = await self._post(body)
+            except TimeoutError as exc:
+                raise ModelTimeout(model=self._name, seconds=limits.waited) from exc
+            state = StreamAssembler(name=self._name, price=self.price)
+            decoder = SSEDecoder()
+            content = response.content
+            try:
+                while True:
+                    try:  # what already arrived needs no wait, so no deadline
+                        chunk = content.read_nowait()
+                        if not chunk and not content.is_eof():
+                            with limits:
+                                chunk = await content.readany()
+                    except TimeoutError as exc:
+                        raise ModelTimeout(model=self._name, seconds=limits.waited) from exc
+                    except aiohttp.ClientError as exc:
+                        self._broken(exc)
+                    if not chunk:
+                        break
+                    # every event of this read at once, its text joined (module docstring)
+                    deltas, failure = state.feed_all(decoder.feed_data(chunk))
+                    for delta in deltas:
                         yield delta
-            yield ResponseDone(state.finish())
+                    if failure is not None:
+                        raise failure
+                yield ResponseDone(state.finish())
+            finally:
+                if state.done:
+                    response.release()
+                else:  # unread bytes left: the connection cannot go back to the pool
+                    response.close()
         finally:
-            if state.done:
-                response.release()
-            else:  # unread bytes left: the connection cannot go back to the pool
-                response.close()
+            limits.close()
 
     # ---- helpers -------------------------------------------------------------------------
 
@@ -218,27 +242,6 @@ class OpenAICompatibleModel:
             retry_after=retry_after,
             key_env=f"{self.provider.name.upper()}_API_KEY",
         )
-
-    def _limit(self, deadline: float, seconds: float) -> tuple[float, float]:
-        """When the next read must be done (the idle timeout, capped by the call's deadline)
-        and the setting that sets it (for the error)."""
-        idle = self.provider.idle_timeout
-        if idle is None:
-            return deadline, seconds
-        idle_end = asyncio.get_running_loop().time() + idle
-        return (idle_end, idle) if idle_end < deadline else (deadline, seconds)
-
-    async def _read(
-        self, response: aiohttp.ClientResponse, deadline: float, seconds: float
-    ) -> bytes:
-        limit, waited = self._limit(deadline, seconds)
-        try:
-            async with asyncio.timeout_at(limit):
-                return await response.content.readany()
-        except TimeoutError as exc:
-            raise ModelTimeout(model=self._name, seconds=waited) from exc
-        except aiohttp.ClientError as exc:
-            self._broken(exc)
 
     def _broken(self, exc: aiohttp.ClientError) -> NoReturn:
         detail = f"the response broke off: {_describe(exc)}"

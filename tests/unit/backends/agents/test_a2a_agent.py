@@ -251,7 +251,8 @@ def test_bad_settings() -> None:
 
 @pytest.fixture(scope="module")
 def fake_model() -> Iterator[ThreadedFakeServer]:
-    with FakeOpenAIServer.start_in_thread() as fake:
+    # a pause between SSE frames: text that arrives in one read is one delta (openai_compat.py)
+    with FakeOpenAIServer.start_in_thread(stream_delay=0.02) as fake:
         yield fake
 
 

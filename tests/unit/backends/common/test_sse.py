@@ -56,3 +56,13 @@ def test_half_event_is_pending_not_dispatched() -> None:
 def test_bare_data_field_and_single_space_rule() -> None:
     events = SSEDecoder().feed(b"data\ndata:  two spaces\n\n")
     assert events == [ServerSentEvent("message", "\n two spaces", None)]
+
+
+def test_feed_data_gives_the_data_of_the_same_events() -> None:
+    for size in (1, 2, 3, 7, 13, len(STREAM)):
+        for stream in (STREAM, STREAM.replace(b"\n", b"\r\n"), STREAM.replace(b"\n", b"\r")):
+            chunks = [stream[i : i + size] for i in range(0, len(stream), size)]
+            decoder = SSEDecoder()
+            data = [d for chunk in chunks for d in decoder.feed_data(chunk)]
+            assert data == [event.data for event in EXPECTED], (size, stream)
+            assert not decoder.pending and decoder.last_event_id == "7"

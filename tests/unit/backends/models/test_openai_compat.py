@@ -95,6 +95,7 @@ async def test_request_tool_calls(server: FakeOpenAIServer, model: OpenAICompati
 async def test_stream_text_and_usage(
     server: FakeOpenAIServer, model: OpenAICompatibleModel
 ) -> None:
+    server.stream_delay = 0.001  # each SSE frame in a write of its own: a delta each
     server.add(TextReply("The quick brown fox", usage=(40, 5)))
     events = await collect(model)
     deltas = [e.text for e in events if isinstance(e, TextDelta)]
@@ -104,6 +105,18 @@ async def test_stream_text_and_usage(
     assert (response.usage.input_tokens, response.usage.output_tokens) == (40, 5)
     body = server.bodies[-1]
     assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
+
+
+async def test_stream_text_that_arrived_together_is_one_delta(
+    server: FakeOpenAIServer, model: OpenAICompatibleModel
+) -> None:
+    # the fake server writes the whole stream at once: its 5 text frames come in one read
+    server.add(TextReply("The quick brown fox", usage=(40, 5)))
+    events = await collect(model)
+    assert events[:-1] == [TextDelta("The quick brown fox")]
+    response = done(events).response
+    assert response.message.text == "The quick brown fox"
+    assert (response.usage.input_tokens, response.usage.output_tokens) == (40, 5)
 
 
 async def test_stream_parallel_tool_calls(

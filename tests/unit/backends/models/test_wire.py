@@ -33,6 +33,15 @@ def test_system_user_assistant() -> None:
     ]
 
 
+def test_one_part_messages_take_a_short_path_to_the_same_wire_form() -> None:
+    result = ToolResultPart(tool_call_id="c1", name="get_weather", content="sunny")
+    image = ImagePart(url="https://example.com/a.png", mime_type="image/png")
+    for role in ("system", "user", "assistant", "tool"):
+        for part in (TextPart(text="hi"), TextPart(text=""), result, CALL, image):
+            message = Message(role=role, parts=(part,))  # type: ignore[arg-type]
+            assert _wire.encode_message(message) == _wire._encode_parts(message), (role, part)
+
+
 def test_assistant_with_tool_calls() -> None:
     wire = _wire.encode_message(Message.assistant("", (CALL,)))
     assert wire == [
