@@ -154,10 +154,15 @@ class MemorySessionStore:
     async def create(self, key: SessionKey, *, state: dict[str, Any] | None = None) -> Session:
         key = SessionKey(*key)
         check_key(key)
+        return self._create(key, state)
+
+    def _create(self, key: SessionKey, state: dict[str, Any] | None) -> Session:
+        """`create` once `key` is a checked SessionKey."""
         if self._live(key) is not None:
             raise session_exists_error(key)
         app_delta, user_delta, own = initial_state(state)
-        encode_json("state", state)
+        if state is not None:  # (None is JSON)
+            encode_json("state", state)
         now = self._options.clock()
         self._apply_shared(key.app, key.user_id, app_delta, user_delta)
         self._created += 1
@@ -181,7 +186,7 @@ class MemorySessionStore:
         key = SessionKey(*key)
         check_key(key)
         check_events(events, key)
-        session = await self.create(key)
+        session = self._create(key, None)
         try:
             self._append(session, key, events)
         except BaseException:
