@@ -4,6 +4,8 @@ Cancellation design (one place, as pydantic-ai does it):
 
 - The agent runs inside the caller's task, one `anext()` at a time, each wrapped in
   `asyncio.timeout_at(deadline)`; the runner keeps that Timeout object in `ActiveRun.scope`.
+  A run without a deadline uses its `StepScope` instead (the same rules without a timer,
+  one object for all its steps: `asyncio.timeout_at(None)` cost 2-3 µs a step).
 - `Runner.cancel(run_id)` (and the `interrupt` busy policy) records the reason and reschedules
   that scope to fire now. The agent's pending await (model HTTP call, tool TaskGroup) is
   cancelled at once; asyncio turns it into TimeoutError at the scope, so the caller's task is
@@ -42,6 +44,69 @@ from agenthost.ports.protocol import (
     StorageResource,
 )
 from agenthost.ports.sessions import KeyValueStore
+
+
+class StepScope:
+    """`asyncio.timeout_at(None)` for the runner's steps, one object reused by every step of
+    a run: it fires only when `reschedule` asks (a cancel or interrupt), and then behaves as
+    asyncio's Timeout does (the step's task is cancelled; the CancelledError it raises at the
+    scope becomes TimeoutError unless someone else also cancelled the task)."""
+
+    __slots__ = ("_cancelling", "_handle", "_loop", "_state", "_task")
+
+    _IDLE, _ENTERED, _EXPIRING, _EXPIRED = range(4)
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop  # the run's loop: `current_task(loop)` needs no running-loop lookup
+        self._state = self._IDLE
+        self._task: asyncio.Task[Any] | None = None
+        self._handle: asyncio.Handle | None = None
+        self._cancelling = 0
+
+    def enter(self) -> None:
+        task = asyncio.current_task(self._loop)
+        if task is None:
+            raise RuntimeError("Timeout should be used inside a task")
+        self._task = task
+        self._cancelling = task.cancelling()
+        self._state = self._ENTERED
+
+    def exit(self, cancelled: bool) -> bool:
+        """Leave the step (`cancelled`: it raised CancelledError); True when that
+        cancellation was this scope's own, to be raised as TimeoutError."""
+        handle = self._handle
+        if handle is not None:
+            handle.cancel()
+            self._handle = None
+        task, self._task = self._task, None
+        if self._state == self._EXPIRING:
+            self._state = self._EXPIRED
+            assert task is not None
+            return task.uncancel() <= self._cancelling and cancelled
+        self._state = self._IDLE
+        return False
+
+    def expired(self) -> bool:
+        return self._state >= self._EXPIRING
+
+    def reschedule(self, when: float | None) -> None:
+        if self._state != self._ENTERED:
+            raise RuntimeError("the step scope is not active")
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        if when is not None:
+            loop = asyncio.get_running_loop()
+            if when <= loop.time():
+                self._handle = loop.call_soon(self._on_timeout)
+            else:
+                self._handle = loop.call_at(when, self._on_timeout)
+
+    def _on_timeout(self) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        self._state = self._EXPIRING
+        self._handle = None
 
 
 @dataclass(slots=True)
@@ -90,7 +155,8 @@ class ActiveRun:
     finished: bool = False
     cancel_reason: str | None = None
     cancel_code: str = "cancelled"
-    scope: asyncio.Timeout | None = None
+    scope: asyncio.Timeout | StepScope | None = None
+    step_scope: StepScope | None = None  # the steps' scope when the run has no deadline
     temp_state: dict[str, Any] = field(default_factory=dict)
     pending_state: dict[str, Any] = field(default_factory=dict)
     queued_results: list[RunResult] = field(default_factory=list)

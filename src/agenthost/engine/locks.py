@@ -35,7 +35,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Final, Literal
 from urllib.parse import quote
 
@@ -75,6 +75,61 @@ class _Slot:
         self.run_id: str | None = None
 
 
+class _LocalHold:
+    """`SessionLocks.hold` without a lease store, as a class: the steps of `_hold` when
+    there is no lease and no queue (the same order: wait for the lock, hold it, release it,
+    drop the slot when its last user leaves), without an async generator per run."""
+
+    __slots__ = ("_interrupt", "_key", "_locks", "_policy", "_run_id", "_slot")
+
+    def __init__(
+        self,
+        locks: SessionLocks,
+        key: SessionKey,
+        policy: BusyPolicy,
+        run_id: str,
+        interrupt: Callable[[str], None],
+    ) -> None:
+        self._locks = locks
+        self._key = key
+        self._policy = policy
+        self._run_id = run_id
+        self._interrupt = interrupt
+        self._slot: _Slot | None = None
+
+    async def __aenter__(self) -> None:
+        slots = self._locks._slots
+        slot = slots.get(self._key)
+        if slot is None:
+            slot = slots[self._key] = _Slot()
+        if slot.lock.locked():
+            if self._policy == "reject":
+                raise SessionBusy(self._key.session_id, slot.run_id)
+            if self._policy == "interrupt" and slot.run_id is not None:
+                self._interrupt(slot.run_id)
+        slot.users += 1
+        try:
+            await slot.lock.acquire()
+        except BaseException:
+            self._leave(slot)
+            raise
+        slot.run_id = self._run_id
+        self._slot = slot
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        slot = self._slot
+        assert slot is not None
+        self._slot = None
+        slot.run_id = None
+        slot.lock.release()
+        self._leave(slot)
+
+    def _leave(self, slot: _Slot) -> None:
+        slot.users -= 1
+        if slot.users == 0:
+            self._locks._slots.pop(self._key, None)
+
+
 class SessionLocks:
     def __init__(
         self,
@@ -100,8 +155,22 @@ class SessionLocks:
         slot = self._slots.get(key)
         return slot is not None and slot.lock.locked()
 
+    def hold(
+        self,
+        key: SessionKey,
+        *,
+        policy: BusyPolicy,
+        run_id: str,
+        interrupt: Callable[[str], None],
+    ) -> AbstractAsyncContextManager[Lease | None]:
+        """Hold the session for one run; gives its lease (None without a lease store), whose
+        token fences the run's appends (ports/leases.py)."""
+        if self.leases is None:  # this process's lock only: no generator to drive
+            return _LocalHold(self, key, policy, run_id, interrupt)
+        return self._hold(key, policy=policy, run_id=run_id, interrupt=interrupt)
+
     @asynccontextmanager
-    async def hold(
+    async def _hold(
         self,
         key: SessionKey,
         *,
@@ -109,8 +178,6 @@ class SessionLocks:
         run_id: str,
         interrupt: Callable[[str], None],
     ) -> AsyncIterator[Lease | None]:
-        """Hold the session for one run; yields its lease (None without a lease store), whose
-        token fences the run's appends (ports/leases.py)."""
         slot = self._slots.get(key)
         if slot is None:
             slot = self._slots[key] = _Slot()

@@ -105,12 +105,25 @@ def _machine() -> str | None:
 
 
 _identity: dict[int, dict[str, Any]] = {}
+_current: list[dict[str, Any]] = []  # this process's, forgotten in a forked child
+
+
+def _forked() -> None:
+    _current.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
 
 
 def process_identity() -> dict[str, Any]:
-    """This process instance: host, machine (None without /proc), pid and start time."""
+    """This process instance: host, machine (None without /proc), pid and start time. Read
+    on every run (`data.owner`): kept, so that a run costs no `getpid` system call; a forked
+    child computes its own."""
+    if _current:
+        return _current[0]
     pid = os.getpid()
-    found = _identity.get(pid)  # keyed by pid: a forked child computes its own
+    found = _identity.get(pid)
     if found is None:
         found = _identity[pid] = {
             "host": socket.gethostname(),
@@ -118,6 +131,7 @@ def process_identity() -> dict[str, Any]:
             "pid": pid,
             "start": process_start(pid),
         }
+    _current.append(found)
     return found
 
 

@@ -43,11 +43,11 @@ from agenthost.core.messages import Message, as_message
 from agenthost.core.session import Session, SessionInfo, SessionKey
 from agenthost.core.usage import Usage
 from agenthost.engine import approval, gc_tuning, tracing
-from agenthost.engine.active import ActiveRun, Grants
+from agenthost.engine.active import ActiveRun, Grants, StepScope
 from agenthost.engine.budgets import Meter
 from agenthost.engine.catalog import Catalog, catalog_of, resources_for
 from agenthost.engine.context import build_context
-from agenthost.engine.convert import delta_event, new_event, result_event
+from agenthost.engine.convert import delta_event, new_event, result_event, run_event
 from agenthost.engine.history import HistoryCache
 from agenthost.engine.host import agent_memory, run_host
 from agenthost.engine.locks import (
@@ -337,6 +337,7 @@ class Runner:
                 artifacts=self.artifacts,
                 fence=fence,
                 memory=self.memory,
+                step_scope=StepScope(asyncio.get_running_loop()),
             )
             self._active[run_id] = active
             self._info[run_id] = RunInfo(
@@ -422,7 +423,7 @@ class Runner:
         self, run_id: str, key: SessionKey, msg: Message, state_delta: dict[str, Any] | None
     ) -> Event:
         """The run's first event: the user's message."""
-        return new_event(
+        return run_event(
             "message.received",
             run_id,
             "user",
@@ -522,9 +523,26 @@ class Runner:
             outcome.fail(active.cancel_code, active.cancel_reason, status=active.cancel_code)
             return None
         try:
-            async with asyncio.timeout_at(deadline_loop) as scope:
-                active.scope = scope
-                item = await anext(agen)
+            scope: asyncio.Timeout | StepScope
+            if deadline_loop is None:  # the usual case: a scope that only a cancel fires
+                step = active.step_scope
+                assert step is not None
+                step.enter()
+                active.scope = scope = step
+                try:
+                    item = await anext(agen)
+                except asyncio.CancelledError as exc:
+                    if step.exit(True):
+                        raise TimeoutError from exc
+                    raise
+                except BaseException:
+                    step.exit(False)
+                    raise
+                step.exit(False)
+            else:
+                async with asyncio.timeout_at(deadline_loop) as timeout:
+                    active.scope = scope = timeout
+                    item = await anext(agen)
             if scope.expired():  # the agent swallowed the scope's cancellation: it still ends
                 self._timed_out(active, outcome)
                 return None
@@ -647,7 +665,7 @@ class Runner:
             if outcome.finish_reason == FINISH_REASON:  # waits for approvals: core/approvals.py
                 data["status"] = PAUSED
                 await approval.index_add(self.kv, outcome.tail)
-        terminal = new_event(
+        terminal = run_event(
             "run.completed" if outcome.code is None else "run.failed",
             active.run_id,
             "runner",

@@ -10,6 +10,8 @@ import sys
 import time
 from typing import Any
 
+import pytest
+
 from agenthost.backends.sessions.memory import MemorySessionStore
 from agenthost.core.events import Event
 from agenthost.core.ids import new_id
@@ -167,3 +169,21 @@ async def test_old_host_pid_records() -> None:
     finally:
         later.kill()
         later.wait()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
+def test_a_forked_child_has_its_own_process_identity() -> None:
+    mine = process_identity()
+    assert process_identity() is mine  # kept: a run reads it without a getpid
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report the pid its identity names, and leave at once
+        try:
+            os.write(write, str(process_identity()["pid"]).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        reported = int(pipe.read())
+    os.waitpid(pid, 0)
+    assert reported == pid != mine["pid"]

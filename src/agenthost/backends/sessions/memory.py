@@ -31,10 +31,21 @@ from agenthost.backends.sessions._common import (
     prepare_batch,
     session_exists_error,
 )
+from agenthost.core import serde
 from agenthost.core.errors import ConfigError, SessionNotFound
 from agenthost.core.events import Event
 from agenthost.core.session import Session, SessionInfo, SessionKey
 from agenthost.core.state import apply_delta, merge_state
+
+
+def _check_encodable(events: list[Event]) -> None:
+    """What `encode_events` refuses, refused the same way, in one encoder call for the
+    batch (the bytes are not kept)."""
+    try:
+        serde.encode(events)
+    except (TypeError, ValueError, OverflowError):
+        encode_events(events)  # raises the InvalidArgument naming what JSON cannot hold
+        raise
 
 
 class _Record(msgspec.Struct):
@@ -143,10 +154,15 @@ class MemorySessionStore:
     async def create(self, key: SessionKey, *, state: dict[str, Any] | None = None) -> Session:
         key = SessionKey(*key)
         check_key(key)
+        return self._create(key, state)
+
+    def _create(self, key: SessionKey, state: dict[str, Any] | None) -> Session:
+        """`create` once `key` is a checked SessionKey."""
         if self._live(key) is not None:
             raise session_exists_error(key)
         app_delta, user_delta, own = initial_state(state)
-        encode_json("state", state)
+        if state is not None:  # (None is JSON)
+            encode_json("state", state)
         now = self._options.clock()
         self._apply_shared(key.app, key.user_id, app_delta, user_delta)
         self._created += 1
@@ -170,23 +186,28 @@ class MemorySessionStore:
         key = SessionKey(*key)
         check_key(key)
         check_events(events, key)
-        session = await self.create(key)
+        session = self._create(key, None)
         try:
-            await self.append(session, events)
+            self._append(session, key, events)
         except BaseException:
             self._sessions.pop(key, None)
             raise
         return session
 
     async def append(self, session: Session, events: Sequence[Event]) -> None:
-        check_events(events, session.key)
+        key = session.key
+        check_events(events, key)
+        self._append(session, key, events)
+
+    def _append(self, session: Session, key: SessionKey, events: Sequence[Event]) -> None:
+        """`append` once the events are checked (`check_events`) against `key`."""
         if not events:
             return
-        record = self._live(session.key)
+        record = self._live(key)
         if record is None:
             raise SessionNotFound(session.id)
         batch = prepare_batch(events, record.last_seq)
-        encode_events(batch.events)  # refuse what a real store could not hold, as it would
+        _check_encodable(batch.events)  # refuse what a real store could not hold, as it would
         now = self._options.clock()
         current = record.state_version == self._state_version
         self._apply_shared(session.app, session.user_id, batch.app_delta, batch.user_delta)
