@@ -338,6 +338,10 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     )
     monkeypatch.setenv("COZE_BASE_URL", CN_BASE_URL)
     assert CozeAgent().base_url == "https://api.coze.cn"
+    # a wrong user_from is named before anything else is checked
+    with pytest.raises(ConfigError, match="Coze agent: user_from must be"):
+        CozeAgent(api_key=None, user_from="nobody")  # type: ignore[arg-type]
+    assert CozeAgent(user_from="session_id").user_from == "session_id"
 
 
 def test_the_manifest_and_catalog() -> None:
