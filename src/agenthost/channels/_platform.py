@@ -1,12 +1,15 @@
 """What the chat-platform clients (telegram, discord, slack, x) share: the token from an
 environment variable, one aiohttp session, a JSON call whose failure becomes a DeliveryFailed
 (retryable for 408/425/429/5xx and network errors, with the platform's retry-after), files
-downloaded into attachments, and the mention rule for groups."""
+downloaded into attachments, the final edit of a streamed reply, and the mention rule for
+groups."""
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +17,7 @@ import aiohttp
 import msgspec
 
 from agenthost.core.errors import ConfigError, DeliveryFailed
-from agenthost.ports.channels import Attachment
+from agenthost.ports.channels import Attachment, Delivery
 
 _RETRY_STATUS = frozenset({408, 425, 429})
 
@@ -147,3 +150,29 @@ def file_attachment(
         name=name,
         size=len(data),
     )
+
+
+async def final_edit(
+    delivery: Delivery,
+    *,
+    key: str,
+    edit: Callable[[dict[str, Any], str], Awaitable[None]],
+    platform: str,
+    log: logging.Logger,
+) -> bool:
+    """Ends a streamed reply by editing its message (the handle in the item's `meta["edit"]`,
+    holding `key`) to the final text: True when done. False when the reply was not streamed,
+    or when the platform refused the edit for good (the message is gone, say): the caller then
+    posts a new message. A retryable refusal is raised, for the outbox to try again."""
+    item = delivery.item
+    handle = item.meta.get("edit")
+    if not isinstance(handle, dict) or key not in handle:
+        return False
+    try:
+        await edit(handle, item.text)
+    except DeliveryFailed as exc:
+        if exc.retryable:
+            raise
+        log.info("%s: final edit refused (%s); posting a new message", platform, exc)
+        return False
+    return True

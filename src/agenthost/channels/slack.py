@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 import msgspec
 from aiohttp import web
 
-from agenthost.channels._platform import Api, file_attachment, token_from_env
+from agenthost.channels._platform import Api, file_attachment, final_edit, token_from_env
 from agenthost.channels.base import InputClient, OutputClient, OutputLimits, Sink
 from agenthost.config.channels import SlackInputConfig, SlackOutputConfig
 from agenthost.core.errors import DeliveryFailed
@@ -230,16 +230,11 @@ class SlackOutput(OutputClient):
         await self.api.close()
 
     async def send(self, delivery: Delivery) -> None:
+        if await final_edit(
+            delivery, key="ts", edit=self.edit_stream, platform=self.platform, log=log
+        ):
+            return
         item = delivery.item
-        handle = item.meta.get("edit")
-        if isinstance(handle, dict) and "ts" in handle:
-            try:
-                await self.edit_stream(handle, item.text)
-                return
-            except DeliveryFailed as exc:
-                if exc.retryable:
-                    raise
-                log.info("slack: final edit refused (%s); posting a new message", exc)
         await _call(self.api, "chat.postMessage", {"channel": item.target, "text": item.text})
 
     async def open_stream(self, conversation: str, inbound: InboundMessage) -> Any:

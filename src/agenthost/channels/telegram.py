@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 import msgspec
 from aiohttp import web
 
-from agenthost.channels._platform import Api, file_attachment, token_from_env
+from agenthost.channels._platform import Api, file_attachment, final_edit, token_from_env
 from agenthost.channels.base import InputClient, OutputClient, OutputLimits, Sink
 from agenthost.config.channels import TelegramInputConfig, TelegramOutputConfig
 from agenthost.core.errors import ConfigError, DeliveryFailed
@@ -266,16 +266,11 @@ class TelegramOutput(OutputClient):
         await self.bot.api.close()
 
     async def send(self, delivery: Delivery) -> None:
+        if await final_edit(
+            delivery, key="message_id", edit=self._edit, platform=self.platform, log=log
+        ):
+            return
         item = delivery.item
-        handle = item.meta.get("edit")
-        if isinstance(handle, dict) and "message_id" in handle:
-            try:
-                await self._edit(handle, item.text)
-                return
-            except DeliveryFailed as exc:
-                if exc.retryable:
-                    raise
-                log.info("telegram: final edit refused (%s); sending a new message", exc)
         params: dict[str, Any] = {"chat_id": item.target, "text": item.text}
         if self.parse_mode:
             params["parse_mode"] = self.parse_mode
