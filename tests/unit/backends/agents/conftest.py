@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from agenthost.backends.sessions import open_session_store
+from agenthost.core.events import Event
 from agenthost.ports.sessions import SessionStore
 
 from .fake_platform import FakePlatform
@@ -38,3 +39,14 @@ async def store() -> AsyncIterator[SessionStore]:
 async def fake() -> AsyncIterator[FakePlatform]:
     async with FakePlatform() as server:
         yield server
+
+
+def terminal(events: list[Event]) -> Event:
+    """The run's last event, which ends it."""
+    assert events[-1].is_terminal
+    return events[-1]
+
+
+def types(events: list[Event]) -> list[str]:
+    """The types of the stored (non-partial) events."""
+    return [e.type for e in events if not e.partial]

@@ -8,11 +8,11 @@ import pytest
 
 from agenthost.backends.agents import BailianAgent
 from agenthost.core.errors import ConfigError
-from agenthost.core.events import Event
 from agenthost.core.usage import Usage
 from agenthost.engine.runner import Runner, collect, final_text
 from agenthost.ports.sessions import SessionStore
 
+from .conftest import terminal, types
 from .fake_platform import FakePlatform, Reply, dashscope_frame
 
 APP = "/api/v1/apps/app1/completion"
@@ -41,15 +41,6 @@ def agent(fake: FakePlatform, **kw: Any) -> BailianAgent:
         "app_id": "app1",
     }
     return BailianAgent(**{**options, **kw})
-
-
-def terminal(events: list[Event]) -> Event:
-    assert events[-1].is_terminal
-    return events[-1]
-
-
-def types(events: list[Event]) -> list[str]:
-    return [e.type for e in events if not e.partial]
 
 
 async def test_a_streamed_reply_with_usage(fake: FakePlatform, store: SessionStore) -> None:

@@ -10,11 +10,11 @@ import pytest
 from agenthost.backends.agents import CozeAgent
 from agenthost.backends.agents.coze import CN_BASE_URL
 from agenthost.core.errors import ConfigError
-from agenthost.core.events import Event
 from agenthost.core.usage import Usage
 from agenthost.engine.runner import Runner, collect, final_text
 from agenthost.ports.sessions import SessionStore
 
+from .conftest import terminal, types
 from .fake_platform import FakePlatform, Reply, event_frame
 
 CHAT = "/v3/chat"
@@ -63,15 +63,6 @@ HELLO = Reply(
 def agent(fake: FakePlatform, **kw: Any) -> CozeAgent:
     options: dict[str, Any] = {"base_url": fake.base_url, "api_key": "pat-test", "bot_id": "b1"}
     return CozeAgent(**{**options, **kw})
-
-
-def terminal(events: list[Event]) -> Event:
-    assert events[-1].is_terminal
-    return events[-1]
-
-
-def types(events: list[Event]) -> list[str]:
-    return [e.type for e in events if not e.partial]
 
 
 def get_weather(city: str) -> str:

@@ -14,6 +14,7 @@ from agenthost.core.usage import Usage
 from agenthost.engine.runner import Runner, collect, final_text
 from agenthost.ports.sessions import SessionStore
 
+from .conftest import terminal, types
 from .fake_platform import HANG, FakePlatform, Frame, Reply, data_frame
 
 CHAT = "/v1/chat-messages"
@@ -62,15 +63,6 @@ HELLO = Reply(frames=[message("Hel"), message("lo"), message_end()])
 def agent(fake: FakePlatform, **kw: Any) -> DifyAgent:
     options: dict[str, Any] = {"base_url": fake.base_url + "/v1", "api_key": "app-test"}
     return DifyAgent(**{**options, **kw})
-
-
-def terminal(events: list[Event]) -> Event:
-    assert events[-1].is_terminal
-    return events[-1]
-
-
-def types(events: list[Event]) -> list[str]:
-    return [e.type for e in events if not e.partial]
 
 
 async def test_a_streamed_reply_with_usage(fake: FakePlatform, store: SessionStore) -> None:
