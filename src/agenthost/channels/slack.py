@@ -34,6 +34,7 @@ import msgspec
 from aiohttp import web
 
 from agenthost.channels._platform import Api, file_attachment, final_edit, token_from_env
+from agenthost.channels._serving import serving
 from agenthost.channels.base import InputClient, OutputClient, OutputLimits, Sink
 from agenthost.config.channels import SlackInputConfig, SlackOutputConfig
 from agenthost.core.errors import DeliveryFailed
@@ -126,18 +127,12 @@ class SlackInput(InputClient):
 
             app = web.Application(client_max_size=1_048_576)
             app.router.add_post(self.path, receive)
-            runner = web.AppRunner(app, access_log=None, handle_signals=False)
-            await runner.setup()
-            try:
-                site = web.TCPSite(runner, self.host, self.port)
-                await site.start()
-                if self.port == 0:
-                    self.port = int(runner.addresses[0][1])
+            async with serving(app, self.host, self.port) as self.port:
                 self.listening.set()
-                await asyncio.Event().wait()  # until cancelled
-            finally:
-                self.listening.clear()
-                await runner.cleanup()
+                try:
+                    await asyncio.Event().wait()  # until cancelled
+                finally:
+                    self.listening.clear()
         finally:
             await self.api.close()
 

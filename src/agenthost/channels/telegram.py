@@ -32,6 +32,7 @@ import msgspec
 from aiohttp import web
 
 from agenthost.channels._platform import Api, file_attachment, final_edit, token_from_env
+from agenthost.channels._serving import serving
 from agenthost.channels.base import InputClient, OutputClient, OutputLimits, Sink
 from agenthost.config.channels import TelegramInputConfig, TelegramOutputConfig
 from agenthost.core.errors import ConfigError, DeliveryFailed
@@ -166,12 +167,7 @@ class TelegramInput(InputClient):
 
         app = web.Application(client_max_size=1_048_576)
         app.router.add_post(self.path, receive)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, self.host, self.port).start()
-            if self.port == 0:
-                self.port = int(runner.addresses[0][1])
+        async with serving(app, self.host, self.port) as self.port:
             await self.bot.call(
                 "setWebhook",
                 url=self.webhook_url,
@@ -180,8 +176,6 @@ class TelegramInput(InputClient):
             )
             self.polling.set()
             await asyncio.Event().wait()  # until cancelled
-        finally:
-            await runner.cleanup()
 
     async def parse(self, update: dict[str, Any]) -> InboundMessage | None:
         """An update as an InboundMessage, or None when it is not for the agent."""
