@@ -11,7 +11,7 @@ import os
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypedDict
 
 import aiohttp
 import msgspec
@@ -33,6 +33,39 @@ def token_from_env(where: str, token: str | None, env: str) -> str:
             f"never goes in the config file), or name the variable that holds it."
         )
     return value
+
+
+class ChatOutputEntry(Protocol):
+    """What the agenthost.yaml entry of a chat output (telegram, discord, slack) holds."""
+
+    @property
+    def token_env(self) -> str: ...
+    @property
+    def base_url(self) -> str: ...
+    @property
+    def edit_interval(self) -> float | None: ...
+    @property
+    def max_chars(self) -> int: ...
+
+
+class ChatOutputOptions(TypedDict):
+    name: str
+    token: str
+    base_url: str
+    edit_interval: float | None
+    max_chars: int
+
+
+def chat_output_options(name: str, config: ChatOutputEntry) -> ChatOutputOptions:
+    """The constructor options of chat output `name` from its agenthost.yaml entry (the token
+    read from the variable the entry names)."""
+    return ChatOutputOptions(
+        name=name,
+        token=token_from_env(f"channels.outputs.{name}.token_env", None, config.token_env),
+        base_url=config.base_url,
+        edit_interval=config.edit_interval,
+        max_chars=config.max_chars,
+    )
 
 
 def retry_after_of(headers: Any, body: Any) -> float | None:

@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 import aiohttp
 import msgspec
 
-from agenthost.channels._platform import Api, final_edit, token_from_env
+from agenthost.channels._platform import Api, chat_output_options, final_edit, token_from_env
 from agenthost.channels.base import InputClient, OutputClient, OutputLimits, Sink
 from agenthost.config.channels import DiscordInputConfig, DiscordOutputConfig
 from agenthost.core.errors import ChannelError
@@ -285,13 +285,7 @@ def build_input(name: str, config: DiscordInputConfig) -> DiscordInput:
 
 def build_output(name: str, config: DiscordOutputConfig) -> DiscordOutput:
     """The output of a `type: discord` entry of agenthost.yaml."""
-    return DiscordOutput(
-        name=name,
-        token=token_from_env(f"channels.outputs.{name}.token_env", None, config.token_env),
-        base_url=config.base_url,
-        edit_interval=config.edit_interval,
-        max_chars=config.max_chars,
-    )
+    return DiscordOutput(**chat_output_options(name, config))
 
 
 __all__ = ["DiscordInput", "DiscordOutput"]

@@ -33,7 +33,13 @@ from typing import Any, ClassVar
 import msgspec
 from aiohttp import web
 
-from agenthost.channels._platform import Api, file_attachment, final_edit, token_from_env
+from agenthost.channels._platform import (
+    Api,
+    chat_output_options,
+    file_attachment,
+    final_edit,
+    token_from_env,
+)
 from agenthost.channels._serving import serving
 from agenthost.channels.base import InputClient, OutputClient, OutputLimits, Sink
 from agenthost.config.channels import SlackInputConfig, SlackOutputConfig
@@ -270,13 +276,7 @@ def build_input(name: str, config: SlackInputConfig) -> SlackInput:
 
 def build_output(name: str, config: SlackOutputConfig) -> SlackOutput:
     """The output of a `type: slack` entry of agenthost.yaml."""
-    return SlackOutput(
-        name=name,
-        token=token_from_env(f"channels.outputs.{name}.token_env", None, config.token_env),
-        base_url=config.base_url,
-        edit_interval=config.edit_interval,
-        max_chars=config.max_chars,
-    )
+    return SlackOutput(**chat_output_options(name, config))
 
 
 __all__ = ["SlackInput", "SlackOutput", "slack_signature"]

@@ -31,7 +31,13 @@ from typing import Any, ClassVar
 import msgspec
 from aiohttp import web
 
-from agenthost.channels._platform import Api, file_attachment, final_edit, token_from_env
+from agenthost.channels._platform import (
+    Api,
+    chat_output_options,
+    file_attachment,
+    final_edit,
+    token_from_env,
+)
 from agenthost.channels._serving import serving
 from agenthost.channels.base import InputClient, OutputClient, OutputLimits, Sink
 from agenthost.config.channels import TelegramInputConfig, TelegramOutputConfig
@@ -317,14 +323,7 @@ def build_input(name: str, config: TelegramInputConfig) -> TelegramInput:
 
 def build_output(name: str, config: TelegramOutputConfig) -> TelegramOutput:
     """The output of a `type: telegram` entry of agenthost.yaml."""
-    return TelegramOutput(
-        name=name,
-        token=token_from_env(f"channels.outputs.{name}.token_env", None, config.token_env),
-        base_url=config.base_url,
-        edit_interval=config.edit_interval,
-        max_chars=config.max_chars,
-        parse_mode=config.parse_mode,
-    )
+    return TelegramOutput(**chat_output_options(name, config), parse_mode=config.parse_mode)
 
 
 __all__ = ["TelegramInput", "TelegramOutput"]
