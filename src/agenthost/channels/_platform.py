@@ -11,11 +11,12 @@ import os
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypedDict
+from typing import Any, TypeAlias, TypedDict
 
 import aiohttp
 import msgspec
 
+from agenthost.config.channels import DiscordOutputConfig, SlackOutputConfig, TelegramOutputConfig
 from agenthost.core.errors import ConfigError, DeliveryFailed
 from agenthost.ports.channels import Attachment, Delivery
 
@@ -35,17 +36,8 @@ def token_from_env(where: str, token: str | None, env: str) -> str:
     return value
 
 
-class ChatOutputEntry(Protocol):
-    """What the agenthost.yaml entry of a chat output (telegram, discord, slack) holds."""
-
-    @property
-    def token_env(self) -> str: ...
-    @property
-    def base_url(self) -> str: ...
-    @property
-    def edit_interval(self) -> float | None: ...
-    @property
-    def max_chars(self) -> int: ...
+# the agenthost.yaml entries of the chat outputs that edit a streamed reply
+ChatOutputEntry: TypeAlias = TelegramOutputConfig | DiscordOutputConfig | SlackOutputConfig
 
 
 class ChatOutputOptions(TypedDict):
