@@ -14,7 +14,7 @@ from agenthost.core.usage import Usage
 from agenthost.engine.runner import Runner, collect, final_text
 from agenthost.ports.sessions import SessionStore
 
-from .conftest import terminal, types
+from .conftest import check_streamed_hello, terminal, types
 from .fake_platform import FakePlatform, Reply, event_frame
 
 CHAT = "/v3/chat"
@@ -79,16 +79,7 @@ async def test_a_streamed_reply_with_usage(fake: FakePlatform, store: SessionSto
     async with Runner(agent(fake, custom_variables={"tone": "brief"}), store=store, app="t") as r:
         events = await collect(r.run("u1", "s1", "hi"))
         session = await r.get_session("u1", "s1")
-    assert types(events) == [
-        "message.received",
-        "state.updated",
-        "message.completed",
-        "run.completed",
-    ]
-    assert [e.message.text for e in events if e.partial and e.message] == ["Hel", "lo"]
-    assert final_text(events) == "Hello"
-    usage = Usage(input_tokens=20, output_tokens=10, requests=1)
-    assert events[-2].usage == usage and terminal(events).usage == usage
+    check_streamed_hello(events, Usage(input_tokens=20, output_tokens=10, requests=1))
     assert session.state["coze.conversation_id"] == "conv1"
     (call,) = fake.calls(CHAT)
     assert call.query == {}
