@@ -1,20 +1,24 @@
 """What the chat-platform clients (telegram, discord, slack, x) share: the token from an
 environment variable, one aiohttp session, a JSON call whose failure becomes a DeliveryFailed
 (retryable for 408/425/429/5xx and network errors, with the platform's retry-after), files
-downloaded into attachments, and the mention rule for groups."""
+downloaded into attachments, the final edit of a streamed reply, and the mention rule for
+groups."""
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias, TypedDict
 
 import aiohttp
 import msgspec
 
+from agenthost.config.channels import DiscordOutputConfig, SlackOutputConfig, TelegramOutputConfig
 from agenthost.core.errors import ConfigError, DeliveryFailed
-from agenthost.ports.channels import Attachment
+from agenthost.ports.channels import Attachment, Delivery
 
 _RETRY_STATUS = frozenset({408, 425, 429})
 
@@ -30,6 +34,30 @@ def token_from_env(where: str, token: str | None, env: str) -> str:
             f"never goes in the config file), or name the variable that holds it."
         )
     return value
+
+
+# the agenthost.yaml entries of the chat outputs that edit a streamed reply
+ChatOutputEntry: TypeAlias = TelegramOutputConfig | DiscordOutputConfig | SlackOutputConfig
+
+
+class ChatOutputOptions(TypedDict):
+    name: str
+    token: str
+    base_url: str
+    edit_interval: float | None
+    max_chars: int
+
+
+def chat_output_options(name: str, config: ChatOutputEntry) -> ChatOutputOptions:
+    """The constructor options of chat output `name` from its agenthost.yaml entry (the token
+    read from the variable the entry names)."""
+    return ChatOutputOptions(
+        name=name,
+        token=token_from_env(f"channels.outputs.{name}.token_env", None, config.token_env),
+        base_url=config.base_url,
+        edit_interval=config.edit_interval,
+        max_chars=config.max_chars,
+    )
 
 
 def retry_after_of(headers: Any, body: Any) -> float | None:
@@ -147,3 +175,29 @@ def file_attachment(
         name=name,
         size=len(data),
     )
+
+
+async def final_edit(
+    delivery: Delivery,
+    *,
+    key: str,
+    edit: Callable[[dict[str, Any], str], Awaitable[None]],
+    platform: str,
+    log: logging.Logger,
+) -> bool:
+    """Ends a streamed reply by editing its message (the handle in the item's `meta["edit"]`,
+    holding `key`) to the final text: True when done. False when the reply was not streamed,
+    or when the platform refused the edit for good (the message is gone, say): the caller then
+    posts a new message. A retryable refusal is raised, for the outbox to try again."""
+    item = delivery.item
+    handle = item.meta.get("edit")
+    if not isinstance(handle, dict) or key not in handle:
+        return False
+    try:
+        await edit(handle, item.text)
+    except DeliveryFailed as exc:
+        if exc.retryable:
+            raise
+        log.info("%s: final edit refused (%s); posting a new message", platform, exc)
+        return False
+    return True

@@ -31,10 +31,10 @@ from typing import Any, ClassVar
 import aiohttp
 import msgspec
 
-from agenthost.channels._platform import Api, token_from_env
+from agenthost.channels._platform import Api, chat_output_options, final_edit, token_from_env
 from agenthost.channels.base import InputClient, OutputClient, OutputLimits, Sink
 from agenthost.config.channels import DiscordInputConfig, DiscordOutputConfig
-from agenthost.core.errors import ChannelError, DeliveryFailed
+from agenthost.core.errors import ChannelError
 from agenthost.ports.channels import Attachment, Delivery, InboundMessage
 
 log = logging.getLogger("agenthost.channels.discord")
@@ -247,16 +247,11 @@ class DiscordOutput(OutputClient):
         raise self.api.failed(method, path, status, answer, headers)
 
     async def send(self, delivery: Delivery) -> None:
+        if await final_edit(
+            delivery, key="message_id", edit=self.edit_stream, platform=self.platform, log=log
+        ):
+            return
         item = delivery.item
-        handle = item.meta.get("edit")
-        if isinstance(handle, dict) and "message_id" in handle:
-            try:
-                await self.edit_stream(handle, item.text)
-                return
-            except DeliveryFailed as exc:
-                if exc.retryable:
-                    raise
-                log.info("discord: final edit refused (%s); posting a new message", exc)
         await self._request(
             "POST",
             f"/channels/{item.target}/messages",
@@ -290,13 +285,7 @@ def build_input(name: str, config: DiscordInputConfig) -> DiscordInput:
 
 def build_output(name: str, config: DiscordOutputConfig) -> DiscordOutput:
     """The output of a `type: discord` entry of agenthost.yaml."""
-    return DiscordOutput(
-        name=name,
-        token=token_from_env(f"channels.outputs.{name}.token_env", None, config.token_env),
-        base_url=config.base_url,
-        edit_interval=config.edit_interval,
-        max_chars=config.max_chars,
-    )
+    return DiscordOutput(**chat_output_options(name, config))
 
 
 __all__ = ["DiscordInput", "DiscordOutput"]

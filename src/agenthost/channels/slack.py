@@ -33,7 +33,14 @@ from typing import Any, ClassVar
 import msgspec
 from aiohttp import web
 
-from agenthost.channels._platform import Api, file_attachment, token_from_env
+from agenthost.channels._platform import (
+    Api,
+    chat_output_options,
+    file_attachment,
+    final_edit,
+    token_from_env,
+)
+from agenthost.channels._serving import serving
 from agenthost.channels.base import InputClient, OutputClient, OutputLimits, Sink
 from agenthost.config.channels import SlackInputConfig, SlackOutputConfig
 from agenthost.core.errors import DeliveryFailed
@@ -126,18 +133,12 @@ class SlackInput(InputClient):
 
             app = web.Application(client_max_size=1_048_576)
             app.router.add_post(self.path, receive)
-            runner = web.AppRunner(app, access_log=None, handle_signals=False)
-            await runner.setup()
-            try:
-                site = web.TCPSite(runner, self.host, self.port)
-                await site.start()
-                if self.port == 0:
-                    self.port = int(runner.addresses[0][1])
+            async with serving(app, self.host, self.port) as self.port:
                 self.listening.set()
-                await asyncio.Event().wait()  # until cancelled
-            finally:
-                self.listening.clear()
-                await runner.cleanup()
+                try:
+                    await asyncio.Event().wait()  # until cancelled
+                finally:
+                    self.listening.clear()
         finally:
             await self.api.close()
 
@@ -230,16 +231,11 @@ class SlackOutput(OutputClient):
         await self.api.close()
 
     async def send(self, delivery: Delivery) -> None:
+        if await final_edit(
+            delivery, key="ts", edit=self.edit_stream, platform=self.platform, log=log
+        ):
+            return
         item = delivery.item
-        handle = item.meta.get("edit")
-        if isinstance(handle, dict) and "ts" in handle:
-            try:
-                await self.edit_stream(handle, item.text)
-                return
-            except DeliveryFailed as exc:
-                if exc.retryable:
-                    raise
-                log.info("slack: final edit refused (%s); posting a new message", exc)
         await _call(self.api, "chat.postMessage", {"channel": item.target, "text": item.text})
 
     async def open_stream(self, conversation: str, inbound: InboundMessage) -> Any:
@@ -280,13 +276,7 @@ def build_input(name: str, config: SlackInputConfig) -> SlackInput:
 
 def build_output(name: str, config: SlackOutputConfig) -> SlackOutput:
     """The output of a `type: slack` entry of agenthost.yaml."""
-    return SlackOutput(
-        name=name,
-        token=token_from_env(f"channels.outputs.{name}.token_env", None, config.token_env),
-        base_url=config.base_url,
-        edit_interval=config.edit_interval,
-        max_chars=config.max_chars,
-    )
+    return SlackOutput(**chat_output_options(name, config))
 
 
 __all__ = ["SlackInput", "SlackOutput", "slack_signature"]

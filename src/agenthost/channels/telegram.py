@@ -31,7 +31,14 @@ from typing import Any, ClassVar
 import msgspec
 from aiohttp import web
 
-from agenthost.channels._platform import Api, file_attachment, token_from_env
+from agenthost.channels._platform import (
+    Api,
+    chat_output_options,
+    file_attachment,
+    final_edit,
+    token_from_env,
+)
+from agenthost.channels._serving import serving
 from agenthost.channels.base import InputClient, OutputClient, OutputLimits, Sink
 from agenthost.config.channels import TelegramInputConfig, TelegramOutputConfig
 from agenthost.core.errors import ConfigError, DeliveryFailed
@@ -166,12 +173,7 @@ class TelegramInput(InputClient):
 
         app = web.Application(client_max_size=1_048_576)
         app.router.add_post(self.path, receive)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, self.host, self.port).start()
-            if self.port == 0:
-                self.port = int(runner.addresses[0][1])
+        async with serving(app, self.host, self.port) as self.port:
             await self.bot.call(
                 "setWebhook",
                 url=self.webhook_url,
@@ -180,8 +182,6 @@ class TelegramInput(InputClient):
             )
             self.polling.set()
             await asyncio.Event().wait()  # until cancelled
-        finally:
-            await runner.cleanup()
 
     async def parse(self, update: dict[str, Any]) -> InboundMessage | None:
         """An update as an InboundMessage, or None when it is not for the agent."""
@@ -266,16 +266,11 @@ class TelegramOutput(OutputClient):
         await self.bot.api.close()
 
     async def send(self, delivery: Delivery) -> None:
+        if await final_edit(
+            delivery, key="message_id", edit=self._edit, platform=self.platform, log=log
+        ):
+            return
         item = delivery.item
-        handle = item.meta.get("edit")
-        if isinstance(handle, dict) and "message_id" in handle:
-            try:
-                await self._edit(handle, item.text)
-                return
-            except DeliveryFailed as exc:
-                if exc.retryable:
-                    raise
-                log.info("telegram: final edit refused (%s); sending a new message", exc)
         params: dict[str, Any] = {"chat_id": item.target, "text": item.text}
         if self.parse_mode:
             params["parse_mode"] = self.parse_mode
@@ -328,14 +323,7 @@ def build_input(name: str, config: TelegramInputConfig) -> TelegramInput:
 
 def build_output(name: str, config: TelegramOutputConfig) -> TelegramOutput:
     """The output of a `type: telegram` entry of agenthost.yaml."""
-    return TelegramOutput(
-        name=name,
-        token=token_from_env(f"channels.outputs.{name}.token_env", None, config.token_env),
-        base_url=config.base_url,
-        edit_interval=config.edit_interval,
-        max_chars=config.max_chars,
-        parse_mode=config.parse_mode,
-    )
+    return TelegramOutput(**chat_output_options(name, config), parse_mode=config.parse_mode)
 
 
 __all__ = ["TelegramInput", "TelegramOutput"]

@@ -32,6 +32,7 @@ import aiohttp
 import msgspec
 from aiohttp import web
 
+from agenthost.channels._serving import serving
 from agenthost.channels.base import InputClient, OutputClient, OutputLimits, Sink
 from agenthost.channels.signing import DEFAULT_TOLERANCE, sign, verify
 from agenthost.core.errors import ConfigError, DeliveryFailed
@@ -141,19 +142,13 @@ class WebhookInput(InputClient):
 
         app.router.add_post(self.path, receive)
         app.router.add_get(self.path, health)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await runner.setup()
-        try:
-            site = web.TCPSite(runner, self.host, self.port)
-            await site.start()
-            if self.port == 0:
-                self.port = int(runner.addresses[0][1])
+        async with serving(app, self.host, self.port) as self.port:
             self.listening.set()
             log.info("webhook input %s listening on %s", self.name, self.describe())
-            await asyncio.Event().wait()  # until cancelled
-        finally:
-            self.listening.clear()
-            await runner.cleanup()
+            try:
+                await asyncio.Event().wait()  # until cancelled
+            finally:
+                self.listening.clear()
 
     async def _receive(self, request: web.Request, sink: Sink) -> web.Response:
         try:

@@ -7,6 +7,8 @@ numpy and the embedder load when a command runs.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -54,6 +56,24 @@ def _context(config: Path | None, user: str | None) -> tuple[AgentHostConfig, st
     return load(Options(config=config)), user or default_user()
 
 
+@asynccontextmanager
+async def _knowledge(
+    config: Path | None, user: str | None
+) -> AsyncIterator[tuple[KnowledgeStore, AgentHostConfig, str]]:
+    """(the config's knowledge store, opened; the config; the user), for one command."""
+    from agenthost.config.knowledge import open_knowledge
+
+    loaded, owner = _context(config, user)
+    async with open_knowledge(loaded) as store:
+        yield store, loaded, owner
+
+
+def _console() -> Console:
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
 def _owner(loaded: AgentHostConfig, user: str, name: str) -> str:
     from agenthost.config.knowledge import SHARED_OWNER
 
@@ -76,12 +96,7 @@ def create(
     """Create a knowledge base."""
 
     async def main() -> int:
-        from rich.console import Console
-
-        from agenthost.config.knowledge import open_knowledge
-
-        loaded, owner = _context(config, user)
-        async with open_knowledge(loaded) as store:
+        async with _knowledge(config, user) as (store, loaded, owner):
             info = await store.create(
                 _owner(loaded, owner, name),
                 name,
@@ -89,7 +104,7 @@ def create(
                 chunk_size=chunk_size,
                 chunk_overlap=chunk_overlap,
             )
-        Console(highlight=False).print(
+        _console().print(
             f"created knowledge base {info.name} (chunks of {info.chunk_size} characters, "
             f"{info.chunk_overlap} overlap, embedder {info.embedder})"
         )
@@ -118,8 +133,6 @@ def add(
     """Add (or replace) documents: text, Markdown, HTML, PDF. Exit 1 if any failed."""
 
     async def main() -> int:
-        from rich.console import Console
-
         from agenthost.config.knowledge import open_knowledge
         from agenthost.config.knowledge import sources as make_sources
 
@@ -130,7 +143,7 @@ def add(
             specs = loaded.knowledge_bases[name].sources
         if not specs:
             raise typer.BadParameter("name at least one file, folder or URL", param_hint="SOURCE")
-        console = Console(highlight=False)
+        console = _console()
         async with open_knowledge(loaded) as store:
             if create:
                 await store.create(owner, name, exist_ok=True)
@@ -185,15 +198,12 @@ def ls(
     """List your knowledge bases (and the config's), or the documents of one."""
 
     async def main() -> int:
-        from rich.console import Console
         from rich.markup import escape
         from rich.table import Table
 
-        from agenthost.config.knowledge import SHARED_OWNER, open_knowledge
+        from agenthost.config.knowledge import SHARED_OWNER
 
-        loaded, owner = _context(config, user)
-        console = Console(highlight=False)
-        async with open_knowledge(loaded) as store:
+        async with _knowledge(config, user) as (store, loaded, owner):
             table = Table(show_edge=False)
             if name is not None:
                 docs = await store.documents(_owner(loaded, owner, name), name)
@@ -213,7 +223,7 @@ def ls(
                         str(base.chunks),
                         escape(base.description),
                     )
-            console.print(table)
+            _console().print(table)
         return 0
 
     _run(main)
@@ -245,14 +255,9 @@ def search(
         wanted[key] = value
 
     async def main() -> int:
-        from rich.console import Console
         from rich.markup import escape
 
-        from agenthost.config.knowledge import open_knowledge
-
-        loaded, owner = _context(config, user)
-        console = Console(highlight=False)
-        async with open_knowledge(loaded) as store:
+        async with _knowledge(config, user) as (store, loaded, owner):
             chunks = await store.search(
                 _owner(loaded, owner, name),
                 name,
@@ -261,6 +266,7 @@ def search(
                 filters=wanted,
                 mode=mode,  # type: ignore[arg-type]
             )
+        console = _console()
         if not chunks:
             console.print("[dim]no chunk matches[/]")
         for n, chunk in enumerate(chunks, 1):
@@ -287,13 +293,9 @@ def rm(
     """Delete a knowledge base, or one document of it."""
 
     async def main() -> int:
-        from rich.console import Console
         from rich.markup import escape
 
-        from agenthost.config.knowledge import open_knowledge
-
-        loaded, owner = _context(config, user)
-        async with open_knowledge(loaded) as store:
+        async with _knowledge(config, user) as (store, loaded, owner):
             owner = _owner(loaded, owner, name)
             if document is None:
                 await store.delete(owner, name)
@@ -301,7 +303,7 @@ def rm(
             else:
                 removed = await store.remove(owner, name, document)
                 message = f"removed {escape(document)} ({removed} chunks) from {escape(name)}"
-        Console(highlight=False).print(message)
+        _console().print(message)
         return 0
 
     _run(main)

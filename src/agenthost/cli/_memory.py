@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from agenthost.cli._kb import UserOption, _context, _run
+from agenthost.cli._kb import UserOption, _console, _context, _knowledge, _run
 from agenthost.cli._options import ConfigOption
 
 memory_app = typer.Typer(
@@ -25,16 +25,13 @@ def ls(config: ConfigOption = None, user: UserOption = None) -> None:
     """List your remembered sessions."""
 
     async def main() -> int:
-        from rich.console import Console
         from rich.markup import escape
 
         from agenthost.backends.knowledge.memory_store import KnowledgeMemory
-        from agenthost.config.knowledge import open_knowledge
 
-        loaded, owner = _context(config, user)
-        console = Console(highlight=False)
-        async with open_knowledge(loaded) as store:
+        async with _knowledge(config, user) as (store, _, owner):
             sessions = await KnowledgeMemory(store).sessions(owner)
+        console = _console()
         if not sessions:
             console.print(f"[dim]nothing remembered for {escape(owner)}[/]")
         for doc in sessions:
@@ -54,16 +51,13 @@ def search(
     """Search your memory (hybrid search)."""
 
     async def main() -> int:
-        from rich.console import Console
         from rich.markup import escape
 
         from agenthost.backends.knowledge.memory_store import KnowledgeMemory
-        from agenthost.config.knowledge import open_knowledge
 
-        loaded, owner = _context(config, user)
-        console = Console(highlight=False)
-        async with open_knowledge(loaded) as store:
+        async with _knowledge(config, user) as (store, _, owner):
             chunks = await KnowledgeMemory(store).search(owner, query, top_k=top_k)
+        console = _console()
         if not chunks:
             console.print("[dim]nothing matches[/]")
         for chunk in chunks:
@@ -86,7 +80,6 @@ def add(
     """Remember one of your sessions (again: replaces what was remembered of it)."""
 
     async def main() -> int:
-        from rich.console import Console
         from rich.markup import escape
 
         from agenthost.backends.knowledge.memory_store import KnowledgeMemory
@@ -104,9 +97,7 @@ def add(
             chunks = await KnowledgeMemory(store).add_session(
                 owner, app=app, session_id=session_id, transcript=session_transcript(session.events)
             )
-        Console(highlight=False).print(
-            f"remembered {escape(app)}/{escape(session_id)} ({chunks} chunks)"
-        )
+        _console().print(f"remembered {escape(app)}/{escape(session_id)} ({chunks} chunks)")
         return 0
 
     _run(main)
@@ -121,16 +112,13 @@ def rm(
     """Forget a remembered session."""
 
     async def main() -> int:
-        from rich.console import Console
         from rich.markup import escape
 
         from agenthost.backends.knowledge.memory_store import KnowledgeMemory
-        from agenthost.config.knowledge import open_knowledge
 
-        loaded, owner = _context(config, user)
-        async with open_knowledge(loaded) as store:
+        async with _knowledge(config, user) as (store, _, owner):
             await KnowledgeMemory(store).forget(owner, memory_id)
-        Console(highlight=False).print(f"forgot {escape(memory_id)}")
+        _console().print(f"forgot {escape(memory_id)}")
         return 0
 
     _run(main)

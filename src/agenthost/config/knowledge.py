@@ -28,7 +28,7 @@ ingested when a runtime starts: unchanged documents are skipped, so a restart co
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -204,16 +204,24 @@ async def open_knowledge(
 
     store = make_store(config, home or home_dir())
     async with store:
-        for name, kb in config.knowledge_bases.items():
-            await store.create(
-                SHARED_OWNER,
-                name,
-                description=kb.description,
-                chunk_size=kb.chunk_size,
-                chunk_overlap=kb.chunk_overlap,
-                exist_ok=True,
-            )
+        await create_declared(store, config, config.knowledge_bases)
         yield store
+
+
+async def create_declared(
+    store: KnowledgeStore, config: AgentHostConfig, bases: Iterable[str]
+) -> None:
+    """Make the declared knowledge bases named `bases` in `store` (the app's), if missing."""
+    for name in bases:
+        declared = config.knowledge_bases[name]
+        await store.create(
+            SHARED_OWNER,
+            name,
+            description=declared.description,
+            chunk_size=declared.chunk_size,
+            chunk_overlap=declared.chunk_overlap,
+            exist_ok=True,
+        )
 
 
 def sources(specs: Sequence[str]) -> list[Source]:
@@ -304,16 +312,7 @@ def retrieval_for(
     async def prepare() -> None:
         await store.open()
         try:
-            for name in bases:
-                declared = config.knowledge_bases[name]
-                await store.create(
-                    SHARED_OWNER,
-                    name,
-                    description=declared.description,
-                    chunk_size=declared.chunk_size,
-                    chunk_overlap=declared.chunk_overlap,
-                    exist_ok=True,
-                )
+            await create_declared(store, config, bases)
             await sync_declared(store, config, bases)
         except BaseException:
             await store.aclose()

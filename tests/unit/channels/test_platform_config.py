@@ -109,3 +109,29 @@ async def test_the_example_config_runs_against_the_fakes(monkeypatch: pytest.Mon
     assert [m["content"] for m in dc.messages.values()] == ["echo: from discord"]
     assert list(sl.messages.values()) == ["echo: from slack"]
     assert list(x.posts.values()) == [{"text": "echo: from slack"}]
+
+
+def test_chat_outputs_take_their_entry_and_the_named_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    from agenthost.channels import discord, slack, telegram
+    from agenthost.config.channels import (
+        DiscordOutputConfig,
+        SlackOutputConfig,
+        TelegramOutputConfig,
+    )
+
+    monkeypatch.setenv("MY_TG", "1:tg")
+    monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
+    tg = telegram.build_output(
+        "tg",
+        TelegramOutputConfig(
+            token_env="MY_TG", base_url="http://tg", edit_interval=None, parse_mode="HTML"
+        ),
+    )
+    assert (tg.name, tg.bot.token, tg.bot.api.base_url) == ("tg", "1:tg", "http://tg")
+    assert (tg.limits.edit_interval, tg.parse_mode) == (None, "HTML")
+    monkeypatch.setenv("DISCORD_BOT_TOKEN", "dc-token")
+    dc = discord.build_output("dc", DiscordOutputConfig(max_chars=1500, edit_interval=2.0))
+    assert (dc.limits.max_chars, dc.limits.edit_interval) == (1500, 2.0)
+    assert dc.api.headers["Authorization"] == "Bot dc-token"
+    with pytest.raises(ConfigError, match=r"channels.outputs.sl.token_env.*SLACK_BOT_TOKEN"):
+        slack.build_output("sl", SlackOutputConfig())

@@ -53,6 +53,22 @@ def make(
     )
 
 
+async def check_the_next_process_answers(url: str) -> None:
+    """The next runtime on store `url` runs the messages "one" and "two" of conversation "a",
+    which a stopped runtime left unanswered, again: in order, each answered once."""
+    from agenthost.backends.sessions.channel_store import channel_store_for
+
+    feed, out = FeedInput(), RecordingOutput()
+    runtime = make(feed, out, store=url)
+    async with running(runtime):
+        await out.wait_sent(2)
+        await runtime.wait_idle()
+    assert out.texts("a") == ["echo: one", "echo: two"]
+    async with open_session_store(url) as store:
+        counts = await channel_store_for(store).counts()
+    assert counts["inbox_pending"] == 0 and counts["delivered"] == 2
+
+
 async def test_creating_starts_nothing_and_names_must_be_unique(
     feed: FeedInput, out: RecordingOutput
 ) -> None:
@@ -224,18 +240,7 @@ async def test_stop_interrupts_runs_and_a_restart_answers_them(
         feed.put("a", "two")
         await feed.wait_results(2)
     assert out.sent == []
-    # the next process: both messages run again, in order, each answered once
-    feed2, out2 = FeedInput(), RecordingOutput()
-    runtime2 = make(feed2, out2, store=url)
-    async with running(runtime2):
-        await out2.wait_sent(2)
-        await runtime2.wait_idle()
-    assert out2.texts("a") == ["echo: one", "echo: two"]
-    async with open_session_store(url) as store:
-        from agenthost.backends.sessions.channel_store import channel_store_for
-
-        counts = await channel_store_for(store).counts()
-    assert counts["inbox_pending"] == 0 and counts["delivered"] == 2
+    await check_the_next_process_answers(url)
 
 
 async def test_undelivered_replies_survive_a_restart(tmp_path: Path) -> None:

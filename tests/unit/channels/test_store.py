@@ -124,7 +124,7 @@ async def test_the_runtime_on_a_server_store_answers_after_a_restart(name: str) 
     import asyncio
 
     from tests.unit.channels.conftest import FeedInput, RecordingOutput, echo_agent
-    from tests.unit.channels.test_runtime import make, running
+    from tests.unit.channels.test_runtime import check_the_next_process_answers, make, running
 
     url, _ = private_url(name)
     try:
@@ -145,14 +145,6 @@ async def test_the_runtime_on_a_server_store_answers_after_a_restart(name: str) 
             # runs already active in the Runner only)
             await started.wait()
         assert out.sent == []
-        feed2, out2 = FeedInput(), RecordingOutput()
-        runtime2 = make(feed2, out2, store=url)
-        async with running(runtime2):
-            await out2.wait_sent(2)
-            await runtime2.wait_idle()
-        assert out2.texts("a") == ["echo: one", "echo: two"]
-        async with open_session_store(url) as store:
-            counts = await channel_store_for(store).counts()
-        assert counts["inbox_pending"] == 0 and counts["delivered"] == 2
+        await check_the_next_process_answers(url)
     finally:
         await drop(url)

@@ -23,27 +23,34 @@ def fake() -> Iterator[ThreadedFakeServer]:
         yield handle
 
 
-def write_config(tmp_path: Path, base_url: str) -> Path:
+AGENTS = """
+helper:
+  model: fake:fake-model
+  instructions: be brief
+  tools: ["cli_tools_mod:lookup"]
+plain:
+  model: fake:fake-model
+"""
+
+
+def write_config(
+    tmp_path: Path, base_url: str, *, agents: str = AGENTS, default: str | None = "helper"
+) -> Path:
+    """agenthost.yaml in `tmp_path`: the fake provider at `base_url`, the `agents:` mapping
+    given as YAML, and the `lookup` tool importable as cli_tools_mod:lookup."""
     (tmp_path / "cli_tools_mod.py").write_text(TOOLS)
     path = tmp_path / "agenthost.yaml"
-    path.write_text(
-        textwrap.dedent(
-            f"""
-            app: clitest
-            store: sqlite:///{tmp_path}/cli.db
-            providers:
-              fake: {{base_url: "{base_url}"}}
-            agents:
-              helper:
-                model: fake:fake-model
-                instructions: be brief
-                tools: ["cli_tools_mod:lookup"]
-              plain:
-                model: fake:fake-model
-            default_agent: helper
-            """
-        )
+    head = textwrap.dedent(
+        f"""\
+        app: clitest
+        store: sqlite:///{tmp_path}/cli.db
+        providers:
+          fake: {{base_url: "{base_url}"}}
+        agents:
+        """
     )
+    tail = f"default_agent: {default}\n" if default else ""
+    path.write_text(head + textwrap.indent(textwrap.dedent(agents).lstrip("\n"), "  ") + tail)
     return path
 
 

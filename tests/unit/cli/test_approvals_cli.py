@@ -3,7 +3,6 @@ against the fake OpenAI-compatible server."""
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import msgspec
@@ -14,7 +13,7 @@ from agenthost.cli.app import app
 from agenthost.core.events import Event
 from agenthost.testing.fake_openai import ThreadedFakeServer
 
-from .conftest import TOOLS
+from .conftest import write_config
 
 cli = CliRunner()
 
@@ -25,24 +24,13 @@ def invoke(*args: str, input: str | None = None) -> Result:
 
 @pytest.fixture
 def config(env: Path, tmp_path: Path, fake: ThreadedFakeServer) -> Path:
-    (tmp_path / "cli_tools_mod.py").write_text(TOOLS)
-    path = tmp_path / "agenthost.yaml"
-    path.write_text(
-        textwrap.dedent(
-            f"""
-            app: clitest
-            store: sqlite:///{tmp_path}/cli.db
-            providers:
-              fake: {{base_url: "{fake.base_url}"}}
-            agents:
-              careful:
-                model: fake:fake-model
-                tools: ["cli_tools_mod:lookup"]
-                approval: ["lookup"]
-            """
-        )
-    )
-    return path
+    careful = """
+    careful:
+      model: fake:fake-model
+      tools: ["cli_tools_mod:lookup"]
+      approval: ["lookup"]
+    """
+    return write_config(tmp_path, fake.base_url, agents=careful, default=None)
 
 
 def events_of(output: str) -> list[Event]:

@@ -119,67 +119,58 @@ def test_sessions_list_show_rm(config: Path, fake: ThreadedFakeServer) -> None:
     assert "no sessions for user nobody" in invoke("sessions", "list", "-u", "nobody").stdout
 
 
-def test_sessions_show_marks_a_run_a_dead_process_left_open(config: Path) -> None:
+def store_events(config: Path, session_id: str, *events: Event) -> None:
+    """Writes `events` straight into session `session_id` of user tester with agent helper,
+    as a process that died (or was cut off) would have left them."""
     import asyncio
 
     from agenthost.config import load_config, open_store
-    from agenthost.core.messages import Message
     from agenthost.core.session import SessionKey
 
-    async def leave_open() -> None:
+    async def write() -> None:
         async with open_store(load_config(config)) as store:
-            session = await store.create(SessionKey("clitest/helper", "tester", "dead"))
-            await store.append(
-                session,
-                [
-                    Event(
-                        id="e1",
-                        run_id="run_dead",
-                        author="user",
-                        type="message.received",
-                        message=Message.user("are you there?"),
-                    )
-                ],
-            )
+            session = await store.create(SessionKey("clitest/helper", "tester", session_id))
+            await store.append(session, list(events))
 
-    asyncio.run(leave_open())
+    asyncio.run(write())
+
+
+def test_sessions_show_marks_a_run_a_dead_process_left_open(config: Path) -> None:
+    from agenthost.core.messages import Message
+
+    asked = Message.user("are you there?")
+    store_events(
+        config,
+        "dead",
+        Event(id="e1", run_id="run_dead", author="user", type="message.received", message=asked),
+    )
     shown = invoke("sessions", "show", "dead")
     assert shown.exit_code == 0, shown.output
     assert "interrupted" in shown.stdout and "run_dead" in shown.stdout
 
 
 def test_sessions_show_marks_a_cut_off_reply_incomplete(config: Path) -> None:
-    import asyncio
-
-    from agenthost.config import load_config, open_store
     from agenthost.core.messages import Message
-    from agenthost.core.session import SessionKey
 
-    async def store_cut_reply() -> None:
-        async with open_store(load_config(config)) as store:
-            session = await store.create(SessionKey("clitest/helper", "tester", "cut"))
-            await store.append(
-                session,
-                [
-                    Event(
-                        id="e1",
-                        run_id="run_cut",
-                        author="user",
-                        type="message.received",
-                        message=Message.user("tell me a story"),
-                    ),
-                    Event(
-                        id="e2",
-                        run_id="run_cut",
-                        author="helper",
-                        type="message.completed",
-                        message=Message.assistant("Once upon a"),
-                        data={"incomplete": True},
-                    ),
-                ],
-            )
-
-    asyncio.run(store_cut_reply())
+    store_events(
+        config,
+        "cut",
+        Event(
+            id="e1",
+            run_id="run_cut",
+            author="user",
+            type="message.received",
+            message=Message.user("tell me a story"),
+        ),
+        Event(
+            id="e2",
+            run_id="run_cut",
+            author="helper",
+            type="message.completed",
+            message=Message.assistant("Once upon a"),
+            data={"incomplete": True},
+        ),
+    )
     shown = invoke("sessions", "show", "cut")
     assert shown.exit_code == 0, shown.output
     assert "Once upon a" in shown.stdout and "(incomplete" in shown.stdout

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
-from typing import Any, ClassVar, TypeAlias
+from typing import Any, ClassVar, TypeAlias, TypedDict
 
 import orjson
 
@@ -43,6 +43,16 @@ log = logging.getLogger("agenthost.adapters")
 # the adapters' `knowledge` and `memory` options (see AdapterAgent)
 KnowledgeOption: TypeAlias = Retrieval | Sequence[KnowledgeBase] | None
 MemoryOption: TypeAlias = bool | MemoryUse
+
+
+class ResourceOptions(TypedDict, total=False):
+    """The adapters' keyword options for agenthost's stores (see AdapterAgent): `knowledge`
+    (default None), `memory` (default False), `artifacts` (default False)."""
+
+    knowledge: KnowledgeOption
+    memory: MemoryOption
+    artifacts: bool
+
 
 ADAPTER_ERROR = "adapter.error"  # the framework raised
 MODEL_ERROR = "adapter.model_error"  # the model endpoint answered an HTTP error, or broke off

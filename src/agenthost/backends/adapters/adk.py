@@ -37,13 +37,12 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Unpack
 
 from agenthost.backends.adapters._common import (
     ADAPTER_ERROR,
     AdapterAgent,
-    KnowledgeOption,
-    MemoryOption,
+    ResourceOptions,
     assistant,
     json_text,
     missing,
@@ -100,16 +99,12 @@ class ADKAgent(AdapterAgent):
         name: str | None = None,
         description: str = "",
         run_config: RunConfig | None = None,
-        knowledge: KnowledgeOption = None,
-        memory: MemoryOption = False,
-        artifacts: bool = False,
+        **resources: Unpack[ResourceOptions],
     ) -> None:
         super().__init__(
             name=name or agent.name or "adk",
             description=description or agent.description,
-            knowledge=knowledge,
-            memory=memory,
-            artifacts=artifacts,
+            **resources,
         )
         self.agent = agent
         self.run_config = run_config or RunConfig(streaming_mode=StreamingMode.SSE)

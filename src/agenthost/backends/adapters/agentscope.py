@@ -35,13 +35,12 @@ import asyncio
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar, Unpack, cast
 
 from agenthost.backends.adapters._common import (
     ADAPTER_ERROR,
     AdapterAgent,
-    KnowledgeOption,
-    MemoryOption,
+    ResourceOptions,
     assistant,
     json_text,
     missing,
@@ -96,16 +95,12 @@ class AgentScopeAgent(AdapterAgent):
         *,
         name: str | None = None,
         description: str = "",
-        knowledge: KnowledgeOption = None,
-        memory: MemoryOption = False,
-        artifacts: bool = False,
+        **resources: Unpack[ResourceOptions],
     ) -> None:
         super().__init__(
             name=name or agent.name or "agentscope",
             description=description,
-            knowledge=knowledge,
-            memory=memory,
-            artifacts=artifacts,
+            **resources,
         )
         self.agent = agent
         self._lock = asyncio.Lock()

@@ -26,12 +26,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from contextlib import aclosing
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Unpack
 
 from agenthost.backends.adapters._common import (
     AdapterAgent,
-    KnowledgeOption,
-    MemoryOption,
+    ResourceOptions,
     assistant,
     json_text,
     missing,
@@ -76,16 +75,12 @@ class LangGraphAgent(AdapterAgent):
         name: str | None = None,
         description: str = "",
         config: dict[str, Any] | None = None,
-        knowledge: KnowledgeOption = None,
-        memory: MemoryOption = False,
-        artifacts: bool = False,
+        **resources: Unpack[ResourceOptions],
     ) -> None:
         super().__init__(
             name=name or getattr(graph, "name", None) or "langgraph",
             description=description,
-            knowledge=knowledge,
-            memory=memory,
-            artifacts=artifacts,
+            **resources,
         )
         self.graph = graph
         self.input_key = input_key

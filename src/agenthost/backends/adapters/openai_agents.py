@@ -25,12 +25,11 @@ HTTP request to the model.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Unpack
 
 from agenthost.backends.adapters._common import (
     AdapterAgent,
-    KnowledgeOption,
-    MemoryOption,
+    ResourceOptions,
     assistant,
     json_text,
     missing,
@@ -81,16 +80,12 @@ class OpenAIAgentsAgent(AdapterAgent):
         context: Any = None,
         max_turns: int = 10,
         run_config: agents.RunConfig | None = None,
-        knowledge: KnowledgeOption = None,
-        memory: MemoryOption = False,
-        artifacts: bool = False,
+        **resources: Unpack[ResourceOptions],
     ) -> None:
         super().__init__(
             name=name or agent.name or "openai-agents",
             description=description,
-            knowledge=knowledge,
-            memory=memory,
-            artifacts=artifacts,
+            **resources,
         )
         self.agent = agent
         self.context = context

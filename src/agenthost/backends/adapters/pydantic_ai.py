@@ -24,12 +24,11 @@ request to the model.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Unpack
 
 from agenthost.backends.adapters._common import (
     AdapterAgent,
-    KnowledgeOption,
-    MemoryOption,
+    ResourceOptions,
     assistant,
     json_text,
     missing,
@@ -73,16 +72,12 @@ class PydanticAIAgent(AdapterAgent):
         description: str = "",
         deps: Any = None,
         model_settings: Any = None,
-        knowledge: KnowledgeOption = None,
-        memory: MemoryOption = False,
-        artifacts: bool = False,
+        **resources: Unpack[ResourceOptions],
     ) -> None:
         super().__init__(
             name=name or agent.name or "pydantic-ai",
             description=description,
-            knowledge=knowledge,
-            memory=memory,
-            artifacts=artifacts,
+            **resources,
         )
         self.agent = agent
         self.deps = deps

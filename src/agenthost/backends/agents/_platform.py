@@ -50,11 +50,12 @@ import os
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, NoReturn, TypedDict
+from typing import Any, ClassVar, Literal, NoReturn, TypedDict, cast
 
 import aiohttp
 import orjson
 
+from agenthost.backends.agents._timeouts import TurnTimeouts
 from agenthost.backends.common.http import make_http_client, parse_retry_after
 from agenthost.backends.common.lifecycle import Closing
 from agenthost.backends.common.retry import Backoff
@@ -169,6 +170,24 @@ def require(value: str | None, *, env: str, param: str, platform: str) -> str:
             f"variable {env}."
         )
     return found
+
+
+# which of the run's ids a platform is given as its end user (Dify's and Coze's `user`)
+UserFrom = Literal["user_id", "session_id"]
+
+
+def checked_user_from(platform: str, user_from: str) -> UserFrom:
+    """`user_from` if it is "user_id" or "session_id", else a ConfigError naming `platform`."""
+    if user_from in ("user_id", "session_id"):
+        return cast(UserFrom, user_from)
+    raise ConfigError(
+        f"{platform} agent: user_from must be 'user_id' or 'session_id', got {user_from!r}"
+    )
+
+
+def end_user(ctx: RunContext, user_from: UserFrom) -> str:
+    """The id the platform is given as the run's end user."""
+    return ctx.context.user_id if user_from == "user_id" else ctx.context.conversation_id
 
 
 def retryable_status(status: int) -> bool:
@@ -320,7 +339,7 @@ class StopRequest:
     body: Mapping[str, Any] | None = None
 
 
-class PlatformAgent(Closing):
+class PlatformAgent(TurnTimeouts, Closing):
     """Base of the remote-platform agents; see the module docstring for what it provides.
 
     Subclasses set the class variables and implement `_turn` (one run, an async generator of
@@ -477,21 +496,8 @@ class PlatformAgent(Closing):
 
     # ---- HTTP -----------------------------------------------------------------------------
 
-    def _deadline(self) -> float:
-        loop = asyncio.get_running_loop()
-        return loop.time() + self.timeout if self.timeout is not None else float("inf")
-
-    def _limit(self, deadline: float) -> float | None:
-        """When the next await must be done: the idle timeout, capped by the turn's deadline."""
-        now = asyncio.get_running_loop().time()
-        limit = deadline if self.idle_timeout is None else min(deadline, now + self.idle_timeout)
-        return None if limit == float("inf") else limit
-
     def _timed_out(self, deadline: float, what: str) -> PlatformError:
-        if asyncio.get_running_loop().time() >= deadline:
-            detail = f"did not finish within {self.timeout}s (timeout)"
-        else:
-            detail = f"{what} for {self.idle_timeout}s (idle_timeout)"
+        detail = self._timeout_detail(deadline, what)
         return PlatformError(
             f"{self.platform} {detail}. Raise the timeout or check the app on {self.base_url}.",
             code=TIMEOUT,

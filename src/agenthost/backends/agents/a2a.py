@@ -92,6 +92,7 @@ from agenthost.backends.agents._platform import (
     retryable_status,
     run_with_retries,
 )
+from agenthost.backends.agents._timeouts import TurnTimeouts
 from agenthost.backends.common.http import parse_retry_after
 from agenthost.backends.common.lifecycle import Closing
 from agenthost.backends.common.propagation import httpx_event_hooks
@@ -203,7 +204,7 @@ def _our_parts(parts: Any) -> tuple[list[str], list[ours.Part]]:
     return texts, files
 
 
-class A2AAgent(Closing):
+class A2AAgent(TurnTimeouts, Closing):
     """A remote A2A agent (see the module doc).
 
     `api_key` is sent as `Authorization: Bearer <key>`; `headers` are added to every request
@@ -395,20 +396,8 @@ class A2AAgent(Closing):
 
     # ---- timeouts --------------------------------------------------------------------------
 
-    def _deadline(self) -> float:
-        loop = asyncio.get_running_loop()
-        return loop.time() + self.timeout if self.timeout is not None else float("inf")
-
-    def _limit(self, deadline: float) -> float | None:
-        now = asyncio.get_running_loop().time()
-        limit = deadline if self.idle_timeout is None else min(deadline, now + self.idle_timeout)
-        return None if limit == float("inf") else limit
-
     def _timed_out(self, deadline: float) -> PlatformError:
-        if asyncio.get_running_loop().time() >= deadline:
-            detail = f"did not finish within {self.timeout}s (timeout)"
-        else:
-            detail = f"sent nothing for {self.idle_timeout}s (idle_timeout)"
+        detail = self._timeout_detail(deadline, "sent nothing")
         return PlatformError(
             f"The A2A agent at {self.card_url} {detail}. Raise the timeout or check the agent.",
             code=TIMEOUT,

@@ -37,7 +37,7 @@ from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Unpack
+from typing import Any, ClassVar, Unpack
 
 import aiohttp
 import orjson
@@ -51,11 +51,14 @@ from agenthost.backends.agents._platform import (
     PlatformOptions,
     StopRequest,
     Turn,
+    UserFrom,
     assistant_message,
     attachment_urls,
     body_text,
     busy_status,
+    checked_user_from,
     close,
+    end_user,
     error_fields,
     merged,
     plain_text,
@@ -64,7 +67,7 @@ from agenthost.backends.agents._platform import (
     setting,
 )
 from agenthost.backends.common.sse import ServerSentEvent
-from agenthost.core.errors import ConfigError, HostAPIError
+from agenthost.core.errors import HostAPIError
 from agenthost.core.usage import Usage
 from agenthost.engine.catalog import Catalog, as_tool
 from agenthost.ports.protocol import (
@@ -85,7 +88,6 @@ from agenthost.ports.tools import Tool, ToolOutput
 COM_BASE_URL = "https://api.coze.com"
 CN_BASE_URL = "https://api.coze.cn"
 DEFAULT_BASE_URL = COM_BASE_URL
-UserFrom = Literal["user_id", "session_id"]
 
 # 4009 system busy, 4013 model error, 4016 a chat is running in this conversation,
 # 4020 RPM exceeded, 5000 internal error
@@ -138,10 +140,7 @@ class CozeAgent(PlatformAgent):
         auto_save_history: bool = True,
         **options: Unpack[PlatformOptions],
     ) -> None:
-        if user_from not in ("user_id", "session_id"):
-            raise ConfigError(
-                f"Coze agent: user_from must be 'user_id' or 'session_id', got {user_from!r}"
-            )
+        user_from = checked_user_from("Coze", user_from)
         super().__init__(
             name=name,
             api_key=require(api_key, env=self.key_env, param="api_key", platform="Coze"),
@@ -151,7 +150,7 @@ class CozeAgent(PlatformAgent):
         )
         self.bot_id = require(bot_id, env="COZE_BOT_ID", param="bot_id", platform="Coze")
         self.custom_variables = dict(custom_variables or {})
-        self.user_from: UserFrom = user_from
+        self.user_from = user_from
         self.tools: list[Tool] = [as_tool(t) for t in tools]
         self.tool_timeout = tool_timeout
         self.auto_save_history = auto_save_history
@@ -166,7 +165,7 @@ class CozeAgent(PlatformAgent):
     # ---- one turn -------------------------------------------------------------------------
 
     async def _turn(self, ctx: RunContext, host: HostAPI) -> AsyncGenerator[ResultBatch, None]:
-        user = ctx.context.user_id if self.user_from == "user_id" else ctx.context.conversation_id
+        user = end_user(ctx, self.user_from)
         turn = _CozeTurn(handle=await self._load_handle(host), user=user)
         deadline = self._deadline()
         body = self._body(ctx, user)

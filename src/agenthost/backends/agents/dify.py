@@ -33,7 +33,7 @@ import mimetypes
 from collections.abc import AsyncGenerator, Awaitable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Unpack
+from typing import Any, ClassVar, Unpack
 from urllib.parse import urljoin, urlparse
 
 import aiohttp
@@ -48,10 +48,13 @@ from agenthost.backends.agents._platform import (
     PlatformOptions,
     StopRequest,
     Turn,
+    UserFrom,
     assistant_message,
     attachment_urls,
     body_text,
+    checked_user_from,
     close,
+    end_user,
     error_fields,
     json_text,
     merged,
@@ -61,7 +64,6 @@ from agenthost.backends.agents._platform import (
     setting,
 )
 from agenthost.backends.common.sse import ServerSentEvent
-from agenthost.core.errors import ConfigError
 from agenthost.core.messages import FilePart, ImagePart, Part
 from agenthost.core.usage import Usage
 from agenthost.ports.protocol import (
@@ -77,7 +79,6 @@ from agenthost.ports.protocol import (
 )
 
 DEFAULT_BASE_URL = "https://api.dify.ai/v1"
-UserFrom = Literal["user_id", "session_id"]
 
 _FILE_TYPES = {"image": "image", "file": "document", "audio": "audio", "video": "video"}
 # codes Dify uses for failures of the model behind the app, usually passing
@@ -118,10 +119,7 @@ class DifyAgent(PlatformAgent):
         auto_generate_name: bool = True,
         **options: Unpack[PlatformOptions],
     ) -> None:
-        if user_from not in ("user_id", "session_id"):
-            raise ConfigError(
-                f"Dify agent: user_from must be 'user_id' or 'session_id', got {user_from!r}"
-            )
+        user_from = checked_user_from("Dify", user_from)
         super().__init__(
             name=name,
             api_key=require(api_key, env=self.key_env, param="api_key", platform="Dify"),
@@ -130,14 +128,14 @@ class DifyAgent(PlatformAgent):
             options=options,
         )
         self.inputs = dict(inputs or {})
-        self.user_from: UserFrom = user_from
+        self.user_from = user_from
         self.auto_generate_name = auto_generate_name
         self._chat_url = self.base_url + "/chat-messages"
 
     # ---- one turn -------------------------------------------------------------------------
 
     async def _turn(self, ctx: RunContext, host: HostAPI) -> AsyncGenerator[ResultBatch, None]:
-        user = ctx.context.user_id if self.user_from == "user_id" else ctx.context.conversation_id
+        user = end_user(ctx, self.user_from)
         turn = _DifyTurn(handle=await self._load_handle(host), user=user)
         deadline = self._deadline()
         inputs = merged(self.inputs, ctx.config.get("inputs"))

@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from openai import AsyncOpenAI
 
 from agenthost.backends.sessions import open_session_store
 from agenthost.core.events import Event
@@ -14,6 +15,22 @@ from agenthost.testing.fake_openai import FakeOpenAIServer
 async def store() -> AsyncIterator[SessionStore]:
     async with open_session_store("memory://") as opened:
         yield opened
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[list[AsyncOpenAI]]:
+    """The OpenAI clients a test made (`openai_client`), closed at its end."""
+    opened: list[AsyncOpenAI] = []
+    yield opened
+    for client in opened:
+        await client.close()
+
+
+def openai_client(srv: FakeOpenAIServer, clients: list[AsyncOpenAI]) -> AsyncOpenAI:
+    """An OpenAI client of the fake server (no retries), closed at the end of the test."""
+    client = AsyncOpenAI(base_url=srv.base_url, api_key="sk-test", max_retries=0)
+    clients.append(client)
+    return client
 
 
 @pytest.fixture

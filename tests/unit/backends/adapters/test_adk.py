@@ -3,11 +3,10 @@ through the Runner."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
-import pytest
 from google.adk.agents import LlmAgent
 from google.adk.models import OpenAILlm
 from google.adk.tools import ToolContext
@@ -15,26 +14,18 @@ from google.genai import types
 from openai import AsyncOpenAI
 
 from agenthost.backends.adapters import ADKAgent
-from agenthost.engine.runner import Runner, collect, final_text
+from agenthost.engine.runner import Runner
 from agenthost.ports.sessions import SessionStore
-from agenthost.testing._fake_replies import TextReply
 from agenthost.testing.fake_openai import FakeOpenAIServer
 
-from .conftest import deltas, first, kinds
+from .conftest import openai_client
 from .host_tools import HANDBOOK, call, check_knowledge_and_memory, stores
+from .turns import check_a_reply_with_usage, next_turn_messages
 
 
 def get_weather(city: str) -> str:
     """The weather in a city."""
     return f"sunny in {city}"
-
-
-@pytest.fixture
-async def clients() -> AsyncIterator[list[AsyncOpenAI]]:
-    opened: list[AsyncOpenAI] = []
-    yield opened
-    for client in opened:
-        await client.close()
 
 
 def agent(
@@ -45,8 +36,7 @@ def agent(
     more: Sequence[Any] = (),
     **options: Any,
 ) -> ADKAgent:
-    client = AsyncOpenAI(base_url=srv.base_url, api_key="sk-test", max_retries=0)
-    clients.append(client)
+    client = openai_client(srv, clients)
     adk_agent = LlmAgent(
         name="weather",
         model=OpenAILlm(model="fake-model", client=client),
@@ -59,26 +49,13 @@ def agent(
 async def test_a_reply_with_its_usage_and_events(
     srv: FakeOpenAIServer, store: SessionStore, clients: list[AsyncOpenAI]
 ) -> None:
-    srv.add(TextReply("Hello there, friend", usage=(7, 3)))
-    async with Runner(agent(srv, clients, tools=False), store=store, app="t") as runner:
-        events = await collect(runner.run("u1", "s1", "hi"))
-    assert kinds(events) == ["message.received", "message.completed", "run.completed"]
-    assert deltas(events) == "Hello there, friend"
-    assert final_text(events) == "Hello there, friend"
-    done = first(events, "message.completed")
-    assert done.usage is not None and (done.usage.input_tokens, done.usage.output_tokens) == (7, 3)
-    assert srv.bodies[0]["stream"] is True
+    await check_a_reply_with_usage(agent(srv, clients, tools=False), srv, store)
 
 
 async def test_tool_calls_and_results_are_carried_to_the_next_turn(
     srv: FakeOpenAIServer, store: SessionStore, clients: list[AsyncOpenAI]
 ) -> None:
-    async with Runner(agent(srv, clients), store=store, app="t") as runner:
-        await collect(runner.run("u1", "s1", "weather?"))
-        srv.add(TextReply("second answer"))
-        events = await collect(runner.run("u1", "s1", "and tomorrow?"))
-    assert final_text(events) == "second answer"
-    sent = srv.bodies[-1]["messages"]
+    sent = await next_turn_messages(agent(srv, clients), srv, store)
     roles = [m["role"] for m in sent]
     assert roles == ["system", "user", "assistant", "tool", "assistant", "user"]
     assert sent[1]["content"] == "weather?"

@@ -16,13 +16,11 @@ from agentscope.state import AgentState
 from agentscope.tool import FunctionTool, Toolkit
 
 from agenthost.backends.adapters import AgentScopeAgent
-from agenthost.engine.runner import Runner, collect, final_text
 from agenthost.ports.sessions import SessionStore
-from agenthost.testing._fake_replies import TextReply
 from agenthost.testing.fake_openai import FakeOpenAIServer
 
-from .conftest import deltas, first, kinds
 from .host_tools import HANDBOOK, check_artifacts, check_knowledge_and_memory
+from .turns import check_a_reply_with_usage, next_turn_messages
 
 
 def get_weather(city: str) -> str:
@@ -69,26 +67,13 @@ def agent(srv: FakeOpenAIServer, *, tools: bool = True, **options: Any) -> Agent
 async def test_a_reply_with_its_usage_and_events(
     srv: FakeOpenAIServer, store: SessionStore
 ) -> None:
-    srv.add(TextReply("Hello there, friend", usage=(7, 3)))
-    async with Runner(agent(srv, tools=False), store=store, app="t") as runner:
-        events = await collect(runner.run("u1", "s1", "hi"))
-    assert kinds(events) == ["message.received", "message.completed", "run.completed"]
-    assert deltas(events) == "Hello there, friend"
-    assert final_text(events) == "Hello there, friend"
-    done = first(events, "message.completed")
-    assert done.usage is not None and (done.usage.input_tokens, done.usage.output_tokens) == (7, 3)
-    assert srv.bodies[0]["stream"] is True
+    await check_a_reply_with_usage(agent(srv, tools=False), srv, store)
 
 
 async def test_tool_calls_and_results_are_carried_to_the_next_turn(
     srv: FakeOpenAIServer, store: SessionStore
 ) -> None:
-    async with Runner(agent(srv), store=store, app="t") as runner:
-        await collect(runner.run("u1", "s1", "weather?"))
-        srv.add(TextReply("second answer"))
-        events = await collect(runner.run("u1", "s1", "and tomorrow?"))
-    assert final_text(events) == "second answer"
-    sent = srv.bodies[-1]["messages"]
+    sent = await next_turn_messages(agent(srv), srv, store)
     roles = [m["role"] for m in sent]
     assert roles == ["system", "user", "assistant", "tool", "assistant", "user"]
     assert sent[1]["content"][0]["text"] == "weather?"

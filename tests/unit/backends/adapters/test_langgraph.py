@@ -11,13 +11,12 @@ from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
 
 from agenthost.backends.adapters import LangGraphAgent
-from agenthost.engine.runner import Runner, collect, final_text
+from agenthost.engine.runner import Runner
 from agenthost.ports.sessions import SessionStore
-from agenthost.testing._fake_replies import TextReply
 from agenthost.testing.fake_openai import FakeOpenAIServer
 
-from .conftest import deltas, first, kinds
 from .host_tools import HANDBOOK, call, check_artifacts, check_knowledge_and_memory
+from .turns import check_a_reply_with_usage, next_turn_messages
 
 
 @tool
@@ -54,26 +53,13 @@ def graph(srv: FakeOpenAIServer, *, tools: bool = True, host_tools: bool = False
 async def test_a_reply_with_its_usage_and_events(
     srv: FakeOpenAIServer, store: SessionStore
 ) -> None:
-    srv.add(TextReply("Hello there, friend", usage=(7, 3)))
-    async with Runner(LangGraphAgent(graph(srv, tools=False)), store=store, app="t") as runner:
-        events = await collect(runner.run("u1", "s1", "hi"))
-    assert kinds(events) == ["message.received", "message.completed", "run.completed"]
-    assert deltas(events) == "Hello there, friend"
-    assert final_text(events) == "Hello there, friend"
-    done = first(events, "message.completed")
-    assert done.usage is not None and (done.usage.input_tokens, done.usage.output_tokens) == (7, 3)
-    assert srv.bodies[0]["stream"] is True
+    await check_a_reply_with_usage(LangGraphAgent(graph(srv, tools=False)), srv, store)
 
 
 async def test_tool_calls_and_results_are_carried_to_the_next_turn(
     srv: FakeOpenAIServer, store: SessionStore
 ) -> None:
-    async with Runner(LangGraphAgent(graph(srv)), store=store, app="t") as runner:
-        await collect(runner.run("u1", "s1", "weather?"))
-        srv.add(TextReply("second answer"))
-        events = await collect(runner.run("u1", "s1", "and tomorrow?"))
-    assert final_text(events) == "second answer"
-    sent = srv.bodies[-1]["messages"]
+    sent = await next_turn_messages(LangGraphAgent(graph(srv)), srv, store)
     assert [m["role"] for m in sent] == ["user", "assistant", "tool", "assistant", "user"]
     assert sent[1]["tool_calls"][0]["function"]["name"] == "get_weather"
     assert sent[2]["content"] == "sunny in fake"

@@ -3,21 +3,18 @@ OpenAI server, through the Runner."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 from agents import Agent, ModelSettings, OpenAIChatCompletionsModel, RunConfig, function_tool
 from openai import AsyncOpenAI
 
 from agenthost.backends.adapters import OpenAIAgentsAgent
-from agenthost.engine.runner import Runner, collect, final_text
 from agenthost.ports.sessions import SessionStore
-from agenthost.testing._fake_replies import TextReply
 from agenthost.testing.fake_openai import FakeOpenAIServer
 
-from .conftest import deltas, first, kinds
+from .conftest import openai_client
 from .host_tools import HANDBOOK, check_artifacts, check_knowledge_and_memory
+from .turns import check_a_reply_with_usage, check_plain_chat_history, next_turn_messages
 
 NO_TRACING = RunConfig(tracing_disabled=True)
 
@@ -28,19 +25,10 @@ def get_weather(city: str) -> str:
     return f"sunny in {city}"
 
 
-@pytest.fixture
-async def clients() -> AsyncIterator[list[AsyncOpenAI]]:
-    opened: list[AsyncOpenAI] = []
-    yield opened
-    for client in opened:
-        await client.close()
-
-
 def agent(
     srv: FakeOpenAIServer, clients: list[AsyncOpenAI], *, tools: bool = True, **options: Any
 ) -> OpenAIAgentsAgent:
-    client = AsyncOpenAI(base_url=srv.base_url, api_key="sk-test", max_retries=0)
-    clients.append(client)
+    client = openai_client(srv, clients)
     sdk_agent = Agent(
         name="weather",
         instructions="Be brief.",
@@ -54,33 +42,14 @@ def agent(
 async def test_a_reply_with_its_usage_and_events(
     srv: FakeOpenAIServer, store: SessionStore, clients: list[AsyncOpenAI]
 ) -> None:
-    srv.add(TextReply("Hello there, friend", usage=(7, 3)))
-    async with Runner(agent(srv, clients, tools=False), store=store, app="t") as runner:
-        events = await collect(runner.run("u1", "s1", "hi"))
-    assert kinds(events) == ["message.received", "message.completed", "run.completed"]
-    assert deltas(events) == "Hello there, friend"
-    assert final_text(events) == "Hello there, friend"
-    done = first(events, "message.completed")
-    assert done.usage is not None and (done.usage.input_tokens, done.usage.output_tokens) == (7, 3)
-    assert srv.bodies[0]["stream"] is True
+    await check_a_reply_with_usage(agent(srv, clients, tools=False), srv, store)
 
 
 async def test_tool_calls_and_results_are_carried_to_the_next_turn(
     srv: FakeOpenAIServer, store: SessionStore, clients: list[AsyncOpenAI]
 ) -> None:
-    async with Runner(agent(srv, clients), store=store, app="t") as runner:
-        await collect(runner.run("u1", "s1", "weather?"))
-        srv.add(TextReply("second answer"))
-        events = await collect(runner.run("u1", "s1", "and tomorrow?"))
-    assert final_text(events) == "second answer"
-    sent = srv.bodies[-1]["messages"]
-    roles = [m["role"] for m in sent]
-    assert roles == ["system", "user", "assistant", "tool", "assistant", "user"]
-    assert sent[1]["content"] == "weather?"
-    assert sent[2]["tool_calls"][0]["function"]["name"] == "get_weather"
-    assert sent[3]["content"] == "sunny in fake"
-    assert sent[4]["content"] == "Done: sunny in fake"
-    assert sent[5]["content"] == "and tomorrow?"
+    sent = await next_turn_messages(agent(srv, clients), srv, store)
+    check_plain_chat_history(sent)
 
 
 async def test_knowledge_and_memory_tools_of_the_runs_user_only(

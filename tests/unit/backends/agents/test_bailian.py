@@ -8,11 +8,11 @@ import pytest
 
 from agenthost.backends.agents import BailianAgent
 from agenthost.core.errors import ConfigError
-from agenthost.core.events import Event
 from agenthost.core.usage import Usage
-from agenthost.engine.runner import Runner, collect, final_text
+from agenthost.engine.runner import Runner, collect
 from agenthost.ports.sessions import SessionStore
 
+from .conftest import check_streamed_hello, terminal
 from .fake_platform import FakePlatform, Reply, dashscope_frame
 
 APP = "/api/v1/apps/app1/completion"
@@ -43,31 +43,14 @@ def agent(fake: FakePlatform, **kw: Any) -> BailianAgent:
     return BailianAgent(**{**options, **kw})
 
 
-def terminal(events: list[Event]) -> Event:
-    assert events[-1].is_terminal
-    return events[-1]
-
-
-def types(events: list[Event]) -> list[str]:
-    return [e.type for e in events if not e.partial]
-
-
 async def test_a_streamed_reply_with_usage(fake: FakePlatform, store: SessionStore) -> None:
     fake.add(APP, HELLO)
     bailian = agent(fake, biz_params={"user_prompt_params": {"city": "Hangzhou"}})
     async with Runner(bailian, store=store, app="t") as runner:
         events = await collect(runner.run("u1", "s1", "hi"))
         session = await runner.get_session("u1", "s1")
-    assert types(events) == [
-        "message.received",
-        "state.updated",
-        "message.completed",
-        "run.completed",
-    ]
-    assert [e.message.text for e in events if e.partial and e.message] == ["Hel", "lo"]
-    assert final_text(events) == "Hello"
-    usage = Usage(input_tokens=8, output_tokens=2, requests=1)  # the last chunk's totals
-    assert events[-2].usage == usage and terminal(events).usage == usage
+    # the last chunk's totals
+    check_streamed_hello(events, Usage(input_tokens=8, output_tokens=2, requests=1))
     assert session.state["bailian.session_id"] == "s1"
     (call,) = fake.calls(APP)
     assert call.headers["Authorization"] == "Bearer sk-test"

@@ -10,11 +10,11 @@ import pytest
 from agenthost.backends.agents import CozeAgent
 from agenthost.backends.agents.coze import CN_BASE_URL
 from agenthost.core.errors import ConfigError
-from agenthost.core.events import Event
 from agenthost.core.usage import Usage
 from agenthost.engine.runner import Runner, collect, final_text
 from agenthost.ports.sessions import SessionStore
 
+from .conftest import check_streamed_hello, terminal, types
 from .fake_platform import FakePlatform, Reply, event_frame
 
 CHAT = "/v3/chat"
@@ -65,15 +65,6 @@ def agent(fake: FakePlatform, **kw: Any) -> CozeAgent:
     return CozeAgent(**{**options, **kw})
 
 
-def terminal(events: list[Event]) -> Event:
-    assert events[-1].is_terminal
-    return events[-1]
-
-
-def types(events: list[Event]) -> list[str]:
-    return [e.type for e in events if not e.partial]
-
-
 def get_weather(city: str) -> str:
     """Weather for a city.
 
@@ -88,16 +79,7 @@ async def test_a_streamed_reply_with_usage(fake: FakePlatform, store: SessionSto
     async with Runner(agent(fake, custom_variables={"tone": "brief"}), store=store, app="t") as r:
         events = await collect(r.run("u1", "s1", "hi"))
         session = await r.get_session("u1", "s1")
-    assert types(events) == [
-        "message.received",
-        "state.updated",
-        "message.completed",
-        "run.completed",
-    ]
-    assert [e.message.text for e in events if e.partial and e.message] == ["Hel", "lo"]
-    assert final_text(events) == "Hello"
-    usage = Usage(input_tokens=20, output_tokens=10, requests=1)
-    assert events[-2].usage == usage and terminal(events).usage == usage
+    check_streamed_hello(events, Usage(input_tokens=20, output_tokens=10, requests=1))
     assert session.state["coze.conversation_id"] == "conv1"
     (call,) = fake.calls(CHAT)
     assert call.query == {}
@@ -338,6 +320,10 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     )
     monkeypatch.setenv("COZE_BASE_URL", CN_BASE_URL)
     assert CozeAgent().base_url == "https://api.coze.cn"
+    # a wrong user_from is named before anything else is checked
+    with pytest.raises(ConfigError, match="Coze agent: user_from must be"):
+        CozeAgent(api_key=None, user_from="nobody")  # type: ignore[arg-type]
+    assert CozeAgent(user_from="session_id").user_from == "session_id"
 
 
 def test_the_manifest_and_catalog() -> None:

@@ -14,6 +14,7 @@ from agenthost.core.usage import Usage
 from agenthost.engine.runner import Runner, collect, final_text
 from agenthost.ports.sessions import SessionStore
 
+from .conftest import check_streamed_hello, terminal, types
 from .fake_platform import HANG, FakePlatform, Frame, Reply, data_frame
 
 CHAT = "/v1/chat-messages"
@@ -64,33 +65,13 @@ def agent(fake: FakePlatform, **kw: Any) -> DifyAgent:
     return DifyAgent(**{**options, **kw})
 
 
-def terminal(events: list[Event]) -> Event:
-    assert events[-1].is_terminal
-    return events[-1]
-
-
-def types(events: list[Event]) -> list[str]:
-    return [e.type for e in events if not e.partial]
-
-
 async def test_a_streamed_reply_with_usage(fake: FakePlatform, store: SessionStore) -> None:
     fake.add(CHAT, HELLO)
     async with Runner(agent(fake, inputs={"tone": "brief"}), store=store, app="t") as runner:
         events = await collect(
             runner.run("u1", "s1", "hi", config={"inputs": {"lang": "en"}}, run_id="r1")
         )
-    assert types(events) == [
-        "message.received",
-        "state.updated",
-        "message.completed",
-        "run.completed",
-    ]
-    assert [e.message.text for e in events if e.partial and e.message] == ["Hel", "lo"]
-    assert final_text(events) == "Hello"
-    usage = Usage(input_tokens=10, output_tokens=2, requests=1, cost=0.0001)
-    completed = next(e for e in events if e.type == "message.completed")
-    assert completed.usage == usage
-    assert terminal(events).usage == usage
+    check_streamed_hello(events, Usage(input_tokens=10, output_tokens=2, requests=1, cost=0.0001))
     data = terminal(events).data
     assert data is not None and data["cost"] == 0.0001
     # the request, as Dify wants it
