@@ -101,6 +101,32 @@ def test_the_load_generator_parses_sse_bodies_whole() -> None:
     assert parse_sse(b"data: a\ndata: b").last_data == "a\nb"  # no blank line at the end
 
 
+def test_the_lean_load_client_reads_chunked_and_sized_answers() -> None:
+    """The load generator's own HTTP/1.1 reading: a chunked body is put back together, a sized
+    one (an error answer) is read as is, and an answer is complete only at its end."""
+    from benchmarks.server import _dechunk, _Exchange
+
+    chunked = (
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nid: 1\r\n3\r\n\nab\r\n0\r\n\r\n"
+    )
+    assert _dechunk(chunked) == (200, b"id: 1\nab")
+    sized = b"HTTP/1.1 404 Not Found\r\ncontent-length: 2\r\n\r\n{}"
+    assert _dechunk(sized) == (404, b"{}")
+
+    import asyncio
+
+    async def feed(answer: bytes, cut: int) -> bytes:
+        conn = _Exchange(lambda _: None)
+        conn.answer = asyncio.get_running_loop().create_future()
+        conn.data_received(answer[:cut])
+        assert not conn.answer.done()
+        conn.data_received(answer[cut:])
+        return await conn.answer
+
+    assert asyncio.run(feed(chunked, len(chunked) - 3)) == chunked
+    assert asyncio.run(feed(sized, len(sized) - 1)) == sized
+
+
 def test_cpu_turn_runs_and_prints_every_variant() -> None:
     cmd = [sys.executable, "-m", "benchmarks.cpu_turn", "--turns", "2", "--reps", "1"]
     cmd += ["--history", "2"]

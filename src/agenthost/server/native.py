@@ -61,7 +61,7 @@ from agenthost.server.runs import (
     stored_frames,
 )
 from agenthost.server.schemas import SESSION_ID_PATTERN, CreateSession, RunBody, run_message
-from agenthost.server.sse import PING, SSEResponse, error_frame, event_frame
+from agenthost.server.sse import PING, LastChunk, SSEResponse, error_frame, event_frame
 from agenthost.server.state import ServerState, State, Who, check_state_keys
 
 log = logging.getLogger("agenthost.server.native")
@@ -127,7 +127,10 @@ async def event_frames(
                     if after is None or slot > after:
                         out.append(error_frame(format_position(slot), frame.event))
                 out.append(event_frame(frame.id, frame.event))
-            yield b"".join(out)  # the frames there are, in one write
+            if batch[-1].event.is_terminal:  # the run's last frames: sent with the body's end
+                yield LastChunk(b"".join(out))
+            else:
+                yield b"".join(out)  # the frames there are, in one write
 
 
 api = APIRouter(prefix="/v1/apps", tags=["native"])

@@ -60,7 +60,7 @@ from agenthost.server.auth import Principal
 from agenthost.server.errors import ResponseNotFound, error_body, run_failure_status
 from agenthost.server.runs import RunChannel, RunRequest, follow
 from agenthost.server.schemas import ChatCompletionBody, ResponsesBody
-from agenthost.server.sse import DONE, PING, SSEResponse, data_frame, named_frame
+from agenthost.server.sse import DONE, PING, LastChunk, SSEResponse, data_frame, named_frame
 from agenthost.server.state import ServerState, State, Who
 
 SessionHeader = Annotated[
@@ -219,7 +219,7 @@ async def chat_chunks(call: _Call, include_usage: bool) -> AsyncGenerator[bytes,
                     yield data_frame({**base, "choices": [], "usage": chat_usage(event.usage)})
             else:
                 yield data_frame(_stream_error(event))
-            yield DONE
+            yield LastChunk(DONE)  # with the body's end, in one write
 
 
 def chat_completion(call: _Call, steps: TextSteps, terminal: Event) -> dict[str, Any]:
@@ -350,13 +350,14 @@ async def response_events(call: _Call, builder: _ResponseBuilder) -> AsyncGenera
         if event.is_terminal:
             if event.type == "run.completed":
                 response = builder.response("completed", event)
-                yield builder.event("response.completed", response=response)
+                yield LastChunk(builder.event("response.completed", response=response))
             else:
                 error = _stream_error(event)["error"]
                 yield builder.event(
                     "error", code=error["code"], message=error["message"], param=None
                 )
-                yield builder.event("response.failed", response=builder.response("failed", event))
+                failed = builder.response("failed", event)
+                yield LastChunk(builder.event("response.failed", response=failed))
 
 
 # ---- routes --------------------------------------------------------------------------------

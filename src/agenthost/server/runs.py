@@ -119,6 +119,11 @@ class RunRequest:
     new_session: bool = False  # session_id was just made for this run: Runner.run(new=True)
 
 
+def _expire(waiter: asyncio.Future[bool]) -> None:
+    if not waiter.done():
+        waiter.set_result(False)
+
+
 def _retrieve(future: asyncio.Future[None]) -> None:
     if not future.cancelled():
         future.exception()
@@ -145,7 +150,8 @@ class RunChannel:
         self._frames: list[Frame] = []
         self._base = 0  # absolute index of _frames[0]
         self._last: Position = START
-        self._wake = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        self._waiters: list[asyncio.Future[bool]] = []  # readers waiting for the next frame
         self.readers = 0  # requests following the run live (streams open on it)
         self.published = 0  # absolute index of the first frame not yet in the run streams
 
@@ -175,8 +181,10 @@ class RunChannel:
         self._notify()
 
     def _notify(self) -> None:
-        self._wake.set()
-        self._wake = asyncio.Event()
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(True)
 
     # ---- readers --------------------------------------------------------------------------
 
@@ -206,13 +214,21 @@ class RunChannel:
         """Wait until there is a frame at `index` or the run is done; False on timeout."""
         if self.end > index or self.done:
             return True
-        wake = self._wake
+        # a future and a timer, not `asyncio.timeout` around an Event: a stream waits here
+        # for every batch of its run, and the timeout's context (task, reschedule, exception
+        # on expiry) cost more than the wait itself
+        waiter: asyncio.Future[bool] = self._loop.create_future()
+        self._waiters.append(waiter)
+        timer = None if timeout is None else self._loop.call_later(timeout, _expire, waiter)
         try:
-            async with asyncio.timeout(timeout):
-                await wake.wait()
-        except TimeoutError:
-            return False
-        return True
+            woken = await waiter
+        finally:
+            if timer is not None:
+                timer.cancel()
+            if waiter.cancelled() or not waiter.done() or not waiter.result():  # not woken
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(waiter)
+        return woken
 
 
 def _run_span(request: RunRequest) -> contextlib.AbstractContextManager[Any]:

@@ -41,6 +41,15 @@ DONE = b"data: [DONE]\n\n"
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
+class LastChunk(bytes):
+    """A chunk after which the stream should end (the one with a run's terminal event):
+    `SSEResponse` holds it until the stream's next step, and when that is the end (the common
+    case: at once) sends it with the end of the body, in one write instead of two. Anything
+    that comes after it instead is sent after it, as always."""
+
+    __slots__ = ()
+
+
 class SSEResponse(_Base):
     """`text/event-stream` over an async generator of frames, which is always closed.
 
@@ -85,9 +94,16 @@ class SSEResponse(_Base):
         await send(
             {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
         )
+        held = b""  # a LastChunk, sent with the end of the body if nothing follows it
         async for chunk in self._frames:
+            if held:
+                await send({"type": "http.response.body", "body": held, "more_body": True})
+                held = b""
+            if type(chunk) is LastChunk:
+                held = chunk
+                continue
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        await send({"type": "http.response.body", "body": held, "more_body": False})
         self._sent = True
 
     async def _listen(self, receive: Receive, stream: asyncio.Task[Any]) -> None:

@@ -281,6 +281,31 @@ async def test_follow_fills_what_the_buffer_dropped_from_the_store(users: Users)
     assert [f.event.seq for f in later if not f.event.partial] == [s for s in stored if s > 2]
 
 
+async def test_a_channel_wakes_its_readers_or_times_them_out(users: Users) -> None:
+    """`RunChannel.wait`: True once a frame is pushed (every reader), False after the timeout,
+    and a reader that timed out or was cancelled is not left behind in the channel."""
+    from agenthost.server.runs import RunRequest
+
+    runner = users.state.runners["helper"]
+    events = [event async for event in runner.run("alice", "s2", "hi")]
+    request = RunRequest(
+        agent="helper", user_id="alice", session_id="s2", message=events[0].message
+    )
+    channel = RunChannel(request, runner, capacity=8)
+    assert await channel.wait(0, 0.001) is False  # nothing came
+    readers = [asyncio.ensure_future(channel.wait(0, None)) for _ in range(2)]
+    gone = asyncio.ensure_future(channel.wait(0, 60))
+    await asyncio.sleep(0)
+    gone.cancel()
+    await asyncio.gather(gone, return_exceptions=True)
+    assert len(channel._waiters) == 2  # the timed-out and the cancelled reader are gone
+    channel.push(events[0])
+    assert await asyncio.gather(*readers) == [True, True]
+    assert await channel.wait(0, 0.001) is True  # a frame is there: no wait
+    channel.close()
+    assert await channel.wait(1, None) is True  # the run is done: no wait
+
+
 async def test_without_keys_everyone_is_the_local_admin(local: httpx.AsyncClient) -> None:
     r = await local.post("/v1/apps/helper/runs", json={"message": "hi", "stream": False})
     assert r.status_code == 200

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncGenerator
 from typing import Any
 
-from agenthost.server.sse import SSEResponse
+from agenthost.server.sse import LastChunk, SSEResponse
 
 SCOPE = {"type": "http", "asgi": {"spec_version": "2.3"}, "method": "POST", "headers": []}
 
@@ -84,3 +84,26 @@ async def test_a_client_that_leaves_stops_the_stream_and_closes_the_frames() -> 
     assert cancelling == 0  # the listener's cancellation was taken back
     assert cleaned.is_set()
     assert client.bodies() == [b"data: 1\n\n"]  # no end of body for a client that left
+
+
+async def test_a_last_chunk_goes_out_with_the_end_of_the_body() -> None:
+    async def frames() -> AsyncGenerator[bytes, None]:
+        yield b"data: 1\n\n"
+        yield LastChunk(b"data: end\n\n")
+
+    client = Client()
+    await SSEResponse(frames())(SCOPE, client.receive, client.send)
+    bodies = [(m["body"], m["more_body"]) for m in client.sent[1:]]
+    assert bodies == [(b"data: 1\n\n", True), (b"data: end\n\n", False)]
+
+
+async def test_what_follows_a_last_chunk_is_sent_after_it() -> None:
+    async def frames() -> AsyncGenerator[bytes, None]:
+        yield LastChunk(b"data: 1\n\n")
+        yield b": ping\n\n"
+        yield LastChunk(b"data: 2\n\n")
+        yield b"data: 3\n\n"
+
+    client = Client()
+    await SSEResponse(frames())(SCOPE, client.receive, client.send)
+    assert client.bodies() == [b"data: 1\n\n", b": ping\n\n", b"data: 2\n\n", b"data: 3\n\n", b""]
