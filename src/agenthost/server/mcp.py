@@ -220,6 +220,7 @@ class _AgentTools:
         if session_id is not None and not isinstance(session_id, str):
             raise InvalidArgument("session_id", "must be a string (from an earlier result)")
         runner = self._state.runner(agent)
+        new = session_id is None  # made here: the runner creates it without a get first
         if session_id is None:
             session_id = new_session_id()
         else:
@@ -230,6 +231,7 @@ class _AgentTools:
             session_id=session_id,
             message=Message.user(message),
             api="mcp",
+            new_session=new,
         )
         channel = await self._state.runs.start(request, runner)
         try:

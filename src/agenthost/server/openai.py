@@ -101,12 +101,15 @@ def session_of_response(value: str) -> str:
 class _Call:
     """One OpenAI-style call: its agent, session and run."""
 
-    def __init__(self, state: ServerState, who: Principal, agent: str, session_id: str) -> None:
+    def __init__(
+        self, state: ServerState, who: Principal, agent: str, session_id: str, *, new: bool
+    ) -> None:
         self.state = state
         self.who = who
         self.agent = agent
         self.runner: Runner = state.runner(agent, field="model")
         self.session_id = session_id
+        self.new = new  # session_id was made here, for a new session
         self.created = int(time.time())
         self.channel: RunChannel | None = None
 
@@ -118,6 +121,7 @@ class _Call:
             message=message,
             api=api,
             end_user=end_user,
+            new_session=self.new,
         )
         self.channel = await self.state.runs.start(request, self.runner)
         return self.channel
@@ -395,8 +399,8 @@ async def chat_completions(
     if body.n not in (None, 1):
         raise InvalidArgument("n", "only n=1 is supported")
     message = chat_user_message(body.messages)
-    session_id = _session(x_session_id)
-    call = _Call(state, who, body.model, session_id)
+    session_id, new = _session(x_session_id)
+    call = _Call(state, who, body.model, session_id, new=new)
     await call.start(message, "openai.chat", body.user)
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
@@ -423,9 +427,10 @@ async def responses(
             await runner.get_session(who.user_id, session_id)
         except SessionNotFound:
             raise ResponseNotFound(body.previous_response_id) from None
+        call = _Call(state, who, body.model, session_id, new=False)
     else:
-        session_id = _session(x_session_id)
-    call = _Call(state, who, body.model, session_id)
+        session_id, new = _session(x_session_id)
+        call = _Call(state, who, body.model, session_id, new=new)
     await call.start(message, "openai.responses", body.user)
     builder = _ResponseBuilder(call, body.previous_response_id)
     if body.stream:
@@ -447,7 +452,8 @@ def router(state: ServerState) -> APIRouter:
     return api
 
 
-def _session(header: str | None) -> str:
+def _session(header: str | None) -> tuple[str, bool]:
+    """The session id and whether it is new: made here (no header), never one a client named."""
     if header is not None:
-        return check_session_id(header, "X-Session-Id")
-    return new_session_id()
+        return check_session_id(header, "X-Session-Id"), False
+    return new_session_id(), True

@@ -261,6 +261,7 @@ class AgentHostRequestHandler(RequestHandler):
             session_id=session_id,
             message=message,
             api=API,
+            new_session=not incoming.context_id,  # a context id made here: a new session
         )
         try:
             channel = await caller.state.runs.start(request, runner)
