@@ -90,31 +90,12 @@ def _fields(result: RunResult) -> tuple[EventType, dict[str, Any]] | None:
     if isinstance(result, MessageDelta):
         text = Message(role="assistant", parts=(TextPart(text=result.text),))
         return "message.delta", {"partial": True, "message": text}
-    if isinstance(result, MessageCompleted):
-        data: dict[str, Any] | None = {"model": result.model} if result.model else None
-        if result.incomplete:
-            data = {**(data or {}), "incomplete": True}
-        return "message.completed", {"message": result.message, "usage": result.usage, "data": data}
-    if isinstance(result, ToolCallStarted):
-        data = {
-            "tool_call_id": result.tool_call_id,
-            "tool_name": result.tool_name,
-            "parameters": result.parameters,
-        }
-        return "tool.call.started", {"data": data}
-    if isinstance(result, ToolCallCompleted):
-        error = result.error
-        return "tool.call.completed", {
-            "message": result.tool_message(),
-            "data": {"tool_call_id": result.tool_call_id, "tool_name": result.tool_name},
-            "error": ErrorInfo(code="tool_error", message=error) if error is not None else None,
-        }
     if isinstance(result, StateUpdated):
         return "state.updated", {
             "state_delta": {scoped_key(result.scope, result.key): result.value}
         }
     if isinstance(result, ApprovalRequested):
-        data = {
+        data: dict[str, Any] = {
             "approval_id": result.approval_id,
             "tool_call_id": result.tool_call_id,
             "tool_name": result.tool_name,
@@ -185,8 +166,7 @@ def _tool_completed(result: Any, run_id: str, author: str, key: SessionKey) -> E
     )
 
 
-# the results of every tool round trip, made directly (each the same event `table_event`
-# gives; tests/unit/engine/test_convert.py)
+# the results of every tool round trip, made directly (tests/unit/engine/test_convert.py)
 _DIRECT: dict[type, Callable[[Any, str, str, SessionKey], Event]] = {
     MessageCompleted: _completed,
     ToolCallStarted: _started,
@@ -204,7 +184,7 @@ def result_event(result: RunResult, run_id: str, author: str, key: SessionKey) -
 
 
 def table_event(result: RunResult, run_id: str, author: str, key: SessionKey) -> Event | None:
-    """`result_event` through the field table (`_fields`), for every kind of result."""
+    """`result_event` through the field table (`_fields`), for the results not in `_DIRECT`."""
     fields = _fields(result)
     if fields is None:
         return None

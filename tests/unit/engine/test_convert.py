@@ -1,5 +1,5 @@
 """The events of a tool round trip's results are made directly (engine/convert.py); each must
-be the event the generic field table makes."""
+be the event `new_event` makes from the result's fields."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ from typing import Any
 import msgspec
 import pytest
 
-from agenthost.core.events import Event
+from agenthost.core.events import ErrorInfo, Event
 from agenthost.core.messages import Message, TextPart, ToolCallPart
 from agenthost.core.session import SessionKey
+from agenthost.core.state import scoped_key
 from agenthost.core.usage import Usage
-from agenthost.engine.convert import new_event, result_event, run_event, table_event
+from agenthost.engine.convert import new_event, result_event, run_event
 from agenthost.ports.protocol import (
     MessageCompleted,
     RunResult,
@@ -26,7 +27,37 @@ REPLY = Message(role="assistant", parts=(ToolCallPart(id="c1", name="t", argumen
 
 
 def _generic(result: RunResult) -> Event | None:
-    return table_event(result, "r1", "agent", KEY)
+    """The event spelled out field by field (what the field table made before)."""
+    author, branch = getattr(result, "author", None) or "agent", getattr(result, "branch", None)
+    if isinstance(result, MessageCompleted):
+        data: dict[str, Any] | None = {"model": result.model} if result.model else None
+        if result.incomplete:
+            data = {**(data or {}), "incomplete": True}
+        fields: dict[str, Any] = {"message": result.message, "usage": result.usage, "data": data}
+        return new_event("message.completed", "r1", author, KEY, branch=branch, **fields)
+    if isinstance(result, ToolCallStarted):
+        data = {
+            "tool_call_id": result.tool_call_id,
+            "tool_name": result.tool_name,
+            "parameters": result.parameters,
+        }
+        return new_event("tool.call.started", "r1", author, KEY, branch=branch, data=data)
+    if isinstance(result, ToolCallCompleted):
+        error = result.error
+        return new_event(
+            "tool.call.completed",
+            "r1",
+            author,
+            KEY,
+            branch=branch,
+            message=result.tool_message(),
+            data={"tool_call_id": result.tool_call_id, "tool_name": result.tool_name},
+            error=ErrorInfo(code="tool_error", message=error) if error is not None else None,
+        )
+    assert isinstance(result, StateUpdated)
+    return new_event(
+        "state.updated", "r1", author, KEY, state_delta={scoped_key("session", "k"): 1}
+    )
 
 
 def _same(a: Event | None, b: Event | None) -> dict[str, Any]:
@@ -55,7 +86,7 @@ RESULTS = [
 
 
 @pytest.mark.parametrize("result", RESULTS, ids=lambda r: type(r).__name__)
-def test_a_result_makes_the_event_the_field_table_makes(result: RunResult) -> None:
+def test_a_result_makes_the_event_its_fields_describe(result: RunResult) -> None:
     made = result_event(result, "r1", "agent", KEY)
     fields = _same(made, _generic(result))
     assert fields["run_id"] == "r1" and fields["session_id"] == "s1"
