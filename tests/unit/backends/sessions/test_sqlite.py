@@ -71,7 +71,7 @@ async def test_wal_mode_and_schema_version(open_store: Open, db_path: Path) -> N
     await open_store()
     with contextlib.closing(sqlite3.connect(db_path)) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
 
 
 async def test_newer_schema_is_refused(open_store: Open, db_path: Path) -> None:
