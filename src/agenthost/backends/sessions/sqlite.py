@@ -97,6 +97,7 @@ from agenthost.backends.sessions._common import (
     store_not_open_error,
 )
 from agenthost.backends.sessions._sqlite_checkpoint import Checkpointer
+from agenthost.backends.sessions._sqlite_dirwatch import DirWatch
 from agenthost.backends.sessions._sqlite_health import FileWatch, IntegrityCheck, translate
 from agenthost.backends.sessions._sqlite_rows import (
     CreatePlan,
@@ -221,6 +222,7 @@ class SQLiteSessionStore(OpenClose):
             )
         self._integrity = IntegrityCheck(self.path, integrity_interval)
         self._watch = FileWatch(":memory:")  # the file's identity, taken when it is opened
+        self._dirwatch = DirWatch(":memory:")  # its directory's names, watched once opened
         self._conn: sqlite3.Connection | None = None
         self._cur: sqlite3.Cursor | None = None  # the write path's statements (no new cursor each)
         self._checkpointer: Checkpointer | None = None
@@ -255,6 +257,7 @@ class SQLiteSessionStore(OpenClose):
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, timeout=_BLOCKING_WAIT, isolation_level=None)
+        dirwatch: DirWatch | None = None
         try:
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode != "wal" and self.path != ":memory:":
@@ -262,18 +265,22 @@ class SQLiteSessionStore(OpenClose):
             conn.execute("PRAGMA synchronous = NORMAL")
             self._create_schema(conn)
             watch = FileWatch(self.path)
+            dirwatch = DirWatch(self.path)  # after the file exists: its creation is old news
             self._data_version = conn.execute("PRAGMA data_version").fetchone()[0]
             checkpointer = None
             if self._background_checkpoint and mode == "wal":
                 conn.execute("PRAGMA wal_autocheckpoint = 0")
                 checkpointer = Checkpointer(self.path)  # last: nothing can fail after it
         except BaseException:
+            if dirwatch is not None:
+                dirwatch.close()
             conn.close()
             raise
         self._conn = conn
         self._cur = conn.cursor()
         self._checkpointer = checkpointer
         self._watch = watch
+        self._dirwatch = dirwatch
         logger.debug("opened SQLite session store %s", self.path)
 
     def _create_schema(self, conn: sqlite3.Connection) -> None:
@@ -336,6 +343,7 @@ class SQLiteSessionStore(OpenClose):
         self._cur = None
         checkpointer, self._checkpointer = self._checkpointer, None
         self._cache.clear()
+        self._dirwatch.close()
         try:
             if checkpointer is not None:
                 await checkpointer.aclose()
@@ -364,8 +372,10 @@ class SQLiteSessionStore(OpenClose):
         self._connection().execute("SELECT 1 FROM schema_version LIMIT 1").fetchall()
 
     def _wrote(self, nbytes: int = 0) -> None:
-        """After each write committed: is it in the file at our path? then checkpointing."""
-        self._watch.verify()
+        """After each write committed: is it in the file at our path (checked with `os.stat`
+        when the directory watch saw a change of names, or has no inotify)? Checkpointing."""
+        if self._dirwatch.changed():
+            self._watch.verify()
         if self._checkpointer is not None:
             self._checkpointer.note_write(nbytes)
 
