@@ -41,15 +41,21 @@ Durability: `append` commits one transaction before it returns, so its events su
 or `kill -9` of this process (the committed WAL pages are in the OS). With synchronous=NORMAL
 the newest transactions can be lost on power loss or an OS crash; the file stays consistent.
 
+Schema (version 2, `_sqlite_schema.py`): events are keyed by the integer `sid << 32 | seq`
+(the table's rowid) and an append writes only its events (and the session row when it changes
+session-scope state): one B-tree page a commit. A version 1 file is refused at open (run
+`agenthost db upgrade`) unless `auto_upgrade` (the default file under the home directory).
+
 Cache: a cold `get` of a 600-event session costs 1.5-2.4 ms (reading and decoding every
 event), so the store keeps the `Session` objects of the `cache_size` most recently used
 sessions (LRU) and checks them with `PRAGMA data_version` (about 3 µs), which changes only when
 ANOTHER connection committed. If it did not change, the cached object is current. If it did,
 each cached session is refreshed on its next use: its row, only the events with `seq` above the
-cached last one (everything if it was deleted and created again meanwhile, and events trimmed
-by the other writer are dropped), and its app/user state: about 43 µs for 3 new events. A
-new session of the user whose session was used last starts with that session's app/user
-state when the data version did not change (no read of the two state tables).
+cached last one (everything if it was deleted and created again meanwhile: another sid or
+created_at; events trimmed by the other writer are dropped), and its app/user state: about
+43 µs for 3 new events. A new session of the user whose session was used last starts with
+that session's app/user state when the data version did not change (no read of the two state
+tables).
 
 The `Session` returned by `get` and `create` is the cached object itself, the same one every
 time: `append` updates it in place (events appended, state merged, `updated_at`), and an
