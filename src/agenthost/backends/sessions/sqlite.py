@@ -116,6 +116,7 @@ from agenthost.backends.sessions._sqlite_rows import (
 )
 from agenthost.backends.sessions._sqlite_schema import (
     SCHEMA_VERSION,
+    SEQ_MASK,
     file_version,
     migrate,
     upgrade_file,
@@ -930,6 +931,11 @@ class SQLiteSessionStore(OpenClose):
         if options.is_expired(updated_at, now):
             raise SessionNotFound(session.id)
         batch = prepare_batch(events, last_seq)
+        if batch.last_seq > SEQ_MASK:  # its pk would fall in the next sid's range
+            raise StoreError(
+                f"Session {session.id!r} in {self.path!r} has {SEQ_MASK} events, the most a "
+                f"SQLite session holds. Start a new session."
+            )
         rows = event_rows(sid, batch.events, now)
         shared = (
             shared_statements(key[0], key[1], batch.app_delta, batch.user_delta)
