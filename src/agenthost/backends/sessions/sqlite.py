@@ -933,8 +933,8 @@ class SQLiteSessionStore(OpenClose):
         batch = prepare_batch(events, last_seq)
         if batch.last_seq > SEQ_MASK:  # its pk would fall in the next sid's range
             raise StoreError(
-                f"Session {session.id!r} in {self.path!r} has {SEQ_MASK} events, the most a "
-                f"SQLite session holds. Start a new session."
+                f"Session {session.id!r} in {self.path!r} reached event seq {SEQ_MASK}, the "
+                f"most a SQLite session holds. Start a new session."
             )
         rows = event_rows(sid, batch.events, now)
         shared = (
