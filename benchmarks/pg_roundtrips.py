@@ -34,7 +34,6 @@ from benchmarks._load_client import Client, request_bytes
 from benchmarks.load import (
     ROOT,
     Replica,
-    _analyze,
     _app_name,
     _drop_prefixed,
     _free_port,
@@ -113,7 +112,6 @@ async def _life(
         pool = [Client([("127.0.0.1", replica.port)], request) for _ in range(clients)]
         if runs:
             await asyncio.gather(*(c.run(0) for c in pool))  # connections, prepares
-            await _analyze(url)  # as in load.py: the statistics a deployment has
             app = _app_name(url) or ""
             first = await _backend_ticks(app)
             left = [runs]
