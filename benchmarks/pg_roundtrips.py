@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -79,10 +80,12 @@ def _url(prefix: str) -> str:
 
 
 @contextlib.contextmanager
-def _replica(config: Path, src: Path, tmp: Path) -> Any:
+def _replica(config: Path, src: Path, tmp: Path, **extra: str) -> Any:
+    """A replica running `src`; `extra`: more environment (PYTHONPATH goes before `src`)."""
     port = _free_port()
     log = tmp / f"server-{port}.log"
-    env = dict(os.environ, PYTHONPATH=str(src))
+    path = os.pathsep.join(p for p in (extra.pop("PYTHONPATH", ""), str(src)) if p)
+    env = dict(os.environ, **extra, PYTHONPATH=path)
     with log.open("wb") as out:
         cmd = [sys.executable, "-m", "agenthost.cli", "serve", "--config", str(config)]
         cmd += ["--port", str(port), "--log-level", "warning"]
@@ -134,25 +137,34 @@ async def _life(
     return {"xacts": await _xacts() - before, "seconds": elapsed, "ticks": ticks}
 
 
-async def measure(runs: int, clients: int, src: Path) -> dict[str, Any]:
+@contextlib.asynccontextmanager
+async def replica_setup(tag: str) -> AsyncIterator[tuple[Path, str, Path, str]]:
+    """(a temporary directory, the store URL, the replica's config, its table prefix): the
+    load config on a fresh prefix of DATABASE (made if missing) and a fake model, dropped and
+    stopped after."""
     from agenthost.testing.fake_openai import ProcessFakeServer
 
     if not await _admin("SELECT 1 FROM pg_database WHERE datname = $1", DATABASE):
         await _admin(f"CREATE DATABASE {DATABASE}")
-    prefix = f"rt{uuid.uuid4().hex[:8]}_"
-    hz = float(os.sysconf("SC_CLK_TCK"))
+    prefix = f"{tag}{uuid.uuid4().hex[:8]}_"
     with (
         ProcessFakeServer(latency=0.0, port=0, extra_args=[]) as model,
-        tempfile.TemporaryDirectory(prefix="agenthost-rt-") as name,
+        tempfile.TemporaryDirectory(prefix=f"agenthost-{tag}-") as name,
     ):
         tmp = Path(name)
         url = _url(prefix)
         config = write_config(tmp, url, model.base_url, "auto")
         try:
-            busy = await _life(config, url, src, tmp, runs, clients, 0.0)
-            quiet = await _life(config, url, src, tmp, 0, clients, busy["seconds"])
+            yield tmp, url, config, prefix
         finally:
             await _drop_prefixed(url)
+
+
+async def measure(runs: int, clients: int, src: Path) -> dict[str, Any]:
+    hz = float(os.sysconf("SC_CLK_TCK"))
+    async with replica_setup("rt") as (tmp, url, config, _):
+        busy = await _life(config, url, src, tmp, runs, clients, 0.0)
+        quiet = await _life(config, url, src, tmp, 0, clients, busy["seconds"])
     per_run = (busy["xacts"] - quiet["xacts"]) / (runs + clients)
     return {
         "src": str(src),

@@ -22,59 +22,36 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import shutil
-import subprocess
-import sys
-import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from benchmarks._load_client import Client, request_bytes
 from benchmarks.load import (
     ROOT,
-    Replica,
-    _drop_prefixed,
-    _free_port,
     _ready,
     run_async,
-    write_config,
 )
-from benchmarks.pg_roundtrips import DATABASE, _admin, _url
+from benchmarks.pg_roundtrips import DATABASE, _admin, _replica, replica_setup
 
 HOOK = Path(__file__).with_name("_pg_count_hook.py")
 
 
-@contextmanager
-def _counted_replica(config: Path, src: Path, tmp: Path, prefix: str) -> Iterator[Replica]:
+def _counted_replica(config: Path, src: Path, tmp: Path, prefix: str) -> Any:
+    """A replica (pg_roundtrips.py) with the counting hook as its sitecustomize."""
     hooks = tmp / "hooks"
     hooks.mkdir()
     shutil.copy(HOOK, hooks / "sitecustomize.py")
-    env = dict(
-        os.environ,
-        PYTHONPATH=f"{hooks}{os.pathsep}{src}",
-        AGENTHOST_PG_COUNT=str(tmp / "counts.json"),
+    counts = str(tmp / "counts.json")
+    return _replica(
+        config,
+        src,
+        tmp,
+        PYTHONPATH=str(hooks),
+        AGENTHOST_PG_COUNT=counts,
         AGENTHOST_PG_PREFIX=prefix,
     )
-    port = _free_port()
-    log = tmp / "server.log"
-    with log.open("wb") as out:
-        cmd = [sys.executable, "-m", "agenthost.cli", "serve", "--config", str(config)]
-        cmd += ["--port", str(port), "--log-level", "warning"]
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
-    try:
-        yield Replica(port, proc, log)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
 
 
 def _ask(out: Path) -> None:
@@ -122,43 +99,29 @@ def _per_run(after: dict[str, int], before: dict[str, int], runs: int) -> dict[s
 
 
 async def measure(runs: int, clients: int, src: Path) -> dict[str, Any]:
-    from agenthost.testing.fake_openai import ProcessFakeServer
+    async with replica_setup("st") as (tmp, _, config, prefix):
+        with _counted_replica(config, src, tmp, prefix) as replica:
+            await _ready(replica, time.monotonic() + 60)
+            request = request_bytes("helper")
+            pool = [Client([("127.0.0.1", replica.port)], request) for _ in range(clients)]
+            try:
+                await asyncio.gather(*(c.run(0) for c in pool))  # connections, prepares
+                client_before = await _client_counts(tmp)
+                server_before = await _server_counts(prefix)
+                left = [runs]
 
-    if not await _admin("SELECT 1 FROM pg_database WHERE datname = $1", DATABASE):
-        await _admin(f"CREATE DATABASE {DATABASE}")
-    prefix = f"st{uuid.uuid4().hex[:8]}_"
-    with (
-        ProcessFakeServer(latency=0.0, port=0, extra_args=[]) as model,
-        tempfile.TemporaryDirectory(prefix="agenthost-st-") as name,
-    ):
-        tmp = Path(name)
-        url = _url(prefix)
-        config = write_config(tmp, url, model.base_url, "auto")
-        try:
-            with _counted_replica(config, src, tmp, prefix) as replica:
-                await _ready(replica, time.monotonic() + 60)
-                request = request_bytes("helper")
-                pool = [Client([("127.0.0.1", replica.port)], request) for _ in range(clients)]
-                try:
-                    await asyncio.gather(*(c.run(0) for c in pool))  # connections, prepares
-                    client_before = await _client_counts(tmp)
-                    server_before = await _server_counts(prefix)
-                    left = [runs]
+                async def drive(client: Client) -> None:
+                    while left[0] > 0:
+                        left[0] -= 1
+                        if not (await client.run(0)).completed:
+                            raise RuntimeError("a run did not complete")
 
-                    async def drive(client: Client) -> None:
-                        while left[0] > 0:
-                            left[0] -= 1
-                            if not (await client.run(0)).completed:
-                                raise RuntimeError("a run did not complete")
-
-                    await asyncio.gather(*(drive(c) for c in pool))
-                    client_after = await _client_counts(tmp)
-                    server_after = await _server_counts(prefix)
-                finally:
-                    for client in pool:
-                        client.close()
-        finally:
-            await _drop_prefixed(url)
+                await asyncio.gather(*(drive(c) for c in pool))
+                client_after = await _client_counts(tmp)
+                server_after = await _server_counts(prefix)
+            finally:
+                for client in pool:
+                    client.close()
     statements = _per_run(client_after["statements"], client_before["statements"], runs)
     prepares = (client_after["prepares"] - client_before["prepares"]) / runs
     total = sum(statements.values())
