@@ -71,14 +71,21 @@ class CancelScope:
     One `loop.call_at` handle at the most; `reschedule(when)` moves it while the block runs,
     `cancel()` fires it now. After the block, `expired()` says whether the scope cancelled it
     (True even when the block swallowed the cancellation). The scope may be entered again
-    (not while entered); each entry arms `deadline` afresh. `loop`, when given, saves the
-    running-loop lookup on entry.
+    (not while entered); each entry arms `deadline` (changed between blocks or not). `loop`,
+    when given, saves the running-loop lookup on entry.
+
+    `keep_timer=True`, for a scope entered many times with one deadline (a run's steps): the
+    timer stays set between blocks instead of being made and cancelled for each (a timer
+    firing between blocks does nothing, and the next block, past its deadline, is cancelled at
+    its first await); `close()` cancels it when the scope is done with.
     """
 
     __slots__ = (
+        "_armed_for",
         "_cancelling",
         "_deferred",
         "_handle",
+        "_keep",
         "_loop",
         "_outer_shield",
         "_state",
@@ -92,10 +99,13 @@ class CancelScope:
         deadline: float | None = None,
         *,
         shield: bool = False,
+        keep_timer: bool = False,
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         self.deadline = deadline
         self.shield = shield
+        self._keep = keep_timer
+        self._armed_for: float | None = None  # the `when` of `_handle`
         self._loop = loop
         self._state = _IDLE
         self._task: asyncio.Task[Any] | None = None
@@ -113,13 +123,18 @@ class CancelScope:
         self._outer_shield = _shields.get(task) if _shields else None
         if self.shield:
             _shields[task] = self
-        if self.deadline is not None:
-            self._arm(task.get_loop(), self.deadline)
+        deadline = self.deadline
+        if deadline is not None:
+            handle = self._handle
+            if handle is None or self._armed_for != deadline:  # else kept from the last block
+                if handle is not None:
+                    handle.cancel()
+                self._arm(task.get_loop(), deadline)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: object, tb: object) -> None:
         handle = self._handle
-        if handle is not None:
+        if handle is not None and not (self._keep and self._armed_for == self.deadline):
             handle.cancel()
             self._handle = None
         task = self._task
@@ -168,7 +183,14 @@ class CancelScope:
         self.reschedule(self._task.get_loop().time())
         return True
 
+    def close(self) -> None:
+        """Cancel the timer a `keep_timer` scope keeps between blocks."""
+        if self._handle is not None and not self.entered:
+            self._handle.cancel()
+            self._handle = None
+
     def _arm(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
+        self._armed_for = when
         # as asyncio.Timeout: a due deadline fires at this loop turn's end, before callbacks
         # scheduled after it (a cancel from elsewhere), not at the next turn's timers
         if when <= loop.time():

@@ -51,13 +51,14 @@ class StepScope(CancelScope):
     """The scope of every step of one run (`Runner._step`: one `anext()` of the agent): a
     `CancelScope` entered afresh for each step, armed with the run's deadline (`deadline_at`,
     unix time, turned into event-loop time once), and fired early by `cancel()`
-    (`ActiveRun.request_cancel`). A run without a deadline makes no timer at all."""
+    (`ActiveRun.request_cancel`). A run without a deadline makes no timer at all; a run with
+    one makes one timer for all its steps (`keep_timer`), cancelled by `ActiveRun.release`."""
 
     __slots__ = ()
 
     def __init__(self, loop: asyncio.AbstractEventLoop, deadline_at: float | None = None) -> None:
         deadline = None if deadline_at is None else loop.time() + (deadline_at - time.time())
-        super().__init__(deadline, loop=loop)
+        super().__init__(deadline, keep_timer=True, loop=loop)
 
 
 @dataclass(slots=True)
@@ -120,10 +121,13 @@ class ActiveRun:
 
     def release(self) -> None:
         """Break the host's reference cycle (gate -> host -> capabilities -> gate) when the
-        run has ended, so that the run's objects are freed at once, not by the cyclic GC."""
+        run has ended, so that the run's objects are freed at once, not by the cyclic GC;
+        cancel the deadline's timer."""
         gate, self.gate = self.gate, None
         if gate is not None:
             gate.host = None
+        if self.step_scope is not None:
+            self.step_scope.close()  # the deadline's timer, kept between the steps
 
     def cancel_requested(self) -> bool:
         return self.cancel_reason is not None

@@ -297,3 +297,32 @@ def test_a_scope_needs_a_task() -> None:
         assert not scope.entered
     finally:
         loop.close()
+
+
+async def test_a_kept_timer_serves_every_block_until_closed() -> None:
+    scope = CancelScope(_now() + FAR, keep_timer=True)
+    handles = set()
+    for _ in range(5):
+        with scope:
+            await asyncio.sleep(0)
+        handles.add(id(scope._handle))
+    assert len(handles) == 1 and scope._handle is not None  # one timer, still set
+    scope.deadline = _now() + 2 * FAR  # a new deadline: the next block sets a new timer
+    kept = scope._handle
+    with scope:
+        pass
+    assert kept.cancelled() and scope._handle is not kept
+    scope.close()
+    assert _cancelling() == 0
+    assert scope._handle is None
+
+
+async def test_a_kept_timer_firing_between_blocks_times_out_the_next_block() -> None:
+    scope = CancelScope(_now(), keep_timer=True)  # due: its timer runs at this turn's end
+    with scope:
+        pass  # ended before it ran
+    await _turns_until(lambda: scope._handle is None)  # it ran between blocks: nothing to do
+    assert not scope.expired() and _cancelling() == 0
+    with pytest.raises(TimeoutError), scope:  # the next block is past the deadline
+        await asyncio.get_running_loop().create_future()
+    assert scope.expired() and _cancelling() == 0

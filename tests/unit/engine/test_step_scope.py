@@ -46,7 +46,7 @@ async def _under_timeout(body: Callable[[], Any], started: asyncio.Event, box: l
 
 async def _outcome(wrap: Any, *, fire: bool, cancel: bool, swallow: bool) -> tuple[str, bool, int]:
     """(how the step ended, scope.expired(), the task's cancelling() afterwards)."""
-    started, box = asyncio.Event(), []
+    started, box = asyncio.Event(), list[Any]()
     gate = asyncio.Event()
 
     async def body() -> str:
@@ -101,13 +101,14 @@ async def test_the_step_scope_ends_a_step_as_asyncio_timeout_does(
 
 
 def test_a_step_scope_that_is_not_entered_cannot_be_fired() -> None:
-    scope = StepScope(asyncio.new_event_loop())
+    loop = asyncio.new_event_loop()
+    scope = StepScope(loop)
     try:
         with pytest.raises(RuntimeError):
             scope.reschedule(0.0)
-        assert not scope.expired()
+        assert not scope.expired() and not scope.cancel()
     finally:
-        scope._loop.close()  # type: ignore[attr-defined]
+        loop.close()
 
 
 class _Stubborn:
@@ -131,7 +132,7 @@ async def test_a_run_whose_agent_swallows_the_cancel_still_ends_cancelled(
     store: SessionStore,
 ) -> None:
     agent = _Stubborn()
-    runner = Runner(agent, store=store)  # type: ignore[arg-type]
+    runner = Runner(agent, store=store)
     events: list[Event] = []
 
     async def consume() -> None:
@@ -176,7 +177,7 @@ def _caller_cancelling() -> int:
 
 async def test_a_step_deadline_ends_a_real_run_deadline_exceeded(store: SessionStore) -> None:
     agent = _Waiting()
-    runner = Runner(agent, store=store)  # type: ignore[arg-type]
+    runner = Runner(agent, store=store)
     # the run's deadline is due while the agent waits in its second step (it never gets `go`)
     events = await _run(runner, "run_d", timeout=0.0)
     assert [e.type for e in events] == ["message.received", "message.completed", "run.failed"]
@@ -192,7 +193,7 @@ async def test_a_cancel_before_the_step_deadline_ends_the_run_cancelled(
     store: SessionStore,
 ) -> None:
     agent = _Waiting()
-    runner = Runner(agent, store=store, timeout=3600)  # type: ignore[arg-type]
+    runner = Runner(agent, store=store, timeout=3600)
     task = asyncio.create_task(_run(runner, "run_c", timeout=None))
     await agent.waiting.wait()
     scope = runner._active["run_c"].step_scope
@@ -206,7 +207,7 @@ async def test_a_cancel_before_the_step_deadline_ends_the_run_cancelled(
 
 async def test_a_run_that_beats_its_step_deadline_leaves_no_timer(store: SessionStore) -> None:
     agent = _Waiting()
-    runner = Runner(agent, store=store)  # type: ignore[arg-type]
+    runner = Runner(agent, store=store)
     task = asyncio.create_task(_run(runner, "run_ok", timeout=3600))
     await agent.waiting.wait()
     scope = runner._active["run_ok"].step_scope
