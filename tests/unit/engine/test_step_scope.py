@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from agenthost.core.deadlines import CancelScope
 from agenthost.core.events import Event
 from agenthost.core.messages import Message
 from agenthost.core.session import SessionKey
@@ -221,3 +222,42 @@ async def test_a_run_that_beats_its_step_deadline_leaves_no_timer(store: Session
         "run.completed",
     ]
     assert not scope.expired() and not scope.entered and scope._handle is None
+
+
+class _Cleaning:
+    """An agent whose cleanup runs under a shield: a cancel arriving then waits for it."""
+
+    manifest = Manifest(id="cleaning", name="cleaning")
+
+    def __init__(self) -> None:
+        self.in_shield = asyncio.Event()
+        self.release = asyncio.Event()
+        self.done: list[str] = []
+
+    async def run(self, ctx: RunContext, host: HostAPI) -> AsyncIterator[ResultBatch]:
+        with CancelScope(shield=True):
+            self.in_shield.set()
+            await self.release.wait()
+            self.done.append("cleaned up")
+        await asyncio.Event().wait()  # the held cancel arrives here
+        yield [RunCompleted()]
+
+
+async def test_a_cancel_waits_for_the_agents_shielded_work(store: SessionStore) -> None:
+    agent = _Cleaning()
+    runner = Runner(agent, store=store)
+    task = asyncio.create_task(_run(runner, "run_sh", timeout=None))
+    await agent.in_shield.wait()
+    scope = runner._active["run_sh"].step_scope
+    assert scope is not None
+    runner.cancel("run_sh")
+    for _ in range(1000):  # the step scope fires at the next loop turn, held by the shield
+        if scope.held:
+            break
+        await asyncio.sleep(0)
+    assert scope.held and agent.done == []
+    agent.release.set()
+    events = await task
+    assert agent.done == ["cleaned up"]
+    assert events[-1].type == "run.failed"
+    assert events[-1].error is not None and events[-1].error.code == "cancelled"
