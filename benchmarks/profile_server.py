@@ -1,0 +1,122 @@
+"""Where a served run's CPU goes in the server process: cProfile over 1,000-run bursts.
+
+    .venv/bin/python -m benchmarks.profile_server [--runs 1000] [--bursts 3] [--latency 0.1]
+        [--top 45] [--sort tottime|cumtime] [--out server.prof]
+
+A real `agenthost serve` (the `benchmarks/server.py` config, memory store) runs in a child
+process under cProfile, the fake model in another; this process is the load generator
+(`LeanClient`). The profiler is on only during the bursts (SIGUSR1 turns it on after a
+warm-up of 200 runs, SIGUSR2 off and dumps it), so start-up is left out. The table gives,
+per function, µs per run (own time and cumulative) and calls per run; the server's CPU per
+run without the profiler is measured first, in the same way `benchmarks/server.py` does.
+cProfile inflates small functions: read the table for where time goes, not for how much.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import cProfile
+import os
+import pstats
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import FrameType
+
+from benchmarks.server import (
+    ROOT,
+    agenthost_run_one,
+    burst,
+    child_server,
+    free_port,
+    run_client,
+    write_config,
+)
+from benchmarks.server import _env as child_env
+
+
+def _serve_profiled(out: str, argv: list[str]) -> None:
+    """The child: `agenthost <argv>` with cProfile switched by SIGUSR1 (on), SIGUSR2 (off +
+    dump to `out`)."""
+    profile = cProfile.Profile()
+
+    def on(_sig: int, _frame: FrameType | None) -> None:
+        profile.enable()
+
+    def off(_sig: int, _frame: FrameType | None) -> None:
+        profile.disable()
+        profile.dump_stats(out + ".part")
+        os.replace(out + ".part", out)  # whole, for the parent that waits for it
+
+    signal.signal(signal.SIGUSR1, on)
+    signal.signal(signal.SIGUSR2, off)
+    from agenthost.cli.app import main
+
+    sys.argv = ["agenthost", *argv]
+    with contextlib.suppress(SystemExit):
+        main()
+
+
+def _table(path: Path, runs: int, top: int, sort: str) -> str:
+    stats = pstats.Stats(str(path))
+    rows = []
+    for (file, line, name), (_cc, calls, tt, ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+        where = f"{Path(file).name}:{line}({name})" if line else name
+        rows.append((tt, ct, calls, where))
+    key = 0 if sort == "tottime" else 1
+    rows.sort(key=lambda r: r[key], reverse=True)
+    total = sum(r[0] for r in rows)
+    lines = [f"total {1e6 * total / runs:.0f} µs/run under cProfile", "own µs  cum µs  calls  fn"]
+    for tt, ct, calls, where in rows[:top]:
+        lines.append(f"{1e6 * tt / runs:6.1f} {1e6 * ct / runs:7.1f} {calls / runs:6.2f}  {where}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=1000)
+    parser.add_argument("--bursts", type=int, default=3)
+    parser.add_argument("--latency", type=float, default=0.1, help="fake model latency, s")
+    parser.add_argument("--top", type=int, default=45)
+    parser.add_argument("--sort", choices=["tottime", "cumtime"], default="tottime")
+    parser.add_argument("--out", default="", help="keep the .prof file here")
+    args = parser.parse_args()
+    from agenthost.testing.fake_openai import FakeOpenAIServer
+
+    with (
+        tempfile.TemporaryDirectory(prefix="agenthost-profile-server-") as name,
+        FakeOpenAIServer.start_in_process(latency=args.latency) as fake,
+    ):
+        tmp = Path(name)
+        prof = Path(args.out).resolve() if args.out else tmp / "server.prof"
+        config = write_config(tmp, fake.base_url)
+        port = free_port()
+        cmd = [sys.executable, "-m", "benchmarks.profile_server", "--child", str(prof), "--"]
+        cmd += ["serve", "--config", str(config), "--port", str(port), "--log-level", "warning"]
+        env = child_env(AGENTHOST_HOME=str(tmp / "home"))
+        with child_server("agenthost", cmd, port=port, ready_path="/readyz", cwd=tmp, env=env) as c:
+            one = agenthost_run_one(c.url, "bench")
+            run_client(burst(one, 200, warmup=3, timeout=60, server=c))
+            plain = run_client(burst(one, args.runs, warmup=0, timeout=120, server=c))
+            print(f"without the profiler: {plain.summary()['server_cpu_ms_per_run']:.2f} ms/run")
+            os.kill(c.proc.pid, signal.SIGUSR1)
+            for _ in range(args.bursts):
+                result = run_client(burst(one, args.runs, warmup=0, timeout=300, server=c))
+                if result.errors:
+                    print(f"errors: {result.errors[:3]}", file=sys.stderr)
+            os.kill(c.proc.pid, signal.SIGUSR2)
+            deadline = time.monotonic() + 30
+            while not prof.exists() and time.monotonic() < deadline:
+                time.sleep(0.1)
+        print(_table(prof, args.runs * args.bursts, args.top, args.sort))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 3 and sys.argv[1] == "--child":
+        sys.path.insert(0, str(ROOT))
+        _serve_profiled(sys.argv[2], sys.argv[4:])
+    else:
+        main()
