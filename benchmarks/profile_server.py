@@ -17,6 +17,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import cProfile
+import gc
+import json
 import os
 import pstats
 import signal
@@ -38,21 +40,62 @@ from benchmarks.server import (
 from benchmarks.server import _env as child_env
 
 
+class _GcClock:
+    """The cyclic collector's passes while switched on: count, CPU (thread time) and objects
+    freed, by generation."""
+
+    def __init__(self) -> None:
+        self.on = False
+        self.started = 0.0
+        self.passes = [0, 0, 0]
+        self.cpu = [0.0, 0.0, 0.0]
+        self.freed = [0, 0, 0]
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if not self.on:
+            return
+        if phase == "start":
+            self.started = time.thread_time()
+            return
+        generation = info["generation"]
+        self.passes[generation] += 1
+        self.cpu[generation] += time.thread_time() - self.started
+        self.freed[generation] += info["collected"]
+
+
 def _serve_profiled(out: str, argv: list[str]) -> None:
-    """The child: `agenthost <argv>` with cProfile switched by SIGUSR1 (on), SIGUSR2 (off +
-    dump to `out`)."""
-    profile = cProfile.Profile()
+    """The child: `agenthost <argv>`; SIGUSR1 switches cProfile (unless BENCH_NO_PROFILE) and
+    the GC clock on, SIGUSR2 off and writes them to `out` and `out.gc.json`.
+    BENCH_GC_THRESHOLDS="young,middle,old" replaces `agenthost serve`'s thresholds."""
+    profile = cProfile.Profile() if not os.environ.get("BENCH_NO_PROFILE") else None
+    clock = _GcClock()
+    gc.callbacks.append(clock)
 
     def on(_sig: int, _frame: FrameType | None) -> None:
-        profile.enable()
+        clock.__init__()  # type: ignore[misc] # a fresh count
+        clock.on = True
+        if profile is not None:
+            profile.enable()
 
     def off(_sig: int, _frame: FrameType | None) -> None:
-        profile.disable()
-        profile.dump_stats(out + ".part")
-        os.replace(out + ".part", out)  # whole, for the parent that waits for it
+        clock.on = False
+        if profile is not None:
+            profile.disable()
+            profile.dump_stats(out + ".part")
+            os.replace(out + ".part", out)
+        report = {"passes": clock.passes, "cpu_s": clock.cpu, "freed": clock.freed}
+        report["thresholds"] = list(gc.get_threshold())
+        Path(out + ".gc.part").write_text(json.dumps(report))
+        os.replace(out + ".gc.part", out + ".gc.json")  # whole, for the parent that waits
 
     signal.signal(signal.SIGUSR1, on)
     signal.signal(signal.SIGUSR2, off)
+    thresholds = os.environ.get("BENCH_GC_THRESHOLDS")
+    if thresholds:
+        from agenthost.cli import _serve
+
+        young, middle, old = (int(x) for x in thresholds.split(","))
+        _serve.GC_THRESHOLDS = (young, middle, old)
     from agenthost.cli.app import main
 
     sys.argv = ["agenthost", *argv]
@@ -83,6 +126,10 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=45)
     parser.add_argument("--sort", choices=["tottime", "cumtime"], default="tottime")
     parser.add_argument("--out", default="", help="keep the .prof file here")
+    parser.add_argument(
+        "--no-profile", action="store_true", help="no cProfile: server CPU and GC passes only"
+    )
+    parser.add_argument("--gc", default="", help="young,middle,old thresholds for the server")
     args = parser.parse_args()
     from agenthost.testing.fake_openai import FakeOpenAIServer
 
@@ -96,22 +143,41 @@ def main() -> None:
         port = free_port()
         cmd = [sys.executable, "-m", "benchmarks.profile_server", "--child", str(prof), "--"]
         cmd += ["serve", "--config", str(config), "--port", str(port), "--log-level", "warning"]
-        env = child_env(AGENTHOST_HOME=str(tmp / "home"))
+        extra = {"BENCH_NO_PROFILE": "1"} if args.no_profile else {}
+        if args.gc:
+            extra["BENCH_GC_THRESHOLDS"] = args.gc
+        env = child_env(AGENTHOST_HOME=str(tmp / "home"), **extra)
+        gc_report = Path(str(prof) + ".gc.json")
         with child_server("agenthost", cmd, port=port, ready_path="/readyz", cwd=tmp, env=env) as c:
             one = agenthost_run_one(c.url, "bench")
             run_client(burst(one, 200, warmup=3, timeout=60, server=c))
-            plain = run_client(burst(one, args.runs, warmup=0, timeout=120, server=c))
-            print(f"without the profiler: {plain.summary()['server_cpu_ms_per_run']:.2f} ms/run")
+            if not args.no_profile:
+                plain = run_client(burst(one, args.runs, warmup=0, timeout=120, server=c))
+                cpu = plain.summary()["server_cpu_ms_per_run"]
+                print(f"without the profiler: {cpu:.2f} ms/run")
             os.kill(c.proc.pid, signal.SIGUSR1)
             for _ in range(args.bursts):
                 result = run_client(burst(one, args.runs, warmup=0, timeout=300, server=c))
-                if result.errors:
-                    print(f"errors: {result.errors[:3]}", file=sys.stderr)
+                s = result.summary()
+                print(
+                    f"burst: {s['runs_per_s'] or 0:.0f} runs/s, p99 {s['p99_s'] or 0:.2f} s, "
+                    f"server CPU {s['server_cpu_ms_per_run']:.2f} ms/run, {s['errors']} errors",
+                    flush=True,
+                )
             os.kill(c.proc.pid, signal.SIGUSR2)
             deadline = time.monotonic() + 30
-            while not prof.exists() and time.monotonic() < deadline:
+            while not gc_report.exists() and time.monotonic() < deadline:
                 time.sleep(0.1)
-        print(_table(prof, args.runs * args.bursts, args.top, args.sort))
+        runs = args.runs * args.bursts
+        report = json.loads(gc_report.read_text())
+        print(
+            f"GC {report['thresholds']}: passes by generation {report['passes']}, "
+            f"CPU {1e6 * sum(report['cpu_s']) / runs:.1f} µs/run "
+            f"({', '.join(f'{1e3 * t:.1f}' for t in report['cpu_s'])} ms), "
+            f"freed {report['freed']}"
+        )
+        if not args.no_profile:
+            print(_table(prof, runs, args.top, args.sort))
 
 
 if __name__ == "__main__":
