@@ -1,0 +1,76 @@
+"""A request that starts a run waits for its first event; if it goes away first, the run goes
+on (or is cancelled by the cancel route while it still waits for its session)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from agenthost.core.messages import Message
+from agenthost.engine.runner import Runner
+from agenthost.server.runs import RunChannel, RunManager, RunRequest
+
+from .conftest import Gate
+
+
+def _request(text: str, run_id: str) -> RunRequest:
+    return RunRequest(
+        agent="helper",
+        user_id="alice",
+        session_id="s1",
+        message=Message.user(text),
+        run_id=run_id,
+        busy_policy="queue",
+    )
+
+
+async def _queued_behind_a_slow_run(
+    manager: RunManager, runner: Runner, gate: Gate
+) -> tuple[RunChannel, asyncio.Task[RunChannel]]:
+    """A slow first run holding the session, and the start of a second, waiting for it."""
+    first = await manager.start(_request("slow one", "run-1"), runner)
+    await gate.entered.wait()
+    waiting = asyncio.create_task(manager.start(_request("hello", "run-2"), runner))
+    while manager.get("run-2") is None:
+        await asyncio.sleep(0)
+    return first, waiting
+
+
+async def _ended(channel: RunChannel) -> None:
+    assert channel.task is not None
+    await asyncio.wait({channel.task})
+
+
+async def test_a_run_goes_on_when_its_starting_request_leaves(
+    runners: dict[str, Runner], gate: Gate
+) -> None:
+    async with asyncio.TaskGroup() as group:
+        manager = RunManager(group)
+        first, waiting = await _queued_behind_a_slow_run(manager, runners["helper"], gate)
+        second = manager.get("run-2")
+        assert second is not None and not second.began
+        waiting.cancel()  # the client left before its run began
+        await asyncio.wait({waiting})
+        assert waiting.cancelled()
+        gate.set()
+        await _ended(first)
+        await _ended(second)
+    assert second.began
+    assert second.terminal is not None and second.terminal.type == "run.completed"
+
+
+async def test_the_cancel_route_stops_a_run_still_waiting_for_its_session(
+    runners: dict[str, Runner], gate: Gate
+) -> None:
+    async with asyncio.TaskGroup() as group:
+        manager = RunManager(group)
+        first, waiting = await _queued_behind_a_slow_run(manager, runners["helper"], gate)
+        second = manager.get("run-2")
+        assert second is not None
+        waiting.cancel()
+        await asyncio.wait({waiting})
+        manager.cancel(second, "stop")  # not begun: its task is cancelled
+        await _ended(second)
+        gate.set()
+        await _ended(first)
+    assert not second.began and second.terminal is None
+    assert first.terminal is not None and first.terminal.type == "run.completed"
