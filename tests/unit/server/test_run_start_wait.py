@@ -23,16 +23,22 @@ def _request(text: str, run_id: str) -> RunRequest:
     )
 
 
-async def _queued_behind_a_slow_run(
+async def _left_behind_a_slow_run(
     manager: RunManager, runner: Runner, gate: Gate
-) -> tuple[RunChannel, asyncio.Task[RunChannel]]:
-    """A slow first run holding the session, and the start of a second, waiting for it."""
+) -> tuple[RunChannel, RunChannel]:
+    """A slow first run holding the session, and a second one whose starting request, waiting
+    for its first event, was cancelled (its client left)."""
     first = await manager.start(_request("slow one", "run-1"), runner)
     await gate.entered.wait()
     waiting = asyncio.create_task(manager.start(_request("hello", "run-2"), runner))
     while manager.get("run-2") is None:
         await asyncio.sleep(0)
-    return first, waiting
+    second = manager.get("run-2")
+    assert second is not None and not second.began
+    waiting.cancel()
+    await asyncio.wait({waiting})
+    assert waiting.cancelled()
+    return first, second
 
 
 async def _ended(channel: RunChannel) -> None:
@@ -45,12 +51,7 @@ async def test_a_run_goes_on_when_its_starting_request_leaves(
 ) -> None:
     async with asyncio.TaskGroup() as group:
         manager = RunManager(group)
-        first, waiting = await _queued_behind_a_slow_run(manager, runners["helper"], gate)
-        second = manager.get("run-2")
-        assert second is not None and not second.began
-        waiting.cancel()  # the client left before its run began
-        await asyncio.wait({waiting})
-        assert waiting.cancelled()
+        first, second = await _left_behind_a_slow_run(manager, runners["helper"], gate)
         gate.set()
         await _ended(first)
         await _ended(second)
@@ -63,11 +64,7 @@ async def test_the_cancel_route_stops_a_run_still_waiting_for_its_session(
 ) -> None:
     async with asyncio.TaskGroup() as group:
         manager = RunManager(group)
-        first, waiting = await _queued_behind_a_slow_run(manager, runners["helper"], gate)
-        second = manager.get("run-2")
-        assert second is not None
-        waiting.cancel()
-        await asyncio.wait({waiting})
+        first, second = await _left_behind_a_slow_run(manager, runners["helper"], gate)
         manager.cancel(second, "stop")  # not begun: its task is cancelled
         await _ended(second)
         gate.set()
