@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from agenthost.core.messages import Message
 from agenthost.engine.runner import Runner
 from agenthost.server.runs import RunChannel, RunManager, RunRequest
@@ -46,28 +48,22 @@ async def _ended(channel: RunChannel) -> None:
     await asyncio.wait({channel.task})
 
 
-async def test_a_run_goes_on_when_its_starting_request_leaves(
-    runners: dict[str, Runner], gate: Gate
+@pytest.mark.parametrize("cancelled", [False, True])
+async def test_a_run_goes_on_when_its_starting_request_leaves_until_cancelled(
+    runners: dict[str, Runner], gate: Gate, cancelled: bool
 ) -> None:
     async with asyncio.TaskGroup() as group:
         manager = RunManager(group)
         first, second = await _left_behind_a_slow_run(manager, runners["helper"], gate)
+        if cancelled:  # the cancel route, while it still waits for its session: task cancelled
+            manager.cancel(second, "stop")
+            await _ended(second)
         gate.set()
         await _ended(first)
         await _ended(second)
-    assert second.began
-    assert second.terminal is not None and second.terminal.type == "run.completed"
-
-
-async def test_the_cancel_route_stops_a_run_still_waiting_for_its_session(
-    runners: dict[str, Runner], gate: Gate
-) -> None:
-    async with asyncio.TaskGroup() as group:
-        manager = RunManager(group)
-        first, second = await _left_behind_a_slow_run(manager, runners["helper"], gate)
-        manager.cancel(second, "stop")  # not begun: its task is cancelled
-        await _ended(second)
-        gate.set()
-        await _ended(first)
-    assert not second.began and second.terminal is None
     assert first.terminal is not None and first.terminal.type == "run.completed"
+    if cancelled:
+        assert not second.began and second.terminal is None
+    else:
+        assert second.began
+        assert second.terminal is not None and second.terminal.type == "run.completed"
