@@ -26,15 +26,14 @@ def _request(text: str, run_id: str) -> RunRequest:
 
 
 async def _left_behind_a_slow_run(
-    manager: RunManager, runner: Runner, gate: Gate
+    manager: RunManager, runner: Runner, gate: Gate, admitted: asyncio.Event
 ) -> tuple[RunChannel, RunChannel]:
     """A slow first run holding the session, and a second one whose starting request, waiting
     for its first event, was cancelled (its client left)."""
     first = await manager.start(_request("slow one", "run-1"), runner)
     await gate.entered.wait()
     waiting = asyncio.create_task(manager.start(_request("hello", "run-2"), runner))
-    while manager.get("run-2") is None:
-        await asyncio.sleep(0)
+    await admitted.wait()  # its channel is registered in the same step, then it waits
     second = manager.get("run-2")
     assert second is not None and not second.began
     waiting.cancel()
@@ -53,8 +52,14 @@ async def test_a_run_goes_on_when_its_starting_request_leaves_until_cancelled(
     runners: dict[str, Runner], gate: Gate, cancelled: bool
 ) -> None:
     async with asyncio.TaskGroup() as group:
-        manager = RunManager(group)
-        first, second = await _left_behind_a_slow_run(manager, runners["helper"], gate)
+        admitted = asyncio.Event()
+
+        def admit(request: RunRequest) -> None:
+            if request.run_id == "run-2":
+                admitted.set()
+
+        manager = RunManager(group, before_run=[admit])
+        first, second = await _left_behind_a_slow_run(manager, runners["helper"], gate, admitted)
         if cancelled:  # the cancel route, while it still waits for its session: task cancelled
             manager.cancel(second, "stop")
             await _ended(second)
