@@ -22,6 +22,7 @@ import json
 import os
 import pstats
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -118,6 +119,25 @@ def _table(path: Path, runs: int, top: int, sort: str) -> str:
     return "\n".join(lines)
 
 
+def _strace(pid: int, out: Path) -> subprocess.Popen[bytes]:
+    tracer = subprocess.Popen(["strace", "-c", "-f", "-p", str(pid), "-o", str(out)])
+    time.sleep(1.0)  # attached to every thread before the first burst
+    return tracer
+
+
+def _syscalls(path: Path, runs: int) -> str:
+    """strace -c's table as calls per run (the busiest ten)."""
+    counts: list[tuple[int, str]] = []
+    for line in path.read_text().splitlines():
+        fields = line.split()
+        if len(fields) >= 5 and fields[0][0].isdigit() and fields[-1] != "total":
+            counts.append((int(fields[3]), fields[-1]))
+    counts.sort(reverse=True)
+    total = sum(n for n, _ in counts)
+    top = ", ".join(f"{name} {n / runs:.2f}" for n, name in counts[:10])
+    return f"system calls a run: {total / runs:.1f} ({top})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=1000)
@@ -130,6 +150,9 @@ def main() -> None:
         "--no-profile", action="store_true", help="no cProfile: server CPU and GC passes only"
     )
     parser.add_argument("--gc", default="", help="young,middle,old thresholds for the server")
+    parser.add_argument(
+        "--strace", action="store_true", help="count the server's system calls (strace -c)"
+    )
     args = parser.parse_args()
     from agenthost.testing.fake_openai import FakeOpenAIServer
 
@@ -156,6 +179,7 @@ def main() -> None:
                 cpu = plain.summary()["server_cpu_ms_per_run"]
                 print(f"without the profiler: {cpu:.2f} ms/run")
             os.kill(c.proc.pid, signal.SIGUSR1)
+            tracer = _strace(c.proc.pid, tmp / "strace.txt") if args.strace else None
             for _ in range(args.bursts):
                 result = run_client(burst(one, args.runs, warmup=0, timeout=300, server=c))
                 s = result.summary()
@@ -164,6 +188,10 @@ def main() -> None:
                     f"server CPU {s['server_cpu_ms_per_run']:.2f} ms/run, {s['errors']} errors",
                     flush=True,
                 )
+            if tracer is not None:
+                tracer.send_signal(signal.SIGINT)
+                tracer.wait(30)
+                print(_syscalls(tmp / "strace.txt", args.runs * args.bursts))
             os.kill(c.proc.pid, signal.SIGUSR2)
             deadline = time.monotonic() + 30
             while not gc_report.exists() and time.monotonic() < deadline:

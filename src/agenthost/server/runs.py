@@ -134,7 +134,17 @@ class RunChannel:
 
     The buffer keeps the newest `capacity` events (up to twice that before it is trimmed)."""
 
-    def __init__(self, request: RunRequest, runner: Runner, *, capacity: int) -> None:
+    def __init__(
+        self,
+        request: RunRequest,
+        runner: Runner,
+        *,
+        capacity: int,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        # `loop`: the running loop, when the caller has it (each get_running_loop() is a
+        # getpid system call in CPython 3.11)
+        loop = loop or asyncio.get_running_loop()
         self.request = request
         self.runner = runner
         self.run_id = request.run_id
@@ -147,13 +157,13 @@ class RunChannel:
         # that stopped the run before it; cancelled if that request goes away first (the run
         # goes on: `began`, not this, says whether it started). If that request is gone,
         # nobody retrieves an error, and asyncio must not log "exception was never retrieved"
-        self.started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.started: asyncio.Future[None] = loop.create_future()
         self.started.add_done_callback(_retrieve)
         self._capacity = capacity
         self._frames: list[Frame] = []
         self._base = 0  # absolute index of _frames[0]
         self._last: Position = START
-        self._loop = asyncio.get_running_loop()
+        self._loop = loop
         self._waiters: list[asyncio.Future[bool]] = []  # readers waiting for the next frame
         self.readers = 0  # requests following the run live (streams open on it)
         self.published = 0  # absolute index of the first frame not yet in the run streams
@@ -312,7 +322,6 @@ class RunManager:
         self._active: dict[str, RunChannel] = {}
         self.closing = False
         self._closing_since: float | None = None
-        self._loop = asyncio.get_running_loop()
         self._stopping: asyncio.Task[None] | None = None
 
     def active(self) -> list[RunChannel]:
@@ -326,7 +335,7 @@ class RunManager:
         message) is out, or raises what stopped it before that (a 4xx error: bad input, a
         busy session with the 'reject' policy, a before-run hook's refusal)."""
         await self.admit(request)
-        channel = RunChannel(request, runner, capacity=self._capacity)
+        channel = RunChannel(request, runner, capacity=self._capacity, loop=self._loop)
         if self.streams is not None:
             await self.streams.describe(
                 request.run_id,
