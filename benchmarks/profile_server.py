@@ -119,6 +119,19 @@ def _table(path: Path, runs: int, top: int, sort: str) -> str:
     return "\n".join(lines)
 
 
+_CALLGRIND = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--trace-children=no"]
+
+
+def _instructions(tmp: Path, runs: int) -> str:
+    """The instructions of the dumps callgrind_control -d wrote (its `summary:` lines)."""
+    total = 0
+    for dump in tmp.glob("callgrind.out*"):
+        for line in dump.read_text(errors="replace").splitlines():
+            if line.startswith("summary:"):
+                total += int(line.split()[1])
+    return f"instructions a run (callgrind): {total / runs / 1e6:.3f} M"
+
+
 def _strace(pid: int, out: Path) -> subprocess.Popen[bytes]:
     tracer = subprocess.Popen(["strace", "-c", "-f", "-p", str(pid), "-o", str(out)])
     time.sleep(1.0)  # attached to every thread before the first burst
@@ -153,6 +166,11 @@ def main() -> None:
     parser.add_argument(
         "--strace", action="store_true", help="count the server's system calls (strace -c)"
     )
+    parser.add_argument(
+        "--callgrind",
+        action="store_true",
+        help="count the server's instructions during the bursts (valgrind; slow: use --runs 200)",
+    )
     args = parser.parse_args()
     from agenthost.testing.fake_openai import FakeOpenAIServer
 
@@ -166,6 +184,9 @@ def main() -> None:
         port = free_port()
         cmd = [sys.executable, "-m", "benchmarks.profile_server", "--child", str(prof), "--"]
         cmd += ["serve", "--config", str(config), "--port", str(port), "--log-level", "warning"]
+        if args.callgrind:
+            args.no_profile = True
+            cmd = [*_CALLGRIND, f"--callgrind-out-file={tmp / 'callgrind.out'}", *cmd]
         extra = {"BENCH_NO_PROFILE": "1"} if args.no_profile else {}
         if args.gc:
             extra["BENCH_GC_THRESHOLDS"] = args.gc
@@ -180,6 +201,8 @@ def main() -> None:
                 print(f"without the profiler: {cpu:.2f} ms/run")
             os.kill(c.proc.pid, signal.SIGUSR1)
             tracer = _strace(c.proc.pid, tmp / "strace.txt") if args.strace else None
+            if args.callgrind:
+                subprocess.run(["callgrind_control", "-i", "on", str(c.proc.pid)], check=True)
             for _ in range(args.bursts):
                 result = run_client(burst(one, args.runs, warmup=0, timeout=300, server=c))
                 s = result.summary()
@@ -188,6 +211,9 @@ def main() -> None:
                     f"server CPU {s['server_cpu_ms_per_run']:.2f} ms/run, {s['errors']} errors",
                     flush=True,
                 )
+            if args.callgrind:
+                subprocess.run(["callgrind_control", "-d", str(c.proc.pid)], check=True)
+                print(_instructions(tmp, args.runs * args.bursts))
             if tracer is not None:
                 tracer.send_signal(signal.SIGINT)
                 tracer.wait(30)
