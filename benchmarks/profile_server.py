@@ -1,15 +1,23 @@
 """Where a served run's CPU goes in the server process: cProfile over 1,000-run bursts.
 
-    .venv/bin/python -m benchmarks.profile_server [--runs 1000] [--bursts 3] [--latency 0.1]
-        [--top 45] [--sort tottime|cumtime] [--out server.prof]
+    .venv/bin/python -m benchmarks.profile_server [--runs 1000] [--bursts 3] [--warmup 200]
+        [--latency 0.1] [--top 45] [--sort tottime|cumtime] [--out server.prof]
+        [--no-profile] [--gc 400000,20,10] [--strace] [--callgrind]
 
 A real `agenthost serve` (the `benchmarks/server.py` config, memory store) runs in a child
 process under cProfile, the fake model in another; this process is the load generator
-(`LeanClient`). The profiler is on only during the bursts (SIGUSR1 turns it on after a
-warm-up of 200 runs, SIGUSR2 off and dumps it), so start-up is left out. The table gives,
-per function, µs per run (own time and cumulative) and calls per run; the server's CPU per
-run without the profiler is measured first, in the same way `benchmarks/server.py` does.
-cProfile inflates small functions: read the table for where time goes, not for how much.
+(`LeanClient`). The profiler is on only during the bursts (SIGUSR1 turns it on after the
+warm-up, SIGUSR2 off and dumps it), so start-up is left out. The table gives, per function,
+µs per run (own time and cumulative) and calls per run; the server's CPU per run without the
+profiler is measured first, in the same way `benchmarks/server.py` does. cProfile inflates
+small functions: read the table for where time goes, not for how much.
+
+Also printed: the cyclic GC's passes during the bursts, their CPU and what they freed
+(`gc.callbacks`). `--no-profile`: those and the CPU per run only. `--gc`: the server's GC
+thresholds instead of `agenthost serve`'s. `--strace`: the server's system calls a run
+(`strace -c`). `--callgrind`: the server's instructions a run (valgrind, switched on after the
+warm-up with `callgrind_control`; about 50x slower: use `--runs 200 --bursts 1`), a count the
+load of a shared machine does not move.
 """
 
 from __future__ import annotations
@@ -155,6 +163,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--bursts", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=200, help="runs at once before measuring")
     parser.add_argument("--latency", type=float, default=0.1, help="fake model latency, s")
     parser.add_argument("--top", type=int, default=45)
     parser.add_argument("--sort", choices=["tottime", "cumtime"], default="tottime")
@@ -194,7 +203,7 @@ def main() -> None:
         gc_report = Path(str(prof) + ".gc.json")
         with child_server("agenthost", cmd, port=port, ready_path="/readyz", cwd=tmp, env=env) as c:
             one = agenthost_run_one(c.url, "bench")
-            run_client(burst(one, 200, warmup=3, timeout=60, server=c))
+            run_client(burst(one, args.warmup, warmup=3, timeout=60, server=c))
             if not args.no_profile:
                 plain = run_client(burst(one, args.runs, warmup=0, timeout=120, server=c))
                 cpu = plain.summary()["server_cpu_ms_per_run"]
