@@ -194,6 +194,8 @@ class RunChannel:
         self._notify()
 
     def _notify(self) -> None:
+        if not self._waiters:  # events pushed in one turn: the reader was woken by the first
+            return
         waiters, self._waiters = self._waiters, []
         for waiter in waiters:
             if not waiter.done():
