@@ -48,7 +48,7 @@ MIN_RUNS_PER_S = 1000.0  # issue 9: one server process, streaming runs on the fa
 ROOT = Path(__file__).resolve().parents[1]
 COMPARE_VENV = ROOT / "benchmarks" / ".venv-compare"
 AGENTS = {"bench": False, "bench_stream": True}  # agent name -> LLMAgent stream
-START_TIMEOUT = 60.0
+START_TIMEOUT = 180.0  # a server under valgrind (profile_server --callgrind) starts slowly
 
 
 # ----------------------------------------------------------------------------- processes

@@ -184,3 +184,15 @@ def test_store_micro_turns_and_schemas_print_every_line() -> None:
     lines = done.stdout.splitlines()
     assert len(lines) == 7
     assert lines[0].startswith("now ") and all("µs CPU a commit" in line for line in lines)
+
+
+def test_profile_server_prints_the_bursts_the_gc_and_the_profile() -> None:
+    cmd = [sys.executable, "-m", "benchmarks.profile_server", "--runs", "5", "--bursts", "1"]
+    cmd += ["--warmup", "2", "--latency", "0", "--top", "5"]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("without the profiler: ")
+    assert lines[1].startswith("burst: ") and lines[1].endswith(", 0 errors")
+    assert lines[2].startswith("GC [400000, 20, 10]: passes by generation")
+    assert "µs/run under cProfile" in lines[3] and len(lines) == 4 + 1 + 5

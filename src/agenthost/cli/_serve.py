@@ -47,10 +47,14 @@ _STREAM_MARGIN = 5  # seconds after the grace for the cancelled runs' last frame
 # is freed by reference counting, but with ~1,000 runs in flight the default (700, 10, 10)
 # collects the young generation every 700 allocations and walks every object still in flight
 # each time: 28 % of the server's CPU went to collections (py-spy --native, 1,000 concurrent
-# runs, benchmarks/server.py). With these, 2.07 -> 1.48 ms of CPU per run (median of 6 bursts
-# each), RSS unchanged (~170 MB after 2,200 runs); a young collection now walks up to
-# 100,000 objects, so cyclic garbage waits a little longer.
-GC_THRESHOLDS = (100_000, 20, 10)
+# runs, benchmarks/server.py). (100,000, 20, 10) took that to 2-3 young passes a 1,000-run
+# burst, each walking ~100,000 live objects of the runs in flight and freeing none: 96 µs of
+# CPU a run (`python -m benchmarks.profile_server --no-profile --gc 100000,20,10`, gc
+# callbacks). With 400,000 a burst makes no pass at all. Cyclic garbage waits longer for its
+# pass: the request paths make none (`_validation.drop_tracebacks` for the 400s), and RSS over
+# 20,000 runs stays within the issue's 10 % (docs/benchmarks.md, "Server CPU per run
+# (session 7)").
+GC_THRESHOLDS = (400_000, 20, 10)
 
 log = logging.getLogger("agenthost.cli")
 

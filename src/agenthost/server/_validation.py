@@ -3,6 +3,14 @@
 Malformed JSON is a 400 `invalid_json`; a well-formed body, query or header with a wrong or
 missing value is a 422 `invalid_argument` whose `field` is the path of the first problem
 (`message`, `parts.0.kind`, `limit`, `Last-Event-ID`).
+
+`drop_tracebacks` is for the handler, once it has its answer: FastAPI raises a JSON error as
+`RequestValidationError(...) from` the decoder's error, in a frame whose local is that
+validation error, and the decoder's error's traceback holds that frame (the request, its
+body): a reference cycle. Starlette clears the validation error's own traceback after the
+response, not its cause's, so each bad request's frames were left for the cyclic collector,
+which `agenthost serve` runs rarely (`cli/_serve.GC_THRESHOLDS`). Without the tracebacks
+they are freed by reference counting when the request ends.
 """
 
 from __future__ import annotations
@@ -35,6 +43,25 @@ def _is_json(content_type: str | None) -> bool:
         return False
     kind = content_type.split(";", 1)[0].strip().lower()
     return kind == "application/json" or kind.endswith("+json")
+
+
+def drop_tracebacks(exc: BaseException) -> None:
+    """Clear the traceback of `exc`, of its causes and contexts, and of exceptions its
+    validation errors carry in their `ctx` (pydantic puts a validator's ValueError there)."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        error = todo.pop()
+        if id(error) in seen:
+            continue
+        seen.add(id(error))
+        error.__traceback__ = None
+        todo.extend(e for e in (error.__cause__, error.__context__) if e is not None)
+        if isinstance(error, RequestValidationError):
+            for item in error.errors():
+                ctx = item.get("ctx") if isinstance(item, dict) else None
+                if isinstance(ctx, dict):
+                    todo.extend(v for v in ctx.values() if isinstance(v, BaseException))
 
 
 def validation_error(

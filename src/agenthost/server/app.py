@@ -49,7 +49,7 @@ from agenthost.server._body_limit import BodyLimitMiddleware
 from agenthost.server._fast_runs import FastRunsMiddleware, RunRoutes
 from agenthost.server._guard import RequestGuardMiddleware
 from agenthost.server._trace_context import TraceContextMiddleware
-from agenthost.server._validation import validation_error
+from agenthost.server._validation import drop_tracebacks, validation_error
 from agenthost.server.auth import ApiKeys
 from agenthost.server.cluster import open_cluster, start_listener
 from agenthost.server.errors import RouteNotFound, encode_error, error_body, retry_after_header
@@ -438,6 +438,7 @@ def _install_errors(app: FastAPI) -> None:
     async def invalid_request(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         status, body = validation_error(exc, request.headers.get("content-type"))
+        drop_tracebacks(exc)  # its cause's traceback holds the request's frames in a cycle
         return _json(status, body)
 
     async def http_error(request: Request, exc: Exception) -> Response:

@@ -28,7 +28,7 @@ import os
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import (
@@ -80,6 +80,31 @@ class EventCounts:
         yield family
 
 
+M = TypeVar("M", Counter, Gauge, Histogram)
+
+
+class Children(Generic[M]):
+    """The labelled children of a metric, cached by their label values: `labels()` checks
+    its arguments, converts each to str and takes the metric's lock on every call, and
+    `Metrics.observe` wants a child for several events of every run. The label values are
+    few (agents, statuses, models, directions), so the cache stays small."""
+
+    __slots__ = ("children", "metric")
+
+    metric: M
+    children: dict[tuple[str, ...], M]
+
+    def __init__(self, metric: M) -> None:
+        self.metric = metric
+        self.children = {}
+
+    def __call__(self, *values: str) -> M:
+        child = self.children.get(values)
+        if child is None:
+            child = self.children[values] = self.metric.labels(*values)
+        return child
+
+
 _LATENCY = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 
 
@@ -121,9 +146,12 @@ class Metrics:
         self.events = EventCounts()
         registry.register(self.events)
         self._last_at: dict[str, float] = {}  # run id -> time of its last non-partial event
-        # the children of `active` by labels: `labels()` locks and checks its arguments on
-        # every call, and `observe` runs for every event of every run
-        self._active_gauges: dict[str, Gauge] = {}
+        self._runs = Children(self.runs)
+        self._active = Children(self.active)
+        self._run_seconds = Children(self.run_seconds)
+        self._model_seconds = Children(self.model_seconds)
+        self._tokens = Children(self.tokens)
+        self._cost = Children(self.cost)
 
     def observe(self, request: ObservedRun, event: Event) -> None:
         """A run observer (see RunManager): called for every event of every run."""
@@ -141,33 +169,27 @@ class Metrics:
             model = (event.data or {}).get("model")
             since = self._last_at.get(run_id)
             if model and since is not None and event.message.role == "assistant":
-                self.model_seconds.labels(agent, str(model)).observe(event.timestamp - since)
+                self._model_seconds(agent, str(model)).observe(event.timestamp - since)
         elif event.is_terminal:
             self._ended(agent, event)
             self._last_at.pop(run_id, None)
             return
         self._last_at[run_id] = event.timestamp
 
-    def _active(self, agent: str) -> Gauge:
-        gauge = self._active_gauges.get(agent)
-        if gauge is None:
-            gauge = self._active_gauges[agent] = self.active.labels(agent)
-        return gauge
-
     def _ended(self, agent: str, event: Event) -> None:
         data = event.data or {}
         status = str(data.get("status") or event.type.removeprefix("run."))
-        self.runs.labels(agent, status).inc()
+        self._runs(agent, status).inc()
         self._active(agent).dec()
         duration = data.get("duration_ms")
         if isinstance(duration, int | float):
-            self.run_seconds.labels(agent).observe(duration / 1000)
+            self._run_seconds(agent).observe(duration / 1000)
         usage = event.usage
         if usage is not None:
-            self.tokens.labels(agent, "input").inc(usage.input_tokens)
-            self.tokens.labels(agent, "output").inc(usage.output_tokens)
+            self._tokens(agent, "input").inc(usage.input_tokens)
+            self._tokens(agent, "output").inc(usage.output_tokens)
             if usage.cost:
-                self.cost.labels(agent).inc(usage.cost)
+                self._cost(agent).inc(usage.cost)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -134,7 +134,17 @@ class RunChannel:
 
     The buffer keeps the newest `capacity` events (up to twice that before it is trimmed)."""
 
-    def __init__(self, request: RunRequest, runner: Runner, *, capacity: int) -> None:
+    def __init__(
+        self,
+        request: RunRequest,
+        runner: Runner,
+        *,
+        capacity: int,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        # `loop`: the running loop, when the caller has it (each get_running_loop() is a
+        # getpid system call in CPython 3.11)
+        loop = loop or asyncio.get_running_loop()
         self.request = request
         self.runner = runner
         self.run_id = request.run_id
@@ -142,15 +152,18 @@ class RunChannel:
         self.done = False
         self.terminal: Event | None = None
         self.task: asyncio.Task[None] | None = None
-        self.started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        # the request that waits for it gets its error; if that request is gone, nobody
-        # does, and asyncio must not log "exception was never retrieved"
+        self.began = False  # its first event is out (the run holds its session)
+        # what the request that starts the run awaits: set with the first event, or the error
+        # that stopped the run before it; cancelled if that request goes away first (the run
+        # goes on: `began`, not this, says whether it started). If that request is gone,
+        # nobody retrieves an error, and asyncio must not log "exception was never retrieved"
+        self.started: asyncio.Future[None] = loop.create_future()
         self.started.add_done_callback(_retrieve)
         self._capacity = capacity
         self._frames: list[Frame] = []
         self._base = 0  # absolute index of _frames[0]
         self._last: Position = START
-        self._loop = asyncio.get_running_loop()
+        self._loop = loop
         self._waiters: list[asyncio.Future[bool]] = []  # readers waiting for the next frame
         self.readers = 0  # requests following the run live (streams open on it)
         self.published = 0  # absolute index of the first frame not yet in the run streams
@@ -181,6 +194,8 @@ class RunChannel:
         self._notify()
 
     def _notify(self) -> None:
+        if not self._waiters:  # events pushed in one turn: the reader was woken by the first
+            return
         waiters, self._waiters = self._waiters, []
         for waiter in waiters:
             if not waiter.done():
@@ -309,7 +324,6 @@ class RunManager:
         self._active: dict[str, RunChannel] = {}
         self.closing = False
         self._closing_since: float | None = None
-        self._loop = asyncio.get_running_loop()
         self._stopping: asyncio.Task[None] | None = None
 
     def active(self) -> list[RunChannel]:
@@ -323,7 +337,7 @@ class RunManager:
         message) is out, or raises what stopped it before that (a 4xx error: bad input, a
         busy session with the 'reject' policy, a before-run hook's refusal)."""
         await self.admit(request)
-        channel = RunChannel(request, runner, capacity=self._capacity)
+        channel = RunChannel(request, runner, capacity=self._capacity, loop=self._loop)
         if self.streams is not None:
             await self.streams.describe(
                 request.run_id,
@@ -338,7 +352,7 @@ class RunManager:
         channel.task = self._group.create_task(
             self._drain(channel), name=f"agenthost run {request.run_id}"
         )
-        await asyncio.shield(channel.started)
+        await channel.started  # no shield: a request gone cancels this future, not the run
         return channel
 
     async def admit(self, request: RunRequest) -> None:
@@ -361,7 +375,8 @@ class RunManager:
             finally:
                 if self.streams is not None:
                     await self._publish(channel)  # an unstored run.failed, say
-                self._not_started(channel, self._cancelled_before_start(request.run_id))
+                if not channel.began:
+                    self._not_started(channel, self._cancelled_before_start(request.run_id))
                 self._active.pop(request.run_id, None)
                 channel.close()
                 terminal = channel.terminal
@@ -391,14 +406,17 @@ class RunManager:
         try:
             async with aclosing(events) as stream:
                 async for event in stream:
-                    if not channel.started.done():
-                        channel.started.set_result(None)
+                    if not channel.began:
+                        channel.began = True
+                        if not channel.started.done():
+                            channel.started.set_result(None)
                     channel.push(event)
                     if self.streams is not None:
                         await self._publish(channel)
                     self._observe(request, event)
         except asyncio.CancelledError:
-            self._not_started(channel, self._cancelled_before_start(request.run_id))
+            if not channel.began:
+                self._not_started(channel, self._cancelled_before_start(request.run_id))
             raise
         except AgentHostError as exc:
             if not self._not_started(channel, exc):
@@ -435,10 +453,12 @@ class RunManager:
 
     @staticmethod
     def _not_started(channel: RunChannel, exc: BaseException) -> bool:
-        """Hand a failure before the first event to the waiting request; True if it was."""
-        if channel.started.done():
+        """Hand a failure before the first event to the waiting request (if it still waits);
+        True if the run had not begun."""
+        if channel.began:
             return False
-        channel.started.set_exception(exc)
+        if not channel.started.done():
+            channel.started.set_exception(exc)
         return True
 
     def _fail(self, channel: RunChannel, code: str, message: str, retryable: bool) -> None:
@@ -476,7 +496,7 @@ class RunManager:
         try:
             channel.runner.cancel(channel.run_id, reason, code=code)
         except RunNotFound:
-            if not channel.started.done() and channel.task is not None:
+            if not channel.began and channel.task is not None:
                 channel.task.cancel()  # still waiting for the session lock: nothing stored yet
 
     async def guard(

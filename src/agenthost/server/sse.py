@@ -66,9 +66,10 @@ class SSEResponse(_Base):
         self._sent = False  # the whole body is out
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task(loop)
         assert task is not None
-        listener = asyncio.get_running_loop().create_task(self._listen(receive, task))
+        listener = loop.create_task(self._listen(receive, task))
         try:
             await self._stream(send)
         except asyncio.CancelledError:

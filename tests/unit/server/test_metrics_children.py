@@ -1,0 +1,64 @@
+"""`Metrics` keeps the labelled children it uses per run: the same series, counted right."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agenthost.core.events import Event
+from agenthost.core.messages import Message
+from agenthost.core.usage import Usage
+from agenthost.server.metrics import Children, Metrics
+from agenthost.server.runs import RunRequest
+
+
+def _run(metrics: Metrics, agent: str, status: str, *, model: str = "m") -> None:
+    request = RunRequest(agent=agent, user_id="u", session_id="s", message=Message.user("x"))
+
+    def event(kind: str, timestamp: float, **fields: Any) -> Event:
+        return Event(
+            id="e", run_id=request.run_id, author="x", type=kind, timestamp=timestamp, **fields
+        )
+
+    metrics.observe(request, event("message.received", 1.0))
+    reply = Message.assistant("hi")
+    metrics.observe(request, event("message.completed", 1.5, message=reply, data={"model": model}))
+    metrics.observe(
+        request,
+        event(
+            f"run.{status}",
+            2.0,
+            usage=Usage(input_tokens=10, output_tokens=2, cost=0.5),
+            data={"status": status, "duration_ms": 1000.0},
+        ),
+    )
+
+
+def test_runs_are_counted_in_their_own_series_across_runs() -> None:
+    metrics = Metrics()
+    _run(metrics, "a", "completed")
+    _run(metrics, "a", "completed")
+    _run(metrics, "a", "failed")
+    _run(metrics, "b", "completed", model="n")
+    lines = set(metrics.render().decode().splitlines())
+    expected = {
+        'agenthost_runs_total{agent="a",status="completed"} 2.0',
+        'agenthost_runs_total{agent="a",status="failed"} 1.0',
+        'agenthost_runs_total{agent="b",status="completed"} 1.0',
+        'agenthost_tokens_total{agent="a",direction="input"} 30.0',
+        'agenthost_tokens_total{agent="a",direction="output"} 6.0',
+        'agenthost_cost_usd_total{agent="a"} 1.5',
+        'agenthost_run_duration_seconds_count{agent="a"} 3.0',
+        'agenthost_model_call_duration_seconds_count{agent="a",model="m"} 3.0',
+        'agenthost_model_call_duration_seconds_sum{agent="b",model="n"} 0.5',
+        'agenthost_active_runs{agent="a"} 0.0',
+    }
+    assert expected - lines == set()
+
+
+def test_children_are_the_metrics_own_and_made_once() -> None:
+    metrics = Metrics()
+    children = Children(metrics.runs)
+    first = children("a", "completed")
+    assert children("a", "completed") is first
+    assert metrics.runs.labels("a", "completed") is first  # the series the registry renders
+    assert list(children.children) == [("a", "completed")]
