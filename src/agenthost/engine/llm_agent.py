@@ -391,7 +391,9 @@ class LLMAgent:
     async def _run_tools(
         self, host: HostAPI, calls: list[ToolCallPart], found: list[RunResult], user: str
     ) -> list[ToolOutput]:
-        if len(calls) == 1 or not self.parallel_tools:
+        if len(calls) == 1:  # the usual case: no comprehension's frame, no task group
+            return [await self._run_tool(host, calls[0], found, user)]
+        if not self.parallel_tools:
             return [await self._run_tool(host, call, found, user) for call in calls]
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(self._run_tool(host, call, found, user)) for call in calls]
