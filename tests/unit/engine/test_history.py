@@ -11,12 +11,18 @@ def ev(kind: str, message: Message, seq: int) -> Event:
     return Event(id=new_id(), run_id="r", author="a", type=kind, message=message, seq=seq)  # type: ignore[arg-type]
 
 
-def test_incremental_and_closes_dangling_tool_calls() -> None:
+def _with_open_call() -> Session:
+    """A session whose last event is a tool call without its result."""
     session = Session(app="a", user_id="u", id="s")
-    cache = HistoryCache()
     session.events.append(ev("message.received", Message.user("hi"), 1))
     call = ToolCallPart(id="c1", name="t", arguments="{}")
     session.events.append(ev("message.completed", Message.assistant("", (call,)), 2))
+    return session
+
+
+def test_incremental_and_closes_dangling_tool_calls() -> None:
+    session = _with_open_call()
+    cache = HistoryCache()
     first = cache.messages(session)
     assert [m.role for m in first] == ["user", "assistant", "tool"]  # closed only in the copy
     session.events.append(ev("message.received", Message.user("again"), 3))
@@ -68,11 +74,8 @@ def test_cache_is_bounded_by_bytes() -> None:
 
 
 def test_messages_and_view_agree_and_an_unchanged_session_is_not_converted_again() -> None:
-    session = Session(app="a", user_id="u", id="s")
+    session = _with_open_call()
     cache = HistoryCache()
-    session.events.append(ev("message.received", Message.user("hi"), 1))
-    call = ToolCallPart(id="c1", name="t", arguments="{}")
-    session.events.append(ev("message.completed", Message.assistant("", (call,)), 2))
     view = cache.view(session)
     assert view.messages == cache.messages(session)
     assert view.seqs == [1, 2, 2]  # the closing result has its call's seq
