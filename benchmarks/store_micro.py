@@ -272,8 +272,10 @@ async def _bare_sqlite(path: Path, *, rounds: int) -> dict[str, Any]:
         conn.close()
 
 
-_EVENTS_BY_ROWID = """CREATE TABLE events (pk INTEGER PRIMARY KEY, id TEXT NOT NULL,
-    invocation_id TEXT NOT NULL, type TEXT NOT NULL, timestamp REAL NOT NULL, data BLOB NOT NULL)"""
+_EVENTS_BY_KEY = """CREATE TABLE events (app TEXT NOT NULL, user_id TEXT NOT NULL,
+    session_id TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL, invocation_id TEXT NOT NULL,
+    type TEXT NOT NULL, timestamp REAL NOT NULL, data BLOB NOT NULL,
+    PRIMARY KEY (app, user_id, session_id, seq))"""
 _EVENTS_WITHOUT_ROWID = """CREATE TABLE events (sid INTEGER NOT NULL, seq INTEGER NOT NULL,
     id TEXT NOT NULL, invocation_id TEXT NOT NULL, type TEXT NOT NULL, timestamp REAL NOT NULL,
     data BLOB NOT NULL, PRIMARY KEY (sid, seq)) WITHOUT ROWID"""
@@ -281,70 +283,106 @@ _EVENTS_WITHOUT_ROWID = """CREATE TABLE events (sid INTEGER NOT NULL, seq INTEGE
 
 def bare_schema_commits(directory: Path, *, turns: int) -> dict[str, float]:
     """CPU µs per commit of a turn's appends (1, 1, 1 and 2 events of 600 bytes, each in
-    `BEGIN IMMEDIATE`, `PRAGMA data_version`, the insert, the session-row update, `COMMIT`) on
-    a bare connection, for the store's schema and the alternatives evaluated in
-    docs/benchmarks.md: events keyed by the rowid (`sid << 32 | seq`), `WITHOUT ROWID`, no
-    session-row update, other page sizes. A checkpoint every 300 turns."""
+    `BEGIN IMMEDIATE`, `PRAGMA data_version`, the insert, `COMMIT`) on a bare connection, for
+    the store's schema (version 2: events keyed by the rowid `sid << 32 | seq`, no session-row
+    update) and the alternatives evaluated in docs/benchmarks.md: version 1's session-row
+    update, version 1's events keyed by (app, user_id, session_id, seq), `WITHOUT ROWID`, one
+    autocommit insert instead of the transaction, other page sizes. A checkpoint every 300
+    turns."""
     from agenthost.backends.sessions import _sqlite_sql as sql
+    from agenthost.backends.sessions._sqlite_schema import SCHEMA
 
-    base = [s for s in sql.SCHEMA if "TABLE IF NOT EXISTS events" not in s]
-    ins_rowid = "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)"
-    ins_without = "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)"
+    base = [s for s in SCHEMA if "TABLE IF NOT EXISTS events" not in s]
     blob = b'{"x":"' + b"a" * 600 + b'"}'
+    now_row = (lambda _k, s, q: ((s << 32) | q, "i", "r", "t", 1.0, 2.0, blob),)
+    update = "UPDATE sessions SET updated_at = ? WHERE sid = ?"
+    # name: schema, insert, row(key, sid, seq), extra statement a commit, pragmas
     variants: dict[str, tuple[Any, ...]] = {
-        # name: schema, insert, row(key, sid, seq), update the session row, pragmas
-        "now": (sql.SCHEMA, sql.INSERT_EVENT, lambda k, _s, q: (*k, q, "i", "r", "t", 1.0, blob)),
-        "now, no session update": (sql.SCHEMA, sql.INSERT_EVENT, None),
-        "events by rowid": (
-            [*base, _EVENTS_BY_ROWID],
-            ins_rowid,
-            lambda _k, s, q: ((s << 32) + q, "i", "r", "t", 1.0, blob),
+        "now": (SCHEMA, sql.INSERT_EVENT, *now_row, None),
+        "now + session-row update (v1)": (SCHEMA, sql.INSERT_EVENT, *now_row, update),
+        "events by session key (v1)": (
+            [*base, _EVENTS_BY_KEY],
+            "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            lambda k, _s, q: (*k, q, "i", "r", "t", 1.0, blob),
+            None,
         ),
-        "events by rowid, no session update": ([*base, _EVENTS_BY_ROWID], ins_rowid, None),
         "events WITHOUT ROWID (sid, seq)": (
             [*base, _EVENTS_WITHOUT_ROWID],
-            ins_without,
+            "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)",
             lambda _k, s, q: (s, q, "i", "r", "t", 1.0, blob),
+            None,
         ),
-        "now, page_size 8192": (sql.SCHEMA, sql.INSERT_EVENT, None, "PRAGMA page_size = 8192"),
-        "now, page_size 1024": (sql.SCHEMA, sql.INSERT_EVENT, None, "PRAGMA page_size = 1024"),
+        "now, autocommit (no BEGIN/COMMIT)": (SCHEMA, sql.INSERT_EVENT, *now_row, None),
+        "now, page_size 8192": (
+            SCHEMA,
+            sql.INSERT_EVENT,
+            *now_row,
+            None,
+            "PRAGMA page_size = 8192",
+        ),
+        "now, page_size 1024": (
+            SCHEMA,
+            sql.INSERT_EVENT,
+            *now_row,
+            None,
+            "PRAGMA page_size = 1024",
+        ),
     }
     out: dict[str, float] = {}
-    for n, (name, spec) in enumerate(variants.items()):
-        schema, insert, row = spec[0], spec[1], spec[2]
-        if row is None:  # the row of the variant it derives from
-            row = variants["events by rowid" if "rowid" in name else "now"][2]
-        update = "no session update" not in name
+    for n, (name, (schema, insert, row, extra, *pragmas)) in enumerate(variants.items()):
         conn = sqlite3.connect(directory / f"schema{n}.db", isolation_level=None)
         try:
-            for pragma in spec[3:]:
+            for pragma in pragmas:
                 conn.execute(pragma)
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("PRAGMA wal_autocheckpoint = 0")
+            for statement in (
+                "journal_mode = WAL",
+                "synchronous = NORMAL",
+                "wal_autocheckpoint = 0",
+            ):
+                conn.execute(f"PRAGMA {statement}")
             for statement in schema:
                 conn.execute(statement)
-            spent, seq = 0.0, 0
-            for t in range(turns):
-                key = ("app", "user", f"s{t}")
-                sid = conn.execute(sql.INSERT_SESSION, (*key, b"{}", 1.0, 1.0, 0, 0)).lastrowid
-                start = time.process_time()
-                for count in (1, 1, 1, 2):
-                    conn.execute("BEGIN IMMEDIATE")
-                    conn.execute("PRAGMA data_version").fetchone()
-                    rows = [row(key, sid, seq + i) for i in range(1, count + 1)]
-                    seq += count
-                    conn.executemany(insert, rows)
-                    if update:
-                        conn.execute(sql.UPDATE_SESSION, (seq, 2.0, count, *key))
-                    conn.execute("COMMIT")
-                spent += time.process_time() - start
-                if t % 300 == 299:
-                    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            out[name] = spent / turns / 4 * 1e6
+            out[name] = _commits(conn, (insert, row, extra), turns, "autocommit" in name)
         finally:
             conn.close()
     return out
+
+
+def _commits(
+    conn: sqlite3.Connection,
+    spec: tuple[str, Callable[[tuple[str, str, str], int, int], tuple[Any, ...]], str | None],
+    turns: int,
+    autocommit: bool,
+) -> float:
+    """CPU µs a commit of `turns` turns of 4 appends (bare_schema_commits)."""
+    from agenthost.backends.sessions import _sqlite_sql as sql
+
+    insert, row, extra = spec
+    spent = 0.0
+    for t in range(turns):
+        key = ("app", "user", f"s{t}")
+        sid = conn.execute(sql.INSERT_SESSION, (*key, b"{}", 1.0, 1.0)).lastrowid or 0
+        seq = 0
+        start = time.process_time()
+        for count in (1, 1, 1, 2):
+            if not autocommit:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute("PRAGMA data_version").fetchone()
+            for i in range(1, count + 1):  # one event each: autocommit then means one commit
+                conn.execute(insert, row(key, sid, seq + i))
+                if autocommit:
+                    break
+            seq += count
+            if extra is not None:
+                conn.execute(extra, (2.0, sid))
+            if autocommit:
+                conn.execute("PRAGMA data_version").fetchone()
+            else:
+                conn.execute("COMMIT")
+        spent += time.process_time() - start
+        if t % 300 == 299:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return spent / turns / 4 * 1e6
 
 
 async def run_store_micro_async(*, history: int = 600, rounds: int = 2000) -> dict[str, Any]:

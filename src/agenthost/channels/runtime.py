@@ -262,7 +262,10 @@ class ChannelRuntime:
                 from agenthost.backends.sessions import open_session_store
                 from agenthost.config.paths import default_store_url, home_dir
 
-                store = open_session_store(store or default_store_url(home_dir()))
+                if store is None:  # the home's own file upgrades itself (docs/stores.md)
+                    store = open_session_store(default_store_url(home_dir()), auto_upgrade=True)
+                else:
+                    store = open_session_store(store)
                 await stack.enter_async_context(store)
             runner = Runner(self._agent, store=store, app=self.app)
             await stack.enter_async_context(runner)

@@ -251,6 +251,8 @@ async def open_store(
         options["max_events"] = config.store.max_events
     if config.store.ttl_seconds is not None:
         options["ttl_seconds"] = config.store.ttl_seconds
+    if config.store.url is None:  # the home's own file upgrades itself (docs/stores.md)
+        options["auto_upgrade"] = True
     try:
         store = open_session_store(url, **options)
     except (ConfigError, InvalidArgument) as exc:

@@ -3,8 +3,9 @@
 - **Deleted or replaced under a running store.** SQLite goes on writing to the file it has
   open: after `rm agenthost.db` (or `mv other.db agenthost.db`) every later write "succeeds"
   into a file nobody will ever open again. So the store remembers the file's identity
-  (st_dev, st_ino) when it opens it and compares the path's after every write commits (one
-  `os.stat`, 1-3 µs; reads served from the cache do not pay it) and in `check()`. A mismatch is
+  (st_dev, st_ino) when it opens it and compares the path's (one `os.stat`) in `check()` and
+  after a write commits, when the inotify watch of the directory (`_sqlite_dirwatch.py`) saw a
+  name of the file change, or after every commit where there is no inotify. A mismatch is
   a StoreError, and from then on the store refuses every call: nothing is reported stored that
   was not, readiness fails, and a restart opens whatever file is now at the path.
 - **Damaged.** SQLite reports SQLITE_CORRUPT or SQLITE_NOTADB on the statement that meets a bad
@@ -73,7 +74,7 @@ class FileWatch:
 
     def verify(self) -> None:
         """StoreError when the path no longer names the file the store has open (one
-        `os.stat`, about 1 µs: run after every commit)."""
+        `os.stat`: after a commit when the directory watch saw a change, and in `check()`)."""
         opened = self.opened
         if opened is None:
             return

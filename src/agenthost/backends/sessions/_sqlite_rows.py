@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 
 from agenthost.backends.sessions import _sqlite_sql as sql
 from agenthost.backends.sessions._common import Batch, encode_events, encode_json
+from agenthost.backends.sessions._sqlite_schema import SEQ_BITS
 from agenthost.core.events import Event
 from agenthost.core.session import Session, SessionKey
 
@@ -21,7 +22,9 @@ class Entry:
     def __init__(self, session: Session, own: dict[str, Any], sid: int, epoch: int) -> None:
         self.session = session
         self.own = own
-        self.sid = sid  # sessions.sid: never reused, so a re-created session is told apart
+        # sessions.sid (AUTOINCREMENT, never reused) and session.created_at: a session deleted
+        # and created again under the same key is told apart by both
+        self.sid = sid
         self.epoch = epoch  # the store's epoch when this entry was last known current
 
 
@@ -35,7 +38,7 @@ class CreatePlan(NamedTuple):
     user_delta: dict[str, Any]
     shared: list[tuple[str, tuple[Any, ...]]]
     batch: Batch
-    rows: list[tuple[Any, ...]]
+    blobs: list[bytes]  # the events, encoded (their rows need the sid the insert gives)
     now: float
 
 
@@ -63,11 +66,16 @@ class Written(NamedTuple):
     now: float
 
 
-def event_rows(key: SessionKey, events: list[Event]) -> list[tuple[Any, ...]]:
-    app, user_id, session_id = key
+def event_rows(
+    sid: int, events: list[Event], now: float, blobs: list[bytes] | None = None
+) -> list[tuple[Any, ...]]:
+    """The events' rows: pk (`sid << 32 | seq`), id, run, type, timestamp, stored_at, data."""
+    base = sid << SEQ_BITS
+    if blobs is None:
+        blobs = encode_events(events)
     return [
-        (app, user_id, session_id, e.seq, e.id, e.run_id, e.type, e.timestamp, blob)
-        for e, blob in zip(events, encode_events(events), strict=True)
+        (base | e.seq, e.id, e.run_id, e.type, e.timestamp, now, blob)
+        for e, blob in zip(events, blobs, strict=True)
     ]
 
 
@@ -75,7 +83,7 @@ def row_bytes(rows: list[tuple[Any, ...]]) -> int:
     """About how many bytes the event rows hold (their JSON blobs)."""
     total = 0
     for row in rows:
-        total += len(row[8])
+        total += len(row[6])
     return total
 
 

@@ -41,15 +41,21 @@ Durability: `append` commits one transaction before it returns, so its events su
 or `kill -9` of this process (the committed WAL pages are in the OS). With synchronous=NORMAL
 the newest transactions can be lost on power loss or an OS crash; the file stays consistent.
 
+Schema (version 2, `_sqlite_schema.py`): events are keyed by the integer `sid << 32 | seq`
+(the table's rowid) and an append writes only its events (and the session row when it changes
+session-scope state): one B-tree page a commit. A version 1 file is refused at open (run
+`agenthost db upgrade`) unless `auto_upgrade` (the default file under the home directory).
+
 Cache: a cold `get` of a 600-event session costs 1.5-2.4 ms (reading and decoding every
 event), so the store keeps the `Session` objects of the `cache_size` most recently used
 sessions (LRU) and checks them with `PRAGMA data_version` (about 3 µs), which changes only when
 ANOTHER connection committed. If it did not change, the cached object is current. If it did,
 each cached session is refreshed on its next use: its row, only the events with `seq` above the
-cached last one (everything if it was deleted and created again meanwhile, and events trimmed
-by the other writer are dropped), and its app/user state: about 43 µs for 3 new events. A
-new session of the user whose session was used last starts with that session's app/user
-state when the data version did not change (no read of the two state tables).
+cached last one (everything if it was deleted and created again meanwhile: another sid or
+created_at; events trimmed by the other writer are dropped), and its app/user state: about
+43 µs for 3 new events. A new session of the user whose session was used last starts with
+that session's app/user state when the data version did not change (no read of the two state
+tables).
 
 The `Session` returned by `get` and `create` is the cached object itself, the same one every
 time: `append` updates it in place (events appended, state merged, `updated_at`), and an
@@ -89,6 +95,7 @@ from agenthost.backends.sessions._common import (
     check_key,
     check_kv,
     decode_json,
+    encode_events,
     encode_json,
     initial_state,
     prepare_batch,
@@ -96,6 +103,7 @@ from agenthost.backends.sessions._common import (
     store_not_open_error,
 )
 from agenthost.backends.sessions._sqlite_checkpoint import Checkpointer
+from agenthost.backends.sessions._sqlite_dirwatch import DirWatch
 from agenthost.backends.sessions._sqlite_health import FileWatch, IntegrityCheck, translate
 from agenthost.backends.sessions._sqlite_rows import (
     CreatePlan,
@@ -106,7 +114,18 @@ from agenthost.backends.sessions._sqlite_rows import (
     row_bytes,
     shared_statements,
 )
-from agenthost.backends.sessions._sqlite_sql import SCHEMA_VERSION
+from agenthost.backends.sessions._sqlite_schema import (
+    SCHEMA_VERSION,
+    SEQ_MASK,
+    file_version,
+    migrate,
+    upgrade_file,
+    version_of_file,
+)
+from agenthost.backends.sessions._sqlite_schema import (
+    create as create_schema,
+)
+from agenthost.backends.sessions._sqlite_sql import event_range
 from agenthost.core import serde
 from agenthost.core.errors import (
     AgentHostError,
@@ -158,6 +177,16 @@ def _is_busy(exc: sqlite3.Error) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
 
 
+def _blob_bytes(blobs: Sequence[bytes]) -> int:
+    return sum(len(b) for b in blobs)
+
+
+def _delete_sid(conn: _Db, sid: int) -> None:
+    """Delete a session's row and events (inside the caller's transaction)."""
+    conn.execute(sql.DELETE_EVENTS, event_range(sid))
+    conn.execute(sql.DELETE_SESSION, (sid,))
+
+
 class SQLiteSessionStore(OpenClose):
     """Sessions, events, state scopes and KV values in one SQLite file (see the module doc).
 
@@ -178,6 +207,7 @@ class SQLiteSessionStore(OpenClose):
         busy_timeout: float = 5.0,
         background_checkpoint: bool = True,
         integrity_interval: float | None = 60.0,
+        auto_upgrade: bool = False,
     ) -> None:
         self._options = StoreOptions(max_events=max_events, ttl_seconds=ttl_seconds, clock=clock)
         if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 0:
@@ -188,6 +218,7 @@ class SQLiteSessionStore(OpenClose):
         self._cache_size = cache_size
         self._busy_timeout = max(0.0, float(busy_timeout))
         self._background_checkpoint = bool(background_checkpoint)
+        self._auto_upgrade = bool(auto_upgrade)
         if integrity_interval is not None and (
             isinstance(integrity_interval, bool)
             or not isinstance(integrity_interval, int | float)
@@ -198,6 +229,7 @@ class SQLiteSessionStore(OpenClose):
             )
         self._integrity = IntegrityCheck(self.path, integrity_interval)
         self._watch = FileWatch(":memory:")  # the file's identity, taken when it is opened
+        self._dirwatch = DirWatch(":memory:")  # its directory's names, watched once opened
         self._conn: sqlite3.Connection | None = None
         self._cur: sqlite3.Cursor | None = None  # the write path's statements (no new cursor each)
         self._checkpointer: Checkpointer | None = None
@@ -232,6 +264,7 @@ class SQLiteSessionStore(OpenClose):
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, timeout=_BLOCKING_WAIT, isolation_level=None)
+        dirwatch: DirWatch | None = None
         try:
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode != "wal" and self.path != ":memory:":
@@ -239,45 +272,85 @@ class SQLiteSessionStore(OpenClose):
             conn.execute("PRAGMA synchronous = NORMAL")
             self._create_schema(conn)
             watch = FileWatch(self.path)
+            dirwatch = DirWatch(self.path)  # after the file exists: its creation is old news
             self._data_version = conn.execute("PRAGMA data_version").fetchone()[0]
             checkpointer = None
             if self._background_checkpoint and mode == "wal":
                 conn.execute("PRAGMA wal_autocheckpoint = 0")
                 checkpointer = Checkpointer(self.path)  # last: nothing can fail after it
         except BaseException:
+            if dirwatch is not None:
+                dirwatch.close()
             conn.close()
             raise
         self._conn = conn
         self._cur = conn.cursor()
         self._checkpointer = checkpointer
         self._watch = watch
+        self._dirwatch = dirwatch
         logger.debug("opened SQLite session store %s", self.path)
 
     def _create_schema(self, conn: sqlite3.Connection) -> None:
+        """Make the schema in a new file; refuse (or, with `auto_upgrade`, migrate) an older
+        one, refuse a newer one."""
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in sql.SCHEMA:
-                conn.execute(statement)
-            row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
-            version = row[0]
+            version = file_version(conn)
             if version is None:
-                conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+                create_schema(conn)
             elif version > SCHEMA_VERSION:
                 raise ConfigError(
                     f"SQLite database {self.path!r} has schema version {version}, newer than "
                     f"this agenthost's ({SCHEMA_VERSION}). Upgrade agenthost or use another file."
                 )
-            # version < SCHEMA_VERSION: migrations go here when there is a version 2.
+            elif version < SCHEMA_VERSION:
+                if not self._auto_upgrade:
+                    raise ConfigError(
+                        f"SQLite database {self.path!r} has schema version {version}; this "
+                        f"agenthost needs version {SCHEMA_VERSION}. Run `agenthost db upgrade` "
+                        f"(with the same config) to migrate it, then start again."
+                    )
+                migrate(conn, version)
+                logger.warning(
+                    "upgraded the SQLite session store %s from schema version %d to %d",
+                    self.path,
+                    version,
+                    SCHEMA_VERSION,
+                )
             conn.execute("COMMIT")
         except BaseException:
             conn.rollback()
             raise
+
+    schema_latest: Final = SCHEMA_VERSION
+
+    async def schema_version(self) -> int:
+        """The version of the file's schema (0: no file, or no agenthost tables yet)."""
+        if self.path == ":memory:":
+            return SCHEMA_VERSION if self._conn is not None else 0
+        try:
+            return await asyncio.to_thread(version_of_file, self.path, self._busy_timeout)
+        except sqlite3.Error as exc:
+            raise translate(self.path, exc) from exc
+
+    async def upgrade(self) -> builtins.list[int]:
+        """Migrate the file to this agenthost's schema (`agenthost db upgrade`) in one
+        transaction, so a crash part way leaves it as it was; the versions applied (none when
+        it is current: a new file gets the current schema). Run it while no agenthost process
+        uses the file."""
+        if self.path == ":memory:" or self._conn is not None:
+            return []  # open: at SCHEMA_VERSION (open checks it)
+        try:
+            return await asyncio.to_thread(upgrade_file, self.path, self._busy_timeout)
+        except sqlite3.Error as exc:
+            raise translate(self.path, exc) from exc
 
     async def aclose(self) -> None:
         conn, self._conn = self._conn, None
         self._cur = None
         checkpointer, self._checkpointer = self._checkpointer, None
         self._cache.clear()
+        self._dirwatch.close()
         try:
             if checkpointer is not None:
                 await checkpointer.aclose()
@@ -306,8 +379,10 @@ class SQLiteSessionStore(OpenClose):
         self._connection().execute("SELECT 1 FROM schema_version LIMIT 1").fetchall()
 
     def _wrote(self, nbytes: int = 0) -> None:
-        """After each write committed: is it in the file at our path? then checkpointing."""
-        self._watch.verify()
+        """After each write committed: is it in the file at our path (checked with `os.stat`
+        when the directory watch saw a change of names, or has no inotify)? Checkpointing."""
+        if self._dirwatch.changed():
+            self._watch.verify()
         if self._checkpointer is not None:
             self._checkpointer.note_write(nbytes)
 
@@ -392,7 +467,8 @@ class SQLiteSessionStore(OpenClose):
         if options.ttl_seconds is not None and options.is_expired(updated_at, options.clock()):
             return None  # not worth decoding
         decode_event = serde.decode_event
-        events = [decode_event(data) for (data,) in conn.execute(sql.SELECT_EVENTS, key)]
+        rows = conn.execute(sql.SELECT_EVENTS, event_range(sid))
+        events = [decode_event(data) for (data,) in rows]
         app_state, user_state = self._read_shared(conn, key[0], key[1])
         own = _decode_state(state_blob)
         session = Session(
@@ -411,16 +487,16 @@ class SQLiteSessionStore(OpenClose):
         row = conn.execute(sql.SELECT_REFRESH, key).fetchone()
         if row is None:
             return None
-        sid, state_blob, updated_at, last_seq, first_seq = row
+        sid, created_at, state_blob, updated_at, last_seq, first_seq = row
         session = entry.session
-        if sid != entry.sid or last_seq < session.last_seq:
+        if sid != entry.sid or created_at != session.created_at or last_seq < session.last_seq:
             return self._load(conn, key)  # deleted and created again meanwhile
         new_events: list[Event] = []
         if last_seq > session.last_seq:
             decode_event = serde.decode_event
+            after = event_range(sid, session.last_seq + 1)
             new_events = [
-                decode_event(data)
-                for (data,) in conn.execute(sql.SELECT_EVENTS_AFTER, (*key, session.last_seq))
+                decode_event(data) for (data,) in conn.execute(sql.SELECT_EVENTS_AFTER, after)
             ]
         app_state, user_state = self._read_shared(conn, key[0], key[1])
         own = _decode_state(state_blob)
@@ -551,7 +627,7 @@ class SQLiteSessionStore(OpenClose):
             user_delta=user_delta,
             shared=shared_statements(key[0], key[1], app_delta, user_delta),
             batch=batch,
-            rows=event_rows(key, batch.events) if batch.events else [],
+            blobs=encode_events(batch.events) if batch.events else [],
             now=self._options.clock(),
         )
 
@@ -574,7 +650,7 @@ class SQLiteSessionStore(OpenClose):
         except BaseException:
             cur.connection.rollback()
             raise
-        self._wrote(row_bytes(plan.rows))
+        self._wrote(_blob_bytes(plan.blobs))
         return self._created(plan, *written, cached=cached)
 
     def _cached_shared(self, key: SessionKey) -> dict[str, Any] | None:
@@ -605,11 +681,10 @@ class SQLiteSessionStore(OpenClose):
         sid and the app/user state as they are now (unless not `read_shared`: empty).
         SessionExists before any write."""
         key = plan.key
-        sid = self._insert_session(
-            conn, key, plan.own_blob, plan.now, plan.batch.last_seq, len(plan.rows)
-        )
-        if plan.rows:
-            conn.executemany(sql.INSERT_EVENT, plan.rows)
+        sid = self._insert_session(conn, key, plan.own_blob, plan.now)
+        if plan.blobs:
+            rows = event_rows(sid, plan.batch.events, plan.now, plan.blobs)
+            conn.executemany(sql.INSERT_EVENT, rows)
         for statement, params in plan.shared:
             conn.execute(statement, params)
         if not read_shared:
@@ -662,17 +737,13 @@ class SQLiteSessionStore(OpenClose):
         key: SessionKey,
         own_blob: bytes,
         now: float,
-        last_seq: int,
-        count: int,
     ) -> int:
         """Insert the session row (replacing an expired one); its sid. Inside a transaction."""
-        params = (*key, own_blob, now, now, last_seq, count)
+        params = (*key, own_blob, now, now)
         try:
             cursor = conn.execute(sql.INSERT_SESSION, params)
         except sqlite3.IntegrityError:  # the key is taken: by an expired session?
-            row = conn.execute(
-                f"SELECT updated_at FROM sessions WHERE {sql.WHERE_KEY}", key
-            ).fetchone()
+            row = conn.execute(sql.SELECT_UPDATED, key).fetchone()
             if row is None or not self._options.is_expired(row[0], now):
                 raise session_exists_error(key) from None
             self._delete_rows(conn, key)
@@ -710,7 +781,11 @@ class SQLiteSessionStore(OpenClose):
         conn.execute("BEGIN IMMEDIATE")
         try:
             self._sync_external(conn)
-            if conn.execute(sql.RUN_ENDED, (*session.key, event.run_id)).fetchone() is not None:
+            row = conn.execute(sql.SELECT_SID, session.key).fetchone()
+            ended = row is not None and (
+                conn.execute(sql.RUN_ENDED, (*event_range(row[0]), event.run_id)).fetchone()
+            )
+            if ended:
                 conn.rollback()
                 return False
             w = self._write_batch(conn, session, [event])
@@ -793,7 +868,9 @@ class SQLiteSessionStore(OpenClose):
         except BaseException:
             conn.connection.rollback()
             raise
-        self._wrote(sum(row_bytes(p.plan.rows if p.plan else w.rows) for p, w in done))
+        self._wrote(
+            sum(_blob_bytes(p.plan.blobs) if p.plan else row_bytes(w.rows) for p, w in done)
+        )
         for p, w in done:
             if p.plan is not None:
                 outcomes[id(p)] = self._created(p.plan, *w)
@@ -839,6 +916,7 @@ class SQLiteSessionStore(OpenClose):
                 self._remember(key, entry)
         own: dict[str, Any] | bytes  # the session scope, or its JSON when not cached
         if entry is not None:
+            sid = entry.sid
             updated_at = entry.session.updated_at
             last_seq = entry.session.last_seq
             stored = len(entry.session.events)
@@ -847,12 +925,18 @@ class SQLiteSessionStore(OpenClose):
             row = conn.execute(sql.SELECT_FOR_APPEND, key).fetchone()
             if row is None:
                 raise SessionNotFound(session.id)
-            own, updated_at, last_seq, stored = row
+            sid, own, updated_at, last_seq, first_seq = row
+            stored = 0 if first_seq is None else last_seq - first_seq + 1
         now = options.clock()
         if options.is_expired(updated_at, now):
             raise SessionNotFound(session.id)
         batch = prepare_batch(events, last_seq)
-        rows = event_rows(key, batch.events)
+        if batch.last_seq > SEQ_MASK:  # its pk would fall in the next sid's range
+            raise StoreError(
+                f"Session {session.id!r} in {self.path!r} reached event seq {SEQ_MASK}, the "
+                f"most a SQLite session holds. Start a new session."
+            )
+        rows = event_rows(sid, batch.events, now)
         shared = (
             shared_statements(key[0], key[1], batch.app_delta, batch.user_delta)
             if batch.app_delta or batch.user_delta
@@ -869,16 +953,12 @@ class SQLiteSessionStore(OpenClose):
             conn.execute(sql.INSERT_EVENT, rows[0])
         else:
             conn.executemany(sql.INSERT_EVENT, rows)
-        removed = 0
         if limit is not None and stored + len(batch.events) > limit:
-            removed = conn.execute(sql.TRIM_EVENTS, (*key, batch.last_seq - limit)).rowcount
+            conn.execute(sql.DELETE_EVENTS, event_range(sid, 0, batch.last_seq - limit))
         for statement, params in shared:
             conn.execute(statement, params)
-        added = len(batch.events) - removed
-        if new_own is not None:
-            conn.execute(sql.UPDATE_SESSION_STATE, (batch.last_seq, now, added, blob, *key))
-        else:
-            conn.execute(sql.UPDATE_SESSION, (batch.last_seq, now, added, *key))
+        if new_own is not None:  # the only append that writes the session row
+            conn.execute(sql.UPDATE_SESSION_STATE, (blob, now, sid))
         return Written(entry, batch, rows, new_own, now)
 
     def _after_append(
@@ -912,15 +992,11 @@ class SQLiteSessionStore(OpenClose):
     def _list(self, app: str, user_id: str) -> builtins.list[SessionInfo]:
         conn = self._connection()
         cutoff = self._options.cutoff(self._options.clock())
-        sql = (
-            "SELECT session_id, created_at, updated_at, event_count FROM sessions "
-            "WHERE app = ? AND user_id = ?"
-        )
+        query = sql.LIST
         params: tuple[Any, ...] = (app, user_id)
         if cutoff is not None:
-            sql += " AND updated_at >= ?"
+            query += "WHERE updated >= ? "
             params += (cutoff,)
-        sql += " ORDER BY updated_at DESC, sid DESC"
         return [
             SessionInfo(
                 app=app,
@@ -930,7 +1006,9 @@ class SQLiteSessionStore(OpenClose):
                 updated_at=updated_at,
                 event_count=event_count,
             )
-            for session_id, created_at, updated_at, event_count in conn.execute(sql, params)
+            for session_id, created_at, updated_at, event_count in conn.execute(
+                query + sql.LIST_ORDER, params
+            )
         ]
 
     async def delete(self, key: SessionKey) -> None:
@@ -954,8 +1032,9 @@ class SQLiteSessionStore(OpenClose):
 
     @staticmethod
     def _delete_rows(conn: _Db, key: SessionKey) -> None:
-        conn.execute(f"DELETE FROM events WHERE {sql.WHERE_KEY}", key)
-        conn.execute(f"DELETE FROM sessions WHERE {sql.WHERE_KEY}", key)
+        row = conn.execute(sql.SELECT_SID, key).fetchone()
+        if row is not None:
+            _delete_sid(conn, row[0])
 
     async def purge_expired(self) -> int:
         """Delete every session expired by TTL (and its events); returns how many."""
@@ -971,12 +1050,10 @@ class SQLiteSessionStore(OpenClose):
             return 0
         conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.execute(
-                "DELETE FROM events WHERE (app, user_id, session_id) IN "
-                "(SELECT app, user_id, session_id FROM sessions WHERE updated_at < ?)",
-                (cutoff,),
-            )
-            count = conn.execute("DELETE FROM sessions WHERE updated_at < ?", (cutoff,)).rowcount
+            expired = [sid for (sid,) in conn.execute(sql.SELECT_EXPIRED, (cutoff,)).fetchall()]
+            for sid in expired:
+                _delete_sid(conn, sid)
+            count = len(expired)
             conn.execute("COMMIT")
         except BaseException:
             conn.rollback()

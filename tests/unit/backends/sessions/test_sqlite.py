@@ -13,12 +13,14 @@ import sys
 import textwrap
 from pathlib import Path
 
+import msgspec
 import pytest
 
 import agenthost
 from agenthost.backends.sessions import _sqlite_checkpoint, open_session_store
 from agenthost.backends.sessions.sqlite import SQLiteSessionStore, parse_sqlite_url
-from agenthost.core.errors import BackendUnavailable, ConfigError, SessionNotFound
+from agenthost.core import serde
+from agenthost.core.errors import BackendUnavailable, ConfigError, SessionNotFound, StoreError
 from agenthost.core.session import SessionKey
 
 from .sqlite_helpers import KEY, Open, event, texts
@@ -71,7 +73,7 @@ async def test_wal_mode_and_schema_version(open_store: Open, db_path: Path) -> N
     await open_store()
     with contextlib.closing(sqlite3.connect(db_path)) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
 
 
 async def test_newer_schema_is_refused(open_store: Open, db_path: Path) -> None:
@@ -441,3 +443,26 @@ async def test_inline_checkpoints_when_asked(open_store: Open) -> None:
     assert store._checkpointer is None
     assert store._conn is not None
     assert store._conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
+
+
+async def test_a_session_at_the_last_seq_refuses_more_events(
+    open_store: Open, db_path: Path
+) -> None:
+    """Events are keyed `sid << 32 | seq`: a seq past 2**32 - 1 would land in the next
+    session's range, so the append is refused instead."""
+    store = await open_store()
+    await store.create(KEY)
+    await store.aclose()
+    last = msgspec.structs.replace(event("last"), seq=2**32 - 1)
+    with contextlib.closing(sqlite3.connect(db_path)) as conn:  # as if it held 2**32 - 1
+        conn.execute(
+            "INSERT INTO events VALUES ((1 << 32) | ?, 'e', 'r', 'message.completed', 1, 1, ?)",
+            (last.seq, serde.encode(last)),
+        )
+        conn.commit()
+    store = await open_store()
+    full = await store.get(KEY)
+    assert full is not None and full.last_seq == 2**32 - 1
+    with pytest.raises(StoreError, match="the most a SQLite session holds"):
+        await store.append(full, [event("two")])
+    assert texts(full.events) == ["last"]

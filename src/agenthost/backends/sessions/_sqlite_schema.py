@@ -1,0 +1,173 @@
+"""The SQLite session store's schema, its versions and the migration between them.
+
+Version 2 (this agenthost's):
+
+- `sessions.sid` is the session's integer id (AUTOINCREMENT: never reused, so a session deleted
+  and created again under the same key gets another sid). The row holds the session-scope
+  state, `created_at`, and `updated_at` as of the row's last write (the create, a change of
+  session-scope state): appending events does NOT write the session row.
+- `events.pk` is `sid << 32 | seq`, the table's rowid: one B-tree, no separate key index, and a
+  session's events are the rowid range `[sid << 32, sid << 32 | 0xFFFFFFFF]`. `stored_at` is
+  when the event was written. So a session's last update is the newer of its row's
+  `updated_at` and its last event's `stored_at`, its last seq the range's max, and its event
+  count max - min + 1 (seqs are contiguous; trimming removes the oldest).
+
+Version 1 keyed events by (app, user_id, session_id, seq) with a separate primary-key index,
+and every append updated the session row (`updated_at`, `last_seq`, `event_count`): two more
+B-trees written a commit. `migrate_1_to_2` rebuilds both tables in ONE transaction (a crash or
+`kill -9` mid-way leaves the version 1 file untouched: SQLite rolls the transaction back on the
+next open), run by `agenthost db upgrade`, or at open for the default file under the home
+directory (sqlite.py, docs/stores.md).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Final
+
+SCHEMA_VERSION: Final = 2
+SEQ_BITS: Final = 32
+SEQ_MASK: Final = (1 << SEQ_BITS) - 1
+
+_SHARED: Final = (
+    """CREATE TABLE IF NOT EXISTS app_state (
+        app TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value BLOB NOT NULL,
+        PRIMARY KEY (app, key)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS user_state (
+        app TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value BLOB NOT NULL,
+        PRIMARY KEY (app, user_id, key)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS kv (
+        namespace TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value BLOB NOT NULL,
+        PRIMARY KEY (namespace, key)
+    ) WITHOUT ROWID""",
+)
+
+_SESSIONS_V2: Final = """CREATE TABLE IF NOT EXISTS {name} (
+        sid INTEGER PRIMARY KEY AUTOINCREMENT,
+        app TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        session_id TEXT NOT NULL,
+        state BLOB NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        UNIQUE (app, user_id, session_id)
+    )"""
+
+_EVENTS_V2: Final = """CREATE TABLE IF NOT EXISTS {name} (
+        pk INTEGER PRIMARY KEY,
+        id TEXT NOT NULL,
+        invocation_id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        timestamp REAL NOT NULL,
+        stored_at REAL NOT NULL,
+        data BLOB NOT NULL
+    )"""
+
+SCHEMA: Final = (
+    "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
+    _SESSIONS_V2.format(name="sessions"),
+    _EVENTS_V2.format(name="events"),
+    *_SHARED,
+)
+
+# The rebuild of version 1's two tables (the shared-state and kv tables did not change).
+# Migrated events get `stored_at` = their timestamp, never later than the session's v1
+# `updated_at`, which the session row keeps: every session's last update stays what it was.
+_MIGRATE_1_TO_2: Final = (
+    _SESSIONS_V2.format(name="sessions_v2"),
+    "INSERT INTO sessions_v2 (sid, app, user_id, session_id, state, created_at, updated_at) "
+    "SELECT sid, app, user_id, session_id, state, created_at, updated_at FROM sessions",
+    _EVENTS_V2.format(name="events_v2"),
+    "INSERT INTO events_v2 (pk, id, invocation_id, type, timestamp, stored_at, data) "
+    f"SELECT (s.sid << {SEQ_BITS}) | e.seq, e.id, e.invocation_id, e.type, e.timestamp, "
+    "min(e.timestamp, s.updated_at), e.data FROM events e JOIN sessions s "
+    "ON s.app = e.app AND s.user_id = e.user_id AND s.session_id = e.session_id",
+    # AUTOINCREMENT's high-water mark: a sid deleted in version 1 is not handed out again
+    "DELETE FROM sqlite_sequence WHERE name = 'sessions_v2'",
+    "INSERT INTO sqlite_sequence (name, seq) SELECT 'sessions_v2', max("
+    "coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'sessions'), 0), "
+    "coalesce((SELECT max(sid) FROM sessions_v2), 0))",
+    "DROP TABLE events",
+    "DROP TABLE sessions",
+    "ALTER TABLE sessions_v2 RENAME TO sessions",
+    "ALTER TABLE events_v2 RENAME TO events",
+    "DELETE FROM schema_version",
+    "INSERT INTO schema_version (version) VALUES (2)",
+)
+
+MIGRATIONS: Final = {2: _MIGRATE_1_TO_2}  # version reached: its statements
+
+
+def file_version(conn: sqlite3.Connection) -> int | None:
+    """The schema version of the open database; None when it has no agenthost tables."""
+    known = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+    ).fetchone()
+    if known is None:
+        return None
+    version = conn.execute("SELECT max(version) FROM schema_version").fetchone()[0]
+    return None if version is None else int(version)
+
+
+def migrate(conn: sqlite3.Connection, current: int) -> list[int]:
+    """Bring the database from `current` to SCHEMA_VERSION inside the caller's transaction
+    (BEGIN IMMEDIATE ... COMMIT: all steps or none); the versions applied."""
+    applied = []
+    for version in range(current + 1, SCHEMA_VERSION + 1):
+        for statement in MIGRATIONS[version]:
+            conn.execute(statement)
+        applied.append(version)
+    return applied
+
+
+def create(conn: sqlite3.Connection) -> None:
+    """The current schema, in a database without one (inside the caller's transaction)."""
+    for statement in SCHEMA:
+        conn.execute(statement)
+    conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+
+
+def version_of_file(path: str, timeout: float) -> int:
+    """The schema version of the file at `path` (0: no file, or no agenthost tables)."""
+    if not Path(path).exists():
+        return 0
+    conn = sqlite3.connect(path, timeout=timeout)
+    try:
+        return file_version(conn) or 0
+    finally:
+        conn.close()
+
+
+def upgrade_file(path: str, timeout: float) -> list[int]:
+    """`agenthost db upgrade` for one file: create or migrate its schema in one transaction;
+    the versions applied. A file newer than this agenthost is left alone (its store refuses
+    to open it)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = file_version(conn)
+            applied: list[int] = []
+            if version is None:
+                create(conn)
+            elif version < SCHEMA_VERSION:
+                applied = migrate(conn, version)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.rollback()
+            raise
+    finally:
+        conn.close()
+    return applied
