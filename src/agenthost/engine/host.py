@@ -220,20 +220,18 @@ class RunModels(_Capability):
             model = self._model(model_id, "invoke")
         except HostAPIError as exc:
             return _raise(exc)
+        request = model.request(messages, tools=tools, settings=settings)
         if not tracing.enabled():
-            return model.request(messages, tools=tools, settings=settings)
-        return self._traced_invoke(model, model_id, messages, tools, settings)
+            return request
+        return self._traced_invoke(model_id, request)
 
     @staticmethod
     async def _traced_invoke(
-        model: ChatModel,
-        model_id: str,
-        messages: Sequence[Message],
-        tools: Sequence[ToolSpec],
-        settings: ModelSettings | None,
+        model_id: str, request: Coroutine[Any, Any, ModelResponse]
     ) -> ModelResponse:
+        """`request` awaited in its model span (the request runs when awaited: inside it)."""
         with tracing.model_span(model_id) as span:
-            response = await model.request(messages, tools=tools, settings=settings)
+            response = await request
             tracing.record_response(span, response)
             return response
 
