@@ -19,6 +19,8 @@ import msgspec
 from agenthost.core.errors import ConfigError, ToolError
 from agenthost.ports.models import ToolSpec
 
+_convert = msgspec.convert
+_asdict = msgspec.structs.asdict  # the converted arguments as keyword arguments, in C
 _ARG_LINE = re.compile(r"^\s*(\w+)\s*(?:\([^)]*\))?\s*:\s*(.+)$")
 
 
@@ -162,14 +164,13 @@ class FunctionTool:
     def validate(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """Check and convert arguments; raise ToolError naming the bad field."""
         try:
-            args = msgspec.convert(arguments, self._args_type, strict=False)
+            return _asdict(_convert(arguments, self._args_type, strict=False))
         except msgspec.ValidationError as exc:
             raise ToolError(
                 f"Invalid arguments for tool {self._spec.name!r}: {exc}. "
                 f"Expected schema: {self._spec.parameters}",
                 tool_name=self._spec.name,
             ) from exc
-        return {f: getattr(args, f) for f in args.__struct_fields__}
 
     async def call(self, arguments: dict[str, Any]) -> Any:
         kwargs = self.validate(arguments)

@@ -73,6 +73,15 @@ def _close_pending(entry: _Entry, seq: int) -> None:
     entry.pending.clear()
 
 
+def _closed(entry: _Entry, seq: int) -> _Entry:
+    """The synthetic results that close the entry's open tool calls (a run in progress has
+    some), in an entry of their own: they go only into the copy a caller gets."""
+    closed = _Entry(None)
+    closed.pending = dict(entry.pending)
+    _close_pending(closed, seq)
+    return closed
+
+
 def _summarise(entry: _Entry, data: dict[str, Any]) -> None:
     """Replace the messages of the events up to `end_seq` by the summary."""
     end = int(data.get("end_seq", 0))
@@ -148,43 +157,59 @@ class HistoryCache:
 
     def messages(self, session: Session) -> list[Message]:
         """All model-facing messages of `session`, oldest first (a fresh list)."""
-        return self.view(session).messages
+        entry = self._entry(session)
+        out = list(entry.messages)
+        if entry.pending:
+            out.extend(_closed(entry, 0).messages)
+        return out
 
     def view(self, session: Session) -> HistoryView:
         """The model-facing messages of `session` with their events' seqs (fresh lists)."""
-        events = session.events
-        key = session.key
-        first_id = events[0].id if events else None
-        entry = self._entries.get(key)
-        if entry is None or entry.first_id != first_id or entry.seen > len(events):
-            self.forget(key)
-            entry = _Entry(first_id)
-            entry.seen = _resume_at(events)
-            self._entries[key] = entry
-        else:
-            self._entries.move_to_end(key)
-        if entry.seen < len(events):
-            count = len(entry.messages)
-            summary = entry.summary
-            _feed(entry, events[entry.seen :])
-            entry.seen = len(events)
-            if entry.summary is summary:
-                added = sum(map(message_size, entry.messages[count:]))
-            else:  # a summary replaced older messages: count what is kept again
-                added = sum(map(message_size, entry.messages)) - entry.size
-            entry.size += added
-            self.size += added
-            self._evict()
+        entry = self._entry(session)
         out = list(entry.messages)
         seqs = list(entry.seqs)
         if entry.pending:
-            # a run in progress has open calls; close them only in the copy we return
-            pending = _Entry(None)
-            pending.pending = dict(entry.pending)
-            _close_pending(pending, seqs[-1] if seqs else 0)
-            out.extend(pending.messages)
-            seqs.extend(pending.seqs)
+            closed = _closed(entry, seqs[-1] if seqs else 0)
+            out.extend(closed.messages)
+            seqs.extend(closed.seqs)
         return HistoryView(out, seqs, entry.summary)
+
+    def _entry(self, session: Session) -> _Entry:
+        """The session's entry, brought up to date with its events (only the events appended
+        since the last call are converted)."""
+        events = session.events
+        key = session.key
+        entry = self._entries.get(key)
+        if entry is not None and entry.seen <= len(events):
+            if entry.seen == len(events):  # nothing new: the usual case after a turn
+                if entry.seen == 0 or events[0].id == entry.first_id:
+                    self._entries.move_to_end(key)
+                    return entry
+            elif events[0].id == entry.first_id:
+                self._entries.move_to_end(key)
+                self._grow(entry, events)
+                return entry
+        self.forget(key)
+        entry = _Entry(events[0].id if events else None)
+        entry.seen = _resume_at(events)
+        self._entries[key] = entry
+        if entry.seen < len(events):
+            self._grow(entry, events)
+        return entry
+
+    def _grow(self, entry: _Entry, events: Sequence[Event]) -> None:
+        """Convert the events after `entry.seen` and account for the memory they keep."""
+        count = len(entry.messages)
+        summary = entry.summary
+        _feed(entry, events[entry.seen :])
+        entry.seen = len(events)
+        if entry.summary is summary:
+            added = sum(map(message_size, entry.messages[count:]))
+        else:  # a summary replaced older messages: count what is kept again
+            added = sum(map(message_size, entry.messages)) - entry.size
+        entry.size += added
+        self.size += added
+        self._evict()
 
     def forget(self, key: SessionKey) -> None:
         entry = self._entries.pop(key, None)

@@ -19,7 +19,7 @@ import logging
 import mimetypes
 import re
 import time
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Coroutine, Mapping, Sequence
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
@@ -206,17 +206,32 @@ class RunModels(_Capability):
         )
         return model
 
-    async def invoke(
+    def invoke(
         self,
         model_id: str,
         messages: Sequence[Message],
         *,
         tools: Sequence[ToolSpec] = (),
         settings: ModelSettings | None = None,
+    ) -> Coroutine[Any, Any, ModelResponse]:
+        """The model's own `request` (no frame of ours) once authorized; with tracing on,
+        inside its span. A refusal is raised when awaited, as from a coroutine function."""
+        try:
+            model = self._model(model_id, "invoke")
+        except HostAPIError as exc:
+            return _raise(exc)
+        request = model.request(messages, tools=tools, settings=settings)
+        if not tracing.enabled():
+            return request
+        return self._traced_invoke(model_id, request)
+
+    @staticmethod
+    async def _traced_invoke(
+        model_id: str, request: Coroutine[Any, Any, ModelResponse]
     ) -> ModelResponse:
-        model = self._model(model_id, "invoke")
+        """`request` awaited in its model span (the request runs when awaited: inside it)."""
         with tracing.model_span(model_id) as span:
-            response = await model.request(messages, tools=tools, settings=settings)
+            response = await request
             tracing.record_response(span, response)
             return response
 
@@ -248,6 +263,10 @@ class RunModels(_Capability):
                 yield item
 
 
+async def _raise(exc: BaseException) -> Any:
+    raise exc
+
+
 class RunTools(_Capability):
     __slots__ = ()
 
@@ -274,14 +293,20 @@ class RunTools(_Capability):
                 f"an LLMAgent's tool loop asks for (see docs/tools.md, Human approval).",
                 name=tool_name,
             )
-        token = _tool_run.set((gate.host, gate.run) if gate.host is not None else None)
+        run = gate.run
+        token = _tool_run.set((gate.host, run) if gate.host is not None else None)
         try:
-            with tracing.tool_span(tool_name) as span:
+            if tracing.enabled():
+                with tracing.tool_span(tool_name) as span:
+                    output = await execute_tool(tool, arguments, timeout=timeout)
+                    tracing.record_tool(span, output)
+            else:
                 output = await execute_tool(tool, arguments, timeout=timeout)
-                tracing.record_tool(span, output)
         finally:
             _tool_run.reset(token)
-        return await spill_output(gate.run, tool_name, output)
+        if run.artifacts is None or run.grants.artifacts is None:  # nothing to spill into
+            return output
+        return await spill_output(run, tool_name, output)
 
 
 class RunKnowledge(_Capability):

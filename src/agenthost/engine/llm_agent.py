@@ -131,6 +131,11 @@ class LLMAgent:
         if memory is not None and memory.tool:
             self._tool_specs.append(memory.tool_spec())
         self._own_tools = {TOOL_NAME, MEMORY_TOOL} & {s.name for s in self._tool_specs}
+        # what a turn does besides the loop: search before it, remember after it
+        self._searches = (retrieval is not None and retrieval.mode == "context") or (
+            memory is not None and memory.context
+        )
+        self._remembers = memory is not None and memory.auto_add
         self._system = Message.system(instructions) if instructions else None
         self._manifest = Manifest(
             id=f"agenthost:llm/{name}",
@@ -217,7 +222,10 @@ class LLMAgent:
         # this turn's knowledge and memory excerpts are searched first, so that compaction
         # counts the request as it will be sent; the events keep their order (compaction,
         # retrieval, memory), and so does the request (history, excerpts, approved images)
-        contexts, retrieved = await self._contexts(ctx, host)
+        contexts: list[str] = []
+        retrieved: list[RunResult] = []
+        if self._searches:
+            contexts, retrieved = await self._contexts(ctx, host)
         approved = approved_images()  # an approved call's images (engine/approval.py)
         if approved is not None and self.max_tool_images <= 0:
             approved = None
@@ -268,7 +276,8 @@ class LLMAgent:
             )
             calls = response.message.tool_calls
             if not calls:
-                await self._remember(ctx, [*messages, response.message])
+                if self._remembers:
+                    await self._remember(ctx, [*messages, response.message])
                 yield [done, RunCompleted(finish_reason=response.finish_reason or "stop")]
                 return
             if round_no == self.max_tool_rounds:
@@ -324,8 +333,7 @@ class LLMAgent:
     async def _remember(self, ctx: RunContext, messages: list[Message]) -> None:
         """Remember the session in the user's memory (best effort: a failure is logged)."""
         memory = self.memory
-        if memory is None or not memory.auto_add:
-            return
+        assert memory is not None
         from agenthost.engine.retrieval import transcript
 
         try:
@@ -391,7 +399,9 @@ class LLMAgent:
     async def _run_tools(
         self, host: HostAPI, calls: list[ToolCallPart], found: list[RunResult], user: str
     ) -> list[ToolOutput]:
-        if len(calls) == 1 or not self.parallel_tools:
+        if len(calls) == 1:  # the usual case: no comprehension's frame, no task group
+            return [await self._run_tool(host, calls[0], found, user)]
+        if not self.parallel_tools:
             return [await self._run_tool(host, call, found, user) for call in calls]
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(self._run_tool(host, call, found, user)) for call in calls]

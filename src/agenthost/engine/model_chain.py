@@ -116,14 +116,17 @@ class ModelChain:
         tools: Sequence[ToolSpec] = (),
         settings: ModelSettings | None = None,
     ) -> ModelResponse:
-        tries = _Tries(self.policy)
+        tries: _Tries | None = None  # made at the first failure: most calls have none
         for model in self.models:
             while True:
                 try:
                     return await model.request(messages, tools=tools, settings=settings)
                 except ModelError as exc:
+                    if tries is None:
+                        tries = _Tries(self.policy)
                     if not await tries.again(exc, model.name):
                         break
+        assert tries is not None
         raise tries.failure()
 
     def stream(
@@ -167,18 +170,21 @@ class _ChainStream(AsyncGenerator[StreamEvent, None]):
         if self._finished:
             raise StopAsyncIteration
         self._finished = True
-        tries = _Tries(self._chain.policy)
+        tries: _Tries | None = None  # made at the first failure: most calls have none
         for model in self._chain.models:
             while True:
                 stream = model.stream(self._messages, tools=self._tools, settings=self._settings)
                 try:
                     item = await anext(stream)
                 except ModelError as exc:
+                    if tries is None:
+                        tries = _Tries(self._chain.policy)
                     if not await tries.again(exc, model.name):
                         break
                     continue
                 self._inner = stream
                 return item
+        assert tries is not None
         raise tries.failure()
 
     def asend(self, value: None) -> Coroutine[Any, Any, StreamEvent]:

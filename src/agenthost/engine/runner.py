@@ -634,7 +634,8 @@ class Runner:
         usage = outcome.usage if self.meter is None else self.meter.price(outcome.usage)
         data: dict[str, Any] = {
             "status": outcome.status,
-            "duration_ms": round((time.time() - active.started) * 1000, 3),
+            # ms to 3 decimals: one integer rounding (round(x, 3) goes through decimal text)
+            "duration_ms": round((time.time() - active.started) * 1_000_000) / 1000,
             "cost": usage.cost,
         }
         if outcome.code is None:

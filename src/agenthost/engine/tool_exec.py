@@ -1,8 +1,18 @@
-"""Running one tool call: argument parsing, timeout, errors turned into results, size cap."""
+"""Running one tool call: argument parsing, timeout, errors turned into results, size cap.
+
+The timeout costs nothing for a tool that finishes without suspending (most quick async
+tools): its coroutine's first step is driven here, synchronously, and only when it suspends
+is the timer armed (`_resume`), for what is left of the timeout. A tool that never awaits
+anything cannot be interrupted by a timer anyway; one that suspends is timed out as before,
+from the moment it was called.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Coroutine, Generator
+from types import CoroutineType
 from typing import Any
 
 import msgspec
@@ -11,6 +21,7 @@ from agenthost.core.errors import AgentHostError, ToolTimeout
 from agenthost.ports.tools import Tool, ToolOutput
 
 _encoder = msgspec.json.Encoder()
+_now = time.monotonic  # the clock of the first step (a name of its own: tests set it)
 
 
 def render_result(value: Any) -> str:
@@ -35,11 +46,20 @@ async def execute_tool(
 ) -> ToolOutput:
     """Call `tool`; an exception or timeout becomes an error output (cancellation propagates)."""
     try:
+        call = tool.call(arguments)
         if timeout is None:
-            value = await tool.call(arguments)
-        else:
+            value = await call
+        elif type(call) is CoroutineType:
+            start = _now()
+            try:
+                signal = call.send(None)  # its first step, here and now
+            except StopIteration as stop:  # finished without suspending: no timer at all
+                value = stop.value
+            else:
+                value = await _resume(call, signal, timeout - (_now() - start))
+        else:  # some other awaitable: the timer from the start
             async with asyncio.timeout(timeout):
-                value = await tool.call(arguments)
+                value = await call
     except TimeoutError:
         return error_output(ToolTimeout(tool_name=tool.spec.name, seconds=timeout or 0))
     except Exception as exc:
@@ -47,6 +67,43 @@ async def execute_tool(
     if isinstance(value, ToolOutput):
         return value
     return ToolOutput(content=render_result(value))
+
+
+async def _resume(coro: Coroutine[Any, Any, Any], signal: Any, timeout: float) -> Any:
+    """Go on with a tool coroutine suspended on `signal`, under what is left of its timeout
+    (a timeout already used up by its first step fires at its first suspension)."""
+    async with asyncio.timeout(timeout):
+        return await _Suspended(coro, signal)
+
+
+class _Suspended:
+    """Awaiting it hands the task the future `coro` is suspended on, then drives `coro` as
+    `await coro` would: what the task sends or throws in goes to `coro`."""
+
+    __slots__ = ("coro", "signal")
+
+    def __init__(self, coro: Coroutine[Any, Any, Any], signal: Any) -> None:
+        self.coro = coro
+        self.signal = signal
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coro, signal = self.coro, self.signal
+        while True:
+            try:
+                sent = yield signal
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as exc:  # the task's cancellation, or the timer's
+                try:
+                    signal = coro.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+                continue
+            try:
+                signal = coro.send(sent)
+            except StopIteration as stop:
+                return stop.value
 
 
 def cap(text: str, limit: int | None) -> str:

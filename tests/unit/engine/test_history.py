@@ -11,12 +11,18 @@ def ev(kind: str, message: Message, seq: int) -> Event:
     return Event(id=new_id(), run_id="r", author="a", type=kind, message=message, seq=seq)  # type: ignore[arg-type]
 
 
-def test_incremental_and_closes_dangling_tool_calls() -> None:
+def _with_open_call() -> Session:
+    """A session whose last event is a tool call without its result."""
     session = Session(app="a", user_id="u", id="s")
-    cache = HistoryCache()
     session.events.append(ev("message.received", Message.user("hi"), 1))
     call = ToolCallPart(id="c1", name="t", arguments="{}")
     session.events.append(ev("message.completed", Message.assistant("", (call,)), 2))
+    return session
+
+
+def test_incremental_and_closes_dangling_tool_calls() -> None:
+    session = _with_open_call()
+    cache = HistoryCache()
     first = cache.messages(session)
     assert [m.role for m in first] == ["user", "assistant", "tool"]  # closed only in the copy
     session.events.append(ev("message.received", Message.user("again"), 3))
@@ -65,3 +71,31 @@ def test_cache_is_bounded_by_bytes() -> None:
     big = _session(99, "y" * 2_000_000)  # larger than the bound alone: served, not kept
     assert cache.messages(big)[0].text == "y" * 2_000_000
     assert cache.size <= 1_000_000
+
+
+def test_messages_and_view_agree_and_an_unchanged_session_is_not_converted_again() -> None:
+    session = _with_open_call()
+    cache = HistoryCache()
+    view = cache.view(session)
+    assert view.messages == cache.messages(session)
+    assert view.seqs == [1, 2, 2]  # the closing result has its call's seq
+    entry = cache._entries[session.key]
+    size = cache.size
+    again = cache.messages(session)
+    assert again == view.messages and again is not view.messages  # a fresh list each time
+    assert cache._entries[session.key] is entry and cache.size == size
+    assert [m.role for m in entry.messages] == ["user", "assistant"]  # closed only in copies
+    session.events.append(ev("message.received", Message.user("more"), 3))
+    assert [m.text for m in cache.messages(session)][-1] == "more"
+    assert cache._entries[session.key] is entry and cache.size > size
+
+
+def test_a_session_replaced_by_another_of_the_same_length_is_converted_anew() -> None:
+    cache = HistoryCache()
+    first = _session(1, "old")
+    assert [m.text for m in cache.messages(first)] == ["old"]
+    second = _session(1, "new")  # the same key, other events (deleted and made again)
+    assert [m.text for m in cache.messages(second)] == ["new"]
+    empty = Session(app="a", user_id="u", id="s1")
+    assert cache.messages(empty) == []
+    assert [m.text for m in cache.messages(second)] == ["new"]
