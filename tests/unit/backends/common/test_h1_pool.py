@@ -205,3 +205,24 @@ async def test_a_closed_client_refuses(client: H1Client) -> None:
     await client.aclose()
     with pytest.raises(NotAnswered):
         await client.post("http://127.0.0.1:1/", body=b"", headers={})
+
+
+async def test_traceparent_is_sent_when_tracing_is_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    from agenthost.engine import tracing
+
+    def inject(headers: dict[str, str]) -> None:
+        headers["traceparent"] = "00-abc-def-01"
+
+    monkeypatch.setattr(tracing, "enabled", lambda: True)
+    monkeypatch.setattr(tracing, "inject", inject)
+    client = H1Client()
+    try:
+        async with RawHTTPServer(keep_answering) as server:
+            response = await client.post(server.url(), body=b"", headers=HEADERS)
+            await response.read()
+            response.release()
+            head, _ = server.connections[0].requests[0]
+    finally:
+        await client.aclose()
+    assert b"\r\ntraceparent: 00-abc-def-01\r\n" in head
+    assert "traceparent" not in HEADERS
