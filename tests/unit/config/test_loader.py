@@ -404,10 +404,10 @@ def test_provider_transport_and_ca_file(tmp_path: Path) -> None:
 
     config = load(
         tmp_path,
-        "providers:\n  lab: {base_url: 'https://x/v1', transport: lean, ca_file: /etc/lab-ca.pem}\n",
+        "providers:\n  lab: {base_url: 'https://x/v1', transport: lean, ca_file: /etc/ca.pem}\n",
     )
     settings = provider_settings(config)["lab"]
-    assert settings.transport == "lean" and settings.ca_file == "/etc/lab-ca.pem"
+    assert settings.transport == "lean" and settings.ca_file == "/etc/ca.pem"
     assert (
         load(tmp_path, "providers:\n  lab: {base_url: 'http://x'}\n").providers["lab"].transport
         == "auto"
