@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from agenthost.backends.common.transport import TransportKind
 from agenthost.backends.models._wire import encode_tool
 from agenthost.backends.models.openai_compat import OpenAICompatibleModel
 from agenthost.backends.models.providers import Provider
@@ -42,8 +43,8 @@ EXPECTED_TYPES = (
 )
 
 
-def make_model(base_url: str) -> OpenAICompatibleModel:
-    provider = Provider("openai", base_url=base_url, api_key="sk-bench")
+def make_model(base_url: str, transport: TransportKind = "auto") -> OpenAICompatibleModel:
+    provider = Provider("openai", base_url=base_url, api_key="sk-bench", transport=transport)
     return OpenAICompatibleModel(MODEL, provider=provider)
 
 
@@ -63,9 +64,11 @@ async def model_turn(model: OpenAICompatibleModel) -> str:
 
 
 @asynccontextmanager
-async def open_runner(base_url: str, store_url: str, *, stream: bool) -> AsyncIterator[Runner]:
+async def open_runner(
+    base_url: str, store_url: str, *, stream: bool, transport: TransportKind = "auto"
+) -> AsyncIterator[Runner]:
     """A Runner over a fresh store and a model client (both closed on exit)."""
-    model = make_model(base_url)
+    model = make_model(base_url, transport)
     agent = LLMAgent(model=model, tools=[SEARCH], stream=stream)
     async with (
         model,  # a model passed as an object is the caller's to open and close

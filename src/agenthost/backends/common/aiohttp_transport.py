@@ -1,7 +1,9 @@
 """The transport protocol (`transport.py`) over an `aiohttp.ClientSession`.
 
-Used when a proxy applies (HTTP(S)_PROXY / NO_PROXY: the session is made with trust_env=True),
-for a `Provider(client=...)` given an aiohttp session, and with `transport="aiohttp"`.
+Used when a proxy applies (HTTP(S)_PROXY / NO_PROXY: the session is then made with
+trust_env=True, so aiohttp routes through it), for a `Provider(client=...)` given an aiohttp
+session, and with `transport="aiohttp"`. Without a proxy the session does not trust the
+environment: trust_env costs every request a look through the proxy variables and .netrc.
 aiohttp's errors become the transport's: failing to connect or a connection dropped before the
 answer -> `NotAnswered`, a body that breaks off -> `ResponseBroken`. A pooled connection the
 server had closed while idle fails with `ServerDisconnectedError` or `ClientOSError` before
@@ -87,9 +89,10 @@ class AiohttpTransport:
         max_connections: int,
         connect_timeout: float | None,
         ssl_context: ssl.SSLContext | None = None,
+        trust_env: bool = True,
     ) -> AiohttpTransport:
         session = make_http_client(
-            max_connections=max_connections, connect_timeout=connect_timeout, trust_env=True
+            max_connections=max_connections, connect_timeout=connect_timeout, trust_env=trust_env
         )
         return cls(session, owned=True, ssl_context=ssl_context)
 

@@ -5,8 +5,8 @@ HTTP stack is under it:
 
     lean      `h1_pool.H1Client`: HTTP/1.1 on an `asyncio.Protocol` with httptools' C parser,
               a keep-alive pool of its own (plain http and https, no proxy)
-    aiohttp   `aiohttp_transport.AiohttpTransport`: an `aiohttp.ClientSession` with
-              trust_env=True (HTTP(S)_PROXY, NO_PROXY and .netrc are honoured)
+    aiohttp   `aiohttp_transport.AiohttpTransport`: an `aiohttp.ClientSession`, with
+              trust_env=True when a proxy applies (HTTP(S)_PROXY, NO_PROXY are honoured)
 
 `choose_transport("auto", url)` picks lean for an http(s) URL no proxy variable applies to
 (`proxy_applies`), aiohttp otherwise (and when httptools is not installed). Both raise the
@@ -143,4 +143,5 @@ def make_transport(
         max_connections=max_connections,
         connect_timeout=connect_timeout,
         ssl_context=ssl_context,
+        trust_env=proxy_applies(url),
     )

@@ -240,3 +240,16 @@ def test_transport_and_ca_file_are_checked(tmp_path: Path) -> None:
     missing = tmp_path / "nope.pem"
     with pytest.raises(ConfigError, match=r"ca_file .*nope\.pem"):
         resolve_provider("vllm", ProviderSettings(ca_file=str(missing)))
+
+
+async def test_aiohttp_trusts_the_environment_only_when_a_proxy_applies(
+    no_proxy_env: pytest.MonkeyPatch,
+) -> None:
+    for proxied in (False, True):
+        if proxied:
+            no_proxy_env.setenv("HTTP_PROXY", "http://proxy:3128")
+        provider = Provider("p", base_url="http://model-box:8000/v1", transport="aiohttp")
+        client = provider.client
+        assert isinstance(client, AiohttpTransport)
+        assert client.session.trust_env is proxied
+        await provider.aclose()
