@@ -226,3 +226,24 @@ async def test_traceparent_is_sent_when_tracing_is_on(monkeypatch: pytest.Monkey
         await client.aclose()
     assert b"\r\ntraceparent: 00-abc-def-01\r\n" in head
     assert "traceparent" not in HEADERS
+
+
+def test_on_uvloop() -> None:
+    """uvloop's transports are not asyncio.Transport subclasses; the server runs on it."""
+    uvloop = pytest.importorskip("uvloop")
+
+    async def main() -> list[bytes]:
+        client = H1Client()
+        bodies = []
+        try:
+            async with RawHTTPServer(keep_answering) as server:
+                for n in range(2):
+                    response = await client.post(server.url(), body=b"%d" % n, headers={})
+                    bodies.append(await response.read())
+                    response.release()
+                assert client.connections_made == 1
+        finally:
+            await client.aclose()
+        return bodies
+
+    assert uvloop.run(main()) == [b"echo:0", b"echo:1"]
