@@ -253,3 +253,12 @@ async def test_aiohttp_trusts_the_environment_only_when_a_proxy_applies(
         assert isinstance(client, AiohttpTransport)
         assert client.session.trust_env is proxied
         await provider.aclose()
+
+
+def test_a_base_url_override_keeps_the_declared_transport() -> None:
+    from agenthost.backends.models import infer_model
+
+    declared = {"lab": ProviderSettings(base_url="http://a/v1", transport="aiohttp")}
+    model = infer_model("lab:m", providers=declared, base_url="http://b/v1")
+    assert isinstance(model, OpenAICompatibleModel)
+    assert model.provider.transport == "aiohttp" and model.provider.base_url == "http://b/v1"
