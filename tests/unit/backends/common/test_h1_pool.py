@@ -247,3 +247,8 @@ def test_on_uvloop() -> None:
         return bodies
 
     assert uvloop.run(main()) == [b"echo:0", b"echo:1"]
+
+
+async def test_a_url_that_is_not_http_is_not_answered(client: H1Client) -> None:
+    with pytest.raises(NotAnswered, match="not an http"):
+        await client.post("ftp://127.0.0.1/x", body=b"", headers={})
