@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
-from agenthost.backends.common.transport import TransportKind
 from agenthost.backends.models._wire import encode_tool
 from agenthost.backends.models.openai_compat import OpenAICompatibleModel
 from agenthost.backends.models.providers import Provider
@@ -21,6 +21,9 @@ from agenthost.engine.function_tool import FunctionTool
 from agenthost.engine.llm_agent import LLMAgent
 from agenthost.engine.runner import Runner
 from benchmarks.bare_loops import ANSWER, MODEL, TOOL_RESULT, TOOLS, USER_TEXT
+
+if TYPE_CHECKING:  # not at run time: benchmarks.server runs this module over older sources too
+    from agenthost.backends.common.transport import TransportKind
 
 
 async def search(query: str) -> str:
