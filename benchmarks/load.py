@@ -480,8 +480,6 @@ async def run_store(store: str, model: Any, settings: LoadSettings, tmp: Path) -
                         clients, warm, _Budget(until=time.perf_counter() + settings.warmup)
                     )
                     phases[counts[-1]].errors += warm.errors
-                if store == "postgres":
-                    await _analyze(url)
                 for _ in range(settings.rounds):
                     for n in counts:
                         await _window(clients, phases[n], settings, meter)
@@ -526,14 +524,6 @@ async def _drop(url: str) -> None:
     await store.drop_tables()  # type: ignore[attr-defined]
     if url.startswith("postgresql"):
         await _drop_prefixed(url)
-
-
-async def _analyze(url: str) -> None:
-    """Statistics for the phase's new tables, as autovacuum gathers within a minute of a
-    table's first writes in a deployment: without them Postgres may look a session up
-    through the by-user index (every session of the user) instead of its unique key, and the
-    one load user's sessions grow by thousands in a phase."""
-    await _each_prefixed(url, lambda tables: f"ANALYZE {', '.join(tables)}")
 
 
 async def _drop_prefixed(url: str) -> None:

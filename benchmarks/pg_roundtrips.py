@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,6 @@ from benchmarks._load_client import Client, request_bytes
 from benchmarks.load import (
     ROOT,
     Replica,
-    _analyze,
     _app_name,
     _drop_prefixed,
     _free_port,
@@ -80,10 +80,12 @@ def _url(prefix: str) -> str:
 
 
 @contextlib.contextmanager
-def _replica(config: Path, src: Path, tmp: Path) -> Any:
+def _replica(config: Path, src: Path, tmp: Path, **extra: str) -> Any:
+    """A replica running `src`; `extra`: more environment (PYTHONPATH goes before `src`)."""
     port = _free_port()
     log = tmp / f"server-{port}.log"
-    env = dict(os.environ, PYTHONPATH=str(src))
+    path = os.pathsep.join(p for p in (extra.pop("PYTHONPATH", ""), str(src)) if p)
+    env = dict(os.environ, **extra, PYTHONPATH=path)
     with log.open("wb") as out:
         cmd = [sys.executable, "-m", "agenthost.cli", "serve", "--config", str(config)]
         cmd += ["--port", str(port), "--log-level", "warning"]
@@ -113,7 +115,6 @@ async def _life(
         pool = [Client([("127.0.0.1", replica.port)], request) for _ in range(clients)]
         if runs:
             await asyncio.gather(*(c.run(0) for c in pool))  # connections, prepares
-            await _analyze(url)  # as in load.py: the statistics a deployment has
             app = _app_name(url) or ""
             first = await _backend_ticks(app)
             left = [runs]
@@ -136,25 +137,34 @@ async def _life(
     return {"xacts": await _xacts() - before, "seconds": elapsed, "ticks": ticks}
 
 
-async def measure(runs: int, clients: int, src: Path) -> dict[str, Any]:
+@contextlib.asynccontextmanager
+async def replica_setup(tag: str) -> AsyncIterator[tuple[Path, str, Path, str]]:
+    """(a temporary directory, the store URL, the replica's config, its table prefix): the
+    load config on a fresh prefix of DATABASE (made if missing) and a fake model, dropped and
+    stopped after."""
     from agenthost.testing.fake_openai import ProcessFakeServer
 
     if not await _admin("SELECT 1 FROM pg_database WHERE datname = $1", DATABASE):
         await _admin(f"CREATE DATABASE {DATABASE}")
-    prefix = f"rt{uuid.uuid4().hex[:8]}_"
-    hz = float(os.sysconf("SC_CLK_TCK"))
+    prefix = f"{tag}{uuid.uuid4().hex[:8]}_"
     with (
         ProcessFakeServer(latency=0.0, port=0, extra_args=[]) as model,
-        tempfile.TemporaryDirectory(prefix="agenthost-rt-") as name,
+        tempfile.TemporaryDirectory(prefix=f"agenthost-{tag}-") as name,
     ):
         tmp = Path(name)
         url = _url(prefix)
         config = write_config(tmp, url, model.base_url, "auto")
         try:
-            busy = await _life(config, url, src, tmp, runs, clients, 0.0)
-            quiet = await _life(config, url, src, tmp, 0, clients, busy["seconds"])
+            yield tmp, url, config, prefix
         finally:
             await _drop_prefixed(url)
+
+
+async def measure(runs: int, clients: int, src: Path) -> dict[str, Any]:
+    hz = float(os.sysconf("SC_CLK_TCK"))
+    async with replica_setup("rt") as (tmp, url, config, _):
+        busy = await _life(config, url, src, tmp, runs, clients, 0.0)
+        quiet = await _life(config, url, src, tmp, 0, clients, busy["seconds"])
     per_run = (busy["xacts"] - quiet["xacts"]) / (runs + clients)
     return {
         "src": str(src),

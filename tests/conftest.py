@@ -8,12 +8,15 @@ import os
 import shutil
 import signal
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
 from agenthost.backends.sessions import open_session_store
 from agenthost.ports.sessions import SessionStore
+from agenthost.testing.fake_openai import FakeOpenAIServer
+from tests.example_runs import example_env
 
 # A suite started as a background job (`make test-stress &`, nohup, a CI step) inherits SIGINT
 # ignored, and so would every process it starts: the tests that stop a child with Ctrl-C need
@@ -36,3 +39,11 @@ async def store(request: pytest.FixtureRequest, tmp_path: object) -> AsyncIterat
     url = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path}/runner.db"
     async with open_session_store(url) as opened:
         yield opened
+
+
+@pytest.fixture
+def fake_env(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """The environment of an example run as a subprocess (tests/example_runs.py): the model
+    `openai:gpt-4o-mini` served by a fake OpenAI server on 127.0.0.1, a private home."""
+    with FakeOpenAIServer.start_in_thread() as server:
+        yield example_env(server.base_url, tmp_path / "home")

@@ -7,18 +7,14 @@ examples/ (or the repository root) whose text contains the block verbatim.
 from __future__ import annotations
 
 import ast
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from agenthost.testing.fake_openai import FakeOpenAIServer
+from tests.example_runs import ROOT, run_example, run_script
 
-ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 BLOCK = re.compile(
     r"(?:<!-- example: (?P<path>\S+) -->\s*\n)?```(?P<lang>\w*)\n(?P<body>.*?)```", re.S
@@ -47,34 +43,6 @@ def test_every_snippet_is_an_example_file(doc: str, path: str | None, lang: str,
         assert body.strip() in text, f"{doc}: the {lang} block differs from {path}"
 
 
-@pytest.fixture
-def fake_env(tmp_path: Path) -> Iterator[dict[str, str]]:
-    with FakeOpenAIServer.start_in_thread() as server:
-        yield {
-            **os.environ,
-            "AGENTHOST_MODEL": "openai:gpt-4o-mini",
-            "OPENAI_BASE_URL": server.base_url,
-            "OPENAI_API_KEY": "sk-test",
-            "AGENTHOST_HOME": str(tmp_path / "home"),
-            # the `agenthost` command of this interpreter's virtualenv, as the examples' shell
-            # scripts call it (`make test` runs .venv/bin/pytest without activating the venv)
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-        }
-
-
-def run_example(name: str, env: dict[str, str], cwd: Path, *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / name), *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
 def test_quickstart_runs_a_tool_turn(fake_env: dict[str, str], tmp_path: Path) -> None:
     out = run_example("quickstart.py", fake_env, tmp_path)
     assert "[tool result: It is 21°C and sunny in" in out
@@ -83,17 +51,7 @@ def test_quickstart_runs_a_tool_turn(fake_env: dict[str, str], tmp_path: Path) -
 
 
 def test_cli_tour(fake_env: dict[str, str], tmp_path: Path) -> None:
-    env = {**fake_env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{fake_env['PATH']}"}
-    result = subprocess.run(
-        ["bash", str(ROOT / "examples" / "shell" / "cli.sh")],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    out = result.stdout
+    out = run_script("shell/cli.sh", fake_env, tmp_path).stdout
     assert "Done:" in out  # the fake model answered after the tool call
     assert '"type":"run.completed"' in out  # --json printed events
     assert "trip" in out

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.test_examples import fake_env, run_example
-
-__all__ = ["fake_env"]  # the fixture: the fake model's URL and key in the environment
+from tests.example_runs import run_example
 
 
 def test_a_framework_agent_recalls_its_own_users_memories(

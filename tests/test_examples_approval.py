@@ -3,14 +3,9 @@ script, against the fake OpenAI-compatible server."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.test_examples import ROOT, fake_env, run_example
-
-__all__ = ["fake_env"]
+from tests.example_runs import run_example, run_script
 
 
 def test_the_python_example_pauses_and_goes_on(fake_env: dict[str, str], tmp_path: Path) -> None:
@@ -24,22 +19,13 @@ def test_the_python_example_pauses_and_goes_on(fake_env: dict[str, str], tmp_pat
 
 
 def test_the_cli_script(fake_env: dict[str, str], tmp_path: Path) -> None:
-    bin_dir = Path(sys.executable).parent
     env = {
         **fake_env,
-        "PATH": f"{bin_dir}{os.pathsep}{fake_env['PATH']}",
         "AGENTHOST_STORE": f"sqlite:///{tmp_path}/cli.db",
         "USER": "ann",
         "COLUMNS": "200",
     }
-    result = subprocess.run(
-        ["bash", str(ROOT / "examples" / "approval" / "answer.sh")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    result = run_script("approval/answer.sh", env)
     assert "approval needed · send_money" in result.stderr
     assert "send_money: approved by ann" in result.stderr
     assert "sent 50 EUR to Bob" in result.stderr  # the tool panel of the approved call

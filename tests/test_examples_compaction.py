@@ -5,17 +5,13 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from agenthost.config.build import build_agent
 from agenthost.config.loader import load_config
-from tests.test_examples import ROOT, fake_env, run_example
-
-__all__ = ["fake_env"]
+from tests.example_runs import ROOT, run_example, run_script
 
 
 def test_the_python_example_compacts_and_keeps_every_event(tmp_path: Path) -> None:
@@ -48,23 +44,14 @@ def test_the_yaml_builds_an_agent_with_its_summariser(
 
 
 def test_the_cli_shows_compaction_events(fake_env: dict[str, str], tmp_path: Path) -> None:
-    bin_dir = Path(sys.executable).parent
     env = {
         **fake_env,
-        "PATH": f"{bin_dir}{os.pathsep}{fake_env['PATH']}",
         "AGENTHOST_STORE": f"sqlite:///{tmp_path}/cli.db",
         "COMPACTION_BUDGET": "250",
         "USER": "ann",
         "COLUMNS": "200",
     }
-    result = subprocess.run(
-        ["bash", str(ROOT / "examples" / "compaction" / "chat.sh")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    result = run_script("compaction/chat.sh", env, timeout=300)
     shown = result.stdout + result.stderr
     assert re.search(r"compacted: events 1-\d+ summarised \(\d+ -> \d+ tokens\)", shown), shown
     assert "Question 1: tell me about topic 1." in shown  # the covered events are still shown

@@ -17,7 +17,8 @@ import sys
 import textwrap
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ import pytest
 from agenthost.backends.streams import open_run_streams
 from agenthost.testing.fake_openai import ProcessFakeServer
 
-from ..contract.server_stores import drop, server_url
+from ..contract.server_stores import drop, private_url, server_url
 
 BROKERS = {
     "amqp": ("AGENTHOST_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//"),
@@ -154,6 +155,33 @@ async def stop_cluster(procs: Cluster, events: str, store: str) -> None:
     async with open_run_streams(f"{events}?key_prefix={procs.prefix}") as streams:
         await streams.drop()
     await drop(store)
+
+
+@asynccontextmanager
+async def two_servers_two_workers(
+    tmp: Path, broker: str, worker: Callable[[], dict[str, Any]] = dict
+) -> AsyncIterator[tuple[Cluster, str]]:
+    """The scale-out cluster: `server-a` and `server-b`, then `worker-1` and `worker-2` (each
+    given `worker()`'s options), on a private Postgres store, Redis run streams and `broker`,
+    over a slow fake model (a chunk every 0.05 s). Yields it and its store's URL; stops every
+    process and drops the streams and tables afterwards."""
+    store, _ = private_url("postgres")
+    events = server_url("redis")
+    with slow_model(0.05) as model:
+        config, prefix = write_config(
+            tmp, store=store, events=events, broker=broker, model_url=model.base_url
+        )
+        procs = Cluster(tmp, config, prefix)
+        try:
+            await asyncio.gather(
+                procs.server("server-a"),
+                procs.server("server-b"),
+                procs.worker("worker-1", **worker()),
+                procs.worker("worker-2", **worker()),
+            )
+            yield procs, store
+        finally:
+            await stop_cluster(procs, events, store)
 
 
 def write_config(

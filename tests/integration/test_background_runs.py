@@ -6,8 +6,6 @@ duplicated."""
 
 from __future__ import annotations
 
-import asyncio
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +16,6 @@ import pytest
 from agenthost.backends.sessions import open_session_store
 from agenthost.core.session import SessionKey
 
-from ..contract.server_stores import private_url, server_url
 from .cluster_procs import (
     Cluster,
     Seen,
@@ -26,10 +23,9 @@ from .cluster_procs import (
     events_path,
     read_run,
     resume,
-    slow_model,
-    stop_cluster,
-    write_config,
+    two_servers_two_workers,
 )
+from .net import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -38,30 +34,10 @@ LONG = "tell me " + "a long story " * 12  # the fake model echoes it in 4-charac
 
 @pytest.fixture(params=["amqp", "redis"])
 async def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Cluster]:
-    broker = broker_url(request.param)
-    store, _ = private_url("postgres")
-    events = server_url("redis")
-    with slow_model(0.05) as model:
-        config, prefix = write_config(
-            tmp_path, store=store, events=events, broker=broker, model_url=model.base_url
-        )
-        procs = Cluster(tmp_path, config, prefix)
-        try:
-            await asyncio.gather(
-                procs.server("server-a"),
-                procs.server("server-b"),
-                procs.worker("worker-1", metrics_port=free_port()),
-                procs.worker("worker-2", metrics_port=free_port()),
-            )
-            yield procs
-        finally:
-            await stop_cluster(procs, events, store)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    async with two_servers_two_workers(
+        tmp_path, broker_url(request.param), worker=lambda: {"metrics_port": free_port()}
+    ) as (procs, _):
+        yield procs
 
 
 async def post_background(client: httpx.AsyncClient, base: str, text: str) -> Seen:

@@ -2,34 +2,23 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from agenthost.testing.fake_openai import FakeOpenAIServer
+from tests.example_runs import ROOT, run_example
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "channels"
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> Iterator[dict[str, str]]:
-    with FakeOpenAIServer.start_in_thread() as server:
-        yield {
-            **os.environ,
-            "AGENTHOST_MODEL": "openai:gpt-4o-mini",
-            "OPENAI_BASE_URL": server.base_url,
-            "OPENAI_API_KEY": "sk-test",
-            "AGENTHOST_HOME": str(tmp_path / "home"),
-            "PYTHONPATH": str(ROOT / "src"),
-        }
+def env(fake_env: dict[str, str]) -> dict[str, str]:
+    return {**fake_env, "PYTHONPATH": str(ROOT / "src")}
 
 
 def test_three_line_program_runs_until_a_signal(env: dict[str, str], tmp_path: Path) -> None:
@@ -53,16 +42,8 @@ def test_three_line_program_runs_until_a_signal(env: dict[str, str], tmp_path: P
 
 
 def test_cron_to_webhook_example(env: dict[str, str], tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, str(EXAMPLES / "cron_to_webhook.py")],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == ["status: Echo: One status line."] * 3
+    out = run_example("channels/cron_to_webhook.py", env, tmp_path, timeout=120)
+    assert out.splitlines() == ["status: Echo: One status line."] * 3
 
 
 def test_example_config_builds_its_channels(monkeypatch: pytest.MonkeyPatch) -> None:

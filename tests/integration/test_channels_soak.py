@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import sqlite3
 import sys
 from collections import defaultdict
@@ -25,6 +24,8 @@ import pytest
 from aiohttp import web
 
 from agenthost.channels.signing import sign
+
+from .net import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -66,12 +67,6 @@ class Receiver:
     async def wait(self, predicate: Any) -> None:
         async with self.changed:
             await self.changed.wait_for(predicate)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextlib.asynccontextmanager

@@ -4,13 +4,12 @@ network, answers a question that needs one of its demo tools."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from agenthost import AgentHostConfig, build_runtime, collect
+from tests.example_runs import run_example
 
 pytestmark = pytest.mark.integration
 
@@ -37,15 +36,6 @@ def test_readme_quickstart_calls_its_tool_on_the_embedded_model(tmp_path: Path) 
     pytest.importorskip("xllamacpp")
     env = {k: v for k, v in os.environ.items() if k not in ("AGENTHOST_MODEL", "OPENAI_API_KEY")}
     env["AGENTHOST_HOME"] = str(tmp_path / "home")
-    example = Path(__file__).resolve().parents[2] / "examples" / "quickstart.py"
-    result = subprocess.run(
-        [sys.executable, str(example)],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=280,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "[tool result: It is 21°C and sunny in Paris.]" in result.stdout
-    assert "[done:" in result.stdout
+    out = run_example("quickstart.py", env, tmp_path, timeout=280)
+    assert "[tool result: It is 21°C and sunny in Paris.]" in out
+    assert "[done:" in out

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import uuid
@@ -19,17 +18,11 @@ from agenthost.testing.fake_openai import FakeOpenAIServer
 
 from ..contract.server_stores import drop, private_url, server_url
 from .cluster_procs import broker_url
+from .net import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture

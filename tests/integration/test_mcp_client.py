@@ -8,7 +8,6 @@ import asyncio
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -24,6 +23,8 @@ from agenthost.core.errors import ConfigError, ToolError, ToolTimeout
 from agenthost.core.messages import ImagePart
 from agenthost.engine.runner import collect, final_text
 from agenthost.testing.fake_openai import FakeOpenAIServer
+
+from .net import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -176,16 +177,9 @@ async def test_cancelling_a_call_leaves_the_session_usable_and_closes_cleanly() 
 # ---- streamable HTTP: server-everything (npm) -----------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def everything_http() -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [node(), str(EVERYTHING), "streamableHttp"],
         env={**os.environ, "PORT": str(port)},
@@ -225,7 +219,7 @@ async def test_a_server_over_streamable_http(everything_http: str) -> None:
 
 
 async def test_an_unreachable_url_is_an_error_naming_the_server() -> None:
-    server = McpServer("gone", url=f"http://127.0.0.1:{_free_port()}/mcp", connect_timeout=10)
+    server = McpServer("gone", url=f"http://127.0.0.1:{free_port()}/mcp", connect_timeout=10)
     with pytest.raises(ToolError, match="'gone'"):
         async with server:
             pass

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,38 +13,17 @@ from agenthost.config import build_runtime, load_config
 from agenthost.engine.runner import collect, final_text
 from agenthost.server.mcp import PATH
 from agenthost.testing.fake_openai import FakeOpenAIServer
+from tests.example_runs import run_example
 from tests.integration.test_mcp_client import everything_http  # noqa: F401 - a fixture
 from tests.unit.server.live import KEY, live_agents
 
 pytestmark = pytest.mark.integration
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "mcp"
-BIN = str(Path(sys.executable).parent)
-
-
-@pytest.fixture
-def fake_env(tmp_path: Path) -> Iterator[dict[str, str]]:
-    with FakeOpenAIServer.start_in_thread() as server:
-        yield {
-            **os.environ,
-            "AGENTHOST_MODEL": "openai:gpt-4o-mini",
-            "OPENAI_BASE_URL": server.base_url,
-            "OPENAI_API_KEY": "sk-test",
-            "AGENTHOST_HOME": str(tmp_path / "home"),
-            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        }
 
 
 def run(script: str, env: dict[str, str]) -> str:
-    done = subprocess.run(
-        [sys.executable, str(EXAMPLES / script)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+    return run_example(f"mcp/{script}", env, timeout=120)
 
 
 def test_tools_in_code(fake_env: dict[str, str]) -> None:

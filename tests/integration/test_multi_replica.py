@@ -26,7 +26,6 @@ import pytest
 from agenthost.backends.sessions import open_session_store
 from agenthost.core.session import SessionKey
 
-from ..contract.server_stores import private_url, server_url
 from .cluster_procs import (
     Cluster,
     Seen,
@@ -34,9 +33,7 @@ from .cluster_procs import (
     events_path,
     read_run,
     resume,
-    slow_model,
-    stop_cluster,
-    write_config,
+    two_servers_two_workers,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -47,24 +44,10 @@ TERMINAL = ("run.completed", "run.failed", "run.interrupted")
 
 @pytest.fixture
 async def cluster(tmp_path: Path) -> AsyncIterator[tuple[Cluster, str]]:
-    broker = broker_url("amqp")
-    store, _ = private_url("postgres")
-    events = server_url("redis")
-    with slow_model(0.05) as model:
-        config, prefix = write_config(
-            tmp_path, store=store, events=events, broker=broker, model_url=model.base_url
-        )
-        procs = Cluster(tmp_path, config, prefix)
-        try:
-            await asyncio.gather(
-                procs.server("server-a"),
-                procs.server("server-b"),
-                procs.worker("worker-1", concurrency=3),
-                procs.worker("worker-2", concurrency=3),
-            )
-            yield procs, store
-        finally:
-            await stop_cluster(procs, events, store)
+    async with two_servers_two_workers(
+        tmp_path, broker_url("amqp"), worker=lambda: {"concurrency": 3}
+    ) as cluster:
+        yield cluster
 
 
 class Client:

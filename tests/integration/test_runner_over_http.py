@@ -3,7 +3,6 @@ a good turn, and a model endpoint that is down, slow or returns garbage."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 
 import pytest
@@ -18,6 +17,8 @@ from agenthost.ports.models import ModelSettings
 from agenthost.ports.sessions import SessionStore
 from agenthost.testing._fake_replies import ErrorReply, GarbageReply, HangReply, TextReply
 from agenthost.testing.fake_openai import FakeOpenAIServer
+
+from .net import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -95,9 +96,6 @@ async def test_model_faults_end_the_run_failed_with_the_session_intact(
 
 
 async def test_endpoint_down(store: SessionStore) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    events = await run_once(agent_for(f"http://127.0.0.1:{port}/v1"), store)
+    events = await run_once(agent_for(f"http://127.0.0.1:{free_port()}/v1"), store)
     assert events[-1].error is not None
     assert events[-1].error.code == "model_unavailable" and events[-1].error.retryable

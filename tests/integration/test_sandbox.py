@@ -33,7 +33,7 @@ from agenthost.core.errors import SandboxUnavailable
 from agenthost.engine.llm_agent import LLMAgent
 from agenthost.engine.runner import Runner, collect
 from agenthost.testing.scripted import ScriptedModel, tool_call
-from tests.test_examples import run_example
+from tests.example_runs import run_example
 
 pytestmark = [
     pytest.mark.integration,

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,8 @@ from agenthost.channels import ChannelRuntime
 from agenthost.channels.telegram import TelegramInput, TelegramOutput
 from agenthost.testing import FunctionModel, ScriptedModel
 from tests.unit.channels.test_runtime import FAST_RETRY, running
+
+from .net import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -38,13 +39,6 @@ def node() -> str:
     if not (JS / "node_modules" / "telegram-test-api").is_dir():
         pytest.fail(f"telegram-test-api is not installed: run `npm ci --prefix {JS}`")
     return found
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Emulator:
@@ -103,7 +97,7 @@ class Emulator:
 @pytest.fixture
 async def emulator() -> AsyncIterator[Emulator]:
     """The emulator on a free port of 127.0.0.1, once it says it listens."""
-    port = _free_port()
+    port = free_port()
     process = await asyncio.create_subprocess_exec(
         node(),
         str(EMULATOR),

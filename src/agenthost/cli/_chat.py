@@ -43,11 +43,16 @@ PROMPT = "[bold cyan]you ›[/] "
 
 
 class ChatSession:
-    def __init__(self, rt: Runtime, console: Console, *, user: str, session_id: str) -> None:
+    def __init__(
+        self, rt: Runtime, console: Console, *, user: str, session_id: str, new: bool = False
+    ) -> None:
         self.rt = rt
         self.console = console
         self.user = user
         self.session_id = session_id
+        # an id made here (no --session, or /new): the next run creates the session with its
+        # message in one store call, without a `get` first (Runner.run(new=True))
+        self.new_session = new
         self.reader = LineReader()
         self.run_id: str | None = None
         self.turn: asyncio.Task[None] | None = None
@@ -107,6 +112,7 @@ class ChatSession:
             return False
         if name == "/new":
             self.session_id = new_session_id()
+            self.new_session = True
             self.console.print(f"[dim]new session {self.session_id}[/]")
         elif name == "/history":
             await self.history()
@@ -175,7 +181,9 @@ class ChatSession:
                     platform="cli", conversation_id=self.session_id, sender_id=self.user
                 ),
                 delivery=DeliverySection(surface="cli"),
+                new=self.new_session,
             )
+            self.new_session = False  # made by this run (or found: the runner then goes on)
             async with closing(events) as stream:
                 async for event in stream:
                     renderer.handle(event)
@@ -206,5 +214,8 @@ async def chat(options: Options) -> int:
                 turns = sum(e.type == "message.received" for e in known.events)
                 console.print(f"[dim]continuing a session with {turns} messages (/history)[/]")
         console.print(f"[dim]{HELP} · Ctrl-C cancels a reply[/]")
-        return await ChatSession(rt, console, user=options.user, session_id=session_id).loop()
+        new = options.session is None
+        return await ChatSession(
+            rt, console, user=options.user, session_id=session_id, new=new
+        ).loop()
     raise AssertionError("unreachable")  # pragma: no cover

@@ -1,1 +1,2 @@
-"""L0 core: errors, ids, messages, events, state scopes, usage (stdlib and msgspec only)."""
+"""L0 core: errors, ids, messages, events, state scopes, usage, deadlines (stdlib and msgspec
+only)."""

@@ -2,16 +2,16 @@
 
 Cancellation design (one place, as pydantic-ai does it):
 
-- The agent runs inside the caller's task, one `anext()` at a time, each wrapped in
-  `asyncio.timeout_at(deadline)`; the runner keeps that Timeout object in `ActiveRun.scope`.
-  A run without a deadline uses its `StepScope` instead (the same rules without a timer,
-  one object for all its steps: `asyncio.timeout_at(None)` cost 2-3 µs a step).
-- `Runner.cancel(run_id)` (and the `interrupt` busy policy) records the reason and reschedules
-  that scope to fire now. The agent's pending await (model HTTP call, tool TaskGroup) is
-  cancelled at once; asyncio turns it into TimeoutError at the scope, so the caller's task is
-  never left with a stray cancellation. The runner sees the recorded reason and ends the run
-  with `run.failed` (code `cancelled` or `interrupted`); a deadline with no reason gives
-  `deadline_exceeded`.
+- The agent runs inside the caller's task, one `anext()` at a time, each under the run's
+  `StepScope` (`ActiveRun.step_scope`): a `CancelScope` (core/deadlines.py, where the
+  Timeout rule is written once) armed with the run's deadline, one object for all the steps
+  (`asyncio.timeout_at` cost 2-3 µs a step; a run without a deadline makes no timer).
+- `Runner.cancel(run_id)` (and the `interrupt` busy policy) records the reason and fires
+  that scope now. The agent's pending await (model HTTP call, tool TaskGroup) is cancelled at
+  once; the scope turns it into TimeoutError, so the caller's task is never left with a stray
+  cancellation. The runner sees the recorded reason and ends the run with `run.failed` (code
+  `cancelled` or `interrupted`); a deadline with no reason gives `deadline_exceeded`. Work an
+  agent must finish despite a cancel (cleanup) may run under `CancelScope(shield=True)`.
 - If the cancel arrives while the caller is busy with an already yielded event (no scope is
   active), the reason is only recorded; the runner checks it before asking the agent for more.
 - When the caller stops iterating (client disconnect: `aclose()` / task cancelled), the runner
@@ -29,6 +29,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from agenthost.core.deadlines import CancelScope
 from agenthost.core.session import Session, SessionKey
 from agenthost.engine.catalog import Catalog
 from agenthost.engine.history import HistoryCache
@@ -46,67 +47,18 @@ from agenthost.ports.protocol import (
 from agenthost.ports.sessions import KeyValueStore
 
 
-class StepScope:
-    """`asyncio.timeout_at(None)` for the runner's steps, one object reused by every step of
-    a run: it fires only when `reschedule` asks (a cancel or interrupt), and then behaves as
-    asyncio's Timeout does (the step's task is cancelled; the CancelledError it raises at the
-    scope becomes TimeoutError unless someone else also cancelled the task)."""
+class StepScope(CancelScope):
+    """The scope of every step of one run (`Runner._step`: one `anext()` of the agent): a
+    `CancelScope` entered afresh for each step, armed with the run's deadline (`deadline_at`,
+    unix time, turned into event-loop time once), and fired early by `cancel()`
+    (`ActiveRun.request_cancel`). A run without a deadline makes no timer at all; a run with
+    one makes one timer for all its steps (`keep_timer`), cancelled by `ActiveRun.release`."""
 
-    __slots__ = ("_cancelling", "_handle", "_loop", "_state", "_task")
+    __slots__ = ()
 
-    _IDLE, _ENTERED, _EXPIRING, _EXPIRED = range(4)
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop  # the run's loop: `current_task(loop)` needs no running-loop lookup
-        self._state = self._IDLE
-        self._task: asyncio.Task[Any] | None = None
-        self._handle: asyncio.Handle | None = None
-        self._cancelling = 0
-
-    def enter(self) -> None:
-        task = asyncio.current_task(self._loop)
-        if task is None:
-            raise RuntimeError("Timeout should be used inside a task")
-        self._task = task
-        self._cancelling = task.cancelling()
-        self._state = self._ENTERED
-
-    def exit(self, cancelled: bool) -> bool:
-        """Leave the step (`cancelled`: it raised CancelledError); True when that
-        cancellation was this scope's own, to be raised as TimeoutError."""
-        handle = self._handle
-        if handle is not None:
-            handle.cancel()
-            self._handle = None
-        task, self._task = self._task, None
-        if self._state == self._EXPIRING:
-            self._state = self._EXPIRED
-            assert task is not None
-            return task.uncancel() <= self._cancelling and cancelled
-        self._state = self._IDLE
-        return False
-
-    def expired(self) -> bool:
-        return self._state >= self._EXPIRING
-
-    def reschedule(self, when: float | None) -> None:
-        if self._state != self._ENTERED:
-            raise RuntimeError("the step scope is not active")
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-        if when is not None:
-            loop = asyncio.get_running_loop()
-            if when <= loop.time():
-                self._handle = loop.call_soon(self._on_timeout)
-            else:
-                self._handle = loop.call_at(when, self._on_timeout)
-
-    def _on_timeout(self) -> None:
-        assert self._task is not None
-        self._task.cancel()
-        self._state = self._EXPIRING
-        self._handle = None
+    def __init__(self, loop: asyncio.AbstractEventLoop, deadline_at: float | None = None) -> None:
+        deadline = None if deadline_at is None else loop.time() + (deadline_at - time.time())
+        super().__init__(deadline, keep_timer=True, loop=loop)
 
 
 @dataclass(slots=True)
@@ -155,8 +107,7 @@ class ActiveRun:
     finished: bool = False
     cancel_reason: str | None = None
     cancel_code: str = "cancelled"
-    scope: asyncio.Timeout | StepScope | None = None
-    step_scope: StepScope | None = None  # the steps' scope when the run has no deadline
+    step_scope: StepScope | None = None  # the scope of the run's steps (deadline, cancel)
     temp_state: dict[str, Any] = field(default_factory=dict)
     pending_state: dict[str, Any] = field(default_factory=dict)
     queued_results: list[RunResult] = field(default_factory=list)
@@ -170,10 +121,13 @@ class ActiveRun:
 
     def release(self) -> None:
         """Break the host's reference cycle (gate -> host -> capabilities -> gate) when the
-        run has ended, so that the run's objects are freed at once, not by the cyclic GC."""
+        run has ended, so that the run's objects are freed at once, not by the cyclic GC;
+        cancel the deadline's timer."""
         gate, self.gate = self.gate, None
         if gate is not None:
             gate.host = None
+        if self.step_scope is not None:
+            self.step_scope.close()  # the deadline's timer, kept between the steps
 
     def cancel_requested(self) -> bool:
         return self.cancel_reason is not None
@@ -182,11 +136,5 @@ class ActiveRun:
         if self.cancel_reason is None:
             self.cancel_reason = reason
             self.cancel_code = code
-        scope = self.scope
-        if scope is not None and not scope.expired():
-            scope.reschedule(asyncio.get_running_loop().time())
-
-    def deadline_loop_time(self) -> float | None:
-        if self.deadline_at is None:
-            return None
-        return asyncio.get_running_loop().time() + (self.deadline_at - time.time())
+        if self.step_scope is not None:
+            self.step_scope.cancel()  # the step being run, if any; else `_step` sees the reason

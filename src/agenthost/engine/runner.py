@@ -337,7 +337,7 @@ class Runner:
                 artifacts=self.artifacts,
                 fence=fence,
                 memory=self.memory,
-                step_scope=StepScope(asyncio.get_running_loop()),
+                step_scope=StepScope(asyncio.get_running_loop(), deadline),
             )
             self._active[run_id] = active
             self._info[run_id] = RunInfo(
@@ -372,11 +372,8 @@ class Runner:
                         agen = self._start(active, received, msg, config, adapter, source, delivery)
                         if answer is not None:
                             agen = self._continue(active, agen, answer)
-                        deadline_loop = active.deadline_loop_time()
                         step = self._step
-                        while (
-                            events := await step(active, agen, outcome, deadline_loop)
-                        ) is not None:
+                        while (events := await step(active, agen, outcome)) is not None:
                             for event in events:
                                 yield event
                     except (GeneratorExit, asyncio.CancelledError):
@@ -513,36 +510,18 @@ class Runner:
         active.context = ctx
         return self.agent.run(ctx, run_host(active))
 
-    async def _step(
-        self, active: ActiveRun, agen: Any, outcome: _Outcome, deadline_loop: float | None
-    ) -> list[Event] | None:
+    async def _step(self, active: ActiveRun, agen: Any, outcome: _Outcome) -> list[Event] | None:
         """Ask the agent for its next result (or batch) under the run's deadline/cancel scope;
         store the finished events and return what to yield, or None when the run has ended
         (the last batch is then in `outcome.tail`)."""
         if active.cancel_reason is not None:
             outcome.fail(active.cancel_code, active.cancel_reason, status=active.cancel_code)
             return None
+        scope = active.step_scope
+        assert scope is not None
         try:
-            scope: asyncio.Timeout | StepScope
-            if deadline_loop is None:  # the usual case: a scope that only a cancel fires
-                step = active.step_scope
-                assert step is not None
-                step.enter()
-                active.scope = scope = step
-                try:
-                    item = await anext(agen)
-                except asyncio.CancelledError as exc:
-                    if step.exit(True):
-                        raise TimeoutError from exc
-                    raise
-                except BaseException:
-                    step.exit(False)
-                    raise
-                step.exit(False)
-            else:
-                async with asyncio.timeout_at(deadline_loop) as timeout:
-                    active.scope = scope = timeout
-                    item = await anext(agen)
+            with scope:  # the run's deadline, and `cancel()`: TimeoutError (core/deadlines.py)
+                item = await anext(agen)
             if scope.expired():  # the agent swallowed the scope's cancellation: it still ends
                 self._timed_out(active, outcome)
                 return None
@@ -558,8 +537,6 @@ class Runner:
             log.exception("agent %s failed in run %s", self._author, active.run_id)
             outcome.fail("runner.error", f"{type(exc).__name__}: {exc}")
             return None
-        finally:
-            active.scope = None
         if type(item) is MessageDelta and not active.queued_results:  # the hot path
             info = self._info[active.run_id]
             info.event_count += 1

@@ -6,8 +6,9 @@
 The `@ag-ui/client` HttpAgent (and any AG-UI client) talks to it unchanged. How a request
 maps onto a run:
 
-- `threadId` is the session id (a new one starts a session); the session belongs to the
-  key's user, like every session of the server.
+- `threadId` is the session id (a new one starts a session: looked up once here, then the
+  run creates it with the message in one store call); the session belongs to the key's
+  user, like every session of the server.
 - The run's message is the LAST message of `messages`, which must be the user's. The earlier
   ones are not read: the session already holds the conversation, and the stream starts with
   a MESSAGES_SNAPSHOT of it (the session's messages, then this one), so the client's list is
@@ -178,6 +179,9 @@ async def run_agui(state: ServerState, who: Principal, agent: str, body: Any) ->
         api="agui",
         state_delta=delta,
         config=config or None,
+        # not found just now: the run creates it with the message in one store call, no
+        # second `get` (should another request make it meanwhile, the run goes on in it)
+        new_session=session is None,
     )
     channel = await state.runs.start(request, runner)
     history = agui_messages(prior)

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
 from pathlib import Path
-
-from agenthost.testing import FakeOpenAIServer
 
 
 def _cli(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -22,17 +19,10 @@ def _cli(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProc
     )
 
 
-def test_memory_commands(tmp_path: Path) -> None:
-    with FakeOpenAIServer.start_in_thread() as server:
-        env = {
-            **os.environ,
-            "AGENTHOST_MODEL": "openai:gpt-4o-mini",
-            "OPENAI_BASE_URL": server.base_url,
-            "OPENAI_API_KEY": "sk-test",
-            "AGENTHOST_HOME": str(tmp_path / "home"),
-        }
-        run = _cli(env, tmp_path, "run", "--user", "alice", "my locker code is 4711")
-        assert run.returncode == 0, run.stderr
+def test_memory_commands(fake_env: dict[str, str], tmp_path: Path) -> None:
+    env = fake_env
+    run = _cli(env, tmp_path, "run", "--user", "alice", "my locker code is 4711")
+    assert run.returncode == 0, run.stderr
     session = re.search(r"session (s_\w+)", run.stdout + run.stderr)
     assert session is not None
     sid = session.group(1)

@@ -63,6 +63,24 @@ MIGRATIONS: Final = (
         ),
     ),
     PG_MIGRATION,  # channel_inbox, channel_outbox: _channel_sql.py
+    # Every append UPDATEs its session row (last_seq, updated_at, event_count). With
+    # `updated_at` in no index and room left on the page (fillfactor), that is a HOT update:
+    # a new row version on the same page and no index entry written, instead of a new entry
+    # in all three indexes. No run-path query needs the two dropped ones (each statement's
+    # plan: tests/contract/test_session_plans.py): a session is found by its unique key,
+    # `list` reads one user's rows through that key's (app, user_id) prefix and sorts them,
+    # and `purge_expired` (a rare sweep) scans the table. The leases table (made on first use:
+    # _sql_leases.py) is updated by every acquire, renew and release: the same room.
+    Migration(
+        3,
+        "HOT updates of sessions and leases: two indexes dropped, fillfactor 70",
+        (
+            "DROP INDEX IF EXISTS {p}sessions_by_user",
+            "DROP INDEX IF EXISTS {p}sessions_by_age",
+            "ALTER TABLE {p}sessions SET (fillfactor = 70)",
+            "ALTER TABLE IF EXISTS {p}leases SET (fillfactor = 70)",
+        ),
+    ),
 )
 
 TABLES: Final = (

@@ -8,6 +8,14 @@ one conditional UPDATE). The table holds only short-lived rows with nothing to m
 created on first use (CREATE TABLE IF NOT EXISTS) and dropped with the store's tables.
 The waiters' queue (LeaseQueue) is `{prefix}lease_waiters`: made on first use on Postgres, a
 versioned migration of the MySQL session store (its step 3, `agenthost db upgrade`).
+
+On Postgres, renew and release commit asynchronously (`synchronous_commit` off for their own
+transaction only, set inside the statement: still one round trip): they do not wait for the
+WAL flush. Only a Postgres crash in the next fraction of a second can lose one; a lost
+release leaves the lease held until it expires (the next run waits up to the lease's ttl), a
+lost renew lets it expire sooner, and then the fencing token refuses the old holder's
+appends (`lease_lost`). Acquire stays synchronous: a lost acquire could hand the same token
+out twice. Any later synchronous commit (the next append) flushes the earlier ones too.
 """
 
 from __future__ import annotations
@@ -21,19 +29,22 @@ from agenthost.backends.common.grouped import Grouped
 from agenthost.ports.leases import Lease
 
 PG_NOW: Final = "extract(epoch from clock_timestamp())"
+# a FROM item that sets `synchronous_commit = off` for the statement's transaction only (the
+# function form of SET LOCAL, so the statement stays one round trip): see the module doc
+PG_ASYNC_COMMIT: Final = "(SELECT set_config('synchronous_commit', 'off', true)) AS async_commit"
 PG: Final = {
     "CREATE": """CREATE TABLE IF NOT EXISTS {p}leases (
         name text COLLATE "C" PRIMARY KEY, holder text NOT NULL, token bigint NOT NULL,
-        expires_at double precision NOT NULL, interrupt text)""",
+        expires_at double precision NOT NULL, interrupt text) WITH (fillfactor = 70)""",
     "ACQUIRE": f"""INSERT INTO {{p}}leases AS l (name, holder, token, expires_at, interrupt)
         VALUES ($1, $2, 1, {PG_NOW} + $3, NULL)
         ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, token = l.token + 1,
             expires_at = EXCLUDED.expires_at, interrupt = NULL
         WHERE l.expires_at <= {PG_NOW}
         RETURNING token""",
-    "RENEW": f"""UPDATE {{p}}leases SET expires_at = {PG_NOW} + $3
+    "RENEW": f"""UPDATE {{p}}leases SET expires_at = {PG_NOW} + $3 FROM {PG_ASYNC_COMMIT}
         WHERE name = $1 AND token = $2 AND expires_at > {PG_NOW} RETURNING interrupt""",
-    "RELEASE": f"""UPDATE {{p}}leases SET expires_at = 0
+    "RELEASE": f"""UPDATE {{p}}leases SET expires_at = 0 FROM {PG_ASYNC_COMMIT}
         WHERE name = $1 AND token = $2 AND expires_at > {PG_NOW} RETURNING token""",
     # releases made together (PostgresLeases.release): ($1 names, $2 tokens); the rows are
     # locked in name order first, so two batches never wait on each other in a cycle
@@ -44,7 +55,7 @@ PG: Final = {
             JOIN d ON l.name = d.name AND l.token = d.token
             WHERE l.expires_at > {PG_NOW} ORDER BY l.name FOR UPDATE OF l
         )
-        UPDATE {{p}}leases l SET expires_at = 0 FROM locked
+        UPDATE {{p}}leases l SET expires_at = 0 FROM locked, {PG_ASYNC_COMMIT}
         WHERE l.name = locked.name AND l.token = locked.token AND l.expires_at > {PG_NOW}
         RETURNING l.name, l.token""",
     "CURRENT": f"""SELECT holder, token, expires_at - {PG_NOW}, interrupt FROM {{p}}leases
@@ -63,6 +74,17 @@ PG_QUEUE: Final = {
             DELETE FROM {{p}}lease_waiters WHERE name = $1 AND expires_at <= {PG_NOW})
         INSERT INTO {{p}}lease_waiters (name, holder, expires_at)
         VALUES ($1, $2, {PG_NOW} + $3) RETURNING ticket""",
+    # a newcomer (no ticket): the lease is tried first, and the queue read only when the name
+    # has a row and it is free (a name without a row has no waiters: a run queues only after
+    # an acquire failed on a held row, and rows are kept). The common case, a free or new
+    # name and nobody waiting, is one INSERT, without the ticket branches of ACQUIRE below
+    "ACQUIRE_FIRST": f"""INSERT INTO {{p}}leases AS l (name, holder, token, expires_at, interrupt)
+        VALUES ($1, $2, 1, {PG_NOW} + $3, NULL)
+        ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, token = l.token + 1,
+            expires_at = EXCLUDED.expires_at, interrupt = NULL
+        WHERE l.expires_at <= {PG_NOW} AND NOT EXISTS (
+            SELECT 1 FROM {{p}}lease_waiters w WHERE w.name = $1 AND w.expires_at > {PG_NOW})
+        RETURNING token""",
     # $4: the caller's ticket or NULL. Taken only when free and no live waiter is ahead; the
     # ticket then leaves the queue, else it is kept alive for another $3 seconds
     "ACQUIRE": f"""WITH ahead AS (
@@ -229,7 +251,10 @@ class PostgresLeases:
     async def acquire_queued(
         self, name: str, holder: str, *, ttl: float, ticket: int | None
     ) -> Lease | None:
-        row = await self._queued("ACQUIRE", name, holder, float(ttl), ticket)
+        if ticket is None:
+            row = await self._queued("ACQUIRE_FIRST", name, holder, float(ttl))
+        else:
+            row = await self._queued("ACQUIRE", name, holder, float(ttl), ticket)
         return None if row is None else Lease(name=name, holder=holder, token=row[0], ttl=ttl)
 
     async def touch(self, name: str, ticket: int, *, ttl: float) -> None:

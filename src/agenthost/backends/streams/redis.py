@@ -218,7 +218,7 @@ class RedisRunStreams(OpenClose):
                 yield str(run_id), str(reason)
         finally:
             with contextlib.suppress(Exception):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]
 
 
 @contextlib.asynccontextmanager
