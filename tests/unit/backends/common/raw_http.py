@@ -54,6 +54,18 @@ class RawConnection:
 Handler = Callable[[RawConnection], Awaitable[None]]
 
 
+def answer_and_close(data: bytes) -> Handler:
+    """A handler that reads one request, writes `data` and closes the connection."""
+
+    async def handler(conn: RawConnection) -> None:
+        await conn.request()
+        conn.write(data)
+        await conn.drain()
+        conn.close()
+
+    return handler
+
+
 def sized(body: bytes, *, status: str = "200 OK", headers: Iterable[str] = ()) -> bytes:
     """A whole response with Content-Length."""
     extra = "".join(f"{h}\r\n" for h in headers)

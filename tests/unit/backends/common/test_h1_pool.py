@@ -15,6 +15,7 @@ from tests.unit.backends.common.raw_http import (
     LAST_CHUNK,
     RawConnection,
     RawHTTPServer,
+    answer_and_close,
     chunk,
     sized,
 )
@@ -72,12 +73,7 @@ async def test_a_chunked_body_streams_as_it_arrives(client: H1Client) -> None:
 
 
 async def test_a_body_up_to_the_connections_end(client: H1Client) -> None:
-    async def handler(conn: RawConnection) -> None:
-        await conn.request()
-        conn.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nall of it")
-        await conn.drain()
-        conn.close()
-
+    handler = answer_and_close(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nall of it")
     async with RawHTTPServer(handler) as server:
         response = await client.post(server.url(), body=b"", headers={})
         assert await response.read() == b"all of it"
@@ -112,12 +108,7 @@ async def test_no_answer_on_a_new_connection_is_not_retried(client: H1Client) ->
 
 
 async def test_a_connection_closed_mid_body_breaks_the_response(client: H1Client) -> None:
-    async def cut(conn: RawConnection) -> None:
-        await conn.request()
-        conn.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
-        await conn.drain()
-        conn.close()
-
+    cut = answer_and_close(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
     async with RawHTTPServer(cut) as server:
         response = await client.post(server.url(), body=b"{}", headers=HEADERS)
         with pytest.raises(ResponseBroken):
