@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from agenthost.backends.models._wire import encode_tool
 from agenthost.backends.models.openai_compat import OpenAICompatibleModel
@@ -20,6 +21,9 @@ from agenthost.engine.function_tool import FunctionTool
 from agenthost.engine.llm_agent import LLMAgent
 from agenthost.engine.runner import Runner
 from benchmarks.bare_loops import ANSWER, MODEL, TOOL_RESULT, TOOLS, USER_TEXT
+
+if TYPE_CHECKING:  # not at run time: benchmarks.server runs this module over older sources too
+    from agenthost.backends.common.transport import TransportKind
 
 
 async def search(query: str) -> str:
@@ -42,8 +46,8 @@ EXPECTED_TYPES = (
 )
 
 
-def make_model(base_url: str) -> OpenAICompatibleModel:
-    provider = Provider("openai", base_url=base_url, api_key="sk-bench")
+def make_model(base_url: str, transport: TransportKind = "auto") -> OpenAICompatibleModel:
+    provider = Provider("openai", base_url=base_url, api_key="sk-bench", transport=transport)
     return OpenAICompatibleModel(MODEL, provider=provider)
 
 
@@ -63,9 +67,11 @@ async def model_turn(model: OpenAICompatibleModel) -> str:
 
 
 @asynccontextmanager
-async def open_runner(base_url: str, store_url: str, *, stream: bool) -> AsyncIterator[Runner]:
+async def open_runner(
+    base_url: str, store_url: str, *, stream: bool, transport: TransportKind = "auto"
+) -> AsyncIterator[Runner]:
     """A Runner over a fresh store and a model client (both closed on exit)."""
-    model = make_model(base_url)
+    model = make_model(base_url, transport)
     agent = LLMAgent(model=model, tools=[SEARCH], stream=stream)
     async with (
         model,  # a model passed as an object is the caller's to open and close

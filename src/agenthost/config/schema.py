@@ -50,6 +50,7 @@ AgentConfig = LLMAgentConfig  # the default kind's config, by its former name
 BusyPolicy = Literal["queue", "reject", "interrupt"]
 ToolChoice = Literal["auto", "none", "required"]
 OnDisconnect = Literal["continue", "cancel"]
+Transport = Literal["auto", "aiohttp", "lean"]  # backends.common.transport.TransportKind
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 
 DEFAULT_AGENT = "assistant"
@@ -77,7 +78,9 @@ class ProviderConfig(_Struct):
 
     The key comes from `api_key`, else the variable named by `api_key_env`, else
     `<NAME>_API_KEY`; the URL from `base_url`, else `<NAME>_BASE_URL`, else the provider's
-    default. `options` go to the embedded model's factory (provider `local`).
+    default. `options` go to the embedded model's factory (provider `local`). `transport`: the
+    HTTP client (`auto`: the lean one unless a proxy variable applies, then aiohttp);
+    `ca_file`: a PEM file of the CAs to trust for https (a private CA, a self-signed server).
     """
 
     base_url: str | None = None
@@ -87,6 +90,8 @@ class ProviderConfig(_Struct):
     timeout: PositiveFloat | None = None
     headers: dict[str, str] = {}
     options: dict[str, Any] = {}
+    transport: Transport = "auto"
+    ca_file: str | None = None
 
     def __repr__(self) -> str:  # never show the key
         key = None if self.api_key is None else "***"

@@ -397,3 +397,23 @@ def test_unknown_agent_name_has_did_you_mean(tmp_path: Path) -> None:
 def test_provider_repr_hides_the_key(tmp_path: Path) -> None:
     config = load(tmp_path, "providers:\n  lab: {base_url: 'http://x', api_key: sk-secret}\n")
     assert "sk-secret" not in repr(config.providers["lab"])
+
+
+def test_provider_transport_and_ca_file(tmp_path: Path) -> None:
+    from agenthost.config.kinds._builder import provider_settings
+
+    config = load(
+        tmp_path,
+        "providers:\n  lab: {base_url: 'https://x/v1', transport: lean, ca_file: /etc/ca.pem}\n",
+    )
+    settings = provider_settings(config)["lab"]
+    assert settings.transport == "lean" and settings.ca_file == "/etc/ca.pem"
+    assert (
+        load(tmp_path, "providers:\n  lab: {base_url: 'http://x'}\n").providers["lab"].transport
+        == "auto"
+    )
+    message = error(tmp_path, "providers:\n  lab: {base_url: 'http://x', transport: curl}\n")
+    assert (
+        "providers.lab.transport: invalid value 'curl'; expected one of: auto, aiohttp, lean"
+        in message
+    )

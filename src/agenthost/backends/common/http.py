@@ -1,4 +1,6 @@
-"""The pooled async HTTP client of every model and platform client: aiohttp.
+"""The pooled async HTTP client of the platform clients, and of the model clients when a
+proxy applies: aiohttp (the model calls otherwise use the lean client of `h1_pool.py`, which
+costs less than half of aiohttp's CPU a call: see `transport.py`).
 
 Chosen by benchmark (`benchmarks/bare_loops.py`: a turn is two chat-completions calls, user ->
 tool call and tool result -> text, with only the HTTP client and orjson, against the fake

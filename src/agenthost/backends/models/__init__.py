@@ -6,6 +6,7 @@ model is built. A missing API key is reported when the model is built (see `prov
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -57,16 +58,10 @@ def infer_model(
         from agenthost.backends.models.providers import ProviderSettings as _Settings
 
         declared_settings = (providers or {}).get(model_provider) or _Settings()
-        overridden = _Settings(
+        overridden = dataclasses.replace(
+            declared_settings,
             base_url=base_url or declared_settings.base_url,
             api_key=api_key or declared_settings.api_key,
-            api_key_env=declared_settings.api_key_env,
-            prices=declared_settings.prices,
-            timeout=declared_settings.timeout,
-            headers=declared_settings.headers,
-            options=declared_settings.options,
-            connect_timeout=declared_settings.connect_timeout,
-            idle_timeout=declared_settings.idle_timeout,
         )
         providers = {**(providers or {}), model_provider: overridden}
     provider_name, sep, model_name = model.partition(":")

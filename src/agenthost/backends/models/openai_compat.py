@@ -1,5 +1,8 @@
 """`OpenAICompatibleModel`: the chat-completions wire API over one provider's pooled client.
 
+One code path for streamed and whole answers, over the provider's transport (the lean
+HTTP/1.1 client or aiohttp: `backends/common/transport.py`).
+
 Serves OpenAI, DeepSeek, DashScope (compatible mode), OpenRouter, Groq, Together, vLLM,
 Ollama and llama.cpp servers alike: where it connects is the `Provider`'s business.
 
@@ -27,11 +30,11 @@ from collections.abc import AsyncGenerator, Sequence
 from types import TracebackType
 from typing import Any, NoReturn
 
-import aiohttp
 import orjson
 
 from agenthost.backends.common.http import Deadline, ReadDeadline, parse_retry_after
 from agenthost.backends.common.sse import SSEDecoder
+from agenthost.backends.common.transport import NotAnswered, Response, ResponseBroken
 from agenthost.backends.models._decode import StreamAssembler, decode_completion
 from agenthost.backends.models._input import InputPolicy, fit_input
 from agenthost.backends.models._wire import wire_messages, wire_tools
@@ -127,7 +130,7 @@ class OpenAICompatibleModel:
                 response = await self._post(body)
                 try:
                     payload = await response.read()
-                except aiohttp.ClientError as exc:
+                except ResponseBroken as exc:
                     self._broken(exc)
                 finally:
                     response.release()
@@ -154,17 +157,16 @@ class OpenAICompatibleModel:
                 raise ModelTimeout(model=self._name, seconds=limits.waited) from exc
             state = StreamAssembler(name=self._name, price=self.price)
             decoder = SSEDecoder()
-            content = response.content
             try:
                 while True:
                     try:  # what already arrived needs no wait, so no deadline
-                        chunk = content.read_nowait()
-                        if not chunk and not content.is_eof():
+                        chunk = response.read_nowait()
+                        if not chunk:
                             with limits:
-                                chunk = await content.readany()
+                                chunk = await response.readany()
                     except TimeoutError as exc:
                         raise ModelTimeout(model=self._name, seconds=limits.waited) from exc
-                    except aiohttp.ClientError as exc:
+                    except ResponseBroken as exc:
                         self._broken(exc)
                     if not chunk:
                         break
@@ -175,11 +177,8 @@ class OpenAICompatibleModel:
                     if failure is not None:
                         raise failure
                 yield ResponseDone(state.finish())
-            finally:
-                if state.done:
-                    response.release()
-                else:  # unread bytes left: the connection cannot go back to the pool
-                    response.close()
+            finally:  # unless read to its end, this closes the connection
+                response.release()
         finally:
             limits.close()
 
@@ -210,27 +209,20 @@ class OpenAICompatibleModel:
             _apply_settings(body, settings)
         return orjson.dumps(body)
 
-    async def _post(self, body: bytes) -> aiohttp.ClientResponse:
+    async def _post(self, body: bytes) -> Response:
         """Send; raise ModelUnavailable or ModelHTTPError; return a 2xx response to read."""
         provider = self.provider
         try:
-            try:
-                response = await provider.client.post(
-                    self._url, data=body, headers=provider.headers
-                )
-            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
-                # a pooled keep-alive connection the server had already closed (llama.cpp,
-                # vLLM and Ollama close idle ones): nothing was answered, so send once more
-                response = await provider.client.post(
-                    self._url, data=body, headers=provider.headers
-                )
-        except aiohttp.ClientError as exc:
+            response = await provider.client.post(self._url, body=body, headers=provider.headers)
+        except ResponseBroken as exc:
+            self._broken(exc)
+        except NotAnswered as exc:
             raise ModelUnavailable(model=self._name, detail=_describe(exc)) from exc
         if response.status < 400:
             return response
         try:
             text = (await response.read()).decode(errors="replace")
-        except aiohttp.ClientError as exc:
+        except ResponseBroken as exc:
             self._broken(exc)
         finally:
             response.release()
@@ -243,7 +235,7 @@ class OpenAICompatibleModel:
             key_env=f"{self.provider.name.upper()}_API_KEY",
         )
 
-    def _broken(self, exc: aiohttp.ClientError) -> NoReturn:
+    def _broken(self, exc: ResponseBroken) -> NoReturn:
         detail = f"the response broke off: {_describe(exc)}"
         raise ModelResponseError(model=self._name, detail=detail) from exc
 

@@ -9,11 +9,14 @@ config with a `base_url` (and `api_key` or `api_key_env` when it needs one).
 A missing key is reported when the provider is resolved, that is when the model is built
 (`infer_model`), not at the first call: a misconfigured deployment fails at startup.
 
-A `Provider` owns one pooled HTTP client, created lazily in the running loop and shared by
-every model built on it. Models `acquire()` it on `__aenter__` and `release()` it on
-`__aexit__`; the last release closes the client, but only a client the provider created
-(`_owns_client`). `shared_provider` returns one Provider per distinct configuration, so two
-models of the same provider share one pool.
+A `Provider` owns one pooled HTTP client (a `transport.Transport`), created lazily in the
+running loop and shared by every model built on it. `transport="auto"` (the default) is the
+lean HTTP/1.1 client (`h1_pool.H1Client`) for an http(s) URL with no proxy variable applying
+to it, aiohttp otherwise; "lean" and "aiohttp" force one. `ssl_context` (or `ca_file` in
+config) sets the CAs and TLS options of https connections. Models `acquire()` it on
+`__aenter__` and `release()` it on `__aexit__`; the last release closes the client, but only
+a client the provider created (`_owns_client`). `shared_provider` returns one Provider per
+distinct configuration, so two models of the same provider share one pool.
 """
 
 from __future__ import annotations
@@ -21,12 +24,14 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import ssl
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from agenthost.backends.common.transport import TRANSPORT_KINDS, Transport, TransportKind
 from agenthost.backends.models.prices import find_price
 from agenthost.core.errors import ConfigError, UnknownProviderError
 from agenthost.core.usage import Price
@@ -83,6 +88,8 @@ class ProviderSettings:
     options: Mapping[str, Any] = field(default_factory=dict)
     connect_timeout: float | None = None
     idle_timeout: float | None = None
+    transport: TransportKind | None = None  # None: "auto"
+    ca_file: str | None = None  # PEM file of the CAs to trust for https (None: the system's)
 
 
 def env_prefix(provider: str) -> str:
@@ -106,7 +113,14 @@ class Provider:
         max_connections: int = 1000,
         connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
         idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
+        transport: TransportKind = "auto",
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
+        if transport not in TRANSPORT_KINDS:
+            raise ConfigError(
+                f"Provider {name!r}: transport must be one of {', '.join(TRANSPORT_KINDS)}, "
+                f"got {transport!r}"
+            )
         for label, value in (
             ("timeout", timeout),
             ("connect_timeout", connect_timeout),
@@ -125,7 +139,10 @@ class Provider:
         self.headers = {"Content-Type": "application/json", **(headers or {})}
         if api_key:
             self.headers["Authorization"] = f"Bearer {api_key}"
-        self._client = client
+        self.transport: TransportKind = transport
+        self.ssl_context = ssl_context
+        self._given = client
+        self._client: Transport | None = None
         self._owns_client = client is None
         self._client_loop: asyncio.AbstractEventLoop | None = None
         self._users = 0
@@ -135,18 +152,29 @@ class Provider:
         return f"Provider(name={self.name!r}, base_url={self.base_url!r}, api_key={key})"
 
     @property
-    def client(self) -> aiohttp.ClientSession:
+    def client(self) -> Transport:
         """The pooled client, created on first use inside the running loop."""
         loop = asyncio.get_running_loop()
         client = self._client
         if client is None or (self._owns_client and self._client_loop is not loop):
-            from agenthost.backends.common.http import make_http_client
-
-            client = self._client = make_http_client(
-                max_connections=self.max_connections, connect_timeout=self.connect_timeout
-            )
+            client = self._client = self._make_client()
             self._client_loop = loop
         return client
+
+    def _make_client(self) -> Transport:
+        if self._given is not None:  # the caller's aiohttp session: wrapped, never closed here
+            from agenthost.backends.common.aiohttp_transport import AiohttpTransport
+
+            return AiohttpTransport(self._given, ssl_context=self.ssl_context)
+        from agenthost.backends.common.transport import make_transport
+
+        return make_transport(
+            self.transport,
+            self.base_url,
+            max_connections=self.max_connections,
+            connect_timeout=self.connect_timeout,
+            ssl_context=self.ssl_context,
+        )
 
     def price_for(self, model: str) -> Price | None:
         return find_price(self.name, model, self.prices)
@@ -166,7 +194,7 @@ class Provider:
             return
         client, self._client = self._client, None
         if self._client_loop is asyncio.get_running_loop():  # a dead loop's client is dropped
-            await client.close()
+            await client.aclose()
 
     async def __aenter__(self) -> Provider:
         self.acquire()
@@ -216,6 +244,8 @@ def resolve_provider(
     return Provider(
         name,
         base_url=base_url,
+        transport=settings.transport or "auto",
+        ssl_context=_ssl_context(name, settings.ca_file),
         api_key=api_key,
         prices=settings.prices,
         timeout=settings.timeout or DEFAULT_TIMEOUT,
@@ -223,6 +253,19 @@ def resolve_provider(
         connect_timeout=settings.connect_timeout or DEFAULT_CONNECT_TIMEOUT,
         idle_timeout=settings.idle_timeout or DEFAULT_IDLE_TIMEOUT,
     )
+
+
+def _ssl_context(name: str, ca_file: str | None) -> ssl.SSLContext | None:
+    """The TLS settings of a provider given `ca_file` (None: the defaults)."""
+    if ca_file is None:
+        return None
+    try:
+        return ssl.create_default_context(cafile=ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            f"Provider {name!r}: ca_file {ca_file!r} is not a readable PEM file of CA "
+            f"certificates ({exc})"
+        ) from exc
 
 
 # one Provider per configuration and event loop: a pooled client belongs to one loop, and two
@@ -254,6 +297,8 @@ def shared_provider(
         provider.timeout,
         provider.connect_timeout,
         provider.idle_timeout,
+        provider.transport,
+        settings.ca_file if settings is not None else None,
         tuple(sorted(provider.headers.items())),
         tuple(sorted(provider.prices.items())),
     )

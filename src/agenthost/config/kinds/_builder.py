@@ -247,6 +247,8 @@ def provider_settings(config: AgentHostConfig) -> dict[str, ProviderSettings]:
             timeout=p.timeout,
             headers=dict(p.headers),
             options=dict(p.options),
+            transport=p.transport,
+            ca_file=p.ca_file,
         )
         for name, p in config.providers.items()
     }

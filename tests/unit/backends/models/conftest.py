@@ -16,9 +16,10 @@ async def server() -> AsyncIterator[FakeOpenAIServer]:
         yield srv
 
 
-@pytest.fixture
-def provider(server: FakeOpenAIServer) -> Provider:
-    return Provider("fake", base_url=server.base_url, api_key="sk-test")
+@pytest.fixture(params=["lean", "aiohttp"])
+def provider(server: FakeOpenAIServer, request: pytest.FixtureRequest) -> Provider:
+    """The fake server's provider, over each HTTP transport (see test_transports.py)."""
+    return Provider("fake", base_url=server.base_url, api_key="sk-test", transport=request.param)
 
 
 @pytest.fixture

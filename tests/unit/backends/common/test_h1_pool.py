@@ -1,0 +1,245 @@
+"""H1Client / H1Connection against a raw asyncio HTTP server (`raw_http.py`)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from agenthost.backends.common import h1
+from agenthost.backends.common.h1_pool import H1Client
+from agenthost.backends.common.transport import NotAnswered, ResponseBroken, lines
+from tests.unit.backends.common.raw_http import (
+    CHUNKED_HEAD,
+    LAST_CHUNK,
+    RawConnection,
+    RawHTTPServer,
+    answer_and_close,
+    chunk,
+    sized,
+)
+
+HEADERS = {"Content-Type": "application/json", "Authorization": "Bearer k"}
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[H1Client]:
+    client = H1Client(max_connections=10, connect_timeout=10)
+    yield client
+    await client.aclose()
+
+
+async def keep_answering(conn: RawConnection) -> None:
+    while True:
+        _, body = await conn.request()
+        conn.write(sized(b"echo:" + body))
+
+
+async def test_sized_answers_reuse_one_connection(client: H1Client) -> None:
+    async with RawHTTPServer(keep_answering) as server:
+        for n in range(3):
+            response = await client.post(server.url("/v1/x?a=1"), body=b"%d" % n, headers=HEADERS)
+            assert response.status == 200
+            assert response.headers["content-type"] == "application/json"
+            assert await response.read() == b"echo:%d" % n
+            response.release()
+        assert len(server.connections) == 1 and client.connections_made == 1
+        head, body = server.connections[0].requests[0]
+    assert head.startswith(b"POST /v1/x?a=1 HTTP/1.1\r\nHost: 127.0.0.1:")
+    assert b"\r\nAuthorization: Bearer k\r\n" in head and b"\r\nContent-Length: 1\r\n" in head
+    assert body == b"0"
+
+
+async def test_a_chunked_body_streams_as_it_arrives(client: H1Client) -> None:
+    more = asyncio.Event()
+
+    async def handler(conn: RawConnection) -> None:
+        await conn.request()
+        conn.write(CHUNKED_HEAD + chunk(b"data: 1\n\n"))
+        await more.wait()
+        conn.write(chunk(b"data: 2\n") + chunk(b"\n") + LAST_CHUNK)
+        await conn.request()  # kept alive: the next request comes on this connection
+
+    async with RawHTTPServer(handler) as server:
+        response = await client.post(server.url(), body=b"{}", headers=HEADERS)
+        assert await response.readany() == b"data: 1\n\n"
+        assert response.read_nowait() == b""
+        more.set()
+        assert [line async for line in lines(response)] == [b"data: 2", b""]
+        assert response.complete
+        response.release()
+        assert client._take_idle(("http", "127.0.0.1", server.port)) is not None
+
+
+async def test_a_body_up_to_the_connections_end(client: H1Client) -> None:
+    handler = answer_and_close(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nall of it")
+    async with RawHTTPServer(handler) as server:
+        response = await client.post(server.url(), body=b"", headers={})
+        assert await response.read() == b"all of it"
+        assert not response.keep_alive
+        response.release()
+
+
+async def test_a_connection_closed_while_idle_is_retried_on_a_new_one(client: H1Client) -> None:
+    async def one_answer(conn: RawConnection) -> None:
+        """Answer one request, then close as soon as the next one comes (a server that
+        dropped the kept-alive connection while the client reused it)."""
+        await conn.request()
+        conn.write(sized(b"ok"))
+        await conn.request()
+
+    async with RawHTTPServer(one_answer) as server:
+        for _ in range(3):
+            response = await client.post(server.url(), body=b"{}", headers=HEADERS)
+            assert await response.read() == b"ok"
+            response.release()
+        assert len(server.connections) == 3
+
+
+async def test_no_answer_on_a_new_connection_is_not_retried(client: H1Client) -> None:
+    async def hang_up(conn: RawConnection) -> None:
+        await conn.request()
+
+    async with RawHTTPServer(hang_up) as server:
+        with pytest.raises(NotAnswered):
+            await client.post(server.url(), body=b"{}", headers=HEADERS)
+        assert len(server.connections) == 1
+
+
+async def test_a_connection_closed_mid_body_breaks_the_response(client: H1Client) -> None:
+    cut = answer_and_close(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
+    async with RawHTTPServer(cut) as server:
+        response = await client.post(server.url(), body=b"{}", headers=HEADERS)
+        with pytest.raises(ResponseBroken):
+            await response.read()
+        response.release()
+        assert client._open == 0
+
+
+async def test_bytes_that_are_not_http_break_the_response(client: H1Client) -> None:
+    async def garbage(conn: RawConnection) -> None:
+        await conn.request()
+        conn.write(b"SSH-2.0-OpenSSH\r\n\r\n")
+        await conn.request()
+
+    async with RawHTTPServer(garbage) as server:
+        with pytest.raises(ResponseBroken):
+            await client.post(server.url(), body=b"{}", headers=HEADERS)
+
+
+async def test_cannot_connect_is_not_answered(client: H1Client) -> None:
+    async with RawHTTPServer(keep_answering) as server:
+        url = server.url()
+    with pytest.raises(NotAnswered, match="cannot connect"):
+        await client.post(url, body=b"", headers={})
+    assert client._open == 0
+
+
+async def test_a_cancelled_wait_closes_the_connection(client: H1Client) -> None:
+    got = asyncio.Event()
+
+    async def slow(conn: RawConnection) -> None:
+        await conn.request()
+        got.set()
+        await asyncio.Event().wait()
+
+    async with RawHTTPServer(slow) as server:
+        task = asyncio.create_task(client.post(server.url(), body=b"", headers={}))
+        await got.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert client._open == 0 and not client._idle.get(("http", "127.0.0.1", server.port))
+
+
+async def test_an_unread_body_closes_the_connection(client: H1Client) -> None:
+    async with RawHTTPServer(keep_answering) as server:
+        response = await client.post(server.url(), body=b"x" * 10, headers={})
+        response.release()  # the body may not all be read: not reused
+        response = await client.post(server.url(), body=b"y", headers={})
+        assert await response.read() == b"echo:y"
+        response.release()
+        assert client.connections_made in (1, 2)
+
+
+async def test_at_most_max_connections(client: H1Client) -> None:
+    client.max_connections = 1
+    async with RawHTTPServer(keep_answering) as server:
+        first = await client.post(server.url(), body=b"1", headers={})
+        second = asyncio.create_task(client.post(server.url(), body=b"2", headers={}))
+        await asyncio.sleep(0)
+        assert not second.done()
+        assert await first.read() == b"echo:1"
+        first.release()
+        response = await second
+        assert await response.read() == b"echo:2"
+        response.release()
+        assert client.connections_made == 1
+
+
+async def test_a_large_body_pauses_and_resumes_reading(client: H1Client) -> None:
+    big = b"z" * (4 * h1.HIGH_WATER)
+
+    async def handler(conn: RawConnection) -> None:
+        await conn.request()
+        conn.write(sized(big))
+        await conn.request()
+
+    async with RawHTTPServer(handler) as server:
+        response = await client.post(server.url(), body=b"", headers={})
+        assert await response.read() == big
+        response.release()
+
+
+async def test_a_closed_client_refuses(client: H1Client) -> None:
+    await client.aclose()
+    with pytest.raises(NotAnswered):
+        await client.post("http://127.0.0.1:1/", body=b"", headers={})
+
+
+async def test_traceparent_is_sent_when_tracing_is_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    from agenthost.engine import tracing
+
+    def inject(headers: dict[str, str]) -> None:
+        headers["traceparent"] = "00-abc-def-01"
+
+    monkeypatch.setattr(tracing, "enabled", lambda: True)
+    monkeypatch.setattr(tracing, "inject", inject)
+    client = H1Client()
+    try:
+        async with RawHTTPServer(keep_answering) as server:
+            response = await client.post(server.url(), body=b"", headers=HEADERS)
+            await response.read()
+            response.release()
+            head, _ = server.connections[0].requests[0]
+    finally:
+        await client.aclose()
+    assert b"\r\ntraceparent: 00-abc-def-01\r\n" in head
+    assert "traceparent" not in HEADERS
+
+
+def test_on_uvloop() -> None:
+    """uvloop's transports are not asyncio.Transport subclasses; the server runs on it."""
+    uvloop = pytest.importorskip("uvloop")
+
+    async def main() -> list[bytes]:
+        client = H1Client()
+        bodies = []
+        try:
+            async with RawHTTPServer(keep_answering) as server:
+                for n in range(2):
+                    response = await client.post(server.url(), body=b"%d" % n, headers={})
+                    bodies.append(await response.read())
+                    response.release()
+                assert client.connections_made == 1
+        finally:
+            await client.aclose()
+        return bodies
+
+    assert uvloop.run(main()) == [b"echo:0", b"echo:1"]
+
+
+async def test_a_url_that_is_not_http_is_not_answered(client: H1Client) -> None:
+    with pytest.raises(NotAnswered, match="not an http"):
+        await client.post("ftp://127.0.0.1/x", body=b"", headers={})
