@@ -10,8 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .test_examples import fake_env  # noqa: F401 - the fake model, AGENTHOST_HOME
-
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -21,7 +19,7 @@ def run(args: list[str], env: dict[str, str]) -> str:
     return done.stdout
 
 
-def test_budgets_then_usage(fake_env: dict[str, str]) -> None:  # noqa: F811
+def test_budgets_then_usage(fake_env: dict[str, str]) -> None:
     out = run([sys.executable, "examples/pricing/budgets.py"], fake_env)
     lines = out.splitlines()
     assert lines[0] == "Where is order 42? -> cost $0.0101"  # tokens at the agent's prices + 0.01
@@ -42,7 +40,7 @@ def test_budgets_then_usage(fake_env: dict[str, str]) -> None:  # noqa: F811
     assert [(r["key"], r["runs"]) for r in report["rows"]] == [("ann", 3), ("bob", 1)]
 
 
-def test_a_bad_group_is_a_usage_error(fake_env: dict[str, str]) -> None:  # noqa: F811
+def test_a_bad_group_is_a_usage_error(fake_env: dict[str, str]) -> None:
     done = subprocess.run(
         ["agenthost", "usage", "--config", "examples/pricing/agenthost.yaml", "--by", "week"],
         env=fake_env,
