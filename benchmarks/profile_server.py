@@ -140,6 +140,16 @@ def _instructions(tmp: Path, runs: int) -> str:
     return f"instructions a run (callgrind): {total / runs / 1e6:.3f} M"
 
 
+def _user_system(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of a process so far (Linux; zeros elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0, 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
 def _strace(pid: int, out: Path) -> subprocess.Popen[bytes]:
     tracer = subprocess.Popen(["strace", "-c", "-f", "-p", str(pid), "-o", str(out)])
     time.sleep(1.0)  # attached to every thread before the first burst
@@ -212,6 +222,7 @@ def main() -> None:
             tracer = _strace(c.proc.pid, tmp / "strace.txt") if args.strace else None
             if args.callgrind:
                 subprocess.run(["callgrind_control", "-i", "on", str(c.proc.pid)], check=True)
+            user, system = _user_system(c.proc.pid)
             for _ in range(args.bursts):
                 result = run_client(burst(one, args.runs, warmup=0, timeout=300, server=c))
                 s = result.summary()
@@ -220,6 +231,12 @@ def main() -> None:
                     f"server CPU {s['server_cpu_ms_per_run']:.2f} ms/run, {s['errors']} errors",
                     flush=True,
                 )
+            user_after, system_after = _user_system(c.proc.pid)
+            per_run = 1e3 / (args.runs * args.bursts)
+            print(
+                f"server CPU over the bursts: user {(user_after - user) * per_run:.3f}, "
+                f"system {(system_after - system) * per_run:.3f} ms/run"
+            )
             if args.callgrind:
                 subprocess.run(["callgrind_control", "-d", str(c.proc.pid)], check=True)
                 print(_instructions(tmp, args.runs * args.bursts))
