@@ -2,7 +2,7 @@
 
     .venv/bin/python -m benchmarks.profile_server [--runs 1000] [--bursts 3] [--warmup 200]
         [--latency 0.1] [--top 45] [--sort tottime|cumtime] [--out server.prof]
-        [--no-profile] [--gc 400000,20,10] [--strace] [--callgrind]
+        [--no-profile] [--gc 400000,20,10] [--strace] [--callgrind [--callgrind-out DIR]]
 
 A real `agenthost serve` (the `benchmarks/server.py` config, memory store) runs in a child
 process under cProfile, the fake model in another; this process is the load generator
@@ -17,7 +17,8 @@ Also printed: the cyclic GC's passes during the bursts, their CPU and what they 
 thresholds instead of `agenthost serve`'s. `--strace`: the server's system calls a run
 (`strace -c`). `--callgrind`: the server's instructions a run (valgrind, switched on after the
 warm-up with `callgrind_control`; about 50x slower: use `--runs 200 --bursts 1`), a count the
-load of a shared machine does not move.
+load of a shared machine does not move; `--callgrind-out DIR` keeps its dumps there (for
+`callgrind_annotate`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import gc
 import json
 import os
 import pstats
+import shutil
 import signal
 import subprocess
 import sys
@@ -190,6 +192,9 @@ def main() -> None:
         action="store_true",
         help="count the server's instructions during the bursts (valgrind; slow: use --runs 200)",
     )
+    parser.add_argument(
+        "--callgrind-out", default="", help="keep callgrind's dumps in this directory"
+    )
     args = parser.parse_args()
     from agenthost.testing.fake_openai import FakeOpenAIServer
 
@@ -240,6 +245,11 @@ def main() -> None:
             if args.callgrind:
                 subprocess.run(["callgrind_control", "-d", str(c.proc.pid)], check=True)
                 print(_instructions(tmp, args.runs * args.bursts))
+                if args.callgrind_out:
+                    keep = Path(args.callgrind_out)
+                    keep.mkdir(parents=True, exist_ok=True)
+                    for dump in tmp.glob("callgrind.out*"):
+                        shutil.copy(dump, keep / dump.name)
             if tracer is not None:
                 tracer.send_signal(signal.SIGINT)
                 tracer.wait(30)
