@@ -325,7 +325,7 @@ async def run_response(
             after=None,
         )
         policy = on_disconnect or state.settings.on_disconnect
-        return SSEResponse(state.runs.guard(channel, policy, frames), headers=headers)
+        return SSEResponse(frames, headers=headers, on_left=state.runs.on_left(channel, policy))
     return json_response(await run_answer(channel, runner), headers=headers)
 
 
@@ -435,7 +435,7 @@ async def stream_run(
             batches=batches,
         )
         headers = {"X-Run-Id": run_id, "X-Session-Id": session_id}
-        return SSEResponse(state.runs.guard(None, "continue", frames), headers=headers)
+        return SSEResponse(frames, headers=headers)
     if channel is None:
         await _check_stored_run(runner, who.user_id, session_id, run_id, position, field)
     elif position is not None and position > channel.last_position:
@@ -451,7 +451,7 @@ async def stream_run(
     )
     headers = {"X-Run-Id": run_id, "X-Session-Id": session_id}
     return SSEResponse(
-        state.runs.guard(channel, state.settings.on_disconnect, frames), headers=headers
+        frames, headers=headers, on_left=state.runs.on_left(channel, state.settings.on_disconnect)
     )
 
 

@@ -499,28 +499,26 @@ class RunManager:
             if not channel.began and channel.task is not None:
                 channel.task.cancel()  # still waiting for the session lock: nothing stored yet
 
-    async def guard(
-        self,
-        channel: RunChannel | None,
-        policy: OnDisconnect,
-        frames: AsyncGenerator[bytes, None],
-    ) -> AsyncGenerator[bytes, None]:
-        """Pass `frames` through; if the client leaves before the run's terminal event was
-        sent, apply the `on_disconnect` policy (`continue`: nothing; `cancel`: cancel it)."""
-        finished = False
-        try:
-            async with aclosing(frames):
-                async for chunk in frames:
-                    yield chunk
-            finished = True
-        finally:
-            if not finished and channel is not None and channel.terminal is None:
-                if policy == "cancel":
-                    log.info("client left run %s: cancelling it", channel.run_id)
-                    with contextlib.suppress(RunFinished):
-                        self.cancel(channel, "the client disconnected")
-                else:
-                    log.info("client left run %s: it goes on in the background", channel.run_id)
+    def on_left(
+        self, channel: RunChannel | None, policy: OnDisconnect
+    ) -> Callable[[], None] | None:
+        """What a stream of `channel` calls if it ends before its frames did (the client
+        left: `SSEResponse(on_left=...)`): before the run's terminal event was sent, apply the
+        `on_disconnect` policy (`continue`: nothing; `cancel`: cancel it)."""
+        if channel is None:
+            return None
+
+        def left() -> None:
+            if channel.terminal is not None:
+                return
+            if policy == "cancel":
+                log.info("client left run %s: cancelling it", channel.run_id)
+                with contextlib.suppress(RunFinished):
+                    self.cancel(channel, "the client disconnected")
+            else:
+                log.info("client left run %s: it goes on in the background", channel.run_id)
+
+        return left
 
     # ---- shutdown -------------------------------------------------------------------------
 
