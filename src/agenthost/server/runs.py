@@ -41,7 +41,7 @@ from typing import Any, Literal
 
 from agenthost.core.approvals import ApprovalAnswer
 from agenthost.core.errors import AgentHostError, InvalidArgument, RunCancelled, RunNotFound
-from agenthost.core.events import ErrorInfo, Event, summarize_runs
+from agenthost.core.events import TERMINAL_TYPES, ErrorInfo, Event, summarize_runs
 from agenthost.core.ids import new_id, new_run_id
 from agenthost.core.messages import Message
 from agenthost.engine import tracing
@@ -184,9 +184,10 @@ class RunChannel:
             drop = len(self._frames) - self._capacity
             del self._frames[:drop]
             self._base += drop
-        if event.is_terminal:
+        if event.type in TERMINAL_TYPES:
             self.terminal = event
-        self._notify()
+        if self._waiters:  # events pushed in one turn: the reader was woken by the first
+            self._notify()
         return frame
 
     def close(self) -> None:
@@ -194,7 +195,7 @@ class RunChannel:
         self._notify()
 
     def _notify(self) -> None:
-        if not self._waiters:  # events pushed in one turn: the reader was woken by the first
+        if not self._waiters:
             return
         waiters, self._waiters = self._waiters, []
         for waiter in waiters:
@@ -403,6 +404,7 @@ class RunManager:
             ),
             new=request.new_session,
         )
+        observers = self._observers
         try:
             async with aclosing(events) as stream:
                 async for event in stream:
@@ -413,7 +415,11 @@ class RunManager:
                     channel.push(event)
                     if self.streams is not None:
                         await self._publish(channel)
-                    self._observe(request, event)
+                    for observe in observers:  # `_observe`, without a call an event
+                        try:
+                            observe(request, event)
+                        except Exception:  # metrics must never break a run
+                            log.exception("run observer %r failed", observe)
         except asyncio.CancelledError:
             if not channel.began:
                 self._not_started(channel, self._cancelled_before_start(request.run_id))
@@ -681,10 +687,11 @@ async def follow_batches(
             frames = channel.frames_from(index)
             if frames:
                 index += len(frames)
-                batch = [frame for frame in frames if frame.pos > pos]  # positions only grow
-                if batch:
-                    pos = batch[-1].pos
-                    yield batch
+                if frames[0].pos <= pos:  # positions only grow: only after a resume
+                    frames = [frame for frame in frames if frame.pos > pos]
+                if frames:
+                    pos = frames[-1].pos
+                    yield frames
                 continue
             if channel.done:
                 return

@@ -161,13 +161,15 @@ class SSEResponse(_Base):
             stream.cancel()
 
 
-def event_frame(frame_id: str, event: Event) -> bytes:
-    """A native frame: `id:`, `event:` (the event type) and the event as JSON."""
-    return b"id: %s\nevent: %s\ndata: %s\n\n" % (
-        frame_id.encode(),
-        event.type.encode(),
-        serde.encode(event),
-    )
+_encode = serde.encode
+
+
+def position_frame(seq: int, k: int, event: Event) -> bytes:
+    """A native frame: `id:` (the position `(seq, k)`: `seq` or `seq.k`), `event:` (the event
+    type) and the event as JSON, formatted as bytes in one step."""
+    if k == 0:
+        return b"id: %d\nevent: %s\ndata: %s\n\n" % (seq, event.type.encode(), _encode(event))
+    return b"id: %d.%d\nevent: %s\ndata: %s\n\n" % (seq, k, event.type.encode(), _encode(event))
 
 
 def error_frame(frame_id: str, event: Event) -> bytes:

@@ -9,7 +9,10 @@ from typing import Any
 import pytest
 from starlette.responses import StreamingResponse
 
-from agenthost.server.sse import SSE_HEADERS, LastChunk, SSEResponse, sse_headers
+from agenthost.core import serde
+from agenthost.core.events import Event
+from agenthost.server.runs import format_position
+from agenthost.server.sse import SSE_HEADERS, LastChunk, SSEResponse, position_frame, sse_headers
 
 SCOPE = {"type": "http", "asgi": {"spec_version": "2.3"}, "method": "POST", "headers": []}
 
@@ -166,3 +169,13 @@ def test_the_head_is_the_one_starlette_makes(headers: dict[str, str] | None) -> 
 async def _no_frames() -> AsyncGenerator[bytes, None]:
     return
     yield b""
+
+
+@pytest.mark.parametrize("pos", [(0, 0), (17, 0), (17, 3), (4, 999_999_999)])
+def test_a_position_frame_has_the_positions_id_the_type_and_the_event(pos: tuple[int, int]) -> None:
+    event = Event(id="e1", run_id="r1", author="user", type="message.received", seq=pos[0])
+    frame = position_frame(*pos, event)
+    assert frame == b"id: %s\nevent: message.received\ndata: %s\n\n" % (
+        format_position(pos).encode(),
+        serde.encode(event),
+    )
