@@ -174,7 +174,8 @@ def test_the_head_is_the_one_starlette_makes(headers: dict[str, str] | None) -> 
 
 
 async def _no_frames() -> AsyncGenerator[bytes, None]:
-    for chunk in ():
+    chunks: tuple[bytes, ...] = ()
+    for chunk in chunks:
         yield chunk
 
 
