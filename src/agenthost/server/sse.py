@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, Callable, Coroutine, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import Any
 
 import orjson
@@ -108,7 +108,7 @@ class SSEResponse(_Base):
         loop = asyncio.get_running_loop()
         task = asyncio.current_task(loop)
         assert task is not None
-        listener = _Listener(self._listen(receive, task), loop)
+        listener = loop.create_task(self._listen(receive, task))
         try:
             await self._stream(send)
         except asyncio.CancelledError:
@@ -125,7 +125,7 @@ class SSEResponse(_Base):
         except OSError as exc:  # ASGI 2.4 servers: a send to a client that left
             raise ClientDisconnect() from exc
         finally:
-            listener.close()
+            listener.cancel()
             await self._frames.aclose()
             if not self._ended and self._on_left is not None:
                 self._on_left()
@@ -159,47 +159,6 @@ class SSEResponse(_Base):
         if not self._sent:
             self._gone = True
             stream.cancel()
-
-
-class _Listener:
-    """Runs `SSEResponse._listen` without a task of its own: each future it waits on (in
-    `receive`) resumes it from its done callback, as a task would, until it returns; `close`
-    stops it where it waits. A task a stream less (its creation, its registration with
-    asyncio, a step to start and one to cancel it). The first step runs at once, in the
-    caller's context (uvicorn's `receive` sets no context variables)."""
-
-    __slots__ = ("_closed", "_coro", "_loop", "_waiting")
-
-    def __init__(self, coro: Coroutine[Any, Any, None], loop: asyncio.AbstractEventLoop) -> None:
-        self._coro = coro
-        self._loop = loop
-        self._waiting: asyncio.Future[Any] | None = None
-        self._closed = False
-        self._step()
-
-    def _step(self, _done: object = None) -> None:
-        if self._closed:  # a step scheduled before `close` (its future was done by then)
-            return
-        self._waiting = None
-        try:
-            waited = self._coro.send(None)
-        except StopIteration:
-            return
-        if waited is None:  # a bare yield (`asyncio.sleep(0)`): go on at the next turn
-            self._loop.call_soon(self._step)
-        elif asyncio.isfuture(waited):
-            waited._asyncio_future_blocking = False  # taken, as a task takes it
-            self._waiting = waited
-            waited.add_done_callback(self._step)
-        else:  # what no asyncio task would take either: stop listening
-            self._coro.close()
-
-    def close(self) -> None:
-        self._closed = True
-        if self._waiting is not None:
-            self._waiting.remove_done_callback(self._step)
-            self._waiting = None
-        self._coro.close()  # where it waits: `receive`'s own cleanup runs
 
 
 _encode = serde.encode

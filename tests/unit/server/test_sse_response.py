@@ -12,14 +12,7 @@ from starlette.responses import StreamingResponse
 from agenthost.core import serde
 from agenthost.core.events import Event
 from agenthost.server.runs import format_position
-from agenthost.server.sse import (
-    SSE_HEADERS,
-    LastChunk,
-    SSEResponse,
-    _Listener,
-    position_frame,
-    sse_headers,
-)
+from agenthost.server.sse import SSE_HEADERS, LastChunk, SSEResponse, position_frame, sse_headers
 
 SCOPE = {"type": "http", "asgi": {"spec_version": "2.3"}, "method": "POST", "headers": []}
 
@@ -187,49 +180,3 @@ def test_a_position_frame_has_the_positions_id_the_type_and_the_event(pos: tuple
         format_position(pos).encode(),
         serde.encode(event),
     )
-
-
-async def test_the_listener_runs_without_a_task_and_stops_where_it_waits() -> None:
-    loop = asyncio.get_running_loop()
-    ready: asyncio.Future[str] = loop.create_future()
-    seen: list[str] = []
-    cleaned = asyncio.Event()
-
-    async def listen() -> None:
-        try:
-            await asyncio.sleep(0)  # a bare yield: goes on at the next turn
-            seen.append(await ready)
-            await asyncio.Event().wait()
-        finally:
-            cleaned.set()
-
-    before = asyncio.all_tasks()
-    listener = _Listener(listen(), loop)
-    assert asyncio.all_tasks() == before  # no task of its own
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
-    ready.set_result("went on")
-    await asyncio.sleep(0)
-    assert seen == ["went on"]
-    listener.close()
-    assert cleaned.is_set()
-
-
-async def test_a_listener_closed_with_a_step_scheduled_does_not_run_it() -> None:
-    loop = asyncio.get_running_loop()
-    waited: asyncio.Future[None] = loop.create_future()
-
-    async def listen() -> None:
-        await waited
-
-    errors: list[dict[str, Any]] = []
-    loop.set_exception_handler(lambda _loop, context: errors.append(context))
-    try:
-        listener = _Listener(listen(), loop)
-        waited.set_result(None)  # its done callback (the next step) is scheduled
-        listener.close()
-        await asyncio.sleep(0)
-        await asyncio.sleep(0)
-    finally:
-        loop.set_exception_handler(None)
-    assert errors == []
