@@ -124,11 +124,6 @@ def _expire(waiter: asyncio.Future[bool]) -> None:
         waiter.set_result(False)
 
 
-def _retrieve(future: asyncio.Future[None]) -> None:
-    if not future.cancelled():
-        future.exception()
-
-
 class RunChannel:
     """The events of one active run, as the drain task pushes them, for any number of readers.
 
@@ -155,10 +150,10 @@ class RunChannel:
         self.began = False  # its first event is out (the run holds its session)
         # what the request that starts the run awaits: set with the first event, or the error
         # that stopped the run before it; cancelled if that request goes away first (the run
-        # goes on: `began`, not this, says whether it started). If that request is gone,
-        # nobody retrieves an error, and asyncio must not log "exception was never retrieved"
+        # goes on: `began`, not this, says whether it started). An error set on it is marked
+        # retrieved at once (`RunManager._not_started`): if that request is gone, nobody
+        # retrieves it, and asyncio must not log "exception was never retrieved"
         self.started: asyncio.Future[None] = loop.create_future()
-        self.started.add_done_callback(_retrieve)
         self._capacity = capacity
         self._frames: list[Frame] = []
         self._base = 0  # absolute index of _frames[0]
@@ -521,6 +516,7 @@ class RunManager:
             return False
         if not channel.started.done():
             channel.started.set_exception(exc)
+            channel.started.exception()  # retrieved (its waiter, if any, still gets it raised)
         return True
 
     def _fail(self, channel: RunChannel, code: str, message: str, retryable: bool) -> None:
