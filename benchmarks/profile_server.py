@@ -2,7 +2,7 @@
 
     .venv/bin/python -m benchmarks.profile_server [--runs 1000] [--bursts 3] [--warmup 200]
         [--latency 0.1] [--top 45] [--sort tottime|cumtime] [--out server.prof]
-        [--no-profile] [--gc 400000,20,10] [--strace] [--callgrind]
+        [--no-profile] [--gc 400000,20,10] [--strace] [--callgrind [--callgrind-out DIR]]
 
 A real `agenthost serve` (the `benchmarks/server.py` config, memory store) runs in a child
 process under cProfile, the fake model in another; this process is the load generator
@@ -17,7 +17,8 @@ Also printed: the cyclic GC's passes during the bursts, their CPU and what they 
 thresholds instead of `agenthost serve`'s. `--strace`: the server's system calls a run
 (`strace -c`). `--callgrind`: the server's instructions a run (valgrind, switched on after the
 warm-up with `callgrind_control`; about 50x slower: use `--runs 200 --bursts 1`), a count the
-load of a shared machine does not move.
+load of a shared machine does not move; `--callgrind-out DIR` keeps its dumps there (for
+`callgrind_annotate`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import gc
 import json
 import os
 import pstats
+import shutil
 import signal
 import subprocess
 import sys
@@ -140,6 +142,16 @@ def _instructions(tmp: Path, runs: int) -> str:
     return f"instructions a run (callgrind): {total / runs / 1e6:.3f} M"
 
 
+def _user_system(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of a process so far (Linux; zeros elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0, 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
 def _strace(pid: int, out: Path) -> subprocess.Popen[bytes]:
     tracer = subprocess.Popen(["strace", "-c", "-f", "-p", str(pid), "-o", str(out)])
     time.sleep(1.0)  # attached to every thread before the first burst
@@ -180,6 +192,9 @@ def main() -> None:
         action="store_true",
         help="count the server's instructions during the bursts (valgrind; slow: use --runs 200)",
     )
+    parser.add_argument(
+        "--callgrind-out", default="", help="keep callgrind's dumps in this directory"
+    )
     args = parser.parse_args()
     from agenthost.testing.fake_openai import FakeOpenAIServer
 
@@ -212,6 +227,7 @@ def main() -> None:
             tracer = _strace(c.proc.pid, tmp / "strace.txt") if args.strace else None
             if args.callgrind:
                 subprocess.run(["callgrind_control", "-i", "on", str(c.proc.pid)], check=True)
+            user, system = _user_system(c.proc.pid)
             for _ in range(args.bursts):
                 result = run_client(burst(one, args.runs, warmup=0, timeout=300, server=c))
                 s = result.summary()
@@ -220,9 +236,20 @@ def main() -> None:
                     f"server CPU {s['server_cpu_ms_per_run']:.2f} ms/run, {s['errors']} errors",
                     flush=True,
                 )
+            user_after, system_after = _user_system(c.proc.pid)
+            per_run = 1e3 / (args.runs * args.bursts)
+            print(
+                f"server CPU over the bursts: user {(user_after - user) * per_run:.3f}, "
+                f"system {(system_after - system) * per_run:.3f} ms/run"
+            )
             if args.callgrind:
                 subprocess.run(["callgrind_control", "-d", str(c.proc.pid)], check=True)
                 print(_instructions(tmp, args.runs * args.bursts))
+                if args.callgrind_out:
+                    keep = Path(args.callgrind_out)
+                    keep.mkdir(parents=True, exist_ok=True)
+                    for dump in tmp.glob("callgrind.out*"):
+                        shutil.copy(dump, keep / dump.name)
             if tracer is not None:
                 tracer.send_signal(signal.SIGINT)
                 tracer.wait(30)

@@ -194,5 +194,6 @@ def test_profile_server_prints_the_bursts_the_gc_and_the_profile() -> None:
     lines = done.stdout.splitlines()
     assert lines[0].startswith("without the profiler: ")
     assert lines[1].startswith("burst: ") and lines[1].endswith(", 0 errors")
-    assert lines[2].startswith("GC [400000, 20, 10]: passes by generation")
-    assert "µs/run under cProfile" in lines[3] and len(lines) == 4 + 1 + 5
+    assert lines[2].startswith("server CPU over the bursts: user ") and "system" in lines[2]
+    assert lines[3].startswith("GC [400000, 20, 10]: passes by generation")
+    assert "µs/run under cProfile" in lines[4] and len(lines) == 5 + 1 + 5

@@ -41,6 +41,8 @@ Endpoint = Callable[..., Awaitable[Response]]
 
 _SESSION_ID = re.compile(SESSION_ID_PATTERN)
 _TELEMETRY = "fastapi.telemetry"  # in the scope when FastAPI's own tracing/metrics are on
+# the scope key under which the app hands over the run route it matched (see `app._App`)
+MATCHED_RUN_ROUTE = "agenthost.run_route"
 _AUTH_HEADERS = {b"authorization", b"x-api-key", USER_HEADER.encode(), b"content-type"}
 
 
@@ -124,6 +126,7 @@ class FastRunsMiddleware:
         self.on_error = on_error
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        matched = scope.pop(MATCHED_RUN_ROUTE, None)  # the app's own match of the path
         match = None
         if (
             scope["type"] == "http"
@@ -131,7 +134,7 @@ class FastRunsMiddleware:
             and not scope.get("root_path")
             and _TELEMETRY not in scope
         ):
-            match = self.routes.match(scope["path"])
+            match = matched or self.routes.match(scope["path"])
         if match is None:
             await self.app(scope, receive, send)
             return

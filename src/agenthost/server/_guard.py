@@ -36,6 +36,17 @@ from agenthost.server.errors import error_body
 log = logging.getLogger("agenthost.server")
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# the request headers the checks read
+_READ = frozenset(
+    {
+        b"host",
+        b"origin",
+        b"sec-fetch-site",
+        b"content-length",
+        b"transfer-encoding",
+        b"content-type",
+    }
+)
 
 
 def host_name(value: str) -> str:
@@ -137,27 +148,26 @@ class RequestGuardMiddleware:
 
     def _check(self, scope: Scope) -> tuple[int, str, str] | None:
         headers: list[tuple[bytes, bytes]] = scope["headers"]
-        refusal = self._check_size(scope, headers)
-        if refusal is not None:
-            return refusal
-        found = {name: value.decode("latin-1") for name, value in headers}
+        # one pass: the head's size, and the headers the checks read (the last of each name)
+        size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
+        found: dict[bytes, str] = {}
+        for name, value in headers:
+            size += len(name) + len(value) + 4
+            if name in _READ:
+                found[name] = value.decode("latin-1")
+        if len(headers) > self.max_headers or size > self.max_header_bytes:
+            return self._too_large(len(headers), size)
         if self.local_mode:
             refusal = self._check_local(scope, found)
             if refusal is not None:
                 return refusal
         return self._check_body_type(scope, found)
 
-    def _check_size(
-        self, scope: Scope, headers: list[tuple[bytes, bytes]]
-    ) -> tuple[int, str, str] | None:
-        size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
-        size += sum(len(name) + len(value) + 4 for name, value in headers)
-        if len(headers) <= self.max_headers and size <= self.max_header_bytes:
-            return None
+    def _too_large(self, count: int, size: int) -> tuple[int, str, str]:
         return (
             431,
             "headers_too_large",
-            f"The request has {len(headers)} headers of {size} bytes; this server takes at "
+            f"The request has {count} headers of {size} bytes; this server takes at "
             f"most {self.max_headers} headers and {self.max_header_bytes} bytes "
             f"(server.max_headers, server.max_header_bytes).",
         )

@@ -194,7 +194,7 @@ async def run_agui(state: ServerState, who: Principal, agent: str, body: Any) ->
     frames = _frames(state, channel, mapper, history)
     headers = {"X-Run-Id": request.run_id, "X-Session-Id": thread}
     policy = state.settings.on_disconnect
-    return SSEResponse(state.runs.guard(channel, policy, frames), headers=headers)
+    return SSEResponse(frames, headers=headers, on_left=state.runs.on_left(channel, policy))
 
 
 async def _frames(

@@ -46,7 +46,7 @@ from agenthost.core.errors import AgentHostError, ConfigError
 from agenthost.engine import tracing
 from agenthost.engine.runner import Runner
 from agenthost.server._body_limit import BodyLimitMiddleware
-from agenthost.server._fast_runs import FastRunsMiddleware, RunRoutes
+from agenthost.server._fast_runs import MATCHED_RUN_ROUTE, FastRunsMiddleware, RunRoutes
 from agenthost.server._guard import RequestGuardMiddleware
 from agenthost.server._trace_context import TraceContextMiddleware
 from agenthost.server._validation import drop_tracebacks, validation_error
@@ -297,10 +297,11 @@ class _App(FastAPI):
             scope["type"] == "http"
             and scope["method"] == "POST"
             and not self.root_path
-            and self.run_routes.match(scope["path"]) is not None
             and not tracing.enabled()
+            and (route := self.run_routes.match(scope["path"])) is not None
         ):
             scope["app"] = self
+            scope[MATCHED_RUN_ROUTE] = route  # `_fast_runs` takes it instead of matching again
             if self.middleware_stack is None:
                 self.middleware_stack = self.build_middleware_stack()
             await self.middleware_stack(scope, receive, send)

@@ -115,3 +115,7 @@ def setup_logging(level: str = "INFO", fmt: Literal["json", "text"] = "json") ->
         uv = logging.getLogger(name)
         uv.handlers.clear()
         uv.propagate = True
+        # the root's level set on them too (the level they had by inheritance): uvicorn's
+        # protocol asks `logger.level <= TRACE` on every connection made and lost, and with
+        # the level unset (0) formats a trace record logging then drops
+        uv.setLevel(root.level)

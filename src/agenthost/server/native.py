@@ -33,7 +33,7 @@ from starlette.responses import Response
 
 from agenthost.core import serde
 from agenthost.core.errors import InvalidArgument, RunNotFound, SessionBusy, SessionNotFound
-from agenthost.core.events import summarize_runs
+from agenthost.core.events import TERMINAL_TYPES, summarize_runs
 from agenthost.core.ids import new_session_id
 from agenthost.core.session import SessionInfo, SessionKey
 from agenthost.engine.runner import Runner, final_text
@@ -61,7 +61,7 @@ from agenthost.server.runs import (
     stored_frames,
 )
 from agenthost.server.schemas import SESSION_ID_PATTERN, CreateSession, RunBody, run_message
-from agenthost.server.sse import PING, LastChunk, SSEResponse, error_frame, event_frame
+from agenthost.server.sse import PING, LastChunk, SSEResponse, error_frame, position_frame
 from agenthost.server.state import ServerState, State, Who, check_state_keys
 
 log = logging.getLogger("agenthost.server.native")
@@ -122,12 +122,14 @@ async def event_frames(
                 continue
             out: list[bytes] = []
             for frame in batch:
-                if frame.event.type == "run.failed":
+                event = frame.event
+                if event.type == "run.failed":
                     slot = error_position(frame.pos)
                     if after is None or slot > after:
-                        out.append(error_frame(format_position(slot), frame.event))
-                out.append(event_frame(frame.id, frame.event))
-            if batch[-1].event.is_terminal:  # the run's last frames: sent with the body's end
+                        out.append(error_frame(format_position(slot), event))
+                seq, k = frame.pos
+                out.append(position_frame(seq, k, event))
+            if batch[-1].event.type in TERMINAL_TYPES:  # the last frames: with the body's end
                 yield LastChunk(b"".join(out))
             else:
                 yield b"".join(out)  # the frames there are, in one write
@@ -325,7 +327,7 @@ async def run_response(
             after=None,
         )
         policy = on_disconnect or state.settings.on_disconnect
-        return SSEResponse(state.runs.guard(channel, policy, frames), headers=headers)
+        return SSEResponse(frames, headers=headers, on_left=state.runs.on_left(channel, policy))
     return json_response(await run_answer(channel, runner), headers=headers)
 
 
@@ -435,7 +437,7 @@ async def stream_run(
             batches=batches,
         )
         headers = {"X-Run-Id": run_id, "X-Session-Id": session_id}
-        return SSEResponse(state.runs.guard(None, "continue", frames), headers=headers)
+        return SSEResponse(frames, headers=headers)
     if channel is None:
         await _check_stored_run(runner, who.user_id, session_id, run_id, position, field)
     elif position is not None and position > channel.last_position:
@@ -451,7 +453,7 @@ async def stream_run(
     )
     headers = {"X-Run-Id": run_id, "X-Session-Id": session_id}
     return SSEResponse(
-        state.runs.guard(channel, state.settings.on_disconnect, frames), headers=headers
+        frames, headers=headers, on_left=state.runs.on_left(channel, state.settings.on_disconnect)
     )
 
 

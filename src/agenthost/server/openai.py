@@ -406,7 +406,9 @@ async def chat_completions(
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         frames = chat_chunks(call, include_usage)
         policy = body.on_disconnect or state.settings.on_disconnect
-        return SSEResponse(state.runs.guard(call.channel, policy, frames), headers=call.headers)
+        return SSEResponse(
+            frames, headers=call.headers, on_left=state.runs.on_left(call.channel, policy)
+        )
     steps, terminal = await call.finished()
     failed = call.failure(terminal)
     if failed is not None:
@@ -436,7 +438,9 @@ async def responses(
     if body.stream:
         frames = response_events(call, builder)
         policy = body.on_disconnect or state.settings.on_disconnect
-        return SSEResponse(state.runs.guard(call.channel, policy, frames), headers=call.headers)
+        return SSEResponse(
+            frames, headers=call.headers, on_left=state.runs.on_left(call.channel, policy)
+        )
     steps, terminal = await call.finished()
     failed = call.failure(terminal)
     if failed is not None:

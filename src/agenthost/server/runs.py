@@ -41,7 +41,7 @@ from typing import Any, Literal
 
 from agenthost.core.approvals import ApprovalAnswer
 from agenthost.core.errors import AgentHostError, InvalidArgument, RunCancelled, RunNotFound
-from agenthost.core.events import ErrorInfo, Event, summarize_runs
+from agenthost.core.events import TERMINAL_TYPES, ErrorInfo, Event, summarize_runs
 from agenthost.core.ids import new_id, new_run_id
 from agenthost.core.messages import Message
 from agenthost.engine import tracing
@@ -124,11 +124,6 @@ def _expire(waiter: asyncio.Future[bool]) -> None:
         waiter.set_result(False)
 
 
-def _retrieve(future: asyncio.Future[None]) -> None:
-    if not future.cancelled():
-        future.exception()
-
-
 class RunChannel:
     """The events of one active run, as the drain task pushes them, for any number of readers.
 
@@ -155,10 +150,10 @@ class RunChannel:
         self.began = False  # its first event is out (the run holds its session)
         # what the request that starts the run awaits: set with the first event, or the error
         # that stopped the run before it; cancelled if that request goes away first (the run
-        # goes on: `began`, not this, says whether it started). If that request is gone,
-        # nobody retrieves an error, and asyncio must not log "exception was never retrieved"
+        # goes on: `began`, not this, says whether it started). An error set on it is marked
+        # retrieved at once (`RunManager._not_started`): if that request is gone, nobody
+        # retrieves it, and asyncio must not log "exception was never retrieved"
         self.started: asyncio.Future[None] = loop.create_future()
-        self.started.add_done_callback(_retrieve)
         self._capacity = capacity
         self._frames: list[Frame] = []
         self._base = 0  # absolute index of _frames[0]
@@ -184,9 +179,10 @@ class RunChannel:
             drop = len(self._frames) - self._capacity
             del self._frames[:drop]
             self._base += drop
-        if event.is_terminal:
+        if event.type in TERMINAL_TYPES:
             self.terminal = event
-        self._notify()
+        if self._waiters:  # events pushed in one turn: the reader was woken by the first
+            self._notify()
         return frame
 
     def close(self) -> None:
@@ -194,7 +190,7 @@ class RunChannel:
         self._notify()
 
     def _notify(self) -> None:
-        if not self._waiters:  # events pushed in one turn: the reader was woken by the first
+        if not self._waiters:
             return
         waiters, self._waiters = self._waiters, []
         for waiter in waiters:
@@ -225,10 +221,15 @@ class RunChannel:
     def frames_from(self, index: int) -> list[Frame]:
         return self._frames[max(index - self._base, 0) :]
 
-    async def wait(self, index: int, timeout: float | None) -> bool:
-        """Wait until there is a frame at `index` or the run is done; False on timeout."""
+    async def wait(
+        self, index: int, timeout: float | None, *, ping: PingTimer | None = None
+    ) -> bool:
+        """Wait until there is a frame at `index` or the run is done; False on timeout.
+        `ping`: the reader's own timer for the timeout, kept from one wait to the next."""
         if self.end > index or self.done:
             return True
+        if ping is not None:
+            return await self._wait_pinged(ping)
         # a future and a timer, not `asyncio.timeout` around an Event: a stream waits here
         # for every batch of its run, and the timeout's context (task, reschedule, exception
         # on expiry) cost more than the wait itself
@@ -244,6 +245,57 @@ class RunChannel:
                 with contextlib.suppress(ValueError):
                     self._waiters.remove(waiter)
         return woken
+
+    async def _wait_pinged(self, ping: PingTimer) -> bool:
+        waiter: asyncio.Future[bool] = self._loop.create_future()
+        self._waiters.append(waiter)
+        ping.arm(waiter)
+        try:
+            woken = await waiter
+        finally:
+            ping.waiter = None
+            if waiter.cancelled() or not waiter.done() or not waiter.result():  # not woken
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(waiter)
+        return woken
+
+
+class PingTimer:
+    """One reader's keep-alive timer: `wait` answers False once a wait has lasted `timeout`
+    seconds. One timer for all the waits of a stream, not one per wait (a timer made and
+    cancelled per wait was 2 µs of uvloop's, three to four times a run): a wait sets the
+    deadline, the timer re-arms itself while the deadline is later, and lapses when no wait is
+    going on."""
+
+    __slots__ = ("_deadline", "_handle", "_loop", "timeout", "waiter")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, timeout: float) -> None:
+        self._loop = loop
+        self.timeout = timeout
+        self._deadline = 0.0
+        self._handle: asyncio.TimerHandle | None = None
+        self.waiter: asyncio.Future[bool] | None = None
+
+    def arm(self, waiter: asyncio.Future[bool]) -> None:
+        self.waiter = waiter
+        self._deadline = self._loop.time() + self.timeout
+        if self._handle is None:
+            self._handle = self._loop.call_at(self._deadline, self._fire)
+
+    def _fire(self) -> None:
+        self._handle = None
+        waiter = self.waiter
+        if waiter is None or waiter.done():
+            return  # no wait going on: the next one arms the timer again
+        if self._deadline - self._loop.time() > 0.001:  # a later wait's deadline
+            self._handle = self._loop.call_at(self._deadline, self._fire)
+            return
+        waiter.set_result(False)
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
 
 
 def _run_span(request: RunRequest) -> contextlib.AbstractContextManager[Any]:
@@ -403,6 +455,7 @@ class RunManager:
             ),
             new=request.new_session,
         )
+        observers = self._observers
         try:
             async with aclosing(events) as stream:
                 async for event in stream:
@@ -413,7 +466,11 @@ class RunManager:
                     channel.push(event)
                     if self.streams is not None:
                         await self._publish(channel)
-                    self._observe(request, event)
+                    for observe in observers:  # `_observe`, without a call an event
+                        try:
+                            observe(request, event)
+                        except Exception:  # metrics must never break a run
+                            log.exception("run observer %r failed", observe)
         except asyncio.CancelledError:
             if not channel.began:
                 self._not_started(channel, self._cancelled_before_start(request.run_id))
@@ -459,6 +516,7 @@ class RunManager:
             return False
         if not channel.started.done():
             channel.started.set_exception(exc)
+            channel.started.exception()  # retrieved (its waiter, if any, still gets it raised)
         return True
 
     def _fail(self, channel: RunChannel, code: str, message: str, retryable: bool) -> None:
@@ -499,28 +557,26 @@ class RunManager:
             if not channel.began and channel.task is not None:
                 channel.task.cancel()  # still waiting for the session lock: nothing stored yet
 
-    async def guard(
-        self,
-        channel: RunChannel | None,
-        policy: OnDisconnect,
-        frames: AsyncGenerator[bytes, None],
-    ) -> AsyncGenerator[bytes, None]:
-        """Pass `frames` through; if the client leaves before the run's terminal event was
-        sent, apply the `on_disconnect` policy (`continue`: nothing; `cancel`: cancel it)."""
-        finished = False
-        try:
-            async with aclosing(frames):
-                async for chunk in frames:
-                    yield chunk
-            finished = True
-        finally:
-            if not finished and channel is not None and channel.terminal is None:
-                if policy == "cancel":
-                    log.info("client left run %s: cancelling it", channel.run_id)
-                    with contextlib.suppress(RunFinished):
-                        self.cancel(channel, "the client disconnected")
-                else:
-                    log.info("client left run %s: it goes on in the background", channel.run_id)
+    def on_left(
+        self, channel: RunChannel | None, policy: OnDisconnect
+    ) -> Callable[[], None] | None:
+        """What a stream of `channel` calls if it ends before its frames did (the client
+        left: `SSEResponse(on_left=...)`): before the run's terminal event was sent, apply the
+        `on_disconnect` policy (`continue`: nothing; `cancel`: cancel it)."""
+        if channel is None:
+            return None
+
+        def left() -> None:
+            if channel.terminal is not None:
+                return
+            if policy == "cancel":
+                log.info("client left run %s: cancelling it", channel.run_id)
+                with contextlib.suppress(RunFinished):
+                    self.cancel(channel, "the client disconnected")
+            else:
+                log.info("client left run %s: it goes on in the background", channel.run_id)
+
+        return left
 
     # ---- shutdown -------------------------------------------------------------------------
 
@@ -669,6 +725,7 @@ async def follow_batches(
     if after is not None and index == channel.base and index > 0:
         index -= 1  # frames before the buffer were dropped: fetch what is missing from the store
     channel.readers += 1
+    timer = PingTimer(channel._loop, ping) if ping is not None else None
     try:
         while True:
             if index < channel.base:
@@ -683,17 +740,20 @@ async def follow_batches(
             frames = channel.frames_from(index)
             if frames:
                 index += len(frames)
-                batch = [frame for frame in frames if frame.pos > pos]  # positions only grow
-                if batch:
-                    pos = batch[-1].pos
-                    yield batch
+                if frames[0].pos <= pos:  # positions only grow: only after a resume
+                    frames = [frame for frame in frames if frame.pos > pos]
+                if frames:
+                    pos = frames[-1].pos
+                    yield frames
                 continue
             if channel.done:
                 return
-            if not await channel.wait(index, ping):
+            if not await channel.wait(index, ping, ping=timer):
                 yield None
     finally:
         channel.readers -= 1
+        if timer is not None:
+            timer.close()
 
 
 async def run_status(

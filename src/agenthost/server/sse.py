@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import Any
 
 import orjson
@@ -39,6 +39,34 @@ log = logging.getLogger("agenthost.server")
 PING = b": ping\n\n"
 DONE = b"data: [DONE]\n\n"
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+_HEAD: list[tuple[bytes, bytes]] = [
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+_CONTENT_TYPE = (b"content-type", b"text/event-stream; charset=utf-8")
+_NAMES = {"X-Run-Id": b"x-run-id", "X-Session-Id": b"x-session-id"}  # header -> its raw name
+
+
+def sse_headers(headers: Mapping[str, str] | None = None) -> list[tuple[bytes, bytes]]:
+    """The head of an event stream with these headers, as Starlette's `init_headers` makes it
+    for `{**SSE_HEADERS, **headers}` (names lowered, latin-1, the content type last)."""
+    if not headers:
+        return [*_HEAD, _CONTENT_TYPE]
+    if SSE_HEADERS.keys().isdisjoint(headers):  # the usual case: only headers of our own
+        raw = [*_HEAD]
+        for key, value in headers.items():
+            name = _NAMES.get(key)
+            if name is None:
+                name = key.lower().encode("latin-1")
+                if len(_NAMES) < 64:
+                    _NAMES[key] = name
+            raw.append((name, value.encode("latin-1")))
+    else:
+        merged = {**SSE_HEADERS, **headers}
+        raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in merged.items()]
+    if not any(name == b"content-type" for name, _ in raw):
+        raw.append(_CONTENT_TYPE)
+    return raw
 
 
 class LastChunk(bytes):
@@ -58,10 +86,21 @@ class SSEResponse(_Base):
     of two more tasks, with its cancel scopes, per response for the same thing)."""
 
     def __init__(
-        self, frames: AsyncGenerator[bytes, None], *, headers: Mapping[str, str] | None = None
+        self,
+        frames: AsyncGenerator[bytes, None],
+        *,
+        headers: Mapping[str, str] | None = None,
+        on_left: Callable[[], None] | None = None,
     ) -> None:
-        super().__init__(frames, headers={**SSE_HEADERS, **(headers or {})})
+        # what StreamingResponse.__init__ sets, the head from bytes made once (its
+        # `init_headers` lowers and encodes every header of every response)
+        self.body_iterator = frames
+        self.status_code = 200
+        self.background = None
+        self.raw_headers = sse_headers(headers)
         self._frames = frames
+        self._on_left = on_left
+        self._ended = False  # the frames ended by themselves (not closed early)
         self._gone = False  # the client left before the end: the stream was cancelled for it
         self._sent = False  # the whole body is out
 
@@ -88,6 +127,8 @@ class SSEResponse(_Base):
         finally:
             listener.cancel()
             await self._frames.aclose()
+            if not self._ended and self._on_left is not None:
+                self._on_left()
         if self.background is not None:
             await self.background()
 
@@ -104,6 +145,7 @@ class SSEResponse(_Base):
                 held = chunk
                 continue
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        self._ended = True
         await send({"type": "http.response.body", "body": held, "more_body": False})
         self._sent = True
 
@@ -119,13 +161,15 @@ class SSEResponse(_Base):
             stream.cancel()
 
 
-def event_frame(frame_id: str, event: Event) -> bytes:
-    """A native frame: `id:`, `event:` (the event type) and the event as JSON."""
-    return b"id: %s\nevent: %s\ndata: %s\n\n" % (
-        frame_id.encode(),
-        event.type.encode(),
-        serde.encode(event),
-    )
+_encode = serde.encode
+
+
+def position_frame(seq: int, k: int, event: Event) -> bytes:
+    """A native frame: `id:` (the position `(seq, k)`: `seq` or `seq.k`), `event:` (the event
+    type) and the event as JSON, formatted as bytes in one step."""
+    if k == 0:
+        return b"id: %d\nevent: %s\ndata: %s\n\n" % (seq, event.type.encode(), _encode(event))
+    return b"id: %d.%d\nevent: %s\ndata: %s\n\n" % (seq, k, event.type.encode(), _encode(event))
 
 
 def error_frame(frame_id: str, event: Event) -> bytes:

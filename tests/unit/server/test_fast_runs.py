@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from agenthost.core.errors import InvalidArgument
 from agenthost.engine.runner import Runner
 from agenthost.server import create_app
-from agenthost.server._fast_runs import FastRunsMiddleware
+from agenthost.server._fast_runs import MATCHED_RUN_ROUTE, FastRunsMiddleware
 from agenthost.server.errors import Forbidden
 from agenthost.server.runs import RunRequest
 
@@ -232,3 +232,29 @@ async def test_without_the_native_routes_there_is_no_fast_path(
             )
     assert answer.status_code == 404
     assert served == []
+
+
+async def test_the_apps_match_is_handed_over_and_leaves_no_trace_in_the_scope(
+    runners: dict[str, Runner], served: list[str]
+) -> None:
+    """The app matches a run route once and hands the match to the fast path in the scope;
+    the fast path takes it out, whether it serves the request or hands it on."""
+    app = create_app(runners, api_keys=KEYS)
+    scopes: list[dict[str, Any]] = []
+
+    async def recorded(scope: Any, receive: Any, send: Any) -> None:
+        scopes.append(scope)
+        await app(scope, receive, send)
+
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(recorded)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            ok = await c.post("/v1/apps/helper/runs", json={"message": "hi"}, headers=ALICE_AUTH)
+            bad = await c.post(
+                "/v1/apps/helper/runs",
+                content=b"{not json",
+                headers={**ALICE_AUTH, "content-type": "application/json"},
+            )
+    assert (ok.status_code, bad.status_code) == (200, 400)
+    assert len(served) == 1  # the bad body went on to FastAPI's route
+    assert all(MATCHED_RUN_ROUTE not in scope for scope in scopes)

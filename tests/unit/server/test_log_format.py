@@ -33,17 +33,23 @@ def test_each_record_has_its_own_time_across_seconds() -> None:
     ]
 
 
+UVICORN = ("uvicorn", "uvicorn.error", "uvicorn.access")
+
+
 @pytest.fixture
 def logging_restored() -> Iterator[None]:
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
     flags = (logging._srcfile, logging.logThreads, logging.logProcesses)  # type: ignore[attr-defined]
     multi = logging.logMultiprocessing
+    uvicorn = {name: logging.getLogger(name).level for name in UVICORN}
     try:
         yield
     finally:
         root.handlers[:] = handlers
         root.setLevel(level)
+        for name, uv_level in uvicorn.items():
+            logging.getLogger(name).setLevel(uv_level)
         logging._srcfile, logging.logThreads, logging.logProcesses = flags  # type: ignore[attr-defined]
         logging.logMultiprocessing = multi
 
@@ -58,3 +64,16 @@ def test_setup_logging_writes_json_lines_with_the_extras(
     assert line["logger"] == "agenthost.server.runs" and line["level"] == "INFO"
     assert line["run_id"] is None and line["trace_id"] is None
     assert "lineno" not in line and "thread" not in line
+
+
+@pytest.mark.parametrize(("level", "expected"), [("warning", logging.WARNING), ("debug", 10)])
+def test_uvicorns_loggers_have_the_level_they_inherited_set_on_them(
+    logging_restored: None, level: str, expected: int
+) -> None:
+    """uvicorn's protocol reads `logger.level` (not the effective level) on every connection:
+    set, it is no longer 0, and a connection formats no trace record."""
+    setup_logging(level, "text")
+    for name in UVICORN:
+        logger = logging.getLogger(name)
+        assert logger.level == expected == logger.getEffectiveLevel()
+        assert logger.propagate and not logger.handlers

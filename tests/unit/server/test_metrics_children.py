@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from agenthost.core.events import Event
 from agenthost.core.messages import Message
 from agenthost.core.usage import Usage
@@ -62,3 +64,33 @@ def test_children_are_the_metrics_own_and_made_once() -> None:
     assert children("a", "completed") is first
     assert metrics.runs.labels("a", "completed") is first  # the series the registry renders
     assert list(children.children) == [("a", "completed")]
+
+
+def test_values_and_buckets_count_what_the_public_api_counts() -> None:
+    ours, public = Metrics(), Metrics()
+    for amount in (0.0, 0.05, 0.07, 0.1, 0.25, 1.0, 599.9, 600.0, 600.1, 1e9):
+        ours._run_seconds.observe(amount, "a")
+        public.run_seconds.labels("a").observe(amount)
+        ours._model_seconds.observe(amount, "a", "m")
+        public.model_seconds.labels("a", "m").observe(amount)
+    for amount in (1, 0, 2.5):
+        ours._tokens.inc(amount, "a", "input")
+        public.tokens.labels("a", "input").inc(amount)
+    ours._active.inc(1, "a")
+    ours._active.inc(-1, "a")
+    ours._active.inc(1, "a")
+    public.active.labels("a").inc()
+    assert _series(ours) == _series(public)
+
+
+def _series(metrics: Metrics) -> list[str]:
+    """The agenthost series of a scrape, without their creation times."""
+    lines = metrics.render().decode().splitlines()
+    return [x for x in lines if x.startswith("agenthost_") and "_created" not in x]
+
+
+def test_a_counter_still_refuses_a_negative_amount() -> None:
+    metrics = Metrics()
+    with pytest.raises(ValueError, match="non-negative"):
+        metrics._tokens.inc(-1, "a", "input")
+    metrics._active.inc(-1, "a")  # a gauge may go down

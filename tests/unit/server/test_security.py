@@ -292,3 +292,18 @@ async def test_a2a_deep_nesting_is_an_invalid_request(open_app: Any, depth: int)
     body = await _rpc(open_app, content)
     assert body["error"]["code"] == -32600
     assert "nested" in body["error"]["message"]
+
+
+async def test_the_last_of_a_repeated_header_is_the_one_checked(
+    open_app: Any, runners: dict[str, Runner]
+) -> None:
+    """The guard reads the headers it checks in one pass; a repeated one counts as its last."""
+    async with _client(open_app) as http:
+        repeated = [("content-type", "application/json"), ("content-type", "text/plain")]
+        r = await http.post("/v1/apps/helper/runs", content=orjson.dumps(RUN), headers=repeated)
+        assert r.status_code == 415, r.text
+        repeated = [("host", "localhost"), ("host", "evil.example")]
+        r = await http.get("/v1/apps", headers=repeated)
+        assert r.status_code == 403
+        assert r.json()["error"]["code"] == "host_not_allowed"
+    assert await _sessions(runners) == 0

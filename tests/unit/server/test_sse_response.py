@@ -6,7 +6,13 @@ import asyncio
 from collections.abc import AsyncGenerator
 from typing import Any
 
-from agenthost.server.sse import LastChunk, SSEResponse
+import pytest
+from starlette.responses import StreamingResponse
+
+from agenthost.core import serde
+from agenthost.core.events import Event
+from agenthost.server.runs import format_position
+from agenthost.server.sse import SSE_HEADERS, LastChunk, SSEResponse, position_frame, sse_headers
 
 SCOPE = {"type": "http", "asgi": {"spec_version": "2.3"}, "method": "POST", "headers": []}
 
@@ -65,7 +71,7 @@ async def test_a_client_that_leaves_stops_the_stream_and_closes_the_frames() -> 
             yield b"data: 1\n\n"
             await asyncio.Event().wait()  # a run that goes on
         finally:
-            cleaned.set()  # where RunManager.guard applies on_disconnect
+            cleaned.set()  # the frames' own cleanup
 
     client = Client()
 
@@ -107,3 +113,70 @@ async def test_what_follows_a_last_chunk_is_sent_after_it() -> None:
     client = Client()
     await SSEResponse(frames())(SCOPE, client.receive, client.send)
     assert client.bodies() == [b"data: 1\n\n", b": ping\n\n", b"data: 2\n\n", b"data: 3\n\n", b""]
+
+
+async def test_on_left_is_called_after_the_frames_close_only_for_a_client_that_left() -> None:
+    calls: list[str] = []
+
+    async def frames(wait: bool) -> AsyncGenerator[bytes, None]:
+        try:
+            yield b"data: 1\n\n"
+            if wait:
+                await asyncio.Event().wait()  # a run that goes on
+        finally:
+            calls.append("closed")
+
+    client = Client()
+
+    async def send(message: dict[str, Any]) -> None:
+        await client.send(message)
+        if message.get("body"):
+            client.gone.set()  # the client reads the first frame and leaves
+
+    response = SSEResponse(frames(True), on_left=lambda: calls.append("left"))
+    await asyncio.wait_for(asyncio.create_task(response(SCOPE, client.receive, send)), 60)
+    assert calls == ["closed", "left"]
+
+    calls.clear()
+    whole = Client()
+    response = SSEResponse(frames(False), on_left=lambda: calls.append("left"))
+    await response(SCOPE, whole.receive, whole.send)
+    assert calls == ["closed"]  # the frames ended: nobody left
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        None,
+        {},
+        {"X-Run-Id": "r1", "X-Session-Id": "s1"},
+        {"X-Custom": "é", "X-Run-Id": "r2"},
+        {"Cache-Control": "no-store", "X-Run-Id": "r3"},
+        {"cache-control": "private"},
+        {"Content-Type": "text/event-stream; charset=latin-1"},
+    ],
+)
+def test_the_head_is_the_one_starlette_makes(headers: dict[str, str] | None) -> None:
+    starlette = StreamingResponse(
+        iter([]),
+        headers={**SSE_HEADERS, **(headers or {})},
+        media_type="text/event-stream",
+    )
+    assert SSEResponse(_no_frames(), headers=headers).raw_headers == starlette.raw_headers
+    assert sse_headers(headers) == starlette.raw_headers
+
+
+async def _no_frames() -> AsyncGenerator[bytes, None]:
+    chunks: tuple[bytes, ...] = ()
+    for chunk in chunks:
+        yield chunk
+
+
+@pytest.mark.parametrize("pos", [(0, 0), (17, 0), (17, 3), (4, 999_999_999)])
+def test_a_position_frame_has_the_positions_id_the_type_and_the_event(pos: tuple[int, int]) -> None:
+    event = Event(id="e1", run_id="r1", author="user", type="message.received", seq=pos[0])
+    frame = position_frame(*pos, event)
+    assert frame == b"id: %s\nevent: message.received\ndata: %s\n\n" % (
+        format_position(pos).encode(),
+        serde.encode(event),
+    )
