@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -122,8 +123,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         start = time.perf_counter()
         try:
             outcomes[name] = WORKLOADS[name](settings)
-        except Exception as exc:  # report it, go on with the other workloads
+        except Exception as exc:  # report it (traceback on stderr), go on with the other workloads
             failed = True
+            traceback.print_exc(file=sys.stderr)
             outcomes[name] = Outcome(notes=[f"{name}: FAILED: {type(exc).__name__}: {exc}"])
         print(f"  {name} took {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
     doc = document(settings, outcomes)

@@ -29,7 +29,7 @@ def test_quick_turn_workload_writes_json(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "benchmarks", "--quick", "--only", "turn"]
     cmd += ["--turns", "3", "--repeat", "1", "--output", str(output)]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 0, done.stdout + done.stderr
     assert "agenthost benchmarks" in done.stdout
 
     doc = json.loads(output.read_text())
@@ -65,7 +65,7 @@ def test_quick_server_workload_writes_json(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "benchmarks", "--quick", "--only", "server"]
     cmd += ["--turns", "3", "--repeat", "1", "--server-runs", "5", "--output", str(output)]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=180)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 0, done.stdout + done.stderr
 
     doc = json.loads(output.read_text())
     assert doc["meta"]["workloads"] == ["server"]
@@ -131,7 +131,7 @@ def test_cpu_turn_runs_and_prints_every_variant() -> None:
     cmd = [sys.executable, "-m", "benchmarks.cpu_turn", "--turns", "2", "--reps", "1"]
     cmd += ["--history", "2"]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 0, done.stdout + done.stderr
     names = [line.split(" wall ")[0].strip() for line in done.stdout.splitlines()]
     assert names == [
         "bare aiohttp",
@@ -151,7 +151,7 @@ def test_quick_approval_workload_reports_the_pause(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "benchmarks", "--quick", "--only", "approval"]
     cmd += ["--turns", "3", "--repeat", "1", "--output", str(output)]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 0, done.stdout + done.stderr
     doc = json.loads(output.read_text())
     rows = doc["rows"]
     assert {(r["variant"], r["store"]) for r in rows} == {
@@ -164,7 +164,7 @@ def test_quick_approval_workload_reports_the_pause(tmp_path: Path) -> None:
 def test_engine_turn_prints_cpu_and_gc_per_store() -> None:
     cmd = [sys.executable, "-m", "benchmarks.engine_turn", "--turns", "3", "--reps", "1"]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
     assert [line.split()[0] for line in lines] == ["memory", "sqlite"]
     assert all("µs/turn" in line and "collections/turn" in line for line in lines)
@@ -175,12 +175,12 @@ def test_store_micro_turns_and_schemas_print_every_line() -> None:
     done = subprocess.run(
         [*base, "--turns-only"], cwd=ROOT, capture_output=True, text=True, timeout=120
     )
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 0, done.stdout + done.stderr
     assert [line.split()[0] for line in done.stdout.splitlines()] == ["memory", "sqlite"]
     done = subprocess.run(
         [*base, "--schemas"], cwd=ROOT, capture_output=True, text=True, timeout=120
     )
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
     assert len(lines) == 7
     assert lines[0].startswith("now ") and all("µs CPU a commit" in line for line in lines)
@@ -190,7 +190,7 @@ def test_profile_server_prints_the_bursts_the_gc_and_the_profile() -> None:
     cmd = [sys.executable, "-m", "benchmarks.profile_server", "--runs", "5", "--bursts", "1"]
     cmd += ["--warmup", "2", "--latency", "0", "--top", "5"]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=180)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].startswith("without the profiler: ")
     assert lines[1].startswith("burst: ") and lines[1].endswith(", 0 errors")
