@@ -121,12 +121,15 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return settings
 
 
-def run_workload(name: str, settings: Settings, *, fresh: bool = True) -> Outcome:
-    """One workload's outcome, measured in a fresh child process unless `fresh` is False."""
+def run_workload(
+    workload: Callable[[Settings], Outcome], settings: Settings, *, fresh: bool = True
+) -> Outcome:
+    """A workload's outcome, measured in a fresh child process unless `fresh` is False (the
+    workload must be a module-level function: the child imports it by name)."""
     if not fresh:
-        return WORKLOADS[name](settings)
+        return workload(settings)
     with multiprocessing.get_context("spawn").Pool(1, maxtasksperchild=1) as pool:
-        return pool.apply(WORKLOADS[name], (settings,))
+        return pool.apply(workload, (settings,))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -141,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"running {name} ...", file=sys.stderr, flush=True)
         start = time.perf_counter()
         try:
-            outcomes[name] = run_workload(name, settings, fresh=not args.same_process)
+            outcomes[name] = run_workload(WORKLOADS[name], settings, fresh=not args.same_process)
         except Exception as exc:  # report it, go on with the other workloads
             failed = True
             outcomes[name] = Outcome(notes=[f"{name}: FAILED: {type(exc).__name__}: {exc}"])
