@@ -11,8 +11,11 @@ grow with it on both sides: 150 turns are 600 messages. The runtime's own cost m
   timed once.
 
 Every variant runs `history_repeat` times in round-robin order, each repetition in a fresh
-event loop with a fresh client and store; the value is the median of all samples. Turns at
-the longest history are compared with the fastest bare loop at the same length (target).
+event loop with a fresh client and store; the value is the median of all samples' wall time,
+and the note gives the median of their process CPU time (18 samples of about 1.5 ms: on a
+shared machine the wall medians move by half a millisecond between runs, the CPU ones much
+less). Turns at the longest history are compared with the fastest bare loop at the same
+length (target).
 """
 
 from __future__ import annotations
