@@ -11,11 +11,18 @@ knowledge, mcp, run_code, compaction, load (streaming runs through 1 and 2 repli
 Postgres and Redis: benchmarks/load.py). `--compare` needs benchmarks/.venv-compare
 (benchmarks/compare_setup.sh). The exit status is 0 even when a target is missed (the table
 says so); it is 1 only when a workload could not run.
+
+Each workload runs in a fresh child process (multiprocessing "spawn"): one workload's leftovers
+(a heap grown by the previous ones, imported clients, collector generations) must not weigh on
+the next one's per-turn figures. Run in one process, the history workload's turns cost every
+variant (the bare loops too) 150-470 µs more CPU after `turn` and `concurrency` than alone
+(docs/benchmarks.md, "SQLite turn, second pass"). `--same-process` runs them all in this one.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import sys
 import time
 import traceback
@@ -90,6 +97,11 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="server workload: also Google ADK and AgentScope Runtime (benchmarks/.venv-compare)",
     )
+    parser.add_argument(
+        "--same-process",
+        action="store_true",
+        help="run every workload in this process (default: each in a fresh child process)",
+    )
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="the JSON file")
     return parser.parse_args(argv)
 
@@ -110,6 +122,17 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return settings
 
 
+def run_workload(
+    workload: Callable[[Settings], Outcome], settings: Settings, *, fresh: bool = True
+) -> Outcome:
+    """A workload's outcome, measured in a fresh child process unless `fresh` is False (the
+    workload must be a module-level function: the child imports it by name)."""
+    if not fresh:
+        return workload(settings)
+    with multiprocessing.get_context("spawn").Pool(1, maxtasksperchild=1) as pool:
+        return pool.apply(workload, (settings,))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse(argv)
     settings = settings_from(args)
@@ -122,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"running {name} ...", file=sys.stderr, flush=True)
         start = time.perf_counter()
         try:
-            outcomes[name] = WORKLOADS[name](settings)
+            outcomes[name] = run_workload(WORKLOADS[name], settings, fresh=not args.same_process)
         except Exception as exc:  # report it (traceback on stderr), go on with the other workloads
             failed = True
             traceback.print_exc(file=sys.stderr)
