@@ -376,8 +376,17 @@ def test_a_remote_a2a_agent_continues_the_trace(
                 ours_server = any(
                     s.kind == 2 and s.resource["service.name"] == "agenthost-ours" for s in spans
                 )
+                # every remote span's parent received too (the remote's HTTP server span also
+                # ends after its stream): else its run would look like a second entry point
+                received = {s.span_id for s in spans}
+                remote_whole = all(
+                    s.parent_id in received
+                    for s in spans
+                    if s.resource["service.name"] == "agenthost-remote" and s.trace_id == trace_id
+                )
                 return (
                     ours_server
+                    and remote_whole
                     and {
                         ("agenthost-ours", "agenthost run frontdesk"),
                         ("agenthost-remote", "agenthost run helper"),
@@ -394,16 +403,18 @@ def test_a_remote_a2a_agent_continues_the_trace(
     (ours_run,) = tree["agenthost run frontdesk"]
     (remote_run,) = tree["agenthost run helper"]
     assert _reaches(ours_run, CALLER_SPAN, tree)
-    # the remote's spans hang under one of ours: the traceparent it received
+    # the remote's spans hang under one of ours: the traceparent it received (with the card's
+    # request and the message's, both sent from our agent's run)
     entry = {s.parent_id for s in theirs if s.parent_id not in {t.span_id for t in theirs}}
     assert len(entry) == 1 and entry <= set(mine), (entry, list(mine))
     assert _reaches(remote_run, CALLER_SPAN, tree)  # through our spans to the caller
     (agent,) = [s for s in mine.values() if s.name.startswith("invoke_agent ")]
-    chain, seen = [], mine[next(iter(entry))]
-    while seen.span_id != agent.span_id and seen.parent_id in mine:
-        chain.append(seen.name)
-        seen = mine[seen.parent_id]
-    assert seen.span_id == agent.span_id, chain  # sent from inside our agent's run
+    for parent in entry:
+        chain, seen = [], mine[parent]
+        while seen.span_id != agent.span_id and seen.parent_id in mine:
+            chain.append(seen.name)
+            seen = mine[seen.parent_id]
+        assert seen.span_id == agent.span_id, chain  # sent from inside our agent's run
     # the remote model call is in the same trace, under the remote run
     (chat,) = tree["chat gpt-4o-mini"]
     assert chat.resource["service.name"] == "agenthost-remote"
