@@ -1,4 +1,5 @@
-"""execute_tool: a tool's timeout is armed only when the tool suspends (engine/tool_exec.py)."""
+"""execute_tool: a coroutine tool's timeout is armed only when the tool suspends
+(engine/tool_exec.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from agenthost.core.deadlines import CancelScope
 from agenthost.engine import tool_exec
 from agenthost.engine.tool_exec import execute_tool
 from agenthost.ports.models import ToolSpec
@@ -31,15 +33,19 @@ class Tool:
 
 @pytest.fixture
 def resumes(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """The timeouts `_resume` was given: one per call that suspended (an armed timer)."""
+    """The timers execute_tool armed, as the seconds left to each deadline when it was set
+    (a coroutine tool: one per call that suspended)."""
     armed: list[float] = []
-    original = tool_exec._resume
 
-    def spy(coro: Any, signal: Any, timeout: float) -> Awaitable[Any]:
-        armed.append(timeout)
-        return original(coro, signal, timeout)
+    class Spy(CancelScope):
+        __slots__ = ()
 
-    monkeypatch.setattr(tool_exec, "_resume", spy)
+        def __init__(self, deadline: float | None = None, **kwargs: Any) -> None:
+            assert deadline is not None
+            armed.append(deadline - asyncio.get_running_loop().time())
+            super().__init__(deadline, **kwargs)
+
+    monkeypatch.setattr(tool_exec, "CancelScope", Spy)
     return armed
 
 
@@ -129,7 +135,7 @@ async def test_the_first_step_counts_against_the_timeout(
     output = await execute_tool(Tool(slow_start), {}, timeout=2.0)
     assert reached.is_set()
     assert output.is_error and "2" in output.content
-    assert resumes == [-3.0]
+    assert len(resumes) == 1 and resumes[0] <= -3.0
 
 
 @pytest.mark.parametrize("suspend", [False, True])
@@ -219,7 +225,7 @@ async def test_an_awaitable_that_is_not_a_coroutine_is_timed_from_the_start(
     never: asyncio.Future[str] = asyncio.get_running_loop().create_future()
     output = await execute_tool(Tool(lambda arguments: never), {}, timeout=0.01)
     assert output.is_error and never.cancelled()
-    assert resumes == []
+    assert len(resumes) == 2 and 0 < resumes[0] <= 5.0 and 0 < resumes[1] <= 0.01
 
 
 async def test_closing_a_suspended_call_closes_the_tool() -> None:
