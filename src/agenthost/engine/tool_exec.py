@@ -45,7 +45,9 @@ def error_output(exc: BaseException) -> ToolOutput:
 async def execute_tool(
     tool: Tool, arguments: dict[str, Any], *, timeout: float | None
 ) -> ToolOutput:
-    """Call `tool`; an exception or timeout becomes an error output (cancellation propagates)."""
+    """Call `tool`; an exception or timeout becomes an error output (cancellation propagates).
+    A `TimeoutError` of the tool's own (a wait of its own ran out) is reported as itself."""
+    scope: CancelScope | None = None  # the timer, once armed
     try:
         call = tool.call(arguments)
         if timeout is None:
@@ -58,14 +60,14 @@ async def execute_tool(
                 value = stop.value
             else:  # what is left of the timeout (used up already: fires at this suspension)
                 left = timeout - (_now() - start)
-                with CancelScope(asyncio.get_running_loop().time() + left):
+                with (scope := CancelScope(asyncio.get_running_loop().time() + left)):
                     value = await _Suspended(call, signal)
         else:  # some other awaitable: the timer from the start
-            with CancelScope(asyncio.get_running_loop().time() + timeout):
+            with (scope := CancelScope(asyncio.get_running_loop().time() + timeout)):
                 value = await call
-    except TimeoutError:
-        return error_output(ToolTimeout(tool_name=tool.spec.name, seconds=timeout or 0))
     except Exception as exc:
+        if type(exc) is TimeoutError and scope is not None and scope.expired():
+            return error_output(ToolTimeout(tool_name=tool.spec.name, seconds=timeout or 0))
         return error_output(exc)
     if isinstance(value, ToolOutput):
         return value
