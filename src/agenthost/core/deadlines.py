@@ -124,12 +124,12 @@ class CancelScope:
         if self.shield:
             _shields[task] = self
         deadline = self.deadline
-        if deadline is not None:
-            handle = self._handle
-            if handle is None or self._armed_for != deadline:  # else kept from the last block
-                if handle is not None:
-                    handle.cancel()
-                self._arm(task.get_loop(), deadline)
+        handle = self._handle
+        if handle is not None and self._armed_for != deadline:  # kept for another deadline
+            handle.cancel()
+            handle = self._handle = None
+        if handle is None and deadline is not None:  # else kept from the last block
+            self._arm(task.get_loop(), deadline)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: object, tb: object) -> None:

@@ -527,13 +527,14 @@ class Runner:
                 return None
         except StopAsyncIteration:
             return None
-        except TimeoutError:
-            self._timed_out(active, outcome)
-            return None
         except AgentHostError as exc:
             outcome.fail(exc.code, exc.message, retryable=exc.retryable)
             return None
         except Exception as exc:
+            if isinstance(exc, TimeoutError) and scope.expired():  # the scope's: deadline, cancel
+                self._timed_out(active, outcome)
+                return None
+            # an agent's own TimeoutError (a wait of its own ran out) is its failure
             log.exception("agent %s failed in run %s", self._author, active.run_id)
             outcome.fail("runner.error", f"{type(exc).__name__}: {exc}")
             return None

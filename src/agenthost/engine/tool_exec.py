@@ -2,9 +2,9 @@
 
 The timeout costs nothing for a tool that finishes without suspending (most quick async
 tools): its coroutine's first step is driven here, synchronously, and only when it suspends
-is the timer armed (`_resume`), for what is left of the timeout. A tool that never awaits
-anything cannot be interrupted by a timer anyway; one that suspends is timed out as before,
-from the moment it was called.
+is the timer armed (a `CancelScope` around `_Suspended`), for what is left of the timeout.
+A tool that never awaits anything cannot be interrupted by a timer anyway; one that
+suspends is timed out as before, from the moment it was called.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 
 import msgspec
 
+from agenthost.core.deadlines import CancelScope
 from agenthost.core.errors import AgentHostError, ToolTimeout
 from agenthost.ports.tools import Tool, ToolOutput
 
@@ -44,7 +45,9 @@ def error_output(exc: BaseException) -> ToolOutput:
 async def execute_tool(
     tool: Tool, arguments: dict[str, Any], *, timeout: float | None
 ) -> ToolOutput:
-    """Call `tool`; an exception or timeout becomes an error output (cancellation propagates)."""
+    """Call `tool`; an exception or timeout becomes an error output (cancellation propagates).
+    A `TimeoutError` of the tool's own (a wait of its own ran out) is reported as itself."""
+    scope: CancelScope | None = None  # the timer, once armed
     try:
         call = tool.call(arguments)
         if timeout is None:
@@ -55,25 +58,20 @@ async def execute_tool(
                 signal = call.send(None)  # its first step, here and now
             except StopIteration as stop:  # finished without suspending: no timer at all
                 value = stop.value
-            else:
-                value = await _resume(call, signal, timeout - (_now() - start))
+            else:  # what is left of the timeout (used up already: fires at this suspension)
+                left = timeout - (_now() - start)
+                with (scope := CancelScope(asyncio.get_running_loop().time() + left)):
+                    value = await _Suspended(call, signal)
         else:  # some other awaitable: the timer from the start
-            async with asyncio.timeout(timeout):
+            with (scope := CancelScope(asyncio.get_running_loop().time() + timeout)):
                 value = await call
-    except TimeoutError:
-        return error_output(ToolTimeout(tool_name=tool.spec.name, seconds=timeout or 0))
     except Exception as exc:
+        if type(exc) is TimeoutError and scope is not None and scope.expired():
+            return error_output(ToolTimeout(tool_name=tool.spec.name, seconds=timeout or 0))
         return error_output(exc)
     if isinstance(value, ToolOutput):
         return value
     return ToolOutput(content=render_result(value))
-
-
-async def _resume(coro: Coroutine[Any, Any, Any], signal: Any, timeout: float) -> Any:
-    """Go on with a tool coroutine suspended on `signal`, under what is left of its timeout
-    (a timeout already used up by its first step fires at its first suspension)."""
-    async with asyncio.timeout(timeout):
-        return await _Suspended(coro, signal)
 
 
 class _Suspended:

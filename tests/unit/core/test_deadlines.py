@@ -326,3 +326,18 @@ async def test_a_kept_timer_firing_between_blocks_times_out_the_next_block() -> 
     with pytest.raises(TimeoutError), scope:  # the next block is past the deadline
         await asyncio.get_running_loop().create_future()
     assert scope.expired() and _cancelling() == 0
+
+
+async def test_a_kept_timer_is_dropped_when_the_deadline_is_taken_away() -> None:
+    """`deadline = None` between blocks: the next block has no timer, the kept one included."""
+    scope = CancelScope(_now(), keep_timer=True)  # due: its timer runs at this turn's end
+    with scope:
+        pass  # ended before it ran: the timer is kept
+    kept = scope._handle
+    assert kept is not None
+    scope.deadline = None
+    with scope:
+        await asyncio.sleep(0)  # the kept timer would fire here
+        await asyncio.sleep(0)
+    assert kept.cancelled() and scope._handle is None
+    assert not scope.expired() and _cancelling() == 0

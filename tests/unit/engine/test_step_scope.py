@@ -261,3 +261,24 @@ async def test_a_cancel_waits_for_the_agents_shielded_work(store: SessionStore) 
     assert agent.done == ["cleaned up"]
     assert events[-1].type == "run.failed"
     assert events[-1].error is not None and events[-1].error.code == "cancelled"
+
+
+class _OwnTimeout:
+    """An agent whose own wait runs out (a `TimeoutError` that no scope of the run raised)."""
+
+    manifest = Manifest(id="own-timeout", name="own-timeout")
+
+    async def run(self, ctx: RunContext, host: HostAPI) -> AsyncIterator[ResultBatch]:
+        yield [MessageCompleted(message=Message.assistant("asking upstream"))]
+        raise TimeoutError("upstream did not answer within 5s")
+
+
+@pytest.mark.parametrize("timeout", [None, 3600.0])
+async def test_an_agents_own_timeout_error_is_its_failure_not_the_deadline(
+    store: SessionStore, timeout: float | None
+) -> None:
+    events = await _run(Runner(_OwnTimeout(), store=store), "run_own", timeout=timeout)
+    error = events[-1].error
+    assert events[-1].type == "run.failed" and error is not None
+    assert error.code == "runner.error"
+    assert error.message == "TimeoutError: upstream did not answer within 5s"

@@ -1,4 +1,5 @@
-"""execute_tool: a tool's timeout is armed only when the tool suspends (engine/tool_exec.py)."""
+"""execute_tool: a coroutine tool's timeout is armed only when the tool suspends
+(engine/tool_exec.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from agenthost.core.deadlines import CancelScope
 from agenthost.engine import tool_exec
 from agenthost.engine.tool_exec import execute_tool
 from agenthost.ports.models import ToolSpec
@@ -31,15 +33,19 @@ class Tool:
 
 @pytest.fixture
 def resumes(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """The timeouts `_resume` was given: one per call that suspended (an armed timer)."""
+    """The timers execute_tool armed, as the seconds left to each deadline when it was set
+    (a coroutine tool: one per call that suspended)."""
     armed: list[float] = []
-    original = tool_exec._resume
 
-    def spy(coro: Any, signal: Any, timeout: float) -> Awaitable[Any]:
-        armed.append(timeout)
-        return original(coro, signal, timeout)
+    class Spy(CancelScope):
+        __slots__ = ()
 
-    monkeypatch.setattr(tool_exec, "_resume", spy)
+        def __init__(self, deadline: float | None = None, **kwargs: Any) -> None:
+            assert deadline is not None
+            armed.append(deadline - asyncio.get_running_loop().time())
+            super().__init__(deadline, **kwargs)
+
+    monkeypatch.setattr(tool_exec, "CancelScope", Spy)
     return armed
 
 
@@ -105,9 +111,9 @@ async def test_a_suspending_tool_that_times_out(resumes: list[float]) -> None:
             cleaned.set()
         return "never"
 
-    output = await execute_tool(Tool(stuck), {}, timeout=0.01)
+    output = await execute_tool(Tool(stuck), {}, timeout=0.0)  # due at its first suspension
     assert output.is_error
-    assert "probe" in output.content and "0.01" in output.content
+    assert "'probe' did not finish within 0s" in output.content
     assert cleaned.is_set()
     assert len(resumes) == 1
 
@@ -123,13 +129,13 @@ async def test_the_first_step_counts_against_the_timeout(
 
     async def slow_start(arguments: dict[str, Any]) -> str:
         reached.set()
-        await asyncio.Event().wait()
+        await asyncio.sleep(0)  # ready again at once: the due timer still comes first
         return "never"
 
     output = await execute_tool(Tool(slow_start), {}, timeout=2.0)
     assert reached.is_set()
     assert output.is_error and "2" in output.content
-    assert resumes == [-3.0]
+    assert len(resumes) == 1 and resumes[0] <= -3.0
 
 
 @pytest.mark.parametrize("suspend", [False, True])
@@ -144,12 +150,23 @@ async def test_a_tool_raising_becomes_an_error_output(resumes: list[float], susp
     assert len(resumes) == (1 if suspend else 0)
 
 
-async def test_a_tool_raising_timeout_error_itself_is_reported_as_a_timeout() -> None:
-    async def own_timeout(arguments: dict[str, Any]) -> str:
-        raise TimeoutError
+@pytest.mark.parametrize("suspend", [False, True])
+@pytest.mark.parametrize("timeout", [None, 5.0])
+async def test_a_tool_raising_timeout_error_itself_is_reported_as_its_own_error(
+    suspend: bool, timeout: float | None
+) -> None:
+    """Not as "did not finish within 5.0s" (nor "within 0s" without a timeout): the tool's
+    own wait ran out, and its message says which."""
 
-    output = await execute_tool(Tool(own_timeout), {}, timeout=5.0)
-    assert output.is_error and "probe" in output.content
+    async def own_timeout(arguments: dict[str, Any]) -> str:
+        if suspend:
+            await asyncio.sleep(0)
+        raise TimeoutError("the upstream API did not answer")
+
+    output = await execute_tool(Tool(own_timeout), {}, timeout=timeout)
+    assert output == ToolOutput(
+        content="error: TimeoutError: the upstream API did not answer", is_error=True
+    )
 
 
 async def test_cancellation_while_suspended_reaches_the_tool_and_propagates(
@@ -217,9 +234,9 @@ async def test_an_awaitable_that_is_not_a_coroutine_is_timed_from_the_start(
 
     assert await execute_tool(Tool(call), {}, timeout=5.0) == ToolOutput(content="later")
     never: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-    output = await execute_tool(Tool(lambda arguments: never), {}, timeout=0.01)
+    output = await execute_tool(Tool(lambda arguments: never), {}, timeout=0.0)
     assert output.is_error and never.cancelled()
-    assert resumes == []
+    assert len(resumes) == 2 and 0 < resumes[0] <= 5.0 and resumes[1] <= 0.0
 
 
 async def test_closing_a_suspended_call_closes_the_tool() -> None:
