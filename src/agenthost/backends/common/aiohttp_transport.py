@@ -7,7 +7,8 @@ environment: trust_env costs every request a look through the proxy variables an
 aiohttp's errors become the transport's: failing to connect or a connection dropped before the
 answer -> `NotAnswered`, a body that breaks off -> `ResponseBroken`. A pooled connection the
 server had closed while idle fails with `ServerDisconnectedError` or `ClientOSError` before
-anything was answered: that request is sent once more, as `H1Client` does.
+anything was answered: that request is sent once more, as `H1Client` does (not when no
+connection could be made: `ClientConnectorError`, which aiohttp never retries either).
 """
 
 from __future__ import annotations
@@ -105,6 +106,8 @@ class AiohttpTransport:
         try:
             try:
                 response = await session.post(url, data=body, headers=headers, ssl=self._ssl)
+            except aiohttp.ClientConnectorError:
+                raise  # no connection made (refused, DNS, TLS): nothing to resend it on
             except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
                 # a pooled keep-alive connection the server had already closed: nothing was
                 # answered, so send once more

@@ -8,15 +8,17 @@ an answer, 429 with Retry-After, TLS with a self-signed certificate. Then how "a
 
 from __future__ import annotations
 
+import socket
 import ssl
 from pathlib import Path
 
+import aiohttp
 import orjson
 import pytest
 
 from agenthost.backends.common.aiohttp_transport import AiohttpTransport
 from agenthost.backends.common.h1_pool import H1Client
-from agenthost.backends.common.transport import choose_transport, proxy_applies
+from agenthost.backends.common.transport import NotAnswered, choose_transport, proxy_applies
 from agenthost.backends.models.openai_compat import OpenAICompatibleModel
 from agenthost.backends.models.providers import Provider, ProviderSettings, resolve_provider
 from agenthost.core.errors import (
@@ -159,6 +161,26 @@ async def test_no_answer_at_all_is_unavailable(kind: str) -> None:
         with pytest.raises(ModelUnavailable) as info:
             await model.request(HI)
         assert info.value.retryable
+
+
+async def test_a_refused_connection_is_tried_once() -> None:
+    """No connection made: nothing to resend on (aiohttp's ClientConnectorError is a
+    ClientOSError, which a stale pooled connection raises too)."""
+    attempts: list[object] = []
+
+    async def count(*_: object) -> None:
+        attempts.append(None)
+
+    trace = aiohttp.TraceConfig()
+    trace.on_connection_create_start.append(count)
+    with socket.socket() as sock:  # a port nobody listens on: bound, never listening
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1/chat/completions"
+        async with aiohttp.ClientSession(trace_configs=[trace]) as session:
+            transport = AiohttpTransport(session)
+            with pytest.raises(NotAnswered, match="ClientConnectorError"):
+                await transport.post(url, body=b"{}", headers={})
+    assert len(attempts) == 1
 
 
 async def test_429_with_retry_after(kind: str) -> None:
