@@ -12,6 +12,11 @@ sees it, exactly when the per-commit `os.stat` would have.
 
 Elsewhere (not Linux, no libc, the inotify limits reached) `changed()` always answers True:
 the store stats after every commit, as before.
+
+What the watch does not see, where the per-commit `os.stat` did: a directory above the file's
+own being renamed or replaced (the path then names another file or none), and changes made on
+another host to a network file system (inotify reports only this kernel's; SQLite's locking
+is not safe on NFS either, see docs/stores.md).
 """
 
 from __future__ import annotations
