@@ -139,7 +139,12 @@ class H1Client:
                 break
             waiter = self._loop.create_future()
             self._waiters.append(waiter)
-            await waiter
+            try:
+                await waiter
+            except BaseException:
+                if waiter.done() and not waiter.cancelled():
+                    self._wake_one()  # woken, then cancelled: the wake-up goes to the next
+                raise
             if self.closed:
                 raise NotAnswered("the HTTP client is closed")
             if (conn := self._take_idle(target.key)) is not None:

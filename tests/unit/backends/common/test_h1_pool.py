@@ -154,13 +154,46 @@ async def test_a_cancelled_wait_closes_the_connection(client: H1Client) -> None:
 
 
 async def test_an_unread_body_closes_the_connection(client: H1Client) -> None:
-    async with RawHTTPServer(keep_answering) as server:
-        response = await client.post(server.url(), body=b"x" * 10, headers={})
-        response.release()  # the body may not all be read: not reused
+    connections: list[RawConnection] = []
+
+    async def part_then_answer(conn: RawConnection) -> None:
+        connections.append(conn)
+        if len(connections) == 1:  # the first answer: its head and 10 of its 1000 body bytes
+            await conn.request()
+            conn.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + b"x" * 10)
+        await keep_answering(conn)
+
+    async with RawHTTPServer(part_then_answer) as server:
+        response = await client.post(server.url(), body=b"x", headers={})
+        response.release()  # 990 bytes still to come: the connection cannot be reused
         response = await client.post(server.url(), body=b"y", headers={})
         assert await response.read() == b"echo:y"
         response.release()
-        assert client.connections_made in (1, 2)
+        assert client.connections_made == 2
+
+
+async def test_a_woken_waiter_cancelled_passes_the_wake_up_on(client: H1Client) -> None:
+    """max_connections=1: the connection released wakes the first waiter; that one is
+    cancelled before it runs, so the second must get the connection (not wait forever)."""
+    client.max_connections = 1
+    async with RawHTTPServer(keep_answering) as server:
+        first = await client.post(server.url(), body=b"1", headers={})
+        waiting = [
+            asyncio.create_task(client.post(server.url(), body=b, headers={})) for b in (b"2", b"3")
+        ]
+        for _ in range(100):  # each task reaches its wait in its first steps
+            if len(client._waiters) == 2:
+                break
+            await asyncio.sleep(0)
+        assert len(client._waiters) == 2
+        assert await first.read() == b"echo:1"
+        first.release()  # wakes the first waiter...
+        waiting[0].cancel()  # ...which is cancelled before it runs
+        async with asyncio.timeout(60):  # a guard against hanging, not a time limit
+            response = await waiting[1]
+        assert await response.read() == b"echo:3"
+        response.release()
+        assert waiting[0].cancelled()
 
 
 async def test_at_most_max_connections(client: H1Client) -> None:
