@@ -135,7 +135,7 @@ async def test_a_mysql_database_before_the_queue_gets_it_by_db_upgrade(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A MySQL database at schema version 2 (no waiters' table) is refused at start-up until
-    `agenthost db upgrade` applies step 3; then the queue serves tickets in order."""
+    `agenthost db upgrade` applies step 3 (and 4); then the queue serves tickets in order."""
     from agenthost.backends.sessions import _mysql_sql
 
     monkeypatch.setenv("AGENTHOST_HOME", str(tmp_path))
@@ -151,7 +151,7 @@ async def test_a_mysql_database_before_the_queue_gets_it_by_db_upgrade(
         done = await asyncio.to_thread(
             CliRunner().invoke, app, ["db", "upgrade", "--config", str(config)]
         )
-        assert done.exit_code == 0 and "applied migrations [3]" in done.output, done.output
+        assert done.exit_code == 0 and "applied migrations [3, 4]" in done.output, done.output
         store: Any = open_session_store(plain)
         async with store:
             queue = store.leases()
