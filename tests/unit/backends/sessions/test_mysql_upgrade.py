@@ -6,20 +6,17 @@ no DROP INDEX IF EXISTS): one already dropped by hand, or both, is no error."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from agenthost.backends.sessions import _mysql_sql, mysql, open_session_store
-from agenthost.cli.app import app
 from agenthost.core.errors import ConfigError
 from agenthost.core.events import Event
 from agenthost.core.ids import new_id
 from agenthost.core.session import SessionKey
-from tests.contract.server_stores import private_server
+from tests.contract.server_stores import cli_db_upgrade, private_server
 
 KEY = SessionKey("app", "u", "kept")
 LONG = 600.0
@@ -73,11 +70,7 @@ async def test_db_upgrade_takes_a_version_3_database_to_4_and_keeps_its_data(
         await _version_3(plain + "&migrate=true", monkeypatch)
         with pytest.raises(ConfigError, match=r"schema version 3.*agenthost db upgrade"):
             await open_session_store(plain).open()
-        config = tmp_path / "agenthost.yaml"
-        config.write_text(f"store:\n  url: '{plain}'\n")
-        done = await asyncio.to_thread(
-            CliRunner().invoke, app, ["db", "upgrade", "--config", str(config)]
-        )
+        done = await cli_db_upgrade(tmp_path, plain)
         assert done.exit_code == 0 and "applied migrations [4]" in done.output, done.output
         store: Any = open_session_store(plain)
         assert await store.upgrade() == []
