@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from agenthost.backends.sessions import _mysql_sql, mysql, open_session_store
-from agenthost.core.errors import ConfigError
+from agenthost.core.errors import ConfigError, StoreError
 from agenthost.core.events import Event
 from agenthost.core.ids import new_id
 from agenthost.core.session import SessionKey
@@ -110,3 +110,26 @@ async def test_step_4_half_done_by_hand_is_finished_without_error(
         async with store:
             assert await _indexes(store) == {"PRIMARY", "by_key"}
             await _kept(store)
+
+
+async def test_an_upgrade_waits_for_anothers_lock_then_says_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Replicas upgrading together take turns (GET_LOCK): one that cannot get the lock in
+    time applies nothing and says why, instead of running the steps beside the other."""
+    async with private_server("mysql") as url:
+        plain = url.replace("&migrate=true", "")
+        monkeypatch.setattr(mysql, "MIGRATE_LOCK_SECONDS", 0)
+        holder: Any = open_session_store(plain)
+        store: Any = open_session_store(plain)
+        pool = await holder._connect()
+        try:
+            async with pool.acquire() as conn, conn.cursor() as cur:
+                await cur.execute("SELECT GET_LOCK(%s, 0)", (f"agenthost.migrate.{holder.prefix}",))
+                assert (await cur.fetchone())[0] == 1
+                with pytest.raises(StoreError, match="another process has been migrating"):
+                    await store.upgrade()
+                assert await store.schema_version() == 0
+        finally:
+            await holder._close_pool(pool)
+        assert await store.upgrade() == [1, 2, 3, 4]  # the lock went with its connection
