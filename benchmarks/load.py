@@ -116,6 +116,15 @@ class Phase:
             for c, w in zip(self.replica_cpu, self.replica_wait, strict=True)
         ]
 
+    def split_ms(self) -> tuple[float, float]:
+        """(s, o): CPU ms per run of the replicas, and of everything else this run needs
+        (client, model, Postgres backends and background processes, Redis); not `other`."""
+        if not self.runs:
+            return 0.0, 0.0
+        replicas = self.cpu.get("replicas", 0.0)
+        rest = sum(v for k, v in self.cpu.items() if k not in ("replicas", "other"))
+        return 1000 * replicas / self.runs, 1000 * rest / self.runs
+
     def summary(self) -> dict[str, Any]:
         per_run = {
             k: round(1000 * v / self.runs, 3) if self.runs else None for k, v in self.cpu.items()
@@ -162,6 +171,22 @@ def _named(name: str) -> list[int]:
     return pids
 
 
+_PG_AUX = (b"walwriter", b"checkpointer", b"background writer", b"autovacuum", b"archiver")
+
+
+def _postgres_aux() -> list[int]:
+    """Postgres' own background processes (WAL writer, checkpointer, ...): no backend of a
+    client, so they are not found by `application_name`; they write what every backend
+    committed (ours and anyone else's on the server)."""
+    pids = []
+    for pid in _named("postgres"):
+        with contextlib.suppress(OSError):
+            title = Path(f"/proc/{pid}/cmdline").read_bytes()
+            if title.startswith(b"postgres: ") and any(name in title for name in _PG_AUX):
+                pids.append(pid)
+    return pids
+
+
 def _run_wait_ns(pid: int) -> int:
     """Nanoseconds the process's threads were runnable but waiting for a CPU (schedstat)."""
     total = 0
@@ -182,9 +207,10 @@ def _machine_busy() -> int:
 class CpuMeter:
     """CPU seconds of each component between `start()` and `stop()` (Linux /proc).
 
-    Postgres is this phase's backends only (`application_name`, set in the store URL);
-    the server's other processes (WAL writer, other clients' backends) count as `other`,
-    with every other process on the machine."""
+    Postgres is this phase's backends only (`application_name`, set in the store URL), and
+    `postgres_aux` the server's background processes (WAL writer, checkpointer, ...: shared
+    with anyone else using the server); other clients' backends count as `other`, with every
+    other process on the machine."""
 
     replicas: list[int]
     model: int
@@ -199,6 +225,7 @@ class CpuMeter:
         sample["client"] = _ticks("self")
         sample["model"] = _ticks(self.model)
         sample["redis"] = sum(_ticks(pid) for pid in _named("redis-server"))
+        sample["postgres_aux"] = sum(_ticks(pid) for pid in _postgres_aux())
         sample["machine"] = _machine_busy()
         return sample, {pid: _ticks(pid) for pid in _named("postgres")}
 
@@ -222,6 +249,7 @@ class CpuMeter:
             "client": delta["client"],
             "model": delta["model"],
             "postgres": postgres / self.hz,
+            "postgres_aux": delta["postgres_aux"],
             "redis": delta["redis"],
         }
         ours["other"] = max(0.0, delta["machine"] - sum(ours.values()))
@@ -587,6 +615,26 @@ def _note(phase: Phase) -> str:
     )
 
 
+def core_bound(one: Phase, two: Phase, cores: int | None = None) -> str:
+    """The most two replicas could do over one on `cores` cores given to this benchmark
+    alone, from each phase's CPU per run: one replica does at most min(1/s1, n/(s1 + o1))
+    runs per ms (a core of its own, everything else on the rest), two at most
+    min(2/s2, n/(s2 + o2)) (s: the replicas' ms per run, o: everything else's; `split_ms`).
+    And what the same CPU per run gives where each replica has a core and the store, client
+    and model run elsewhere (as on separate hosts): 2 s1 / s2."""
+    n = cores or os.cpu_count() or 1
+    (s1, o1), (s2, o2) = one.split_ms(), two.split_ms()
+    if not (s1 and s2):
+        return "no runs"
+    best_one = min(1 / s1, n / (s1 + o1))
+    best_two = min(2 / s2, n / (s2 + o2))
+    return (
+        f"{n}-core bound from CPU per run: 1 replica s {s1:.2f} + o {o1:.2f} ms, 2 replicas "
+        f"s {s2:.2f} + o {o2:.2f} ms: at most {best_two / best_one:.2f}x; with a core per "
+        f"replica and the rest elsewhere, 2 s1 / s2 = {2 * s1 / s2:.2f}x"
+    )
+
+
 def rows_of(phases: Sequence[Phase]) -> list[Row]:
     rows = [
         Row(
@@ -605,6 +653,7 @@ def rows_of(phases: Sequence[Phase]) -> list[Row]:
         ratio = two.runs_per_s / one.runs_per_s
         got, wanted = max(one.core_share(), default=0.0), max(one.wants_share(), default=0.0)
         bound = wanted >= CPU_BOUND
+        ceiling = core_bound(one, two)
         rows.append(
             Row(
                 workload=WORKLOAD,
@@ -619,7 +668,7 @@ def rows_of(phases: Sequence[Phase]) -> list[Row]:
                     f"1 replica: on CPU {100 * got:.0f}% of a core, with its waits for a CPU "
                     f"{100 * wanted:.0f}% ({'CPU-bound' if bound else 'NOT CPU-bound'}); "
                     f"{os.cpu_count()} cores shared by replicas, client, model, stores and the "
-                    f"machine's other processes"
+                    f"machine's other processes; {ceiling}"
                 ),
             )
         )

@@ -9,6 +9,14 @@ with the user's message, a fenced append of three events, the lease release. Pri
 CPU of that connection's backend (/proc, utime + stime) per run after 50 warm-up runs.
 Postgres must be on this machine. `--src` runs another checkout's code (a child process
 with that `PYTHONPATH`), e.g. main's, to compare.
+
+    python -m benchmarks.pg_store_cpu --compare plan_cache_mode=auto \
+        plan_cache_mode=force_generic_plan
+
+compares store URL settings (query parameters; asyncpg passes unknown ones to the server as
+settings of the connection): one store per setting, each on its own backend, the runs
+interleaved one by one (store A's run, store B's, ...) so that the machine's other load
+weighs on every setting alike; the CPU of each backend per run.
 """
 
 from __future__ import annotations
@@ -19,14 +27,15 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from benchmarks.load import ROOT, _postgres_base, _ticks, run_async
 
 
-async def measure(runs: int) -> float:
-    """Backend CPU ms per run (see the module doc)."""
+async def measure(runs: int, settings: Sequence[str] = ("",)) -> list[float]:
+    """Backend CPU ms per run for each store URL setting (see the module doc)."""
     from agenthost.backends.sessions import open_session_store
     from agenthost.core.events import Event, EventType
     from agenthost.core.ids import new_id
@@ -35,45 +44,59 @@ async def measure(runs: int) -> float:
     def event(kind: EventType) -> Event:
         return Event(id=new_id(), run_id="r", author="agent", type=kind)
 
-    prefix = f"cpu{uuid.uuid4().hex[:8]}_"
-    url = f"{_postgres_base()}?table_prefix={prefix}&migrate=true&pool_size=1"  # one backend
-    store: Any = open_session_store(url)
+    async def run(store: Any, i: int) -> None:
+        leases = store.leases()
+        lease = await leases.acquire_queued(f"l{i}", "h", ttl=30.0, ticket=None)
+        key = SessionKey("app", "u", f"s{i}")
+        session = await store.create_with_events(key, [event("message.received")])
+        answer = [event("run.started"), event("message.completed"), event("run.completed")]
+        await store.append(session, answer, fence=lease)
+        await leases.release(lease)
+
+    stores: list[Any] = []
+    pids: list[int] = []
     try:
-        async with store:
-            leases = store.leases()
+        for setting in settings:
+            prefix = f"cpu{uuid.uuid4().hex[:8]}_"
+            url = (
+                f"{_postgres_base()}?table_prefix={prefix}&migrate=true&pool_size=1"  # one backend
+            )
+            store: Any = open_session_store(url + (f"&{setting}" if setting else ""))
+            stores.append(store)
+            await store.open()
             async with store._pool.acquire() as conn:
-                pid = int(await conn.fetchval("SELECT pg_backend_pid()"))
-
-            async def run(i: int) -> None:
-                lease = await leases.acquire_queued(f"l{i}", "h", ttl=30.0, ticket=None)
-                key = SessionKey("app", "u", f"s{i}")
-                session = await store.create_with_events(key, [event("message.received")])
-                answer = [event("run.started"), event("message.completed"), event("run.completed")]
-                await store.append(session, answer, fence=lease)
-                await leases.release(lease)
-
-            for i in range(50):
-                await run(-1 - i)
-            first = _ticks(pid)
-            for i in range(runs):
-                await run(i)
-            ticks = _ticks(pid) - first
+                pids.append(int(await conn.fetchval("SELECT pg_backend_pid()")))
+        for i in range(50):
+            for store in stores:
+                await run(store, -1 - i)
+        first = [_ticks(pid) for pid in pids]
+        for i in range(runs):
+            for store in stores:
+                await run(store, i)
+        ticks = [_ticks(pid) - before for pid, before in zip(pids, first, strict=True)]
     finally:
-        await store.drop_tables()
-    return 1000 * ticks / os.sysconf("SC_CLK_TCK") / runs
+        for store in stores:
+            await store.drop_tables()
+            await store.aclose()
+    return [1000 * t / os.sysconf("SC_CLK_TCK") / runs for t in ticks]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
     parser.add_argument("--runs", type=int, default=1500)
     parser.add_argument("--src", type=Path, default=None, help="the code to measure")
+    parser.add_argument(
+        "--compare", nargs="+", default=[""], help="store URL settings, e.g. plan_cache_mode=auto"
+    )
     args = parser.parse_args(argv)
     if args.src is not None:
         env = dict(os.environ, PYTHONPATH=f"{args.src}{os.pathsep}{ROOT}")
         cmd = [sys.executable, "-m", "benchmarks.pg_store_cpu", "--runs", str(args.runs)]
-        return subprocess.call(cmd, env=env, cwd=ROOT)
-    ms = run_async(asyncio.wait_for(measure(args.runs), 600))
-    print(f"Postgres backend CPU {ms:.3f} ms per run ({args.runs} runs)")
+        return subprocess.call([*cmd, "--compare", *args.compare], env=env, cwd=ROOT)
+    found = run_async(asyncio.wait_for(measure(args.runs, args.compare), 600))
+    for setting, ms in zip(args.compare, found, strict=True):
+        label = f" with {setting}" if setting else ""
+        print(f"Postgres backend CPU {ms:.3f} ms per run ({args.runs} runs){label}")
     return 0
 
 

@@ -11,12 +11,14 @@ parallel runs and leftovers of killed runs never collide.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import os
 import socket
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -104,3 +106,16 @@ async def private_server(name: str) -> AsyncIterator[str]:
         yield url
     finally:
         await drop(url)
+
+
+async def cli_db_upgrade(home: Path, url: str) -> Any:
+    """`agenthost db upgrade` on a config whose store is `url` (in `home`; the caller sets
+    AGENTHOST_HOME), run in a thread (the command runs its own event loop): the Result."""
+    from typer.testing import CliRunner
+
+    from agenthost.cli.app import app
+
+    config = home / "agenthost.yaml"
+    config.write_text(f"store:\n  url: '{url}'\n")
+    command = ["db", "upgrade", "--config", str(config)]
+    return await asyncio.to_thread(CliRunner().invoke, app, command)

@@ -14,10 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from agenthost.backends.sessions import open_session_store
-from agenthost.cli.app import app
 from agenthost.core.errors import ConfigError
 from agenthost.core.messages import Message
 from agenthost.engine.llm_agent import LLMAgent
@@ -25,7 +23,7 @@ from agenthost.engine.runner import Runner, collect, final_text
 from agenthost.ports.leases import LeaseQueue
 from agenthost.testing.scripted import FunctionModel
 
-from .server_stores import private_server
+from .server_stores import cli_db_upgrade, private_server
 
 QUEUES = ["postgres", "mysql", "redis"]
 SHORT = 0.3  # seconds: a ticket let run out on purpose
@@ -135,7 +133,7 @@ async def test_a_mysql_database_before_the_queue_gets_it_by_db_upgrade(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A MySQL database at schema version 2 (no waiters' table) is refused at start-up until
-    `agenthost db upgrade` applies step 3; then the queue serves tickets in order."""
+    `agenthost db upgrade` applies step 3 (and 4); then the queue serves tickets in order."""
     from agenthost.backends.sessions import _mysql_sql
 
     monkeypatch.setenv("AGENTHOST_HOME", str(tmp_path))
@@ -146,12 +144,8 @@ async def test_a_mysql_database_before_the_queue_gets_it_by_db_upgrade(
             assert await open_session_store(plain).upgrade() == [1, 2]
         with pytest.raises(ConfigError, match="agenthost db upgrade"):
             await open_session_store(plain).open()
-        config = tmp_path / "agenthost.yaml"
-        config.write_text(f"store:\n  url: '{plain}'\n")
-        done = await asyncio.to_thread(
-            CliRunner().invoke, app, ["db", "upgrade", "--config", str(config)]
-        )
-        assert done.exit_code == 0 and "applied migrations [3]" in done.output, done.output
+        done = await cli_db_upgrade(tmp_path, plain)
+        assert done.exit_code == 0 and "applied migrations [3, 4]" in done.output, done.output
         store: Any = open_session_store(plain)
         async with store:
             queue = store.leases()

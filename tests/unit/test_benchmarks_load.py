@@ -6,7 +6,7 @@ asserted; the checks are errors, lost and duplicated events, and the rows it rep
 from __future__ import annotations
 
 from benchmarks._load_client import Streamed, checked
-from benchmarks.load import LoadSettings, Phase, measure, rows_of, run_async
+from benchmarks.load import LoadSettings, Phase, core_bound, measure, rows_of, run_async
 from benchmarks.suite import WORKLOADS
 
 RUNS = 20
@@ -70,3 +70,19 @@ def test_the_scaling_row_is_met_only_at_1_3x() -> None:
         row = rows_of([phase(1, 100), phase(2, two)])[2]
         assert row.target == ">= 1.3x" and row.met is met
         assert "(CPU-bound)" in row.note
+
+
+def test_the_core_bound_comes_from_cpu_per_run_without_the_machines_other_load() -> None:
+    def phase(replicas: int, replica_s: float) -> Phase:
+        p = Phase("postgres", replicas, 32, window=10.0, runs=1000)
+        p.cpu = {"replicas": replica_s, "client": 0.1, "model": 0.1, "postgres": 0.8, "other": 9.0}
+        return p
+
+    one, two = phase(1, 1.0), phase(2, 1.25)  # s1 1 ms + o 1 ms; s2 1.25 ms + o 1 ms
+    assert (one.split_ms(), two.split_ms()) == ((1.0, 1.0), (1.25, 1.0))
+    # one replica: min(1/1, 2/2) = 1 run/ms; two: min(2/1.25, 2/2.25) = 0.89
+    assert core_bound(one, two, cores=2).endswith(
+        "at most 0.89x; with a core per replica and the rest elsewhere, 2 s1 / s2 = 1.60x"
+    )
+    # on 4 cores the replicas' own CPU is the limit: min(1, 4/2) = 1 against min(1.6, 1.78)
+    assert "at most 1.60x" in core_bound(one, two, cores=4)

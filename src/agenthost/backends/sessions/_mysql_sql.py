@@ -4,7 +4,8 @@ Same layout as Postgres (`_postgres_sql.py`): events as blobs keyed by the sessi
 one row per state key. Every text column is utf8mb4_bin: ids and keys compare byte for byte
 (the default collation would make 'A' and 'a' the same key). `key` is reserved in MySQL, so
 the key columns are called `k`. DDL commits implicitly in MySQL, so each statement is
-idempotent (IF NOT EXISTS) and a half-applied migration is finished by the next upgrade.
+idempotent (IF NOT EXISTS, or `drop_indexes`' look in information_schema first) and a
+half-applied migration is finished by the next upgrade.
 """
 
 from __future__ import annotations
@@ -18,6 +19,24 @@ from agenthost.backends.sessions._sql_leases import MYSQL_QUEUE_TABLE
 
 _TABLE: Final = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
 _TEXT: Final = "VARCHAR(255) NOT NULL"
+
+
+def drop_indexes(table: str, names: tuple[str, ...]) -> tuple[str, ...]:
+    """Statements dropping whichever of the indexes `names` of `{p}<table>` exist, in one
+    ALTER TABLE (none left: a no-op). MariaDB has DROP INDEX IF EXISTS, MySQL 8 does not:
+    the ALTER is built from information_schema.statistics and run as a prepared statement
+    (a session variable: the upgrade's statements share one connection)."""
+    wanted = ", ".join(f"'{name}'" for name in names)
+    return (
+        "SET @agenthost_ddl = (SELECT IFNULL(CONCAT('ALTER TABLE `{p}" + table + "` ', "
+        "GROUP_CONCAT(DISTINCT CONCAT('DROP INDEX `', index_name, '`') SEPARATOR ', ')), "
+        "'DO 0') FROM information_schema.statistics WHERE table_schema = DATABASE() "
+        f"AND table_name = '{{p}}{table}' AND index_name IN ({wanted}))",
+        "PREPARE agenthost_ddl FROM @agenthost_ddl",
+        "EXECUTE agenthost_ddl",
+        "DEALLOCATE PREPARE agenthost_ddl",
+    )
+
 
 MIGRATIONS: Final = (
     Migration(
@@ -56,6 +75,19 @@ MIGRATIONS: Final = (
     MYSQL_MIGRATION,  # channel_inbox, channel_outbox: _channel_sql.py
     # the session leases' waiters in arrival order (LeaseQueue): _sql_leases.py
     Migration(3, "lease waiters' queue", (MYSQL_QUEUE_TABLE,)),
+    # Every append UPDATEs its session row (last_seq, updated_at, event_count). InnoDB updates
+    # those fixed-size columns in place in the clustered index, but a secondary index holding
+    # a changed column gets an entry delete-marked and a new one inserted: `updated_at` was in
+    # two, so every append wrote four secondary index records (and purge cleaned them up
+    # later). No statement needs them (each one's plan: tests/contract/test_session_plans.py):
+    # a session is found by its unique key `by_key`, `list` reads one user's rows through its
+    # (app, user_id) prefix and sorts them, and `purge_expired` (a rare sweep) scans the
+    # table. The same step as Postgres' 3 (_postgres_sql.py).
+    Migration(
+        4,
+        "sessions' by_user and by_age indexes dropped (appends write no secondary index)",
+        drop_indexes("sessions", ("by_user", "by_age")),
+    ),
 )
 
 TABLES: Final = (

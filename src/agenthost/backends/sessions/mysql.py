@@ -77,6 +77,7 @@ logger = logging.getLogger("agenthost.sessions.mysql")
 
 OPTIONS: Final = ("table_prefix", "migrate", "pool_size", "connect_timeout")
 LATEST: Final = latest_version(sql.MIGRATIONS)
+MIGRATE_LOCK_SECONDS = 60  # how long `upgrade` waits for another process's upgrade
 Rows = list[tuple[Any, ...]]
 
 
@@ -186,7 +187,13 @@ class MySQLSessionStore(OpenClose):
         applied: builtins.list[int] = []
         lock = f"agenthost.migrate.{self.prefix}"
         async with self._errors(), pool.acquire() as conn, conn.cursor() as cur:
-            await cur.execute("SELECT GET_LOCK(%s, 60)", (lock,))
+            await cur.execute("SELECT GET_LOCK(%s, %s)", (lock, MIGRATE_LOCK_SECONDS))
+            if (await cur.fetchone())[0] != 1:  # 0: timed out, the lock is still held
+                raise StoreError(
+                    f"MySQL session store: another process has been migrating "
+                    f"{self.prefix}schema_migrations for {MIGRATE_LOCK_SECONDS}s; try again "
+                    f"when it is done."
+                )
             try:
                 await cur.execute(self._sql["CREATE_MIGRATIONS"])
                 await cur.execute(f"SELECT version FROM {self.prefix}schema_migrations")
