@@ -14,15 +14,37 @@ both come in the same turn of the event loop (`_HeadCork`): a JSON answer, or a 
 whose first events are there when it starts, is one write (one system call, one wake-up of the
 client) instead of two. The bytes are the same; a head whose body does not follow at once goes
 out at the loop's next turn.
+
+Work uvicorn's protocol repeats, done once (the bytes and the scope stay the same):
+
+- a response head's headers are checked for forbidden bytes with one regex search over all
+  the names and one over all the values (`_Cycle`), not two searches a header;
+- a keep-alive connection keeps one idle timer (`_idle_timer`), re-armed when it fires early,
+  instead of a `call_later` made after every response and cancelled by the next request;
+- with a listening socket bound to one address (`host` an IP literal, not a wildcard), every
+  connection's local address is that address: the scope's `server` is asked of the first
+  connection's socket and kept on the server's state (`getsockname` was a system call a
+  connection).
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.logging import TRACE_LOG_LEVEL
+from uvicorn.protocols.http.flow_control import FlowControl
+from uvicorn.protocols.http.httptools_impl import (
+    HEADER_RE,
+    HEADER_VALUE_RE,
+    STATUS_LINE,
+    HttpToolsProtocol,
+    RequestResponseCycle,
+)
+from uvicorn.protocols.utils import get_remote_addr, is_ssl
 
 from agenthost.server.errors import error_body
 
@@ -87,6 +109,64 @@ class _HeadCork:
         return getattr(self._transport, name)
 
 
+def _checked(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """`headers` as a list, after uvicorn's checks of every name and value (the same
+    patterns and errors), in one search over all names and one over all values: b"-" between
+    names and b"\t" between values are allowed bytes there, so a match is one header's own."""
+    headers = list(headers)
+    if HEADER_RE.search(b"-".join([name for name, _ in headers])):
+        raise RuntimeError("Invalid HTTP header name.")
+    if HEADER_VALUE_RE.search(b"\t".join([value for _, value in headers])):
+        raise RuntimeError("Invalid HTTP header value.")
+    return headers
+
+
+class _Cycle(RequestResponseCycle):
+    """uvicorn's request cycle, with the response head written here: the same bytes and state
+    as uvicorn's `send`, the headers checked in two searches (`_checked`). Anything else (a
+    body, an access log to write, a paused or gone client) is uvicorn's own `send`."""
+
+    async def send(self, message: Any) -> None:
+        if (
+            message["type"] != "http.response.start"
+            or self.response_started
+            or self.access_log
+            or self.disconnected
+            or self.flow.write_paused
+        ):
+            return await super().send(message)
+        self.response_started = True
+        self.waiting_for_100_continue = False
+        status = message["status"]
+        content = [STATUS_LINE[status]]
+        close = False
+        for name, value in _checked([*self.default_headers, *message.get("headers", ())]):
+            name = name.lower()
+            if name == b"content-length" and self.chunked_encoding is None:
+                self.expected_content_length = int(value.decode())
+                self.chunked_encoding = False
+            elif name == b"transfer-encoding" and value.lower() == b"chunked":
+                self.expected_content_length = 0
+                self.chunked_encoding = True
+            elif name == b"connection" and b"close" in [
+                token.lower().strip() for token in value.split(b",")
+            ]:
+                self.keep_alive = False
+                close = True
+            content += (name, b": ", value, b"\r\n")
+        if not self.keep_alive and not close:
+            content.append(b"connection: close\r\n")
+        if (
+            self.chunked_encoding is None
+            and self.scope["method"] != "HEAD"
+            and status not in (204, 304)
+        ):
+            self.chunked_encoding = True
+            content.append(b"transfer-encoding: chunked\r\n")
+        content.append(b"\r\n")
+        self.transport.write(b"".join(content))
+
+
 class LimitedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with head limits (use `limited_protocol()`)."""
 
@@ -98,6 +178,68 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes: int | None = 0  # bytes of the current head; None: reading a body
         self._header_count = 0
         self._refused = False
+        self._idle_since: float | None = None  # loop time the last response ended; None: busy
+        self._idle_timer: asyncio.TimerHandle | None = None
+
+    # ---- the scope's server address, once per listening address
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        state = self.server_state  # one a server
+        server = getattr(state, _BOUND, None)
+        if server is None:
+            super().connection_made(transport)
+            if self.server is not None and _one_address(self.config):
+                setattr(state, _BOUND, self.server)  # every connection's local address
+            return
+        # uvicorn's connection_made, with the local address it would find
+        self.connections.add(self)
+        self.transport = transport
+        self.flow = FlowControl(transport)
+        self.server = server
+        self.client = get_remote_addr(transport)
+        self.scheme = "https" if is_ssl(transport) else "http"
+        if self.logger.level <= TRACE_LOG_LEVEL:
+            prefix = f"{self.client[0]}:{self.client[1]} - " if self.client else ""
+            self.logger.log(TRACE_LOG_LEVEL, "%sHTTP connection made", prefix)
+
+    # ---- one keep-alive timer a connection
+
+    def _unset_keepalive_if_required(self) -> None:
+        # uvicorn calls this when a request's bytes arrive, a response ends or the connection
+        # is lost: busy from now on (the timer, if armed, lapses when it fires)
+        self._idle_since = None
+
+    def on_response_complete(self) -> None:
+        # uvicorn's, arming the connection's one idle timer instead of a new one
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self._idle_since = None
+        self.flow.resume_reading()
+        if self.pipeline:
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+            return
+        self._idle_since = self.loop.time()
+        if self._idle_timer is None:
+            self._idle_timer = self.loop.call_later(self.timeout_keep_alive, self._idle_check)
+
+    def _idle_check(self) -> None:
+        self._idle_timer = None
+        since = self._idle_since
+        if since is None:  # a request came since: the end of its response arms it again
+            return
+        left = since + self.timeout_keep_alive - self.loop.time()
+        if left > 0:
+            self._idle_timer = self.loop.call_later(left, self._idle_check)
+        else:
+            self.timeout_keep_alive_handler()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        timer, self._idle_timer = self._idle_timer, None
+        if timer is not None:
+            timer.cancel()
 
     def data_received(self, data: bytes) -> None:
         if self._refused:
@@ -129,6 +271,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if cycle is not None and cycle is not before:  # a new request (not an upgrade): its
             # task starts at the loop's next turn and writes through this
             cycle.transport = _HeadCork(cycle.transport, self.loop)  # type: ignore[assignment]
+            if type(cycle) is RequestResponseCycle:
+                cycle.__class__ = _Cycle
 
     def on_message_complete(self) -> None:
         self._head_bytes = 0
@@ -145,6 +289,22 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if not self.transport.is_closing():
             self.transport.write(_response_431(self.max_headers, self.max_header_bytes))
             self.transport.close()
+
+
+_BOUND = "_agenthost_local_address"  # on uvicorn's ServerState: the listening address
+
+
+def _one_address(config: Any) -> bool:
+    """Whether the server listens on one address only, so that every connection's local
+    address is the same: a TCP socket of its own bound to an IP literal that is not a
+    wildcard (not a host name, which may listen on several; not a socket or descriptor
+    given by the caller, whatever it is)."""
+    if config.uds or config.fd is not None:
+        return False
+    try:
+        return not ipaddress.ip_address(config.host).is_unspecified
+    except ValueError:
+        return False
 
 
 def limited_protocol(*, max_headers: int, max_header_bytes: int) -> type[HttpToolsProtocol]:

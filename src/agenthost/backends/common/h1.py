@@ -104,7 +104,8 @@ class H1Response:
                 raise self._error
             if self._conn is None:
                 raise ResponseBroken("the response was closed before its end")
-            waiter = self._waiter = asyncio.get_running_loop().create_future()
+            loop = self._conn._loop or asyncio.get_running_loop()
+            waiter = self._waiter = loop.create_future()
             await waiter
         return self.read_nowait()
 
@@ -144,9 +145,13 @@ class H1Connection(asyncio.Protocol):
         self,
         on_reusable: Callable[[H1Connection], None] | None = None,
         key: Hashable = None,
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         self._on_reusable = on_reusable
         self.key = key  # the pool's name for where it goes
+        # the loop it runs on (its futures' loop), when the maker knows it: asking for the
+        # running loop is a `getpid` system call in CPython 3.11, two a request
+        self._loop = loop
         self.on_closed: Callable[[], None] | None = None  # called once, when it closes
         self._transport: asyncio.Transport | None = None
         self._parser = httptools.HttpResponseParser(self)
@@ -248,7 +253,8 @@ class H1Connection(asyncio.Protocol):
         if transport is None or self.closed or transport.is_closing():
             raise NotAnswered("the connection was already closed")
         self._response = H1Response(self)
-        head: asyncio.Future[H1Response] = asyncio.get_running_loop().create_future()
+        loop = self._loop or asyncio.get_running_loop()
+        head: asyncio.Future[H1Response] = loop.create_future()
         self._head = head
         self._answered = False
         self.requests += 1
