@@ -17,8 +17,6 @@ out at the loop's next turn.
 
 Work uvicorn's protocol repeats, done once (the bytes and the scope stay the same):
 
-- a response head's headers are checked for forbidden bytes with one regex search over all
-  the names and one over all the values (`_Cycle`), not two searches a header;
 - a keep-alive connection keeps one idle timer (`_idle_timer`), re-armed when it fires early,
   instead of a `call_later` made after every response and cancelled by the next request;
 - with a listening socket bound to one address (`host` an IP literal, not a wildcard), every
@@ -31,19 +29,12 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-from collections.abc import Iterable
 from typing import Any
 
 import orjson
 from uvicorn.logging import TRACE_LOG_LEVEL
 from uvicorn.protocols.http.flow_control import FlowControl
-from uvicorn.protocols.http.httptools_impl import (
-    HEADER_RE,
-    HEADER_VALUE_RE,
-    STATUS_LINE,
-    HttpToolsProtocol,
-    RequestResponseCycle,
-)
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.utils import get_remote_addr, is_ssl
 
 from agenthost.server.errors import error_body
@@ -107,64 +98,6 @@ class _HeadCork:
 
     def __getattr__(self, name: str) -> Any:  # anything else the cycle asks of its transport
         return getattr(self._transport, name)
-
-
-def _checked(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    """`headers` as a list, after uvicorn's checks of every name and value (the same
-    patterns and errors), in one search over all names and one over all values: b"-" between
-    names and b"\t" between values are allowed bytes there, so a match is one header's own."""
-    headers = list(headers)
-    if HEADER_RE.search(b"-".join([name for name, _ in headers])):
-        raise RuntimeError("Invalid HTTP header name.")
-    if HEADER_VALUE_RE.search(b"\t".join([value for _, value in headers])):
-        raise RuntimeError("Invalid HTTP header value.")
-    return headers
-
-
-class _Cycle(RequestResponseCycle):
-    """uvicorn's request cycle, with the response head written here: the same bytes and state
-    as uvicorn's `send`, the headers checked in two searches (`_checked`). Anything else (a
-    body, an access log to write, a paused or gone client) is uvicorn's own `send`."""
-
-    async def send(self, message: Any) -> None:
-        if (
-            message["type"] != "http.response.start"
-            or self.response_started
-            or self.access_log
-            or self.disconnected
-            or self.flow.write_paused
-        ):
-            return await super().send(message)
-        self.response_started = True
-        self.waiting_for_100_continue = False
-        status = message["status"]
-        content = [STATUS_LINE[status]]
-        close = False
-        for name, value in _checked([*self.default_headers, *message.get("headers", ())]):
-            name = name.lower()
-            if name == b"content-length" and self.chunked_encoding is None:
-                self.expected_content_length = int(value.decode())
-                self.chunked_encoding = False
-            elif name == b"transfer-encoding" and value.lower() == b"chunked":
-                self.expected_content_length = 0
-                self.chunked_encoding = True
-            elif name == b"connection" and b"close" in [
-                token.lower().strip() for token in value.split(b",")
-            ]:
-                self.keep_alive = False
-                close = True
-            content += (name, b": ", value, b"\r\n")
-        if not self.keep_alive and not close:
-            content.append(b"connection: close\r\n")
-        if (
-            self.chunked_encoding is None
-            and self.scope["method"] != "HEAD"
-            and status not in (204, 304)
-        ):
-            self.chunked_encoding = True
-            content.append(b"transfer-encoding: chunked\r\n")
-        content.append(b"\r\n")
-        self.transport.write(b"".join(content))
 
 
 class LimitedHttpToolsProtocol(HttpToolsProtocol):
@@ -271,8 +204,6 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if cycle is not None and cycle is not before:  # a new request (not an upgrade): its
             # task starts at the loop's next turn and writes through this
             cycle.transport = _HeadCork(cycle.transport, self.loop)  # type: ignore[assignment]
-            if type(cycle) is RequestResponseCycle:
-                cycle.__class__ = _Cycle
 
     def on_message_complete(self) -> None:
         self._head_bytes = 0
