@@ -19,23 +19,21 @@ Work uvicorn's protocol repeats, done once (the bytes and the scope stay the sam
 
 - a keep-alive connection keeps one idle timer (`_idle_timer`), re-armed when it fires early,
   instead of a `call_later` made after every response and cancelled by the next request;
-- with a listening socket bound to one address (`host` an IP literal, not a wildcard), every
-  connection's local address is that address: the scope's `server` is asked of the first
-  connection's socket and kept on the server's state (`getsockname` was a system call a
-  connection).
+- a connection's local and remote addresses (the scope's `server` and `client`) are the ones
+  the transport already has (uvicorn asks the socket again under uvloop: two `getsockname`
+  and one `getpeername` system calls a connection).
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 from typing import Any
 
 import orjson
 from uvicorn.logging import TRACE_LOG_LEVEL
 from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-from uvicorn.protocols.utils import get_remote_addr, is_ssl
+from uvicorn.protocols.utils import get_local_addr, get_remote_addr, is_ssl
 
 from agenthost.server.errors import error_body
 
@@ -114,22 +112,19 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._idle_since: float | None = None  # loop time the last response ended; None: busy
         self._idle_timer: asyncio.TimerHandle | None = None
 
-    # ---- the scope's server address, once per listening address
+    # ---- the scope's addresses from what the transport knows
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        state = self.server_state  # one a server
-        server = getattr(state, _BOUND, None)
-        if server is None:
-            super().connection_made(transport)
-            if self.server is not None and _one_address(self.config):
-                setattr(state, _BOUND, self.server)  # every connection's local address
-            return
-        # uvicorn's connection_made, with the local address it would find
+        # uvicorn's connection_made; the addresses of a TCP connection are the ones its
+        # transport took at the accept (uvloop's and asyncio's keep them), uvicorn's own
+        # look-up (the transport's socket object, `getsockname`, `getpeername`) otherwise
         self.connections.add(self)
         self.transport = transport
         self.flow = FlowControl(transport)
-        self.server = server
-        self.client = get_remote_addr(transport)
+        self.server = _ip_address(transport.get_extra_info("sockname")) or get_local_addr(transport)
+        self.client = _ip_address(transport.get_extra_info("peername")) or get_remote_addr(
+            transport
+        )
         self.scheme = "https" if is_ssl(transport) else "http"
         if self.logger.level <= TRACE_LOG_LEVEL:
             prefix = f"{self.client[0]}:{self.client[1]} - " if self.client else ""
@@ -222,20 +217,11 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.close()
 
 
-_BOUND = "_agenthost_local_address"  # on uvicorn's ServerState: the listening address
-
-
-def _one_address(config: Any) -> bool:
-    """Whether the server listens on one address only, so that every connection's local
-    address is the same: a TCP socket of its own bound to an IP literal that is not a
-    wildcard (not a host name, which may listen on several; not a socket or descriptor
-    given by the caller, whatever it is)."""
-    if config.uds or config.fd is not None:
-        return False
-    try:
-        return not ipaddress.ip_address(config.host).is_unspecified
-    except ValueError:
-        return False
+def _ip_address(info: object) -> tuple[str, int] | None:
+    """An IPv4 or IPv6 socket address as uvicorn puts it in the scope: (host, port)."""
+    if isinstance(info, tuple) and len(info) >= 2:
+        return (str(info[0]), int(info[1]))
+    return None
 
 
 def limited_protocol(*, max_headers: int, max_header_bytes: int) -> type[HttpToolsProtocol]:

@@ -209,12 +209,13 @@ def _ipv6() -> bool:
         ),
     ],
 )
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
 def test_the_scope_s_server_and_client_on_every_connection(
-    host: str, family: int, connects: list[str]
+    host: str, family: int, connects: list[str], loop: str
 ) -> None:
-    with _serving(_limited(), host=host) as server:
+    with _serving(_limited(), host=host, loop=loop) as server:
         port = server.servers[0].sockets[0].getsockname()[1]
-        for connect in connects:  # the first connection asks the socket, the next ones not
+        for connect in connects:
             scope, mine = _ask(family, (connect, port))
             assert scope["server"] == [connect, port]
             assert scope["client"] == [mine[0], mine[1]]
@@ -224,7 +225,7 @@ def test_the_scope_on_a_unix_socket_is_uvicorn_s(tmp_path: Path) -> None:
     seen: dict[str, list[dict[str, Any]]] = {}
     for name, http in (("limited", _limited()), ("uvicorn", HttpToolsProtocol)):
         path = tmp_path / f"{name}.sock"
-        with _serving(http, uds=str(path)):
+        with _serving(http, uds=str(path), loop="uvloop"):
             seen[name] = [_ask(socket.AF_UNIX, str(path))[0] for _ in range(2)]
         assert [s["server"] for s in seen[name]] == [[str(path), None]] * 2
     assert [s["client"] for s in seen["limited"]] == [s["client"] for s in seen["uvicorn"]]
