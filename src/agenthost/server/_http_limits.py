@@ -170,6 +170,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             timer.cancel()
 
     def data_received(self, data: bytes) -> None:
+        self._idle_since = None  # busy (here too, whatever uvicorn's own hook is called)
         if self._refused:
             return
         if self._head_bytes is None:

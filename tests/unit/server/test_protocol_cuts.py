@@ -20,6 +20,8 @@ from uvicorn.server import ServerState
 
 from agenthost.server._http_limits import limited_protocol
 
+from .live import _Server
+
 
 class _Transport:
     def __init__(self) -> None:
@@ -94,7 +96,7 @@ def test_an_idle_connection_is_closed_after_the_keep_alive_timeout() -> None:
     protocol = _protocol(loop)
     protocol.on_response_complete()  # t=0: idle
     loop.now = 3.0
-    protocol._unset_keepalive_if_required()  # a request arrives
+    protocol.data_received(b"GET / HTTP/1.1\r\n")  # a request arrives
     protocol.on_response_complete()  # t=3: its response ended: idle again, the same timer
     assert loop.made == 1
     loop.fire()  # t=5: idle for 2 s only: armed again for the 3 s left
@@ -107,7 +109,7 @@ def test_a_busy_connection_is_not_closed_and_its_next_response_arms_the_timer() 
     loop = _Loop()
     protocol = _protocol(loop)
     protocol.on_response_complete()
-    protocol._unset_keepalive_if_required()  # a request, still going at t=5
+    protocol.data_received(b"GET / HTTP/1.1\r\n")  # a request, still going at t=5
     loop.fire()
     assert not protocol.transport.closed and not loop.timers
     loop.now = 9.0
@@ -140,18 +142,6 @@ async def _addresses(scope: Any, receive: Any, send: Any) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
-
-
-class _Server(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.up = threading.Event()
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        try:
-            await super().startup(sockets=sockets)
-        finally:
-            self.up.set()
 
 
 @contextlib.contextmanager
