@@ -3,6 +3,7 @@
     .venv/bin/python -m benchmarks.profile_server [--runs 1000] [--bursts 3] [--warmup 200]
         [--latency 0.1] [--top 45] [--sort tottime|cumtime] [--out server.prof]
         [--no-profile] [--gc 400000,20,10] [--strace] [--callgrind [--callgrind-out DIR]]
+        [--clients C]
 
 A real `agenthost serve` (the `benchmarks/server.py` config, memory store) runs in a child
 process under cProfile, the fake model in another; this process is the load generator
@@ -18,7 +19,10 @@ thresholds instead of `agenthost serve`'s. `--strace`: the server's system calls
 (`strace -c`). `--callgrind`: the server's instructions a run (valgrind, switched on after the
 warm-up with `callgrind_control`; about 50x slower: use `--runs 200 --bursts 1`), a count the
 load of a shared machine does not move; `--callgrind-out DIR` keeps its dumps there (for
-`callgrind_annotate`).
+`callgrind_annotate`). `--clients C`: instead of bursts (every run on a new connection), the
+sustained loop of `benchmarks/server.py` (C clients, each on its own keep-alive connection;
+`--runs` counted runs a pass): per-request costs without the per-connection ones. Its figures
+a run are over every run the server ran while measured (the loop's ramp-up and drain too).
 """
 
 from __future__ import annotations
@@ -44,8 +48,8 @@ from benchmarks.server import (
     agenthost_run_one,
     burst,
     child_server,
-    free_port,
     run_client,
+    sustained,
     write_config,
 )
 from benchmarks.server import _env as child_env
@@ -195,6 +199,13 @@ def main() -> None:
     parser.add_argument(
         "--callgrind-out", default="", help="keep callgrind's dumps in this directory"
     )
+    parser.add_argument(
+        "--clients",
+        type=int,
+        default=0,
+        help="instead of bursts, the sustained loop with this many keep-alive clients "
+        "(benchmarks.server.sustained; --runs counted runs a pass, --bursts passes)",
+    )
     args = parser.parse_args()
     from agenthost.testing.fake_openai import FakeOpenAIServer
 
@@ -205,7 +216,7 @@ def main() -> None:
         tmp = Path(name)
         prof = Path(args.out).resolve() if args.out else tmp / "server.prof"
         config = write_config(tmp, fake.base_url)
-        port = free_port()
+        port = 0  # child_server reads the bound port from the server's banner
         cmd = [sys.executable, "-m", "benchmarks.profile_server", "--child", str(prof), "--"]
         cmd += ["serve", "--config", str(config), "--port", str(port), "--log-level", "warning"]
         if args.callgrind:
@@ -228,8 +239,15 @@ def main() -> None:
             if args.callgrind:
                 subprocess.run(["callgrind_control", "-i", "on", str(c.proc.pid)], check=True)
             user, system = _user_system(c.proc.pid)
+            served = 0  # runs the server ran while measured
             for _ in range(args.bursts):
-                result = run_client(burst(one, args.runs, warmup=0, timeout=300, server=c))
+                measure = (
+                    sustained(one, args.runs, clients=args.clients, warmup=0, timeout=600, server=c)
+                    if args.clients
+                    else burst(one, args.runs, warmup=0, timeout=300, server=c)
+                )
+                result = run_client(measure)
+                served += result.served or args.runs
                 s = result.summary()
                 print(
                     f"burst: {s['runs_per_s'] or 0:.0f} runs/s, p99 {s['p99_s'] or 0:.2f} s, "
@@ -237,14 +255,14 @@ def main() -> None:
                     flush=True,
                 )
             user_after, system_after = _user_system(c.proc.pid)
-            per_run = 1e3 / (args.runs * args.bursts)
+            per_run = 1e3 / served
             print(
                 f"server CPU over the bursts: user {(user_after - user) * per_run:.3f}, "
                 f"system {(system_after - system) * per_run:.3f} ms/run"
             )
             if args.callgrind:
                 subprocess.run(["callgrind_control", "-d", str(c.proc.pid)], check=True)
-                print(_instructions(tmp, args.runs * args.bursts))
+                print(_instructions(tmp, served))
                 if args.callgrind_out:
                     keep = Path(args.callgrind_out)
                     keep.mkdir(parents=True, exist_ok=True)
@@ -253,12 +271,12 @@ def main() -> None:
             if tracer is not None:
                 tracer.send_signal(signal.SIGINT)
                 tracer.wait(30)
-                print(_syscalls(tmp / "strace.txt", args.runs * args.bursts))
+                print(_syscalls(tmp / "strace.txt", served))
             os.kill(c.proc.pid, signal.SIGUSR2)
             deadline = time.monotonic() + 30
             while not gc_report.exists() and time.monotonic() < deadline:
                 time.sleep(0.1)
-        runs = args.runs * args.bursts
+        runs = served
         report = json.loads(gc_report.read_text())
         print(
             f"GC {report['thresholds']}: passes by generation {report['passes']}, "

@@ -42,7 +42,8 @@ import orjson
 from benchmarks._common import Outcome, Row, Settings, limited, median
 
 WORKLOAD_SSE = "server SSE overhead (0 ms)"
-WORKLOAD_CONC = "server concurrent runs (100 ms)"
+WORKLOAD_CONC = "server concurrent runs (100 ms)"  # the cold burst
+WORKLOAD_SUSTAINED = "server sustained runs (100 ms)"  # the closed loop: issue 9's target
 MAX_US_PER_EVENT = 1000.0
 MIN_RUNS_PER_S = 1000.0  # issue 9: one server process, streaming runs on the fake model
 ROOT = Path(__file__).resolve().parents[1]
@@ -142,17 +143,39 @@ def child_server(
         )
     child = Child(name, proc, f"http://127.0.0.1:{port}", log)
     try:
-        _wait_ready(child, child.url + ready_path)
+        deadline = time.monotonic() + START_TIMEOUT
+        if port == 0:
+            child.url = f"http://127.0.0.1:{_bound_port(child, deadline)}"
+        _wait_ready(child, child.url + ready_path, deadline)
         yield child
     finally:
         child.stop()
 
 
-def _wait_ready(child: Child, url: str) -> None:
+# `agenthost serve`'s banner, printed once it listens (the port it was given, or with
+# `--port 0` the one the system chose)
+_SERVING = re.compile(r"agenthost is serving \d+ agent\(s\) on http://127\.0\.0\.1:(\d+)")
+
+
+def _bound_port(child: Child, deadline: float) -> int:
+    """The port a child started with `--port 0` listens on, from its banner. A port picked
+    here (`free_port`) and bound later by the child can be taken in between by any other
+    process's connection or server on the machine: a bind error, or worse, another server
+    answering the readiness probe."""
+    while time.monotonic() < deadline:
+        found = _SERVING.search(child.tail(100_000))
+        if found is not None:
+            return int(found.group(1))
+        if child.proc.poll() is not None:
+            raise RuntimeError(f"{child.name} exited with {child.proc.returncode}: {child.tail()}")
+        time.sleep(0.05)
+    raise RuntimeError(f"{child.name} printed no banner in {START_TIMEOUT:g} s: {child.tail()}")
+
+
+def _wait_ready(child: Child, url: str, deadline: float) -> None:
     import urllib.error
     import urllib.request
 
-    deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if child.proc.poll() is not None:
             raise RuntimeError(f"{child.name} exited with {child.proc.returncode}: {child.tail()}")
@@ -180,13 +203,12 @@ def agenthost_server(
 ) -> Iterator[Child]:
     directory.mkdir(parents=True, exist_ok=True)
     config = write_config(directory, base_url, store=store)
-    port = free_port()
     exe = Path(sys.executable).with_name("agenthost")
-    cmd = [str(exe), "serve", "--config", str(config), "--port", str(port)]
+    cmd = [str(exe), "serve", "--config", str(config), "--port", "0"]  # the port: its banner
     cmd += ["--log-level", log_level]
     environ = _env(AGENTHOST_HOME=str(directory / "home"), **(env or {}))
     with child_server(
-        "agenthost", cmd, port=port, ready_path="/readyz", cwd=directory, env=environ
+        "agenthost", cmd, port=0, ready_path="/readyz", cwd=directory, env=environ
     ) as c:
         yield c
 
@@ -504,6 +526,7 @@ class Burst:
     server_cpu_s: float = 0.0
     client_cpu_s: float = 0.0  # this process: the load generator
     fake_cpu_s: float = 0.0  # the fake model's process
+    served: int = 0  # the sustained loop: every run that ended, warm-up and drain included
 
     @property
     def ok(self) -> int:
@@ -596,9 +619,110 @@ async def burst(
         )
 
 
-def burst_row(name: str, result: Burst, ideal: float, *, target: bool = False) -> list[Row]:
-    """The rows of a burst; with `target`, the throughput row carries the issue's target."""
+async def sustained(
+    run_one: RunOne,
+    runs: int,
+    *,
+    clients: int,
+    warmup: int,
+    timeout: float,
+    server: Child | None = None,
+    fake_pid: int | None = None,
+) -> Burst:
+    """A closed loop: `clients` clients, each running streaming runs one after another on its
+    own keep-alive connection (what wrk, hey or locust do), until `warmup` + `runs` runs have
+    ended. The first `warmup` runs to end are not counted; the window opens when the last of
+    them ends and closes when the `runs`-th counted run ends, every client still busy: runs/s
+    is `runs` over the window, the latencies those of the runs that ended in it, the CPU
+    times the processes' over it. Runs still going when it closes end unmeasured. Cancelled
+    after `timeout` s."""
+    opener = getattr(run_one, "client", None) or (lambda: client_session(limit=0))
+    latencies: list[float] = []
+    errors: list[str] = []
+    ended = served = 0
+    closed = asyncio.Event()
+    marks: list[tuple[float, float, float, float]] = []  # wall, server, fake, client CPU
+
+    def mark() -> None:
+        marks.append(
+            (
+                time.perf_counter(),
+                server.cpu_seconds() if server else 0.0,
+                cpu_seconds(fake_pid) if fake_pid else 0.0,
+                time.process_time(),
+            )
+        )
+
+    async def client(k: int) -> None:
+        nonlocal ended, served
+        async with opener() as session:
+            while not closed.is_set():
+                start = time.perf_counter()
+                try:
+                    error = await run_one(session, k)
+                except Exception as exc:  # counted, the others go on
+                    error = f"{type(exc).__name__}: {exc}"
+                served += 1
+                if closed.is_set():
+                    return
+                ended += 1
+                if ended <= warmup:
+                    if error:
+                        errors.append(f"warm-up: {error}")
+                    if ended == warmup:
+                        mark()
+                    continue
+                if error:
+                    errors.append(error)
+                else:
+                    latencies.append(time.perf_counter() - start)
+                if ended == warmup + runs:
+                    mark()
+                    closed.set()
+
+    if warmup == 0:
+        mark()
+    tasks = [asyncio.create_task(client(k)) for k in range(clients)]
+    timed_out = False
+    try:
+        await asyncio.wait_for(closed.wait(), timeout)
+    except TimeoutError:
+        timed_out = True
+        closed.set()
+        errors.extend(["not finished in time"] * max(0, warmup + runs - ended))
+    _, pending = await asyncio.wait(tasks, timeout=30)  # the runs still going end
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    if len(marks) < 2:
+        return Burst(runs, 0.0, latencies, errors, timed_out=timed_out, served=served)
+    (wall0, server0, fake0, client0), (wall1, server1, fake1, client1) = marks
+    return Burst(
+        runs,
+        wall1 - wall0,
+        latencies,
+        errors,
+        timed_out=timed_out,
+        server_cpu_s=server1 - server0,
+        client_cpu_s=client1 - client0,
+        fake_cpu_s=fake1 - fake0,
+        served=served,
+    )
+
+
+def burst_row(
+    name: str,
+    result: Burst,
+    ideal: float,
+    *,
+    target: bool = False,
+    workload: str = WORKLOAD_CONC,
+    label: str = "",
+) -> list[Row]:
+    """The rows of a burst (or of the sustained loop: `workload`, and `label` instead of the
+    run count); with `target`, the throughput row carries the issue's target."""
     s = result.summary()
+    label = label or f"{result.runs} runs"
     note = (
         f"{s['completed']}/{s['runs']} ok, {s['errors']} errors, "
         f"{(s['runs_per_s'] or 0):.0f} runs/s, "
@@ -609,15 +733,16 @@ def burst_row(name: str, result: Burst, ideal: float, *, target: bool = False) -
         note += f"; first error: {s['first_errors'][0][:160]}"
     rate = s["runs_per_s"] if s["errors"] == 0 else None  # runs/s only counts if all ended
     cpu = (
-        f"server CPU {s['server_cpu_ms_per_run'] or 0:.2f} ms/run (load generator "
+        ("" if target else "cold start: all at once, each on a new connection; ")
+        + f"server CPU {s['server_cpu_ms_per_run'] or 0:.2f} ms/run (load generator "
         f"{s['client_cpu_ms_per_run'] or 0:.2f}, fake model "
         f"{s['fake_cpu_ms_per_run'] or 0:.2f}, same {os.cpu_count()} cores), "
         f"p99 {fmt_s(s['p99_s'])}"
     )
     return [
         Row(
-            workload=WORKLOAD_CONC,
-            variant=f"{name}, {result.runs} runs: wall",
+            workload=workload,
+            variant=f"{name}, {label}: wall",
             value=s["wall_s"],
             unit="s",
             target="0 errors",
@@ -625,15 +750,15 @@ def burst_row(name: str, result: Burst, ideal: float, *, target: bool = False) -
             note=note,
         ),
         Row(
-            workload=WORKLOAD_CONC,
-            variant=f"{name}, {result.runs} runs: p99 latency",
+            workload=workload,
+            variant=f"{name}, {label}: p99 latency",
             value=s["p99_s"],
             unit="s",
             note=f"p50 {fmt_s(s['p50_s'])}",
         ),
         Row(
-            workload=WORKLOAD_CONC,
-            variant=f"{name}, {result.runs} runs: throughput",
+            workload=workload,
+            variant=f"{name}, {label}: throughput",
             value=s["runs_per_s"],
             unit="runs/s",
             target=f">= {MIN_RUNS_PER_S:g} runs/s" if target else "",
@@ -700,8 +825,44 @@ def concurrent(settings: Settings, out: Outcome, tmp: Path) -> None:
                 out.rows.append(not_measured(name, settings.server_runs, reason))
                 out.details.setdefault("concurrent", {})[name] = {"error": reason}
                 continue
-            out.rows.extend(burst_row(name, result, ideal, target=name == "agenthost"))
+            out.rows.extend(burst_row(name, result, ideal))  # the cold start: no target
             out.details.setdefault("concurrent", {})[name] = result.summary()
+    sustained_workload(settings, out, tmp)
+
+
+def sustained_workload(settings: Settings, out: Outcome, tmp: Path) -> None:
+    """Issue 9's "sustains 1,000 streaming runs per second": the closed loop (`sustained`)
+    against a fresh server, the fake model at `concurrent_latency`."""
+    from agenthost.testing.fake_openai import FakeOpenAIServer
+
+    clients, runs = settings.sustained_clients, settings.sustained_runs
+    label = f"{clients} clients, {runs} runs"
+    print(f"  server: agenthost sustained, {label} ...", file=sys.stderr, flush=True)
+    with (
+        FakeOpenAIServer.start_in_process(latency=settings.concurrent_latency) as fake,
+        _agenthost_target(tmp / "sustained", fake.base_url) as (run_one, child),
+    ):
+        result = run_client(
+            sustained(
+                run_one,
+                runs,
+                clients=clients,
+                warmup=settings.sustained_warmup,
+                timeout=settings.server_timeout,
+                server=child,
+                fake_pid=fake.process.pid,
+            )
+        )
+    ideal = 2 * settings.concurrent_latency
+    rows = burst_row(
+        "agenthost", result, ideal, target=True, workload=WORKLOAD_SUSTAINED, label=label
+    )
+    out.rows.extend(rows)
+    out.details["sustained"] = {
+        "clients": clients,
+        "warmup": settings.sustained_warmup,
+        **result.summary(),
+    }
 
 
 @contextlib.contextmanager
@@ -724,6 +885,9 @@ def run(settings: Settings) -> Outcome:
         "latency_s": settings.concurrent_latency,
         "timeout_s": settings.server_timeout,
         "compare": settings.compare,
+        "sustained_clients": settings.sustained_clients,
+        "sustained_warmup": settings.sustained_warmup,
+        "sustained_runs": settings.sustained_runs,
     }
     return out
 
@@ -732,11 +896,20 @@ def run(settings: Settings) -> Outcome:
 
 
 def ab(
-    sources: list[str], *, runs: int, rounds: int, bursts: int, latency: float
+    sources: list[str],
+    *,
+    runs: int,
+    rounds: int,
+    bursts: int,
+    latency: float,
+    clients: int = 0,
+    warmup: int = 2000,
 ) -> list[dict[str, Any]]:
     """The concurrent workload against servers importing agenthost from each of `sources` (a
     `src` directory: e.g. a second worktree of main and this one), alternately, `rounds`
-    times; each server warms up with 200 runs, then takes `bursts` bursts of `runs` runs."""
+    times; each server warms up with 200 runs, then takes `bursts` bursts of `runs` runs.
+    With `clients`, each burst is the sustained loop instead (`sustained`: that many clients
+    on keep-alive connections, `warmup` runs, then `runs` counted)."""
     from agenthost.testing.fake_openai import FakeOpenAIServer
 
     results: list[dict[str, Any]] = []
@@ -752,9 +925,22 @@ def ab(
                     pid = fake.process.pid
                     run_client(burst(one, 200, warmup=3, timeout=60, server=server))
                     for _ in range(bursts):
-                        result = run_client(
-                            burst(one, runs, warmup=0, timeout=120, server=server, fake_pid=pid)
+                        measure = (
+                            sustained(
+                                one,
+                                runs,
+                                clients=clients,
+                                warmup=warmup,
+                                timeout=300,
+                                server=server,
+                                fake_pid=pid,
+                            )
+                            if clients
+                            else burst(
+                                one, runs, warmup=0, timeout=120, server=server, fake_pid=pid
+                            )
                         )
+                        result = run_client(measure)
                         summary = {"source": source, **result.summary()}
                         results.append(summary)
                         print(
@@ -782,10 +968,23 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--bursts", type=int, default=2)
     parser.add_argument("--latency", type=float, default=0.1, help="fake model latency, s")
+    parser.add_argument(
+        "--clients",
+        type=int,
+        default=0,
+        help="the sustained loop with this many keep-alive clients instead of bursts",
+    )
+    parser.add_argument("--warmup", type=int, default=2000, help="sustained loop: warm-up runs")
     args = parser.parse_args()
     sources = [str(Path(s).resolve()) for s in args.src] or [str(ROOT / "src")]
     results = ab(
-        sources, runs=args.runs, rounds=args.rounds, bursts=args.bursts, latency=args.latency
+        sources,
+        runs=args.runs,
+        rounds=args.rounds,
+        bursts=args.bursts,
+        latency=args.latency,
+        clients=args.clients,
+        warmup=args.warmup,
     )
     for source in sources:
         mine = [r for r in results if r["source"] == source]

@@ -14,6 +14,14 @@ both come in the same turn of the event loop (`_HeadCork`): a JSON answer, or a 
 whose first events are there when it starts, is one write (one system call, one wake-up of the
 client) instead of two. The bytes are the same; a head whose body does not follow at once goes
 out at the loop's next turn.
+
+Work uvicorn's protocol repeats, done once (the bytes and the scope stay the same):
+
+- a keep-alive connection keeps one idle timer (`_idle_timer`), re-armed when it fires early,
+  instead of a `call_later` made after every response and cancelled by the next request;
+- a connection's local and remote addresses (the scope's `server` and `client`) are the ones
+  the transport already has (uvicorn asks the socket again under uvloop: two `getsockname`
+  and one `getpeername` system calls a connection).
 """
 
 from __future__ import annotations
@@ -22,7 +30,10 @@ import asyncio
 from typing import Any
 
 import orjson
+from uvicorn.logging import TRACE_LOG_LEVEL
+from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.utils import get_local_addr, get_remote_addr, is_ssl
 
 from agenthost.server.errors import error_body
 
@@ -98,8 +109,68 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes: int | None = 0  # bytes of the current head; None: reading a body
         self._header_count = 0
         self._refused = False
+        self._idle_since: float | None = None  # loop time the last response ended; None: busy
+        self._idle_timer: asyncio.TimerHandle | None = None
+
+    # ---- the scope's addresses from what the transport knows
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        # uvicorn's connection_made; the addresses of a TCP connection are the ones its
+        # transport took at the accept (uvloop's and asyncio's keep them), uvicorn's own
+        # look-up (the transport's socket object, `getsockname`, `getpeername`) otherwise
+        self.connections.add(self)
+        self.transport = transport
+        self.flow = FlowControl(transport)
+        self.server = _ip_address(transport.get_extra_info("sockname")) or get_local_addr(transport)
+        self.client = _ip_address(transport.get_extra_info("peername")) or get_remote_addr(
+            transport
+        )
+        self.scheme = "https" if is_ssl(transport) else "http"
+        if self.logger.level <= TRACE_LOG_LEVEL:
+            prefix = f"{self.client[0]}:{self.client[1]} - " if self.client else ""
+            self.logger.log(TRACE_LOG_LEVEL, "%sHTTP connection made", prefix)
+
+    # ---- one keep-alive timer a connection
+
+    def _unset_keepalive_if_required(self) -> None:
+        # uvicorn calls this when a request's bytes arrive, a response ends or the connection
+        # is lost: busy from now on (the timer, if armed, lapses when it fires)
+        self._idle_since = None
+
+    def on_response_complete(self) -> None:
+        # uvicorn's, arming the connection's one idle timer instead of a new one
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self._idle_since = None
+        self.flow.resume_reading()
+        if self.pipeline:
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+            return
+        self._idle_since = self.loop.time()
+        if self._idle_timer is None:
+            self._idle_timer = self.loop.call_later(self.timeout_keep_alive, self._idle_check)
+
+    def _idle_check(self) -> None:
+        self._idle_timer = None
+        since = self._idle_since
+        if since is None:  # a request came since: the end of its response arms it again
+            return
+        left = since + self.timeout_keep_alive - self.loop.time()
+        if left > 0:
+            self._idle_timer = self.loop.call_later(left, self._idle_check)
+        else:
+            self.timeout_keep_alive_handler()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        timer, self._idle_timer = self._idle_timer, None
+        if timer is not None:
+            timer.cancel()
 
     def data_received(self, data: bytes) -> None:
+        self._idle_since = None  # busy (here too, whatever uvicorn's own hook is called)
         if self._refused:
             return
         if self._head_bytes is None:
@@ -145,6 +216,13 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if not self.transport.is_closing():
             self.transport.write(_response_431(self.max_headers, self.max_header_bytes))
             self.transport.close()
+
+
+def _ip_address(info: object) -> tuple[str, int] | None:
+    """An IPv4 or IPv6 socket address as uvicorn puts it in the scope: (host, port)."""
+    if isinstance(info, tuple) and len(info) >= 2:
+        return (str(info[0]), int(info[1]))
+    return None
 
 
 def limited_protocol(*, max_headers: int, max_header_bytes: int) -> type[HttpToolsProtocol]:

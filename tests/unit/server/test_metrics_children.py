@@ -94,3 +94,45 @@ def test_a_counter_still_refuses_a_negative_amount() -> None:
     with pytest.raises(ValueError, match="non-negative"):
         metrics._tokens.inc(-1, "a", "input")
     metrics._active.inc(-1, "a")  # a gauge may go down
+
+
+class _Untakeable:
+    """A lock that fails the test when taken."""
+
+    def __enter__(self) -> None:
+        raise AssertionError("the lock was taken")
+
+    def __exit__(self, *_: object) -> None:
+        pass
+
+
+class _Recorded:
+    """A value of another kind (prometheus' multiprocess mode): its own `inc`."""
+
+    def __init__(self) -> None:
+        self.added: list[float] = []
+
+    def inc(self, amount: float) -> None:
+        self.added.append(amount)
+
+
+def test_the_loop_s_updates_take_no_lock_and_other_values_their_own_inc() -> None:
+    metrics = Metrics()
+    metrics._tokens.inc(1, "a", "input")
+    value = metrics.tokens.labels("a", "input")._value
+    value._lock = _Untakeable()
+    metrics._tokens.inc(2, "a", "input")
+    assert value._value == 3
+    metrics._run_seconds.observe(0.07, "a")
+    child = metrics.run_seconds.labels("a")
+    for each in (child._sum, *child._buckets):
+        each._lock = _Untakeable()
+    metrics._run_seconds.observe(0.07, "a")
+    assert child._sum._value == pytest.approx(0.14) and child._buckets[1]._value == 2
+
+    other = metrics._cost.values[("a",)] = _Recorded()
+    metrics._cost.inc(0.5, "a")
+    total, bucket = _Recorded(), _Recorded()
+    metrics._model_seconds.series[("a", "m")] = (total, [bucket] * 14)
+    metrics._model_seconds.observe(0.3, "a", "m")
+    assert other.added == [0.5] and total.added == [0.3] and bucket.added == [1]

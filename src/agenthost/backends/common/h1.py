@@ -7,8 +7,9 @@ sized by Content-Length, or up to the connection's end), and the consumer reads 
 answer was read to its end and which the server keeps alive goes back to its pool
 (`on_reusable`) when the response is released, any other is closed.
 
-What it costs per request: one write, one parser pass per socket read (C), a dict of headers
-and a list of body chunks; no task, no stream reader, no multidict. Reading pauses when more
+What it costs per request: one write, one parser pass per socket read (C), a list of header
+lines (a dict made only if asked for) and a list of body chunks; no task, no stream reader, no
+multidict. Reading pauses when more
 than `HIGH_WATER` bytes wait unread and resumes once they are taken.
 
 Failures are `transport.NotAnswered` (closed or reset before any byte of the answer: the pool
@@ -36,10 +37,11 @@ class H1Response:
         "_chunks",
         "_conn",
         "_error",
+        "_headers",
+        "_raw",
         "_size",
         "_waiter",
         "complete",
-        "headers",
         "keep_alive",
         "status",
     )
@@ -47,7 +49,8 @@ class H1Response:
     def __init__(self, conn: H1Connection) -> None:
         self._conn: H1Connection | None = conn
         self.status = 0
-        self.headers: dict[str, str] = {}
+        self._raw: list[tuple[bytes, bytes]] = []  # the head's header lines, as they came
+        self._headers: dict[str, str] | None = None
         self.keep_alive = False
         self.complete = False  # the whole body arrived
         self._chunks: list[bytes] = []
@@ -57,6 +60,20 @@ class H1Response:
 
     def __repr__(self) -> str:
         return f"<H1Response {self.status} complete={self.complete}>"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The head's headers: names lowered, values latin-1, a repeated one's values joined
+        with ", ". Made when first asked for (a model call reads none of them unless it
+        failed: a provider's 15-20 headers decoded for nothing cost about 0.5 µs each)."""
+        headers = self._headers
+        if headers is None:
+            headers = self._headers = {}
+            for name, value in self._raw:
+                key = name.decode("latin-1").lower()
+                text = value.decode("latin-1")
+                headers[key] = f"{headers[key]}, {text}" if key in headers else text
+        return headers
 
     # ---- fed by the connection ---------------------------------------------------------------
 
@@ -104,7 +121,8 @@ class H1Response:
                 raise self._error
             if self._conn is None:
                 raise ResponseBroken("the response was closed before its end")
-            waiter = self._waiter = asyncio.get_running_loop().create_future()
+            loop = self._conn._loop or asyncio.get_running_loop()
+            waiter = self._waiter = loop.create_future()
             await waiter
         return self.read_nowait()
 
@@ -144,9 +162,13 @@ class H1Connection(asyncio.Protocol):
         self,
         on_reusable: Callable[[H1Connection], None] | None = None,
         key: Hashable = None,
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         self._on_reusable = on_reusable
         self.key = key  # the pool's name for where it goes
+        # the loop it runs on (its futures' loop), when the maker knows it: asking for the
+        # running loop is a `getpid` system call in CPython 3.11, two a request
+        self._loop = loop
         self.on_closed: Callable[[], None] | None = None  # called once, when it closes
         self._transport: asyncio.Transport | None = None
         self._parser = httptools.HttpResponseParser(self)
@@ -202,10 +224,7 @@ class H1Connection(asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         assert self._response is not None
-        headers = self._response.headers
-        key = name.decode("latin-1").lower()
-        text = value.decode("latin-1")
-        headers[key] = f"{headers[key]}, {text}" if key in headers else text
+        self._response._raw.append((name, value))
 
     def on_headers_complete(self) -> None:
         response, head = self._response, self._head
@@ -213,13 +232,14 @@ class H1Connection(asyncio.Protocol):
         parser = self._parser
         response.status = status = parser.get_status_code()
         response.keep_alive = parser.should_keep_alive()
-        headers = response.headers
-        self._until_eof = (
-            "content-length" not in headers
-            and "chunked" not in headers.get("transfer-encoding", "")
-            and status >= 200
-            and status not in (204, 304)
-        )
+        sized = chunked = False  # as `headers` would say: a Content-Length; "chunked" in the
+        for name, value in response._raw:  # Transfer-Encoding values
+            name = name.lower()
+            if name == b"content-length":
+                sized = True
+            elif name == b"transfer-encoding" and b"chunked" in value:
+                chunked = True
+        self._until_eof = not sized and not chunked and status >= 200 and status not in (204, 304)
         if self._until_eof:
             response.keep_alive = False
         self._head = None
@@ -248,7 +268,8 @@ class H1Connection(asyncio.Protocol):
         if transport is None or self.closed or transport.is_closing():
             raise NotAnswered("the connection was already closed")
         self._response = H1Response(self)
-        head: asyncio.Future[H1Response] = asyncio.get_running_loop().create_future()
+        loop = self._loop or asyncio.get_running_loop()
+        head: asyncio.Future[H1Response] = loop.create_future()
         self._head = head
         self._answered = False
         self.requests += 1

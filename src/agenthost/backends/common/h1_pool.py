@@ -156,7 +156,7 @@ class H1Client:
                 ssl_context = self._ssl or ssl.create_default_context()
             async with asyncio.timeout(self.connect_timeout):
                 _, conn = await self._loop.create_connection(
-                    lambda: H1Connection(self._reusable, target.key),
+                    lambda: H1Connection(self._reusable, target.key, self._loop),
                     target.host,
                     target.port,
                     ssl=ssl_context,

@@ -25,7 +25,6 @@ Bytes already read are taken without a deadline; a read that has to wait has one
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncGenerator, Sequence
 from types import TracebackType
 from typing import Any, NoReturn
@@ -34,7 +33,7 @@ import orjson
 
 from agenthost.backends.common.http import Deadline, ReadDeadline, parse_retry_after
 from agenthost.backends.common.sse import SSEDecoder
-from agenthost.backends.common.transport import NotAnswered, Response, ResponseBroken
+from agenthost.backends.common.transport import NotAnswered, Response, ResponseBroken, Transport
 from agenthost.backends.models._decode import StreamAssembler, decode_completion
 from agenthost.backends.models._input import InputPolicy, fit_input
 from agenthost.backends.models._wire import wire_messages, wire_tools
@@ -125,9 +124,10 @@ class OpenAICompatibleModel:
     ) -> ModelResponse:
         body = self._body(messages, tools, settings, stream=False)
         seconds = self._timeout(settings)
+        client, loop = self.provider.bound()
         try:
-            with Deadline(asyncio.get_running_loop().time() + seconds):
-                response = await self._post(body)
+            with Deadline(loop.time() + seconds):
+                response = await self._post(client, body)
                 try:
                     payload = await response.read()
                 except ResponseBroken as exc:
@@ -147,12 +147,12 @@ class OpenAICompatibleModel:
     ) -> AsyncGenerator[StreamEvent, None]:
         body = self._body(messages, tools, settings, stream=True)
         seconds = self._timeout(settings)
-        loop = asyncio.get_running_loop()
+        client, loop = self.provider.bound()
         limits = ReadDeadline(loop, loop.time() + seconds, seconds, self.provider.idle_timeout)
         try:
             try:
                 with limits:
-                    response = await self._post(body)
+                    response = await self._post(client, body)
             except TimeoutError as exc:
                 raise ModelTimeout(model=self._name, seconds=limits.waited) from exc
             state = StreamAssembler(name=self._name, price=self.price)
@@ -209,11 +209,12 @@ class OpenAICompatibleModel:
             _apply_settings(body, settings)
         return orjson.dumps(body)
 
-    async def _post(self, body: bytes) -> Response:
-        """Send; raise ModelUnavailable or ModelHTTPError; return a 2xx response to read."""
+    async def _post(self, client: Transport, body: bytes) -> Response:
+        """Send with `client` (the provider's); raise ModelUnavailable or ModelHTTPError;
+        return a 2xx response to read."""
         provider = self.provider
         try:
-            response = await provider.client.post(self._url, body=body, headers=provider.headers)
+            response = await client.post(self._url, body=body, headers=provider.headers)
         except ResponseBroken as exc:
             self._broken(exc)
         except NotAnswered as exc:

@@ -154,7 +154,15 @@ class Provider:
     @property
     def client(self) -> Transport:
         """The pooled client, created on first use inside the running loop."""
+        return self._client_on(asyncio.get_running_loop())
+
+    def bound(self) -> tuple[Transport, asyncio.AbstractEventLoop]:
+        """The pooled client (`client`) and the running loop, asked for once: each look-up of
+        the running loop is a `getpid` system call in CPython 3.11."""
         loop = asyncio.get_running_loop()
+        return self._client_on(loop), loop
+
+    def _client_on(self, loop: asyncio.AbstractEventLoop) -> Transport:
         client = self._client
         if client is None or (self._owns_client and self._client_loop is not loop):
             client = self._client = self._make_client()

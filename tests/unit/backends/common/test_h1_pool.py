@@ -276,3 +276,39 @@ def test_on_uvloop() -> None:
 async def test_a_url_that_is_not_http_is_not_answered(client: H1Client) -> None:
     with pytest.raises(NotAnswered, match="not an http"):
         await client.post("ftp://127.0.0.1/x", body=b"", headers={})
+
+
+async def test_headers_are_made_when_asked_for_as_before(client: H1Client) -> None:
+    """The head's header lines are kept as they came and made a dict only when asked for:
+    names lowered, values latin-1, a repeated header's values joined with ", "; the body's
+    framing (Content-Length, chunked, neither) is read from the lines without the dict."""
+
+    async def handler(conn: RawConnection) -> None:
+        await conn.request()
+        conn.write(sized(b"{}", headers=["X-Multi: a", "x-MULTI: b", "X-Latin: caf\xe9"]))
+        await conn.request()
+        conn.write(CHUNKED_HEAD.replace(b"chunked", b"gzip, chunked") + chunk(b"ab") + LAST_CHUNK)
+        await conn.request()
+        conn.write(b"HTTP/1.1 200 OK\r\nX-A: 1\r\n\r\nto the end")
+        conn.close()
+
+    async with RawHTTPServer(handler) as server:
+        response = await client.post(server.url(), body=b"", headers=HEADERS)
+        assert await response.read() == b"{}"
+        assert response._headers is None  # not made while nobody asked
+        assert response.headers == {
+            "content-type": "application/json",
+            "x-multi": "a, b",
+            "x-latin": "caf\xe9".encode().decode("latin-1"),  # its bytes, as latin-1
+            "content-length": "2",
+        }
+        assert response.headers is response.headers
+        response.release()
+        response = await client.post(server.url(), body=b"", headers=HEADERS)
+        assert await response.read() == b"ab" and response.keep_alive
+        assert response.headers["transfer-encoding"] == "gzip, chunked"
+        response.release()
+        response = await client.post(server.url(), body=b"", headers=HEADERS)
+        assert await response.read() == b"to the end" and not response.keep_alive
+        assert response.headers == {"x-a": "1"}
+        response.release()

@@ -284,3 +284,43 @@ def test_a_base_url_override_keeps_the_declared_transport() -> None:
     model = infer_model("lab:m", providers=declared, base_url="http://b/v1")
     assert isinstance(model, OpenAICompatibleModel)
     assert model.provider.transport == "aiohttp" and model.provider.base_url == "http://b/v1"
+
+
+async def test_a_request_on_a_kept_connection_asks_for_the_running_loop_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each look-up of the running loop is a `getpid` system call in CPython 3.11: a request
+    (whole or streamed) on a pooled lean connection asks once, in `Provider.bound`; the
+    connection's futures are made on the pool's loop."""
+    import asyncio
+    import sys
+
+    async def answer(conn: RawConnection) -> None:
+        for _ in range(3):
+            await conn.request()
+            conn.write(sized(COMPLETION))
+        await conn.request()
+        conn.write(CHUNKED_HEAD + b"".join(chunk(e) for e in sse("Hel", "lo")) + LAST_CHUNK)
+        await conn.request()
+
+    asked: list[str] = []
+    real = asyncio.get_running_loop
+
+    def counted() -> asyncio.AbstractEventLoop:
+        caller = sys._getframe(1).f_globals["__name__"]
+        if caller.startswith("agenthost.backends"):
+            asked.append(caller)
+        return real()
+
+    async with RawHTTPServer(answer) as server, model_at(server, "lean") as model:
+        assert (await model.request(HI)).message.text == "hi"  # opens the connection
+        monkeypatch.setattr(asyncio, "get_running_loop", counted)
+        assert (await model.request(HI)).message.text == "hi"
+        assert asked == ["agenthost.backends.models.providers"]
+        client, loop = model.provider.bound()
+        assert client is model.provider.client and loop is real()
+        asked.clear()
+        assert (await model.request(HI)).message.text == "hi"
+        assert (await stream_text(model))[0] == "Hello"
+        assert asked == ["agenthost.backends.models.providers"] * 2
+        assert len(server.connections) == 1
