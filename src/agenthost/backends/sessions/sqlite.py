@@ -112,8 +112,8 @@ from agenthost.backends.sessions._sqlite_rows import (
     Entry,
     Pending,
     Written,
+    blob_rows,
     event_rows,
-    row_bytes,
     shared_statements,
 )
 from agenthost.backends.sessions._sqlite_schema import (
@@ -683,7 +683,7 @@ class SQLiteSessionStore(OpenClose):
         key = plan.key
         sid = self._insert_session(conn, key, plan.own_blob, plan.now)
         if plan.blobs:
-            rows = event_rows(sid, plan.batch.events, plan.now, plan.blobs)
+            rows = blob_rows(sid, plan.batch.events, plan.now, plan.blobs)
             conn.executemany(sql.INSERT_EVENT, rows)
         for statement, params in plan.shared:
             conn.execute(statement, params)
@@ -790,7 +790,7 @@ class SQLiteSessionStore(OpenClose):
         except BaseException:
             conn.rollback()
             raise
-        self._wrote(row_bytes(w.rows))
+        self._wrote(w.nbytes)
         self._after_append(session, w.entry, w.batch, w.new_own, w.now)
         return True
 
@@ -861,9 +861,7 @@ class SQLiteSessionStore(OpenClose):
         except BaseException:
             conn.connection.rollback()
             raise
-        self._wrote(
-            sum(_blob_bytes(p.plan.blobs) if p.plan else row_bytes(w.rows) for p, w in done)
-        )
+        self._wrote(sum(_blob_bytes(p.plan.blobs) if p.plan else w.nbytes for p, w in done))
         for p, w in done:
             if p.plan is not None:
                 outcomes[id(p)] = self._created(p.plan, *w)
@@ -883,7 +881,7 @@ class SQLiteSessionStore(OpenClose):
             cur.connection.rollback()
             raise
         # Stored (and safe from a process crash). Now the objects handed out.
-        self._wrote(row_bytes(w.rows))
+        self._wrote(w.nbytes)
         self._after_append(session, w.entry, w.batch, w.new_own, w.now, key)
 
     def _write_batch(
@@ -929,7 +927,7 @@ class SQLiteSessionStore(OpenClose):
                 f"Session {session.id!r} in {self.path!r} reached event seq {SEQ_MASK}, the "
                 f"most a SQLite session holds. Start a new session."
             )
-        rows = event_rows(sid, batch.events, now)
+        rows, nbytes = event_rows(sid, batch.events, now)
         shared = (
             shared_statements(key[0], key[1], batch.app_delta, batch.user_delta)
             if batch.app_delta or batch.user_delta
@@ -952,7 +950,7 @@ class SQLiteSessionStore(OpenClose):
             conn.execute(statement, params)
         if new_own is not None:  # the only append that writes the session row
             conn.execute(sql.UPDATE_SESSION_STATE, (blob, now, sid))
-        return Written(entry, batch, rows, new_own, now)
+        return Written(entry, batch, nbytes, new_own, now)
 
     def _after_append(
         self,
