@@ -797,7 +797,7 @@ class SQLiteSessionStore(OpenClose):
     def _grouping(self, key: SessionKey) -> bool:
         """Does a write to this session wait for the group commit? Yes when it is not the
         session written last and this loop tick already switched to IMMEDIATE_SESSIONS other
-        sessions. Otherwise the write commits at once (`_mark_tick`)."""
+        sessions. Otherwise it commits at once, and a switch to it is counted."""
         if key == self._tick_key:  # the common case: a run's writes one after another
             return False
         if self._tick_sessions >= _IMMEDIATE_SESSIONS:
