@@ -169,18 +169,26 @@ async def bench_store(url: str, *, history: int, rounds: int, **options: Any) ->
 async def new_session_turn_cpu(store: SessionBackend, rounds: int) -> float:
     """CPU µs (every thread: the checkpoints too) of the store calls of a runner's new-session
     turn with a tool call: `create_with_events` with the user's message, then the tool call,
-    its result, the answer with the run's end (4 writes, as `benchmarks.engine_turn`)."""
+    its result, the answer with the run's end (4 writes, as `benchmarks.engine_turn`). Each
+    write in a loop tick of its own, as in a turn (the model calls in between): written back
+    to back in one tick, a turn's create would join the next turns' writes in a group commit
+    (sqlite.py), which no single turn does."""
     create = getattr(store, "create_with_events", None)
     assert create is not None
+    tick = asyncio.sleep
     turns = max(rounds, 200)
     spent = 0.0
     for n in range(turns + 100):  # the first 100 warm up
         first, tool, answer = turn_batches()
         start = time.process_time()
         session = await create(SessionKey("bench", "u1", new_id()), first)
+        await tick(0)
         await store.append(session, tool[:2])
+        await tick(0)
         await store.append(session, tool[2:])
+        await tick(0)
         await store.append(session, answer)
+        await tick(0)
         if n >= 100:
             spent += time.process_time() - start
     return spent / turns * 1e6
