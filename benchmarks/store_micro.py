@@ -435,6 +435,24 @@ async def _turns_only(url: str, rounds: int) -> list[float]:
         return [await new_session_turn_cpu(store, 300) for _ in range(max(rounds // 300, 1))]
 
 
+async def _fixed_turns(url: str, turns: int, warmup: int = 300, most: int = 1000) -> None:
+    """`warmup` + `turns` new-session turns as `new_session_turn_cpu` writes them, the events
+    of `warmup` + `most` turns built first whatever `turns` is (so two runs differ only in the
+    store calls): for instruction counts (`--instructions`)."""
+    if not 0 <= turns <= most:
+        raise SystemExit(f"--instructions takes 0 to {most} turns")
+    made = [(SessionKey("bench", "u1", new_id()), turn_batches()) for _ in range(warmup + most)]
+    async with open_session_store(url) as store:
+        create = getattr(store, "create_with_events", None)
+        assert create is not None
+        for key, (first, tool, answer) in made[: warmup + turns]:
+            session = await create(key, first)
+            await asyncio.sleep(0)
+            for batch in (tool[:2], tool[2:], answer):
+                await store.append(session, batch)
+                await asyncio.sleep(0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--history", type=int, default=600, help="events in the cached session")
@@ -450,7 +468,19 @@ def main() -> None:
         action="store_true",
         help="only the bare-connection commit of other schemas (`rounds` turns each)",
     )
+    parser.add_argument(
+        "--instructions",
+        type=int,
+        metavar="N",
+        help="only 300 + N store-only new-session turns on SQLite, with 300 + 1,000 turns' "
+        "events built first (N <= 1000), printing nothing: run it under "
+        "`valgrind --tool=callgrind` with N and with 0, and divide the difference by N",
+    )
     args = parser.parse_args()
+    if args.instructions is not None:
+        with tempfile.TemporaryDirectory(prefix="agenthost-bench-") as tmp:
+            asyncio.run(_fixed_turns(f"sqlite:///{tmp}/turns.db", args.instructions))
+        return
     if args.schemas:
         with tempfile.TemporaryDirectory(prefix="agenthost-bench-") as tmp:
             for name, us in bare_schema_commits(Path(tmp), turns=args.rounds).items():
