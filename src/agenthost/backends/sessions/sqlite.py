@@ -287,6 +287,7 @@ class SQLiteSessionStore(OpenClose):
             raise
         self._conn = conn
         self._cur = conn.cursor()
+        self._tick_key, self._tick_sessions = None, 0  # an end of tick lost with an old loop
         self._checkpointer = checkpointer
         self._watch = watch
         self._dirwatch = dirwatch
