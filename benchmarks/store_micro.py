@@ -169,18 +169,26 @@ async def bench_store(url: str, *, history: int, rounds: int, **options: Any) ->
 async def new_session_turn_cpu(store: SessionBackend, rounds: int) -> float:
     """CPU µs (every thread: the checkpoints too) of the store calls of a runner's new-session
     turn with a tool call: `create_with_events` with the user's message, then the tool call,
-    its result, the answer with the run's end (4 writes, as `benchmarks.engine_turn`)."""
+    its result, the answer with the run's end (4 writes, as `benchmarks.engine_turn`). Each
+    write in a loop tick of its own, as in a turn (the model calls in between): written back
+    to back in one tick, a turn's create would join the next turns' writes in a group commit
+    (sqlite.py), which no single turn does."""
     create = getattr(store, "create_with_events", None)
     assert create is not None
+    tick = asyncio.sleep
     turns = max(rounds, 200)
     spent = 0.0
     for n in range(turns + 100):  # the first 100 warm up
         first, tool, answer = turn_batches()
         start = time.process_time()
         session = await create(SessionKey("bench", "u1", new_id()), first)
+        await tick(0)
         await store.append(session, tool[:2])
+        await tick(0)
         await store.append(session, tool[2:])
+        await tick(0)
         await store.append(session, answer)
+        await tick(0)
         if n >= 100:
             spent += time.process_time() - start
     return spent / turns * 1e6
@@ -427,6 +435,24 @@ async def _turns_only(url: str, rounds: int) -> list[float]:
         return [await new_session_turn_cpu(store, 300) for _ in range(max(rounds // 300, 1))]
 
 
+async def _fixed_turns(url: str, turns: int, warmup: int = 300, most: int = 1000) -> None:
+    """`warmup` + `turns` new-session turns as `new_session_turn_cpu` writes them, the events
+    of `warmup` + `most` turns built first whatever `turns` is (so two runs differ only in the
+    store calls): for instruction counts (`--instructions`)."""
+    if not 0 <= turns <= most:
+        raise SystemExit(f"--instructions takes 0 to {most} turns")
+    made = [(SessionKey("bench", "u1", new_id()), turn_batches()) for _ in range(warmup + most)]
+    async with open_session_store(url) as store:
+        create = getattr(store, "create_with_events", None)
+        assert create is not None
+        for key, (first, tool, answer) in made[: warmup + turns]:
+            session = await create(key, first)
+            await asyncio.sleep(0)
+            for batch in (tool[:2], tool[2:], answer):
+                await store.append(session, batch)
+                await asyncio.sleep(0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--history", type=int, default=600, help="events in the cached session")
@@ -442,7 +468,19 @@ def main() -> None:
         action="store_true",
         help="only the bare-connection commit of other schemas (`rounds` turns each)",
     )
+    parser.add_argument(
+        "--instructions",
+        type=int,
+        metavar="N",
+        help="only 300 + N store-only new-session turns on SQLite, with 300 + 1,000 turns' "
+        "events built first (N <= 1000), printing nothing: run it under "
+        "`valgrind --tool=callgrind` with N and with 0, and divide the difference by N",
+    )
     args = parser.parse_args()
+    if args.instructions is not None:
+        with tempfile.TemporaryDirectory(prefix="agenthost-bench-") as tmp:
+            asyncio.run(_fixed_turns(f"sqlite:///{tmp}/turns.db", args.instructions))
+        return
     if args.schemas:
         with tempfile.TemporaryDirectory(prefix="agenthost-bench-") as tmp:
             for name, us in bare_schema_commits(Path(tmp), turns=args.rounds).items():

@@ -204,16 +204,23 @@ def encode_json(field: str, value: Any) -> bytes:
         ) from exc
 
 
+ENCODE_ERRORS = (TypeError, ValueError, OverflowError)  # what msgspec raises for a bad value
+
+
+def unencodable_events(exc: Exception) -> InvalidArgument:
+    """The error for events holding a value JSON cannot store (`exc`: one of ENCODE_ERRORS)."""
+    return InvalidArgument(
+        "events",
+        f"an event holds a value JSON cannot store (look at its `data` and `state_delta`): {exc}",
+    )
+
+
 def encode_events(events: Sequence[Event]) -> list[bytes]:
     """Each event as msgspec JSON (core/serde.py); an unencodable value is an InvalidArgument."""
     try:
         return [serde.encode(event) for event in events]
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise InvalidArgument(
-            "events",
-            f"an event holds a value JSON cannot store (look at its `data` and "
-            f"`state_delta`): {exc}",
-        ) from exc
+    except ENCODE_ERRORS as exc:
+        raise unencodable_events(exc) from exc
 
 
 def decode_json(data: bytes) -> Any:

@@ -8,8 +8,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from agenthost.backends.sessions import _sqlite_sql as sql
-from agenthost.backends.sessions._common import Batch, encode_events, encode_json
+from agenthost.backends.sessions._common import (
+    ENCODE_ERRORS,
+    Batch,
+    encode_json,
+    unencodable_events,
+)
 from agenthost.backends.sessions._sqlite_schema import SEQ_BITS
+from agenthost.core import serde
 from agenthost.core.events import Event
 from agenthost.core.session import Session, SessionKey
 
@@ -61,30 +67,38 @@ class Written(NamedTuple):
 
     entry: Entry | None
     batch: Batch
-    rows: list[tuple[Any, ...]]
+    nbytes: int  # the events' JSON (`event_rows`)
     new_own: dict[str, Any] | None
     now: float
 
 
-def event_rows(
-    sid: int, events: list[Event], now: float, blobs: list[bytes] | None = None
-) -> list[tuple[Any, ...]]:
-    """The events' rows: pk (`sid << 32 | seq`), id, run, type, timestamp, stored_at, data."""
+def event_rows(sid: int, events: list[Event], now: float) -> tuple[list[tuple[Any, ...]], int]:
+    """The events' rows: pk (`sid << 32 | seq`), id, run, type, timestamp, stored_at, data
+    (encoded here: an unencodable value is an InvalidArgument); and the bytes of their JSON
+    (what the checkpoints count). One pass: this runs on every append."""
     base = sid << SEQ_BITS
-    if blobs is None:
-        blobs = encode_events(events)
+    encode = serde.encode
+    rows = []
+    nbytes = 0
+    try:
+        for e in events:
+            blob = encode(e)
+            nbytes += len(blob)
+            rows.append((base | e.seq, e.id, e.run_id, e.type, e.timestamp, now, blob))
+    except ENCODE_ERRORS as exc:
+        raise unencodable_events(exc) from exc
+    return rows, nbytes
+
+
+def blob_rows(
+    sid: int, events: list[Event], now: float, blobs: list[bytes]
+) -> list[tuple[Any, ...]]:
+    """`event_rows` of events encoded before (a create's: its sid comes from the insert)."""
+    base = sid << SEQ_BITS
     return [
         (base | e.seq, e.id, e.run_id, e.type, e.timestamp, now, blob)
         for e, blob in zip(events, blobs, strict=True)
     ]
-
-
-def row_bytes(rows: list[tuple[Any, ...]]) -> int:
-    """About how many bytes the event rows hold (their JSON blobs)."""
-    total = 0
-    for row in rows:
-        total += len(row[6])
-    return total
 
 
 def shared_statements(

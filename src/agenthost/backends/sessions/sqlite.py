@@ -25,11 +25,13 @@ SQLite 3.40, Python 3.11; noisy, so read them as ranges):
   the point where you want postgresql:// instead.
 
 Group commit: appends to different sessions in the same event-loop tick (many sessions whose
-model replies arrived together) share one transaction. The appends to the first two sessions
-written in a tick commit at once (one run's last append and the next run's first, one after
-another, pay no loop hop), as does a later one to the same session (a session's appends come
-one after another: there is nothing to wait for); an append to a third session joins a group
-that commits in one `BEGIN IMMEDIATE` ... `COMMIT` at the next tick (one loop hop later).
+model replies arrived together) share one transaction. An append to the session written last
+commits at once (a session's appends come one after another: there is nothing to wait for), as
+do the appends to the first two other sessions a tick switches to (one run's last append and
+the next run's first, one after another, pay no loop hop); an append to a third one joins a
+group that commits in one `BEGIN IMMEDIATE` ... `COMMIT` at the next tick (one loop hop later).
+Counting the switches costs a loop callback at the end of a tick that had one, not one per
+commit: a run's own appends, each in a tick of its own, schedule none.
 `create_with_events` (a new session with its first events) groups the same way. Each `append` still
 returns only after ITS events are committed. A batch the store refuses (a missing session, a
 value JSON cannot hold) is checked before it writes anything and fails alone; when the group's
@@ -110,8 +112,8 @@ from agenthost.backends.sessions._sqlite_rows import (
     Entry,
     Pending,
     Written,
+    blob_rows,
     event_rows,
-    row_bytes,
     shared_statements,
 )
 from agenthost.backends.sessions._sqlite_schema import (
@@ -236,8 +238,8 @@ class SQLiteSessionStore(OpenClose):
         self._cache: OrderedDict[SessionKey, Entry] = OrderedDict()
         self._data_version = -1
         self._epoch = 0  # bumped whenever another connection has committed
-        self._tick_key: SessionKey | None = None  # the last session written in this loop tick
-        self._tick_sessions = 0  # how many sessions' writes committed at once in this tick
+        self._tick_key: SessionKey | None = None  # the session written last at once
+        self._tick_sessions = 0  # how many times this loop tick switched to another session
         self._group: builtins.list[Pending] = []  # appends waiting for the group commit
 
     @classmethod
@@ -285,6 +287,7 @@ class SQLiteSessionStore(OpenClose):
             raise
         self._conn = conn
         self._cur = conn.cursor()
+        self._tick_key, self._tick_sessions = None, 0  # an end of tick lost with an old loop
         self._checkpointer = checkpointer
         self._watch = watch
         self._dirwatch = dirwatch
@@ -587,8 +590,6 @@ class SQLiteSessionStore(OpenClose):
             outcome = await self._join_group(Pending(None, events, plan))
             if isinstance(outcome, Session):
                 return outcome
-        else:
-            self._mark_tick(key)
         return await self._create_retrying(key, {}, {}, {}, events)
 
     async def _create_retrying(
@@ -683,7 +684,7 @@ class SQLiteSessionStore(OpenClose):
         key = plan.key
         sid = self._insert_session(conn, key, plan.own_blob, plan.now)
         if plan.blobs:
-            rows = event_rows(sid, plan.batch.events, plan.now, plan.blobs)
+            rows = blob_rows(sid, plan.batch.events, plan.now, plan.blobs)
             conn.executemany(sql.INSERT_EVENT, rows)
         for statement, params in plan.shared:
             conn.execute(statement, params)
@@ -756,11 +757,8 @@ class SQLiteSessionStore(OpenClose):
         check_events(events, key)
         if not events:
             return
-        if self._grouping(key):
-            if await self._join_group(Pending(session, events, None)) is True:
-                return
-        else:
-            self._mark_tick(key)
+        if self._grouping(key) and await self._join_group(Pending(session, events, None)) is True:
+            return
         try:
             self._append(session, key, events)
         except sqlite3.Error as exc:
@@ -793,30 +791,26 @@ class SQLiteSessionStore(OpenClose):
         except BaseException:
             conn.rollback()
             raise
-        self._wrote(row_bytes(w.rows))
+        self._wrote(w.nbytes)
         self._after_append(session, w.entry, w.batch, w.new_own, w.now)
         return True
 
     def _grouping(self, key: SessionKey) -> bool:
-        """Does a write to this session wait for the group commit? Yes when this loop tick
-        already committed writes to IMMEDIATE_SESSIONS other sessions."""
-        return (
-            self._tick_sessions >= _IMMEDIATE_SESSIONS
-            and self._tick_key is not None
-            and self._tick_key != key
-        )
-
-    def _mark_tick(self, key: SessionKey) -> None:
-        """A write commits at once in this loop tick."""
-        if self._tick_key is None:
+        """Does a write to this session wait for the group commit? Yes when it is not the
+        session written last and this loop tick already switched to IMMEDIATE_SESSIONS other
+        sessions. Otherwise it commits at once, and a switch to it is counted."""
+        if key == self._tick_key:  # the common case: a run's writes one after another
+            return False
+        if self._tick_sessions >= _IMMEDIATE_SESSIONS:
+            return True
+        if not self._tick_sessions:  # the first switch of this tick: count until it ends
             asyncio.get_running_loop().call_soon(self._end_tick)
-        if key != self._tick_key:
-            self._tick_key = key
-            self._tick_sessions += 1
+        self._tick_key = key
+        self._tick_sessions += 1
+        return False
 
     def _end_tick(self) -> None:
-        self._tick_key = None
-        self._tick_sessions = 0
+        self._tick_sessions = 0  # the session written last stays: its next write is free
 
     async def _join_group(self, pending: Pending) -> object:
         """Wait for the group commit of this loop tick's writes (one transaction): True or
@@ -868,9 +862,7 @@ class SQLiteSessionStore(OpenClose):
         except BaseException:
             conn.connection.rollback()
             raise
-        self._wrote(
-            sum(_blob_bytes(p.plan.blobs) if p.plan else row_bytes(w.rows) for p, w in done)
-        )
+        self._wrote(sum(_blob_bytes(p.plan.blobs) if p.plan else w.nbytes for p, w in done))
         for p, w in done:
             if p.plan is not None:
                 outcomes[id(p)] = self._created(p.plan, *w)
@@ -890,7 +882,7 @@ class SQLiteSessionStore(OpenClose):
             cur.connection.rollback()
             raise
         # Stored (and safe from a process crash). Now the objects handed out.
-        self._wrote(row_bytes(w.rows))
+        self._wrote(w.nbytes)
         self._after_append(session, w.entry, w.batch, w.new_own, w.now, key)
 
     def _write_batch(
@@ -936,7 +928,7 @@ class SQLiteSessionStore(OpenClose):
                 f"Session {session.id!r} in {self.path!r} reached event seq {SEQ_MASK}, the "
                 f"most a SQLite session holds. Start a new session."
             )
-        rows = event_rows(sid, batch.events, now)
+        rows, nbytes = event_rows(sid, batch.events, now)
         shared = (
             shared_statements(key[0], key[1], batch.app_delta, batch.user_delta)
             if batch.app_delta or batch.user_delta
@@ -959,7 +951,7 @@ class SQLiteSessionStore(OpenClose):
             conn.execute(statement, params)
         if new_own is not None:  # the only append that writes the session row
             conn.execute(sql.UPDATE_SESSION_STATE, (blob, now, sid))
-        return Written(entry, batch, rows, new_own, now)
+        return Written(entry, batch, nbytes, new_own, now)
 
     def _after_append(
         self,

@@ -83,6 +83,26 @@ async def test_one_session_twice_in_a_tick_keeps_its_order(open_store: Open) -> 
     assert [e.seq for e in b.events] == [1, 2]
 
 
+async def test_the_session_written_last_commits_at_once_in_the_next_tick_too(
+    open_store: Open,
+) -> None:
+    """A run's writes come one tick after another: the session written last does not count
+    as a switch (nor schedule the tick's end); two other sessions still commit at once."""
+    store, other = await open_store(), await open_store()
+    a, b, c, d = await sessions(store, 4)
+    await store.append(a, [event("a1")])
+    await asyncio.sleep(0)  # the next tick
+    commits = count_commits(store)
+    tasks = [asyncio.create_task(store.append(s, [event(f"{s.id}2")])) for s in (a, b, c, d)]
+    await asyncio.sleep(0)  # all started: a, b and c committed at once, d waits for the group
+    assert [t.done() for t in tasks] == [True, True, True, False]
+    assert len(commits) == 3
+    await asyncio.gather(*tasks)
+    assert len(commits) == 4
+    assert await stored(other, a) == ["a1", "s02"]
+    assert await stored(other, d) == ["s32"]
+
+
 async def test_a_cancelled_append_waiting_for_the_group_is_not_stored(open_store: Open) -> None:
     store, other = await open_store(), await open_store()
     a, b, c, d = await sessions(store, 4)
