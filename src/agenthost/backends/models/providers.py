@@ -97,6 +97,37 @@ def env_prefix(provider: str) -> str:
     return re.sub(r"[^A-Z0-9]", "_", provider.upper())
 
 
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP header name (RFC 9110 token)
+
+
+def _check_headers(provider: str, headers: Mapping[str, str]) -> None:
+    """Refuse, naming the header, what HTTP/1.1 cannot carry: a name that is not a token, a
+    line break in a value (it would start a header of its own), a character outside latin-1."""
+    for name, value in headers.items():
+        what = "the API key" if name == "Authorization" else f"header {name!r}"
+        if not isinstance(name, str) or not _TOKEN.fullmatch(name):
+            raise ConfigError(
+                f"Provider {provider!r}: header name {name!r} is not valid in HTTP "
+                "(letters, digits and !#$%&'*+-.^_`|~ only)"
+            )
+        if not isinstance(value, str):
+            raise ConfigError(
+                f"Provider {provider!r}: {what} must be a string, got {type(value).__name__}"
+            )
+        if "\r" in value or "\n" in value or "\0" in value:
+            raise ConfigError(
+                f"Provider {provider!r}: {what} contains a line break or NUL; "
+                "remove it (a value read from a file often ends with a newline)"
+            )
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError as exc:
+            raise ConfigError(
+                f"Provider {provider!r}: {what} contains {value[exc.start]!r}, which an HTTP "
+                "header cannot carry; use ASCII (or percent-encode it)"
+            ) from None
+
+
 class Provider:
     """Base URL, API key and the one pooled HTTP client of an OpenAI-compatible endpoint."""
 
@@ -139,6 +170,7 @@ class Provider:
         self.headers = {"Content-Type": "application/json", **(headers or {})}
         if api_key:
             self.headers["Authorization"] = f"Bearer {api_key}"
+        _check_headers(name, self.headers)
         self.transport: TransportKind = transport
         self.ssl_context = ssl_context
         self._given = client

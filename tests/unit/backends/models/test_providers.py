@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import types
@@ -199,3 +200,24 @@ def test_shared_provider_is_per_event_loop() -> None:
         return first
 
     assert asyncio.run(get()) is not asyncio.run(get())
+
+
+@pytest.mark.parametrize(
+    ("headers", "api_key", "names"),
+    [
+        ({"X-Team": "a\r\nX-Injected: 1"}, None, "header 'X-Team' contains a line break"),
+        ({}, "sk-abc\n", "the API key contains a line break"),
+        ({"X-Team": "équipe✓"}, None, "header 'X-Team' contains '✓'"),
+        ({"X Team": "a"}, None, "header name 'X Team' is not valid"),
+    ],
+)
+def test_headers_http_cannot_carry_are_refused_by_name(
+    headers: dict[str, str], api_key: str | None, names: str
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape(names)):
+        Provider("team", base_url="http://x/v1", api_key=api_key, headers=headers)
+
+
+def test_latin1_header_values_are_accepted() -> None:
+    provider = Provider("team", base_url="http://x/v1", headers={"X-Team": "équipe"})
+    assert provider.headers["X-Team"] == "équipe"
