@@ -560,6 +560,17 @@ def percentile(ordered: list[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered) + 0.5) - 1))]
 
 
+def _snapshot(server: Child | None, fake_pid: int | None) -> tuple[float, float, float, float]:
+    """Wall clock, then the CPU seconds so far of the server, the fake model and this process
+    (the client): a window's figures are the differences of two snapshots."""
+    return (
+        time.perf_counter(),
+        server.cpu_seconds() if server else 0.0,
+        cpu_seconds(fake_pid) if fake_pid else 0.0,
+        time.process_time(),
+    )
+
+
 async def burst(
     run_one: RunOne,
     runs: int,
@@ -592,16 +603,11 @@ async def burst(
             else:
                 latencies.append(time.perf_counter() - start)
 
-        cpu = server.cpu_seconds() if server else 0.0
-        fake_cpu = cpu_seconds(fake_pid) if fake_pid else 0.0
-        client_cpu = time.process_time()
-        start = time.perf_counter()
+        before = _snapshot(server, fake_pid)
         tasks = [asyncio.create_task(one(i)) for i in range(runs)]
         _, pending = await asyncio.wait(tasks, timeout=timeout)
-        wall = time.perf_counter() - start
-        client_cpu = time.process_time() - client_cpu
-        cpu = (server.cpu_seconds() - cpu) if server else 0.0
-        fake_cpu = (cpu_seconds(fake_pid) - fake_cpu) if fake_pid else 0.0
+        after = _snapshot(server, fake_pid)
+        wall, cpu, fake_cpu, client_cpu = (b - a for a, b in zip(before, after, strict=True))
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
@@ -644,14 +650,7 @@ async def sustained(
     marks: list[tuple[float, float, float, float]] = []  # wall, server, fake, client CPU
 
     def mark() -> None:
-        marks.append(
-            (
-                time.perf_counter(),
-                server.cpu_seconds() if server else 0.0,
-                cpu_seconds(fake_pid) if fake_pid else 0.0,
-                time.process_time(),
-            )
-        )
+        marks.append(_snapshot(server, fake_pid))
 
     async def client(k: int) -> None:
         nonlocal ended, served
