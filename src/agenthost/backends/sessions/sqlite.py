@@ -298,7 +298,7 @@ class SQLiteSessionStore(OpenClose):
         one, refuse a newer one."""
         conn.execute("BEGIN IMMEDIATE")
         try:
-            version = file_version(conn)
+            version = file_version(conn, self.path)
             if version is None:
                 create_schema(conn)
             elif version > SCHEMA_VERSION:
