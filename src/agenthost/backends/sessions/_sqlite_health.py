@@ -75,24 +75,48 @@ class FileWatch:
     def verify(self) -> None:
         """StoreError when the path no longer names the file the store has open (one
         `os.stat`: after a commit when the directory watch saw a change, and in `check()`)."""
-        opened = self.opened
-        if opened is None:
+        what = self._moved()
+        if what is None:
             return
-        try:
-            st = os.stat(self.path)
-        except OSError:
-            found = None
-        else:
-            if st.st_ino == opened[1] and st.st_dev == opened[0]:
-                return
-            found = (st.st_dev, st.st_ino)
-        what = "deleted" if found is None else "replaced by another file"
         self.lost = (
             f"The SQLite database file {self.path!r} was {what} while agenthost had it open; "
             f"what it wrote since is lost and nothing more is written. Restart agenthost to "
             f"use the file now at that path (or put the original back first)."
         )
         raise StoreError(self.lost)
+
+    def settled(self) -> None:
+        """At open, once the directory watch is live: StoreError when the path no longer
+        names the file taken before the connection opened it (deleted, renamed or replaced
+        meanwhile; from now on the directory watch sees any such change)."""
+        error = self.moved_while_opening()
+        if error is not None:
+            raise error
+
+    def moved_while_opening(self) -> StoreError | None:
+        """`settled()`'s error, or None; also what explains an sqlite error during open."""
+        gone = self.opened is None and self.path != ":memory:"  # deleted before it was taken
+        what = "deleted" if gone else self._moved()
+        if what is None:
+            return None
+        return StoreError(
+            f"The SQLite database file {self.path!r} was {what} while agenthost opened it; "
+            f"the store did not open. Open it again (start agenthost again) to use the file "
+            f"now at that path."
+        )
+
+    def _moved(self) -> str | None:
+        """What happened to the file at the path since its identity was taken (None: nothing)."""
+        opened = self.opened
+        if opened is None:
+            return None
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return "deleted"
+        if st.st_ino == opened[1] and st.st_dev == opened[0]:
+            return None
+        return "replaced by another file"
 
 
 def quick_check(source: str | sqlite3.Connection) -> str | None:

@@ -265,25 +265,33 @@ class SQLiteSessionStore(OpenClose):
     def _open(self) -> None:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        # The file's identity before connect opens it, so that a rename, deletion or
+        # replacement between the two, or before the directory watch starts, is seen below.
+        watch = FileWatch(self.path)
         conn = sqlite3.connect(self.path, timeout=_BLOCKING_WAIT, isolation_level=None)
         dirwatch: DirWatch | None = None
         try:
+            if watch.opened is None:  # connect made the file (none until the line above)
+                watch = FileWatch(self.path)
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode != "wal" and self.path != ":memory:":
                 logger.warning("SQLite database %s is in %s mode, not WAL", self.path, mode)
             conn.execute("PRAGMA synchronous = NORMAL")
             self._create_schema(conn)
-            watch = FileWatch(self.path)
             dirwatch = DirWatch(self.path)  # after the file exists: its creation is old news
+            watch.settled()  # still the file opened, now that any change of its name is seen
             self._data_version = conn.execute("PRAGMA data_version").fetchone()[0]
             checkpointer = None
             if self._background_checkpoint and mode == "wal":
                 conn.execute("PRAGMA wal_autocheckpoint = 0")
                 checkpointer = Checkpointer(self.path)  # last: nothing can fail after it
-        except BaseException:
+        except BaseException as exc:
             if dirwatch is not None:
                 dirwatch.close()
             conn.close()
+            moved = watch.moved_while_opening() if isinstance(exc, sqlite3.Error) else None
+            if moved is not None:  # SQLite's "disk I/O error" on a file deleted under it
+                raise moved from exc
             raise
         self._conn = conn
         self._cur = conn.cursor()

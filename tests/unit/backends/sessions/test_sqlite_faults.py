@@ -6,10 +6,13 @@ from __future__ import annotations
 import os
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from agenthost.backends.sessions import _sqlite_health
+from agenthost.backends.sessions import sqlite as sqlite_module
+from agenthost.backends.sessions._sqlite_dirwatch import DirWatch
 from agenthost.backends.sessions.sqlite import SQLiteSessionStore
 from agenthost.core.errors import StoreError
 
@@ -96,3 +99,65 @@ async def test_check_of_a_closed_store_says_so(db_path: Path) -> None:
 def test_integrity_interval_is_validated() -> None:
     with pytest.raises(Exception, match="integrity_interval"):
         SQLiteSessionStore(":memory:", integrity_interval=-1)
+
+
+# ---- the file taken away while the store opens it ------------------------------------------
+
+
+class _Hooks:
+    """Take the file away at one step of `open()`, and keep the directory watch it made."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, db_path: Path, how: str) -> None:
+        self.db_path, self.how = db_path, how
+        self.watches: list[DirWatch] = []
+        self._monkeypatch = monkeypatch
+        monkeypatch.setattr(sqlite_module, "DirWatch", self._dirwatch)
+        self.at: str | None = None
+
+    def _dirwatch(self, path: str) -> DirWatch:
+        if self.at == "before the directory watch" and path != ":memory:":
+            self.at = None
+            take_away(self.db_path, self.how)
+        watch = DirWatch(path)
+        self.watches.append(watch)
+        return watch
+
+    def after_connect(self) -> None:
+        self.at = "after connect"
+        connect, calls = sqlite3.connect, []
+
+        def connected(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+            conn = connect(*args, **kwargs)
+            if not calls:  # the store's own connection, not the checkpointer's
+                calls.append(1)
+                take_away(self.db_path, self.how)
+            return conn
+
+        self._monkeypatch.setattr(sqlite_module.sqlite3, "connect", connected)
+
+
+@pytest.mark.parametrize("how", ["deleted", "replaced"])
+@pytest.mark.parametrize(
+    ("at", "new_file"),
+    [("before the directory watch", True), ("before the directory watch", False),
+     ("after connect", False)],
+)  # fmt: skip
+async def test_a_file_taken_away_while_the_store_opens_it_fails_the_open(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch, how: str, at: str, new_file: bool
+) -> None:
+    if not new_file:
+        await fill(db_path)
+    hooks = _Hooks(monkeypatch, db_path, how)
+    if at == "after connect":
+        hooks.after_connect()
+    else:
+        hooks.at = at
+    store = SQLiteSessionStore(db_path)
+    with pytest.raises(StoreError, match=f"{db_path}.*was {how}.*while agenthost opened it"):
+        await store.open()  # (before: opened, and every write went to a file nobody sees)
+    assert repr(store).endswith("closed)")
+    assert all(not watch.watching for watch in hooks.watches)  # closed with the connection
+    hooks.at = None
+    async with SQLiteSessionStore(db_path) as again:  # the file now at the path
+        session = await again.create(KEY)
+        await again.append(session, [event("kept")])
