@@ -202,6 +202,19 @@ def create(conn: sqlite3.Connection) -> None:
     conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
 
 
+def make_directory(path: str) -> None:
+    """Create the directory that will hold the file at `path`, or say why it cannot."""
+    parent = Path(path).parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(
+            f"Cannot create the directory {str(parent)!r} for the SQLite database {path!r}: "
+            f"{exc.strerror or exc}. Create it (writable by the user agenthost runs as), or "
+            f"choose another path for the store."
+        ) from exc
+
+
 def version_of_file(path: str, timeout: float) -> int:
     """The schema version of the file at `path` (0: no file, or none of the store's tables; a
     StoreError, as at open, when it has some of them but no version)."""
@@ -218,7 +231,7 @@ def upgrade_file(path: str, timeout: float) -> list[int]:
     """`agenthost db upgrade` for one file: create or migrate its schema in one transaction;
     the versions applied. A file newer than this agenthost is left alone (its store refuses
     to open it); one with the store's tables but no version is refused (`unversioned`)."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    make_directory(path)
     conn = sqlite3.connect(path, timeout=timeout, isolation_level=None)
     try:
         conn.execute("PRAGMA journal_mode = WAL")

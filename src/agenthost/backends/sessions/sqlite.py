@@ -81,7 +81,6 @@ import sqlite3
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any, Final, ParamSpec, Self, TypeVar
 
 import msgspec
@@ -120,6 +119,7 @@ from agenthost.backends.sessions._sqlite_schema import (
     SCHEMA_VERSION,
     SEQ_MASK,
     file_version,
+    make_directory,
     migrate,
     upgrade_file,
     version_of_file,
@@ -264,7 +264,7 @@ class SQLiteSessionStore(OpenClose):
 
     def _open(self) -> None:
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            make_directory(self.path)
         # The file's identity before connect opens it, so that a rename, deletion or
         # replacement between the two, or before the directory watch starts, is seen below.
         watch = FileWatch(self.path)
@@ -380,7 +380,7 @@ class SQLiteSessionStore(OpenClose):
             self._ping()
         except sqlite3.Error as exc:
             await self._retry(exc, self._ping)
-        await self._integrity.run(self._connection())
+        await self._integrity.run(self._connection(), self._watch.file)
 
     async def ping(self) -> None:
         """The older name of `check()`."""

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from agenthost.backends.sessions import _sqlite_health
+from agenthost.backends.sessions import _sqlite_dirwatch, _sqlite_health
 from agenthost.backends.sessions import sqlite as sqlite_module
 from agenthost.backends.sessions._sqlite_dirwatch import DirWatch
 from agenthost.backends.sessions.sqlite import SQLiteSessionStore
@@ -161,3 +161,64 @@ async def test_a_file_taken_away_while_the_store_opens_it_fails_the_open(
     async with SQLiteSessionStore(db_path) as again:  # the file now at the path
         session = await again.create(KEY)
         await again.append(session, [event("kept")])
+
+
+# ---- errors of the setup say what to fix ---------------------------------------------------
+
+
+async def test_a_directory_that_cannot_be_made_is_refused_naming_it(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("a file where the store wants a directory")
+    path = tmp_path / "notes.txt" / "sessions.db"
+    expected = f"Cannot create the directory '{tmp_path / 'notes.txt'}' for the SQLite database"
+    with pytest.raises(StoreError, match=f"{expected}.*Create it"):
+        await SQLiteSessionStore(path).open()
+    with pytest.raises(StoreError, match=expected):
+        await SQLiteSessionStore(path).upgrade()  # `agenthost db upgrade`
+
+
+async def test_a_path_that_is_a_directory_says_it_must_name_a_file(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match=f"{tmp_path}.*must name a file \\(not a directory\\)"):
+        await SQLiteSessionStore(tmp_path).open()
+
+
+def _sqlite_error(db_path: Path, statements: list[str], uri: str = "") -> sqlite3.Error:
+    """The error SQLite raises running `statements` on the file."""
+    target = f"{db_path.absolute().as_uri()}?{uri}" if uri else str(db_path)
+    conn = sqlite3.connect(target, uri=bool(uri), isolation_level=None)
+    try:
+        for statement in statements:
+            conn.execute(statement)
+    except sqlite3.Error as exc:
+        return exc
+    finally:
+        conn.close()
+    raise AssertionError("no error")
+
+
+async def test_a_read_only_or_full_database_says_what_to_fix(db_path: Path) -> None:
+    await fill(db_path)
+    readonly = _sqlite_error(db_path, ["DELETE FROM kv"], uri="mode=ro")
+    assert _sqlite_health.translate(str(db_path), readonly).message.endswith(
+        "(SQLite writes sessions.db-wal and sessions.db-shm beside it) writable by the user "
+        "agenthost runs as."
+    )
+    full = _sqlite_error(  # max_page_count is never set below the file's size: that size
+        db_path, ["PRAGMA max_page_count = 1", "INSERT INTO kv VALUES ('n', 'k', zeroblob(99999))"]
+    )
+    assert "disk holding it is full" in _sqlite_health.translate(str(db_path), full).message
+
+
+async def test_a_relative_path_still_names_the_file_after_a_chdir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_sqlite_dirwatch, "_inotify", lambda: None)  # stat after every commit
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path)
+    async with SQLiteSessionStore("sessions.db", integrity_interval=0) as store:
+        session = await store.create(KEY)
+        monkeypatch.chdir(tmp_path / "elsewhere")  # an embedding program's os.chdir()
+        await store.append(session, [event("kept")])
+        await store.check()  # the stat and quick_check of the file opened, not ./sessions.db
+    async with SQLiteSessionStore(tmp_path / "sessions.db") as again:
+        stored = await again.get(KEY)
+        assert stored is not None and [e.seq for e in stored.events] == [1]
