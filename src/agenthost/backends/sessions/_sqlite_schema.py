@@ -146,13 +146,32 @@ def file_version(conn: sqlite3.Connection, path: str) -> int | None:
         name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
     }
     if "schema_version" in names:
-        version = conn.execute("SELECT max(version) FROM schema_version").fetchone()[0]
+        version = _recorded(conn, path)
         if version is not None:
-            return int(version)
+            return version
     found = [name for name in TABLES if name in names]
     if found:
         raise unversioned(conn, path, found)
     return None
+
+
+def _recorded(conn: sqlite3.Connection, path: str) -> int | None:
+    """The version in the schema_version table; a StoreError when the table is another
+    program's (another migration tool's of the same name: no `version` column, or versions
+    like '1.2' that are not agenthost's whole numbers)."""
+    columns = [row[1] for row in conn.execute("PRAGMA table_info(schema_version)")]
+    version = (
+        conn.execute("SELECT max(version) FROM schema_version").fetchone()[0]
+        if "version" in columns
+        else "no version column"
+    )
+    if version is None or (isinstance(version, int) and not isinstance(version, bool)):
+        return version
+    raise StoreError(
+        f"SQLite database {path!r} has a schema_version table that is not agenthost's (found "
+        f"{version!r}, agenthost writes a whole number): another program uses this file. "
+        f"agenthost changes nothing in it. Use another file for the session store."
+    )
 
 
 def _looks_like(conn: sqlite3.Connection) -> int | None:

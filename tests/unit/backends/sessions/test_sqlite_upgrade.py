@@ -286,7 +286,7 @@ def _tables(path: Path) -> dict[str, list[str]]:
         names = [n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
         found = {n: [c[1] for c in conn.execute(f"PRAGMA table_info({n})")] for n in names}
         if "schema_version" in names:
-            found["rows"] = [str(v) for (v,) in conn.execute("SELECT version FROM schema_version")]
+            found["rows"] = [repr(r) for r in conn.execute("SELECT * FROM schema_version")]
         return found
 
 
@@ -363,3 +363,26 @@ async def test_an_empty_schema_version_table_alone_gets_the_schema(tmp_path: Pat
         session = await store.create(A)
         await store.append(session, [_event(0, "r1", "message.completed", "hi")])
     assert version(path) == 2
+
+
+@pytest.mark.parametrize(
+    ("columns", "row"),
+    [("(installed_rank INTEGER, version VARCHAR(50), script TEXT)", "(1, '1.2', 'V1_2.sql')"),
+     ("(applied TEXT)", "('2024-01-01')")],
+)  # fmt: skip
+async def test_another_tools_schema_version_table_is_refused_untouched(
+    tmp_path: Path, columns: str, row: str
+) -> None:
+    path = tmp_path / "theirs.db"
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute(f"CREATE TABLE schema_version {columns}")
+        conn.execute(f"INSERT INTO schema_version VALUES {row}")
+    before = _tables(path)
+    expected = f"{path}.*schema_version table that is not agenthost's.*Use another file"
+    with pytest.raises(StoreError, match=expected):
+        await SQLiteSessionStore(path).open()
+    with pytest.raises(StoreError, match=expected):
+        await SQLiteSessionStore(path).schema_version()
+    with pytest.raises(StoreError, match=expected):
+        await SQLiteSessionStore(path).upgrade()
+    assert _tables(path) == before
