@@ -29,6 +29,9 @@ from agenthost.core.errors import StoreError
 
 _SQLITE_CORRUPT: Final = 11
 _SQLITE_NOTADB: Final = 26
+_SQLITE_READONLY: Final = 8
+_SQLITE_FULL: Final = 13
+_SQLITE_CANTOPEN: Final = 14
 
 
 def damaged(path: str, detail: str) -> StoreError:
@@ -47,7 +50,25 @@ def translate(path: str, exc: sqlite3.Error) -> StoreError:
     code = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
     if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
         return damaged(path, str(exc))
-    return StoreError(f"SQLite session store {path!r} failed: {exc}")
+    return StoreError(f"SQLite session store {path!r} failed: {exc}{_hint(path, code)}")
+
+
+def _hint(path: str, code: int) -> str:
+    """What to do about the errors a setup, not a bug, causes."""
+    if code == _SQLITE_CANTOPEN:
+        return (
+            ". The path must name a file (not a directory) in a directory that the user "
+            "agenthost runs as can read and write; fix that or choose another path."
+        )
+    if code == _SQLITE_READONLY:
+        name = os.path.basename(path)
+        return (
+            f". Make the file and its directory (SQLite writes {name}-wal and {name}-shm "
+            f"beside it) writable by the user agenthost runs as."
+        )
+    if code == _SQLITE_FULL:
+        return ". The disk holding it is full: free some space, then try again."
+    return ""
 
 
 def _file_id(path: str) -> tuple[int, int] | None:
@@ -61,11 +82,13 @@ def _file_id(path: str) -> tuple[int, int] | None:
 class FileWatch:
     """The identity of the database file as opened, checked against the path's."""
 
-    __slots__ = ("lost", "opened", "path")
+    __slots__ = ("file", "lost", "opened", "path")
 
     def __init__(self, path: str) -> None:
-        self.path = path
-        self.opened = None if path == ":memory:" else _file_id(path)
+        self.path = path  # as given, for messages
+        # absolute as SQLite resolved it at open: a later os.chdir() does not move the file
+        self.file = path if path == ":memory:" else os.path.abspath(path)
+        self.opened = None if path == ":memory:" else _file_id(self.file)
         self.lost: str | None = None  # why the store is unusable, once it is
 
     def usable(self) -> None:
@@ -75,24 +98,48 @@ class FileWatch:
     def verify(self) -> None:
         """StoreError when the path no longer names the file the store has open (one
         `os.stat`: after a commit when the directory watch saw a change, and in `check()`)."""
-        opened = self.opened
-        if opened is None:
+        what = self._moved()
+        if what is None:
             return
-        try:
-            st = os.stat(self.path)
-        except OSError:
-            found = None
-        else:
-            if st.st_ino == opened[1] and st.st_dev == opened[0]:
-                return
-            found = (st.st_dev, st.st_ino)
-        what = "deleted" if found is None else "replaced by another file"
         self.lost = (
             f"The SQLite database file {self.path!r} was {what} while agenthost had it open; "
             f"what it wrote since is lost and nothing more is written. Restart agenthost to "
             f"use the file now at that path (or put the original back first)."
         )
         raise StoreError(self.lost)
+
+    def settled(self) -> None:
+        """At open, once the directory watch is live: StoreError when the path no longer
+        names the file taken before the connection opened it (deleted, renamed or replaced
+        meanwhile; from now on the directory watch sees any such change)."""
+        error = self.moved_while_opening()
+        if error is not None:
+            raise error
+
+    def moved_while_opening(self) -> StoreError | None:
+        """`settled()`'s error, or None; also what explains an sqlite error during open."""
+        gone = self.opened is None and self.path != ":memory:"  # deleted before it was taken
+        what = "deleted" if gone else self._moved()
+        if what is None:
+            return None
+        return StoreError(
+            f"The SQLite database file {self.path!r} was {what} while agenthost opened it; "
+            f"the store did not open. Open it again (start agenthost again) to use the file "
+            f"now at that path."
+        )
+
+    def _moved(self) -> str | None:
+        """What happened to the file at the path since its identity was taken (None: nothing)."""
+        opened = self.opened
+        if opened is None:
+            return None
+        try:
+            st = os.stat(self.file)
+        except OSError:
+            return "deleted"
+        if st.st_ino == opened[1] and st.st_dev == opened[0]:
+            return None
+        return "replaced by another file"
 
 
 def quick_check(source: str | sqlite3.Connection) -> str | None:
@@ -123,7 +170,8 @@ class IntegrityCheck:
         self._at: float | None = None
         self._problem: str | None = None
 
-    async def run(self, conn: sqlite3.Connection) -> None:
+    async def run(self, conn: sqlite3.Connection, file: str) -> None:
+        """`file`: the database's absolute path (FileWatch.file)."""
         if self.interval is None:
             return
         now = time.monotonic()
@@ -131,7 +179,7 @@ class IntegrityCheck:
             if self.path == ":memory:":  # private to this connection, and small
                 problem = quick_check(conn)
             else:
-                problem = await asyncio.to_thread(quick_check, self.path)
+                problem = await asyncio.to_thread(quick_check, file)
             self._at, self._problem = time.monotonic(), problem
         if self._problem is not None:
             raise damaged(self.path, self._problem)

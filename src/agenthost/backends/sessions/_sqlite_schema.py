@@ -26,6 +26,8 @@ import sqlite3
 from pathlib import Path
 from typing import Final
 
+from agenthost.core.errors import StoreError
+
 SCHEMA_VERSION: Final = 2
 SEQ_BITS: Final = 32
 SEQ_MASK: Final = (1 << SEQ_BITS) - 1
@@ -108,15 +110,97 @@ _MIGRATE_1_TO_2: Final = (
 MIGRATIONS: Final = {2: _MIGRATE_1_TO_2}  # version reached: its statements
 
 
-def file_version(conn: sqlite3.Connection) -> int | None:
-    """The schema version of the open database; None when it has no agenthost tables."""
-    known = conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
-    ).fetchone()
-    if known is None:
-        return None
-    version = conn.execute("SELECT max(version) FROM schema_version").fetchone()[0]
-    return None if version is None else int(version)
+# The store's own tables, and the columns of each version's two rebuilt ones: how a file whose
+# version row is missing is recognised, and what its tables look like (`unversioned`).
+TABLES: Final = ("sessions", "events", "app_state", "user_state", "kv")
+_V2_SESSIONS: Final = ("sid", "app", "user_id", "session_id", "state", "created_at", "updated_at")
+_COLUMNS: Final = {
+    1: {
+        "sessions": (*_V2_SESSIONS, "last_seq", "event_count"),
+        "events": (
+            "app",
+            "user_id",
+            "session_id",
+            "seq",
+            "id",
+            "invocation_id",
+            "type",
+            "timestamp",
+            "data",
+        ),
+    },
+    2: {
+        "sessions": _V2_SESSIONS,
+        "events": ("pk", "id", "invocation_id", "type", "timestamp", "stored_at", "data"),
+    },
+}
+
+
+def file_version(conn: sqlite3.Connection, path: str) -> int | None:
+    """The schema version of the open database; None when it has none of the store's tables
+    (a new file, or one only other stores use). A StoreError when it has some of them but no
+    version row: agenthost always writes both in one transaction, so the row was removed or
+    the tables are someone else's, and creating the schema over them would only mislabel them.
+    """
+    names = {
+        name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+    }
+    if "schema_version" in names:
+        version = _recorded(conn, path)
+        if version is not None:
+            return version
+    found = [name for name in TABLES if name in names]
+    if found:
+        raise unversioned(conn, path, found)
+    return None
+
+
+def _recorded(conn: sqlite3.Connection, path: str) -> int | None:
+    """The version in the schema_version table; a StoreError when the table is another
+    program's (another migration tool's of the same name: no `version` column, or versions
+    like '1.2' that are not agenthost's whole numbers)."""
+    columns = [row[1] for row in conn.execute("PRAGMA table_info(schema_version)")]
+    version = (
+        conn.execute("SELECT max(version) FROM schema_version").fetchone()[0]
+        if "version" in columns
+        else "no version column"
+    )
+    if version is None or (isinstance(version, int) and not isinstance(version, bool)):
+        return version
+    raise StoreError(
+        f"SQLite database {path!r} has a schema_version table that is not agenthost's (found "
+        f"{version!r}, agenthost writes a whole number): another program uses this file. "
+        f"agenthost changes nothing in it. Use another file for the session store."
+    )
+
+
+def _looks_like(conn: sqlite3.Connection) -> int | None:
+    """The version whose sessions and events columns the file's tables have, if one does."""
+    columns = {
+        table: tuple(row[1] for row in conn.execute(f"PRAGMA table_info({table})"))
+        for table in ("sessions", "events")
+    }
+    return next((v for v, known in _COLUMNS.items() if known == columns), None)
+
+
+def unversioned(conn: sqlite3.Connection, path: str, found: list[str]) -> StoreError:
+    """The refusal of a file with the store's tables and no schema version, saying what to do."""
+    tables = ", ".join(found)
+    what = f"SQLite database {path!r} has session store tables ({tables}) but no schema version"
+    shape = _looks_like(conn)
+    if shape is None:
+        return StoreError(
+            f"{what}, and they are not the tables of any agenthost version: another program's, "
+            f"or damaged. agenthost changes nothing in it. Use another file for the store, or "
+            f"restore this one from a backup."
+        )
+    return StoreError(
+        f"{what} (its row in schema_version is missing); agenthost changes nothing in it. "
+        f"Restore the file from a backup, or, if agenthost wrote these tables (they have "
+        f"version {shape}'s columns), record their version and upgrade: `sqlite3 {path} "
+        f'"CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL); '
+        f'INSERT INTO schema_version VALUES ({shape})"`, then `agenthost db upgrade`.'
+    )
 
 
 def migrate(conn: sqlite3.Connection, current: int) -> list[int]:
@@ -137,13 +221,27 @@ def create(conn: sqlite3.Connection) -> None:
     conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
 
 
+def make_directory(path: str) -> None:
+    """Create the directory that will hold the file at `path`, or say why it cannot."""
+    parent = Path(path).parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(
+            f"Cannot create the directory {str(parent)!r} for the SQLite database {path!r}: "
+            f"{exc.strerror or exc}. Create it (writable by the user agenthost runs as), or "
+            f"choose another path for the store."
+        ) from exc
+
+
 def version_of_file(path: str, timeout: float) -> int:
-    """The schema version of the file at `path` (0: no file, or no agenthost tables)."""
+    """The schema version of the file at `path` (0: no file, or none of the store's tables; a
+    StoreError, as at open, when it has some of them but no version)."""
     if not Path(path).exists():
         return 0
     conn = sqlite3.connect(path, timeout=timeout)
     try:
-        return file_version(conn) or 0
+        return file_version(conn, path) or 0
     finally:
         conn.close()
 
@@ -151,14 +249,14 @@ def version_of_file(path: str, timeout: float) -> int:
 def upgrade_file(path: str, timeout: float) -> list[int]:
     """`agenthost db upgrade` for one file: create or migrate its schema in one transaction;
     the versions applied. A file newer than this agenthost is left alone (its store refuses
-    to open it)."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    to open it); one with the store's tables but no version is refused (`unversioned`)."""
+    make_directory(path)
     conn = sqlite3.connect(path, timeout=timeout, isolation_level=None)
     try:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("BEGIN IMMEDIATE")
         try:
-            version = file_version(conn)
+            version = file_version(conn, path)
             applied: list[int] = []
             if version is None:
                 create(conn)

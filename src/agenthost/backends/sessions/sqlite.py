@@ -81,7 +81,6 @@ import sqlite3
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any, Final, ParamSpec, Self, TypeVar
 
 import msgspec
@@ -120,6 +119,7 @@ from agenthost.backends.sessions._sqlite_schema import (
     SCHEMA_VERSION,
     SEQ_MASK,
     file_version,
+    make_directory,
     migrate,
     upgrade_file,
     version_of_file,
@@ -264,26 +264,34 @@ class SQLiteSessionStore(OpenClose):
 
     def _open(self) -> None:
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            make_directory(self.path)
+        # The file's identity before connect opens it, so that a rename, deletion or
+        # replacement between the two, or before the directory watch starts, is seen below.
+        watch = FileWatch(self.path)
         conn = sqlite3.connect(self.path, timeout=_BLOCKING_WAIT, isolation_level=None)
         dirwatch: DirWatch | None = None
         try:
+            if watch.opened is None:  # connect made the file (none until the line above)
+                watch = FileWatch(self.path)
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode != "wal" and self.path != ":memory:":
                 logger.warning("SQLite database %s is in %s mode, not WAL", self.path, mode)
             conn.execute("PRAGMA synchronous = NORMAL")
             self._create_schema(conn)
-            watch = FileWatch(self.path)
             dirwatch = DirWatch(self.path)  # after the file exists: its creation is old news
+            watch.settled()  # still the file opened, now that any change of its name is seen
             self._data_version = conn.execute("PRAGMA data_version").fetchone()[0]
             checkpointer = None
             if self._background_checkpoint and mode == "wal":
                 conn.execute("PRAGMA wal_autocheckpoint = 0")
                 checkpointer = Checkpointer(self.path)  # last: nothing can fail after it
-        except BaseException:
+        except BaseException as exc:
             if dirwatch is not None:
                 dirwatch.close()
             conn.close()
+            moved = watch.moved_while_opening() if isinstance(exc, sqlite3.Error) else None
+            if moved is not None:  # SQLite's "disk I/O error" on a file deleted under it
+                raise moved from exc
             raise
         self._conn = conn
         self._cur = conn.cursor()
@@ -298,7 +306,7 @@ class SQLiteSessionStore(OpenClose):
         one, refuse a newer one."""
         conn.execute("BEGIN IMMEDIATE")
         try:
-            version = file_version(conn)
+            version = file_version(conn, self.path)
             if version is None:
                 create_schema(conn)
             elif version > SCHEMA_VERSION:
@@ -372,7 +380,7 @@ class SQLiteSessionStore(OpenClose):
             self._ping()
         except sqlite3.Error as exc:
             await self._retry(exc, self._ping)
-        await self._integrity.run(self._connection())
+        await self._integrity.run(self._connection(), self._watch.file)
 
     async def ping(self) -> None:
         """The older name of `check()`."""

@@ -23,7 +23,7 @@ from agenthost.backends.sessions.sqlite import SQLiteSessionStore
 from agenthost.cli.app import app
 from agenthost.config.build import open_store
 from agenthost.core import serde
-from agenthost.core.errors import ConfigError
+from agenthost.core.errors import ConfigError, StoreError
 from agenthost.core.events import Event
 from agenthost.core.messages import Message
 from agenthost.core.session import SessionKey
@@ -275,3 +275,114 @@ async def test_a_kill_at_any_step_of_the_upgrade_leaves_v1_or_v2(tmp_path: Path)
             assert (await SQLiteSessionStore(path).upgrade()) == [2]
         await assert_everything_readable(path)
     assert 1 in outcomes
+
+
+# ---- a file with the store's tables but no schema version --------------------------------
+
+
+def _tables(path: Path) -> dict[str, list[str]]:
+    """Every table of the file and its columns, and the rows of schema_version."""
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        names = [n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        found = {n: [c[1] for c in conn.execute(f"PRAGMA table_info({n})")] for n in names}
+        if "schema_version" in names:
+            found["rows"] = [repr(r) for r in conn.execute("SELECT * FROM schema_version")]
+        return found
+
+
+def _cli(tmp_path: Path, path: Path, *command: str) -> tuple[int, str]:
+    config = tmp_path / "agenthost.yaml"
+    config.write_text(f"store:\n  url: sqlite:///{path}\n")
+    done = CliRunner().invoke(app, ["db", *command, "--config", str(config)])
+    return done.exit_code, " ".join(done.output.split())
+
+
+def _version_row_lost(path: Path) -> None:
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute("DELETE FROM schema_version")
+
+
+async def _refusals(path: Path, expected: str) -> str:
+    """Open (with and without auto_upgrade) and schema_version() refuse; the message."""
+    for auto_upgrade in (False, True):
+        with pytest.raises(StoreError, match=expected) as info:
+            await SQLiteSessionStore(path, auto_upgrade=auto_upgrade).open()
+    with pytest.raises(StoreError, match=expected):
+        await SQLiteSessionStore(path).schema_version()
+    return info.value.message
+
+
+@pytest.mark.parametrize("shape", [1, 2])
+def test_agenthost_tables_without_a_version_row_are_refused_with_the_way_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shape: int
+) -> None:
+    monkeypatch.setenv("AGENTHOST_HOME", str(tmp_path))
+    path = tmp_path / "lost.db"
+    build_v1(path)
+    if shape == 2:
+        assert asyncio.run(SQLiteSessionStore(path).upgrade()) == [2]
+    _version_row_lost(path)
+    before = _tables(path)
+    expected = f"{path}.*no schema version.*version {shape}'s columns.*agenthost db upgrade"
+    message = asyncio.run(_refusals(path, expected))
+    for command in ("status", "upgrade"):
+        code, output = _cli(tmp_path, path, command)
+        assert code != 0 and "no schema version" in output, output
+    assert _tables(path) == before  # nothing created, nothing labelled
+    # what the message says to run works
+    script = message.split(f'sqlite3 {path} "')[1].split('"`')[0]
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.executescript(script)
+    code, output = _cli(tmp_path, path, "upgrade")
+    assert code == 0, output
+    assert ("applied migrations [2]" if shape == 1 else "already at schema version 2") in output
+    asyncio.run(assert_everything_readable(path))
+
+
+async def test_foreign_tables_of_the_same_names_are_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "theirs.db"
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        conn.execute("CREATE TABLE events (name TEXT, at TEXT)")
+        conn.execute("INSERT INTO events VALUES ('launch', 'noon')")
+    before = _tables(path)
+    with pytest.raises(StoreError, match=f"{path}.*\\(events\\).*not the tables of any agenthost"):
+        await SQLiteSessionStore(path).open()
+    with pytest.raises(StoreError, match="not the tables of any agenthost"):
+        await SQLiteSessionStore(path).upgrade()
+    assert _tables(path) == before
+
+
+async def test_an_empty_schema_version_table_alone_gets_the_schema(tmp_path: Path) -> None:
+    path = tmp_path / "empty.db"
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        conn.execute("CREATE TABLE usage (x)")  # another store's table in the same file
+    assert await SQLiteSessionStore(path).schema_version() == 0
+    async with SQLiteSessionStore(path) as store:
+        session = await store.create(A)
+        await store.append(session, [_event(0, "r1", "message.completed", "hi")])
+    assert version(path) == 2
+
+
+@pytest.mark.parametrize(
+    ("columns", "row"),
+    [("(installed_rank INTEGER, version VARCHAR(50), script TEXT)", "(1, '1.2', 'V1_2.sql')"),
+     ("(applied TEXT)", "('2024-01-01')")],
+)  # fmt: skip
+async def test_another_tools_schema_version_table_is_refused_untouched(
+    tmp_path: Path, columns: str, row: str
+) -> None:
+    path = tmp_path / "theirs.db"
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute(f"CREATE TABLE schema_version {columns}")
+        conn.execute(f"INSERT INTO schema_version VALUES {row}")
+    before = _tables(path)
+    expected = f"{path}.*schema_version table that is not agenthost's.*Use another file"
+    with pytest.raises(StoreError, match=expected):
+        await SQLiteSessionStore(path).open()
+    with pytest.raises(StoreError, match=expected):
+        await SQLiteSessionStore(path).schema_version()
+    with pytest.raises(StoreError, match=expected):
+        await SQLiteSessionStore(path).upgrade()
+    assert _tables(path) == before
