@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -19,6 +19,7 @@ from tests.unit.backends.common.raw_http import (
     chunk,
     sized,
 )
+from tests.unit.manual_loop import turns_until
 
 HEADERS = {"Content-Type": "application/json", "Authorization": "Bearer k"}
 
@@ -89,15 +90,6 @@ async def one_answer(conn: RawConnection) -> None:
     await conn.request()
 
 
-async def until(condition: Callable[[], bool]) -> None:
-    """Let the other tasks run until `condition()` holds (each reaches it in a few steps)."""
-    for _ in range(100):
-        if condition():
-            return
-        await asyncio.sleep(0)
-    raise AssertionError("the condition never held")
-
-
 async def test_a_connection_closed_while_idle_is_retried_on_a_new_one(client: H1Client) -> None:
     async with RawHTTPServer(one_answer) as server:
         for _ in range(3):
@@ -117,7 +109,7 @@ async def test_a_stale_connection_got_after_a_wait_is_retried_on_a_new_one(
     async with RawHTTPServer(one_answer) as server:
         first = await client.post(server.url(), body=b"1", headers=HEADERS)
         second = asyncio.create_task(client.post(server.url(), body=b"2", headers=HEADERS))
-        await until(lambda: len(client._waiters) == 1)
+        await turns_until(lambda: len(client._waiters) == 1)
         assert await first.read() == b"ok"
         first.release()  # idle: the waiting request takes it
         async with asyncio.timeout(60):  # a guard against hanging, not a time limit
@@ -143,11 +135,13 @@ async def test_the_retry_never_takes_an_idle_connection(client: H1Client) -> Non
             asyncio.create_task(client.post(server.url(), body=body, headers=HEADERS))
             for body in (b"w", b"v")
         ]
-        await until(lambda: len(client._waiters) == 2)
+        await turns_until(lambda: len(client._waiters) == 2)
         stale = q._conn
         assert stale is not None and await q.read() == b"ok"
         q.release()
-        await until(lambda: stale.closed and client._open == 2 and len(client._waiters) == 1)
+        await turns_until(
+            lambda: stale.closed and client._open == 2 and len(client._waiters) == 1, turns=1000
+        )
         assert await p.read() == b"ok"
         p.release()
         async with asyncio.timeout(60):  # a guard against hanging, not a time limit
@@ -244,7 +238,7 @@ async def test_a_woken_waiter_cancelled_passes_the_wake_up_on(client: H1Client) 
         waiting = [
             asyncio.create_task(client.post(server.url(), body=b, headers={})) for b in (b"2", b"3")
         ]
-        await until(lambda: len(client._waiters) == 2)
+        await turns_until(lambda: len(client._waiters) == 2)
         assert await first.read() == b"echo:1"
         first.release()  # wakes the first waiter...
         waiting[0].cancel()  # ...which is cancelled before it runs
