@@ -17,8 +17,9 @@ out at the loop's next turn.
 
 Work uvicorn's protocol repeats, done once (the bytes and the scope stay the same):
 
-- a keep-alive connection keeps one idle timer (`_idle_timer`), re-armed when it fires early,
-  instead of a `call_later` made after every response and cancelled by the next request;
+- a keep-alive connection keeps one idle timer (`_idle`, a `RearmingTimer`), re-armed when it
+  fires early, instead of a `call_later` made after every response and cancelled by the next
+  request;
 - a connection's local and remote addresses (the scope's `server` and `client`) are the ones
   the transport already has (uvicorn asks the socket again under uvloop: two `getsockname`
   and one `getpeername` system calls a connection).
@@ -35,6 +36,7 @@ from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.utils import get_local_addr, get_remote_addr, is_ssl
 
+from agenthost.core.timers import RearmingTimer
 from agenthost.server.errors import error_body
 
 
@@ -109,8 +111,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes: int | None = 0  # bytes of the current head; None: reading a body
         self._header_count = 0
         self._refused = False
-        self._idle_since: float | None = None  # loop time the last response ended; None: busy
-        self._idle_timer: asyncio.TimerHandle | None = None
+        # closes the connection `timeout_keep_alive` seconds after its last response ended;
+        # its deadline is None while a request is going on
+        self._idle = RearmingTimer(self.loop, self.timeout_keep_alive_handler)
 
     # ---- the scope's addresses from what the transport knows
 
@@ -135,42 +138,27 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def _unset_keepalive_if_required(self) -> None:
         # uvicorn calls this when a request's bytes arrive, a response ends or the connection
         # is lost: busy from now on (the timer, if armed, lapses when it fires)
-        self._idle_since = None
+        self._idle.deadline = None
 
     def on_response_complete(self) -> None:
         # uvicorn's, arming the connection's one idle timer instead of a new one
         self.server_state.total_requests += 1
         if self.transport.is_closing():
             return
-        self._idle_since = None
+        self._idle.deadline = None
         self.flow.resume_reading()
         if self.pipeline:
             cycle, app = self.pipeline.pop()
             self._start_asgi_task(cycle, app)
             return
-        self._idle_since = self.loop.time()
-        if self._idle_timer is None:
-            self._idle_timer = self.loop.call_later(self.timeout_keep_alive, self._idle_check)
-
-    def _idle_check(self) -> None:
-        self._idle_timer = None
-        since = self._idle_since
-        if since is None:  # a request came since: the end of its response arms it again
-            return
-        left = since + self.timeout_keep_alive - self.loop.time()
-        if left > 0:
-            self._idle_timer = self.loop.call_later(left, self._idle_check)
-        else:
-            self.timeout_keep_alive_handler()
+        self._idle.arm(self.loop.time() + self.timeout_keep_alive)
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
-        timer, self._idle_timer = self._idle_timer, None
-        if timer is not None:
-            timer.cancel()
+        self._idle.close()
 
     def data_received(self, data: bytes) -> None:
-        self._idle_since = None  # busy (here too, whatever uvicorn's own hook is called)
+        self._idle.deadline = None  # busy (here too, whatever uvicorn's own hook is called)
         if self._refused:
             return
         if self._head_bytes is None:

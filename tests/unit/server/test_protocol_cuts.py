@@ -19,6 +19,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from agenthost.server._http_limits import limited_protocol
+from tests.unit.manual_loop import ManualLoop
 
 from .live import _Server
 
@@ -43,46 +44,11 @@ class _Transport:
 # ----------------------------------------------------------------------------- keep-alive
 
 
-class _Handle:
-    def __init__(self, callback: Any) -> None:
-        self.callback = callback
-        self.cancelled = False
-
-    def cancel(self) -> None:
-        self.cancelled = True
-
-
-class _Loop:
-    """Time and timers by hand."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.timers: list[tuple[float, _Handle]] = []
-        self.made = 0
-
-    def time(self) -> float:
-        return self.now
-
-    def call_later(self, delay: float, callback: Any) -> _Handle:
-        self.made += 1
-        handle = _Handle(callback)
-        self.timers.append((self.now + delay, handle))
-        return handle
-
-    def fire(self) -> None:
-        """Run the earliest timer, at its time."""
-        self.timers.sort(key=lambda t: t[0])
-        when, handle = self.timers.pop(0)
-        self.now = max(self.now, when)
-        if not handle.cancelled:
-            handle.callback()
-
-
 async def _app(scope: Any, receive: Any, send: Any) -> None:  # pragma: no cover - not called
     pass
 
 
-def _protocol(loop: _Loop) -> Any:
+def _protocol(loop: ManualLoop) -> Any:
     config = uvicorn.Config(_app, timeout_keep_alive=5, log_config=None)
     kind = limited_protocol(max_headers=100, max_header_bytes=32768)
     protocol = kind(config=config, server_state=ServerState(), app_state={}, _loop=loop)  # type: ignore[arg-type]
@@ -92,7 +58,7 @@ def _protocol(loop: _Loop) -> Any:
 
 
 def test_an_idle_connection_is_closed_after_the_keep_alive_timeout() -> None:
-    loop = _Loop()
+    loop = ManualLoop()
     protocol = _protocol(loop)
     protocol.on_response_complete()  # t=0: idle
     loop.now = 3.0
@@ -106,7 +72,7 @@ def test_an_idle_connection_is_closed_after_the_keep_alive_timeout() -> None:
 
 
 def test_a_busy_connection_is_not_closed_and_its_next_response_arms_the_timer() -> None:
-    loop = _Loop()
+    loop = ManualLoop()
     protocol = _protocol(loop)
     protocol.on_response_complete()
     protocol.data_received(b"GET / HTTP/1.1\r\n")  # a request, still going at t=5
@@ -120,7 +86,7 @@ def test_a_busy_connection_is_not_closed_and_its_next_response_arms_the_timer() 
 
 
 def test_a_lost_connection_cancels_its_timer() -> None:
-    loop = _Loop()
+    loop = ManualLoop()
     protocol = _protocol(loop)
     protocol.on_response_complete()
     protocol.connection_lost(None)

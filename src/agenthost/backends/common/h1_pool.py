@@ -8,8 +8,10 @@ waits for one). An idle connection older than `keepalive_timeout` is closed inst
 A kept-alive connection the server closed while it sat idle (llama.cpp, vLLM and Ollama close
 idle ones) fails the next request with `NotAnswered` before any byte of an answer. Such a
 request is sent once more, on a new connection, only when that is provably safe: it went out
-on a reused connection and nothing at all came back. A failure on a new connection, or after
-the answer started, is not retried here (the model client's retry policy decides).
+on a reused connection (taken idle at once, or after a wait for a free one) and nothing at all
+came back; the second try never takes an idle connection (it may be as stale). A failure on a
+new connection, or after the answer started, is not retried here (the model client's retry
+policy decides).
 
 TLS: `https` URLs use `ssl_context` (default: `ssl.create_default_context()`, the system's
 CAs), with the URL's host as the server name. Connecting has its own limit,
@@ -99,12 +101,14 @@ class H1Client:
         head.append(f"Content-Length: {len(body)}\r\n\r\n")
         request = "".join(head).encode("latin-1") + body
         conn = self._take_idle(target.key)
-        if conn is not None:
+        if conn is None:
+            conn = await self._connect(target)  # an idle one too, after a wait for one
+        if conn.requests:  # kept alive from an earlier request: the server may have closed it
             try:
                 return await conn.send(request)
             except NotAnswered:
                 pass  # a stale keep-alive connection, and nothing came back: send it anew
-        conn = await self._connect(target)
+            conn = await self._connect(target, fresh=True)
         return await conn.send(request)
 
     async def aclose(self) -> None:
@@ -133,7 +137,8 @@ class H1Client:
             conn.close()
         return None
 
-    async def _connect(self, target: _Target) -> H1Connection:
+    async def _connect(self, target: _Target, *, fresh: bool = False) -> H1Connection:
+        """A new connection, or (unless `fresh`) an idle one that a wait for a free one gave."""
         while self._open >= self.max_connections:
             if self._close_an_idle_one():
                 break
@@ -147,7 +152,7 @@ class H1Client:
                 raise
             if self.closed:
                 raise NotAnswered("the HTTP client is closed")
-            if (conn := self._take_idle(target.key)) is not None:
+            if not fresh and (conn := self._take_idle(target.key)) is not None:
                 return conn
         self._open += 1
         try:

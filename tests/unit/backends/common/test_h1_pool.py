@@ -19,6 +19,7 @@ from tests.unit.backends.common.raw_http import (
     chunk,
     sized,
 )
+from tests.unit.manual_loop import turns_until
 
 HEADERS = {"Content-Type": "application/json", "Authorization": "Bearer k"}
 
@@ -81,20 +82,76 @@ async def test_a_body_up_to_the_connections_end(client: H1Client) -> None:
         response.release()
 
 
-async def test_a_connection_closed_while_idle_is_retried_on_a_new_one(client: H1Client) -> None:
-    async def one_answer(conn: RawConnection) -> None:
-        """Answer one request, then close as soon as the next one comes (a server that
-        dropped the kept-alive connection while the client reused it)."""
-        await conn.request()
-        conn.write(sized(b"ok"))
-        await conn.request()
+async def one_answer(conn: RawConnection) -> None:
+    """Answer one request, then close as soon as the next one comes (a server that dropped
+    the kept-alive connection while the client reused it)."""
+    await conn.request()
+    conn.write(sized(b"ok"))
+    await conn.request()
 
+
+async def test_a_connection_closed_while_idle_is_retried_on_a_new_one(client: H1Client) -> None:
     async with RawHTTPServer(one_answer) as server:
         for _ in range(3):
             response = await client.post(server.url(), body=b"{}", headers=HEADERS)
             assert await response.read() == b"ok"
             response.release()
         assert len(server.connections) == 3
+
+
+async def test_a_stale_connection_got_after_a_wait_is_retried_on_a_new_one(
+    client: H1Client,
+) -> None:
+    """max_connections=1: the second request waits for the first's connection, gets it idle
+    from the pool, and the server has dropped it (closes it at the request): nothing came
+    back, so it is sent once more on a new connection, as a request that did not wait."""
+    client.max_connections = 1
+    async with RawHTTPServer(one_answer) as server:
+        first = await client.post(server.url(), body=b"1", headers=HEADERS)
+        second = asyncio.create_task(client.post(server.url(), body=b"2", headers=HEADERS))
+        await turns_until(lambda: len(client._waiters) == 1)
+        assert await first.read() == b"ok"
+        first.release()  # idle: the waiting request takes it
+        async with asyncio.timeout(60):  # a guard against hanging, not a time limit
+            response = await second
+        assert response.status == 200 and await response.read() == b"ok"
+        response.release()
+        assert len(server.connections) == 2 and client.connections_made == 2
+        assert [body for _, body in server.connections[0].requests] == [b"1", b"2"]
+        assert [body for _, body in server.connections[1].requests] == [b"2"]
+
+
+async def test_the_retry_never_takes_an_idle_connection(client: H1Client) -> None:
+    """The retry after a stale connection goes on a new connection, even when it has to wait
+    for a free one and the one that frees is idle (it may be as stale): it closes that one.
+    max_connections=2, both in use (p, q), two requests waiting (w, v): q's connection frees,
+    w takes it and finds it stale; v takes the place w's stale one left, so w's retry waits;
+    then p's connection frees (stale as well)."""
+    client.max_connections = 2
+    async with RawHTTPServer(one_answer) as server:
+        p = await client.post(server.url(), body=b"p", headers=HEADERS)
+        q = await client.post(server.url(), body=b"q", headers=HEADERS)
+        waiting = [
+            asyncio.create_task(client.post(server.url(), body=body, headers=HEADERS))
+            for body in (b"w", b"v")
+        ]
+        await turns_until(lambda: len(client._waiters) == 2)
+        stale = q._conn
+        assert stale is not None and await q.read() == b"ok"
+        q.release()
+        await turns_until(
+            lambda: stale.closed and client._open == 2 and len(client._waiters) == 1, turns=1000
+        )
+        assert await p.read() == b"ok"
+        p.release()
+        async with asyncio.timeout(60):  # a guard against hanging, not a time limit
+            answers = await asyncio.gather(*waiting)
+        for response in answers:
+            assert response.status == 200 and await response.read() == b"ok"
+            response.release()
+        assert client.connections_made == 4
+        sent = sorted([body for _, body in conn.requests] for conn in server.connections)
+        assert sent == [[b"p"], [b"q", b"w"], [b"v"], [b"w"]]  # p's connection closed idle
 
 
 async def test_no_answer_on_a_new_connection_is_not_retried(client: H1Client) -> None:
@@ -181,11 +238,7 @@ async def test_a_woken_waiter_cancelled_passes_the_wake_up_on(client: H1Client) 
         waiting = [
             asyncio.create_task(client.post(server.url(), body=b, headers={})) for b in (b"2", b"3")
         ]
-        for _ in range(100):  # each task reaches its wait in its first steps
-            if len(client._waiters) == 2:
-                break
-            await asyncio.sleep(0)
-        assert len(client._waiters) == 2
+        await turns_until(lambda: len(client._waiters) == 2)
         assert await first.read() == b"echo:1"
         first.release()  # wakes the first waiter...
         waiting[0].cancel()  # ...which is cancelled before it runs
