@@ -55,3 +55,15 @@ def test_the_console_script_runs() -> None:
         timeout=60,
     )
     assert done.returncode == 0 and "sessions" in done.stdout
+
+
+def test_python_dash_m_agenthost_is_the_command() -> None:
+    """`python -m agenthost` works as `agenthost` does (a virtualenv whose bin/ is not on PATH)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "agenthost", "version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip()
