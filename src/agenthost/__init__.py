@@ -165,6 +165,7 @@ _EXPORTS: dict[str, str] = {
     "make_search_tool": "agenthost.backends.tools.web",
     "SearxngSearch": "agenthost.backends.tools.web",
     "TavilySearch": "agenthost.backends.tools.web",
+    "SearchResult": "agenthost.backends.tools.web",
     "BrowserLimits": "agenthost.backends.tools.browser",
     "BrowserPool": "agenthost.backends.tools.browser",
     "BrowserTools": "agenthost.backends.tools.browser",
@@ -368,6 +369,7 @@ __all__ = [
     "SQLiteArtifactStore",
     "SandboxLimits",
     "SandboxUnavailable",
+    "SearchResult",
     "SearxngSearch",
     "ServerConfig",
     "ServerState",
@@ -490,6 +492,7 @@ if TYPE_CHECKING:
     from agenthost.backends.tools.web import (
         Fetcher,
         FetchLimits,
+        SearchResult,
         SearxngSearch,
         TavilySearch,
         WebPolicy,

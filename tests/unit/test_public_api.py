@@ -147,3 +147,9 @@ def test_the_tool_round_limit_and_its_error_share_a_name() -> None:
     assert agenthost.MaxToolRoundsExceeded is agenthost.MaxTurnsExceeded
     assert agenthost.MaxToolRoundsExceeded.code == "max_tool_rounds_exceeded"
     assert "MaxToolRoundsExceeded" in agenthost.__all__
+
+
+def test_a_search_provider_is_written_from_agenthost_alone() -> None:
+    """docs/tools.md: any object with an async `search(query, max_results)` returning
+    `SearchResult` items is a provider; `SearchResult` is imported from `agenthost`."""
+    assert agenthost.SearchResult(title="t", url="https://x", snippet="s").title == "t"
