@@ -140,3 +140,16 @@ async def test_a_reply_cut_at_its_cap_is_marked_on_run_completed() -> None:
         events = await collect(runner.run("u", "s", "hi"))
     assert events[-1].type == "run.completed"
     assert events[-1].data is not None and events[-1].data["finish_reason"] == "length"
+
+
+def test_the_tool_round_limit_and_its_error_share_a_name() -> None:
+    """`max_tool_rounds` raises `agenthost.MaxToolRoundsExceeded`; the first name still works."""
+    assert agenthost.MaxToolRoundsExceeded is agenthost.MaxTurnsExceeded
+    assert agenthost.MaxToolRoundsExceeded.code == "max_tool_rounds_exceeded"
+    assert "MaxToolRoundsExceeded" in agenthost.__all__
+
+
+def test_a_search_provider_is_written_from_agenthost_alone() -> None:
+    """docs/tools.md: any object with an async `search(query, max_results)` returning
+    `SearchResult` items is a provider; `SearchResult` is imported from `agenthost`."""
+    assert agenthost.SearchResult(title="t", url="https://x", snippet="s").title == "t"

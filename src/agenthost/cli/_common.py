@@ -13,6 +13,7 @@ import asyncio
 import logging
 import os
 import sys
+import warnings
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine
 from contextlib import aclosing
 from pathlib import Path
@@ -50,7 +51,19 @@ def load(options: Options) -> AgentHostConfig:
     for folder in folders:
         if str(folder) not in sys.path:
             sys.path.insert(0, str(folder))
-    return load_config(options.config)
+    with warnings.catch_warnings(record=True) as notes:
+        warnings.simplefilter("always", FutureWarning)
+        config = load_config(options.config)
+    for note in notes:
+        if issubclass(note.category, FutureWarning):
+            # a setting that still loads but will not: 'file:line: field: what to do', shown
+            # as such (not as Python's warning with this package's source line)
+            stderr_console().print(
+                f"[yellow]warning:[/] {escape(str(note.message))}", soft_wrap=True
+            )
+        else:
+            warnings.warn_explicit(note.message, note.category, note.filename, note.lineno)
+    return config
 
 
 def print_error(console: Console, exc: BaseException) -> None:

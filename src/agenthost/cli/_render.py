@@ -139,6 +139,8 @@ class EventRenderer:
             line = usage_line(event)
             if self.usage and line:
                 self.info.print(f"[dim]{line}[/]")
+            if is_cut(event):
+                self.info.print(CUT)
             if (event.data or {}).get("status") == "paused":
                 self.info.print("[magenta]paused: waiting for your approval[/]")
         elif kind in ("run.failed", "run.interrupted"):
@@ -198,6 +200,15 @@ def is_incomplete(event: Event) -> bool:
     return bool((event.data or {}).get("incomplete"))
 
 
+CUT = "[yellow](cut: the reply reached its length limit)[/]"
+
+
+def is_cut(event: Event) -> bool:
+    """A run whose last reply stopped at its token cap (or, on the embedded model, when it
+    began to repeat itself): `finish_reason` "length" on its `run.completed`."""
+    return event.type == "run.completed" and (event.data or {}).get("finish_reason") == "length"
+
+
 def render_transcript(console: Console, events: Iterable[Event]) -> int:
     """Print the messages and tool calls of `events`; returns how many messages it showed."""
     renderer = EventRenderer(console, usage=False)
@@ -213,6 +224,8 @@ def render_transcript(console: Console, events: Iterable[Event]) -> int:
                 if is_incomplete(event):
                     console.print(INCOMPLETE)
                 shown += 1
+        elif is_cut(event):
+            console.print(CUT)
         elif event.type == "tool.call.started":
             data = event.data or {}
             renderer.calls[str(data.get("tool_call_id"))] = (

@@ -235,7 +235,8 @@ class AgentHostConfig(_Struct):
             return DEFAULT_AGENT
         raise ConfigError(
             f"Several agents are declared ({', '.join(agents)}) and no default_agent. "
-            f"Set default_agent in agenthost.yaml or pick one with --agent."
+            "Set default_agent in the config file (or AGENTHOST_DEFAULT_AGENT), or pick one "
+            "with --agent."
         )
 
     def select_agent(self, name: str | None = None) -> tuple[str, AgentKindConfig]:

@@ -263,3 +263,32 @@ def test_agent_option_with_agenthost_model_and_no_default_agent(
     assert "you › hi" in shown.stdout
     unnamed = invoke("sessions", "show", "s1")
     assert unnamed.exit_code == 2 and "pick one with --agent" in unnamed.stderr
+
+
+def test_an_old_config_loads_with_a_plain_deprecation_note(tmp_path: Path) -> None:
+    # a flat-struct file: a tool-loop setting on a dify agent is dropped with a note naming
+    # the file, line and field, printed as one line (not Python's warning format)
+    path = tmp_path / "old.yaml"
+    path.write_text(
+        "agents:\n  d:\n    kind: dify\n    api_key: app-x\n    instructions: be nice\n"
+    )
+    result = invoke("sessions", "list", "-c", str(path))
+    assert result.exit_code == 0, result.output
+    note = f"warning: {path}:5: agents.d.instructions: not a setting of kind 'dify'"
+    assert note in result.stderr
+    assert "FutureWarning" not in result.stderr and "source.warn" not in result.stderr
+
+
+def test_a_reply_cut_at_its_length_limit_is_marked_cut(
+    config: Path, fake: ThreadedFakeServer
+) -> None:
+    # finish_reason "length" (the token cap; the embedded model's repetition stop) on
+    # run.completed: `run` says so after the reply, and `sessions show` in the transcript
+    fake.server.add(TextReply("Once upon a time there", finish_reason="length"))
+    ran = invoke("run", "-a", "plain", "tell me a story", "-s", "capped")
+    assert ran.exit_code == 0, ran.output
+    assert ran.stdout == "Once upon a time there\n"
+    assert "(cut: the reply reached its length limit)" in ran.stderr
+    shown = invoke("sessions", "show", "capped", "-a", "plain")
+    assert shown.exit_code == 0, shown.output
+    assert "Once upon a time there\n(cut: the reply reached its length limit)" in shown.stdout

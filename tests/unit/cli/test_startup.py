@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 PROBE = """
 import json, sys
 from agenthost.cli.app import app
@@ -47,11 +49,16 @@ def test_help_imports_only_typer_and_rich() -> None:
     assert heavy == []
 
 
-def test_the_console_script_runs() -> None:
+@pytest.mark.parametrize(
+    ("module", "args", "expected"),
+    [
+        ("agenthost.cli", ["--help"], "sessions"),
+        # `python -m agenthost` is the `agenthost` command (a virtualenv whose bin/ is not on PATH)
+        ("agenthost", ["version"], "agenthost "),
+    ],
+)
+def test_the_console_script_runs(module: str, args: list[str], expected: str) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "agenthost.cli", "--help"],
-        capture_output=True,
-        text=True,
-        timeout=60,
+        [sys.executable, "-m", module, *args], capture_output=True, text=True, timeout=60
     )
-    assert done.returncode == 0 and "sessions" in done.stdout
+    assert done.returncode == 0 and expected in done.stdout, done.stderr

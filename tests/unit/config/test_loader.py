@@ -123,8 +123,9 @@ def test_python_api_builds_the_same_objects() -> None:
         app="code", agents={"a": AgentConfig(model="openai:gpt-4o-mini"), "b": AgentConfig()}
     )
     assert config.select_agent("b")[0] == "b"
-    with pytest.raises(ConfigError, match="no default_agent"):
+    with pytest.raises(ConfigError, match="no default_agent") as info:
         config.select_agent()
+    assert "(or AGENTHOST_DEFAULT_AGENT), or pick one with --agent" in info.value.message
     assert parse_config({"agents": {"a": {"model": "openai:x"}}}, env={}).agents["a"].model == (
         "openai:x"
     )
