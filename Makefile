@@ -1,7 +1,7 @@
 # agenthost: make demo | make test | make test-stress | make bench | make lint
 # Every target installs what it needs first, and each install step does nothing when it is done.
 #
-#   make demo   the package with its `server` and `local` extras and the embedded model's
+#   make demo   the package with its `server`, `local` and `knowledge` extras and the model's
 #               weights: what serving the demo needs, nothing more (no frameworks, no browser)
 #   make test   also the `dev` extra (frameworks, test tools), Debian's chromium, npm packages
 

@@ -373,6 +373,43 @@ def test_a_reply_cut_mid_stream_is_marked_incomplete(page: Page, servers: Server
     expect(replies.nth(1).locator(".incomplete-note")).to_have_count(0)
 
 
+def test_a_reply_cut_at_its_length_limit_is_marked_cut(page: Page, servers: Servers) -> None:
+    """A run whose run.completed says `finish_reason: "length"` (the model's cap, or the
+    embedded model stopping a reply that repeats itself): its reply is marked cut, the next
+    run's is not."""
+    events = [
+        _stored(1, "message.received", "user", "tell me a joke"),
+        _stored(2, "message.completed", "assistant", 'A: "A: "B:'),
+        _stored(3, "run.completed", "assistant", "", data={"finish_reason": "length"}),
+        _stored(4, "message.received", "user", "again"),
+        _stored(5, "message.completed", "assistant", "Why did the chicken cross?"),
+        _stored(6, "run.completed", "assistant", "", data={"finish_reason": "stop"}),
+    ]
+    for event in (events[2], events[5]):
+        del event["message"]
+    session = {"id": "cut", "title": "tell me a joke", "updated_at": 1.0, "event_count": 6}
+
+    def answer(route: Route) -> None:
+        path = route.request.url.split("/v1/apps/plain/", 1)[1]
+        if path == "sessions":
+            body: dict[str, Any] = {"sessions": [session]}
+        elif path.startswith("sessions/cut/events"):
+            body = {"events": events, "has_more": False, "next_after": 6}
+        else:
+            body = {"id": "cut", "runs": []}
+        route.fulfill(json=body)
+
+    page.route(re.compile(r".*/v1/apps/plain/sessions.*"), answer)
+    page.goto(servers.open)
+    page.get_by_label("Agent").select_option("plain")
+    session_button(page, "cut").click()
+    replies = page.locator(".msg.assistant")
+    expect(replies.locator(".body")).to_have_text(['A: "A: "B:', "Why did the chicken cross?"])
+    expect(replies.nth(0)).to_have_attribute("data-cut", "true")
+    expect(replies.nth(0).locator(".cut-note")).to_have_text("(cut: length limit)")
+    expect(replies.nth(1).locator(".cut-note")).to_have_count(0)
+
+
 def test_it_works_on_a_phone(browser: Browser, servers: Servers) -> None:
     with new_page(browser, viewport={"width": 375, "height": 700}, is_mobile=True) as page:
         page.goto(servers.open)

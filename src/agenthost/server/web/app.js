@@ -250,7 +250,7 @@ function h(tag, attrs = {}, ...children) {
 
 function resetView() {
   ui.transcript.replaceChildren();
-  view = { bubble: null, tools: new Map(), error: null, approvals: new Map() };
+  view = { bubble: null, reply: null, tools: new Map(), error: null, approvals: new Map() };
 }
 
 function textOf(message) {
@@ -294,6 +294,8 @@ function render(event) {
       break;
     case "run.completed":
       finishBubble();
+      if (event.data?.finish_reason === "length" && view.reply) markCut(view.reply);
+      view.reply = null;
       if (event.data?.status === "paused") {
         const text = "Waiting for your approval.";
         ui.transcript.append(h("p", { class: "notice paused", "data-status": "paused" }, text));
@@ -338,6 +340,7 @@ function completeMessage(event) {
   else if (bubble) bubble.el.remove();
   else if (text) bubble = addMessage("assistant", event.author, text);
   if (bubble && text && event.data?.incomplete) markIncomplete(bubble);
+  if (bubble && text) view.reply = bubble;
   for (const part of event.message?.parts ?? []) {
     if (part.kind === "tool_call") toolCard(part.id, part.name, part.arguments);
   }
@@ -349,6 +352,15 @@ function markIncomplete(bubble) {
   bubble.el.dataset.incomplete = "true";
   const note = "The reply was cut off: this is what arrived before it stopped.";
   bubble.el.append(h("p", { class: "hint incomplete-note", title: note }, "(incomplete)"));
+}
+
+// a reply that reached its length limit (the model's cap, or the embedded model stopped a
+// reply that began to repeat itself): `finish_reason` "length" on the run's run.completed
+function markCut(bubble) {
+  bubble.el.classList.add("incomplete");
+  bubble.el.dataset.cut = "true";
+  const note = "The reply reached its length limit and was cut there.";
+  bubble.el.append(h("p", { class: "hint incomplete-note cut-note", title: note }, "(cut: length limit)"));
 }
 
 function pretty(value) {
