@@ -19,6 +19,7 @@ import contextlib
 import itertools
 import logging
 import os
+import sys
 from collections import deque
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -213,7 +214,8 @@ class ProcessConnection:
         if len(self._tasks) > 1:  # let the stderr reader reach the end (bounded)
             await asyncio.wait([self._tasks[1]], timeout=1.0)
         self._fail_all(
-            "plugin.crashed", f"the plugin process exited with code {code}{self._stderr_tail()}"
+            "plugin.crashed",
+            f"the plugin process exited with code {code}{self._stderr_tail()}{self._import_hint()}",
         )
 
     def _route(self, frame: wire.Frame) -> None:
@@ -292,6 +294,17 @@ class ProcessConnection:
         if self._served > 1:
             return "; its stderr is in the host's log (agenthost.plugins)"
         return "; its last stderr lines: " + " | ".join(self._stderr)
+
+    def _import_hint(self) -> str:
+        """What to do when the plugin's Python could not import a module (the usual cause: the
+        command's `python3` is the first on PATH, not the virtualenv agenthost runs in)."""
+        if not any("ModuleNotFoundError: No module named" in line for line in self._stderr):
+            return ""
+        return (
+            f". The plugin's interpreter ({self.command[0]!r}) lacks a module it imports: start "
+            f"it with the Python agenthost runs in ({sys.executable}), activate that "
+            f"virtualenv, or install the module where the plugin runs"
+        )
 
     def _gone_error(self) -> PluginError:
         return PluginError("plugin.crashed", "the plugin process is not running", plugin=self.name)

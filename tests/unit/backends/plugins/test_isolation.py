@@ -97,6 +97,18 @@ async def test_a_crash_in_the_first_run_quotes_its_own_stderr(mem: SessionStore)
     assert "bob-line" in message
 
 
+async def test_a_plugin_that_cannot_import_a_module_says_which_python_to_use(
+    mem: SessionStore,
+) -> None:
+    """`command: [python3, plugin.py]` finds the first python3 on PATH, which may not be the
+    virtualenv agenthost runs in: the crash report says so and names the interpreter to use."""
+    crashing = PluginAgent(command=[sys.executable, "-c", "import a_module_not_installed"])
+    async with Runner(crashing, store=mem) as runner:
+        message = _error(await collect(runner.run("bob", "b", "hi")))
+    assert "No module named 'a_module_not_installed'" in message
+    assert f"start it with the Python agenthost runs in ({sys.executable})" in message
+
+
 async def test_a_call_naming_another_run_on_a_runs_channel_is_refused() -> None:
     """Over HTTP every host call comes on the stream of one run: it may name only that run,
     and the refusal comes before the host is touched."""
