@@ -339,6 +339,27 @@ def _stored(seq: int, kind: str, role: str, text: str, **extra: Any) -> dict[str
             "session_id": "cut", "seq": seq, "message": message, **extra}  # fmt: skip
 
 
+def _serve_session(
+    page: Page, servers: Servers, session: dict[str, Any], events: list[dict[str, Any]]
+) -> None:
+    """Open the page on agent `plain` with the server's answers (as docs/server.md shows them)
+    for one stored session `cut` and its events."""
+
+    def answer(route: Route) -> None:
+        path = route.request.url.split("/v1/apps/plain/", 1)[1]
+        if path == "sessions":
+            body: dict[str, Any] = {"sessions": [session]}
+        elif path.startswith("sessions/cut/events"):
+            body = {"events": events, "has_more": False, "next_after": len(events)}
+        else:
+            body = {"id": "cut", "runs": []}
+        route.fulfill(json=body)
+
+    page.route(re.compile(r".*/v1/apps/plain/sessions.*"), answer)
+    page.goto(servers.open)
+    page.get_by_label("Agent").select_option("plain")
+
+
 def test_a_reply_cut_mid_stream_is_marked_incomplete(page: Page, servers: Servers) -> None:
     """The server's answers (as docs/server.md shows them) for a session whose reply was cut:
     its message.completed says `data.incomplete`."""
@@ -350,19 +371,7 @@ def test_a_reply_cut_mid_stream_is_marked_incomplete(page: Page, servers: Server
     ]
     session = {"id": "cut", "title": "tell me a long story", "updated_at": 1.0, "event_count": 4}
 
-    def answer(route: Route) -> None:
-        path = route.request.url.split("/v1/apps/plain/", 1)[1]
-        if path == "sessions":
-            body: dict[str, Any] = {"sessions": [session]}
-        elif path.startswith("sessions/cut/events"):
-            body = {"events": events, "has_more": False, "next_after": 4}
-        else:
-            body = {"id": "cut", "runs": []}
-        route.fulfill(json=body)
-
-    page.route(re.compile(r".*/v1/apps/plain/sessions.*"), answer)
-    page.goto(servers.open)
-    page.get_by_label("Agent").select_option("plain")
+    _serve_session(page, servers, session, events)
     listed = session_button(page, "cut")
     expect(listed.locator(".session-title")).to_have_text("tell me a long story")
     listed.click()
@@ -389,19 +398,7 @@ def test_a_reply_cut_at_its_length_limit_is_marked_cut(page: Page, servers: Serv
         del event["message"]
     session = {"id": "cut", "title": "tell me a joke", "updated_at": 1.0, "event_count": 6}
 
-    def answer(route: Route) -> None:
-        path = route.request.url.split("/v1/apps/plain/", 1)[1]
-        if path == "sessions":
-            body: dict[str, Any] = {"sessions": [session]}
-        elif path.startswith("sessions/cut/events"):
-            body = {"events": events, "has_more": False, "next_after": 6}
-        else:
-            body = {"id": "cut", "runs": []}
-        route.fulfill(json=body)
-
-    page.route(re.compile(r".*/v1/apps/plain/sessions.*"), answer)
-    page.goto(servers.open)
-    page.get_by_label("Agent").select_option("plain")
+    _serve_session(page, servers, session, events)
     session_button(page, "cut").click()
     replies = page.locator(".msg.assistant")
     expect(replies.locator(".body")).to_have_text(['A: "A: "B:', "Why did the chicken cross?"])
