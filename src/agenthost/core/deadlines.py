@@ -30,6 +30,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from agenthost.core.timers import RearmingTimer
+
 __all__ = ["CancelScope", "Deadline", "ReadDeadline", "leave_scope"]
 
 # the innermost entered shield of each task that has one (usually empty: one cheap lookup)
@@ -277,12 +279,9 @@ class ReadDeadline:
 
     __slots__ = (
         "_cancelling",
-        "_handle",
-        "_limit",
         "_loop",
-        "_reading",
-        "_set_for",
         "_task",
+        "_timer",
         "deadline",
         "expired",
         "idle",
@@ -299,46 +298,29 @@ class ReadDeadline:
         self.idle = idle
         self.waited = seconds
         self.expired = False
-        self._reading = False
-        self._handle: asyncio.TimerHandle | None = None
-        self._set_for = 0.0
-        self._limit = deadline
+        # armed for each block's limit; stood down between blocks (it lapses if it fires then)
+        self._timer = RearmingTimer(loop, self._expire)
 
     def __enter__(self) -> ReadDeadline:
         self._cancelling = (task := _current_task("ReadDeadline")).cancelling()
         self._task = task
         idle = self.idle
         if idle is not None and (limit := self._loop.time() + idle) < self.deadline:
-            self._limit, self.waited = limit, idle
+            self.waited = idle
         else:
-            limit = self._limit = self.deadline
+            limit = self.deadline
             self.waited = self.seconds
-        handle = self._handle
-        if handle is None or self._set_for > limit:
-            if handle is not None:
-                handle.cancel()
-            self._handle = self._loop.call_at(limit, self._fire)
-            self._set_for = limit
-        self._reading = True
+        self._timer.arm(limit)
         return self
 
-    def _fire(self) -> None:
-        self._handle = None
-        if not self._reading:
-            return  # between blocks: the next block sets the timer again
-        if self._limit <= self._set_for:  # this block has waited until its limit
-            self.expired = True
-            self._task.cancel()
-        else:
-            self._handle = self._loop.call_at(self._limit, self._fire)
-            self._set_for = self._limit
+    def _expire(self) -> None:  # this block has waited until its limit
+        self.expired = True
+        self._task.cancel()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: object, tb: object) -> None:
-        self._reading = False
+        self._timer.deadline = None
         expired, self.expired = self.expired, False
         leave_scope(expired, self._task, self._cancelling, exc_type, exc)
 
     def close(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
+        self._timer.close()

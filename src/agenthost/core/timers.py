@@ -1,7 +1,8 @@
 """`RearmingTimer`: a deadline that keeps moving later, kept by one loop timer.
 
 What waits for such a deadline (a keep-alive connection's idle time, which each response's end
-starts again; a stream's ping, which each wait for the run's next events starts again) would
+starts again; a stream's ping, which each wait for the run's next events starts again; each
+read of a model's streamed answer, `deadlines.ReadDeadline`) would
 cancel a timer and make a new one at every move: a `TimerHandle` made and cancelled per
 request or per wait (about 2 µs of uvloop's each, and most of them never fire). This keeps one
 handle instead:

@@ -75,7 +75,7 @@ async def test_read_deadline_uses_one_timer_for_many_reads_and_fires_late_reads(
     for _ in range(100):
         with reads:
             await asyncio.sleep(0)
-        handles.add(id(reads._handle))
+        handles.add(id(reads._timer._handle))
     assert len(handles) == 1  # the later reads' limits are later: the first timer stays
     reads.close()
 
@@ -85,14 +85,14 @@ async def test_read_deadline_timer_firing_during_a_later_read_is_set_again() -> 
     reads = ReadDeadline(loop, loop.time() + 60, 60.0, 0.01)
     with reads:
         await asyncio.sleep(0)
-    first = reads._set_for
+    first = reads._timer._set_for
     reads.idle = 0.02  # the next read's limit is later than the timer's
     with pytest.raises(TimeoutError), reads:
         await loop.create_future()
-    assert reads._set_for > first  # it fired early for this read, was set again, then expired
+    assert reads._timer._set_for > first  # fired early for this read, set again, then expired
     assert reads.waited == 0.02
     reads.close()
-    assert reads._handle is None
+    assert reads._timer._handle is None
 
 
 async def test_read_deadline_timer_firing_between_reads_cancels_nothing() -> None:
@@ -101,9 +101,9 @@ async def test_read_deadline_timer_firing_between_reads_cancels_nothing() -> Non
     with reads:
         await asyncio.sleep(0)
     fired = asyncio.Event()
-    loop.call_at(reads._set_for, fired.set)  # after the timer, same due time
+    loop.call_at(reads._timer._set_for, fired.set)  # after the timer, same due time
     await fired.wait()  # the timer fired while no read ran
-    assert reads._handle is None and not reads.expired
+    assert reads._timer._handle is None and not reads.expired
     with pytest.raises(TimeoutError), reads:  # the next read sets it again
         await loop.create_future()
     reads.close()
