@@ -258,6 +258,26 @@ async def test_a_framework_object_that_is_not_there() -> None:
     assert bad.startswith("agents.g.object: 'framework_agents' is not an object ref")
 
 
+async def test_openai_agents_tracing_set_in_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "sdk_agents.py").write_text(
+        "from agents import Agent\nweather = Agent(name='weather', instructions='Be brief.')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    entry = {"kind": "openai_agents", "object": "sdk_agents:weather", "max_turns": 3}
+    for tracing, disabled in ((False, True), (True, False)):
+        config = parse_config({"agents": {"w": {**entry, "tracing": tracing}}}, env={})
+        async with build_runtime(config) as rt:
+            agent: Any = rt.runner.agent
+            assert agent.run_config.tracing_disabled is disabled and agent.max_turns == 3
+    config = parse_config({"agents": {"w": entry}}, env={})
+    async with build_runtime(config) as rt:
+        assert rt.runner.agent.run_config is None  # the SDK's default decides
+    bad = config_error({"agents": {"w": {**entry, "tracing": "off"}}})
+    assert bad.startswith("agents.w.tracing: ")
+
+
 # ---- a kind from another package ---------------------------------------------------------
 
 

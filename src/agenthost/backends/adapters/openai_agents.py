@@ -25,6 +25,7 @@ HTTP request to the model.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Sequence
+from dataclasses import replace
 from typing import Any, ClassVar, Unpack
 
 from agenthost.backends.adapters._common import (
@@ -66,7 +67,9 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 class OpenAIAgentsAgent(AdapterAgent):
     """`agent` (an `agents.Agent`) as an agent; `context`, `max_turns` and `run_config` are
     passed to every `Runner.run_streamed()`; `knowledge`, `memory` and `artifacts` give it
-    host tools (see AdapterAgent)."""
+    host tools (see AdapterAgent). `tracing=False` stops the SDK sending its traces to
+    OpenAI (`run_config.tracing_disabled`); None leaves `run_config` and the SDK's own
+    default (`OPENAI_AGENTS_DISABLE_TRACING`) to decide."""
 
     kind: ClassVar[str] = "openai-agents"
     framework: ClassVar[str] = "OpenAI Agents SDK"
@@ -80,6 +83,7 @@ class OpenAIAgentsAgent(AdapterAgent):
         context: Any = None,
         max_turns: int = 10,
         run_config: agents.RunConfig | None = None,
+        tracing: bool | None = None,
         **resources: Unpack[ResourceOptions],
     ) -> None:
         super().__init__(
@@ -90,6 +94,8 @@ class OpenAIAgentsAgent(AdapterAgent):
         self.agent = agent
         self.context = context
         self.max_turns = max_turns
+        if tracing is not None:
+            run_config = replace(run_config or agents.RunConfig(), tracing_disabled=not tracing)
         self.run_config = run_config
 
     async def _turn(

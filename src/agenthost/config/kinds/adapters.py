@@ -71,10 +71,14 @@ class LangGraphAgentConfig(_AdapterConfig, kw_only=True):
 
 
 class OpenAIAgentsAgentConfig(_AdapterConfig, kw_only=True):
-    """An OpenAI Agents SDK `Agent`; `max_turns` per run."""
+    """An OpenAI Agents SDK `Agent`; `max_turns` per run. `tracing: false` stops the SDK
+    sending its traces to OpenAI (needed when the model is not OpenAI's: else each run logs
+    `Tracing request failed`); unset, the SDK's default and `OPENAI_AGENTS_DISABLE_TRACING`
+    decide."""
 
     kind: Literal["openai_agents"] = "openai_agents"
     max_turns: PositiveInt | None = None
+    tracing: bool | None = None
 
 
 class ADKAgentConfig(_AdapterConfig, kw_only=True):
