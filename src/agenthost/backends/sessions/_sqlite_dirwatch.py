@@ -10,6 +10,16 @@ overflowed) does the store run the `os.stat` check. The kernel queues the event 
 `unlink`/`rename` call of whichever process makes it, so the next commit of this process
 sees it, exactly when the per-commit `os.stat` would have.
 
+A path that is a symbolic link (or a chain of them): SQLite opens the file at the end of it
+(and puts the -wal and -shm beside that), so the watch covers the directory of every link on
+the way and that file's: deleting or renaming the file, or pointing a link elsewhere, is seen
+at the next commit as for a plain path (`FileWatch` stats the path through the links: a link
+now leading to another file is "replaced"). After such news the links are followed again, so
+a link pointed at the same file another way keeps being watched.
+
+A DirWatch garbage-collected unclosed (a store dropped without `aclose()`) closes its
+descriptor then, with a ResourceWarning as an unclosed file gives.
+
 Elsewhere (not Linux, no libc, the inotify limits reached) `changed()` always answers True:
 the store stats after every commit, as before.
 
@@ -28,6 +38,7 @@ import os
 import select
 import struct
 import sys
+import warnings
 from typing import Final
 
 logger = logging.getLogger("agenthost.sessions.sqlite")
@@ -45,6 +56,7 @@ _MASK: Final = (
 )
 _GONE: Final = _IN_DELETE_SELF | _IN_MOVE_SELF | _IN_IGNORED  # the directory itself
 _HEADER: Final = struct.Struct("iIII")  # wd, mask, cookie, len (then len bytes of name)
+_MAX_LINKS: Final = 40  # links followed in a row, as the kernel does (then ELOOP)
 
 
 def _inotify() -> ctypes.CDLL | None:
@@ -58,15 +70,36 @@ def _inotify() -> ctypes.CDLL | None:
     return libc
 
 
-class DirWatch:
-    """`changed()`: may the directory entry of `path` have changed since the last call?"""
+def _entries(path: str) -> list[tuple[bytes, bytes]]:
+    """The directory entries (directory, name) whose change may change the file `path` names:
+    its own and, when it is a symbolic link, those of every link it goes through and of the
+    file at the end (SQLite opens that file: it resolves the links, and the -wal and -shm are
+    beside it). A link in a directory above any of them is not followed (see the module doc)."""
+    entries = []
+    current = os.path.abspath(path)
+    for _ in range(_MAX_LINKS):
+        directory, name = os.path.split(current)
+        entries.append((os.fsencode(directory), os.fsencode(name)))
+        try:
+            target = os.readlink(current)
+        except OSError:  # not a link (or gone): the end of the chain
+            break
+        current = os.path.join(directory, target)  # an absolute target replaces the directory
+    return entries
 
-    __slots__ = ("_always", "_fd", "_name", "_poll")
+
+class DirWatch:
+    """`changed()`: may the directory entry of `path` (or of a link on its way to the file)
+    have changed since the last call? A DirWatch not closed closes its descriptor when it is
+    garbage-collected, with a ResourceWarning (as an unclosed file does)."""
+
+    __slots__ = ("_always", "_fd", "_libc", "_names", "_path", "_poll")
 
     def __init__(self, path: str) -> None:
         self._fd = -1
         self._poll: select.poll | None = None
-        self._name = os.fsencode(os.path.basename(path))
+        self._path = path
+        self._names: dict[int, set[bytes]] = {}  # watch descriptor: the names in its directory
         self._always = path != ":memory:"  # the answer without a watch (no file: never)
         if not self._always:
             return
@@ -77,14 +110,24 @@ class DirWatch:
         if fd < 0:
             logger.debug("no inotify (errno %d): stat after every commit", ctypes.get_errno())
             return
-        directory = os.fsencode(os.path.dirname(os.path.abspath(path)))
-        if libc.inotify_add_watch(fd, directory, _MASK) < 0:
-            logger.debug("no inotify watch (errno %d): stat every commit", ctypes.get_errno())
-            os.close(fd)
+        self._fd, self._libc = fd, libc
+        if not self._watch():
+            self._stop()
             return
         poll = select.poll()
         poll.register(fd, select.POLLIN)
-        self._fd, self._poll = fd, poll
+        self._poll = poll
+
+    def _watch(self) -> bool:
+        """Watch the directory of each entry of the path's link chain (again after one of
+        their names changed: a link pointed elsewhere is followed). False: no watch."""
+        for directory, name in _entries(self._path):
+            wd = self._libc.inotify_add_watch(self._fd, directory, _MASK)
+            if wd < 0:
+                logger.debug("no inotify watch (errno %d): stat every commit", ctypes.get_errno())
+                return False
+            self._names.setdefault(wd, set()).add(name)  # one wd per directory, however named
+        return True
 
     @property
     def watching(self) -> bool:
@@ -106,19 +149,21 @@ class DirWatch:
             try:
                 data = os.read(self._fd, 65536)
             except BlockingIOError:
+                if hit and not self._watch():  # where the links lead now
+                    self._stop()
                 return hit
             except OSError:
                 return True
             offset = 0
             while offset + _HEADER.size <= len(data):
-                _wd, mask, _cookie, length = _HEADER.unpack_from(data, offset)
+                wd, mask, _cookie, length = _HEADER.unpack_from(data, offset)
                 start = offset + _HEADER.size
                 name = data[start : start + length].rstrip(b"\0")
                 offset = start + length
-                if mask & _GONE:  # the watch itself is gone: stat from now on
+                if mask & _GONE:  # a watched directory is gone: stat from now on
                     self._stop()
                     return True
-                if mask & _IN_Q_OVERFLOW or name == self._name:
+                if mask & _IN_Q_OVERFLOW or name in self._names.get(wd, ()):
                     hit = True
 
     def _stop(self) -> None:
@@ -129,3 +174,16 @@ class DirWatch:
     def close(self) -> None:
         self._stop()
         self._always = False
+
+    def __del__(self) -> None:
+        if getattr(self, "_fd", -1) < 0:  # closed (or __init__ failed before it had one)
+            return
+        self._stop()  # first: the warning may be an error (-W error)
+        warnings.warn(
+            f"unclosed SQLite session store at {self._path!r} (its inotify descriptor was "
+            f"closed when it was garbage-collected): close the store (`await store.aclose()`, "
+            f"or open it with `async with`)",
+            ResourceWarning,
+            stacklevel=2,
+            source=self,
+        )

@@ -82,13 +82,18 @@ def _file_id(path: str) -> tuple[int, int] | None:
 class FileWatch:
     """The identity of the database file as opened, checked against the path's."""
 
-    __slots__ = ("file", "lost", "opened", "path")
+    __slots__ = ("file", "lost", "name", "opened", "path")
 
     def __init__(self, path: str) -> None:
         self.path = path  # as given, for messages
         # absolute as SQLite resolved it at open: a later os.chdir() does not move the file
         self.file = path if path == ":memory:" else os.path.abspath(path)
+        # The path through any symbolic links (os.stat follows them, as a restart's open would):
+        # a link pointed at another file, or its target deleted, is a file moved.
         self.opened = None if path == ":memory:" else _file_id(self.file)
+        self.name = repr(path)  # for messages: the path, and where its links led at open
+        if self.opened is not None and os.path.islink(self.file):
+            self.name += f" (a symbolic link to {os.path.realpath(self.file)!r} when opened)"
         self.lost: str | None = None  # why the store is unusable, once it is
 
     def usable(self) -> None:
@@ -102,7 +107,7 @@ class FileWatch:
         if what is None:
             return
         self.lost = (
-            f"The SQLite database file {self.path!r} was {what} while agenthost had it open; "
+            f"The SQLite database file {self.name} was {what} while agenthost had it open; "
             f"what it wrote since is lost and nothing more is written. Restart agenthost to "
             f"use the file now at that path (or put the original back first)."
         )
@@ -123,7 +128,7 @@ class FileWatch:
         if what is None:
             return None
         return StoreError(
-            f"The SQLite database file {self.path!r} was {what} while agenthost opened it; "
+            f"The SQLite database file {self.name} was {what} while agenthost opened it; "
             f"the store did not open. Open it again (start agenthost again) to use the file "
             f"now at that path."
         )

@@ -203,6 +203,18 @@ def unversioned(conn: sqlite3.Connection, path: str, found: list[str]) -> StoreE
     )
 
 
+def read_version(conn: sqlite3.Connection, path: str) -> int | None:
+    """`file_version` in one read transaction, which writes nothing: a file refused here is
+    left exactly as it was (bytes and journal mode: the store and `upgrade_file` switch to WAL
+    only after this, a refusal must not leave another program's file in WAL mode)."""
+    conn.execute("BEGIN")
+    try:
+        return file_version(conn, path)
+    finally:
+        if conn.in_transaction:  # some errors (SQLITE_FULL, an I/O error) roll it back
+            conn.execute("ROLLBACK")
+
+
 def migrate(conn: sqlite3.Connection, current: int) -> list[int]:
     """Bring the database from `current` to SCHEMA_VERSION inside the caller's transaction
     (BEGIN IMMEDIATE ... COMMIT: all steps or none); the versions applied."""
@@ -239,9 +251,9 @@ def version_of_file(path: str, timeout: float) -> int:
     StoreError, as at open, when it has some of them but no version)."""
     if not Path(path).exists():
         return 0
-    conn = sqlite3.connect(path, timeout=timeout)
+    conn = sqlite3.connect(path, timeout=timeout, isolation_level=None)
     try:
-        return file_version(conn, path) or 0
+        return read_version(conn, path) or 0
     finally:
         conn.close()
 
@@ -249,14 +261,18 @@ def version_of_file(path: str, timeout: float) -> int:
 def upgrade_file(path: str, timeout: float) -> list[int]:
     """`agenthost db upgrade` for one file: create or migrate its schema in one transaction;
     the versions applied. A file newer than this agenthost is left alone (its store refuses
-    to open it); one with the store's tables but no version is refused (`unversioned`)."""
+    to open it); one with the store's tables but no version is refused (`unversioned`), and
+    either is left exactly as it was."""
     make_directory(path)
     conn = sqlite3.connect(path, timeout=timeout, isolation_level=None)
     try:
+        version = read_version(conn, path)  # a refusal before anything is written
+        if version is not None and version >= SCHEMA_VERSION:
+            return []
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("BEGIN IMMEDIATE")
         try:
-            version = file_version(conn, path)
+            version = file_version(conn, path)  # again: another process may have written
             applied: list[int] = []
             if version is None:
                 create(conn)

@@ -121,6 +121,7 @@ from agenthost.backends.sessions._sqlite_schema import (
     file_version,
     make_directory,
     migrate,
+    read_version,
     upgrade_file,
     version_of_file,
 )
@@ -273,11 +274,15 @@ class SQLiteSessionStore(OpenClose):
         try:
             if watch.opened is None:  # connect made the file (none until the line above)
                 watch = FileWatch(self.path)
+            # Refused (another program's file, another version) before anything is written,
+            # the journal mode included: a refused file is left exactly as it was.
+            version = self._accept(read_version(conn, self.path))
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode != "wal" and self.path != ":memory:":
                 logger.warning("SQLite database %s is in %s mode, not WAL", self.path, mode)
             conn.execute("PRAGMA synchronous = NORMAL")
-            self._create_schema(conn)
+            if version != SCHEMA_VERSION:
+                self._create_schema(conn)
             dirwatch = DirWatch(self.path)  # after the file exists: its creation is old news
             watch.settled()  # still the file opened, now that any change of its name is seen
             self._data_version = conn.execute("PRAGMA data_version").fetchone()[0]
@@ -301,26 +306,32 @@ class SQLiteSessionStore(OpenClose):
         self._dirwatch = dirwatch
         logger.debug("opened SQLite session store %s", self.path)
 
+    def _accept(self, version: int | None) -> int | None:
+        """The file's schema version (None: no schema yet) if this store can use it: a newer
+        one is refused, an older one unless `auto_upgrade` (the store then migrates it)."""
+        if version is not None and version > SCHEMA_VERSION:
+            raise ConfigError(
+                f"SQLite database {self.path!r} has schema version {version}, newer than "
+                f"this agenthost's ({SCHEMA_VERSION}). Upgrade agenthost or use another file."
+            )
+        if version is not None and version < SCHEMA_VERSION and not self._auto_upgrade:
+            raise ConfigError(
+                f"SQLite database {self.path!r} has schema version {version}; this "
+                f"agenthost needs version {SCHEMA_VERSION}. Run `agenthost db upgrade` "
+                f"(with the same config) to migrate it, then start again."
+            )
+        return version
+
     def _create_schema(self, conn: sqlite3.Connection) -> None:
-        """Make the schema in a new file; refuse (or, with `auto_upgrade`, migrate) an older
-        one, refuse a newer one."""
+        """Make the schema in a new file, or migrate an older one (`auto_upgrade`), in one
+        write transaction; the version is read again in it (another process may have written
+        since `_accept` passed it)."""
         conn.execute("BEGIN IMMEDIATE")
         try:
-            version = file_version(conn, self.path)
+            version = self._accept(file_version(conn, self.path))
             if version is None:
                 create_schema(conn)
-            elif version > SCHEMA_VERSION:
-                raise ConfigError(
-                    f"SQLite database {self.path!r} has schema version {version}, newer than "
-                    f"this agenthost's ({SCHEMA_VERSION}). Upgrade agenthost or use another file."
-                )
             elif version < SCHEMA_VERSION:
-                if not self._auto_upgrade:
-                    raise ConfigError(
-                        f"SQLite database {self.path!r} has schema version {version}; this "
-                        f"agenthost needs version {SCHEMA_VERSION}. Run `agenthost db upgrade` "
-                        f"(with the same config) to migrate it, then start again."
-                    )
                 migrate(conn, version)
                 logger.warning(
                     "upgraded the SQLite session store %s from schema version %d to %d",

@@ -3,10 +3,17 @@ replacing or writing the file is seen by this one; without inotify every commit 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import gc
 import os
+import sqlite3
 import subprocess
 import sys
 import textwrap
+import warnings
+import weakref
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,6 +21,7 @@ import pytest
 from agenthost.backends.sessions import _sqlite_dirwatch
 from agenthost.backends.sessions._sqlite_dirwatch import DirWatch
 from agenthost.backends.sessions._sqlite_health import FileWatch
+from agenthost.backends.sessions.sqlite import SQLiteSessionStore
 from agenthost.core.errors import StoreError
 
 from .sqlite_helpers import KEY, Open, event, texts
@@ -146,3 +154,136 @@ async def test_a_write_by_another_process_is_seen_by_this_one(
     assert texts(again.events) == ["mine", "from the other process"]
     await store.append(again, [event("mine again")])
     assert [e.seq for e in again.events] == [1, 2, 3]
+
+
+# ---- a path that is a symbolic link --------------------------------------------------------
+
+
+def _point(link: Path, target: str) -> None:
+    """Point `link` at `target` in one step (as `ln -sfn` does: a new link renamed over it)."""
+    new = link.with_name(link.name + ".new")
+    os.symlink(target, new)
+    os.replace(new, link)
+
+
+def _gone(target: Path, _link: Path) -> None:
+    target.unlink()
+
+
+def _renamed(target: Path, _link: Path) -> None:
+    target.rename(target.with_name("moved.db"))
+
+
+def _replaced(target: Path, _link: Path) -> None:
+    in_child(REPLACE, str(target))
+
+
+def _unlinked(_target: Path, link: Path) -> None:
+    link.unlink()
+
+
+def _pointed_elsewhere(target: Path, link: Path) -> None:
+    other = target.with_name("other.db")
+    sqlite3.connect(other).close()
+    _point(link, str(other))
+
+
+def _names(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir())
+
+
+@pytest.fixture
+def linked(db_path: Path) -> Path:
+    """`db_path` made a relative symbolic link to data/real.db (the file, not yet made)."""
+    target = db_path.parent / "data" / "real.db"
+    target.parent.mkdir()
+    os.symlink(os.path.join("data", "real.db"), db_path)
+    return target
+
+
+@linux_only
+@pytest.mark.parametrize(
+    ("how", "change"),
+    [
+        ("deleted", _gone),
+        ("deleted", _renamed),
+        ("replaced by another file", _replaced),
+        ("deleted", _unlinked),
+        ("replaced by another file", _pointed_elsewhere),
+    ],
+)
+async def test_the_file_a_symbolic_link_leads_to_is_watched_too(
+    open_store: Open,
+    db_path: Path,
+    linked: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    how: str,
+    change: Callable[[Path, Path], None],
+) -> None:
+    stats = _count_stats(monkeypatch)
+    store = await open_store()
+    assert _names(linked.parent) == ["real.db", "real.db-shm", "real.db-wal"]  # SQLite's
+    assert _names(db_path.parent) == ["data", "sessions.db"]
+    session = await store.create(KEY)
+    for neighbour in (db_path.with_name("n.txt"), linked.with_name("n.txt")):
+        in_child(TOUCH, str(neighbour))
+        await store.append(session, [event("kept")])
+    assert stats == []  # no stat while no name on the way to the file changed
+    change(linked, db_path)
+    expected = f"'{db_path}' \\(a symbolic link to '{linked}' when opened\\) was {how}"
+    with pytest.raises(StoreError, match=expected):
+        await store.append(session, [event("lost")])
+    assert stats == [1]
+
+
+@linux_only
+async def test_a_link_pointed_at_the_same_file_another_way_is_followed(
+    open_store: Open, db_path: Path, linked: Path
+) -> None:
+    store = await open_store()
+    session = await store.create(KEY)
+    alias = db_path.parent / "elsewhere" / "alias.db"  # a directory not watched so far
+    alias.parent.mkdir()
+    os.symlink(linked, alias)
+    _point(db_path, str(alias))
+    await store.append(session, [event("kept")])  # the same file: still stored
+    alias.unlink()  # the path leads nowhere now: seen at the next commit
+    with pytest.raises(StoreError, match="was deleted"):
+        await store.append(session, [event("lost")])
+
+
+# ---- a store dropped without being closed --------------------------------------------------
+
+
+def _descriptors() -> tuple[int, int]:
+    """How many descriptors this process has open, and how many of them are inotify's."""
+    names = os.listdir("/proc/self/fd")
+    links = []
+    for name in names:
+        with contextlib.suppress(OSError):  # listdir's own, closed by now
+            links.append(os.readlink(f"/proc/self/fd/{name}"))
+    return len(links), links.count("anon_inode:inotify")
+
+
+@linux_only
+async def test_a_store_dropped_unclosed_closes_its_watch_with_a_resource_warning(
+    db_path: Path,
+) -> None:
+    gc.collect()
+    before = _descriptors()
+    store = await SQLiteSessionStore(db_path).open()
+    await store.append(await store.create(KEY), [event("kept")])
+    opened = _descriptors()
+    assert opened[1] == before[1] + 1 and opened[0] > before[0] + 1  # the watch, the database
+    await asyncio.sleep(0)  # the end of this loop tick: the store's callback for it runs
+    dropped = weakref.ref(store)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        del store
+        gc.collect()
+    assert dropped() is None
+    assert _descriptors() == before
+    assert any(
+        w.category is ResourceWarning and "unclosed SQLite session store" in str(w.message)
+        for w in caught
+    ), [str(w.message) for w in caught]

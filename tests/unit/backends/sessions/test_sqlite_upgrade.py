@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 import signal
 import sqlite3
@@ -386,3 +387,62 @@ async def test_another_tools_schema_version_table_is_refused_untouched(
     with pytest.raises(StoreError, match=expected):
         await SQLiteSessionStore(path).upgrade()
     assert _tables(path) == before
+
+
+# ---- a refused file is left exactly as it was ----------------------------------------------
+
+
+def _rollback_journal_file(path: Path, *statements: str) -> None:
+    """A file made by plain sqlite3 (the rollback journal, DELETE mode: no -wal beside it)."""
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        for statement in statements:
+            conn.execute(statement)
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+
+
+def _as_it_is(path: Path) -> tuple[str, int, list[str], str]:
+    """The file's bytes (hash), mtime, the names beside it (no -wal, -shm or -journal) and the
+    journal mode it records (read last: reading opens it)."""
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    mtime = path.stat().st_mtime_ns
+    names = sorted(p.name for p in path.parent.iterdir())
+    with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as conn:
+        mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+    return digest, mtime, names, mode
+
+
+_V1_ROWS = (*V1_SCHEMA, "INSERT INTO schema_version VALUES (1)")
+REFUSED = {  # a file the store refuses: its statements, and the refusal
+    "foreign tables": (
+        ("CREATE TABLE events (name TEXT, at TEXT)", "INSERT INTO events VALUES ('a', 'b')"),
+        "not the tables of any agenthost version",
+    ),
+    "agenthost tables, no version row": (V1_SCHEMA, "no schema version"),
+    "another tool's schema_version": (
+        ("CREATE TABLE schema_version (version TEXT)", "INSERT INTO schema_version VALUES ('1.2')"),
+        "schema_version table that is not agenthost's",
+    ),
+    "a newer version": (
+        ("CREATE TABLE schema_version (version INTEGER)", "INSERT INTO schema_version VALUES (9)"),
+        "schema version 9, newer",
+    ),
+    "version 1": (_V1_ROWS, "agenthost db upgrade"),
+}
+
+
+@pytest.mark.parametrize("case", REFUSED)
+async def test_a_refused_file_is_left_exactly_as_it_was(tmp_path: Path, case: str) -> None:
+    statements, refusal = REFUSED[case]
+    path = tmp_path / "theirs.db"
+    _rollback_journal_file(path, *statements)
+    before = _as_it_is(path)
+    assert before[2:] == (["theirs.db"], "delete")
+    with pytest.raises((StoreError, ConfigError), match=refusal):
+        await SQLiteSessionStore(path).open()
+    assert _as_it_is(path) == before
+    if case not in ("a newer version", "version 1"):  # what `agenthost db upgrade` refuses
+        with pytest.raises(StoreError, match=refusal):
+            await SQLiteSessionStore(path).upgrade()
+    with contextlib.suppress(StoreError):
+        await SQLiteSessionStore(path).schema_version()
+    assert _as_it_is(path) == before
