@@ -71,11 +71,11 @@ class _HeadCork:
     `write`; else it goes out at the loop's next turn, or before a `close`. `on_lost`: called
     once if the connection is lost before the response ended (set by the response)."""
 
-    __slots__ = ("_armed", "_held", "_loop", "_transport", "on_lost")
+    __slots__ = ("_armed", "_held", "_transport", "loop", "on_lost")
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self._transport = transport
-        self._loop = loop
+        self.loop = loop
         self._armed = True
         self._held: bytes | None = None
         self.on_lost: Callable[[], None] | None = None
@@ -88,7 +88,7 @@ class _HeadCork:
         elif self._armed:
             self._armed = False
             self._held = data
-            self._loop.call_soon(self.flush)
+            self.loop.call_soon(self.flush)
         else:
             self._transport.write(data)
 

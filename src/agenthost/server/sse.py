@@ -46,7 +46,8 @@ _HEAD: list[tuple[bytes, bytes]] = [
 ]
 _CONTENT_TYPE = (b"content-type", b"text/event-stream; charset=utf-8")
 # the scope key of an object whose `on_lost` the server calls once if the client leaves before
-# the response ended (`_http_limits._HeadCork`, under `agenthost serve`'s protocol)
+# the response ended, and whose `loop` is the connection's (`_http_limits._HeadCork`, under
+# `agenthost serve`'s protocol)
 DISCONNECT_HOOK = "agenthost.disconnect_hook"
 _NAMES = {"X-Run-Id": b"x-run-id", "X-Session-Id": b"x-session-id"}  # header -> its raw name
 
@@ -111,10 +112,11 @@ class SSEResponse(_Base):
         self._sent = False  # the whole body is out
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        loop = asyncio.get_running_loop()
+        hook = scope.get(DISCONNECT_HOOK)
+        # the hook's connection's loop, else the running one (a `getpid` call in CPython 3.11)
+        loop = hook.loop if hook is not None else asyncio.get_running_loop()
         task = asyncio.current_task(loop)
         assert task is not None
-        hook = scope.get(DISCONNECT_HOOK)
         listener = None
         if hook is not None:
             hook.on_lost = partial(self._left, task)

@@ -305,6 +305,28 @@ async def test_traceparent_is_sent_when_tracing_is_on(monkeypatch: pytest.Monkey
     assert "traceparent" not in HEADERS
 
 
+async def test_a_head_is_made_again_when_the_headers_change(client: H1Client) -> None:
+    """The head made for a provider's headers is reused only while they are the same mapping,
+    unchanged: a key rotated in place, or other headers, are sent as they are now."""
+    headers = dict(HEADERS)
+    async with RawHTTPServer(keep_answering) as server:
+        for given in (headers, headers, "rotate", {"X-Other": "1"}, headers):
+            if given == "rotate":
+                headers["Authorization"] = "Bearer k2"
+                given = headers
+            assert isinstance(given, dict)
+            response = await client.post(server.url(), body=b"x", headers=given)
+            await response.read()
+            response.release()
+        heads = [head for head, _ in server.connections[0].requests]
+    prefix = b"POST /v1 HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUser-Agent: agenthost\r\n" % server.port
+    first = prefix + b"Content-Type: application/json\r\nAuthorization: Bearer k\r\n"
+    rotated = first.replace(b"Bearer k", b"Bearer k2")
+    other = prefix + b"X-Other: 1\r\n"
+    expected = [first, first, rotated, other, rotated]
+    assert heads == [h + b"Content-Length: 1\r\n\r\n" for h in expected]
+
+
 def test_on_uvloop() -> None:
     """uvloop's transports are not asyncio.Transport subclasses; the server runs on it."""
     uvloop = pytest.importorskip("uvloop")
