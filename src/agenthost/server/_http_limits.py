@@ -169,8 +169,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._idle.close()
         # the request uvicorn marks disconnected (its `receive` would say `http.disconnect`)
         if cycle is not None and cycle.disconnected:
-            cork = cycle.transport
-            if type(cork) is _HeadCork and cork.on_lost is not None:
+            cork: object = cycle.transport  # a `_HeadCork` (`on_headers_complete`)
+            if isinstance(cork, _HeadCork) and cork.on_lost is not None:
                 on_lost, cork.on_lost = cork.on_lost, None
                 on_lost()
 

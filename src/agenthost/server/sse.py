@@ -140,7 +140,7 @@ class SSEResponse(_Base):
         finally:
             if listener is not None:
                 listener.cancel()
-            else:
+            if hook is not None:
                 hook.on_lost = None
             await self._frames.aclose()
             if not self._ended and self._on_left is not None:
