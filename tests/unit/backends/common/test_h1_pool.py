@@ -387,3 +387,22 @@ async def test_headers_are_made_when_asked_for_as_before(client: H1Client) -> No
         assert await response.read() == b"to the end" and not response.keep_alive
         assert response.headers == {"x-a": "1"}
         response.release()
+
+
+async def test_read_gives_the_rest_of_the_body_whether_or_not_it_has_all_arrived() -> None:
+    """`read()` of a body that has all arrived (in several parts) gives it whole at once, and
+    b"" after; of one still arriving, waits for its end."""
+    response = h1.H1Response(h1.H1Connection())
+    response._feed(b"ab")
+    response._feed(b"cd")
+    response._finish()
+    assert await response.read() == b"abcd"
+    assert await response.read() == b""
+
+    arriving = h1.H1Response(h1.H1Connection(loop=asyncio.get_running_loop()))
+    arriving._feed(b"ab")
+    reading = asyncio.create_task(arriving.read())
+    await turns_until(lambda: arriving._waiter is not None)  # it waits for the rest
+    arriving._feed(b"cd")
+    arriving._finish()
+    assert await reading == b"abcd"
