@@ -23,11 +23,18 @@ Work uvicorn's protocol repeats, done once (the bytes and the scope stay the sam
 - a connection's local and remote addresses (the scope's `server` and `client`) are the ones
   the transport already has (uvicorn asks the socket again under uvloop: two `getsockname`
   and one `getpeername` system calls a connection).
+
+A request's scope carries its `_HeadCork` under `DISCONNECT_HOOK`: a response that must know
+when the client leaves (`sse.SSEResponse`) sets its `on_lost`, called when the connection is
+lost before the response ended (when uvicorn would answer `http.disconnect`), instead of
+running a task that waits on `receive()` for it (a task, its two steps, an event's future
+and a cancellation a request).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -38,6 +45,7 @@ from uvicorn.protocols.utils import get_local_addr, get_remote_addr, is_ssl
 
 from agenthost.core.timers import RearmingTimer
 from agenthost.server.errors import error_body
+from agenthost.server.sse import DISCONNECT_HOOK
 
 
 class _HeadTooLarge(Exception):
@@ -60,15 +68,17 @@ def _response_431(max_headers: int, max_header_bytes: int) -> bytes:
 class _HeadCork:
     """What a request's cycle writes through: its first write (the response's head) is held
     until its next write in the same loop turn (the body's first part), so both go out in one
-    `write`; else it goes out at the loop's next turn, or before a `close`."""
+    `write`; else it goes out at the loop's next turn, or before a `close`. `on_lost`: called
+    once if the connection is lost before the response ended (set by the response)."""
 
-    __slots__ = ("_armed", "_held", "_loop", "_transport")
+    __slots__ = ("_armed", "_held", "_transport", "loop", "on_lost")
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self._transport = transport
-        self._loop = loop
+        self.loop = loop
         self._armed = True
         self._held: bytes | None = None
+        self.on_lost: Callable[[], None] | None = None
 
     def write(self, data: bytes) -> None:
         held = self._held
@@ -78,7 +88,7 @@ class _HeadCork:
         elif self._armed:
             self._armed = False
             self._held = data
-            self._loop.call_soon(self.flush)
+            self.loop.call_soon(self.flush)
         else:
             self._transport.write(data)
 
@@ -154,8 +164,15 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._idle.arm(self.loop.time() + self.timeout_keep_alive)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        cycle = self.cycle
         super().connection_lost(exc)
         self._idle.close()
+        # the request uvicorn marks disconnected (its `receive` would say `http.disconnect`)
+        if cycle is not None and cycle.disconnected:
+            cork: object = cycle.transport  # a `_HeadCork` (`on_headers_complete`)
+            if isinstance(cork, _HeadCork) and cork.on_lost is not None:
+                on_lost, cork.on_lost = cork.on_lost, None
+                on_lost()
 
     def data_received(self, data: bytes) -> None:
         self._idle.deadline = None  # busy (here too, whatever uvicorn's own hook is called)
@@ -187,7 +204,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         cycle = self.cycle
         if cycle is not None and cycle is not before:  # a new request (not an upgrade): its
             # task starts at the loop's next turn and writes through this
-            cycle.transport = _HeadCork(cycle.transport, self.loop)  # type: ignore[assignment]
+            cork = _HeadCork(cycle.transport, self.loop)
+            cycle.transport = cork  # type: ignore[assignment]
+            cycle.scope[DISCONNECT_HOOK] = cork  # type: ignore[literal-required]
 
     def on_message_complete(self) -> None:
         self._head_bytes = 0

@@ -441,8 +441,8 @@ class RunManager:
         )
         observers = self._observers
         try:
-            async with aclosing(events) as stream:
-                async for event in stream:
+            try:  # what `aclosing` does, without its two coroutine calls a run
+                async for event in events:
                     if not channel.began:
                         channel.began = True
                         if not channel.started.done():
@@ -455,6 +455,8 @@ class RunManager:
                             observe(request, event)
                         except Exception:  # metrics must never break a run
                             log.exception("run observer %r failed", observe)
+            finally:
+                await events.aclose()
         except asyncio.CancelledError:
             if not channel.began:
                 self._not_started(channel, self._cancelled_before_start(request.run_id))

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncGenerator, Callable, Mapping
+from functools import partial
 from typing import Any
 
 import orjson
@@ -44,6 +45,10 @@ _HEAD: list[tuple[bytes, bytes]] = [
     (b"x-accel-buffering", b"no"),
 ]
 _CONTENT_TYPE = (b"content-type", b"text/event-stream; charset=utf-8")
+# the scope key of an object whose `on_lost` the server calls once if the client leaves before
+# the response ended, and whose `loop` is the connection's (`_http_limits._HeadCork`, under
+# `agenthost serve`'s protocol)
+DISCONNECT_HOOK = "agenthost.disconnect_hook"
 _NAMES = {"X-Run-Id": b"x-run-id", "X-Session-Id": b"x-session-id"}  # header -> its raw name
 
 
@@ -81,9 +86,11 @@ class LastChunk(bytes):
 class SSEResponse(_Base):
     """`text/event-stream` over an async generator of frames, which is always closed.
 
-    Streamed by the request's own task, with one small task that waits for the client to
-    leave and then cancels the stream (Starlette's StreamingResponse runs an AnyIO task group
-    of two more tasks, with its cancel scopes, per response for the same thing)."""
+    Streamed by the request's own task, which is cancelled once the client has left: under
+    `agenthost serve`'s protocol, from the connection's `on_lost` hook (`_http_limits`); under
+    any other server, by one small task that waits on `receive()` for `http.disconnect`
+    (Starlette's StreamingResponse runs an AnyIO task group of two more tasks, with its cancel
+    scopes, per response for the same thing)."""
 
     def __init__(
         self,
@@ -105,10 +112,16 @@ class SSEResponse(_Base):
         self._sent = False  # the whole body is out
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        loop = asyncio.get_running_loop()
+        hook = scope.get(DISCONNECT_HOOK)
+        # the hook's connection's loop, else the running one (a `getpid` call in CPython 3.11)
+        loop = hook.loop if hook is not None else asyncio.get_running_loop()
         task = asyncio.current_task(loop)
         assert task is not None
-        listener = loop.create_task(self._listen(receive, task))
+        listener = None
+        if hook is not None:
+            hook.on_lost = partial(self._left, task)
+        else:
+            listener = loop.create_task(self._listen(receive, task))
         try:
             await self._stream(send)
         except asyncio.CancelledError:
@@ -125,7 +138,10 @@ class SSEResponse(_Base):
         except OSError as exc:  # ASGI 2.4 servers: a send to a client that left
             raise ClientDisconnect() from exc
         finally:
-            listener.cancel()
+            if listener is not None:
+                listener.cancel()
+            if hook is not None:
+                hook.on_lost = None
             await self._frames.aclose()
             if not self._ended and self._on_left is not None:
                 self._on_left()
@@ -156,6 +172,10 @@ class SSEResponse(_Base):
                 pass
         except Exception:  # a server whose receive fails once the response is over
             return
+        self._left(stream)
+
+    def _left(self, stream: asyncio.Task[Any]) -> None:
+        """The client has gone: cancel the stream, unless the whole body is out."""
         if not self._sent:
             self._gone = True
             stream.cancel()

@@ -81,8 +81,11 @@ def live_server(app: Any, **options: Any) -> Iterator[str]:
 
 
 @contextmanager
-def live_agents(base_url: str, folder: Path, **options: Any) -> Iterator[str]:
-    """The config's agents served with one API key (`KEY`, user `sdk`)."""
+def live_agents(
+    base_url: str, folder: Path, *, server: dict[str, Any] | None = None, **options: Any
+) -> Iterator[str]:
+    """The config's agents served with one API key (`KEY`, user `sdk`); `server`: more
+    uvicorn.Config options (`http=limited_protocol(...)`: `agenthost serve`'s protocol)."""
     app = create_app(live_config(base_url, folder), api_keys=[f"{KEY}:sdk"], **options)
-    with live_server(app) as url:
+    with live_server(app, **(server or {})) as url:
         yield url

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from agenthost.server._http_limits import limited_protocol
 from agenthost.testing.fake_openai import FakeOpenAIServer
 
 from .live import KEY, live_agents
@@ -16,12 +17,17 @@ from .live import KEY, live_agents
 AUTH = {"Authorization": f"Bearer {KEY}"}
 
 
-@pytest.fixture(scope="module")
-def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@pytest.fixture(scope="module", params=["uvicorn", "agenthost serve"])
+def url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """uvicorn's own protocol (the stream learns of the hang-up from `receive()`), and
+    `agenthost serve`'s (from the connection's `on_lost` hook: `_http_limits`)."""
     folder = tmp_path_factory.mktemp("live")
+    server: dict[str, Any] = {}
+    if request.param == "agenthost serve":
+        server["http"] = limited_protocol(max_headers=100, max_header_bytes=32768)
     with (
         FakeOpenAIServer.start_in_thread(latency=0.5) as fake,
-        live_agents(fake.base_url, folder) as base,
+        live_agents(fake.base_url, folder, server=server) as base,
     ):
         yield base
 

@@ -335,3 +335,38 @@ async def test_sessions_are_listed_with_their_first_message(users: Users) -> Non
     )
     listed = (await users.alice.get("/v1/apps/helper/sessions")).json()["sessions"]
     assert {s["id"]: s["title"] for s in listed}[sid] == "anew"
+
+
+async def test_a_stream_closed_early_closes_where_its_frames_come_from() -> None:
+    """`event_frames` closed before its end (the client left) closes its batches' generator:
+    its cleanup (a channel's reader count, its ping timer) runs at once."""
+    from typing import cast
+
+    from agenthost.core.events import Event
+    from agenthost.server.native import event_frames
+    from agenthost.server.runs import Frame
+
+    closed = asyncio.Event()
+    event = Event(id="e1", run_id="r1", author="user", type="message.received", seq=1)
+
+    async def batches() -> Any:
+        try:
+            yield [Frame((1, 0), event)]
+            yield [Frame((2, 0), event)]
+        finally:
+            closed.set()
+
+    frames = event_frames(
+        cast(Any, None),
+        None,
+        runner=cast(Any, None),
+        user_id="u",
+        session_id="s1",
+        run_id="r1",
+        after=None,
+        batches=batches(),
+    )
+    assert (await anext(frames)).startswith(b"id: 1\nevent: message.received\n")
+    assert not closed.is_set()
+    await frames.aclose()
+    assert closed.is_set()

@@ -128,6 +128,8 @@ class H1Response:
 
     async def read(self) -> bytes:
         """The rest of the body."""
+        if self.complete:  # all of it is here (a small answer comes with its head): no wait
+            return self.read_nowait()
         parts: list[bytes] = []
         while chunk := await self.readany():
             parts.append(chunk)

@@ -37,9 +37,10 @@ _Key = tuple[str, str, int]  # scheme, host, port
 
 
 class _Target:
-    """What a URL needs for a request: the pool key and the request line and Host prefix."""
+    """What a URL needs for a request: the pool key and the request line and Host prefix,
+    and the last head made (`head`)."""
 
-    __slots__ = ("host", "key", "port", "prefix", "tls")
+    __slots__ = ("_head", "_headers", "_source", "host", "key", "port", "prefix", "tls")
 
     def __init__(self, url: str) -> None:
         parts = urlsplit(url)
@@ -56,6 +57,25 @@ class _Target:
         if parts.port is not None:
             host += f":{parts.port}"
         self.prefix = f"POST {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {USER_AGENT}\r\n"
+        self._source: Mapping[str, str] | None = None  # the headers of the last head made
+        self._headers: dict[str, str] = {}  # what they were then
+        self._head = b""
+
+    def encode(self, headers: Mapping[str, str]) -> bytes:
+        """The request's head up to its Content-Length line: request line, Host, User-Agent,
+        then `headers` in their order (latin-1)."""
+        head = [self.prefix]
+        for name, value in headers.items():
+            head.append(f"{name}: {value}\r\n")
+        return "".join(head).encode("latin-1")
+
+    def head(self, headers: Mapping[str, str]) -> bytes:
+        """`encode(headers)`, made again only when `headers` is another mapping than last time
+        or has changed since (a provider sends the same few headers on every call)."""
+        if headers is not self._source or headers != self._headers:
+            self._head = self.encode(headers)
+            self._source, self._headers = headers, dict(headers)
+        return self._head
 
 
 class H1Client:
@@ -92,14 +112,13 @@ class H1Client:
         target = self._targets.get(url)
         if target is None:
             target = self._targets[url] = _Target(url)
-        if self._trace:
+        if self._trace:  # a traceparent of its own: a head of its own
             headers = dict(headers)
             tracing.inject(headers)
-        head = [target.prefix]
-        for name, value in headers.items():
-            head.append(f"{name}: {value}\r\n")
-        head.append(f"Content-Length: {len(body)}\r\n\r\n")
-        request = "".join(head).encode("latin-1") + body
+            head = target.encode(headers)
+        else:
+            head = target.head(headers)
+        request = b"%sContent-Length: %d\r\n\r\n%s" % (head, len(body), body)
         conn = self._take_idle(target.key)
         if conn is None:
             conn = await self._connect(target)  # an idle one too, after a wait for one

@@ -305,6 +305,28 @@ async def test_traceparent_is_sent_when_tracing_is_on(monkeypatch: pytest.Monkey
     assert "traceparent" not in HEADERS
 
 
+async def test_a_head_is_made_again_when_the_headers_change(client: H1Client) -> None:
+    """The head made for a provider's headers is reused only while they are the same mapping,
+    unchanged: a key rotated in place, or other headers, are sent as they are now."""
+    headers = dict(HEADERS)
+    async with RawHTTPServer(keep_answering) as server:
+        for given in (headers, headers, "rotate", {"X-Other": "1"}, headers):
+            if given == "rotate":
+                headers["Authorization"] = "Bearer k2"
+                given = headers
+            assert isinstance(given, dict)
+            response = await client.post(server.url(), body=b"x", headers=given)
+            await response.read()
+            response.release()
+        heads = [head for head, _ in server.connections[0].requests]
+    prefix = b"POST /v1 HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUser-Agent: agenthost\r\n" % server.port
+    first = prefix + b"Content-Type: application/json\r\nAuthorization: Bearer k\r\n"
+    rotated = first.replace(b"Bearer k", b"Bearer k2")
+    other = prefix + b"X-Other: 1\r\n"
+    expected = [first, first, rotated, other, rotated]
+    assert heads == [h + b"Content-Length: 1\r\n\r\n" for h in expected]
+
+
 def test_on_uvloop() -> None:
     """uvloop's transports are not asyncio.Transport subclasses; the server runs on it."""
     uvloop = pytest.importorskip("uvloop")
@@ -365,3 +387,22 @@ async def test_headers_are_made_when_asked_for_as_before(client: H1Client) -> No
         assert await response.read() == b"to the end" and not response.keep_alive
         assert response.headers == {"x-a": "1"}
         response.release()
+
+
+async def test_read_gives_the_rest_of_the_body_whether_or_not_it_has_all_arrived() -> None:
+    """`read()` of a body that has all arrived (in several parts) gives it whole at once, and
+    b"" after; of one still arriving, waits for its end."""
+    response = h1.H1Response(h1.H1Connection())
+    response._feed(b"ab")
+    response._feed(b"cd")
+    response._finish()
+    assert await response.read() == b"abcd"
+    assert await response.read() == b""
+
+    arriving = h1.H1Response(h1.H1Connection(loop=asyncio.get_running_loop()))
+    arriving._feed(b"ab")
+    reading = asyncio.create_task(arriving.read())
+    await turns_until(lambda: arriving._waiter is not None)  # it waits for the rest
+    arriving._feed(b"cd")
+    arriving._finish()
+    assert await reading == b"abcd"
