@@ -209,6 +209,15 @@ def test_lazy_groups_have_their_commands() -> None:
     assert "ls" in root.commands["memory"].commands
 
 
+def test_the_commands_annotations_are_evaluated_when_defined() -> None:
+    """Typer reads them at every start: strings would be compiled and evaluated each time."""
+    groups = [app, *(group.typer_instance for group in app.registered_groups)]
+    callbacks = [c.callback for g in groups if g is not None for c in g.registered_commands]
+    assert len(callbacks) > 10
+    strings = [f for f in callbacks if any(isinstance(a, str) for a in f.__annotations__.values())]
+    assert strings == []
+
+
 def test_import_agenthost_imports_nothing_else() -> None:
     code = (
         "import sys; before = set(sys.modules); import agenthost; "
