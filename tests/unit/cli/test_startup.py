@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -72,6 +73,11 @@ DEFERRED = (
     "agenthost.cli._memory",
 )
 
+# what the root's help needs none of: pydantic (Typer 0.29 builds a TypeAdapter for a parameter
+# the first time it takes a value, the root's --help included, when a subcommand is named) and
+# an entry point lookup (a console script that asks importlib.metadata or pkg_resources)
+NOT_FOR_ROOT_HELP = ("pydantic", "importlib.metadata", "pkg_resources")
+
 
 def loaded(modules: list[str], names: tuple[str, ...]) -> list[str]:
     return [m for m in modules if any(m == n or m.startswith(n + ".") for n in names)]
@@ -100,6 +106,25 @@ def test_the_command_prints_help_and_errors_without_the_deferred_modules(args: l
     report, _ = probe(MAIN_PROBE, *args)
     assert report["code"] == (2 if args in ([], ["bogus"]) else 0)
     assert loaded(report["modules"], HEAVY + DEFERRED) == []
+    if args in ([], ["--help"]):
+        assert loaded(report["modules"], NOT_FOR_ROOT_HELP) == []
+
+
+def test_the_console_script_imports_no_heavy_module_for_help() -> None:
+    script = Path(sys.executable).with_name("agenthost")
+    if not script.exists():
+        pytest.skip(f"{script} is not installed")
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", str(script), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    # "import time: self [us] | cumulative | imported package", the name indented by depth
+    modules = [line.rsplit("|", 1)[1].strip() for line in done.stderr.splitlines() if "|" in line]
+    assert "typer" in modules and "agenthost.cli.app" in modules
+    assert loaded(modules, HEAVY + DEFERRED + NOT_FOR_ROOT_HELP) == []
 
 
 # the same script with the deferred modules imported first: what Typer prints without the
