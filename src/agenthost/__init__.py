@@ -7,12 +7,11 @@ plugin SDK from `agenthost.plugin`)::
 
 Names are imported lazily, so `import agenthost` costs almost nothing until you use one, and a
 name from an optional extra (the server, a framework adapter) imports it only when used.
+`import agenthost` imports nothing else, not even `typing`: the imports below are for type
+checkers and IDEs only (they read `if TYPE_CHECKING:` blocks whatever TYPE_CHECKING is bound to).
 """
 
-from __future__ import annotations
-
-import importlib
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False
 
 __version__ = "0.1.0"
 
@@ -440,6 +439,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from agenthost._ask import ask
     from agenthost.backends.adapters import (
         ADKAgent,
@@ -633,10 +634,12 @@ if TYPE_CHECKING:
     from agenthost.server.state import Who
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> "Any":
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'agenthost' has no attribute {name!r}")
+    import importlib
+
     if name == "LLMAgent":  # 'provider:model' strings need the model backends' resolver
         importlib.import_module("agenthost.backends.models")
     value = getattr(importlib.import_module(module), name)

@@ -20,11 +20,8 @@ import typer
 
 from agenthost.cli._options import ConfigOption
 
-db_app = typer.Typer(
-    help="The stores' schemas: apply migrations, show the versions.",
-    no_args_is_help=True,
-    add_completion=False,
-)
+# its commands; app.py adds them as a group (with its help) that imports this module when used
+db_app = typer.Typer(add_completion=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,11 +35,8 @@ EXIT_NOT_RUNNING = 3  # `status` of a daemon that is not running (as LSB init sc
 _POLL = 0.1  # seconds between looks at a starting or stopping daemon
 _BANNER = re.compile(r"agenthost is serving \d+ agent\(s\) on (http://\S+?):? ")
 
-deploy_app = typer.Typer(
-    help="Run the server as a background daemon on this machine: local, status, stop, logs.",
-    no_args_is_help=True,
-    add_completion=False,
-)
+# its commands; app.py adds them as a group (with its help) that imports this module when used
+deploy_app = typer.Typer(add_completion=False)
 
 DirOption = Annotated[
     Path | None,

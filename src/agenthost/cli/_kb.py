@@ -23,11 +23,8 @@ if TYPE_CHECKING:
     from agenthost.backends.knowledge.store import KnowledgeStore
     from agenthost.config.schema import AgentHostConfig
 
-kb_app = typer.Typer(
-    help="Knowledge bases: create, add documents, list, search, delete.",
-    no_args_is_help=True,
-    add_completion=False,
-)
+# its commands; app.py adds them as a group (with its help) that imports this module when used
+kb_app = typer.Typer(add_completion=False)
 
 UserOption = Annotated[
     str | None,

@@ -13,11 +13,8 @@ import typer
 from agenthost.cli._kb import UserOption, _console, _context, _knowledge, _run
 from agenthost.cli._options import ConfigOption
 
-memory_app = typer.Typer(
-    help="Long-term memory: remembered sessions, per user.",
-    no_args_is_help=True,
-    add_completion=False,
-)
+# its commands; app.py adds them as a group (with its help) that imports this module when used
+memory_app = typer.Typer(add_completion=False)
 
 
 @memory_app.command("ls")

@@ -1,10 +1,14 @@
 """The `agenthost` command (Typer + Rich).
 
 This module imports Typer only; each command imports what it needs when it runs, so
-`agenthost --help` stays fast (no models, stores, YAML or HTTP clients are loaded).
+`agenthost --help` stays fast (no models, stores, YAML or HTTP clients are loaded). The groups
+of their own module are added lazily (cli/_lazy_group.py), and the command's `main()` renders
+help without the parts of Rich that Typer's help never uses here (cli/_lean_help.py).
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: Typer reads every command's annotations when the
+# CLI starts, and string annotations would be compiled and evaluated (twice) each time: about a
+# tenth of what `agenthost --help` costs.
 
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -12,10 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from agenthost.cli._db import db_app
-from agenthost.cli._deploy import deploy_app
-from agenthost.cli._kb import kb_app
-from agenthost.cli._memory import memory_app
+from agenthost.cli._lazy_group import lazy_typer
 from agenthost.cli._options import ConfigOption, Options, default_user
 
 app = typer.Typer(
@@ -36,7 +37,14 @@ approvals_app = typer.Typer(
     help="The tool calls waiting for your approval.", no_args_is_help=True, add_completion=False
 )
 app.add_typer(approvals_app, name="approvals")
-app.add_typer(db_app, name="db")
+# db, deploy, kb and memory import their modules only when their commands are needed (a
+# command of theirs runs, or their own help), not for `agenthost --help` nor other commands
+app.add_typer(
+    lazy_typer(
+        "agenthost.cli._db:db_app", help="The stores' schemas: apply migrations, show the versions."
+    ),
+    name="db",
+)
 channels_app = typer.Typer(
     help=(
         "Run the config's channels (cron, webhook, stdin, telegram, discord, slack inputs; "
@@ -46,9 +54,26 @@ channels_app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(channels_app, name="channels")
-app.add_typer(deploy_app, name="deploy")
-app.add_typer(kb_app, name="kb")
-app.add_typer(memory_app, name="memory")
+app.add_typer(
+    lazy_typer(
+        "agenthost.cli._deploy:deploy_app",
+        help="Run the server as a background daemon on this machine: local, status, stop, logs.",
+    ),
+    name="deploy",
+)
+app.add_typer(
+    lazy_typer(
+        "agenthost.cli._kb:kb_app",
+        help="Knowledge bases: create, add documents, list, search, delete.",
+    ),
+    name="kb",
+)
+app.add_typer(
+    lazy_typer(
+        "agenthost.cli._memory:memory_app", help="Long-term memory: remembered sessions, per user."
+    ),
+    name="memory",
+)
 
 AgentOption = Annotated[
     str | None,
@@ -403,5 +428,11 @@ def version() -> None:
 def main() -> None:
     import gc
 
+    from agenthost.cli import _lean_help
+
     gc.freeze()  # what start-up loaded lives as long as the process: keep the GC off it
-    app()
+    _lean_help.defer()  # help and usage errors without rich.markdown and rich.traceback
+    try:
+        app()
+    finally:
+        _lean_help.undefer()
