@@ -28,7 +28,7 @@ class Settings:
     history_lengths: tuple[int, ...] = (1, 150)
     history_samples: int = 6  # sessions timed per repetition and length
     history_repeat: int = 3
-    startup_repeat: int = 5
+    startup_repeat: int = 11  # a median of 11: one start-up is a few hundred ms of a busy machine
     clients: tuple[str, ...] = ("httpx2", "aiohttp", "httpx")
     server_runs: int = 1000  # concurrent streaming runs against one server (server workload)
     server_timeout: float = 120.0  # seconds before the rest of those runs are cancelled
