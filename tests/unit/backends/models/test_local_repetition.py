@@ -52,6 +52,11 @@ WORDS = {
     + "\n\nA: A drunken sailor is a sailor who drinks too much.",
     "a week over and over": "The days of the week are: "
     + "Monday, Tuesday, Wednesday, Thursday, Friday, Saturday, Sunday, " * 5,
+    # SmolLM2 asked for a table of three fruits (with DRY), and for the days of the week
+    "a table that never ends": "| Fruit | Colour |\n| --- | --- |\n| Banana | Red |\n"
+    + "".join(f"| Grape | {c} |\n" for c in ["Red", "Green", "White", "Yellow", "Black"] * 4),
+    "a bulleted week over and over": "Here is a sample response:\n\n"
+    + "".join(f"* {day}: {day}\n" for day in ["Monday", "Tuesday", "Wednesday", "Friday"] * 5),
     "a phrase with a word changing": "The sea, "
     + "a canvas of endless blue, a canvas of endless light, a canvas of endless wonder, " * 3,
 }
@@ -186,9 +191,23 @@ PROSE = (
     "same, with a little rain in the north and a warm evening in the south."
 )
 
+PADDED = "".join(  # SmolLM2's table of fruits: columns aligned with runs of blanks
+    f"| {fruit:<{width}} | {colour:<38} |\n"
+    for fruit, colour, width in [
+        ("Fruits", "Colour", 63),
+        ("Bananas", "Red", 55),
+        ("Apples", "Red", 47),
+        ("Blackberries", "Blue", 53),
+        ("Avocados", "Green", 49),
+        ("Grapefruit", "Yellow", 46),
+        ("Lemons", "Yellow", 46),
+    ]
+)
+
 LEGIT = {
     "a markdown table": TABLE,
     "a wide table's separator row": WIDE_TABLE,
+    "a table padded with blanks": PADDED,
     "a table of numbers": NUMBERS_TABLE,
     "a truth table": TRUTH_TABLE,
     "a numbered list": NUMBERED_LIST,

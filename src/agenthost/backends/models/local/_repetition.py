@@ -137,7 +137,7 @@ def near_repeated_tail(text: str) -> tuple[int, int] | None:
             return None
         if span > NEAR_SPAN and _changes(number, unit, span) * NEAR_DIFF > span:
             continue
-        if _letters_change(window, unit, span):
+        if _is_template(window, unit, span):
             return unit, _extend_near(text, unit, span)
     return None
 
@@ -161,20 +161,26 @@ def _masks(span: int) -> tuple[int, int]:
     return masks
 
 
-def _letters_change(window: str, unit: int, span: int) -> bool:
+def _is_template(window: str, unit: int, span: int) -> bool:
     """True when a letter changes (from the one a unit earlier, or to it) in at least half the
-    copies of the tail: a template that only changes digits is data (a count, a table of
-    numbers), one whose changes are bunched up is a ruler or a table's separator row."""
+    copies of the tail, and the changes stay within one in `NEAR_DIFF` of its characters left
+    when padding (a blank after a blank) is not counted. A template that only changes digits
+    is data (a count, a table of numbers); one whose changes are bunched up is a ruler or a
+    table's separator row; one that matches mostly on padding is a table's aligned columns."""
     size = len(window)
-    copies = changed = 0
+    copies = lettered = changes = padding = 0
     for end in range(size, size - span, -unit):
         copies += 1
+        letter = False
         for index in range(max(end - unit, size - span), end):
             now, before = window[index], window[index - unit]
-            if now != before and (now.isalpha() or before.isalpha()):
-                changed += 1
-                break
-    return changed * 2 >= copies
+            if now != before:
+                changes += 1
+                letter = letter or now.isalpha() or before.isalpha()
+            elif now.isspace() and window[index - 1].isspace():
+                padding += 1
+        lettered += letter
+    return lettered * 2 >= copies and changes * NEAR_DIFF <= span - padding
 
 
 def _extend_near(text: str, unit: int, span: int) -> int:
