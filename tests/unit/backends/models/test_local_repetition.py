@@ -50,6 +50,18 @@ WORDS = {
     + "\n\nA: A drunken sailor is a sailor who drinks far too much."
     + "\n\nA: A drunken sailor is a drunk who drinks too much."
     + "\n\nA: A drunken sailor is a sailor who drinks too much.",
+    # SmolLM2 with DRY at temperature 0.2: no two copies alike, the same few things said
+    "copies that keep changing": JOKE
+    + "\n\nA: A drunken sailor is a sailor who drinks too much."
+    + "\n\nA: A drunken sailor is a drunkard who has just drunk too much."
+    + "\n\nA: A drunken sailor is a sailor who has drunk too much, but he's actually a drunkard"
+    + " who's drunk."
+    + "\n\nA: A drunken sailor is a drunken sailor who has drunk enough to make him a drunkard."
+    + "\n\nA: A drunken sailor is a drunkard who has drunk too much."
+    + "\n\nA: A drunken sailor is a sailor who has drunk too much, but he's actually a drunkard"
+    + " who's drunk."
+    + "\n\nA: A drunken sailor is a drunken sailor who has drunk too much and is actually a"
+    + " drunkard.",
     "a week over and over": "The days of the week are: "
     + "Monday, Tuesday, Wednesday, Thursday, Friday, Saturday, Sunday, " * 5,
     # SmolLM2 asked for a table of three fruits (with DRY), and for the days of the week

@@ -8,13 +8,14 @@ three kinds of loop (`find_loop`):
   or digit (a ruler ``----``, a wide table's ``| --- | --- |``);
 - near: a template of 1 to `NEAR_MAX_UNIT` characters repeated with a few characters changed
   per copy (``A: "B: "C: "D: ``): over the last `max(NEAR_REPEATS * unit, NEAR_SPAN)`
-  characters at most one in `NEAR_DIFF` differs from the one a unit earlier, and a letter
-  changes in at least half the copies (a count or a table of numbers changes only digits: data;
-  a ruler followed by a word changes in one place: not a template);
+  characters at most one in `NEAR_DIFF` differs from the one a unit earlier (padding, a blank
+  after a blank, not counted: aligned columns), and a letter changes in at least half the
+  copies (a count or a table of numbers changes only digits: data; a ruler followed by a word
+  changes in one place: not a template);
 - words: copies of different lengths (``A: A drunken sailor is ... A: A drunken sailor is a
-  drunk ...``): among the last `WORD_WINDOW` words, at most `MAX_FRESH_TRIGRAMS` of the word
-  trigrams are distinct (prose has nearly all distinct; a poem's refrain, a song sung twice or
-  code of similar lines about 3 in 4 or more); a window of mostly numbers (a truth table's
+  drunk ...``): among the last 32 (or 64) words, at most 60 % (62 %) of the word trigrams
+  are distinct (`WORD_WINDOWS`; prose has nearly all distinct, a poem's refrain, a song sung
+  twice or code of similar lines 3 in 4 or more); a window of mostly numbers (a truth table's
   0s and 1s) is data.
 
 Then the stream is cut (finish_reason "length"), and the stored reply keeps the text up to
@@ -25,7 +26,8 @@ checks every `CHECK_EVERY` characters. Pure: no I/O.
 
 (llama.cpp's DRY sampler was tried against loops and made them worse here: SmolLM2 then wrote
 near-repeats, "A: A drunken sailor is ... A: A drunken sailor is a drunk ...", up to the
-token cap, where without it the same question looped exactly and was stopped after 72 tokens.)
+token cap, where without it the same question looped exactly and was stopped after 72 tokens.
+The word test now stops those too, after about 330 characters.)
 """
 
 from __future__ import annotations
@@ -44,8 +46,9 @@ NEAR_REPEATS = 12  # a template must repeat this often back to back ...
 NEAR_SPAN = 64  # ... over at least this many characters ...
 NEAR_DIFF = 4  # ... with at most 1 character in NEAR_DIFF changed from a unit earlier
 
-WORD_WINDOW = 32  # the last this many words are looked at (none before there are so many)
-MAX_FRESH_TRIGRAMS = 0.6  # a loop when at most this share of their trigrams is distinct
+# (words looked at, the largest share of their trigrams that is distinct in a loop): a short
+# window for a loop of near copies, a long one for copies that differ more
+WORD_WINDOWS = ((32, 0.6), (64, 0.62))
 
 WINDOW = 512  # characters looked at by one check (the near and word tests)
 CHECK_EVERY = 4  # the guard checks every this many characters, not every token
@@ -196,16 +199,19 @@ def _extend_near(text: str, unit: int, span: int) -> int:
 
 
 def words_loop(text: str) -> bool:
-    """True when the last `WORD_WINDOW` words say the same few things again and again (words
-    of letters, mostly: a run of numbers, a truth table's 0s and 1s, is data)."""
-    words = _WORD.findall(text[-WINDOW:].lower())
-    if len(words) < WORD_WINDOW + 2:
-        return False
-    words = words[-WORD_WINDOW - 2 :]
-    if sum(word[0].isalpha() for word in words) * 2 < len(words):
-        return False
-    trigrams = set(zip(words, words[1:], words[2:], strict=False))
-    return len(trigrams) <= MAX_FRESH_TRIGRAMS * WORD_WINDOW
+    """True when the last words say the same few things again and again (`WORD_WINDOWS`;
+    words of letters, mostly: a run of numbers, a truth table's 0s and 1s, is data)."""
+    found = _WORD.findall(text[-WINDOW:].lower())
+    for size, share in WORD_WINDOWS:
+        if len(found) < size + 2:
+            return False
+        words = found[-size - 2 :]
+        if sum(word[0].isalpha() for word in words) * 2 < len(words):
+            continue
+        trigrams = set(zip(words, words[1:], words[2:], strict=False))
+        if len(trigrams) <= share * size:
+            return True
+    return False
 
 
 def _words_cut(text: str) -> int:
