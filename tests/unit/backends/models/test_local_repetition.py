@@ -8,8 +8,12 @@ enumerations, a poem with a refrain. Both tables are asserted, on the whole text
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from pathlib import Path
+
 import pytest
 
+from agenthost.backends.models.local import LocalModel
 from agenthost.backends.models.local._repetition import (
     MIN_SPAN,
     SYMBOL_SPAN,
@@ -20,6 +24,9 @@ from agenthost.backends.models.local._repetition import (
     repeated_tail,
     words_loop,
 )
+from agenthost.core.messages import Message
+from agenthost.core.usage import Usage
+from agenthost.ports.models import ModelResponse, ResponseDone, StreamEvent, TextDelta
 
 JOKE = "What's a joke about a drunken sailor?"
 LOOP = "\n\nA: A drunken sailor is a sailor who drinks too much."
@@ -317,3 +324,46 @@ def test_a_near_loop_is_stopped_within_about_64_characters() -> None:
     guard, tripped = _stream(NEAR["a counter of letters"])
     assert tripped is not None and tripped <= 80
     assert guard.loop is not None and guard.loop.kind == "near"
+
+
+class _Inner:
+    """Stands in for the embedded server's client: answers `text`, whole or in 4-character
+    deltas, and counts the deltas it was asked for."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.sent = 0
+
+    async def request(self, messages: object, *, settings: object = None) -> ModelResponse:
+        return ModelResponse(
+            message=Message.assistant(self.text), usage=Usage(), model="m", finish_reason="stop"
+        )
+
+    async def stream(
+        self, messages: object, *, settings: object = None
+    ) -> AsyncIterator[StreamEvent]:
+        for i in range(0, len(self.text), 4):
+            self.sent += 1
+            yield TextDelta(self.text[i : i + 4])
+        yield ResponseDone(await self.request(messages))
+
+
+def _local(inner: _Inner) -> LocalModel:
+    model = LocalModel("smollm2", Path("unused.gguf"))
+    model._inner = inner  # type: ignore[assignment]  # no server: the client stands in
+    return model
+
+
+@pytest.mark.parametrize("text", [NEAR["a counter of letters"], WORDS["copies that keep changing"]])
+async def test_the_local_model_cuts_a_near_loop_and_marks_it(text: str) -> None:
+    asked = [Message.user("Tell me a joke")]
+    whole = await _local(_Inner(text)).request(asked)
+    assert whole.finish_reason == "length" and whole.message.text == collapse(text)
+
+    inner = _Inner(text + " and so on" * 40)
+    events = [event async for event in _local(inner).stream(asked)]
+    done = events[-1]
+    assert isinstance(done, ResponseDone) and done.response.finish_reason == "length"
+    streamed = "".join(event.text for event in events if isinstance(event, TextDelta))
+    assert inner.sent == len(events) - 1 and len(streamed) <= len(text)  # stopped in the loop
+    assert done.response.message.text == collapse(streamed)
