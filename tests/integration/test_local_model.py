@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from agenthost.config.schema import DEMO_INSTRUCTIONS
 from agenthost.core.errors import AgentHostError
 from agenthost.core.messages import Message, ToolResultPart
 from agenthost.ports.models import (
@@ -138,6 +139,21 @@ async def test_a_looping_reply_is_stopped_and_marked_cut(model: LocalModel) -> N
     text = done.response.message.text
     assert text and "".join(d.text for d in deltas).startswith(text)
     assert text.count("drinks too much") == 1  # the loop is cut down to one copy
+
+
+async def test_a_near_loop_is_stopped_early(model: LocalModel) -> None:
+    """With the demo agent's instructions SmolLM2 answers "Tell me a joke" at temperature 0
+    with a counter of letters, A: "A: "A: "B: "C: "D: ..., which no copy repeats exactly: it
+    is stopped about 64 characters in (it used to run on to "Z: "Z: "..., about 170)."""
+    messages = [Message.system(DEMO_INSTRUCTIONS), Message.user("Tell me a joke")]
+    settings = ModelSettings(temperature=0.0)
+    events = [e async for e in model.stream(messages, tools=demo_tool_specs(), settings=settings)]
+    streamed = "".join(e.text for e in events if isinstance(e, TextDelta))
+    done = events[-1]
+    assert isinstance(done, ResponseDone)
+    assert done.response.finish_reason == "length"
+    assert 'A: "B: "C: "' in streamed and len(streamed) < 100
+    assert streamed.startswith(done.response.message.text)
 
 
 async def test_a_plain_reply_is_capped_and_marked_cut() -> None:

@@ -178,10 +178,9 @@ class LocalModel(Closing):
         except TimeoutError as exc:
             raise ModelTimeout(model=self._name, seconds=seconds) from exc
         text = response.message.text
-        collapsed = _repetition.collapse(text)
-        if collapsed != text:
+        if _repetition.find_loop(text) is not None:
             response = msgspec.structs.replace(
-                response, message=Message.assistant(collapsed), finish_reason=CUT
+                response, message=Message.assistant(_repetition.collapse(text)), finish_reason=CUT
             )
         return msgspec.structs.replace(
             response, usage=decision.usage + response.usage, model=self._name
@@ -218,7 +217,10 @@ class LocalModel(Closing):
                     yield event
                     if guard.feed(event.text):
                         break
-        log.info("local model %s: stopped a looping reply after %d tokens", self._name, deltas)
+        kind = guard.loop.kind if guard.loop is not None else "?"
+        log.info(
+            "local model %s: stopped a reply looping (%s) after %d tokens", self._name, kind, deltas
+        )
         yield ResponseDone(
             ModelResponse(
                 message=Message.assistant(_repetition.collapse(guard.text)),
