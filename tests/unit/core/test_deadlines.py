@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import pytest
 
-from agenthost.core.deadlines import CancelScope
+from agenthost.core.deadlines import CancelScope, Deadline, ReadDeadline
 
 FAR = 3600.0  # seconds: a deadline no test reaches
 
@@ -341,3 +341,31 @@ async def test_a_kept_timer_is_dropped_when_the_deadline_is_taken_away() -> None
         await asyncio.sleep(0)
     assert kept.cancelled() and scope._handle is None
     assert not scope.expired() and _cancelling() == 0
+
+
+async def test_deadlines_given_their_loop_do_not_look_up_the_running_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On CPython 3.11 each running-loop look-up is a `getpid` system call: a Deadline given
+    its loop, and a ReadDeadline (which always has it), find their task without one."""
+    loop = asyncio.get_running_loop()
+    reads = ReadDeadline(loop, loop.time() + FAR, FAR, None)
+
+    def no_lookup() -> asyncio.AbstractEventLoop:
+        raise AssertionError("the running loop was looked up")
+
+    monkeypatch.setattr(asyncio.events, "get_running_loop", no_lookup)
+    try:
+        with Deadline(loop.time() + FAR, loop=loop) as deadline:
+            pass
+        with reads:
+            pass
+    finally:
+        reads.close()
+    assert not deadline.expired and not reads.expired
+
+
+async def test_a_deadline_given_its_loop_still_times_out() -> None:
+    loop = asyncio.get_running_loop()
+    with pytest.raises(TimeoutError), Deadline(loop.time(), loop=loop):
+        await loop.create_future()

@@ -126,7 +126,7 @@ class OpenAICompatibleModel:
         seconds = self._timeout(settings)
         client, loop = self.provider.bound()
         try:
-            with Deadline(loop.time() + seconds):
+            with Deadline(loop.time() + seconds, loop=loop):
                 response = await self._post(client, body)
                 try:
                     payload = await response.read()
