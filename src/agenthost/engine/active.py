@@ -111,7 +111,7 @@ class ActiveRun:
     temp_state: dict[str, Any] = field(default_factory=dict)
     pending_state: dict[str, Any] = field(default_factory=dict)
     queued_results: list[RunResult] = field(default_factory=list)
-    done: asyncio.Event = field(default_factory=asyncio.Event)
+    done: asyncio.Event | None = None  # made by the first `Runner.wait`, set when the run ends
     context: RunContext | None = None  # the run's context, for tools that run agents
     cursor: int = 0  # seq of the newest stored event before this run
     gate: Any = None  # the run's host Gate (engine/host.py), released when the run ends

@@ -390,7 +390,8 @@ class Runner:
                 del self._active[run_id]
                 del self._info[run_id]
                 active.release()
-                active.done.set()
+                if active.done is not None:  # someone waits (`wait`): most runs have none
+                    active.done.set()
 
     async def _load(self, key: SessionKey, fence: Lease | None = None) -> Session:
         session = await self.store.get(key)
@@ -709,6 +710,8 @@ class Runner:
         """Wait until an active run has finished (returns at once if it is not active)."""
         active = self._active.get(run_id)
         if active is not None:
+            if active.done is None:
+                active.done = asyncio.Event()
             await active.done.wait()
 
     def active_runs(self) -> list[RunInfo]:

@@ -402,3 +402,21 @@ async def test_a_live_run_of_another_process_is_not_marked(store: SessionStore) 
         other.wait()
     loaded = await runner.get_session("u", "s")
     assert loaded.events[-1].type == "run.interrupted"
+
+
+async def test_wait_returns_when_the_run_has_ended(store: SessionStore) -> None:
+    """`Runner.wait`: at once for a run that is not active; else once the run has ended
+    (its event is made by the first waiter, so a run nobody waits for makes none)."""
+    model = HeldModel(["done"])
+    runner = make_runner(store, model)
+    await runner.wait("run_unknown")  # not active: returns at once
+    run = asyncio.create_task(collect(runner.run("u1", "s1", "hi", run_id="run_w")))
+    await model.called.wait()
+    waiters = [asyncio.create_task(runner.wait("run_w")) for _ in range(2)]
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not any(w.done() for w in waiters)  # the run is held in its model call
+    model.release.set()
+    await asyncio.gather(*waiters)
+    assert runner.run_status("run_w") is None  # wait returned after the run's end
+    assert types(await run)[-1] == "run.completed"
