@@ -3,6 +3,7 @@ how a run.completed message becomes an event."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -104,7 +105,8 @@ async def test_a_finished_run_leaves_nothing_for_the_cyclic_gc(
     runs: list[weakref.ref[Any]] = []
 
     def spy(run: ActiveRun) -> Host:
-        runs.append(weakref.ref(run.done))  # ActiveRun has slots; its Event can be watched
+        run.done = asyncio.Event()  # as `Runner.wait` makes it; ActiveRun has slots, not it
+        runs.append(weakref.ref(run.done))
         return run_host(run)
 
     monkeypatch.setattr(runner_module, "run_host", spy)
