@@ -111,24 +111,34 @@ async def test_demo_knowledge_base_answers_on_the_embedded_model(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`make demo`'s config: the handbook is ingested at start, the excerpts join the prompt,
-    and SmolLM2-135M answers from them; the run cites the returns document."""
+    and SmolLM2-135M answers from them; every run cites the returns document.
+
+    The model samples (temperature 0.2, and llama.cpp's batching makes even temperature 0
+    vary): about 1 answer in 12 here takes the accessories' "14 days" from the same excerpt,
+    or answers without it. So the question is asked in up to three sessions, and one answer
+    must say 30 days (all three wrong: about 1 in 1,700)."""
     pytest.importorskip("xllamacpp")
     for var in ("AGENTHOST_MODEL", "OPENAI_API_KEY", "OPENAI_BASE_URL"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("AGENTHOST_HOME", str(tmp_path))
     monkeypatch.chdir(ROOT)
     config = load_config(EXAMPLES / "agenthost.yaml")
+    answers: list[str] = []
     async with build_runtime(config) as rt:
         assert rt.model_id == "local:smollm2"
-        events = await collect(
-            rt.runner.run("demo", "s1", "How many days do I have to return a bike?")
-        )
-    found = next(e for e in events if e.type == "knowledge.retrieved")
-    assert found.data is not None
-    assert found.data["citations"][0]["document"] == "examples/knowledge/handbook/returns.md"
-    assert events[-1].type == "run.completed"
-    answer = next(e for e in reversed(events) if e.type == "message.completed")
-    assert "30" in answer.text
+        for attempt in range(3):
+            events = await collect(
+                rt.runner.run("demo", f"s{attempt}", "How many days do I have to return a bike?")
+            )
+            found = next(e for e in events if e.type == "knowledge.retrieved")
+            assert found.data is not None
+            citations = found.data["citations"]
+            assert citations[0]["document"] == "examples/knowledge/handbook/returns.md"
+            assert events[-1].type == "run.completed"
+            answers.append(next(e for e in reversed(events) if e.type == "message.completed").text)
+            if "30" in answers[-1]:
+                break
+    assert any("30" in answer for answer in answers), answers
 
 
 def test_memory_config_example_is_valid() -> None:
