@@ -178,9 +178,11 @@ class LocalModel(Closing):
         except TimeoutError as exc:
             raise ModelTimeout(model=self._name, seconds=seconds) from exc
         text = response.message.text
-        if _repetition.find_loop(text) is not None:
+        loop = _repetition.find_loop(text)
+        if loop is not None:
+            kept = _repetition.collapse(text, loop)
             response = msgspec.structs.replace(
-                response, message=Message.assistant(_repetition.collapse(text)), finish_reason=CUT
+                response, message=Message.assistant(kept), finish_reason=CUT
             )
         return msgspec.structs.replace(
             response, usage=decision.usage + response.usage, model=self._name
@@ -223,7 +225,7 @@ class LocalModel(Closing):
         )
         yield ResponseDone(
             ModelResponse(
-                message=Message.assistant(_repetition.collapse(guard.text)),
+                message=Message.assistant(_repetition.collapse(guard.text, guard.loop)),
                 usage=decision.usage + Usage(output_tokens=deltas, requests=1),
                 model=self._name,
                 finish_reason=CUT,

@@ -238,9 +238,11 @@ def _words_cut(text: str) -> int:
     return len(text) if first is None else pieces[first][0]
 
 
-def collapse(text: str) -> str:
-    """`text` with a loop at its end cut down to one copy of its unit."""
-    found = find_loop(text)
+def collapse(text: str, found: Loop | None = None) -> str:
+    """`text` with a loop at its end cut down to one copy of its unit; `found` is the loop
+    `find_loop(text)` gave, when the caller has it already (else it is looked for here)."""
+    if found is None:
+        found = find_loop(text)
     if found is None:
         return text
     if found.kind == "words":
